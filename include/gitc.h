@@ -1,0 +1,350 @@
+/*
+ * gitc: Microsoft's GIT (Generative Image-to-text Transformer) in C.
+ *
+ * The one public header of libgitc. It runs HuggingFace GIT checkpoint
+ * folders (config.json, safetensors, preprocessor_config.json, tokenizer
+ * files) with the numerics of transformers 4.x.
+ *
+ * Conventions
+ * - Every function that can fail returns a gitc_status and, when `err` is
+ *   not NULL, writes a message into it that names the file and the problem.
+ *   The library never exits, aborts or prints on bad input.
+ * - Objects come in create/free pairs; every free function accepts NULL.
+ * - Ownership is written on every function: "caller frees" means the result
+ *   was allocated for the caller; "borrowed" means it lives as long as the
+ *   object it came from and must not be freed.
+ *
+ * Thread safety
+ * - A gitc_model is immutable after loading: any number of threads may share
+ *   it, each with its own gitc_session.
+ * - A gitc_session (KV caches, scratch buffers, thread pool) is used by one
+ *   thread at a time.
+ * - gitc_tokenizer and gitc_processor are immutable and may be shared.
+ */
+#ifndef GITC_H
+#define GITC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GITC_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef enum gitc_status {
+    GITC_OK = 0,
+    GITC_ERR_IO,          /* a file is missing or cannot be read or written */
+    GITC_ERR_FORMAT,      /* a file is malformed (JSON, safetensors, image) */
+    GITC_ERR_UNSUPPORTED, /* valid but not supported (dtype, codec, option) */
+    GITC_ERR_SHAPE,       /* a tensor or input disagrees with the config */
+    GITC_ERR_ARGUMENT,    /* an invalid argument or setting */
+    GITC_ERR_LIMIT,       /* input exceeds a configured limit */
+    GITC_ERR_MEMORY,      /* out of memory */
+    GITC_ERR_ABORTED      /* stopped by the abort callback */
+} gitc_status;
+
+/* Error details filled by failing calls; `message` names the file and the problem. */
+typedef struct gitc_error {
+    gitc_status status;
+    char message[512];
+} gitc_error;
+
+/* Short static description of a status code ("I/O error", ...). */
+const char *gitc_status_string(gitc_status status);
+
+/* ------------------------------------------------------------------ */
+/* Images                                                              */
+/* ------------------------------------------------------------------ */
+
+/* An 8-bit RGB image, rows top to bottom, 3 bytes per pixel (HWC). */
+typedef struct gitc_image {
+    int width;
+    int height;
+    uint8_t *rgb; /* [height, width, 3], owned by the image */
+} gitc_image;
+
+typedef struct gitc_image_params {
+    uint64_t max_pixels; /* refuse images with more pixels (0 = no limit); default 100 MP */
+    int exif_transpose;  /* 1: honour the EXIF orientation like ImageOps.exif_transpose; default 0 */
+} gitc_image_params;
+
+gitc_image_params gitc_image_default_params(void);
+
+/* Decodes a JPEG, PNG, WebP, BMP or GIF (first frame) file and converts it to
+ * RGB as PIL's Image.open(path).convert("RGB") does. `out` is filled only on
+ * success; release it with gitc_image_free. `params` may be NULL (defaults). */
+gitc_status gitc_image_load(const char *path, const gitc_image_params *params, gitc_image *out,
+                            gitc_error *err);
+
+/* The same from memory; `name` is used in error messages. */
+gitc_status gitc_image_decode(const void *data, size_t size, const char *name,
+                              const gitc_image_params *params, gitc_image *out, gitc_error *err);
+
+/* Releases the pixels of an image and zeroes it; NULL and empty images are fine. */
+void gitc_image_free(gitc_image *image);
+
+/* ------------------------------------------------------------------ */
+/* Image processor (CLIPImageProcessor / VideoMAEImageProcessor, PIL)  */
+/* ------------------------------------------------------------------ */
+
+typedef struct gitc_processor gitc_processor;
+
+/* Reads `preprocessor_config.json` from a model folder. Caller frees. */
+gitc_status gitc_processor_load(const char *model_dir, gitc_processor **out, gitc_error *err);
+
+/* Parses a preprocessor config given as JSON text; `name` is used in messages. Caller frees. */
+gitc_status gitc_processor_from_json(const char *json, size_t len, const char *name,
+                                     gitc_processor **out, gitc_error *err);
+
+void gitc_processor_free(gitc_processor *processor);
+
+/* Output height and width of pixel_values for any input image. */
+void gitc_processor_output_size(const gitc_processor *processor, int *height, int *width);
+
+/* Resizes, crops, rescales and normalizes an image exactly as the classic PIL
+ * path of transformers does; writes float32 CHW [3, height, width] to `out`. */
+gitc_status gitc_processor_run(const gitc_processor *processor, const gitc_image *image,
+                               float *out, gitc_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Video                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Frame indices sampled evenly from a clip of n_total frames:
+ * round_half_even(linspace(0, n_total - 1, n_sample)) as numpy computes it.
+ * Writes n_sample indices to `indices`. */
+void gitc_video_sample_indices(int n_total, int n_sample, int *indices);
+
+/* Decodes a video file with libavformat/libavcodec, counts its frames and
+ * returns the n_frames frames picked by gitc_video_sample_indices, converted
+ * to RGB as PyAV's frame.to_ndarray(format="rgb24") does. A clip with fewer
+ * than n_frames frames repeats frames as the index rule gives them.
+ * `frames` receives n_frames images (caller frees each with gitc_image_free).
+ * `n_total` (may be NULL) receives the number of decoded frames. */
+gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_params *params,
+                            gitc_image *frames, int *n_total, gitc_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Tokenizer (BERT WordPiece, transformers' slow BertTokenizer)        */
+/* ------------------------------------------------------------------ */
+
+typedef struct gitc_tokenizer gitc_tokenizer;
+
+/* Loads vocab.txt or tokenizer.json, with tokenizer_config.json, from a model folder. Caller frees. */
+gitc_status gitc_tokenizer_load(const char *model_dir, gitc_tokenizer **out, gitc_error *err);
+
+void gitc_tokenizer_free(gitc_tokenizer *tokenizer);
+
+/* Encodes UTF-8 text (`len` bytes). With add_special, [CLS] ... [SEP] frame it.
+ * `*ids` is allocated (caller frees with free()), `*n_ids` its length.
+ * Text that is not valid UTF-8 is an error. */
+gitc_status gitc_tokenizer_encode(const gitc_tokenizer *tokenizer, const char *text, size_t len,
+                                  int add_special, int32_t **ids, size_t *n_ids, gitc_error *err);
+
+/* Decodes ids to text like tokenizer.decode(ids, skip_special_tokens, clean_up_tokenization_spaces).
+ * clean_up: 1 on, 0 off, -1 the tokenizer config's setting.
+ * `*text` is allocated (caller frees with free()). Unknown ids are an error. */
+gitc_status gitc_tokenizer_decode(const gitc_tokenizer *tokenizer, const int32_t *ids, size_t n_ids,
+                                  int skip_special, int clean_up, char **text, gitc_error *err);
+
+/* The token string of an id, or NULL when out of range. Borrowed. */
+const char *gitc_tokenizer_id_to_token(const gitc_tokenizer *tokenizer, int32_t id);
+
+/* Vocabulary size. */
+int gitc_tokenizer_vocab_size(const gitc_tokenizer *tokenizer);
+
+/* ------------------------------------------------------------------ */
+/* Model                                                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct gitc_model gitc_model;
+
+/* The numbers of a loaded GitConfig (vision_config defaults applied). */
+typedef struct gitc_config {
+    /* text decoder */
+    int vocab_size;
+    int hidden_size;
+    int num_hidden_layers;
+    int num_attention_heads;
+    int intermediate_size;
+    int max_position_embeddings;
+    double layer_norm_eps;
+    int bos_token_id;
+    int eos_token_id;
+    int pad_token_id;
+    int num_image_with_embedding; /* 0 when the config says null (image model) */
+    /* vision encoder */
+    int vision_hidden_size;
+    int vision_intermediate_size;
+    int vision_num_hidden_layers;
+    int vision_num_attention_heads;
+    int vision_image_size;
+    int vision_patch_size;
+    int vision_num_channels;
+    double vision_layer_norm_eps;
+    /* derived */
+    int image_tokens_per_frame; /* (image_size / patch_size)^2 + 1 */
+} gitc_config;
+
+typedef struct gitc_model_params {
+    int load_tokenizer; /* 1: load the tokenizer files (required when present? see below); default 1 */
+    int load_processor; /* 1: load preprocessor_config.json; default 1 */
+} gitc_model_params;
+
+gitc_model_params gitc_model_default_params(void);
+
+/* Loads a HuggingFace GIT model folder: config.json, model.safetensors or the
+ * shards of model.safetensors.index.json (F32, F16 or BF16, mmapped), and,
+ * when present and asked for, the tokenizer and preprocessor files. Every
+ * tensor is checked against the config. Caller frees with gitc_model_free. */
+gitc_status gitc_model_load(const char *model_dir, const gitc_model_params *params,
+                            gitc_model **out, gitc_error *err);
+
+void gitc_model_free(gitc_model *model);
+
+/* Borrowed views of the model's parts. Tokenizer and processor are NULL when
+ * the folder has none (or they were not asked for). */
+const gitc_config *gitc_model_config(const gitc_model *model);
+const gitc_tokenizer *gitc_model_tokenizer(const gitc_model *model);
+const gitc_processor *gitc_model_processor(const gitc_model *model);
+/* Number of frames a pixel input must have: num_image_with_embedding, or 1. */
+int gitc_model_num_frames(const gitc_model *model);
+/* Image tokens the decoder sees: frames * image_tokens_per_frame. */
+int gitc_model_num_image_tokens(const gitc_model *model);
+
+/* ------------------------------------------------------------------ */
+/* Session: per-thread state (thread pool, scratch, KV caches)         */
+/* ------------------------------------------------------------------ */
+
+typedef struct gitc_session gitc_session;
+
+typedef struct gitc_session_params {
+    int n_threads; /* worker threads; 0 = number of online CPUs; default 0 */
+    /* Called between layers and decoding steps; returning non-zero stops the
+     * work with GITC_ERR_ABORTED. May be NULL. */
+    int (*abort_callback)(void *user);
+    void *abort_user;
+} gitc_session_params;
+
+gitc_session_params gitc_session_default_params(void);
+
+/* Creates a session on a model (the model must outlive it). Caller frees. */
+gitc_status gitc_session_create(const gitc_model *model, const gitc_session_params *params,
+                                gitc_session **out, gitc_error *err);
+
+void gitc_session_free(gitc_session *session);
+
+/* ------------------------------------------------------------------ */
+/* Model levels (GitVisionModel, GitModel, GitForCausalLM forward)     */
+/* ------------------------------------------------------------------ */
+
+/* pixel_values of one sample: [frames, 3, H, W] float32, H = W = image_size,
+ * frames = gitc_model_num_frames(model). */
+
+/* Runs the vision encoder and the visual projection.
+ * vision_out (may be NULL): [frames, tokens_per_frame, vision_hidden] after
+ * post_layernorm, before temporal embeddings.
+ * projection_out (may be NULL): [frames * tokens_per_frame, hidden], the
+ * image tokens fed to the decoder (temporal embeddings included). */
+gitc_status gitc_encode_image(gitc_session *session, const float *pixel_values, float *vision_out,
+                              float *projection_out, gitc_error *err);
+
+/* Full GitForCausalLM forward of one sample with T text tokens (no cache).
+ * hidden_out (may be NULL): [n_image_tokens + T, hidden] decoder output.
+ * logits_out (may be NULL): [T, vocab] logits at the text positions.
+ * loss_out (may be NULL): mean next-token cross-entropy of the text (T >= 2). */
+gitc_status gitc_forward(gitc_session *session, const float *pixel_values, const int32_t *ids,
+                         int n_ids, float *hidden_out, float *logits_out, float *loss_out,
+                         gitc_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Generation                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef enum gitc_early_stopping {
+    GITC_EARLY_STOPPING_FALSE = 0,
+    GITC_EARLY_STOPPING_TRUE = 1,
+    GITC_EARLY_STOPPING_NEVER = 2
+} gitc_early_stopping;
+
+typedef struct gitc_generate_params {
+    int max_length;       /* text tokens including the prompt; default 20 */
+    int max_new_tokens;   /* overrides max_length when > 0; default 0 */
+    int min_length;       /* default 0 */
+    int min_new_tokens;   /* default 0 */
+    int num_beams;        /* default 1 */
+    float length_penalty; /* default 1.0 */
+    gitc_early_stopping early_stopping; /* default FALSE */
+    int num_return_sequences;           /* default 1 */
+    float repetition_penalty;           /* default 1.0 */
+    int no_repeat_ngram_size;           /* default 0 */
+    int do_sample;                      /* default 0 */
+    float temperature;                  /* default 1.0 */
+    int top_k;                          /* default 50 */
+    float top_p;                        /* default 1.0 */
+    uint64_t seed;                      /* default 0 */
+    /* Banned token sequences: n_bad_words sequences, sequence i is
+     * bad_words_ids[bad_words_offsets[i] .. bad_words_offsets[i+1]). */
+    const int32_t *bad_words_ids;
+    const int *bad_words_offsets;
+    int n_bad_words;
+} gitc_generate_params;
+
+/* Defaults as transformers' GenerationConfig. */
+gitc_generate_params gitc_generate_default_params(void);
+
+/* Defaults updated from the model folder's generation_config.json (when it has one). */
+gitc_generate_params gitc_model_generate_params(const gitc_model *model);
+
+/* One generated sequence. */
+typedef struct gitc_sequence {
+    int32_t *ids;  /* prompt + generated tokens (eos included when emitted) */
+    int n_ids;
+    int n_prompt;  /* prompt tokens at the start of ids */
+    float score;   /* beam search: sequence score; greedy/sampling: sum of log-probs */
+} gitc_sequence;
+
+/* Results: n_inputs * num_return_sequences sequences, grouped by input. */
+typedef struct gitc_generation {
+    gitc_sequence *sequences;
+    int n_sequences;
+} gitc_generation;
+
+void gitc_generation_free(gitc_generation *generation);
+
+/* Generates for a batch of n_inputs samples. pixel_values[i] is sample i's
+ * [frames, 3, H, W] input; prompts[i] (n_prompt[i] ids) its prompt, or NULL
+ * (or prompts == NULL) for [CLS] alone. Each row keeps its own positions, so
+ * a batched result equals the unbatched one. `out` is filled on success
+ * (caller frees with gitc_generation_free). */
+gitc_status gitc_generate(gitc_session *session, const float *const *pixel_values,
+                          const int32_t *const *prompts, const int *n_prompt, int n_inputs,
+                          const gitc_generate_params *params, gitc_generation *out,
+                          gitc_error *err);
+
+/* ------------------------------------------------------------------ */
+/* High level: files in, text out                                      */
+/* ------------------------------------------------------------------ */
+
+/* Captions an image (question == NULL) or answers a question about it.
+ * The image goes through the model's processor; the answer excludes the
+ * echoed question. `*text` is allocated (caller frees with free()). */
+gitc_status gitc_describe_image(gitc_session *session, const gitc_image *image,
+                                const char *question, const gitc_generate_params *params,
+                                char **text, gitc_error *err);
+
+/* Captions a sequence of frames (frames == gitc_model_num_frames). Caller frees *text. */
+gitc_status gitc_describe_frames(gitc_session *session, const gitc_image *frames, int n_frames,
+                                 const gitc_generate_params *params, char **text, gitc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GITC_H */

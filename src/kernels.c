@@ -1,0 +1,184 @@
+/* Scalar reference kernels and the threaded dispatch around them. */
+#include "kernels.h"
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+static inline float w_at(const gitc_matrix *w, size_t i)
+{
+    switch (w->type) {
+    case GITC_W_F16: return gitc_f16_to_f32(((const uint16_t *)w->data)[i]);
+    case GITC_W_BF16: return gitc_bf16_to_f32(((const uint16_t *)w->data)[i]);
+    default: return ((const float *)w->data)[i];
+    }
+}
+
+void gitc_matrix_row(const gitc_matrix *w, int r, float *out)
+{
+    size_t base = (size_t)r * (size_t)w->n_in;
+    if (w->type == GITC_W_F32) {
+        memcpy(out, (const float *)w->data + base, (size_t)w->n_in * sizeof(float));
+        return;
+    }
+    for (int k = 0; k < w->n_in; k++)
+        out[k] = w_at(w, base + (size_t)k);
+}
+
+void gitc_linear_ref(float *y, const float *x, const gitc_matrix *w, const float *bias, int M)
+{
+    int N = w->n_out, K = w->n_in;
+    for (int m = 0; m < M; m++) {
+        for (int n = 0; n < N; n++) {
+            double acc = bias ? bias[n] : 0.0;
+            for (int k = 0; k < K; k++)
+                acc += (double)x[(size_t)m * K + k] * w_at(w, (size_t)n * K + k);
+            y[(size_t)m * N + n] = (float)acc;
+        }
+    }
+}
+
+typedef struct linear_task {
+    float *y;
+    const float *x;
+    const gitc_matrix *w;
+    const float *bias;
+    int M;
+} linear_task;
+
+static void linear_worker(void *p, int ith, int nth)
+{
+    const linear_task *t = p;
+    int N = t->w->n_out, K = t->w->n_in;
+    int n0, n1;
+    gitc_split(N, ith, nth, &n0, &n1);
+    for (int n = n0; n < n1; n++) {
+        for (int m = 0; m < t->M; m++) {
+            float acc = 0.0f;
+            const float *xr = t->x + (size_t)m * K;
+            for (int k = 0; k < K; k++)
+                acc += xr[k] * w_at(t->w, (size_t)n * K + k);
+            t->y[(size_t)m * N + n] = acc + (t->bias ? t->bias[n] : 0.0f);
+        }
+    }
+}
+
+void gitc_linear(gitc_pool *pool, float *y, const float *x, const gitc_matrix *w,
+                 const float *bias, int M)
+{
+    linear_task t = {y, x, w, bias, M};
+    gitc_pool_run(pool, linear_worker, &t);
+}
+
+void gitc_layernorm(gitc_pool *pool, float *out, const float *x, const float *gamma,
+                    const float *beta, int M, int C, float eps)
+{
+    (void)pool;
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * C;
+        float *o = out + (size_t)m * C;
+        double mean = 0.0, var = 0.0;
+        for (int c = 0; c < C; c++)
+            mean += xr[c];
+        mean /= C;
+        for (int c = 0; c < C; c++)
+            var += (xr[c] - mean) * (xr[c] - mean);
+        var /= C;
+        float rstd = (float)(1.0 / sqrt(var + eps));
+        float fmean = (float)mean;
+        for (int c = 0; c < C; c++)
+            o[c] = (xr[c] - fmean) * rstd * gamma[c] + beta[c];
+    }
+}
+
+void gitc_gelu(gitc_pool *pool, float *x, size_t n)
+{
+    (void)pool;
+    for (size_t i = 0; i < n; i++)
+        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752440f));
+}
+
+void gitc_quick_gelu(gitc_pool *pool, float *x, size_t n)
+{
+    (void)pool;
+    for (size_t i = 0; i < n; i++)
+        x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+}
+
+void gitc_add(gitc_pool *pool, float *x, const float *y, size_t n)
+{
+    (void)pool;
+    for (size_t i = 0; i < n; i++)
+        x[i] += y[i];
+}
+
+size_t gitc_attention_scratch(int n_threads, int n_keys)
+{
+    return (size_t)n_threads * (size_t)(n_keys > 0 ? n_keys : 1);
+}
+
+/* One query row of one head: scores over the visible keys, softmax, weighted sum. */
+static void attend_row(const gitc_attention_args *a, int i, int h, float *scores)
+{
+    int hd = a->head_dim;
+    const float *q = a->q + (size_t)i * a->ldq + (size_t)h * hd;
+    int n2 = a->k2 ? GITC_MIN(a->n2, a->q_start + i + 1) : 0;
+    int n = a->n1 + n2;
+    float mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        const float *k = j < a->n1 ? a->k1 + (size_t)j * a->ld1 : a->k2 + (size_t)(j - a->n1) * a->ld2;
+        k += (size_t)h * hd;
+        float s = 0.0f;
+        for (int d = 0; d < hd; d++)
+            s += q[d] * k[d];
+        scores[j] = s * a->scale;
+        mx = scores[j] > mx ? scores[j] : mx;
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++) {
+        scores[j] = expf(scores[j] - mx);
+        sum += scores[j];
+    }
+    float *o = a->out + (size_t)i * a->ldo + (size_t)h * hd;
+    for (int d = 0; d < hd; d++)
+        o[d] = 0.0f;
+    for (int j = 0; j < n; j++) {
+        const float *v = j < a->n1 ? a->v1 + (size_t)j * a->ld1 : a->v2 + (size_t)(j - a->n1) * a->ld2;
+        v += (size_t)h * hd;
+        float p = scores[j] / sum;
+        for (int d = 0; d < hd; d++)
+            o[d] += p * v[d];
+    }
+}
+
+void gitc_attention_ref(const gitc_attention_args *a, float *scratch)
+{
+    for (int i = 0; i < a->n_q; i++)
+        for (int h = 0; h < a->n_heads; h++)
+            attend_row(a, i, h, scratch);
+}
+
+typedef struct attention_task {
+    const gitc_attention_args *a;
+    float *scratch;
+} attention_task;
+
+static void attention_worker(void *p, int ith, int nth)
+{
+    const attention_task *t = p;
+    const gitc_attention_args *a = t->a;
+    int n_keys = a->n1 + (a->k2 ? a->n2 : 0);
+    float *scores = t->scratch + (size_t)ith * (size_t)(n_keys > 0 ? n_keys : 1);
+    int r0, r1;
+    gitc_split(a->n_q * a->n_heads, ith, nth, &r0, &r1);
+    for (int r = r0; r < r1; r++)
+        attend_row(a, r / a->n_heads, r % a->n_heads, scores);
+}
+
+void gitc_attention(gitc_pool *pool, const gitc_attention_args *a, float *scratch)
+{
+    attention_task t = {a, scratch};
+    gitc_pool_run(pool, attention_worker, &t);
+}
+
+const char *gitc_kernels_name(void) { return "scalar"; }

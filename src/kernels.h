@@ -1,0 +1,71 @@
+/* Compute kernels of the forward pass. Each has a scalar reference
+ * (`*_ref`, the oracle in tests) and a fast threaded SIMD version chosen at
+ * run time. Dimension letters: M rows of activations, N outputs, K inputs. */
+#ifndef GITC_KERNELS_H
+#define GITC_KERNELS_H
+
+#include "pool.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Storage type of a weight matrix as it lies in the (mmapped) checkpoint. */
+typedef enum gitc_wtype { GITC_W_F32 = 0, GITC_W_F16, GITC_W_BF16 } gitc_wtype;
+
+/* A weight matrix [n_out, n_in], row-major (PyTorch Linear layout); borrowed. */
+typedef struct gitc_matrix {
+    const void *data;
+    gitc_wtype type;
+    int n_out; /* N */
+    int n_in;  /* K */
+} gitc_matrix;
+
+/* Row r of a matrix converted to float32 (n_in values). */
+void gitc_matrix_row(const gitc_matrix *w, int r, float *out);
+
+/* y[M,N] = x[M,K] · Wᵀ + bias (bias may be NULL). Rows of x and y are contiguous. */
+void gitc_linear(gitc_pool *pool, float *y, const float *x, const gitc_matrix *w,
+                 const float *bias, int M);
+void gitc_linear_ref(float *y, const float *x, const gitc_matrix *w, const float *bias, int M);
+
+/* out[M,C] = LayerNorm(x[M,C]) * gamma + beta (out may equal x). */
+void gitc_layernorm(gitc_pool *pool, float *out, const float *x, const float *gamma,
+                    const float *beta, int M, int C, float eps);
+
+/* In place: x = gelu(x) with the exact erf form (hidden_act "gelu"). */
+void gitc_gelu(gitc_pool *pool, float *x, size_t n);
+/* In place: x = x * sigmoid(1.702 x) (hidden_act "quick_gelu"). */
+void gitc_quick_gelu(gitc_pool *pool, float *x, size_t n);
+/* In place: x += y. */
+void gitc_add(gitc_pool *pool, float *x, const float *y, size_t n);
+
+/* Multi-head attention over two key blocks.
+ * Block 1 (n1 keys): seen by every query (image tokens).
+ * Block 2 (n2 keys, may be 0): causal; query i sees its first q_start + i + 1 keys
+ *   (text tokens; q_start = text tokens before this call's first query).
+ * q [n_q, ldq], k/v [n, ld] hold head h in columns [h*head_dim, (h+1)*head_dim).
+ * out [n_q, ldo] gets softmax(q·kᵀ·scale) · v per head. */
+typedef struct gitc_attention_args {
+    float *out;
+    int ldo;
+    const float *q;
+    int ldq;
+    int n_q;
+    const float *k1, *v1;
+    int ld1, n1;
+    const float *k2, *v2;
+    int ld2, n2;
+    int q_start;
+    int n_heads, head_dim;
+    float scale;
+} gitc_attention_args;
+
+/* Scratch floats gitc_attention needs for n_threads threads and n_keys keys in all. */
+size_t gitc_attention_scratch(int n_threads, int n_keys);
+void gitc_attention(gitc_pool *pool, const gitc_attention_args *a, float *scratch);
+void gitc_attention_ref(const gitc_attention_args *a, float *scratch);
+
+/* Name of the kernel variant in use ("avx512", "scalar", ...). */
+const char *gitc_kernels_name(void);
+
+#endif /* GITC_KERNELS_H */

@@ -1,0 +1,29 @@
+/* A persistent thread pool: one task at a time, run on every thread. */
+#ifndef GITC_POOL_H
+#define GITC_POOL_H
+
+typedef struct gitc_pool gitc_pool;
+
+/* A task body: thread ith of nth does its share (see gitc_split). */
+typedef void (*gitc_task_fn)(void *ctx, int ith, int nth);
+
+/* Starts n_threads - 1 workers (the caller is thread 0). NULL on failure. */
+gitc_pool *gitc_pool_create(int n_threads);
+void gitc_pool_free(gitc_pool *pool);
+int gitc_pool_size(const gitc_pool *pool);
+
+/* Runs fn(ctx, ith, nth) on all threads and returns when all are done.
+ * A NULL pool runs fn(ctx, 0, 1) on the caller. */
+void gitc_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx);
+
+/* The half-open range [*r0, *r1) of n items that thread ith of nth owns. */
+static inline void gitc_split(int n, int ith, int nth, int *r0, int *r1)
+{
+    int per = (n + nth - 1) / nth;
+    int a = per * ith;
+    int b = a + per;
+    *r0 = a < n ? a : n;
+    *r1 = b < n ? b : n;
+}
+
+#endif /* GITC_POOL_H */

@@ -1,0 +1,374 @@
+/* Safetensors reading (mmap + header validation) and writing. */
+#include "safetensors.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtype_info[ST_N_DTYPES] = {
+    [ST_F32] = {"F32", 4}, [ST_F16] = {"F16", 2}, [ST_BF16] = {"BF16", 2}, [ST_F64] = {"F64", 8},
+    [ST_I64] = {"I64", 8}, [ST_I32] = {"I32", 4}, [ST_I16] = {"I16", 2},   [ST_I8] = {"I8", 1},
+    [ST_U8] = {"U8", 1},   [ST_BOOL] = {"BOOL", 1},
+};
+
+size_t st_dtype_size(st_dtype dtype) { return dtype_info[dtype].size; }
+
+const char *st_dtype_name(st_dtype dtype) { return dtype_info[dtype].name; }
+
+static int dtype_parse(const char *s, st_dtype *out)
+{
+    for (int i = 0; i < ST_N_DTYPES; i++) {
+        if (strcmp(s, dtype_info[i].name) == 0) {
+            *out = (st_dtype)i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void st_shape_string(const int64_t *shape, int ndim, char *buf, size_t size)
+{
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, size - k, "[");
+    for (int i = 0; i < ndim && k < size; i++)
+        k += (size_t)snprintf(buf + k, size - k, i ? ",%lld" : "%lld", (long long)shape[i]);
+    if (k < size)
+        snprintf(buf + k, size - k, "]");
+}
+
+static int cmp_offset(const void *a, const void *b)
+{
+    const st_tensor *x = a, *y = b;
+    const char *px = x->data, *py = y->data;
+    return (px > py) - (px < py);
+}
+
+void st_close(st_file *file)
+{
+    if (!file)
+        return;
+    for (int i = 0; i < file->n_tensors; i++)
+        free(file->tensors[i].name);
+    free(file->tensors);
+    if (file->map)
+        munmap(file->map, file->map_size);
+    free(file->path);
+    free(file);
+}
+
+/* Parses one header entry into t; `data` is the start of the data section of `data_size` bytes. */
+static gitc_status parse_entry(const char *path, const cJSON *item, const uint8_t *data,
+                               uint64_t data_size, st_tensor *t, gitc_error *err)
+{
+    const char *name = item->string;
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(item, "dtype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
+    const cJSON *offs = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
+    if (!cJSON_IsObject(item) || !cJSON_IsString(dt) || !cJSON_IsArray(shape) ||
+        !cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
+        return gitc_fail(err, GITC_ERR_FORMAT,
+                         "%s: tensor %s: header entry needs dtype, shape and data_offsets", path,
+                         name);
+    if (!dtype_parse(dt->valuestring, &t->dtype))
+        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: tensor %s: unknown dtype \"%s\"", path,
+                         name, dt->valuestring);
+    int nd = cJSON_GetArraySize(shape);
+    if (nd > ST_MAX_DIMS)
+        return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: %d dimensions (at most %d)", path,
+                         name, nd, ST_MAX_DIMS);
+    t->ndim = nd;
+    uint64_t numel = 1;
+    for (int i = 0; i < nd; i++) {
+        const cJSON *d = cJSON_GetArrayItem(shape, i);
+        if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 9.0e15 ||
+            d->valuedouble != (double)(int64_t)d->valuedouble)
+            return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: bad shape entry", path, name);
+        t->shape[i] = (int64_t)d->valuedouble;
+        if (t->shape[i] && numel > UINT64_MAX / (uint64_t)t->shape[i] / 8)
+            return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: shape too large", path, name);
+        numel *= (uint64_t)t->shape[i];
+    }
+    t->numel = (int64_t)numel;
+    double b = cJSON_GetArrayItem(offs, 0)->valuedouble;
+    double e = cJSON_GetArrayItem(offs, 1)->valuedouble;
+    if (!cJSON_IsNumber(cJSON_GetArrayItem(offs, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(offs, 1)) ||
+        b < 0 || e < b || b != (double)(uint64_t)b || e != (double)(uint64_t)e)
+        return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: bad data_offsets", path, name);
+    uint64_t begin = (uint64_t)b, end = (uint64_t)e;
+    if (end > data_size)
+        return gitc_fail(err, GITC_ERR_FORMAT,
+                         "%s: tensor %s: data_offsets [%llu,%llu] past the end of the data (%llu bytes)",
+                         path, name, (unsigned long long)begin, (unsigned long long)end,
+                         (unsigned long long)data_size);
+    if (end - begin != numel * st_dtype_size(t->dtype)) {
+        char s[128];
+        st_shape_string(t->shape, nd, s, sizeof s);
+        return gitc_fail(err, GITC_ERR_FORMAT,
+                         "%s: tensor %s: %llu bytes for shape %s of %s (expected %llu)", path, name,
+                         (unsigned long long)(end - begin), s, st_dtype_name(t->dtype),
+                         (unsigned long long)(numel * st_dtype_size(t->dtype)));
+    }
+    t->data = data + begin;
+    t->nbytes = (size_t)(end - begin);
+    t->name = strdup(name);
+    if (!t->name)
+        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+    return GITC_OK;
+}
+
+gitc_status st_open(const char *path, st_file **out, gitc_error *err)
+{
+    *out = NULL;
+    gitc_status s = GITC_OK;
+    cJSON *root = NULL;
+    char *header = NULL;
+    st_file *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = strdup(path))) {
+        free(f);
+        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+    }
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        s = gitc_fail(err, GITC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        goto done;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        s = gitc_fail(err, GITC_ERR_IO, "%s: not a regular file", path);
+        goto done;
+    }
+    if (st.st_size < 8) {
+        close(fd);
+        s = gitc_fail(err, GITC_ERR_FORMAT, "%s: truncated: %lld bytes, no safetensors header",
+                      path, (long long)st.st_size);
+        goto done;
+    }
+    f->map_size = (size_t)st.st_size;
+    f->map = mmap(NULL, f->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (f->map == MAP_FAILED) {
+        f->map = NULL;
+        s = gitc_fail(err, GITC_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
+        goto done;
+    }
+    const uint8_t *bytes = f->map;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = (hlen << 8) | bytes[i];
+    if (hlen > f->map_size - 8) {
+        s = gitc_fail(err, GITC_ERR_FORMAT,
+                      "%s: header length %llu runs past the end of the file (%zu bytes)", path,
+                      (unsigned long long)hlen, f->map_size);
+        goto done;
+    }
+    header = malloc(hlen + 1);
+    if (!header) {
+        s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        goto done;
+    }
+    memcpy(header, bytes + 8, hlen);
+    header[hlen] = 0;
+    root = cJSON_ParseWithLength(header, hlen);
+    if (!cJSON_IsObject(root)) {
+        s = gitc_fail(err, GITC_ERR_FORMAT, "%s: header is not a JSON object", path);
+        goto done;
+    }
+    int n = 0;
+    for (cJSON *it = root->child; it; it = it->next)
+        n += strcmp(it->string, "__metadata__") != 0;
+    f->tensors = calloc(n ? (size_t)n : 1, sizeof *f->tensors);
+    if (!f->tensors) {
+        s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        goto done;
+    }
+    const uint8_t *data = bytes + 8 + hlen;
+    uint64_t data_size = f->map_size - 8 - hlen;
+    for (cJSON *it = root->child; it; it = it->next) {
+        if (strcmp(it->string, "__metadata__") == 0)
+            continue;
+        s = parse_entry(path, it, data, data_size, &f->tensors[f->n_tensors], err);
+        if (s != GITC_OK)
+            goto done;
+        f->n_tensors++;
+    }
+    qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_offset);
+    for (int i = 1; i < f->n_tensors; i++) {
+        const st_tensor *a = &f->tensors[i - 1], *b = &f->tensors[i];
+        if ((const uint8_t *)a->data + a->nbytes > (const uint8_t *)b->data) {
+            s = gitc_fail(err, GITC_ERR_FORMAT, "%s: tensors %s and %s overlap in the data", path,
+                          a->name, b->name);
+            goto done;
+        }
+    }
+done:
+    cJSON_Delete(root);
+    free(header);
+    if (s != GITC_OK) {
+        st_close(f);
+        return s;
+    }
+    *out = f;
+    return GITC_OK;
+}
+
+const st_tensor *st_find(const st_file *file, const char *name)
+{
+    for (int i = 0; i < file->n_tensors; i++)
+        if (strcmp(file->tensors[i].name, name) == 0)
+            return &file->tensors[i];
+    return NULL;
+}
+
+gitc_status st_to_f32(const st_file *file, const st_tensor *t, float *out, gitc_error *err)
+{
+    const uint8_t *p = t->data;
+    for (int64_t i = 0; i < t->numel; i++) {
+        switch (t->dtype) {
+        case ST_F32: memcpy(&out[i], p + 4 * i, 4); break;
+        case ST_F16: {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            out[i] = gitc_f16_to_f32(h);
+            break;
+        }
+        case ST_BF16: {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            out[i] = gitc_bf16_to_f32(h);
+            break;
+        }
+        case ST_F64: {
+            double d;
+            memcpy(&d, p + 8 * i, 8);
+            out[i] = (float)d;
+            break;
+        }
+        default:
+            return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: tensor %s: dtype %s is not a float type",
+                             file->path, t->name, st_dtype_name(t->dtype));
+        }
+    }
+    return GITC_OK;
+}
+
+/* ---- writer ---- */
+
+typedef struct st_entry {
+    char *name;
+    st_dtype dtype;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    void *data;
+    size_t nbytes;
+} st_entry;
+
+struct st_writer {
+    st_entry *entries;
+    int n, cap;
+};
+
+st_writer *st_writer_new(void) { return calloc(1, sizeof(st_writer)); }
+
+void st_writer_free(st_writer *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < w->n; i++) {
+        free(w->entries[i].name);
+        free(w->entries[i].data);
+    }
+    free(w->entries);
+    free(w);
+}
+
+gitc_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
+                          const int64_t *shape, const void *data, gitc_error *err)
+{
+    if (ndim > ST_MAX_DIMS)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "tensor %s: too many dimensions", name);
+    if (w->n == w->cap) {
+        int cap = w->cap ? 2 * w->cap : 16;
+        st_entry *e = realloc(w->entries, (size_t)cap * sizeof *e);
+        if (!e)
+            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        w->entries = e;
+        w->cap = cap;
+    }
+    st_entry *e = &w->entries[w->n];
+    memset(e, 0, sizeof *e);
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        e->shape[i] = shape[i];
+        numel *= (size_t)shape[i];
+    }
+    e->nbytes = numel * st_dtype_size(dtype);
+    e->name = strdup(name);
+    e->data = malloc(e->nbytes ? e->nbytes : 1);
+    if (!e->name || !e->data) {
+        free(e->name);
+        free(e->data);
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    }
+    if (e->nbytes)
+        memcpy(e->data, data, e->nbytes);
+    e->dtype = dtype;
+    e->ndim = ndim;
+    w->n++;
+    return GITC_OK;
+}
+
+gitc_status st_writer_write(st_writer *w, const char *path, gitc_error *err)
+{
+    cJSON *root = cJSON_CreateObject();
+    size_t offset = 0;
+    for (int i = 0; root && i < w->n; i++) {
+        const st_entry *e = &w->entries[i];
+        cJSON *o = cJSON_AddObjectToObject(root, e->name);
+        cJSON *shape = o ? cJSON_AddArrayToObject(o, "shape") : NULL;
+        cJSON *offs = o ? cJSON_AddArrayToObject(o, "data_offsets") : NULL;
+        if (!shape || !offs || !cJSON_AddStringToObject(o, "dtype", st_dtype_name(e->dtype))) {
+            cJSON_Delete(root);
+            return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        }
+        for (int d = 0; d < e->ndim; d++)
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)e->shape[d]));
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)offset));
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(offset + e->nbytes)));
+        offset += e->nbytes;
+    }
+    char *json = root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!json)
+        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+    size_t hlen = strlen(json);
+    size_t padded = (hlen + 7) & ~(size_t)7; /* keep the data 8-byte aligned */
+    size_t total = 8 + padded + offset;
+    uint8_t *buf = malloc(total);
+    if (!buf) {
+        free(json);
+        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+    }
+    for (int i = 0; i < 8; i++)
+        buf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    memcpy(buf + 8, json, hlen);
+    memset(buf + 8 + hlen, ' ', padded - hlen);
+    free(json);
+    size_t k = 8 + padded;
+    for (int i = 0; i < w->n; i++) {
+        memcpy(buf + k, w->entries[i].data, w->entries[i].nbytes);
+        k += w->entries[i].nbytes;
+    }
+    gitc_status s = gitc_write_file_atomic(path, buf, total, err);
+    free(buf);
+    return s;
+}

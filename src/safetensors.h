@@ -1,0 +1,72 @@
+/* Safetensors files: mmapped, validated reading and atomic writing. */
+#ifndef GITC_SAFETENSORS_H
+#define GITC_SAFETENSORS_H
+
+#include "internal.h"
+
+#define ST_MAX_DIMS 8
+
+typedef enum st_dtype {
+    ST_F32,
+    ST_F16,
+    ST_BF16,
+    ST_F64,
+    ST_I64,
+    ST_I32,
+    ST_I16,
+    ST_I8,
+    ST_U8,
+    ST_BOOL,
+    ST_N_DTYPES
+} st_dtype;
+
+typedef struct st_tensor {
+    char *name;
+    st_dtype dtype;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    int64_t numel;
+    const void *data; /* points into the mapping; borrowed */
+    size_t nbytes;
+} st_tensor;
+
+typedef struct st_file {
+    char *path;
+    void *map;
+    size_t map_size;
+    st_tensor *tensors; /* sorted by data offset */
+    int n_tensors;
+} st_file;
+
+/* Bytes per element of a dtype. */
+size_t st_dtype_size(st_dtype dtype);
+/* The safetensors name of a dtype ("F32", ...). */
+const char *st_dtype_name(st_dtype dtype);
+
+/* Maps a file and validates its header: header length inside the file, JSON
+ * well formed, known dtypes, shapes matching byte ranges, ranges inside the
+ * data and not overlapping. Caller frees with st_close. */
+gitc_status st_open(const char *path, st_file **out, gitc_error *err);
+void st_close(st_file *file);
+
+/* The tensor of that name, or NULL. Borrowed. */
+const st_tensor *st_find(const st_file *file, const char *name);
+
+/* Formats a shape as "[a,b,c]" into buf. */
+void st_shape_string(const int64_t *shape, int ndim, char *buf, size_t size);
+
+/* Copies a tensor to float32, converting F16/BF16/F64/F32 (other dtypes: error). */
+gitc_status st_to_f32(const st_file *file, const st_tensor *t, float *out, gitc_error *err);
+
+/* Writer: tensors are collected (data copied) and written at once. */
+typedef struct st_writer st_writer;
+
+st_writer *st_writer_new(void);
+void st_writer_free(st_writer *w);
+/* Adds a tensor; the data is copied. */
+gitc_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
+                          const int64_t *shape, const void *data, gitc_error *err);
+/* Writes the file atomically (temporary file renamed into place). */
+gitc_status st_writer_write(st_writer *w, const char *path, gitc_error *err);
+
+#endif /* GITC_SAFETENSORS_H */

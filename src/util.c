@@ -1,0 +1,163 @@
+/* Error reporting, file helpers and number conversions used across the library. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *gitc_status_string(gitc_status status)
+{
+    switch (status) {
+    case GITC_OK: return "success";
+    case GITC_ERR_IO: return "I/O error";
+    case GITC_ERR_FORMAT: return "malformed input";
+    case GITC_ERR_UNSUPPORTED: return "unsupported";
+    case GITC_ERR_SHAPE: return "shape mismatch";
+    case GITC_ERR_ARGUMENT: return "invalid argument";
+    case GITC_ERR_LIMIT: return "limit exceeded";
+    case GITC_ERR_MEMORY: return "out of memory";
+    case GITC_ERR_ABORTED: return "aborted";
+    }
+    return "unknown status";
+}
+
+gitc_status gitc_fail(gitc_error *err, gitc_status status, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->status = status;
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+void gitc_error_prefix(gitc_error *err, const char *prefix)
+{
+    if (!err || !prefix)
+        return;
+    char old[sizeof err->message];
+    memcpy(old, err->message, sizeof old);
+    size_t n = strlen(prefix);
+    if (n + 2 >= sizeof err->message)
+        n = sizeof err->message - 3;
+    memcpy(err->message, prefix, n);
+    memcpy(err->message + n, ": ", 2);
+    size_t room = sizeof err->message - n - 3;
+    size_t m = strnlen(old, room);
+    memcpy(err->message + n + 2, old, m);
+    err->message[n + 2 + m] = 0;
+}
+
+gitc_status gitc_read_file(const char *path, char **data, size_t *size, gitc_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return gitc_fail(err, GITC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return gitc_fail(err, GITC_ERR_IO, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory reading %zu bytes", path, n);
+    }
+    if (n && fread(buf, 1, n, f) != n) {
+        free(buf);
+        fclose(f);
+        return gitc_fail(err, GITC_ERR_IO, "%s: read failed", path);
+    }
+    fclose(f);
+    buf[n] = 0;
+    *data = buf;
+    if (size)
+        *size = n;
+    return GITC_OK;
+}
+
+char *gitc_path_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, dir, a);
+    size_t k = a;
+    if (a && dir[a - 1] != '/')
+        p[k++] = '/';
+    memcpy(p + k, name, b + 1);
+    return p;
+}
+
+int gitc_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+gitc_status gitc_write_file_atomic(const char *path, const void *data, size_t size, gitc_error *err)
+{
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 32);
+    if (!tmp)
+        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+    snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        gitc_status s = gitc_fail(err, GITC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        free(tmp);
+        return s;
+    }
+    int ok = fwrite(data, 1, size, f) == size;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        gitc_status s = gitc_fail(err, GITC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        remove(tmp);
+        free(tmp);
+        return s;
+    }
+    free(tmp);
+    return GITC_OK;
+}
+
+float gitc_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f;
+    uint32_t man = h & 0x3ff;
+    uint32_t bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: normalize */
+            int e = -1;
+            do {
+                e++;
+                man <<= 1;
+            } while (!(man & 0x400));
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+float gitc_bf16_to_f32(uint16_t b)
+{
+    uint32_t bits = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}

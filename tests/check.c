@@ -1,0 +1,92 @@
+/* Test harness implementation. */
+#include "check.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int check_failures;
+int check_count;
+const char *check_root = ".";
+
+void check_init(int argc, char **argv)
+{
+    if (argc > 1)
+        check_root = argv[1];
+}
+
+int check_true(int cond, const char *fmt, ...)
+{
+    check_count++;
+    if (!cond) {
+        check_failures++;
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stdout, "FAIL: ");
+        vfprintf(stdout, fmt, ap);
+        fprintf(stdout, "\n");
+        va_end(ap);
+    }
+    return cond;
+}
+
+int check_close(const char *what, const float *got, const float *want, size_t n, double tol)
+{
+    double mx = 0.0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        if (!(d <= mx)) { /* NaN counts as a maximum */
+            mx = isnan(d) ? INFINITY : d;
+            at = i;
+        }
+    }
+    printf("%-60s max abs diff %.3g (tol %.3g)\n", what, mx, tol);
+    return check_true(mx <= tol, "%s: max abs diff %.6g at %zu (got %.8g want %.8g) > %.3g", what,
+                      mx, at, n ? got[at] : 0.0, n ? want[at] : 0.0, tol);
+}
+
+int check_close_f64(const char *what, const float *got, const double *want, size_t n, double tol)
+{
+    double mx = 0.0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= mx)) {
+            mx = isnan(d) ? INFINITY : d;
+            at = i;
+        }
+    }
+    printf("%-60s max abs diff %.3g vs f64 (tol %.3g)\n", what, mx, tol);
+    return check_true(mx <= tol, "%s: max abs diff %.6g at %zu (got %.8g want %.8g) > %.3g", what,
+                      mx, at, n ? got[at] : 0.0, n ? want[at] : 0.0, tol);
+}
+
+int check_ids(const char *what, const int32_t *got, int n_got, const int32_t *want, int n_want)
+{
+    int n = n_got < n_want ? n_got : n_want;
+    for (int i = 0; i < n; i++) {
+        if (got[i] != want[i])
+            return check_true(0, "%s: differs at %d: got %d want %d", what, i, got[i], want[i]);
+    }
+    if (n_got != n_want)
+        return check_true(0, "%s: length %d, want %d", what, n_got, n_want);
+    printf("%-60s %d ids identical\n", what, n);
+    return check_true(1, "%s", what);
+}
+
+const char *check_path(const char *rel)
+{
+    static char bufs[8][4096];
+    static int k;
+    char *b = bufs[k++ & 7];
+    snprintf(b, sizeof bufs[0], "%s/%s", check_root, rel);
+    return b;
+}
+
+int check_done(const char *name)
+{
+    printf("%s: %d checks, %d failed\n", name, check_count, check_failures);
+    return check_failures ? 1 : 0;
+}
