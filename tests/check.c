@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include "internal.h"
 
 int check_failures;
 int check_count;
@@ -89,4 +90,70 @@ int check_done(const char *name)
 {
     printf("%s: %d checks, %d failed\n", name, check_count, check_failures);
     return check_failures ? 1 : 0;
+}
+
+#include <stdlib.h>
+
+cJSON *check_load_json(const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    gitc_error err = {0};
+    if (gitc_read_file(path, &text, &len, &err) != GITC_OK) {
+        check_true(0, "cannot read %s: %s", path, err.message);
+        return NULL;
+    }
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    free(text);
+    check_true(j != NULL, "%s: malformed JSON", path);
+    return j;
+}
+
+int check_json_ids(const cJSON *node, const char *key, int32_t *out, int max)
+{
+    const cJSON *a = key ? cJSON_GetObjectItemCaseSensitive(node, key) : node;
+    if (!cJSON_IsArray(a))
+        return -1;
+    int n = 0;
+    for (const cJSON *it = a->child; it && n < max; it = it->next)
+        out[n++] = (int32_t)it->valuedouble;
+    return n;
+}
+
+st_file *check_open_st(const char *path)
+{
+    st_file *f = NULL;
+    gitc_error err = {0};
+    if (st_open(path, &f, &err) != GITC_OK)
+        check_true(0, "cannot open %s: %s", path, err.message);
+    return f;
+}
+
+float *check_tensor_f32(const st_file *f, const char *name, size_t *n)
+{
+    const st_tensor *t = f ? st_find(f, name) : NULL;
+    if (!check_true(t != NULL, "reference tensor %s missing", name))
+        return NULL;
+    float *out = malloc((size_t)t->numel * sizeof(float) + 1);
+    gitc_error err = {0};
+    if (st_to_f32(f, t, out, &err) != GITC_OK) {
+        check_true(0, "%s", err.message);
+        free(out);
+        return NULL;
+    }
+    if (n)
+        *n = (size_t)t->numel;
+    return out;
+}
+
+double *check_tensor_f64(const st_file *f, const char *name, size_t *n)
+{
+    const st_tensor *t = f ? st_find(f, name) : NULL;
+    if (!check_true(t != NULL && t->dtype == ST_F64, "reference tensor %s missing or not F64", name))
+        return NULL;
+    double *out = malloc(t->nbytes + 1);
+    memcpy(out, t->data, t->nbytes);
+    if (n)
+        *n = (size_t)t->numel;
+    return out;
 }

@@ -31,3 +31,22 @@ void check_init(int argc, char **argv);
 int check_done(const char *name);
 
 #endif
+
+/* Reference data helpers. */
+#include <cjson/cJSON.h>
+#include "safetensors.h"
+
+/* Parses a JSON file (test fails and NULL when unreadable). Caller frees with cJSON_Delete. */
+cJSON *check_load_json(const char *path);
+
+/* Reads an int array (object key path, NULL key = the node itself) into out; returns the count or -1. */
+int check_json_ids(const cJSON *node, const char *key, int32_t *out, int max);
+
+/* Opens a reference safetensors file (test fails and NULL when unreadable). */
+st_file *check_open_st(const char *path);
+
+/* Float32 copy of a named tensor (malloc'd; NULL and a failure when absent). n gets the element count. */
+float *check_tensor_f32(const st_file *f, const char *name, size_t *n);
+
+/* Float64 data of a named F64 tensor (malloc'd copy). */
+double *check_tensor_f64(const st_file *f, const char *name, size_t *n);

@@ -1,0 +1,137 @@
+/* The GIT text decoder: BERT post-LN layers over [image tokens | text tokens]
+ * with GIT's mask. Image keys/values are computed once per image; text
+ * keys/values are cached, so each generation step costs one token per row. */
+#include "model.h"
+
+#include <math.h>
+#include <string.h>
+
+/* The attention output projection, residual, LayerNorm and MLP of one layer on M rows of x. */
+static void layer_tail(gitc_session *s, const text_layer *L, int M)
+{
+    const gitc_config *c = &s->model->cfg;
+    workspace *ws = &s->ws;
+    int D = c->hidden_size;
+    float eps = (float)c->layer_norm_eps;
+    gitc_linear(s->pool, ws->h, ws->attn, &L->o, L->o_b, M);
+    gitc_add(s->pool, ws->h, ws->x, (size_t)M * D);
+    gitc_layernorm(s->pool, ws->x, ws->h, L->attn_ln_g, L->attn_ln_b, M, D, eps);
+    gitc_linear(s->pool, ws->mlp, ws->x, &L->fc1, L->fc1_b, M);
+    gitc_gelu(s->pool, ws->mlp, (size_t)M * c->intermediate_size);
+    gitc_linear(s->pool, ws->h, ws->mlp, &L->fc2, L->fc2_b, M);
+    gitc_add(s->pool, ws->h, ws->x, (size_t)M * D);
+    gitc_layernorm(s->pool, ws->x, ws->h, L->out_ln_g, L->out_ln_b, M, D, eps);
+}
+
+static float attention_scale(const gitc_config *c)
+{
+    return 1.0f / sqrtf((float)(c->hidden_size / c->num_attention_heads));
+}
+
+gitc_status gitc_decoder_image(gitc_session *s, const float *proj, image_kv *kv,
+                               float *hidden_out, gitc_error *err)
+{
+    const gitc_config *c = &s->model->cfg;
+    workspace *ws = &s->ws;
+    int n = kv->n_img, D = c->hidden_size;
+    gitc_status st = gitc_workspace_reserve(s, n, n + c->max_position_embeddings, err);
+    if (st != GITC_OK)
+        return st;
+    memcpy(ws->x, proj, (size_t)n * D * sizeof(float));
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        if (gitc_session_aborted(s))
+            return gitc_fail(err, GITC_ERR_ABORTED, "aborted in the decoder");
+        const text_layer *L = &s->model->tlayers[l];
+        float *k = kv->k + (size_t)l * n * D, *v = kv->v + (size_t)l * n * D;
+        gitc_linear(s->pool, ws->q, ws->x, &L->q, L->q_b, n);
+        gitc_linear(s->pool, k, ws->x, &L->k, L->k_b, n);
+        gitc_linear(s->pool, v, ws->x, &L->v, L->v_b, n);
+        /* Image tokens see all image tokens and no text. */
+        gitc_attention_args a = {
+            .out = ws->attn, .ldo = D, .q = ws->q, .ldq = D, .n_q = n,
+            .k1 = k, .v1 = v, .ld1 = D, .n1 = n,
+            .n_heads = c->num_attention_heads, .head_dim = D / c->num_attention_heads,
+            .scale = attention_scale(c),
+        };
+        gitc_attention(s->pool, &a, ws->attn_scratch);
+        layer_tail(s, L, n);
+    }
+    if (hidden_out)
+        memcpy(hidden_out, ws->x, (size_t)n * D * sizeof(float));
+    return GITC_OK;
+}
+
+gitc_status gitc_decoder_text(gitc_session *s, const int32_t *ids, int n, int n_rows,
+                              const image_kv *const *img, text_kv *const *txt, float *hidden_out,
+                              gitc_error *err)
+{
+    const gitc_model *m = s->model;
+    const gitc_config *c = &m->cfg;
+    workspace *ws = &s->ws;
+    int D = c->hidden_size, M = n * n_rows;
+    int max_keys = 0;
+    for (int r = 0; r < n_rows; r++) {
+        if (txt[r]->len + n > c->max_position_embeddings)
+            return gitc_fail(err, GITC_ERR_LIMIT,
+                             "text of %d tokens exceeds max_position_embeddings (%d)",
+                             txt[r]->len + n, c->max_position_embeddings);
+        if (txt[r]->len + n > txt[r]->cap)
+            return gitc_fail(err, GITC_ERR_LIMIT, "text cache full (%d tokens)", txt[r]->cap);
+        max_keys = GITC_MAX(max_keys, img[r]->n_img + txt[r]->len + n);
+    }
+    for (int i = 0; i < M; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return gitc_fail(err, GITC_ERR_ARGUMENT, "token id %d is outside the vocabulary (0..%d)",
+                             ids[i], c->vocab_size - 1);
+    gitc_status st = gitc_workspace_reserve(s, M, max_keys, err);
+    if (st != GITC_OK)
+        return st;
+    /* Embeddings: word + position (positions count this row's cached text), then LayerNorm. */
+    for (int r = 0; r < n_rows; r++) {
+        for (int j = 0; j < n; j++) {
+            float *x = ws->x + ((size_t)r * n + j) * D;
+            gitc_matrix_row(&m->word_emb, ids[r * n + j], x);
+            gitc_matrix_row(&m->pos_emb, txt[r]->len + j, ws->h);
+            for (int d = 0; d < D; d++)
+                x[d] += ws->h[d];
+        }
+    }
+    gitc_layernorm(s->pool, ws->x, ws->x, m->emb_ln_g, m->emb_ln_b, M, D, (float)c->layer_norm_eps);
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        if (gitc_session_aborted(s))
+            return gitc_fail(err, GITC_ERR_ABORTED, "aborted in the decoder");
+        const text_layer *L = &m->tlayers[l];
+        gitc_linear(s->pool, ws->q, ws->x, &L->q, L->q_b, M);
+        gitc_linear(s->pool, ws->k, ws->x, &L->k, L->k_b, M);
+        gitc_linear(s->pool, ws->v, ws->x, &L->v, L->v_b, M);
+        for (int r = 0; r < n_rows; r++) {
+            text_kv *t = txt[r];
+            size_t base = (size_t)l * t->cap * D;
+            memcpy(t->k + base + (size_t)t->len * D, ws->k + (size_t)r * n * D, (size_t)n * D * sizeof(float));
+            memcpy(t->v + base + (size_t)t->len * D, ws->v + (size_t)r * n * D, (size_t)n * D * sizeof(float));
+            const image_kv *ik = img[r];
+            size_t ibase = (size_t)l * ik->n_img * D;
+            /* Text tokens see every image token and the text up to themselves. */
+            gitc_attention_args a = {
+                .out = ws->attn + (size_t)r * n * D, .ldo = D,
+                .q = ws->q + (size_t)r * n * D, .ldq = D, .n_q = n,
+                .k1 = ik->k + ibase, .v1 = ik->v + ibase, .ld1 = D, .n1 = ik->n_img,
+                .k2 = t->k + base, .v2 = t->v + base, .ld2 = D, .n2 = t->len + n,
+                .q_start = t->len,
+                .n_heads = c->num_attention_heads, .head_dim = D / c->num_attention_heads,
+                .scale = attention_scale(c),
+            };
+            gitc_attention(s->pool, &a, ws->attn_scratch);
+        }
+        layer_tail(s, L, M);
+    }
+    for (int r = 0; r < n_rows; r++)
+        txt[r]->len += n;
+    memcpy(hidden_out, ws->x, (size_t)M * D * sizeof(float));
+    return GITC_OK;
+}
+
+void gitc_lm_head(gitc_session *s, const float *hidden, int M, float *logits)
+{
+    gitc_linear(s->pool, logits, hidden, &s->model->lm_head, s->model->lm_head_b, M);
+}

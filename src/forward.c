@@ -1,0 +1,89 @@
+/* The model levels of the public API: image encoding and the full forward pass. */
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+gitc_status gitc_encode_image(gitc_session *s, const float *pixel_values, float *vision_out,
+                              float *projection_out, gitc_error *err)
+{
+    if (!s || !pixel_values)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_encode_image: NULL argument");
+    const gitc_config *c = &s->model->cfg;
+    size_t n = (size_t)gitc_model_num_image_tokens(s->model) * (size_t)c->hidden_size;
+    float *proj = projection_out ? projection_out : malloc(n * sizeof(float));
+    if (!proj)
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    gitc_status st = gitc_vision_run(s, pixel_values, vision_out, proj, err);
+    if (proj != projection_out)
+        free(proj);
+    return st;
+}
+
+/* Mean next-token cross-entropy: logits [T, V] at position t predict ids[t+1]. */
+static float next_token_loss(const float *logits, const int32_t *ids, int T, int V)
+{
+    double total = 0.0;
+    for (int t = 0; t + 1 < T; t++) {
+        const float *l = logits + (size_t)t * V;
+        double mx = l[0];
+        for (int v = 1; v < V; v++)
+            mx = l[v] > mx ? l[v] : mx;
+        double sum = 0.0;
+        for (int v = 0; v < V; v++)
+            sum += exp((double)l[v] - mx);
+        total += mx + log(sum) - (double)l[ids[t + 1]];
+    }
+    return (float)(total / (T - 1));
+}
+
+gitc_status gitc_forward(gitc_session *s, const float *pixel_values, const int32_t *ids, int T,
+                         float *hidden_out, float *logits_out, float *loss_out, gitc_error *err)
+{
+    if (!s || !pixel_values || !ids)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_forward: NULL argument");
+    const gitc_config *c = &s->model->cfg;
+    if (T < 1 || T > c->max_position_embeddings)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "%d text tokens: must be 1..%d (max_position_embeddings)",
+                         T, c->max_position_embeddings);
+    if (loss_out && T < 2)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "the loss needs at least 2 text tokens");
+    int n_img = gitc_model_num_image_tokens(s->model), D = c->hidden_size;
+    image_kv ik = {0};
+    text_kv tk = {0};
+    float *proj = malloc((size_t)n_img * D * sizeof(float));
+    float *text_hidden = malloc((size_t)T * D * sizeof(float));
+    float *logits = logits_out;
+    if (!logits && loss_out)
+        logits = malloc((size_t)T * c->vocab_size * sizeof(float));
+    gitc_status st = GITC_OK;
+    if (!proj || !text_hidden || (loss_out && !logits)) {
+        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        goto done;
+    }
+    if ((st = image_kv_init(&ik, c, n_img, err)) != GITC_OK ||
+        (st = text_kv_init(&tk, c, T, err)) != GITC_OK ||
+        (st = gitc_vision_run(s, pixel_values, NULL, proj, err)) != GITC_OK ||
+        (st = gitc_decoder_image(s, proj, &ik, hidden_out, err)) != GITC_OK)
+        goto done;
+    const image_kv *img = &ik;
+    text_kv *txt = &tk;
+    st = gitc_decoder_text(s, ids, T, 1, &img, &txt, text_hidden, err);
+    if (st != GITC_OK)
+        goto done;
+    if (hidden_out)
+        memcpy(hidden_out + (size_t)n_img * D, text_hidden, (size_t)T * D * sizeof(float));
+    if (logits)
+        gitc_lm_head(s, text_hidden, T, logits);
+    if (loss_out)
+        *loss_out = next_token_loss(logits, ids, T, c->vocab_size);
+done:
+    image_kv_free(&ik);
+    text_kv_free(&tk);
+    if (logits != logits_out)
+        free(logits);
+    free(proj);
+    free(text_hidden);
+    return st;
+}

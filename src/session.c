@@ -1,0 +1,173 @@
+/* Sessions: thread pool, workspace buffers and KV caches. */
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+gitc_session_params gitc_session_default_params(void)
+{
+    gitc_session_params p = {0};
+    return p;
+}
+
+static void workspace_free(workspace *ws)
+{
+    free(ws->x);
+    free(ws->h);
+    free(ws->q);
+    free(ws->k);
+    free(ws->v);
+    free(ws->attn);
+    free(ws->mlp);
+    free(ws->patches);
+    free(ws->attn_scratch);
+    memset(ws, 0, sizeof *ws);
+}
+
+gitc_status gitc_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_error *err)
+{
+    workspace *ws = &s->ws;
+    const gitc_config *c = &s->model->cfg;
+    size_t need_scratch = gitc_attention_scratch(s->n_threads, n_keys);
+    if (rows <= ws->rows && need_scratch <= ws->attn_scratch_len)
+        return GITC_OK;
+    if (rows > ws->rows) {
+        size_t W = (size_t)GITC_MAX(c->hidden_size, c->vision_hidden_size);
+        size_t I = (size_t)GITC_MAX(c->intermediate_size, c->vision_intermediate_size);
+        float **bufs[] = {&ws->x, &ws->h, &ws->q, &ws->k, &ws->v, &ws->attn};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+            free(*bufs[i]);
+            *bufs[i] = malloc((size_t)rows * W * sizeof(float));
+        }
+        free(ws->mlp);
+        ws->mlp = malloc((size_t)rows * I * sizeof(float));
+        ws->rows = rows;
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+            if (!*bufs[i])
+                ws->rows = 0;
+        if (!ws->mlp)
+            ws->rows = 0;
+    }
+    if (need_scratch > ws->attn_scratch_len) {
+        free(ws->attn_scratch);
+        ws->attn_scratch = malloc(need_scratch * sizeof(float));
+        ws->attn_scratch_len = ws->attn_scratch ? need_scratch : 0;
+    }
+    if (ws->rows == 0 || !ws->attn_scratch) {
+        workspace_free(ws);
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for %d activation rows", rows);
+    }
+    return GITC_OK;
+}
+
+gitc_status gitc_session_create(const gitc_model *model, const gitc_session_params *params,
+                                gitc_session **out, gitc_error *err)
+{
+    *out = NULL;
+    gitc_session_params p = params ? *params : gitc_session_default_params();
+    if (p.n_threads < 0 || p.n_threads > 1024)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "n_threads = %d is out of range (0..1024)", p.n_threads);
+    int n = p.n_threads;
+    if (n == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus > 0 ? (int)cpus : 1;
+    }
+    gitc_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    s->model = model;
+    s->n_threads = n;
+    s->abort_cb = p.abort_callback;
+    s->abort_user = p.abort_user;
+    s->pool = gitc_pool_create(n);
+    if (!s->pool) {
+        free(s);
+        return gitc_fail(err, GITC_ERR_MEMORY, "cannot start %d threads", n);
+    }
+    /* Room for one sample's image encoding; text rows grow on demand. */
+    const gitc_config *c = &model->cfg;
+    int frames = gitc_model_num_frames(model);
+    int rows = frames * c->image_tokens_per_frame;
+    int keys = rows + c->max_position_embeddings;
+    gitc_status st = gitc_workspace_reserve(s, rows, keys, err);
+    if (st == GITC_OK) {
+        int P = c->vision_patch_size;
+        size_t np = (size_t)frames * (size_t)(c->image_tokens_per_frame - 1);
+        s->ws.patches = malloc(np * 3 * (size_t)P * (size_t)P * sizeof(float));
+        if (!s->ws.patches)
+            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    }
+    if (st != GITC_OK) {
+        gitc_session_free(s);
+        return st;
+    }
+    *out = s;
+    return GITC_OK;
+}
+
+void gitc_session_free(gitc_session *s)
+{
+    if (!s)
+        return;
+    gitc_pool_free(s->pool);
+    workspace_free(&s->ws);
+    free(s);
+}
+
+int gitc_session_aborted(const gitc_session *s)
+{
+    return s->abort_cb && s->abort_cb(s->abort_user);
+}
+
+gitc_status image_kv_init(image_kv *kv, const gitc_config *cfg, int n_img, gitc_error *err)
+{
+    size_t n = (size_t)cfg->num_hidden_layers * (size_t)n_img * (size_t)cfg->hidden_size;
+    kv->n_img = n_img;
+    kv->k = malloc(n * sizeof(float));
+    kv->v = malloc(n * sizeof(float));
+    if (!kv->k || !kv->v) {
+        image_kv_free(kv);
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for the image keys and values");
+    }
+    return GITC_OK;
+}
+
+void image_kv_free(image_kv *kv)
+{
+    free(kv->k);
+    free(kv->v);
+    kv->k = kv->v = NULL;
+}
+
+gitc_status text_kv_init(text_kv *kv, const gitc_config *cfg, int cap, gitc_error *err)
+{
+    size_t n = (size_t)cfg->num_hidden_layers * (size_t)cap * (size_t)cfg->hidden_size;
+    kv->len = 0;
+    kv->cap = cap;
+    kv->k = malloc(n * sizeof(float));
+    kv->v = malloc(n * sizeof(float));
+    if (!kv->k || !kv->v) {
+        text_kv_free(kv);
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for the text cache");
+    }
+    return GITC_OK;
+}
+
+void text_kv_free(text_kv *kv)
+{
+    free(kv->k);
+    free(kv->v);
+    kv->k = kv->v = NULL;
+}
+
+void text_kv_copy(text_kv *dst, const text_kv *src, const gitc_config *cfg)
+{
+    size_t D = (size_t)cfg->hidden_size;
+    for (int l = 0; l < cfg->num_hidden_layers; l++) {
+        size_t off = (size_t)l * (size_t)src->cap * D;
+        memcpy(dst->k + off, src->k + off, (size_t)src->len * D * sizeof(float));
+        memcpy(dst->v + off, src->v + off, (size_t)src->len * D * sizeof(float));
+    }
+    dst->len = src->len;
+}
