@@ -1,0 +1,35 @@
+/* Shared declarations of the gitc command-line tool. Each subcommand is
+ * `int cmd_NAME(int argc, char **argv)` with argv[0] = the subcommand name;
+ * it returns the process exit status (0 ok, 1 some input failed, 2 usage). */
+#ifndef GITC_CLI_H
+#define GITC_CLI_H
+
+#include "gitc.h"
+
+/* User-facing commands (tools/gitc.c and tools/cmd_*.c). */
+int cmd_caption(int argc, char **argv);
+int cmd_ask(int argc, char **argv);
+int cmd_video(int argc, char **argv);
+int cmd_preprocess(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+
+/* Developer commands (tools/cmd_dev.c). */
+int cmd_forward(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Resolves -m MODEL: a folder, or a hub id ("microsoft/git-base-coco") found
+ * in the local HuggingFace cache (HF_HUB_CACHE, HF_HOME/hub,
+ * ~/.cache/huggingface/hub), or NULL for the embedded default
+ * (`video` selects git-shapes-video). Returns a malloc'd folder path, or NULL
+ * after printing a message (with the download command for a hub id). */
+char *cli_resolve_model(const char *arg, int video);
+
+/* Loads a model folder and reports errors on stderr; NULL on failure. */
+gitc_model *cli_load_model(const char *arg, int video);
+
+/* Prints "gitc: " + message to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* GITC_CLI_H */
