@@ -1,0 +1,503 @@
+/* Developer commands: forward (every model level to a safetensors file),
+ * synth (full-size synthetic model folders) and bench (timings). */
+#include "cli_common.h"
+#include "model.h"
+#include "safetensors.h"
+#include "synth.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* ---- gitc forward ---- */
+
+static const char forward_help[] =
+    "Usage: gitc forward -m MODEL --inputs IN.safetensors --out OUT.safetensors [--max-length N]\n"
+    "\n"
+    "Runs GitVisionModel, GitModel and GitForCausalLM on the inputs and writes every level.\n"
+    "IN holds pixel_values (F32 [B,3,H,W], or [B,F,3,H,W] for video models) and\n"
+    "input_ids (I64 [B,T]). OUT receives, per sample b of the batch:\n"
+    "  vision_last_hidden_state  [B,F*(N+1),Dv] image encoder output (before temporal embeddings)\n"
+    "  visual_projection         [B,F*(N+1),D]  image tokens fed to the decoder\n"
+    "  last_hidden_state         [B,F*(N+1)+T,D] decoder output\n"
+    "  text_logits               [B,T,V]         logits at the text positions\n"
+    "  loss                      []              mean next-token cross-entropy of the text\n"
+    "  greedy_ids                [B,N] I64       with --max-length N: greedy ids from [CLS],\n"
+    "                                            padded with the pad id after [SEP]\n"
+    "\n"
+    "Options:\n"
+    "  -m, --model MODEL    model folder or hub id\n"
+    "      --inputs FILE    input safetensors\n"
+    "      --out FILE       output safetensors (written atomically)\n"
+    "      --max-length N   also generate greedily up to N text tokens\n"
+    "      --threads N      worker threads (default: all CPUs)\n"
+    "\n"
+    "Example:\n"
+    "  gitc forward -m models/git-shapes --inputs in.safetensors --out out.safetensors --max-length 20\n";
+
+/* Reads a float input tensor; returns a malloc'd float32 copy or NULL after an error message. */
+static float *read_pixels(const st_file *in, int *B, int *F, int *S)
+{
+    const st_tensor *t = st_find(in, "pixel_values");
+    if (!t) {
+        cli_error("%s: no tensor pixel_values", in->path);
+        return NULL;
+    }
+    if (t->ndim == 4) {
+        *B = (int)t->shape[0], *F = 1;
+    } else if (t->ndim == 5) {
+        *B = (int)t->shape[0], *F = (int)t->shape[1];
+    } else {
+        cli_error("%s: pixel_values must be [B,3,H,W] or [B,F,3,H,W]", in->path);
+        return NULL;
+    }
+    int64_t h = t->shape[t->ndim - 2], w = t->shape[t->ndim - 1], ch = t->shape[t->ndim - 3];
+    if (ch != 3 || h != w || *B < 1) {
+        cli_error("%s: pixel_values must hold B >= 1 square 3-channel images", in->path);
+        return NULL;
+    }
+    *S = (int)h;
+    float *px = malloc((size_t)t->numel * sizeof(float) + 1);
+    gitc_error err = {0};
+    if (!px || st_to_f32(in, t, px, &err) != GITC_OK) {
+        cli_error("%s", px ? err.message : "out of memory");
+        free(px);
+        return NULL;
+    }
+    return px;
+}
+
+static int32_t *read_ids(const st_file *in, int *B, int *T)
+{
+    const st_tensor *t = st_find(in, "input_ids");
+    if (!t || t->ndim != 2 || (t->dtype != ST_I64 && t->dtype != ST_I32)) {
+        cli_error("%s: input_ids must be an I64 (or I32) tensor [B,T]", in->path);
+        return NULL;
+    }
+    *B = (int)t->shape[0];
+    *T = (int)t->shape[1];
+    int32_t *ids = malloc((size_t)t->numel * sizeof(int32_t) + 1);
+    if (!ids) {
+        cli_error("out of memory");
+        return NULL;
+    }
+    for (int64_t i = 0; i < t->numel; i++) {
+        int64_t v;
+        if (t->dtype == ST_I64) {
+            memcpy(&v, (const uint8_t *)t->data + 8 * i, 8);
+        } else {
+            int32_t v32;
+            memcpy(&v32, (const uint8_t *)t->data + 4 * i, 4);
+            v = v32;
+        }
+        if (v < 0 || v > INT32_MAX) {
+            cli_error("%s: input_ids holds %lld, not a token id", in->path, (long long)v);
+            free(ids);
+            return NULL;
+        }
+        ids[i] = (int32_t)v;
+    }
+    return ids;
+}
+
+int cmd_forward(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_LONG_OPTIONS,
+        {"inputs", required_argument, NULL, 'i'},
+        {"out", required_argument, NULL, 'o'},
+        {"max-length", required_argument, NULL, 'L'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model_arg = NULL, *in_path = NULL, *out_path = NULL;
+    long threads = 0, max_length = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_arg = optarg; break;
+        case 'i': in_path = optarg; break;
+        case 'o': out_path = optarg; break;
+        case 'L':
+            if (cli_parse_int(optarg, 1, 1 << 16, "--max-length", &max_length) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_THREADS:
+            if (cli_parse_int(optarg, 0, 1024, "--threads", &threads) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_JSON: break;
+        case 'h': fputs(forward_help, stdout); return CLI_EXIT_OK;
+        default: return cli_usage_error("forward");
+        }
+    }
+    if (!model_arg || !in_path || !out_path || optind != argc) {
+        cli_error("forward needs -m MODEL, --inputs FILE and --out FILE (see gitc forward --help)");
+        return CLI_EXIT_USAGE;
+    }
+    int status = CLI_EXIT_FAILED;
+    gitc_error err = {0};
+    st_file *in = NULL;
+    st_writer *w = NULL;
+    float *px = NULL, *vis = NULL, *proj = NULL, *hidden = NULL, *logits = NULL;
+    int32_t *ids = NULL;
+    int64_t *greedy = NULL;
+    gitc_session *s = NULL;
+    gitc_model *m = cli_load_model(model_arg, 0);
+    if (!m)
+        return CLI_EXIT_FAILED;
+    if (st_open(in_path, &in, &err) != GITC_OK) {
+        cli_error("%s", err.message);
+        goto done;
+    }
+    const gitc_config *cfg = gitc_model_config(m);
+    int B = 0, F = 0, S = 0, Bi = 0, T = 0;
+    if (!(px = read_pixels(in, &B, &F, &S)) || !(ids = read_ids(in, &Bi, &T)))
+        goto done;
+    if (F != gitc_model_num_frames(m) || S != cfg->vision_image_size) {
+        cli_error("%s: pixel_values has %d frame(s) of %dx%d; the model takes %d of %dx%d", in_path, F, S,
+                  S, gitc_model_num_frames(m), cfg->vision_image_size, cfg->vision_image_size);
+        goto done;
+    }
+    if (Bi != B || T < 2) {
+        cli_error("%s: input_ids must be [%d,T] with T >= 2 (got [%d,%d])", in_path, B, Bi, T);
+        goto done;
+    }
+    if (!(s = cli_open_session(m, (int)threads)))
+        goto done;
+    int n_img = gitc_model_num_image_tokens(m), D = cfg->hidden_size, V = cfg->vocab_size;
+    int Dv = cfg->vision_hidden_size;
+    size_t per_px = (size_t)F * 3 * S * S;
+    vis = malloc((size_t)B * n_img * Dv * sizeof(float));
+    proj = malloc((size_t)B * n_img * D * sizeof(float));
+    hidden = malloc((size_t)B * (n_img + T) * D * sizeof(float));
+    logits = malloc((size_t)B * T * V * sizeof(float));
+    if (!vis || !proj || !hidden || !logits) {
+        cli_error("out of memory");
+        goto done;
+    }
+    float loss_sum = 0;
+    for (int b = 0; b < B; b++) {
+        float loss = 0;
+        const float *pb = px + (size_t)b * per_px;
+        if (gitc_encode_image(s, pb, vis + (size_t)b * n_img * Dv, proj + (size_t)b * n_img * D, &err) != GITC_OK ||
+            gitc_forward(s, pb, ids + (size_t)b * T, T, hidden + (size_t)b * (n_img + T) * D,
+                         logits + (size_t)b * T * V, &loss, &err) != GITC_OK) {
+            cli_error("%s: sample %d: %s", in_path, b, err.message);
+            goto done;
+        }
+        loss_sum += loss;
+    }
+    float loss = loss_sum / (float)B;
+    w = st_writer_new();
+    int64_t sv[3] = {B, n_img, Dv}, sp[3] = {B, n_img, D}, sh[3] = {B, n_img + T, D}, sl[3] = {B, T, V};
+    if (!w || st_writer_add(w, "vision_last_hidden_state", ST_F32, 3, sv, vis, &err) != GITC_OK ||
+        st_writer_add(w, "visual_projection", ST_F32, 3, sp, proj, &err) != GITC_OK ||
+        st_writer_add(w, "last_hidden_state", ST_F32, 3, sh, hidden, &err) != GITC_OK ||
+        st_writer_add(w, "text_logits", ST_F32, 3, sl, logits, &err) != GITC_OK ||
+        st_writer_add(w, "loss", ST_F32, 0, NULL, &loss, &err) != GITC_OK) {
+        cli_error("%s", w ? err.message : "out of memory");
+        goto done;
+    }
+    if (max_length > 0) {
+        gitc_generate_params p = gitc_model_generate_params(m);
+        p.max_length = (int)max_length;
+        p.max_new_tokens = 0;
+        const float **pxs = malloc((size_t)B * sizeof *pxs);
+        greedy = calloc((size_t)B * (size_t)max_length, sizeof(int64_t));
+        gitc_generation gen = {0};
+        if (!pxs || !greedy) {
+            free(pxs);
+            cli_error("out of memory");
+            goto done;
+        }
+        for (int b = 0; b < B; b++)
+            pxs[b] = px + (size_t)b * per_px;
+        gitc_status st = gitc_generate(s, pxs, NULL, NULL, B, &p, &gen, &err);
+        free(pxs);
+        if (st != GITC_OK) {
+            cli_error("%s", err.message);
+            goto done;
+        }
+        /* Rows padded to the longest with pad ids, as transformers returns them. */
+        int longest = 0;
+        for (int b = 0; b < B; b++)
+            longest = gen.sequences[b].n_ids > longest ? gen.sequences[b].n_ids : longest;
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < longest; j++)
+                greedy[(size_t)b * longest + j] =
+                    j < gen.sequences[b].n_ids ? gen.sequences[b].ids[j] : cfg->pad_token_id;
+        gitc_generation_free(&gen);
+        int64_t sg[2] = {B, longest};
+        if (st_writer_add(w, "greedy_ids", ST_I64, 2, sg, greedy, &err) != GITC_OK) {
+            cli_error("%s", err.message);
+            goto done;
+        }
+    }
+    if (st_writer_write(w, out_path, &err) != GITC_OK) {
+        cli_error("%s", err.message);
+        goto done;
+    }
+    status = CLI_EXIT_OK;
+done:
+    st_writer_free(w);
+    st_close(in);
+    free(px);
+    free(ids);
+    free(vis);
+    free(proj);
+    free(hidden);
+    free(logits);
+    free(greedy);
+    gitc_session_free(s);
+    gitc_model_free(m);
+    return status;
+}
+
+/* ---- gitc synth ---- */
+
+static const char synth_help[] =
+    "Usage: gitc synth --config CONFIG.json --out DIR\n"
+    "\n"
+    "Writes a full-size model folder (config.json + F32 model.safetensors) whose\n"
+    "weights follow the synthetic-weight formula of SYNTHETIC_WEIGHTS.md: every\n"
+    "parameter is a function of its name and shape, so the folder equals the\n"
+    "reference models of tests/data/synthetic without any download.\n"
+    "\n"
+    "Example:\n"
+    "  gitc synth --config tests/data/synthetic/git-base-shape/config.json --out /tmp/git-base-synth\n";
+
+int cmd_synth(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"out", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *out = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'o': out = optarg; break;
+        case 'h': fputs(synth_help, stdout); return CLI_EXIT_OK;
+        default: return cli_usage_error("synth");
+        }
+    }
+    if (!config || !out || optind != argc) {
+        cli_error("synth needs --config CONFIG.json and --out DIR (see gitc synth --help)");
+        return CLI_EXIT_USAGE;
+    }
+    gitc_error err = {0};
+    char *json = NULL;
+    size_t len = 0;
+    if (gitc_read_file(config, &json, &len, &err) != GITC_OK ||
+        gitc_synth_write(json, len, config, out, &err) != GITC_OK) {
+        cli_error("%s", err.message);
+        free(json);
+        return CLI_EXIT_FAILED;
+    }
+    free(json);
+    fprintf(stderr, "gitc: wrote %s/config.json and %s/model.safetensors\n", out, out);
+    return CLI_EXIT_OK;
+}
+
+/* ---- gitc bench ---- */
+
+static const char bench_help[] =
+    "Usage: gitc bench [-m MODEL] [--threads N] [--runs N] [--json]\n"
+    "\n"
+    "Times image encoding (vision encoder + the decoder's image rows, computed once\n"
+    "per image) and greedy decoding of 19 tokens (max_length 20) from [CLS], float32.\n"
+    "Without -m it uses the synthetic git-base shape, written once to\n"
+    "$XDG_CACHE_HOME/gitc/git-base-synthetic (or ~/.cache/gitc/...).\n"
+    "Reports the best of --runs runs (default 3) after one warm-up run.\n"
+    "\n"
+    "Output with --json: {\"model\", \"threads\", \"kernels\", \"encode_ms\",\n"
+    "\"decode_ms_per_token\", \"total_ms\", \"encode_gflops\", \"tokens\"}\n"
+    "\n"
+    "Examples:\n"
+    "  gitc bench --threads 2\n"
+    "  gitc bench -m models/git-shapes --json\n";
+
+static const char git_base_config[] =
+    "{\"model_type\": \"git\", \"hidden_size\": 768, \"intermediate_size\": 3072,"
+    " \"num_hidden_layers\": 6, \"num_attention_heads\": 12, \"vocab_size\": 30522,"
+    " \"max_position_embeddings\": 1024, \"layer_norm_eps\": 1e-12, \"bos_token_id\": 101,"
+    " \"eos_token_id\": 102, \"pad_token_id\": 0, \"num_image_with_embedding\": null,"
+    " \"vision_config\": {\"model_type\": \"git_vision_model\"}}\n";
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The cached synthetic git-base folder, written on first use. */
+static char *synthetic_base_dir(void)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char root[4096];
+    if (xdg && *xdg)
+        snprintf(root, sizeof root, "%s/gitc", xdg);
+    else
+        snprintf(root, sizeof root, "%s/.cache/gitc", home && *home ? home : "/tmp");
+    char *dir = malloc(strlen(root) + 32);
+    if (!dir)
+        return NULL;
+    sprintf(dir, "%s/git-base-synthetic", root);
+    char *weights = gitc_path_join(dir, "model.safetensors");
+    int have = weights && gitc_file_exists(weights);
+    free(weights);
+    if (have)
+        return dir;
+    /* mkdir -p root */
+    for (char *p = root + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(root, 0755);
+            *p = '/';
+        }
+    mkdir(root, 0755);
+    fprintf(stderr, "gitc: writing the synthetic git-base model to %s (once)...\n", dir);
+    gitc_error err = {0};
+    if (gitc_synth_write(git_base_config, sizeof git_base_config - 1, "built-in git-base config", dir, &err) != GITC_OK) {
+        cli_error("%s", err.message);
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+/* Multiply-adds of one linear layer of M rows, as FLOPs. */
+static double linear_flops(int M, int N, int K) { return 2.0 * M * N * K; }
+
+static double encode_flops(const gitc_model *m)
+{
+    const gitc_config *c = gitc_model_config(m);
+    int T = gitc_model_num_image_tokens(m), F = gitc_model_num_frames(m), P = c->vision_patch_size;
+    int Dv = c->vision_hidden_size, Iv = c->vision_intermediate_size, D = c->hidden_size, I = c->intermediate_size;
+    double f = linear_flops(F * (c->image_tokens_per_frame - 1), Dv, 3 * P * P);
+    int Tf = c->image_tokens_per_frame;
+    f += c->vision_num_hidden_layers *
+         (4 * linear_flops(T, Dv, Dv) + linear_flops(T, Iv, Dv) + linear_flops(T, Dv, Iv) + 4.0 * F * Tf * Tf * Dv);
+    f += linear_flops(T, D, Dv);
+    f += c->num_hidden_layers * (4 * linear_flops(T, D, D) + linear_flops(T, I, D) + linear_flops(T, D, I) + 4.0 * T * T * D);
+    return f;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_COMMON_LONG_OPTIONS,
+        {"runs", required_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model_arg = NULL;
+    long threads = 0, runs = 3;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_arg = optarg; break;
+        case OPT_THREADS:
+            if (cli_parse_int(optarg, 0, 1024, "--threads", &threads) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case 'r':
+            if (cli_parse_int(optarg, 1, 1000, "--runs", &runs) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_JSON: json = 1; break;
+        case 'h': fputs(bench_help, stdout); return CLI_EXIT_OK;
+        default: return cli_usage_error("bench");
+        }
+    }
+    if (optind != argc)
+        return cli_usage_error("bench");
+    char *synth_dir = NULL;
+    if (!model_arg) {
+        synth_dir = synthetic_base_dir();
+        if (!synth_dir)
+            return CLI_EXIT_FAILED;
+        model_arg = synth_dir;
+    }
+    int status = CLI_EXIT_FAILED;
+    gitc_error err = {0};
+    gitc_model *m = cli_load_model(model_arg, 0);
+    gitc_session *s = m ? cli_open_session(m, (int)threads) : NULL;
+    float *px = NULL, *proj = NULL;
+    image_kv kv = {0};
+    if (!s)
+        goto done;
+    const gitc_config *cfg = gitc_model_config(m);
+    size_t npx = (size_t)gitc_model_num_frames(m) * 3 * cfg->vision_image_size * cfg->vision_image_size;
+    int n_img = gitc_model_num_image_tokens(m);
+    px = malloc(npx * sizeof(float));
+    proj = malloc((size_t)n_img * cfg->hidden_size * sizeof(float));
+    if (!px || !proj || image_kv_init(&kv, cfg, n_img, &err) != GITC_OK) {
+        cli_error("out of memory");
+        goto done;
+    }
+    gitc_synth_pixels("pixel_values", npx, px);
+    gitc_generate_params p = gitc_generate_default_params();
+    p.max_length = 20;
+    p.min_length = 20; /* always 19 new tokens */
+    double best_enc = INFINITY, best_total = INFINITY;
+    int tokens = 0;
+    for (int r = 0; r <= runs; r++) { /* run 0 warms up */
+        double t0 = now_ms();
+        if (gitc_vision_run(s, px, NULL, proj, &err) != GITC_OK ||
+            gitc_decoder_image(s, proj, &kv, NULL, &err) != GITC_OK) {
+            cli_error("%s", err.message);
+            goto done;
+        }
+        double t1 = now_ms();
+        gitc_generation gen = {0};
+        const float *pp = px;
+        double t2 = now_ms();
+        if (gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) != GITC_OK) {
+            cli_error("%s", err.message);
+            goto done;
+        }
+        double t3 = now_ms();
+        tokens = gen.sequences[0].n_ids - 1;
+        gitc_generation_free(&gen);
+        if (r > 0) {
+            best_enc = fmin(best_enc, t1 - t0);
+            best_total = fmin(best_total, t3 - t2);
+        }
+    }
+    double per_token = (best_total - best_enc) / (tokens > 0 ? tokens : 1);
+    double gflops = encode_flops(m) / (best_enc * 1e6);
+    int nthreads = threads > 0 ? (int)threads : s->n_threads;
+    if (json) {
+        printf("{\"model\": ");
+        cli_json_string(stdout, model_arg);
+        printf(", \"threads\": %d, \"kernels\": \"%s\", \"encode_ms\": %.2f, \"decode_ms_per_token\": %.3f,"
+               " \"total_ms\": %.2f, \"encode_gflops\": %.1f, \"tokens\": %d, \"runs\": %ld}\n",
+               nthreads, gitc_kernels_name(), best_enc, per_token, best_total, gflops, tokens, runs);
+    } else {
+        printf("model            %s\n", model_arg);
+        printf("threads          %d (kernels: %s)\n", nthreads, gitc_kernels_name());
+        printf("image encoding   %.2f ms (%.1f GFLOP/s)\n", best_enc, gflops);
+        printf("decoding         %.3f ms per token\n", per_token);
+        printf("total            %.2f ms (image + %d greedy tokens), best of %ld runs\n", best_total, tokens, runs);
+    }
+    status = CLI_EXIT_OK;
+done:
+    image_kv_free(&kv);
+    free(px);
+    free(proj);
+    gitc_session_free(s);
+    gitc_model_free(m);
+    free(synth_dir);
+    return status;
+}
