@@ -100,8 +100,10 @@ gitc_status gitc_config_parse(const char *json, size_t len, const char *path, gi
         !get_int(root, "num_image_with_embedding", &c.num_image_with_embedding, path, err))
         goto done;
     if (!check_act(root, "hidden_act", "gelu", path, err) ||
-        !check_act(root, "position_embedding_type", "absolute", path, err))
+        !check_act(root, "position_embedding_type", "absolute", path, err)) {
+        s = GITC_ERR_UNSUPPORTED;
         goto done;
+    }
     if (vc && cJSON_IsObject(vc)) {
         if (!get_int(vc, "hidden_size", &c.vision_hidden_size, path, err) ||
             !get_int(vc, "intermediate_size", &c.vision_intermediate_size, path, err) ||
@@ -112,8 +114,10 @@ gitc_status gitc_config_parse(const char *json, size_t len, const char *path, gi
             !get_int(vc, "num_channels", &c.vision_num_channels, path, err) ||
             !get_double(vc, "layer_norm_eps", &c.vision_layer_norm_eps, path, err))
             goto done;
-        if (!check_act(vc, "hidden_act", "quick_gelu", path, err))
+        if (!check_act(vc, "hidden_act", "quick_gelu", path, err)) {
+            s = GITC_ERR_UNSUPPORTED;
             goto done;
+        }
     }
     /* Sanity: positive sizes, heads dividing widths, sizes that fit in memory. */
     struct { const char *name; int v; int max; } pos[] = {
