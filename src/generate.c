@@ -503,8 +503,9 @@ static gitc_status run_beams(gen_state *g, row *beams, row *spare, gitc_sequence
             if (cd->token == c->eos_token_id) {
                 if (rank >= K)
                     continue;
+                /* transformers 4.39 counts the eos in the generated length */
                 st = hyps_add(&bh, K, beams[cd->beam].ids, beams[cd->beam].len, cd->score,
-                              cur_len - n_prompt, p->length_penalty, 1, err);
+                              cur_len + 1 - n_prompt, p->length_penalty, 1, err);
                 if (st != GITC_OK)
                     goto done;
             } else {
@@ -518,7 +519,7 @@ static gitc_status run_beams(gen_state *g, row *beams, row *spare, gitc_sequence
             st = gitc_fail(err, GITC_ERR_ARGUMENT, "beam search: fewer than %d candidates (vocabulary too small)", K);
             break;
         }
-        is_done = hyps_done(&bh, p, cand[0].score, cur_len, n_prompt, max_len);
+        is_done = hyps_done(&bh, p, cand[0].score, cur_len + 1, n_prompt, max_len);
         /* Reorder: new beam b continues old beam src_beam[b] with next_tok[b]. */
         for (int b = 0; b < K; b++) {
             row *src = &beams[src_beam[b]], *dst = &spare[b];

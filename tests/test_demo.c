@@ -1,0 +1,138 @@
+/* The embedded demo models end to end through the library: image files ->
+ * processor -> generate -> text, against transformers' outputs
+ * (greedy and 3-beam captions, VQA answers, video captions from frames). */
+#include "check.h"
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static gitc_session *open_session(const char *model_rel, gitc_model **m)
+{
+    gitc_error err = {0};
+    gitc_session *s = NULL;
+    gitc_session_params sp = gitc_session_default_params();
+    sp.n_threads = 2;
+    if (check_true(gitc_model_load(check_path(model_rel), NULL, m, &err) == GITC_OK, "load %s: %s", model_rel, err.message))
+        check_true(gitc_session_create(*m, &sp, &s, &err) == GITC_OK, "session: %s", err.message);
+    return s;
+}
+
+static int load_image(const char *file, gitc_image *img)
+{
+    char rel[512];
+    gitc_error err = {0};
+    snprintf(rel, sizeof rel, "examples/%s", file);
+    return check_true(gitc_image_load(check_path(rel), NULL, img, &err) == GITC_OK, "%s: %s", file, err.message);
+}
+
+static void check_text(const char *what, const char *got, const char *want)
+{
+    printf("%-45s \"%s\"\n", what, got ? got : "(null)");
+    check_true(got && want && strcmp(got, want) == 0, "%s: got \"%s\", want \"%s\"", what, got ? got : "", want);
+}
+
+static void images(const cJSON *ex)
+{
+    gitc_model *m = NULL;
+    gitc_session *s = open_session("models/git-shapes", &m);
+    if (!s)
+        goto done;
+    gitc_generate_params p = gitc_model_generate_params(m);
+    p.max_length = 30;
+    const gitc_processor *proc = gitc_model_processor(m);
+    int h, w;
+    gitc_processor_output_size(proc, &h, &w);
+    float *px = malloc((size_t)3 * h * w * sizeof(float));
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(ex, "images"))
+    {
+        const char *file = cJSON_GetObjectItem(it, "file")->valuestring;
+        gitc_image img = {0};
+        gitc_error err = {0};
+        char label[256];
+        if (!load_image(file, &img))
+            continue;
+        char *text = NULL;
+        snprintf(label, sizeof label, "%s greedy", file);
+        if (check_true(gitc_describe_image(s, &img, NULL, &p, &text, &err) == GITC_OK, "%s: %s", label, err.message))
+            check_text(label, text, cJSON_GetObjectItem(it, "greedy_text")->valuestring);
+        free(text);
+        const char *q = cJSON_GetObjectItem(it, "vqa_question")->valuestring;
+        snprintf(label, sizeof label, "%s VQA", file);
+        if (check_true(gitc_describe_image(s, &img, q, &p, &text, &err) == GITC_OK, "%s: %s", label, err.message))
+            check_text(label, text, cJSON_GetObjectItem(it, "vqa_answer")->valuestring);
+        free(text);
+        /* 3 beams: ids and sequence score */
+        if (check_true(gitc_processor_run(proc, &img, px, &err) == GITC_OK, "processor: %s", err.message)) {
+            gitc_generate_params b = p;
+            b.num_beams = 3;
+            gitc_generation gen = {0};
+            const float *pp = px;
+            snprintf(label, sizeof label, "%s beam 3", file);
+            if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &b, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
+                int32_t ids[64];
+                int n = check_json_ids(it, "beam3_ids", ids, 64);
+                check_ids(label, gen.sequences[0].ids, gen.sequences[0].n_ids, ids, n);
+                float want = (float)cJSON_GetObjectItem(it, "beam3_sequences_score")->valuedouble;
+                snprintf(label, sizeof label, "%s beam 3 score", file);
+                check_close(label, &gen.sequences[0].score, &want, 1, 1e-4);
+                gitc_generation_free(&gen);
+            }
+        }
+        gitc_image_free(&img);
+    }
+    free(px);
+done:
+    gitc_session_free(s);
+    gitc_model_free(m);
+}
+
+static void videos(const cJSON *ex)
+{
+    gitc_model *m = NULL;
+    gitc_session *s = open_session("models/git-shapes-video", &m);
+    if (!s)
+        goto done;
+    gitc_generate_params p = gitc_model_generate_params(m);
+    p.max_length = 30;
+    const cJSON *it;
+    int k = 0;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(ex, "videos"))
+    {
+        gitc_image frames[4] = {{0}};
+        int n = 0, ok = 1;
+        const cJSON *f;
+        cJSON_ArrayForEach(f, cJSON_GetObjectItem(it, "frames"))
+        {
+            if (n < 4)
+                ok = load_image(f->valuestring, &frames[n++]) && ok;
+        }
+        char label[64], *text = NULL;
+        gitc_error err = {0};
+        snprintf(label, sizeof label, "clip%d (4 frames)", k++);
+        if (ok && check_true(gitc_describe_frames(s, frames, n, &p, &text, &err) == GITC_OK, "%s: %s", label, err.message))
+            check_text(label, text, cJSON_GetObjectItem(it, "greedy_text")->valuestring);
+        free(text);
+        /* The wrong number of frames is refused. */
+        check_true(gitc_describe_frames(s, frames, 3, &p, &text, &err) == GITC_ERR_ARGUMENT, "3 frames refused");
+        for (int i = 0; i < n; i++)
+            gitc_image_free(&frames[i]);
+    }
+done:
+    gitc_session_free(s);
+    gitc_model_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    check_init(argc, argv);
+    cJSON *ex = check_load_json(check_path("tests/data/cli/examples.json"));
+    if (ex) {
+        images(ex);
+        videos(ex);
+    }
+    cJSON_Delete(ex);
+    return check_done("test_demo");
+}
