@@ -1,0 +1,365 @@
+/* gitc tokenize, gitc detokenize and gitc preprocess: the model's tokenizer
+ * and image processor on their own. */
+#include "cli_common.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "safetensors.h"
+
+static const char tokenize_help[] =
+    "Usage: gitc tokenize [-m MODEL] [--no-special] [--json] TEXT...\n"
+    "Prints the token ids of TEXT (several arguments are joined with spaces; - or no\n"
+    "TEXT reads stdin) as the model's BERT tokenizer gives them, space separated.\n"
+    "\n"
+    "  -m, --model MODEL      model folder or cached hub id (default: the embedded\n"
+    "                         git-shapes model; see `gitc caption --help`)\n"
+    "      --no-special       leave out [CLS] and [SEP]\n"
+    "      --json             print {\"ids\": [...], \"tokens\": [...]}\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "Exit status: 0 ok, 1 the text could not be tokenized, 2 usage error.\n"
+    "\n"
+    "Examples:\n"
+    "  gitc tokenize \"a large red circle on a white background\"\n"
+    "  gitc tokenize --json --no-special \"what color is the background?\"\n";
+
+static const char detokenize_help[] =
+    "Usage: gitc detokenize [-m MODEL] [--keep-special] [--no-clean-up] ID...\n"
+    "Prints the text of token ids, as tokenizer.decode() does. IDs may be separated\n"
+    "by spaces or commas and wrapped in [ ] (tokenize --json output works); - or no\n"
+    "ID reads them from stdin.\n"
+    "\n"
+    "  -m, --model MODEL      model folder or cached hub id (default: embedded model)\n"
+    "      --keep-special     keep [CLS], [SEP] and the other special tokens\n"
+    "      --no-clean-up      do not clean up the spaces before punctuation\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "Exit status: 0 ok, 1 an id is not in the vocabulary, 2 usage error.\n"
+    "\n"
+    "Examples:\n"
+    "  gitc detokenize 101 104 118 127 111 123 104 140 108 102\n"
+    "  gitc tokenize \"a red circle\" | gitc detokenize --keep-special\n";
+
+static const char preprocess_help[] =
+    "Usage: gitc preprocess [-m MODEL] --out FILE.safetensors IMAGE...\n"
+    "Runs the model's image processor (resize, crop, rescale, normalize, exactly as\n"
+    "transformers' CLIPImageProcessor) and writes the float32 tensor pixel_values\n"
+    "[N, 3, H, W] of the N images to a safetensors file. IMAGE may be a folder (its\n"
+    "image files, sorted) or - for paths on stdin (also --stdin). When any image\n"
+    "fails, each failure is reported and no file is written.\n"
+    "\n"
+    "  -m, --model MODEL      model folder or cached hub id (default: embedded model)\n"
+    "  -o, --out FILE         the safetensors file to write (required)\n"
+    "      --stdin            read image paths from stdin\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "Exit status: 0 written, 1 an image failed, 2 usage error.\n"
+    "\n"
+    "Example:\n"
+    "  gitc preprocess --out pixels.safetensors examples/shapes_0_224x224.png\n";
+
+/* Prints the getopt error for '?' / ':' and returns the usage status. */
+static int option_error(const char *cmd, int c, char **argv)
+{
+    if (c == ':') cli_error("%s: option '%s' needs a value", cmd, argv[optind - 1]);
+    else cli_error("%s: unknown option '%s'", cmd, argv[optind - 1]);
+    return cli_usage_error(cmd);
+}
+
+/* Reads all of stdin (caller frees); NULL on failure. */
+static char *read_stdin(void)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t n = fread(buf + len, 1, cap - len - 1, stdin);
+        len += n;
+        if (n == 0) break;
+        if (len + 1 == cap) {
+            char *p = realloc(buf, cap * 2);
+            if (!p) {
+                free(buf);
+                return NULL;
+            }
+            buf = p;
+            cap *= 2;
+        }
+    }
+    if (buf) buf[len] = '\0';
+    return buf;
+}
+
+/* The positional arguments joined with spaces, or stdin for none or "-" (caller frees). */
+static char *gather_text(int argc, char **argv, int first)
+{
+    if (first >= argc || (first + 1 == argc && !strcmp(argv[first], "-"))) {
+        char *text = read_stdin();
+        size_t n = text ? strlen(text) : 0;
+        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r')) text[--n] = '\0';
+        return text;
+    }
+    size_t len = 1;
+    for (int i = first; i < argc; i++) len += strlen(argv[i]) + 1;
+    char *text = malloc(len);
+    if (!text) return NULL;
+    text[0] = '\0';
+    for (int i = first; i < argc; i++) {
+        if (i > first) strcat(text, " ");
+        strcat(text, argv[i]);
+    }
+    return text;
+}
+
+/* Loads the tokenizer of a model argument; NULL after printing a message. */
+static gitc_tokenizer *open_tokenizer(const char *model)
+{
+    char *dir = cli_resolve_model(model, 0);
+    if (!dir) return NULL;
+    gitc_tokenizer *tok = NULL;
+    gitc_error err = {0};
+    if (gitc_tokenizer_load(dir, &tok, &err) != GITC_OK) {
+        cli_error("cannot load the tokenizer of %s: %s", dir, err.message);
+        tok = NULL;
+    }
+    free(dir);
+    return tok;
+}
+
+int cmd_tokenize(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"no-special", no_argument, NULL, OPT_NO_SPECIAL},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model = NULL;
+    int add_special = 1, json = 0, c;
+    opterr = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":m:h", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case OPT_NO_SPECIAL: add_special = 0; break;
+        case OPT_JSON: json = 1; break;
+        case 'h': fputs(tokenize_help, stdout); return CLI_EXIT_OK;
+        default: return option_error(argv[0], c, argv);
+        }
+    }
+    char *text = gather_text(argc, argv, optind);
+    if (!text) {
+        cli_error("tokenize: cannot read the text");
+        return CLI_EXIT_FAILED;
+    }
+    int status = CLI_EXIT_FAILED;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    gitc_error err = {0};
+    gitc_tokenizer *tok = open_tokenizer(model);
+    if (!tok) goto done;
+    if (gitc_tokenizer_encode(tok, text, strlen(text), add_special, &ids, &n_ids, &err)) {
+        cli_error("tokenize: %s", err.message);
+        goto done;
+    }
+    if (json) {
+        fputs("{\"ids\": [", stdout);
+        for (size_t i = 0; i < n_ids; i++) printf("%s%d", i ? ", " : "", (int)ids[i]);
+        fputs("], \"tokens\": [", stdout);
+        for (size_t i = 0; i < n_ids; i++) {
+            if (i) fputs(", ", stdout);
+            const char *t = gitc_tokenizer_id_to_token(tok, ids[i]);
+            cli_json_string(stdout, t ? t : "");
+        }
+        fputs("]}\n", stdout);
+    } else {
+        for (size_t i = 0; i < n_ids; i++) printf("%s%d", i ? " " : "", (int)ids[i]);
+        putchar('\n');
+    }
+    status = CLI_EXIT_OK;
+done:
+    free(ids);
+    free(text);
+    gitc_tokenizer_free(tok);
+    return status;
+}
+
+/* Parses ids separated by spaces, commas or brackets; appends to *ids. Returns 0 or -1. */
+static int parse_ids(const char *s, int32_t **ids, size_t *n, size_t *cap)
+{
+    while (*s) {
+        if (isspace((unsigned char)*s) || *s == ',' || *s == '[' || *s == ']') {
+            s++;
+            continue;
+        }
+        char *end = NULL;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 0 || v > INT32_MAX ||
+            (*end && !isspace((unsigned char)*end) && *end != ',' && *end != ']')) {
+            cli_error("detokenize: '%s' is not a list of token ids", s);
+            return -1;
+        }
+        if (*n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 64;
+            int32_t *p = realloc(*ids, nc * sizeof *p);
+            if (!p) return -1;
+            *ids = p;
+            *cap = nc;
+        }
+        (*ids)[(*n)++] = (int32_t)v;
+        s = end;
+    }
+    return 0;
+}
+
+int cmd_detokenize(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"keep-special", no_argument, NULL, OPT_KEEP_SPECIAL},
+        {"no-clean-up", no_argument, NULL, OPT_NO_CLEAN_UP},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model = NULL;
+    int skip_special = 1, clean_up = -1, c;
+    opterr = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":m:h", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case OPT_KEEP_SPECIAL: skip_special = 0; break;
+        case OPT_NO_CLEAN_UP: clean_up = 0; break;
+        case 'h': fputs(detokenize_help, stdout); return CLI_EXIT_OK;
+        default: return option_error(argv[0], c, argv);
+        }
+    }
+    char *list = gather_text(argc, argv, optind);
+    int32_t *ids = NULL;
+    size_t n_ids = 0, cap = 0;
+    if (!list || parse_ids(list, &ids, &n_ids, &cap)) {
+        free(list);
+        free(ids);
+        return CLI_EXIT_USAGE;
+    }
+    free(list);
+    int status = CLI_EXIT_FAILED;
+    char *text = NULL;
+    gitc_error err = {0};
+    gitc_tokenizer *tok = open_tokenizer(model);
+    if (!tok) goto done;
+    if (gitc_tokenizer_decode(tok, ids, n_ids, skip_special, clean_up, &text, &err)) {
+        cli_error("detokenize: %s", err.message);
+        goto done;
+    }
+    printf("%s\n", text);
+    status = CLI_EXIT_OK;
+done:
+    free(text);
+    free(ids);
+    gitc_tokenizer_free(tok);
+    return status;
+}
+
+/* Processes every image into pixels ([n, 3, h, w]); returns the number that failed. */
+static int process_images(const gitc_processor *proc, const cli_inputs *in, float *pixels,
+                          size_t per_image)
+{
+    int failed = 0;
+    cli_progress progress;
+    cli_progress_start(&progress, in->n);
+    for (int i = 0; i < in->n; i++) {
+        gitc_image image = {0};
+        gitc_error err = {0};
+        cli_progress_update(&progress, i, in->paths[i]);
+        if (gitc_image_load(in->paths[i], NULL, &image, &err) != GITC_OK ||
+            gitc_processor_run(proc, &image, pixels + (size_t)i * per_image, &err) != GITC_OK) {
+            cli_progress_clear(&progress);
+            cli_error("%s: %s", in->paths[i], err.message);
+            failed++;
+        }
+        gitc_image_free(&image);
+    }
+    cli_progress_clear(&progress);
+    return failed;
+}
+
+int cmd_preprocess(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"out", required_argument, NULL, 'o'},
+        {"stdin", no_argument, NULL, OPT_STDIN},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model = NULL, *out = NULL;
+    int use_stdin = 0, c;
+    opterr = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":m:o:h", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'o': out = optarg; break;
+        case OPT_STDIN: use_stdin = 1; break;
+        case 'h': fputs(preprocess_help, stdout); return CLI_EXIT_OK;
+        default: return option_error(argv[0], c, argv);
+        }
+    }
+    cli_inputs in = {0};
+    int status = CLI_EXIT_USAGE;
+    char *dir = NULL;
+    gitc_processor *proc = NULL;
+    float *pixels = NULL;
+    st_writer *w = NULL;
+    gitc_error err = {0};
+    if (!out) {
+        cli_error("preprocess: --out FILE.safetensors is required");
+        status = cli_usage_error(argv[0]);
+        goto done;
+    }
+    for (int i = optind; i < argc; i++)
+        if (cli_inputs_add(&in, argv[i], CLI_INPUT_IMAGES)) goto done;
+    if (use_stdin && cli_inputs_add_stdin(&in, CLI_INPUT_IMAGES)) goto done;
+    if (in.n == 0) {
+        cli_error("preprocess: no input images");
+        status = cli_usage_error(argv[0]);
+        goto done;
+    }
+    status = CLI_EXIT_FAILED;
+    dir = cli_resolve_model(model, 0);
+    if (!dir) goto done;
+    if (gitc_processor_load(dir, &proc, &err) != GITC_OK) {
+        cli_error("cannot load the image processor of %s: %s", dir, err.message);
+        goto done;
+    }
+    int h = 0, wd = 0;
+    gitc_processor_output_size(proc, &h, &wd);
+    size_t per_image = (size_t)3 * (size_t)h * (size_t)wd;
+    pixels = malloc((size_t)in.n * per_image * sizeof *pixels);
+    w = st_writer_new();
+    if (!pixels || !w) {
+        cli_error("preprocess: out of memory");
+        goto done;
+    }
+    if (process_images(proc, &in, pixels, per_image)) {
+        cli_error("preprocess: %s not written", out);
+        goto done;
+    }
+    int64_t shape[4] = {in.n, 3, h, wd};
+    if (st_writer_add(w, "pixel_values", ST_F32, 4, shape, pixels, &err) != GITC_OK ||
+        st_writer_write(w, out, &err) != GITC_OK) {
+        cli_error("preprocess: %s", err.message);
+        goto done;
+    }
+    status = CLI_EXIT_OK;
+done:
+    st_writer_free(w);
+    free(pixels);
+    gitc_processor_free(proc);
+    free(dir);
+    cli_inputs_free(&in);
+    return status;
+}
