@@ -234,7 +234,7 @@ static void check_json_texts(const char *what, const char *out, int want_lines,
 static void test_help(void)
 {
     static const char *const cmds[] = {"caption", "ask", "video", "preprocess", "tokenize",
-                                       "detokenize"};
+                                       "detokenize", "forward", "synth", "bench"};
     run_result r;
     run_gitc(&r, NULL, NULL, "--help", NULL);
     check_true(r.status == 0 && strstr(r.out, "caption") && strstr(r.out, "Example"),
