@@ -29,6 +29,7 @@ case $build in /*) ;; *) build=$root/$build ;; esac
 seed_dir() {
     case $1 in
     tokenizer) echo tests/data/tokenizer/fuzz-seeds ;;
+    image) echo tests/data/images/fuzz-seeds ;;
     *) echo "tests/data/$1" ;;
     esac
 }
