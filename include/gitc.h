@@ -104,7 +104,9 @@ gitc_status gitc_processor_from_json(const char *json, size_t len, const char *n
 
 void gitc_processor_free(gitc_processor *processor);
 
-/* Output height and width of pixel_values for any input image. */
+/* Output height and width of pixel_values, the same for every input image
+ * when the processor crops (all GIT checkpoints do); 0 x 0 when the size
+ * depends on the image (do_center_crop false), which GIT models cannot take. */
 void gitc_processor_output_size(const gitc_processor *processor, int *height, int *width);
 
 /* Resizes, crops, rescales and normalizes an image exactly as the classic PIL

@@ -1,9 +1,14 @@
-/* Scalar reference kernels and the threaded dispatch around them. */
+/* Scalar reference kernels, the portable threaded kernels, and the run-time
+ * choice between them and the SIMD sets (kernels_avx2.c). */
 #include "kernels.h"
 #include "internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 static inline float w_at(const gitc_matrix *w, size_t i)
 {
@@ -63,15 +68,15 @@ static void linear_worker(void *p, int ith, int nth)
     }
 }
 
-void gitc_linear(gitc_pool *pool, float *y, const float *x, const gitc_matrix *w,
-                 const float *bias, int M)
+static void linear_portable(gitc_pool *pool, float *y, const float *x, const gitc_matrix *w,
+                            const float *bias, int M)
 {
     linear_task t = {y, x, w, bias, M};
     gitc_pool_run(pool, linear_worker, &t);
 }
 
-void gitc_layernorm(gitc_pool *pool, float *out, const float *x, const float *gamma,
-                    const float *beta, int M, int C, float eps)
+static void layernorm_portable(gitc_pool *pool, float *out, const float *x, const float *gamma,
+                               const float *beta, int M, int C, float eps)
 {
     (void)pool;
     for (int m = 0; m < M; m++) {
@@ -91,21 +96,21 @@ void gitc_layernorm(gitc_pool *pool, float *out, const float *x, const float *ga
     }
 }
 
-void gitc_gelu(gitc_pool *pool, float *x, size_t n)
+static void gelu_portable(gitc_pool *pool, float *x, size_t n)
 {
     (void)pool;
     for (size_t i = 0; i < n; i++)
         x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752440f));
 }
 
-void gitc_quick_gelu(gitc_pool *pool, float *x, size_t n)
+static void quick_gelu_portable(gitc_pool *pool, float *x, size_t n)
 {
     (void)pool;
     for (size_t i = 0; i < n; i++)
         x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
 }
 
-void gitc_add(gitc_pool *pool, float *x, const float *y, size_t n)
+static void add_portable(gitc_pool *pool, float *x, const float *y, size_t n)
 {
     (void)pool;
     for (size_t i = 0; i < n; i++)
@@ -114,7 +119,8 @@ void gitc_add(gitc_pool *pool, float *x, const float *y, size_t n)
 
 size_t gitc_attention_scratch(int n_threads, int n_keys)
 {
-    return (size_t)n_threads * (size_t)(n_keys > 0 ? n_keys : 1);
+    /* The SIMD sets keep scores for blocks of 4 queries per thread. */
+    return (size_t)(n_threads > 0 ? n_threads : 1) * 4 * (size_t)(n_keys > 0 ? n_keys : 1);
 }
 
 /* One query row of one head: scores over the visible keys, softmax, weighted sum. */
@@ -175,10 +181,77 @@ static void attention_worker(void *p, int ith, int nth)
         attend_row(a, r / a->n_heads, r % a->n_heads, scores);
 }
 
-void gitc_attention(gitc_pool *pool, const gitc_attention_args *a, float *scratch)
+static void attention_portable(gitc_pool *pool, const gitc_attention_args *a, float *scratch)
 {
     attention_task t = {a, scratch};
     gitc_pool_run(pool, attention_worker, &t);
 }
 
-const char *gitc_kernels_name(void) { return "scalar"; }
+static const gitc_kernel_table portable_table = {
+    "portable", linear_portable, attention_portable, layernorm_portable,
+    gelu_portable, quick_gelu_portable, add_portable,
+};
+
+/* 1 when the CPU (and OS) run AVX2, FMA and F16C code. */
+static int cpu_has_avx2(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_F16C))
+        return 0;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+/* The usable kernel sets, found once (cpuid traps to the hypervisor in VMs). */
+static const gitc_kernel_table *kernel_list[2];
+static int kernel_count;
+static pthread_once_t kernel_once = PTHREAD_ONCE_INIT;
+
+static void find_kernels(void)
+{
+    const gitc_kernel_table *avx2 = gitc_kernels_avx2_table();
+    kernel_list[kernel_count++] = &portable_table;
+    if (avx2 && cpu_has_avx2())
+        kernel_list[kernel_count++] = avx2;
+}
+
+int gitc_kernel_tables(const gitc_kernel_table *const **tables)
+{
+    pthread_once(&kernel_once, find_kernels);
+    *tables = kernel_list;
+    return kernel_count;
+}
+
+/* The best kernel set for this CPU. */
+static const gitc_kernel_table *best(void)
+{
+    const gitc_kernel_table *const *t;
+    int n = gitc_kernel_tables(&t);
+    return t[n - 1];
+}
+
+void gitc_linear(gitc_pool *pool, float *y, const float *x, const gitc_matrix *w,
+                 const float *bias, int M)
+{
+    best()->linear(pool, y, x, w, bias, M);
+}
+
+void gitc_attention(gitc_pool *pool, const gitc_attention_args *a, float *scratch)
+{
+    best()->attention(pool, a, scratch);
+}
+
+void gitc_layernorm(gitc_pool *pool, float *out, const float *x, const float *gamma,
+                    const float *beta, int M, int C, float eps)
+{
+    best()->layernorm(pool, out, x, gamma, beta, M, C, eps);
+}
+
+void gitc_gelu(gitc_pool *pool, float *x, size_t n) { best()->gelu(pool, x, n); }
+void gitc_quick_gelu(gitc_pool *pool, float *x, size_t n) { best()->quick_gelu(pool, x, n); }
+void gitc_add(gitc_pool *pool, float *x, const float *y, size_t n) { best()->add(pool, x, y, n); }
+
+const char *gitc_kernels_name(void) { return best()->name; }

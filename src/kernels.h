@@ -65,7 +65,29 @@ size_t gitc_attention_scratch(int n_threads, int n_keys);
 void gitc_attention(gitc_pool *pool, const gitc_attention_args *a, float *scratch);
 void gitc_attention_ref(const gitc_attention_args *a, float *scratch);
 
-/* Name of the kernel variant in use ("avx512", "scalar", ...). */
+/* Name of the kernel variant in use ("avx2", "portable"). */
 const char *gitc_kernels_name(void);
+
+/* One complete set of fast kernels; the functions above dispatch to the best
+ * set the CPU runs (chosen per call from cached CPU features). */
+typedef struct gitc_kernel_table {
+    const char *name;
+    void (*linear)(gitc_pool *pool, float *y, const float *x, const gitc_matrix *w,
+                   const float *bias, int M);
+    void (*attention)(gitc_pool *pool, const gitc_attention_args *a, float *scratch);
+    void (*layernorm)(gitc_pool *pool, float *out, const float *x, const float *gamma,
+                      const float *beta, int M, int C, float eps);
+    void (*gelu)(gitc_pool *pool, float *x, size_t n);
+    void (*quick_gelu)(gitc_pool *pool, float *x, size_t n);
+    void (*add)(gitc_pool *pool, float *x, const float *y, size_t n);
+} gitc_kernel_table;
+
+/* Every kernel set this build and CPU can run, portable first, best last
+ * (for tests and benchmarks). Returns the count; *tables is static storage. */
+int gitc_kernel_tables(const gitc_kernel_table *const **tables);
+
+/* The AVX2+FMA+F16C set, or NULL when not compiled in (kernels_avx2.c).
+ * Call it only after checking the CPU (gitc_kernel_tables does). */
+const gitc_kernel_table *gitc_kernels_avx2_table(void);
 
 #endif /* GITC_KERNELS_H */

@@ -1,26 +1,63 @@
-/* Persistent pthread pool: workers sleep on a condition variable between tasks. */
+/* Persistent pthread pool. A task is published by bumping an atomic
+ * generation counter; threads spin on it for a short while (a decode step
+ * issues ~40 tasks a few microseconds apart) and then sleep on a condition
+ * variable, so an idle pool costs no CPU. Completion is counted the same way. */
 #include "pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+
+/* Busy-wait rounds before sleeping: a pause is ~20-40 ns, so ~100 µs. */
+#define SPIN_ROUNDS 4096
 
 struct gitc_pool {
     int n_threads;
     pthread_t *threads;
     pthread_mutex_t lock;
-    pthread_cond_t start; /* signalled when a new task (generation) begins */
-    pthread_cond_t done;  /* signalled when the last worker finishes */
-    gitc_task_fn fn;
+    pthread_cond_t start; /* workers sleep here between tasks */
+    pthread_cond_t done;  /* the caller sleeps here until the task completes */
+    gitc_task_fn fn;      /* written before generation is bumped */
     void *ctx;
-    unsigned generation;
-    int pending; /* workers still running the current task */
-    int quit;
+    atomic_uint generation; /* bumped once per task */
+    atomic_int pending;     /* workers still running the current task */
+    atomic_int sleepers;    /* workers waiting (or about to wait) on start */
+    atomic_int caller_waiting;
+    atomic_int quit;
 };
 
 typedef struct worker_arg {
     gitc_pool *pool;
     int ith;
 } worker_arg;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Waits until the generation differs from seen (or quit); returns it. */
+static unsigned wait_for_task(gitc_pool *pool, unsigned seen)
+{
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        unsigned g = atomic_load(&pool->generation);
+        if (g != seen || atomic_load(&pool->quit))
+            return g;
+        cpu_relax();
+    }
+    /* sleepers is raised before the re-check, and the caller bumps the
+     * generation before reading sleepers, so one of the two sees the other. */
+    pthread_mutex_lock(&pool->lock);
+    atomic_fetch_add(&pool->sleepers, 1);
+    unsigned g;
+    while ((g = atomic_load(&pool->generation)) == seen && !atomic_load(&pool->quit))
+        pthread_cond_wait(&pool->start, &pool->lock);
+    atomic_fetch_sub(&pool->sleepers, 1);
+    pthread_mutex_unlock(&pool->lock);
+    return g;
+}
 
 static void *worker_main(void *p)
 {
@@ -29,22 +66,17 @@ static void *worker_main(void *p)
     int ith = arg->ith;
     free(arg);
     unsigned seen = 0;
-    pthread_mutex_lock(&pool->lock);
     for (;;) {
-        while (!pool->quit && pool->generation == seen)
-            pthread_cond_wait(&pool->start, &pool->lock);
-        if (pool->quit)
+        seen = wait_for_task(pool, seen);
+        if (atomic_load(&pool->quit))
             break;
-        seen = pool->generation;
-        gitc_task_fn fn = pool->fn;
-        void *ctx = pool->ctx;
-        pthread_mutex_unlock(&pool->lock);
-        fn(ctx, ith, pool->n_threads);
-        pthread_mutex_lock(&pool->lock);
-        if (--pool->pending == 0)
+        pool->fn(pool->ctx, ith, pool->n_threads);
+        if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->caller_waiting)) {
+            pthread_mutex_lock(&pool->lock);
             pthread_cond_signal(&pool->done);
+            pthread_mutex_unlock(&pool->lock);
+        }
     }
-    pthread_mutex_unlock(&pool->lock);
     return NULL;
 }
 
@@ -55,10 +87,15 @@ gitc_pool *gitc_pool_create(int n_threads)
     gitc_pool *pool = calloc(1, sizeof *pool);
     if (!pool)
         return NULL;
-    pool->n_threads = n_threads;
+    pool->n_threads = 1; /* threads that exist so far (the caller) */
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->start, NULL);
     pthread_cond_init(&pool->done, NULL);
+    atomic_init(&pool->generation, 0);
+    atomic_init(&pool->pending, 0);
+    atomic_init(&pool->sleepers, 0);
+    atomic_init(&pool->caller_waiting, 0);
+    atomic_init(&pool->quit, 0);
     pool->threads = calloc((size_t)n_threads, sizeof *pool->threads);
     if (!pool->threads) {
         gitc_pool_free(pool);
@@ -72,11 +109,12 @@ gitc_pool *gitc_pool_create(int n_threads)
         }
         if (!arg || pthread_create(&pool->threads[i], NULL, worker_main, arg) != 0) {
             free(arg);
-            pool->n_threads = i; /* only threads 1..i-1 exist */
             gitc_pool_free(pool);
             return NULL;
         }
+        pool->n_threads = i + 1;
     }
+    /* Workers read n_threads only when running a task, after this point. */
     return pool;
 }
 
@@ -85,7 +123,7 @@ void gitc_pool_free(gitc_pool *pool)
     if (!pool)
         return;
     pthread_mutex_lock(&pool->lock);
-    pool->quit = 1;
+    atomic_store(&pool->quit, 1);
     pthread_cond_broadcast(&pool->start);
     pthread_mutex_unlock(&pool->lock);
     for (int i = 1; pool->threads && i < pool->n_threads; i++)
@@ -105,16 +143,27 @@ void gitc_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx)
         fn(ctx, 0, 1);
         return;
     }
-    pthread_mutex_lock(&pool->lock);
     pool->fn = fn;
     pool->ctx = ctx;
-    pool->pending = pool->n_threads - 1;
-    pool->generation++;
-    pthread_cond_broadcast(&pool->start);
-    pthread_mutex_unlock(&pool->lock);
+    atomic_store(&pool->pending, pool->n_threads - 1);
+    atomic_fetch_add(&pool->generation, 1);
+    if (atomic_load(&pool->sleepers) > 0) {
+        pthread_mutex_lock(&pool->lock);
+        pthread_cond_broadcast(&pool->start);
+        pthread_mutex_unlock(&pool->lock);
+    }
     fn(ctx, 0, pool->n_threads);
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        if (atomic_load(&pool->pending) == 0)
+            return;
+        cpu_relax();
+    }
+    /* caller_waiting is raised before the re-check and the last worker reads
+     * it after its decrement, so it either sees the flag or we see zero. */
     pthread_mutex_lock(&pool->lock);
-    while (pool->pending > 0)
+    atomic_store(&pool->caller_waiting, 1);
+    while (atomic_load(&pool->pending) > 0)
         pthread_cond_wait(&pool->done, &pool->lock);
+    atomic_store(&pool->caller_waiting, 0);
     pthread_mutex_unlock(&pool->lock);
 }
