@@ -125,6 +125,40 @@ done:
     gitc_model_free(m);
 }
 
+/* Video files: FFmpeg decoding, 4 sampled frames, the processor and greedy decoding. */
+static void video_files(void)
+{
+    cJSON *ref = check_load_json(check_path("tests/data/video/video_captions.json"));
+    gitc_model *m = NULL;
+    gitc_session *s = ref ? open_session("models/git-shapes-video", &m) : NULL;
+    if (!s)
+        goto done;
+    gitc_generate_params p = gitc_model_generate_params(m);
+    p.max_length = 30;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(ref, "videos"))
+    {
+        const char *file = cJSON_GetObjectItem(it, "file")->valuestring;
+        char rel[256], *text = NULL;
+        snprintf(rel, sizeof rel, "tests/data/video/%s", file);
+        gitc_image frames[4] = {{0}};
+        gitc_error err = {0};
+        int total = 0;
+        if (check_true(gitc_video_load(check_path(rel), 4, NULL, frames, &total, &err) == GITC_OK, "%s: %s", file, err.message)) {
+            check_true(total == cJSON_GetObjectItem(it, "num_frames")->valueint, "%s: %d frames decoded", file, total);
+            if (check_true(gitc_describe_frames(s, frames, 4, &p, &text, &err) == GITC_OK, "%s: %s", file, err.message))
+                check_text(file, text, cJSON_GetObjectItem(it, "git_shapes_video_greedy_text")->valuestring);
+            free(text);
+        }
+        for (int i = 0; i < 4; i++)
+            gitc_image_free(&frames[i]);
+    }
+done:
+    cJSON_Delete(ref);
+    gitc_session_free(s);
+    gitc_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     check_init(argc, argv);
@@ -133,6 +167,7 @@ int main(int argc, char **argv)
         images(ex);
         videos(ex);
     }
+    video_files();
     cJSON_Delete(ex);
     return check_done("test_demo");
 }
