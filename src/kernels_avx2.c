@@ -221,13 +221,18 @@ GITC_INLINE void linear_range(const linear_ctx *c, int n0, int n1, const int typ
     }
 }
 
-/* Many rows (M >= PACK_MIN_M): W is converted and transposed, one panel of
+/* Many rows and long rows (M >= PACK_MIN_M, K > PACK_MIN_K): W is converted and transposed, one panel of
  * PN output features x PK inputs at a time, into a K-major buffer on the
  * stack (L1-sized), and a PM x PN register tile accumulates broadcasts of x
  * times panel rows: no horizontal sums, and F16/BF16 are converted once per
  * panel instead of once per row tile. */
 #ifndef PACK_MIN_M
 #define PACK_MIN_M 16
+#endif
+/* Measured on Zen 3 (notes/kernels.md): the panel path wins for K = 3072,
+ * the dot-product tiles are as fast or faster for K = 768. */
+#ifndef PACK_MIN_K
+#define PACK_MIN_K 1024
 #endif
 #define PM 6
 #define PN 16
@@ -362,7 +367,7 @@ static void linear_worker(void *p, int ith, int nth)
 {
     const linear_ctx *c = p;
     int N = c->w->n_out;
-    int packed = c->M >= PACK_MIN_M;
+    int packed = c->M >= PACK_MIN_M && c->w->n_in > PACK_MIN_K;
     /* Threads own whole tiles (NR or PN output features). */
     int unit = packed ? PN : NR;
     int t0, t1;

@@ -1,15 +1,23 @@
 /* Persistent pthread pool. A task is published by bumping an atomic
- * generation counter; threads spin on it for a short while (a decode step
- * issues ~40 tasks a few microseconds apart) and then sleep on a condition
- * variable, so an idle pool costs no CPU. Completion is counted the same way. */
+ * generation counter; threads spin on it for a while (a decode step issues
+ * ~40 tasks a few microseconds apart, and waking a sleeping thread costs
+ * ~15-100 µs on this VM) and then sleep on a condition variable, so an idle
+ * pool costs no CPU. Completion is counted the same way. */
 #include "pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
-/* Busy-wait rounds before sleeping: a pause is ~20-40 ns, so ~100 µs. */
-#define SPIN_ROUNDS 4096
+/* Busy-wait budget before sleeping, adapted per thread: it halves when the
+ * spinner finds it was descheduled (other processes want the CPU: spinning
+ * then only delays the task, while a woken sleeper is served at once) and
+ * doubles when the wait ended soon after it went to sleep (the spin was too
+ * short to bridge the gap between tasks). Measured in notes/kernels.md. */
+#define SPIN_MAX_NS 100000
+#define SPIN_MIN_NS 1000
+#define PREEMPT_GAP_NS 200000
 
 struct gitc_pool {
     int n_threads;
@@ -20,7 +28,8 @@ struct gitc_pool {
     gitc_task_fn fn;      /* written before generation is bumped */
     void *ctx;
     atomic_uint generation; /* bumped once per task */
-    atomic_int pending;     /* workers still running the current task */
+    atomic_uint pending;    /* workers still running the current task */
+    long long caller_spin_ns; /* the caller's spin budget */
     atomic_int sleepers;    /* workers waiting (or about to wait) on start */
     atomic_int caller_waiting;
     atomic_int quit;
@@ -38,15 +47,48 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Waits until the generation differs from seen (or quit); returns it. */
-static unsigned wait_for_task(gitc_pool *pool, unsigned seen)
+static long long now_ns(void)
 {
-    for (int i = 0; i < SPIN_ROUNDS; i++) {
-        unsigned g = atomic_load(&pool->generation);
-        if (g != seen || atomic_load(&pool->quit))
-            return g;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Spins until (*word == value) == until_equal (returns 1) or the budget
+ * runs out (returns 0); halves the budget when descheduled meanwhile. */
+static int spin_wait(atomic_uint *word, unsigned value, int until_equal, long long *budget)
+{
+    long long start = now_ns(), last = start;
+    for (int i = 1;; i++) {
+        if ((atomic_load(word) == value) == until_equal)
+            return 1;
         cpu_relax();
+        if (i % 16 == 0) {
+            long long t = now_ns();
+            if (t - last > PREEMPT_GAP_NS) {
+                *budget = *budget / 2 > SPIN_MIN_NS ? *budget / 2 : SPIN_MIN_NS;
+                return 0;
+            }
+            if (t - start > *budget)
+                return 0;
+            last = t;
+        }
     }
+}
+
+/* After a sleep that began at slept: a short sleep doubles the budget. */
+static void grow_budget(long long slept, long long *budget)
+{
+    if (now_ns() - slept < SPIN_MAX_NS)
+        *budget = *budget * 2 < SPIN_MAX_NS ? *budget * 2 : SPIN_MAX_NS;
+}
+
+/* Waits until the generation differs from seen (or quit); returns it. */
+static unsigned wait_for_task(gitc_pool *pool, unsigned seen, long long *budget)
+{
+    if (spin_wait(&pool->generation, seen, 0, budget))
+        return atomic_load(&pool->generation);
+    long long slept = now_ns();
     /* sleepers is raised before the re-check, and the caller bumps the
      * generation before reading sleepers, so one of the two sees the other. */
     pthread_mutex_lock(&pool->lock);
@@ -56,6 +98,7 @@ static unsigned wait_for_task(gitc_pool *pool, unsigned seen)
         pthread_cond_wait(&pool->start, &pool->lock);
     atomic_fetch_sub(&pool->sleepers, 1);
     pthread_mutex_unlock(&pool->lock);
+    grow_budget(slept, budget);
     return g;
 }
 
@@ -66,8 +109,9 @@ static void *worker_main(void *p)
     int ith = arg->ith;
     free(arg);
     unsigned seen = 0;
+    long long budget = SPIN_MAX_NS;
     for (;;) {
-        seen = wait_for_task(pool, seen);
+        seen = wait_for_task(pool, seen, &budget);
         if (atomic_load(&pool->quit))
             break;
         pool->fn(pool->ctx, ith, pool->n_threads);
@@ -96,6 +140,7 @@ gitc_pool *gitc_pool_create(int n_threads)
     atomic_init(&pool->sleepers, 0);
     atomic_init(&pool->caller_waiting, 0);
     atomic_init(&pool->quit, 0);
+    pool->caller_spin_ns = SPIN_MAX_NS;
     pool->threads = calloc((size_t)n_threads, sizeof *pool->threads);
     if (!pool->threads) {
         gitc_pool_free(pool);
@@ -145,7 +190,7 @@ void gitc_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx)
     }
     pool->fn = fn;
     pool->ctx = ctx;
-    atomic_store(&pool->pending, pool->n_threads - 1);
+    atomic_store(&pool->pending, (unsigned)(pool->n_threads - 1));
     atomic_fetch_add(&pool->generation, 1);
     if (atomic_load(&pool->sleepers) > 0) {
         pthread_mutex_lock(&pool->lock);
@@ -153,11 +198,9 @@ void gitc_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx)
         pthread_mutex_unlock(&pool->lock);
     }
     fn(ctx, 0, pool->n_threads);
-    for (int i = 0; i < SPIN_ROUNDS; i++) {
-        if (atomic_load(&pool->pending) == 0)
-            return;
-        cpu_relax();
-    }
+    if (spin_wait(&pool->pending, 0, 1, &pool->caller_spin_ns))
+        return;
+    long long slept = now_ns();
     /* caller_waiting is raised before the re-check and the last worker reads
      * it after its decrement, so it either sees the flag or we see zero. */
     pthread_mutex_lock(&pool->lock);
@@ -166,4 +209,5 @@ void gitc_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx)
         pthread_cond_wait(&pool->done, &pool->lock);
     atomic_store(&pool->caller_waiting, 0);
     pthread_mutex_unlock(&pool->lock);
+    grow_budget(slept, &pool->caller_spin_ns);
 }

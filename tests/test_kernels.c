@@ -138,12 +138,18 @@ static void test_linear(void)
         for (size_t s = 0; s < sizeof NK / sizeof NK[0]; s++)
             for (size_t m = 0; m < sizeof Ms / sizeof Ms[0]; m++)
                 test_linear_shape(Ms[m], NK[s][0], NK[s][1], (gitc_wtype)type, (int)(m + s) % 2 == 0, 3);
+    /* Long rows with many rows take the packed-panel path (K > 1024, M >= 16). */
+    static const int MK[][3] = {{16, 37, 1100}, {17, 145, 2051}, {23, 16, 1032}, {40, 33, 1025}};
+    for (int type = 0; type < 3; type++)
+        for (size_t s = 0; s < sizeof MK / sizeof MK[0]; s++)
+            test_linear_shape(MK[s][0], MK[s][1], MK[s][2], (gitc_wtype)type, (int)s % 2 == 0, 3);
     /* The model's shapes, fewer combinations (the oracle is slow). */
     test_linear_shape(197, 768, 768, GITC_W_F32, 1, 2);
     test_linear_shape(197, 768, 768, GITC_W_F16, 1, 2);
     test_linear_shape(8, 3072, 768, GITC_W_BF16, 1, 2);
     test_linear_shape(5, 768, 3072, GITC_W_F32, 1, 2);
     test_linear_shape(17, 768, 3072, GITC_W_F16, 1, 2);
+    test_linear_shape(197, 768, 3072, GITC_W_BF16, 1, 2);
     test_linear_shape(1, 30522, 768, GITC_W_F32, 1, 2);
     test_linear_shape(4, 30522, 768, GITC_W_F16, 1, 2);
 }
