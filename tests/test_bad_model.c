@@ -68,8 +68,10 @@ static void expect_fail(const char *what, const char *dir, gitc_status status, c
     gitc_model_free(m);
 }
 
-/* Rewrites the tiny model's tensors through st_writer, dropping `drop` and adding `extra`. */
-static void rewrite_model(const char *dir, const char *drop, const char *extra, int shard_split)
+/* Rewrites the tiny model's tensors through st_writer: drops `drop`, adds `extra`,
+ * relabels tensor `as_int` as I32, and with shard_split writes two shards and an index. */
+static void rewrite_model(const char *dir, const char *drop, const char *extra, const char *as_int,
+                          int shard_split)
 {
     st_file *src = check_open_st(check_path("tests/data/tiny/tiny/model.safetensors"));
     if (!src)
@@ -83,7 +85,8 @@ static void rewrite_model(const char *dir, const char *drop, const char *extra, 
         if (drop && strcmp(t->name, drop) == 0)
             continue;
         int part = shard_split && i >= src->n_tensors / 2;
-        st_writer_add(w[part], t->name, t->dtype, t->ndim, t->shape, t->data, &err);
+        st_dtype dt = as_int && strcmp(t->name, as_int) == 0 ? ST_I32 : t->dtype;
+        st_writer_add(w[part], t->name, dt, t->ndim, t->shape, t->data, &err);
         k += (size_t)snprintf(index + k, sizeof index - k, "%s\"%s\": \"model-0000%d-of-00002.safetensors\"",
                               k > 40 ? ", " : "", t->name, part + 1);
     }
@@ -191,32 +194,17 @@ int main(int argc, char **argv)
 
     d = folder("missing-tensor");
     write_bytes(d, "config.json", cfg, cfg_len);
-    rewrite_model(d, "output.bias", NULL, 0);
+    rewrite_model(d, "output.bias", NULL, NULL, 0);
     expect_fail("missing tensor", d, GITC_ERR_SHAPE, "missing tensor output.bias", NULL);
 
     d = folder("extra-tensor");
     write_bytes(d, "config.json", cfg, cfg_len);
-    rewrite_model(d, NULL, "decoder.extra.weight", 0);
+    rewrite_model(d, NULL, "decoder.extra.weight", NULL, 0);
     expect_fail("extra tensor", d, GITC_ERR_SHAPE, "unexpected tensor decoder.extra.weight", NULL);
 
     d = folder("int-dtype");
     write_bytes(d, "config.json", cfg, cfg_len);
-    {
-        /* output.bias stored as I32 */
-        st_file *src = check_open_st(check_path("tests/data/tiny/tiny/model.safetensors"));
-        st_writer *w = st_writer_new();
-        gitc_error err = {0};
-        for (int i = 0; src && i < src->n_tensors; i++) {
-            const st_tensor *t = &src->tensors[i];
-            st_dtype dt = strcmp(t->name, "output.bias") == 0 ? ST_I32 : t->dtype;
-            st_writer_add(w, t->name, dt, t->ndim, t->shape, t->data, &err);
-        }
-        char path[1200];
-        snprintf(path, sizeof path, "%s/model.safetensors", d);
-        st_writer_write(w, path, &err);
-        st_writer_free(w);
-        st_close(src);
-    }
+    rewrite_model(d, NULL, NULL, "output.bias", 0);
     expect_fail("integer parameter", d, GITC_ERR_UNSUPPORTED, "output.bias", "dtype I32");
 
     d = folder("unsupported-act");
@@ -238,7 +226,7 @@ int main(int argc, char **argv)
     /* Shards listed in model.safetensors.index.json load and compute the same logits. */
     d = folder("sharded");
     write_bytes(d, "config.json", cfg, cfg_len);
-    rewrite_model(d, NULL, NULL, 1);
+    rewrite_model(d, NULL, NULL, NULL, 1);
     gitc_model *a = NULL, *b = NULL;
     gitc_session *sa = NULL, *sb = NULL;
     gitc_error err = {0};
