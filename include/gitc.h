@@ -195,8 +195,8 @@ typedef struct gitc_config {
 } gitc_config;
 
 typedef struct gitc_model_params {
-    int load_tokenizer; /* 1: load the tokenizer files (required when present? see below); default 1 */
-    int load_processor; /* 1: load preprocessor_config.json; default 1 */
+    int load_tokenizer; /* 1: load vocab.txt / tokenizer.json when the folder has them; default 1 */
+    int load_processor; /* 1: load preprocessor_config.json when present; default 1 */
 } gitc_model_params;
 
 gitc_model_params gitc_model_default_params(void);
@@ -309,7 +309,9 @@ typedef struct gitc_sequence {
     int32_t *ids;  /* prompt + generated tokens (eos included when emitted) */
     int n_ids;
     int n_prompt;  /* prompt tokens at the start of ids */
-    float score;   /* beam search: sequence score; greedy/sampling: sum of log-probs */
+    float score;   /* beam search: the sequence score transformers reports (sum of log-probs
+                      over generated_len^length_penalty, eos counted); greedy and sampling: sum
+                      of the log-probs of the chosen tokens after the logits processors */
 } gitc_sequence;
 
 /* Results: n_inputs * num_return_sequences sequences, grouped by input. */
