@@ -53,6 +53,22 @@ static void write_st(const char *dir, const char *header, size_t data_len)
     free(buf);
 }
 
+/* Writes dir/config.json: cfg with its first `from` replaced by `to`; 0 (a failed check) when absent. */
+static int write_config_replacing(const char *dir, const char *cfg, const char *from, const char *to)
+{
+    const char *at = strstr(cfg, from);
+    if (!check_true(at != NULL, "tiny config has %s", from))
+        return 0;
+    size_t pre = (size_t)(at - cfg), rest = strlen(at + strlen(from));
+    char *out = malloc(pre + strlen(to) + rest + 1);
+    memcpy(out, cfg, pre);
+    strcpy(out + pre, to);
+    strcat(out + pre, at + strlen(from));
+    write_bytes(dir, "config.json", out, strlen(out));
+    free(out);
+    return 1;
+}
+
 /* Loads `dir` and expects `status` and a message containing both `part1` and `part2`. */
 static void expect_fail(const char *what, const char *dir, gitc_status status, const char *part1,
                         const char *part2)
@@ -179,18 +195,10 @@ int main(int argc, char **argv)
     expect_fail("unknown dtype", d, GITC_ERR_UNSUPPORTED, "model.safetensors", "unknown dtype \"F7\"");
 
     d = folder("wrong-shape");
-    char *cfg2 = malloc(cfg_len + 16);
-    const char *vs = strstr(cfg, "\"vocab_size\": 1000");
-    if (check_true(vs != NULL, "tiny config has vocab_size 1000")) {
-        size_t pre = (size_t)(vs - cfg);
-        memcpy(cfg2, cfg, pre);
-        size_t n2 = pre + (size_t)sprintf(cfg2 + pre, "\"vocab_size\": 1001");
-        strcpy(cfg2 + n2, vs + strlen("\"vocab_size\": 1000"));
-        write_bytes(d, "config.json", cfg2, strlen(cfg2));
+    if (write_config_replacing(d, cfg, "\"vocab_size\": 1000", "\"vocab_size\": 1001")) {
         write_bytes(d, "model.safetensors", weights, st_len);
         expect_fail("wrong shape", d, GITC_ERR_SHAPE, "has shape [1000,40]", "config says [1001,40]");
     }
-    free(cfg2);
 
     d = folder("missing-tensor");
     write_bytes(d, "config.json", cfg, cfg_len);
@@ -208,19 +216,9 @@ int main(int argc, char **argv)
     expect_fail("integer parameter", d, GITC_ERR_UNSUPPORTED, "output.bias", "dtype I32");
 
     d = folder("unsupported-act");
-    {
-        char *c3 = malloc(cfg_len + 16);
-        const char *act = strstr(cfg, "\"hidden_act\": \"gelu\"");
-        if (check_true(act != NULL, "tiny config has hidden_act gelu")) {
-            size_t pre = (size_t)(act - cfg);
-            memcpy(c3, cfg, pre);
-            size_t n3 = pre + (size_t)sprintf(c3 + pre, "\"hidden_act\": \"relu\"");
-            strcpy(c3 + n3, act + strlen("\"hidden_act\": \"gelu\""));
-            write_bytes(d, "config.json", c3, strlen(c3));
-            write_bytes(d, "model.safetensors", weights, st_len);
-            expect_fail("unsupported hidden_act", d, GITC_ERR_UNSUPPORTED, "hidden_act", "relu");
-        }
-        free(c3);
+    if (write_config_replacing(d, cfg, "\"hidden_act\": \"gelu\"", "\"hidden_act\": \"relu\"")) {
+        write_bytes(d, "model.safetensors", weights, st_len);
+        expect_fail("unsupported hidden_act", d, GITC_ERR_UNSUPPORTED, "hidden_act", "relu");
     }
 
     /* Shards listed in model.safetensors.index.json load and compute the same logits. */

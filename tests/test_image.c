@@ -47,21 +47,6 @@ static void compare_u8(const char *what, const uint8_t *got, int w, int h, int c
     check_true(mx == 0, "%s: max abs diff %d", what, mx);
 }
 
-static cJSON *load_json(const char *path)
-{
-    char *text = NULL;
-    size_t len = 0;
-    gitc_error err = {0};
-    if (gitc_read_file(path, &text, &len, &err) != GITC_OK) {
-        check_true(0, "%s", err.message);
-        return NULL;
-    }
-    cJSON *j = cJSON_ParseWithLength(text, len);
-    free(text);
-    check_true(j != NULL, "%s: malformed JSON", path);
-    return j;
-}
-
 /* ------------------------------------------------------------------ */
 /* Reference images                                                    */
 /* ------------------------------------------------------------------ */
@@ -74,7 +59,7 @@ static void test_reference_images(void)
                         GITC_OK,
                     "open refs: %s", err.message))
         return;
-    cJSON *meta = load_json(check_path("tests/data/images/image_refs.json"));
+    cJSON *meta = check_load_json(check_path("tests/data/images/image_refs.json"));
     const cJSON *images = meta ? cJSON_GetObjectItemCaseSensitive(meta, "images") : NULL;
     int n_images = 0;
     for (const cJSON *it = images ? images->child : NULL; it; it = it->next) {

@@ -19,21 +19,6 @@
 
 static st_file *refs;
 
-static cJSON *load_json(const char *path)
-{
-    char *text = NULL;
-    size_t len = 0;
-    gitc_error err = {0};
-    if (gitc_read_file(path, &text, &len, &err) != GITC_OK) {
-        check_true(0, "%s", err.message);
-        return NULL;
-    }
-    cJSON *j = cJSON_ParseWithLength(text, len);
-    free(text);
-    check_true(j != NULL, "%s: malformed JSON", path);
-    return j;
-}
-
 /* Rebuilds a reference F32 [3, H, W] tensor stored as NAME.values + NAME.index
  * (see tests/data/images/make_refs.py). Caller frees; NULL when missing. */
 static float *ref_f32(const char *name, int *h, int *w)
@@ -114,7 +99,7 @@ static gitc_processor *processor_from(const cJSON *node, const char *name)
 
 static void test_reference(void)
 {
-    cJSON *meta = load_json(check_path("tests/data/images/image_refs.json"));
+    cJSON *meta = check_load_json(check_path("tests/data/images/image_refs.json"));
     if (!meta)
         return;
     gitc_processor *clip = processor_from(cJSON_GetObjectItemCaseSensitive(meta, "processor"),
