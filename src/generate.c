@@ -234,7 +234,6 @@ typedef struct gen_state {
     float *hidden;  /* [rows, D] */
     float *logits;  /* [rows, V] */
     float *tmp;     /* [V] */
-    int rows_cap;
 } gen_state;
 
 static int row_max_len(const gitc_generate_params *p, int n_prompt)
@@ -622,13 +621,14 @@ gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
                              "input %d: %d prompt tokens + %d new tokens exceed max_position_embeddings (%d)",
                              i, np, p.max_new_tokens, c->max_position_embeddings);
     }
-    gen_state g = {s, &p, c, calloc((size_t)n_inputs, sizeof(image_kv)), n_inputs, NULL, NULL, NULL, 0};
-    int rows_alloc = p.num_beams > 1 ? 2 * p.num_beams : n_rows;
-    int step_rows_max = GITC_MIN(GITC_MAX(rows_alloc, p.num_beams), 64);
-    row *rows = calloc((size_t)(p.num_beams > 1 ? 2 * p.num_beams : n_rows), sizeof(row));
+    gen_state g = {s, &p, c, calloc((size_t)n_inputs, sizeof(image_kv)), n_inputs, NULL, NULL, NULL};
+    /* Rows decoded together: one input's beams, or every row of greedy/sampling.
+     * Beam search keeps twice as many rows for reordering. */
+    int n_live = p.num_beams > 1 ? p.num_beams : n_rows;
+    row *rows = calloc((size_t)(p.num_beams > 1 ? 2 * n_live : n_live), sizeof(row));
     float *proj = malloc((size_t)n_img * D * sizeof(float));
-    g.hidden = malloc((size_t)GITC_MAX(step_rows_max, 1) * GITC_MAX(D, V) * sizeof(float));
-    g.logits = malloc((size_t)GITC_MAX(n_rows, p.num_beams) * V * sizeof(float));
+    g.hidden = malloc((size_t)GITC_MIN(n_live, 64) * GITC_MAX(D, V) * sizeof(float));
+    g.logits = malloc((size_t)n_live * V * sizeof(float));
     g.tmp = malloc((size_t)V * sizeof(float));
     out->sequences = calloc((size_t)n_inputs * p.num_return_sequences, sizeof(gitc_sequence));
     if (!g.img || !rows || !proj || !g.hidden || !g.logits || !g.tmp || !out->sequences) {

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 /* ---- gitc forward ---- */
 
@@ -333,13 +332,6 @@ static const char git_base_config[] =
     " \"eos_token_id\": 102, \"pad_token_id\": 0, \"num_image_with_embedding\": null,"
     " \"vision_config\": {\"model_type\": \"git_vision_model\"}}\n";
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* The cached synthetic git-base folder, written on first use. */
 static char *synthetic_base_dir(void)
 {
@@ -453,21 +445,21 @@ int cmd_bench(int argc, char **argv)
     double best_enc = INFINITY, best_total = INFINITY;
     int tokens = 0;
     for (int r = 0; r <= runs; r++) { /* run 0 warms up */
-        double t0 = now_ms();
+        double t0 = cli_now_ms();
         if (gitc_vision_run(s, px, NULL, proj, &err) != GITC_OK ||
             gitc_decoder_image(s, proj, &kv, NULL, &err) != GITC_OK) {
             cli_error("%s", err.message);
             goto done;
         }
-        double t1 = now_ms();
+        double t1 = cli_now_ms();
         gitc_generation gen = {0};
         const float *pp = px;
-        double t2 = now_ms();
+        double t2 = cli_now_ms();
         if (gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) != GITC_OK) {
             cli_error("%s", err.message);
             goto done;
         }
-        double t3 = now_ms();
+        double t3 = cli_now_ms();
         tokens = gen.sequences[0].n_ids - 1;
         gitc_generation_free(&gen);
         if (r > 0) {
