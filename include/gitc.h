@@ -336,6 +336,25 @@ gitc_status gitc_generate(gitc_session *session, const float *const *pixel_value
 /* High level: files in, text out                                      */
 /* ------------------------------------------------------------------ */
 
+/* Texts of the returned sequences, best first. */
+typedef struct gitc_texts {
+    char **texts;  /* n texts */
+    float *scores; /* n sequence scores (see gitc_sequence.score) */
+    int n;
+} gitc_texts;
+
+/* Releases the texts and zeroes the struct; NULL is fine. */
+void gitc_texts_free(gitc_texts *texts);
+
+/* Describes one input: n_frames images (gitc_model_num_frames of them: 1 for
+ * image models) go through the model's processor; with a question the prompt
+ * is [CLS] + its tokens and the texts leave the question out. Returns the
+ * params->num_return_sequences texts with their scores (caller frees `out`
+ * with gitc_texts_free). */
+gitc_status gitc_describe(gitc_session *session, const gitc_image *frames, int n_frames,
+                          const char *question, const gitc_generate_params *params,
+                          gitc_texts *out, gitc_error *err);
+
 /* Captions an image (question == NULL) or answers a question about it.
  * The image goes through the model's processor; the answer excludes the
  * echoed question. `*text` is allocated (caller frees with free()). */

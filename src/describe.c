@@ -33,22 +33,100 @@ static gitc_status preprocess(const gitc_model *m, const gitc_image *images, int
     return GITC_OK;
 }
 
-/* Generates from pixels and a prompt, and decodes the new tokens (or all, for captions). */
-static gitc_status generate_text(gitc_session *s, const float *pixels, const int32_t *prompt,
-                                 int n_prompt, int answer_only, const gitc_generate_params *params,
-                                 char **text, gitc_error *err)
+void gitc_texts_free(gitc_texts *t)
 {
+    if (!t)
+        return;
+    for (int i = 0; i < t->n; i++)
+        free(t->texts[i]);
+    free(t->texts);
+    free(t->scores);
+    memset(t, 0, sizeof *t);
+}
+
+/* The prompt: [CLS] alone for captions, [CLS] + question tokens (no [SEP]) for VQA. */
+static gitc_status build_prompt(const gitc_model *m, const char *question, int32_t **prompt,
+                                int *n_prompt, gitc_error *err)
+{
+    int32_t *q = NULL;
+    size_t n_q = 0;
+    if (question) {
+        gitc_status st = gitc_tokenizer_encode(m->tokenizer, question, strlen(question), 0, &q, &n_q, err);
+        if (st != GITC_OK)
+            return st;
+    }
+    *prompt = malloc((n_q + 1) * sizeof(int32_t));
+    if (!*prompt) {
+        free(q);
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    }
+    (*prompt)[0] = m->cfg.bos_token_id;
+    if (n_q)
+        memcpy(*prompt + 1, q, n_q * sizeof(int32_t));
+    *n_prompt = (int)n_q + 1;
+    free(q);
+    return GITC_OK;
+}
+
+gitc_status gitc_describe(gitc_session *s, const gitc_image *frames, int n_frames,
+                          const char *question, const gitc_generate_params *params,
+                          gitc_texts *out, gitc_error *err)
+{
+    memset(out, 0, sizeof *out);
     const gitc_model *m = s->model;
+    if (n_frames != gitc_model_num_frames(m))
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "%s takes %d frame%s per input, got %d", m->dir,
+                         gitc_model_num_frames(m), gitc_model_num_frames(m) == 1 ? "" : "s", n_frames);
+    if (!m->tokenizer)
+        return gitc_fail(err, GITC_ERR_IO, "%s: no tokenizer files (vocab.txt or tokenizer.json)", m->dir);
+    float *pixels = NULL;
+    int32_t *prompt = NULL;
+    int n_prompt = 0;
     gitc_generation gen = {0};
-    gitc_generate_params p = params ? *params : m->gen_defaults;
-    p.num_return_sequences = 1;
-    gitc_status st = gitc_generate(s, &pixels, prompt ? &prompt : NULL, &n_prompt, 1, &p, &gen, err);
+    gitc_status st = preprocess(m, frames, n_frames, &pixels, err);
+    if (st == GITC_OK)
+        st = build_prompt(m, question, &prompt, &n_prompt, err);
+    const float *px = pixels;
+    const int32_t *pr = prompt;
+    if (st == GITC_OK)
+        st = gitc_generate(s, &px, &pr, &n_prompt, 1, params, &gen, err);
+    if (st == GITC_OK) {
+        out->texts = calloc((size_t)gen.n_sequences, sizeof *out->texts);
+        out->scores = calloc((size_t)gen.n_sequences, sizeof *out->scores);
+        if (!out->texts || !out->scores)
+            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    }
+    /* Captions decode everything (the [CLS] is skipped as special); answers leave out the question. */
+    for (int i = 0; st == GITC_OK && i < gen.n_sequences; i++) {
+        const gitc_sequence *sq = &gen.sequences[i];
+        int skip = question ? sq->n_prompt : 0;
+        st = gitc_tokenizer_decode(m->tokenizer, sq->ids + skip, (size_t)(sq->n_ids - skip), 1, -1,
+                                   &out->texts[i], err);
+        out->scores[i] = sq->score;
+        out->n += st == GITC_OK;
+    }
     if (st != GITC_OK)
-        return st;
-    const gitc_sequence *sq = &gen.sequences[0];
-    int skip = answer_only ? sq->n_prompt : 0;
-    st = gitc_tokenizer_decode(m->tokenizer, sq->ids + skip, (size_t)(sq->n_ids - skip), 1, -1, text, err);
+        gitc_texts_free(out);
     gitc_generation_free(&gen);
+    free(prompt);
+    free(pixels);
+    return st;
+}
+
+/* One text: gitc_describe with a single returned sequence. */
+static gitc_status describe_one(gitc_session *s, const gitc_image *frames, int n_frames,
+                                const char *question, const gitc_generate_params *params,
+                                char **text, gitc_error *err)
+{
+    gitc_generate_params p = params ? *params : s->model->gen_defaults;
+    p.num_return_sequences = 1;
+    gitc_texts t;
+    gitc_status st = gitc_describe(s, frames, n_frames, question, &p, &t, err);
+    if (st == GITC_OK) {
+        *text = t.texts[0];
+        t.texts[0] = NULL;
+        gitc_texts_free(&t);
+    }
     return st;
 }
 
@@ -61,47 +139,12 @@ gitc_status gitc_describe_image(gitc_session *s, const gitc_image *image, const 
         return gitc_fail(err, GITC_ERR_ARGUMENT,
                          "%s is a video model (%d frames per input): describe frames, not one image",
                          m->dir, gitc_model_num_frames(m));
-    if (!m->tokenizer)
-        return gitc_fail(err, GITC_ERR_IO, "%s: no tokenizer files (vocab.txt or tokenizer.json)", m->dir);
-    float *pixels = NULL;
-    int32_t *q = NULL, *prompt = NULL;
-    size_t n_q = 0;
-    gitc_status st = preprocess(m, image, 1, &pixels, err);
-    if (st != GITC_OK)
-        return st;
-    if (question) {
-        /* VQA prompt: [CLS] + question tokens, no [SEP]. */
-        st = gitc_tokenizer_encode(m->tokenizer, question, strlen(question), 0, &q, &n_q, err);
-        if (st == GITC_OK && !(prompt = malloc((n_q + 1) * sizeof(int32_t))))
-            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-        if (st == GITC_OK) {
-            prompt[0] = m->cfg.bos_token_id;
-            memcpy(prompt + 1, q, n_q * sizeof(int32_t));
-            st = generate_text(s, pixels, prompt, (int)n_q + 1, 1, params, text, err);
-        }
-    } else {
-        st = generate_text(s, pixels, NULL, 1, 0, params, text, err);
-    }
-    free(q);
-    free(prompt);
-    free(pixels);
-    return st;
+    return describe_one(s, image, 1, question, params, text, err);
 }
 
 gitc_status gitc_describe_frames(gitc_session *s, const gitc_image *frames, int n_frames,
                                  const gitc_generate_params *params, char **text, gitc_error *err)
 {
     *text = NULL;
-    const gitc_model *m = s->model;
-    if (n_frames != gitc_model_num_frames(m))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "%s takes %d frame%s per input, got %d", m->dir,
-                         gitc_model_num_frames(m), gitc_model_num_frames(m) == 1 ? "" : "s", n_frames);
-    if (!m->tokenizer)
-        return gitc_fail(err, GITC_ERR_IO, "%s: no tokenizer files (vocab.txt or tokenizer.json)", m->dir);
-    float *pixels = NULL;
-    gitc_status st = preprocess(m, frames, n_frames, &pixels, err);
-    if (st == GITC_OK)
-        st = generate_text(s, pixels, NULL, 1, 0, params, text, err);
-    free(pixels);
-    return st;
+    return describe_one(s, frames, n_frames, NULL, params, text, err);
 }

@@ -64,6 +64,18 @@ static void images(const cJSON *ex)
         if (check_true(gitc_describe_image(s, &img, q, &p, &text, &err) == GITC_OK, "%s: %s", label, err.message))
             check_text(label, text, cJSON_GetObjectItem(it, "vqa_answer")->valuestring);
         free(text);
+        /* gitc_describe returns every beam: the best is the reference 3-beam caption. */
+        gitc_generate_params b3 = p;
+        b3.num_beams = 3;
+        b3.num_return_sequences = 3;
+        gitc_texts texts;
+        snprintf(label, sizeof label, "%s describe, 3 sequences", file);
+        if (check_true(gitc_describe(s, &img, 1, NULL, &b3, &texts, &err) == GITC_OK, "%s: %s", label, err.message)) {
+            check_true(texts.n == 3, "%s: %d texts", label, texts.n);
+            check_text(label, texts.texts[0], cJSON_GetObjectItem(it, "beam3_text")->valuestring);
+            check_true(texts.scores[0] >= texts.scores[1] && texts.scores[1] >= texts.scores[2], "%s: scores best first", label);
+            gitc_texts_free(&texts);
+        }
         /* 3 beams: ids and sequence score */
         if (check_true(gitc_processor_run(proc, &img, px, &err) == GITC_OK, "processor: %s", err.message)) {
             gitc_generate_params b = p;

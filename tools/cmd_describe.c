@@ -23,7 +23,7 @@ typedef struct describe_opts {
 /* The outcome of one input. */
 typedef struct describe_result {
     char **texts;     /* n_texts texts, best first (caller frees); NULL on failure */
-    float *scores;    /* the sequences' scores when n_texts > 1 */
+    float *scores;    /* the sequences' scores */
     int n_texts;
     gitc_error err;
     double load_ms;   /* decoding the image or video */
@@ -180,106 +180,23 @@ static int parse_args(describe_opts *o, int argc, char **argv)
     return -1;
 }
 
-/* Stores one text as the result. */
-static void set_text(describe_result *r, char *text)
+/* Describes decoded frames (one image for caption and ask): every returned
+ * sequence's text and score. */
+static void describe_decoded(gitc_session *session, const gitc_image *frames, int n_frames,
+                             const char *question, const gitc_generate_params *params,
+                             describe_result *r)
 {
-    r->texts = malloc(sizeof *r->texts);
-    if (!r->texts) {
-        free(text);
-        snprintf(r->err.message, sizeof r->err.message, "out of memory");
+    gitc_texts t;
+    if (gitc_describe(session, frames, n_frames, question, params, &t, &r->err) != GITC_OK)
         return;
-    }
-    r->texts[0] = text;
-    r->n_texts = 1;
-}
-
-/* --num-return-sequences > 1: the describe path (processor, [CLS] + question
- * prompt, generate, decode the new tokens) keeping every returned sequence. */
-static void generate_many(gitc_session *session, const gitc_model *model,
-                          const gitc_image *frames, int n_frames, const char *question,
-                          const gitc_generate_params *params, describe_result *r)
-{
-    const gitc_processor *proc = gitc_model_processor(model);
-    const gitc_tokenizer *tok = gitc_model_tokenizer(model);
-    gitc_error *err = &r->err;
-    if (!proc || !tok || n_frames != gitc_model_num_frames(model)) {
-        snprintf(err->message, sizeof err->message,
-                 !proc || !tok ? "the model has no image processor or tokenizer"
-                               : "the model takes %d frames per input, got %d",
-                 gitc_model_num_frames(model), n_frames);
-        return;
-    }
-    int h = 0, w = 0;
-    gitc_processor_output_size(proc, &h, &w);
-    size_t per = (size_t)3 * (size_t)h * (size_t)w;
-    float *pixels = malloc((size_t)n_frames * per * sizeof *pixels);
-    int32_t *q = NULL, *prompt = NULL;
-    size_t n_q = 0;
-    gitc_generation gen = {0};
-    gitc_status s = pixels ? GITC_OK : GITC_ERR_MEMORY;
-    for (int i = 0; i < n_frames && s == GITC_OK; i++)
-        s = gitc_processor_run(proc, &frames[i], pixels + (size_t)i * per, err);
-    if (s == GITC_OK && question) {
-        s = gitc_tokenizer_encode(tok, question, strlen(question), 0, &q, &n_q, err);
-        if (s == GITC_OK && !(prompt = malloc((n_q + 1) * sizeof *prompt))) s = GITC_ERR_MEMORY;
-        if (s == GITC_OK) {
-            prompt[0] = gitc_model_config(model)->bos_token_id;
-            memcpy(prompt + 1, q, n_q * sizeof *prompt);
-        }
-    }
-    int n_prompt = (int)n_q + 1;
-    const float *px = pixels;
-    const int32_t *pr = prompt;
-    if (s == GITC_OK)
-        s = gitc_generate(session, &px, prompt ? &pr : NULL, &n_prompt, 1, params, &gen, err);
-    if (s == GITC_OK) {
-        r->texts = calloc((size_t)gen.n_sequences, sizeof *r->texts);
-        r->scores = calloc((size_t)gen.n_sequences, sizeof *r->scores);
-        if (!r->texts || !r->scores) s = GITC_ERR_MEMORY;
-    }
-    for (int i = 0; s == GITC_OK && i < gen.n_sequences; i++) {
-        const gitc_sequence *sq = &gen.sequences[i];
-        int skip = question ? sq->n_prompt : 0;
-        s = gitc_tokenizer_decode(tok, sq->ids + skip, (size_t)(sq->n_ids - skip), 1, -1,
-                                  &r->texts[i], err);
-        r->scores[i] = sq->score;
-        if (s == GITC_OK) r->n_texts++;
-    }
-    if (s == GITC_ERR_MEMORY) snprintf(err->message, sizeof err->message, "out of memory");
-    if (s != GITC_OK) {
-        for (int i = 0; i < r->n_texts; i++) free(r->texts[i]);
-        free(r->texts);
-        free(r->scores);
-        r->texts = NULL;
-        r->scores = NULL;
-        r->n_texts = 0;
-    }
-    gitc_generation_free(&gen);
-    free(q);
-    free(prompt);
-    free(pixels);
-}
-
-/* Describes decoded frames (one image for caption and ask). */
-static void describe_decoded(gitc_session *session, const gitc_model *model,
-                             const gitc_image *frames, int n_frames, const char *question,
-                             const gitc_generate_params *params, describe_result *r)
-{
-    if (params->num_return_sequences > 1) {
-        generate_many(session, model, frames, n_frames, question, params, r);
-        return;
-    }
-    char *text = NULL;
-    gitc_status s = n_frames == 1 && gitc_model_num_frames(model) == 1
-                        ? gitc_describe_image(session, frames, question, params, &text, &r->err)
-                        : gitc_describe_frames(session, frames, n_frames, params, &text, &r->err);
-    if (s == GITC_OK) set_text(r, text);
+    r->texts = t.texts;
+    r->scores = t.scores;
+    r->n_texts = t.n;
 }
 
 /* Decodes and describes one image. */
-static void describe_image(gitc_session *session, const gitc_model *model, const char *path,
-                           const char *question, const gitc_generate_params *params,
-                           describe_result *r)
+static void describe_image(gitc_session *session, const char *path, const char *question,
+                           const gitc_generate_params *params, describe_result *r)
 {
     gitc_image image = {0};
     double t0 = cli_now_ms();
@@ -287,7 +204,7 @@ static void describe_image(gitc_session *session, const gitc_model *model, const
     double t1 = cli_now_ms();
     r->load_ms = t1 - t0;
     if (s == GITC_OK) {
-        describe_decoded(session, model, &image, 1, question, params, r);
+        describe_decoded(session, &image, 1, question, params, r);
         r->generate_ms = cli_now_ms() - t1;
     }
     gitc_image_free(&image);
@@ -308,7 +225,7 @@ static void describe_video(gitc_session *session, const gitc_model *model, const
     double t1 = cli_now_ms();
     r->load_ms = t1 - t0;
     if (s == GITC_OK) {
-        describe_decoded(session, model, frames, n, NULL, params, r);
+        describe_decoded(session, frames, n, NULL, params, r);
         r->generate_ms = cli_now_ms() - t1;
         for (int i = 0; i < n; i++) gitc_image_free(&frames[i]);
     }
@@ -316,8 +233,8 @@ static void describe_video(gitc_session *session, const gitc_model *model, const
 }
 
 /* Loads the frame images of one clip and describes them. */
-static void describe_frame_files(gitc_session *session, const gitc_model *model, char **paths,
-                                 int n, const gitc_generate_params *params, describe_result *r)
+static void describe_frame_files(gitc_session *session, char **paths, int n,
+                                 const gitc_generate_params *params, describe_result *r)
 {
     gitc_image *frames = calloc((size_t)n, sizeof *frames);
     if (!frames) {
@@ -331,7 +248,7 @@ static void describe_frame_files(gitc_session *session, const gitc_model *model,
     double t1 = cli_now_ms();
     r->load_ms = t1 - t0;
     if (s == GITC_OK) {
-        describe_decoded(session, model, frames, n, NULL, params, r);
+        describe_decoded(session, frames, n, NULL, params, r);
         r->generate_ms = cli_now_ms() - t1;
     }
     for (int i = 0; i < n; i++) gitc_image_free(&frames[i]);
@@ -364,7 +281,7 @@ static void print_result(const describe_opts *o, const char *file, int several,
             }
             fputs(", \"text\": ", stdout);
             cli_json_string(stdout, r->texts[0]);
-            if (r->scores) {
+            if (r->n_texts > 1) {
                 fputs(", \"texts\": [", stdout);
                 for (int i = 0; i < r->n_texts; i++) {
                     if (i) fputs(", ", stdout);
@@ -430,11 +347,11 @@ static int run_describe(describe_opts *o)
         describe_result r = {0};
         cli_progress_update(&progress, i, file);
         if (o->frames)
-            describe_frame_files(session, model, o->inputs.paths, o->inputs.n, &params, &r);
+            describe_frame_files(session, o->inputs.paths, o->inputs.n, &params, &r);
         else if (o->mode == MODE_VIDEO)
             describe_video(session, model, file, &params, &r);
         else
-            describe_image(session, model, file, o->question, &params, &r);
+            describe_image(session, file, o->question, &params, &r);
         cli_progress_clear(&progress);
         if (!r.texts && !r.err.message[0])
             snprintf(r.err.message, sizeof r.err.message, "failed without a message");
