@@ -2,36 +2,73 @@
 #include "model.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Reads an integer field; absent or null keeps *out. Non-integers are an error. */
-static int get_int(const cJSON *obj, const char *key, int *out, const char *path, gitc_error *err)
+/* The JSON text being read, for messages that show a value as written. */
+typedef struct json_src {
+    const char *text;
+    size_t len;
+    const char *path;
+    const char *parent; /* the object the keys are in ("vision_config"), NULL at the top level */
+} json_src;
+
+/* Formats the value of `key` as written in the file (or, failing that, the parsed double). */
+static const char *as_written(const json_src *src, const char *key, double v, char *buf, size_t size)
+{
+    if (!gitc_json_literal(src->text, src->len, src->parent, key, buf, size))
+        snprintf(buf, size, "%.17g", v);
+    return buf;
+}
+
+/* Reads an integer field in [lo, hi]; absent or null keeps *out. Anything else
+ * is an error naming the file, the key and the value as written; the range is
+ * checked on the double, before the conversion. */
+static int get_int(const json_src *src, const cJSON *obj, const char *key, int *out, double lo,
+                   double hi, gitc_error *err)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!it || cJSON_IsNull(it))
         return 1;
-    if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) ||
-        fabs(it->valuedouble) > 1e9) {
-        gitc_fail(err, GITC_ERR_FORMAT, "%s: \"%s\" must be an integer", path, key);
+    const char *pre = src->parent ? src->parent : "", *dot = src->parent ? "." : "";
+    if (!cJSON_IsNumber(it)) {
+        gitc_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" must be an integer", src->path, pre, dot, key);
         return 0;
     }
-    *out = (int)it->valuedouble;
+    double v = it->valuedouble;
+    if (!(v >= lo && v <= hi) || v != floor(v)) {
+        char text[48];
+        gitc_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" = %s must be an integer in %.0f..%.0f",
+                  src->path, pre, dot, key, as_written(src, key, v, text, sizeof text), lo, hi);
+        return 0;
+    }
+    *out = (int)v;
     return 1;
 }
 
-static int get_double(const cJSON *obj, const char *key, double *out, const char *path,
-                      gitc_error *err)
+/* Reads a number field in [lo, hi] (inclusive unless lo_open); absent or null keeps *out. */
+static int get_double(const json_src *src, const cJSON *obj, const char *key, double *out, double lo,
+                      int lo_open, double hi, gitc_error *err)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!it || cJSON_IsNull(it))
         return 1;
+    const char *pre = src->parent ? src->parent : "", *dot = src->parent ? "." : "";
     if (!cJSON_IsNumber(it)) {
-        gitc_fail(err, GITC_ERR_FORMAT, "%s: \"%s\" must be a number", path, key);
+        gitc_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" must be a number", src->path, pre, dot, key);
         return 0;
     }
-    *out = it->valuedouble;
+    double v = it->valuedouble;
+    if (!(lo_open ? v > lo : v >= lo) || !(v <= hi)) {
+        char text[48];
+        gitc_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" = %s is out of range %s%g, %g]", src->path,
+                  pre, dot, key, as_written(src, key, v, text, sizeof text), lo_open ? "(" : "[", lo,
+                  hi);
+        return 0;
+    }
+    *out = v;
     return 1;
 }
 
@@ -66,11 +103,15 @@ gitc_status gitc_config_parse(const char *json, size_t len, const char *path, gi
         .vision_image_size = 224, .vision_patch_size = 16, .vision_num_channels = 3,
         .vision_layer_norm_eps = 1e-5,
     };
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: malformed JSON near byte %ld", path,
-                         (long)(cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - json : 0));
-    gitc_status s = GITC_ERR_FORMAT;
+    if (len > GITC_CONFIG_MAX_BYTES)
+        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu for this file",
+                         path, len, GITC_CONFIG_MAX_BYTES);
+    cJSON *root = NULL;
+    gitc_status s = gitc_json_parse(json, len, path, &root, err);
+    if (s != GITC_OK)
+        return s;
+    s = GITC_ERR_FORMAT;
+    json_src top = {json, len, path, NULL}, vis = {json, len, path, "vision_config"};
     if (!cJSON_IsObject(root)) {
         gitc_fail(err, GITC_ERR_FORMAT, "%s: not a JSON object", path);
         goto done;
@@ -87,17 +128,17 @@ gitc_status gitc_config_parse(const char *json, size_t len, const char *path, gi
         gitc_fail(err, GITC_ERR_FORMAT, "%s: vision_config must be an object", path);
         goto done;
     }
-    if (!get_int(root, "vocab_size", &c.vocab_size, path, err) ||
-        !get_int(root, "hidden_size", &c.hidden_size, path, err) ||
-        !get_int(root, "num_hidden_layers", &c.num_hidden_layers, path, err) ||
-        !get_int(root, "num_attention_heads", &c.num_attention_heads, path, err) ||
-        !get_int(root, "intermediate_size", &c.intermediate_size, path, err) ||
-        !get_int(root, "max_position_embeddings", &c.max_position_embeddings, path, err) ||
-        !get_double(root, "layer_norm_eps", &c.layer_norm_eps, path, err) ||
-        !get_int(root, "bos_token_id", &c.bos_token_id, path, err) ||
-        !get_int(root, "eos_token_id", &c.eos_token_id, path, err) ||
-        !get_int(root, "pad_token_id", &c.pad_token_id, path, err) ||
-        !get_int(root, "num_image_with_embedding", &c.num_image_with_embedding, path, err))
+    if (!get_int(&top, root, "vocab_size", &c.vocab_size, -1e9, 1e9, err) ||
+        !get_int(&top, root, "hidden_size", &c.hidden_size, -1e9, 1e9, err) ||
+        !get_int(&top, root, "num_hidden_layers", &c.num_hidden_layers, -1e9, 1e9, err) ||
+        !get_int(&top, root, "num_attention_heads", &c.num_attention_heads, -1e9, 1e9, err) ||
+        !get_int(&top, root, "intermediate_size", &c.intermediate_size, -1e9, 1e9, err) ||
+        !get_int(&top, root, "max_position_embeddings", &c.max_position_embeddings, -1e9, 1e9, err) ||
+        !get_double(&top, root, "layer_norm_eps", &c.layer_norm_eps, -DBL_MAX, 0, DBL_MAX, err) ||
+        !get_int(&top, root, "bos_token_id", &c.bos_token_id, -1e9, 1e9, err) ||
+        !get_int(&top, root, "eos_token_id", &c.eos_token_id, -1e9, 1e9, err) ||
+        !get_int(&top, root, "pad_token_id", &c.pad_token_id, -1e9, 1e9, err) ||
+        !get_int(&top, root, "num_image_with_embedding", &c.num_image_with_embedding, -1e9, 1e9, err))
         goto done;
     if (!check_act(root, "hidden_act", "gelu", path, err) ||
         !check_act(root, "position_embedding_type", "absolute", path, err)) {
@@ -105,14 +146,14 @@ gitc_status gitc_config_parse(const char *json, size_t len, const char *path, gi
         goto done;
     }
     if (vc && cJSON_IsObject(vc)) {
-        if (!get_int(vc, "hidden_size", &c.vision_hidden_size, path, err) ||
-            !get_int(vc, "intermediate_size", &c.vision_intermediate_size, path, err) ||
-            !get_int(vc, "num_hidden_layers", &c.vision_num_hidden_layers, path, err) ||
-            !get_int(vc, "num_attention_heads", &c.vision_num_attention_heads, path, err) ||
-            !get_int(vc, "image_size", &c.vision_image_size, path, err) ||
-            !get_int(vc, "patch_size", &c.vision_patch_size, path, err) ||
-            !get_int(vc, "num_channels", &c.vision_num_channels, path, err) ||
-            !get_double(vc, "layer_norm_eps", &c.vision_layer_norm_eps, path, err))
+        if (!get_int(&vis, vc, "hidden_size", &c.vision_hidden_size, -1e9, 1e9, err) ||
+            !get_int(&vis, vc, "intermediate_size", &c.vision_intermediate_size, -1e9, 1e9, err) ||
+            !get_int(&vis, vc, "num_hidden_layers", &c.vision_num_hidden_layers, -1e9, 1e9, err) ||
+            !get_int(&vis, vc, "num_attention_heads", &c.vision_num_attention_heads, -1e9, 1e9, err) ||
+            !get_int(&vis, vc, "image_size", &c.vision_image_size, -1e9, 1e9, err) ||
+            !get_int(&vis, vc, "patch_size", &c.vision_patch_size, -1e9, 1e9, err) ||
+            !get_int(&vis, vc, "num_channels", &c.vision_num_channels, -1e9, 1e9, err) ||
+            !get_double(&vis, vc, "layer_norm_eps", &c.vision_layer_norm_eps, -DBL_MAX, 0, DBL_MAX, err))
             goto done;
         if (!check_act(vc, "hidden_act", "quick_gelu", path, err)) {
             s = GITC_ERR_UNSUPPORTED;
@@ -177,26 +218,37 @@ done:
 gitc_status gitc_generation_config_parse(const char *json, size_t len, const char *path,
                                          gitc_generate_params *p, gitc_error *err)
 {
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (len > GITC_CONFIG_MAX_BYTES)
+        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu for this file",
+                         path, len, GITC_CONFIG_MAX_BYTES);
+    cJSON *root = NULL;
+    gitc_status s = gitc_json_parse(json, len, path, &root, err);
+    if (s != GITC_OK)
+        return s;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: malformed JSON", path);
+        return gitc_fail(err, GITC_ERR_FORMAT, "%s: not a JSON object", path);
     }
-    gitc_status s = GITC_ERR_FORMAT;
+    s = GITC_ERR_FORMAT;
+    json_src src = {json, len, path, NULL};
     double lp = p->length_penalty, rp = p->repetition_penalty, t = p->temperature, tp = p->top_p;
     int sample = p->do_sample;
-    if (!get_int(root, "max_length", &p->max_length, path, err) ||
-        !get_int(root, "max_new_tokens", &p->max_new_tokens, path, err) ||
-        !get_int(root, "min_length", &p->min_length, path, err) ||
-        !get_int(root, "min_new_tokens", &p->min_new_tokens, path, err) ||
-        !get_int(root, "num_beams", &p->num_beams, path, err) ||
-        !get_int(root, "num_return_sequences", &p->num_return_sequences, path, err) ||
-        !get_int(root, "no_repeat_ngram_size", &p->no_repeat_ngram_size, path, err) ||
-        !get_int(root, "top_k", &p->top_k, path, err) ||
-        !get_double(root, "length_penalty", &lp, path, err) ||
-        !get_double(root, "repetition_penalty", &rp, path, err) ||
-        !get_double(root, "temperature", &t, path, err) ||
-        !get_double(root, "top_p", &tp, path, err))
+    /* Ranges a model file may set, checked on the value as parsed (a double), before any
+     * conversion: lengths up to the largest max_position_embeddings a config may have,
+     * beams and returned sequences as generate allows, floats finite as floats. */
+    const double max_len = 1 << 16;
+    if (!get_int(&src, root, "max_length", &p->max_length, 0, max_len, err) ||
+        !get_int(&src, root, "max_new_tokens", &p->max_new_tokens, 0, max_len, err) ||
+        !get_int(&src, root, "min_length", &p->min_length, 0, max_len, err) ||
+        !get_int(&src, root, "min_new_tokens", &p->min_new_tokens, 0, max_len, err) ||
+        !get_int(&src, root, "num_beams", &p->num_beams, 1, 64, err) ||
+        !get_int(&src, root, "num_return_sequences", &p->num_return_sequences, 1, 64, err) ||
+        !get_int(&src, root, "no_repeat_ngram_size", &p->no_repeat_ngram_size, 0, max_len, err) ||
+        !get_int(&src, root, "top_k", &p->top_k, 0, 1 << 30, err) ||
+        !get_double(&src, root, "length_penalty", &lp, -FLT_MAX, 0, FLT_MAX, err) ||
+        !get_double(&src, root, "repetition_penalty", &rp, 0, 1, FLT_MAX, err) ||
+        !get_double(&src, root, "temperature", &t, 0, 0, FLT_MAX, err) ||
+        !get_double(&src, root, "top_p", &tp, 0, 0, 1, err))
         goto done;
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(root, "do_sample");
     if (cJSON_IsBool(ds))

@@ -397,7 +397,7 @@ static gitc_status read_optional(const char *dir, const char *name, char **path,
         return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
     if (!gitc_file_exists(*path))
         return GITC_OK;
-    return gitc_read_file(*path, text, len, err);
+    return gitc_read_file_max(*path, GITC_CONFIG_MAX_BYTES, text, len, err);
 }
 
 gitc_status gitc_model_load(const char *dir, const gitc_model_params *params, gitc_model **out,

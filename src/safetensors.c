@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,29 @@ void st_close(st_file *file)
     free(file);
 }
 
+/* The number of keys of the top-level object of JSON text (strings skipped),
+ * counted before the parser builds a node per entry. */
+static size_t count_top_level_keys(const char *s, size_t n)
+{
+    size_t keys = 0;
+    int depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; i < n && s[i] != '"'; i++)
+                if (s[i] == '\\')
+                    i++;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        } else if (c == ':' && depth == 1) {
+            keys++;
+        }
+    }
+    return keys;
+}
+
 /* Parses one header entry into t; `data` is the start of the data section of `data_size` bytes. */
 static gitc_status parse_entry(const char *path, const cJSON *item, const uint8_t *data,
                                uint64_t data_size, st_tensor *t, gitc_error *err)
@@ -98,11 +122,20 @@ static gitc_status parse_entry(const char *path, const cJSON *item, const uint8_
         numel *= (uint64_t)t->shape[i];
     }
     t->numel = (int64_t)numel;
-    double b = cJSON_GetArrayItem(offs, 0)->valuedouble;
-    double e = cJSON_GetArrayItem(offs, 1)->valuedouble;
-    if (!cJSON_IsNumber(cJSON_GetArrayItem(offs, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(offs, 1)) ||
-        b < 0 || e < b || b != (double)(uint64_t)b || e != (double)(uint64_t)e)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: bad data_offsets", path, name);
+    const cJSON *ob = cJSON_GetArrayItem(offs, 0), *oe = cJSON_GetArrayItem(offs, 1);
+    if (!cJSON_IsNumber(ob) || !cJSON_IsNumber(oe))
+        return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: data_offsets are not numbers", path,
+                         name);
+    double b = ob->valuedouble, e = oe->valuedouble;
+    if (!(b >= 0 && e >= b) || b != floor(b) || e != floor(e))
+        return gitc_fail(err, GITC_ERR_FORMAT,
+                         "%s: tensor %s: data_offsets [%.17g,%.17g] are not a range of byte offsets",
+                         path, name, b, e);
+    /* Range before the conversion: a double beyond uint64_t's range is undefined to convert. */
+    if (e > (double)data_size)
+        return gitc_fail(err, GITC_ERR_FORMAT,
+                         "%s: tensor %s: data_offsets [%.17g,%.17g] past the end of the data (%llu bytes)",
+                         path, name, b, e, (unsigned long long)data_size);
     uint64_t begin = (uint64_t)b, end = (uint64_t)e;
     if (end > data_size)
         return gitc_fail(err, GITC_ERR_FORMAT,
@@ -171,6 +204,11 @@ gitc_status st_open(const char *path, st_file **out, gitc_error *err)
                       (unsigned long long)hlen, f->map_size);
         goto done;
     }
+    if (hlen > ST_MAX_HEADER_BYTES) {
+        s = gitc_fail(err, GITC_ERR_LIMIT, "%s: header of %llu bytes, more than the limit of %d",
+                      path, (unsigned long long)hlen, ST_MAX_HEADER_BYTES);
+        goto done;
+    }
     header = malloc(hlen + 1);
     if (!header) {
         s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
@@ -178,7 +216,15 @@ gitc_status st_open(const char *path, st_file **out, gitc_error *err)
     }
     memcpy(header, bytes + 8, hlen);
     header[hlen] = 0;
-    root = cJSON_ParseWithLength(header, hlen);
+    size_t n_keys = count_top_level_keys(header, hlen);
+    if (n_keys > ST_MAX_TENSORS + 1) { /* + __metadata__ */
+        s = gitc_fail(err, GITC_ERR_LIMIT, "%s: header lists %zu entries, more than the limit of %d tensors",
+                      path, n_keys, ST_MAX_TENSORS);
+        goto done;
+    }
+    s = gitc_json_parse(header, hlen, path, &root, err);
+    if (s != GITC_OK)
+        goto done;
     if (!cJSON_IsObject(root)) {
         s = gitc_fail(err, GITC_ERR_FORMAT, "%s: header is not a JSON object", path);
         goto done;
@@ -186,6 +232,11 @@ gitc_status st_open(const char *path, st_file **out, gitc_error *err)
     int n = 0;
     for (cJSON *it = root->child; it; it = it->next)
         n += strcmp(it->string, "__metadata__") != 0;
+    if (n > ST_MAX_TENSORS) {
+        s = gitc_fail(err, GITC_ERR_LIMIT, "%s: header lists %d tensors, more than the limit of %d",
+                      path, n, ST_MAX_TENSORS);
+        goto done;
+    }
     f->tensors = calloc(n ? (size_t)n : 1, sizeof *f->tensors);
     if (!f->tensors) {
         s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);

@@ -5,6 +5,10 @@
 #include "internal.h"
 
 #define ST_MAX_DIMS 8
+/* Limits on an untrusted header, checked before it is copied or parsed: its
+ * length (the safetensors format's own 100 MB cap) and its number of tensors. */
+#define ST_MAX_HEADER_BYTES 100000000
+#define ST_MAX_TENSORS 65536
 
 typedef enum st_dtype {
     ST_F32,

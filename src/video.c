@@ -1,6 +1,7 @@
 /* Video input: libavformat/libavcodec decoding, numpy-exact frame sampling and
  * PyAV-exact (swscale) conversion of the sampled frames to RGB. */
 #include "internal.h"
+#include "video_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -93,6 +94,11 @@ typedef struct decoder {
     AVFrame *frame;
     int stream;
     uint64_t max_pixels;
+    /* Reading from memory (video_internal.h) instead of a file: */
+    const uint8_t *mem;
+    size_t mem_size, mem_pos;
+    AVIOContext *avio;
+    int max_frames; /* frames a pass may decode; 0: no limit */
 } decoder;
 
 /* What a decoding pass does with each frame: count it, or also keep the
@@ -119,6 +125,35 @@ static void decoder_close(decoder *d)
     av_packet_free(&d->pkt);
     avcodec_free_context(&d->codec);
     avformat_close_input(&d->fmt);
+    if (d->avio) {
+        av_freep(&d->avio->buffer);
+        avio_context_free(&d->avio);
+    }
+}
+
+/* AVIOContext callbacks over d->mem. */
+static int mem_read(void *opaque, uint8_t *buf, int size)
+{
+    decoder *d = opaque;
+    size_t n = GITC_MIN((size_t)size, d->mem_size - d->mem_pos);
+    if (n == 0)
+        return AVERROR_EOF;
+    memcpy(buf, d->mem + d->mem_pos, n);
+    d->mem_pos += n;
+    return (int)n;
+}
+
+static int64_t mem_seek(void *opaque, int64_t offset, int whence)
+{
+    decoder *d = opaque;
+    if (whence & AVSEEK_SIZE)
+        return (int64_t)d->mem_size;
+    int64_t base = (whence & 3) == SEEK_CUR ? (int64_t)d->mem_pos
+                 : (whence & 3) == SEEK_END ? (int64_t)d->mem_size : 0;
+    if (offset < -base || offset > (int64_t)d->mem_size - base)
+        return AVERROR(EINVAL);
+    d->mem_pos = (size_t)(base + offset);
+    return (int64_t)d->mem_pos;
 }
 
 /* Refuses frames larger than params->max_pixels (checked before any conversion). */
@@ -144,6 +179,19 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
     /* Only local files: a path must never become a network URL. */
     if (av_dict_set(&opts, "protocol_whitelist", "file", 0) < 0)
         return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
+    if (d->mem) {
+        uint8_t *buf = av_malloc(4096);
+        d->fmt = avformat_alloc_context();
+        d->avio = buf ? avio_alloc_context(buf, 4096, 0, d, mem_read, NULL, mem_seek) : NULL;
+        if (!d->avio)
+            av_free(buf);
+        if (!d->fmt || !d->avio) {
+            av_dict_free(&opts);
+            return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
+        }
+        d->fmt->pb = d->avio;
+        d->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    }
     int rc = avformat_open_input(&d->fmt, d->path, NULL, &opts);
     av_dict_free(&opts);
     if (rc < 0) {
@@ -152,6 +200,15 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
             return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
         return gitc_fail(err, GITC_ERR_FORMAT, "%s: not a readable video file (%s)", d->path,
                          av_err(rc, msg, sizeof msg));
+    }
+    /* Sizes the header declares, refused before stream probing decodes (and allocates) a frame. */
+    for (unsigned i = 0; i < d->fmt->nb_streams; i++) {
+        const AVCodecParameters *par = d->fmt->streams[i]->codecpar;
+        if (par->codec_type == AVMEDIA_TYPE_VIDEO && par->width > 0 && par->height > 0) {
+            gitc_status s = check_size(d, par->width, par->height, err);
+            if (s)
+                return s;
+        }
     }
     rc = avformat_find_stream_info(d->fmt, NULL);
     if (rc < 0)
@@ -262,6 +319,9 @@ static gitc_status take_frame(const decoder *d, frame_sink *sink, const AVFrame 
     gitc_status s = check_size(d, f->width, f->height, err);
     if (s)
         return s;
+    if (d->max_frames && sink->count >= d->max_frames)
+        return gitc_fail(err, GITC_ERR_LIMIT, "%s: more than %d video frames", d->path,
+                         d->max_frames);
     int index = sink->count++;
     if (!sink->want || sink->next >= sink->n_want || sink->want[sink->next] != index)
         return GITC_OK;
@@ -353,6 +413,10 @@ static gitc_status check_file(const char *path, gitc_error *err)
     return GITC_OK;
 }
 
+static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_size,
+                               int max_frames, int n_frames, const gitc_image_params *params,
+                               gitc_image *frames, int *n_total, gitc_error *err);
+
 /* Decodes the file twice: the first pass counts the frames (container frame
  * counts are not trusted), the second keeps only the sampled ones, so memory
  * stays at one decoder plus the n_frames outputs whatever the clip length. */
@@ -369,13 +433,39 @@ gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_par
     gitc_status s = check_file(path, err);
     if (s)
         return s;
+    return load_frames(path, NULL, 0, GITC_VIDEO_MAX_FRAMES, n_frames, params, frames, n_total, err);
+}
+
+gitc_status gitc_video_load_memory(const void *data, size_t size, const char *name, int max_frames,
+                                   int n_frames, const gitc_image_params *params,
+                                   gitc_image *frames, int *n_total, gitc_error *err)
+{
+    if (n_total)
+        *n_total = 0;
+    if (!name)
+        name = "video";
+    if (!data || !frames || n_frames <= 0)
+        return gitc_fail(err, GITC_ERR_ARGUMENT,
+                         "%s: video load needs data, n_frames > 0 (got %d) and an output array",
+                         name, n_frames);
+    memset(frames, 0, sizeof *frames * (size_t)n_frames);
+    return load_frames(name, data, size, max_frames, n_frames, params, frames, n_total, err);
+}
+
+/* The two passes of gitc_video_load over a file (mem NULL) or over memory. */
+static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_size,
+                               int max_frames, int n_frames, const gitc_image_params *params,
+                               gitc_image *frames, int *n_total, gitc_error *err)
+{
+    gitc_status s = GITC_OK;
     gitc_image_params p = params ? *params : gitc_image_default_params();
     int *want = malloc(sizeof *want * (size_t)n_frames);
     if (!want)
         return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
 
     log_quiet_begin();
-    decoder d = {.path = path, .max_pixels = p.max_pixels};
+    decoder d = {.path = path, .max_pixels = p.max_pixels, .mem = mem, .mem_size = mem_size,
+                 .max_frames = max_frames};
     frame_sink count = {0};
     s = decode_pass(&d, &count, err);
     decoder_close(&d);
@@ -386,7 +476,8 @@ gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_par
     if (!s) {
         gitc_video_sample_indices(count.count, n_frames, want);
         keep.want = want;
-        decoder d2 = {.path = path, .max_pixels = p.max_pixels};
+        decoder d2 = {.path = path, .max_pixels = p.max_pixels, .mem = mem, .mem_size = mem_size,
+                      .max_frames = max_frames};
         s = decode_pass(&d2, &keep, err);
         decoder_close(&d2);
     }

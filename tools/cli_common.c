@@ -248,14 +248,26 @@ int cli_generate_params(const gitc_model *model, const char *model_dir,
     if (f->set & CLI_SET_NO_REPEAT_NGRAM) p.no_repeat_ngram_size = v->no_repeat_ngram_size;
     if (f->set & CLI_SET_NUM_RETURN) p.num_return_sequences = v->num_return_sequences;
 
-    /* Text positions 0 .. length-1 index the position embedding table. */
+    /* Text positions 0 .. length-1 index the position embedding table. A value
+     * the flags did not set comes from the model's generation_config.json: the
+     * message names that file and key, and it is a model error (-2). */
     int max_pos = gitc_model_config(model)->max_position_embeddings;
     if (p.max_new_tokens > 0 && p.max_new_tokens >= max_pos) {
+        if (!(f->set & CLI_SET_MAX_NEW_TOKENS)) {
+            cli_error("%s/generation_config.json: max_new_tokens = %d: the model has %d text positions "
+                      "([CLS] takes one)", model_dir, p.max_new_tokens, max_pos);
+            return -2;
+        }
         cli_error("--max-new-tokens %d: the model has %d text positions ([CLS] takes one)",
                   p.max_new_tokens, max_pos);
         return -1;
     }
     if (p.max_new_tokens <= 0 && p.max_length > max_pos) {
+        if (!(f->set & CLI_SET_MAX_LENGTH)) {
+            cli_error("%s/generation_config.json: max_length = %d is beyond the model's "
+                      "max_position_embeddings (%d)", model_dir, p.max_length, max_pos);
+            return -2;
+        }
         cli_error("--max-length %d is beyond the model's max_position_embeddings (%d)",
                   p.max_length, max_pos);
         return -1;
@@ -265,11 +277,22 @@ int cli_generate_params(const gitc_model *model, const char *model_dir,
         return -1;
     }
     if (!p.do_sample && p.num_return_sequences > p.num_beams) {
+        if (!(f->set & (CLI_SET_NUM_RETURN | CLI_SET_BEAMS | CLI_SET_SAMPLE))) {
+            cli_error("%s/generation_config.json: num_return_sequences = %d needs do_sample or at "
+                      "least as many num_beams (got %d)", model_dir, p.num_return_sequences,
+                      p.num_beams);
+            return -2;
+        }
         cli_error("--num-return-sequences %d needs --sample or at least as many --beams (got %d)",
                   p.num_return_sequences, p.num_beams);
         return -1;
     }
     if (p.do_sample && !(p.temperature > 0.0f)) {
+        if (!(f->set & (CLI_SET_TEMPERATURE | CLI_SET_SAMPLE))) {
+            cli_error("%s/generation_config.json: do_sample needs a positive temperature (got %g)",
+                      model_dir, p.temperature);
+            return -2;
+        }
         cli_error("sampling needs a positive temperature (got %g)", p.temperature);
         return -1;
     }

@@ -105,7 +105,9 @@ int cli_decode_option(cli_decode_flags *flags, int code, const char *arg);
 /* The settings for a run: gitc_model_generate_params(model), max_length
  * CLI_DEFAULT_MAX_LENGTH when the folder's generation_config.json sets no
  * length, then the flags. Checks them against the model's config; returns 0,
- * or -1 after printing a message (a usage error). */
+ * -1 after printing a message about a flag (a usage error), or -2 after printing
+ * a message naming generation_config.json and the key when a value from the model
+ * folder is what cannot be used (a model error: no flag is blamed). */
 int cli_generate_params(const gitc_model *model, const char *model_dir,
                         const cli_decode_flags *flags, gitc_generate_params *out);
 

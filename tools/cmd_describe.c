@@ -325,8 +325,9 @@ static int run_describe(describe_opts *o)
     gitc_generate_params params;
     gitc_model *model = cli_open_model(o->model, o->mode == MODE_VIDEO, &dir);
     if (!model) goto done;
-    if (cli_generate_params(model, dir, &o->decode, &params)) {
-        status = cli_usage_error(o->cmd);
+    int bad = cli_generate_params(model, dir, &o->decode, &params);
+    if (bad) {
+        status = bad == -2 ? CLI_EXIT_FAILED : cli_usage_error(o->cmd);
         goto done;
     }
     if (o->frames && o->inputs.n != gitc_model_num_frames(model)) {
