@@ -173,35 +173,14 @@ machine() {
         "$(clang --version | head -n 1)"
 }
 
-# Replaces the campaign section of notes/fuzzing.md (between the markers).
+# Replaces the campaign section of notes/fuzzing.md (fuzz/write_notes.py: rows of
+# targets not in this run are kept from the earlier runs).
 write_notes() {
     local outdir=$1 seconds=$2 cmd=$3
     shift 3
-    local notes=$root/notes/fuzzing.md section
-    section=$(
-        echo "<!-- campaign:begin (written by scripts/fuzz.sh all) -->"
-        echo "Latest campaign: $(date -u '+%Y-%m-%d %H:%M UTC'), $seconds s per target, $jobs targets side by side."
-        echo
-        echo "Machine: $(machine)."
-        echo
-        echo "Command: \`$cmd\`"
-        echo
-        print_table "$outdir" "$@"
-        echo "<!-- campaign:end -->"
-    )
     mkdir -p "$root/notes"
-    if [ -f "$notes" ] && grep -q '<!-- campaign:begin' "$notes"; then
-        SECTION="$section" python3 - "$notes" <<'EOF'
-import os, re, sys
-path = sys.argv[1]
-text = open(path).read()
-text = re.sub(r"<!-- campaign:begin.*?<!-- campaign:end -->", lambda m: os.environ["SECTION"], text,
-              flags=re.S)
-open(path, "w").write(text)
-EOF
-    else
-        printf '# Fuzzing\n\n%s\n' "$section" >>"$notes"
-    fi
+    python3 "$root/fuzz/write_notes.py" "$root/notes/fuzzing.md" "$outdir" "$seconds" "$jobs" \
+        "$(machine)" "$cmd" "$@"
 }
 
 [ $# -ge 1 ] || usage
@@ -230,7 +209,7 @@ all | smoke)
         run_many campaign "$seconds" "$outdir" "${targets[@]}"
     fi
     print_table "$outdir" "${targets[@]}"
-    bad=$(cat "$outdir"/*.row | awk -F'|' '$7 > 0 {print $1}')
+    bad=$(cat "$outdir"/*.row | awk -F'|' '$7 > 0 || $2 == 0 {print $1}') # a finding, or no run at all
     if [ "$mode" = all ]; then write_notes "$outdir" "$seconds" "$cmd" "${targets[@]}"; fi
     if [ -n "$bad" ]; then
         echo "$0: findings in: $bad (see fuzz/artifacts-*/ and $outdir/*.log)" >&2
