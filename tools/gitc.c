@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli_common.h"
 
 typedef struct command {
     const char *name;
@@ -67,15 +67,15 @@ int main(int argc, char **argv)
     if (!strcmp(name, "help") && argc > 2) {
         /* `gitc help CMD` is `gitc CMD --help`. */
         char *help_argv[] = {argv[2], "--help", NULL};
-        return run_command(argv[2], 2, help_argv);
+        return cli_finish_output(run_command(argv[2], 2, help_argv));
     }
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
         print_usage(stdout);
-        return 0;
+        return cli_finish_output(0);
     }
     if (!strcmp(name, "--version") || !strcmp(name, "-V") || !strcmp(name, "version")) {
         printf("gitc %s\n", GITC_VERSION);
-        return 0;
+        return cli_finish_output(0);
     }
-    return run_command(name, argc - 1, argv + 1);
+    return cli_finish_output(run_command(name, argc - 1, argv + 1));
 }
