@@ -135,12 +135,22 @@ uint64_t cli_random_seed(void)
     return seed >> 11; /* 53 bits: exact in JSON readers that use doubles */
 }
 
+/* errno of the first failed flush of stdout (0: none yet). */
+static int stdout_errno;
+
+int cli_flush_stdout(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
+    if (!stdout_errno) stdout_errno = errno ? errno : EIO;
+    return -1;
+}
+
 int cli_finish_output(int status)
 {
     errno = 0;
     int failed = ferror(stdout);
     if (fflush(stdout) != 0) failed = 1;
-    int e = errno;
+    int e = stdout_errno ? stdout_errno : errno;
     if (fclose(stdout) != 0 && !failed) {
         failed = 1;
         e = errno;
@@ -673,7 +683,7 @@ static void report_skipped(const char *dir, skip_list *sk, cli_input_kind kind)
     if (sk->names.n) {
         qsort(sk->names.paths, (size_t)sk->names.n, sizeof *sk->names.paths, compare_names);
         int one = sk->names.n == 1;
-        fprintf(stderr, "gitc: %s: skipped %d file%s that %s not %s %s:", dir, sk->names.n,
+        fprintf(stderr, "gitc: %s: skipped %d file%s that %s not%s%s:", dir, sk->names.n,
                 one ? "" : "s", one ? "is" : "are", one ? " an" : "", one ? what : plural);
         for (int i = 0; i < sk->names.n && i < 20; i++)
             fprintf(stderr, " %s", sk->names.paths[i]);

@@ -134,6 +134,9 @@ uint64_t cli_random_seed(void);
 /* The number of online CPUs (at least 1). */
 int cli_cpu_count(void);
 
+/* Flushes stdout; -1 when a write failed (remembered for cli_finish_output). */
+int cli_flush_stdout(void);
+
 /* Checks stdout after a command: a failed write or flush (a full disk, a closed
  * pipe) is reported and turns `status` into CLI_EXIT_FAILED. Returns the status. */
 int cli_finish_output(int status);

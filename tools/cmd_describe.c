@@ -464,7 +464,7 @@ static void print_result(const describe_opts *o, const char *file, int several,
             cut += !(r->stopped && r->stopped[i]);
         }
         if (cut) {
-            fflush(stdout);
+            cli_flush_stdout();
             fprintf(stderr,
                     "gitc: %s: warning: %s cut by the length limit (raise --max-new-tokens "
                     "or --max-length)\n",
@@ -478,7 +478,7 @@ static void print_result(const describe_opts *o, const char *file, int several,
         else
             cli_error("%s: %s", file, r->err.message);
     }
-    fflush(stdout);
+    cli_flush_stdout();
 }
 
 /* Checks what the inputs cannot change, once, before any input is read:
@@ -596,7 +596,7 @@ static int run_describe(describe_opts *o)
         free(r.texts);
         free(r.scores);
         free(r.stopped);
-        if (ferror(stdout)) break; /* the output is lost: main reports it */
+        if (ferror(stdout)) break; /* the output is lost: main reports it (exit 1) */
     }
     cli_progress_clear(&progress);
     status = failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
