@@ -919,6 +919,11 @@ static void test_messages(void)
     run_gitc(&r, NULL, "video", "--frames", check_path("examples/clip0_frame0.png"), NULL);
     ok = check_true(r.status == 2 && strstr(r.err, "4 frames") && !strstr(r.err, "1 frames"),
                     "video --frames with one frame: %s", r.err);
+    run_free(&r);
+    run_gitc(&r, NULL, "video", "--frames", "-m", check_path("models/git-shapes"),
+             check_path("examples/clip0_frame0.png"), NULL);
+    ok &= check_true(r.status == 2 && !strstr(r.err, "1 frames"),
+                     "video --frames -m IMAGE_MODEL: exit %d (want 2): %s", r.status, r.err);
     report("16. frame counts in messages", ok, &r);
     run_free(&r);
 
