@@ -941,6 +941,17 @@ static void test_messages(void)
     run_gitc(&r, NULL, "preprocess", "-o", tmp_path("never.safetensors"), bad, NULL);
     ok = check_true(r.status == 1 && strstr(r.err, bad) && !strstr(r.err, dup),
                     "preprocess of a bad file names it once: %s", r.err);
+    run_free(&r);
+    char empty[4200];
+    snprintf(empty, sizeof empty, "%s", tmp_path("empty-model"));
+    make_dir(empty);
+    run_gitc(&r, NULL, "tokenize", "-m", empty, "a", NULL);
+    ok &= check_true(r.status == 1 && count_of(r.err, empty) == 1,
+                     "tokenize -m EMPTY names the folder once: %s", r.err);
+    run_free(&r);
+    run_gitc(&r, NULL, "caption", "-m", empty, image_path(0), NULL);
+    ok &= check_true(r.status == 1 && count_of(r.err, empty) == 1,
+                     "caption -m EMPTY names the folder once: %s", r.err);
     report("16. file names once in messages", ok, &r);
     run_free(&r);
 

@@ -62,6 +62,16 @@ void cli_error(const char *fmt, ...)
     va_end(ap);
 }
 
+void cli_error_about(const char *what, const char *name, const char *message)
+{
+    size_t n = strlen(name);
+    int named = !strncmp(message, name, n) && (message[n] == ':' || message[n] == '/');
+    if (named)
+        cli_error("%s: %s", what, message);
+    else
+        cli_error("%s (%s): %s", what, name, message);
+}
+
 /* ------------------------------------------------------------------ */
 /* Numbers                                                             */
 /* ------------------------------------------------------------------ */
@@ -516,11 +526,7 @@ gitc_model *cli_open_model(const char *arg, int video, char **dir_out)
     gitc_model *model = NULL;
     gitc_error err = {0};
     if (gitc_model_load(dir, NULL, &model, &err) != GITC_OK) {
-        size_t n = strlen(dir);
-        if (!strncmp(err.message, dir, n) && err.message[n] == '/')
-            cli_error("cannot load the model: %s", err.message); /* the message names the file */
-        else
-            cli_error("cannot load the model in %s: %s", dir, err.message);
+        cli_error_about("cannot load the model", dir, err.message);
         free(dir);
         return NULL;
     }

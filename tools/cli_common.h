@@ -116,6 +116,10 @@ int cli_decode_option(cli_decode_flags *flags, int code, const char *arg);
 int cli_generate_params(const gitc_model *model, const char *model_dir,
                         const cli_decode_flags *flags, gitc_generate_params *out);
 
+/* Prints "gitc: WHAT: MESSAGE" when the library's message already names
+ * `name` (a file or folder), else "gitc: WHAT (NAME): MESSAGE": each name once. */
+void cli_error_about(const char *what, const char *name, const char *message);
+
 /* Parses a whole decimal integer in [lo, hi]; prints a message naming `what`
  * and returns -1 otherwise. */
 int cli_parse_int(const char *s, long lo, long hi, const char *what, long *out);

@@ -354,7 +354,7 @@ static const char bench_help[] =
     "per image) and greedy decoding of 19 tokens (max_length 20) from [CLS], float32.\n"
     "Without -m it uses the synthetic git-base shape, written once to\n"
     "$XDG_CACHE_HOME/gitc/git-base-synthetic (or ~/.cache/gitc/...).\n"
-    "Reports the best of --runs runs (default 3) after one warm-up run.\n"
+    "Reports the best of N runs (--runs N, default 3) after one warm-up run.\n"
     "\n"
     "Output with --json: {\"model\", \"threads\", \"kernels\", \"encode_ms\",\n"
     "\"decode_ms_per_token\", \"total_ms\", \"encode_gflops\", \"tokens\"}\n"
@@ -507,7 +507,7 @@ int cmd_bench(int argc, char **argv)
     }
     double per_token = (best_total - best_enc) / (tokens > 0 ? tokens : 1);
     double gflops = encode_flops(m) / (best_enc * 1e6);
-    int nthreads = threads > 0 ? (int)threads : s->n_threads;
+    int nthreads = s->n_threads; /* after the cap to the CPU count */
     if (json) {
         printf("{\"model\": ");
         cli_json_string(stdout, model_arg);

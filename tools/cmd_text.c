@@ -121,7 +121,7 @@ static gitc_tokenizer *open_tokenizer(const char *model)
     gitc_tokenizer *tok = NULL;
     gitc_error err = {0};
     if (gitc_tokenizer_load(dir, &tok, &err) != GITC_OK) {
-        cli_error("cannot load the tokenizer of %s: %s", dir, err.message);
+        cli_error_about("cannot load the tokenizer", dir, err.message);
         tok = NULL;
     }
     free(dir);
@@ -401,7 +401,7 @@ int cmd_preprocess(int argc, char **argv)
     dir = cli_resolve_model(model, 0);
     if (!dir) goto done;
     if (gitc_processor_load(dir, &proc, &err) != GITC_OK) {
-        cli_error("cannot load the image processor of %s: %s", dir, err.message);
+        cli_error_about("cannot load the image processor", dir, err.message);
         goto done;
     }
     int h = 0, wd = 0;
