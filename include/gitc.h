@@ -76,7 +76,9 @@ typedef struct gitc_image {
 
 typedef struct gitc_image_params {
     uint64_t max_pixels; /* refuse images with more pixels (0 = no limit); default 100 MP */
-    int exif_transpose;  /* 1: honour the EXIF orientation like ImageOps.exif_transpose; default 0 */
+    int exif_transpose;  /* 1: honour the EXIF orientation like ImageOps.exif_transpose (what
+                            transformers' load_image and pipelines do; the gitc command's
+                            default); default 0, as Image.open(path).convert("RGB") */
 } gitc_image_params;
 
 gitc_image_params gitc_image_default_params(void);
@@ -375,8 +377,8 @@ void gitc_texts_free(gitc_texts *texts);
 /* Describes one input: n_frames images (gitc_model_num_frames of them: 1 for
  * image models) go through the model's processor; with a question the prompt
  * is [CLS] + its tokens and the texts leave the question out. Returns the
- * params->num_return_sequences texts with their scores (caller frees `out`
- * with gitc_texts_free). */
+ * params->num_return_sequences texts with their scores and stopped flags
+ * (caller frees `out` with gitc_texts_free). */
 gitc_status gitc_describe(gitc_session *session, const gitc_image *frames, int n_frames,
                           const char *question, const gitc_generate_params *params,
                           gitc_texts *out, gitc_error *err);
