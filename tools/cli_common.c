@@ -270,6 +270,36 @@ int cli_decode_option(cli_decode_flags *f, int code, const char *arg)
     }
 }
 
+int cli_read_small_file(const char *path, size_t max_bytes, char **text, size_t *len)
+{
+    *text = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f) {
+        cli_error("%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max_bytes) {
+        cli_error("%s: not a regular file of at most %zu bytes", path, max_bytes);
+        fclose(f);
+        return -1;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+    int bad = !buf || ferror(f);
+    fclose(f);
+    if (bad) {
+        cli_error("%s: %s", path, buf ? "read error" : "out of memory");
+        free(buf);
+        return -1;
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
 /* 1 when the folder's generation_config.json sets max_length or max_new_tokens. */
 static int generation_config_sets_length(const char *model_dir)
 {

@@ -120,6 +120,10 @@ int cli_generate_params(const gitc_model *model, const char *model_dir,
  * `name` (a file or folder), else "gitc: WHAT (NAME): MESSAGE": each name once. */
 void cli_error_about(const char *what, const char *name, const char *message);
 
+/* Reads a regular file of at most max_bytes into a NUL-terminated buffer
+ * (caller frees *text). Returns 0, or -1 after printing a message. */
+int cli_read_small_file(const char *path, size_t max_bytes, char **text, size_t *len);
+
 /* Parses a whole decimal integer in [lo, hi]; prints a message naming `what`
  * and returns -1 otherwise. */
 int cli_parse_int(const char *s, long lo, long hi, const char *what, long *out);

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
 #include "safetensors.h"
 
 static const char tokenize_help[] =
@@ -326,12 +325,17 @@ static int process_images(const gitc_processor *proc, const cli_inputs *in, int 
  * (1 when null or absent); 0 after a message. */
 static int config_frames(const char *dir)
 {
-    char *path = gitc_path_join(dir, "config.json");
+    size_t n = strlen(dir);
+    char *path = malloc(n + sizeof "/config.json");
     char *text = NULL;
     size_t len = 0;
-    gitc_error err = {0};
     int frames = 0;
-    if (path && gitc_read_file(path, &text, &len, &err) == GITC_OK) {
+    if (!path) {
+        cli_error("out of memory");
+        return 0;
+    }
+    sprintf(path, "%s%sconfig.json", dir, n && dir[n - 1] == '/' ? "" : "/");
+    if (cli_read_small_file(path, (size_t)1 << 24, &text, &len) == 0) {
         cJSON *root = cJSON_ParseWithLength(text, len);
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "num_image_with_embedding");
         if (!root)
@@ -341,8 +345,6 @@ static int config_frames(const char *dir)
         else
             frames = cJSON_IsNumber(v) ? (int)v->valuedouble : 1;
         cJSON_Delete(root);
-    } else {
-        cli_error("%s", path ? err.message : "out of memory");
     }
     free(text);
     free(path);
