@@ -788,9 +788,10 @@ static int read_stdin(const cli_inputs *list, unsigned char **data, size_t *size
                   "(find photos -name '*.jpg' | gitc caption -)");
         return -1;
     }
+    /* stdin waits as long as its writer lives (as xargs does), unless --read-timeout. */
     gitc_error err = {0};
-    double t = list->read_timeout > 0 ? list->read_timeout : CLI_DEFAULT_READ_TIMEOUT;
-    if (cli_read_special("stdin", STDIN_FILENO, t, CLI_MAX_PIPE_BYTES, data, size, &err)) {
+    if (cli_read_special("stdin", STDIN_FILENO, list->read_timeout, CLI_MAX_PIPE_BYTES, data,
+                         size, &err)) {
         cli_error("%s", err.message);
         return -1;
     }
@@ -866,11 +867,14 @@ int cli_read_special(const char *path, int fd, double timeout_s, size_t max_byte
     unsigned char *buf = malloc(cap);
     int rc = buf ? 0 : -1;
     if (!buf) snprintf(err->message, sizeof err->message, "%s: out of memory", path);
+    /* The wait restarts with each piece of data: a slow writer is fine, a silent one is not. */
     double deadline = cli_now_ms() + timeout_s * 1e3;
     while (rc == 0) {
         struct pollfd p = {fd, POLLIN, 0};
         double left = deadline - cli_now_ms();
-        int ready = left > 0 ? poll(&p, 1, (int)(left < 1e9 ? left : 1e9)) : 0;
+        int ready = timeout_s <= 0 ? poll(&p, 1, -1)
+                    : left > 0     ? poll(&p, 1, (int)(left < 1e9 ? left : 1e9))
+                                   : 0;
         if (ready < 0 && errno == EINTR) continue;
         if (ready <= 0) {
             if (ready < 0)
@@ -902,7 +906,7 @@ int cli_read_special(const char *path, int fd, double timeout_s, size_t max_byte
             rc = -1;
         } else if (n == 0) {
             break; /* end of the data */
-        } else if ((len += (size_t)n) > max_bytes) {
+        } else if ((deadline = cli_now_ms() + timeout_s * 1e3, len += (size_t)n) > max_bytes) {
             snprintf(err->message, sizeof err->message, "%s: more than %zu bytes", path,
                      max_bytes);
             rc = -1;

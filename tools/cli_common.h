@@ -149,10 +149,11 @@ int cli_flush_stdout(void);
  * pipe) is reported and turns `status` into CLI_EXIT_FAILED. Returns the status. */
 int cli_finish_output(int status);
 
-/* Reads a whole pipe, FIFO or other special file (also /dev/stdin and <(...))
- * without blocking forever: gives up after timeout_s seconds without data or
- * when it exceeds max_bytes. Returns 0 with *data (caller frees) and *size, or
- * -1 with a message in err. */
+/* Reads a whole pipe, FIFO or other special file (also /dev/stdin and <(...)),
+ * or the open descriptor fd when fd >= 0, without blocking forever: gives up
+ * after timeout_s seconds without data (timeout_s <= 0: no limit) or when it
+ * exceeds max_bytes. Returns 0 with *data (caller frees) and *size, or -1 with
+ * a message in err. */
 int cli_read_special(const char *path, int fd, double timeout_s, size_t max_bytes,
                      unsigned char **data, size_t *size, gitc_error *err);
 
@@ -183,7 +184,7 @@ typedef struct cli_inputs {
     int recursive;      /* -r/--recursive: folders include their subfolders */
     unsigned char *stdin_image; /* "-" that was an image: its bytes (the path is "-") */
     size_t stdin_image_size;
-    double read_timeout; /* seconds to wait on stdin; 0 = CLI_DEFAULT_READ_TIMEOUT */
+    double read_timeout; /* --read-timeout for stdin; 0 = as long as its writer lives */
 } cli_inputs;
 
 /* What a directory argument expands to. */

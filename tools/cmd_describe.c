@@ -66,7 +66,8 @@ static const char caption_help[] =
     "  -r, --recursive        folders include their subfolders\n"
     "      --no-exif          ignore the EXIF orientation (default: apply it, as\n"
     "                         transformers' load_image and its pipelines do)\n"
-    "      --read-timeout S   seconds to wait for data from a pipe or FIFO (default 60)\n"
+    "      --read-timeout S   seconds to wait for data from a pipe or FIFO named as an\n"
+    "                         input (default 60); also limits the wait on stdin\n"
     "  -h, --help             this help\n"
     "\n";
 
@@ -95,7 +96,8 @@ static const char ask_help[] =
     "  -0, --null             paths on stdin are NUL-separated (find -print0)\n"
     "  -r, --recursive        folders include their subfolders\n"
     "      --no-exif          ignore the EXIF orientation (default: apply it)\n"
-    "      --read-timeout S   seconds to wait for data from a pipe or FIFO (default 60)\n"
+    "      --read-timeout S   seconds to wait for data from a pipe or FIFO named as an\n"
+    "                         input (default 60); also limits the wait on stdin\n"
     "  -h, --help             this help\n"
     "\n";
 
