@@ -150,6 +150,7 @@ static int stdout_errno;
 
 int cli_flush_stdout(void)
 {
+    errno = 0;
     if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
     if (!stdout_errno) stdout_errno = errno ? errno : EIO;
     return -1;
@@ -688,10 +689,11 @@ static int walk_directory(cli_inputs *found, skip_list *skipped, const char *dir
         if (e->d_name[0] == '.') continue;
         char *path = str_printf("%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", e->d_name);
         struct stat st, lst;
+        int oom = 0;
         if (!path) {
-            rc = -1;
+            oom = 1;
         } else if (stat(path, &st) != 0) {
-            rc = push_path(&skipped->names, path); /* a dangling link */
+            oom = push_path(&skipped->names, path) != 0; /* a dangling link */
         } else if (S_ISDIR(st.st_mode)) {
             /* Linked folders are not followed: a walk never loops. */
             if (!recursive) skipped->n_folders++;
@@ -703,9 +705,13 @@ static int walk_directory(cli_inputs *found, skip_list *skipped, const char *dir
             int take = S_ISREG(st.st_mode) &&
                        (has_extension(e->d_name, exts) ||
                         (kind == CLI_INPUT_IMAGES && sniff_image(head, got)));
-            rc = push_path(take ? found : &skipped->names, path);
+            oom = push_path(take ? found : &skipped->names, path) != 0;
         }
         free(path);
+        if (oom) {
+            cli_error("out of memory");
+            rc = -1;
+        }
     }
     closedir(d);
     return rc;
@@ -743,7 +749,6 @@ static int add_directory(cli_inputs *list, const char *dir, cli_input_kind kind)
         cli_error("%s: no %s files in this folder", dir,
                   kind == CLI_INPUT_VIDEOS ? "video" : "image");
     else if (rc == 0 && (found.n || skipped.names.n)) list->listed = 1;
-    if (rc && errno == ENOMEM) cli_error("out of memory");
     cli_inputs_free(&found);
     cli_inputs_free(&skipped.names);
     return rc;
