@@ -645,6 +645,14 @@ static void test_pipes(void)
     ok = check_true(r.status == 0 && !strcmp(r.out, want), "cat IMG | caption /dev/stdin");
     report("8. cat image | gitc caption /dev/stdin", ok, &r);
     run_free(&r);
+    char px_out[4200];
+    snprintf(px_out, sizeof px_out, "%s", tmp_path("stdin-pixels.safetensors"));
+    unlink(px_out);
+    run_gitc(&r, &pipe_in, "preprocess", "-o", px_out, "-", NULL);
+    ok = check_true(r.status == 0 && access(px_out, F_OK) == 0,
+                    "cat IMG | preprocess -o OUT -: exit %d", r.status);
+    report("8. cat image | gitc preprocess -o OUT -", ok, &r);
+    run_free(&r);
     run_io file_in = {.input = png, .input_len = size};
     run_gitc(&r, &file_in, "caption", "/dev/stdin", NULL);
     ok = check_true(r.status == 0 && !strcmp(r.out, want), "caption /dev/stdin < IMG");

@@ -856,6 +856,28 @@ void cli_inputs_free(cli_inputs *list)
     memset(list, 0, sizeof *list);
 }
 
+gitc_status cli_load_image(const cli_inputs *in, const char *path, int exif_transpose,
+                           double timeout_s, gitc_image *image, gitc_error *err)
+{
+    gitc_image_params ip = gitc_image_default_params();
+    ip.exif_transpose = exif_transpose;
+    if (!strcmp(path, CLI_STDIN_NAME) && in->stdin_image)
+        return gitc_image_decode(in->stdin_image, in->stdin_image_size, "stdin", &ip, image, err);
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        /* A pipe or FIFO: the library's file reader would wait on it for ever. */
+        unsigned char *data = NULL;
+        size_t size = 0;
+        double t = timeout_s > 0 ? timeout_s : CLI_DEFAULT_READ_TIMEOUT;
+        if (cli_read_special(path, -1, t, CLI_MAX_PIPE_BYTES, &data, &size, err))
+            return err->status;
+        gitc_status s = gitc_image_decode(data, size, path, &ip, image, err);
+        free(data);
+        return s;
+    }
+    return gitc_image_load(path, &ip, image, err);
+}
+
 int cli_read_special(const char *path, int fd, double timeout_s, size_t max_bytes,
                      unsigned char **data, size_t *size, gitc_error *err)
 {

@@ -201,6 +201,13 @@ int cli_inputs_add(cli_inputs *list, const char *arg, cli_input_kind kind);
  * null_separated; folders expanded). */
 int cli_inputs_add_stdin(cli_inputs *list, cli_input_kind kind);
 
+/* Loads the image of an input: a file, the image read from stdin ("-"), or
+ * the bytes of a pipe, FIFO or /dev/stdin (waiting at most timeout_s seconds
+ * for data; 0: CLI_DEFAULT_READ_TIMEOUT). exif_transpose as gitc_image_params.
+ * Release `image` with gitc_image_free. */
+gitc_status cli_load_image(const cli_inputs *in, const char *path, int exif_transpose,
+                           double timeout_s, gitc_image *image, gitc_error *err);
+
 /* 1 when the output should name each input's file: several arguments, a
  * folder or a stdin list, however many files they gave. */
 int cli_inputs_several(const cli_inputs *list);

@@ -301,28 +301,11 @@ static void describe_decoded(gitc_session *session, const gitc_image *frames, in
     r->n_texts = t.n;
 }
 
-/* Loads one image: a file, the image read from stdin ("-"), or the bytes of
- * a pipe, FIFO or other special file (read without blocking forever). */
+/* Loads one image (a file, stdin's image, a pipe) with the command's EXIF setting. */
 static gitc_status load_image(const describe_opts *o, const char *path, gitc_image *image,
                               gitc_error *err)
 {
-    gitc_image_params ip = gitc_image_default_params();
-    ip.exif_transpose = !o->no_exif; /* transformers' load_image applies exif_transpose */
-    if (!strcmp(path, CLI_STDIN_NAME) && o->inputs.stdin_image)
-        return gitc_image_decode(o->inputs.stdin_image, o->inputs.stdin_image_size, "stdin", &ip,
-                                 image, err);
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-        unsigned char *data = NULL;
-        size_t size = 0;
-        double t = o->read_timeout > 0 ? o->read_timeout : CLI_DEFAULT_READ_TIMEOUT;
-        if (cli_read_special(path, -1, t, CLI_MAX_PIPE_BYTES, &data, &size, err))
-            return err->status;
-        gitc_status s = gitc_image_decode(data, size, path, &ip, image, err);
-        free(data);
-        return s;
-    }
-    return gitc_image_load(path, &ip, image, err);
+    return cli_load_image(&o->inputs, path, !o->no_exif, o->read_timeout, image, err);
 }
 
 /* The question or prompt given to the model (NULL for a plain caption). */

@@ -296,8 +296,7 @@ done:
 static int process_images(const gitc_processor *proc, const cli_inputs *in, int no_exif,
                           float *pixels, size_t per_image)
 {
-    gitc_image_params ip = gitc_image_default_params();
-    ip.exif_transpose = !no_exif;
+
     int failed = 0;
     cli_progress progress;
     cli_progress_start(&progress, in->n);
@@ -305,7 +304,7 @@ static int process_images(const gitc_processor *proc, const cli_inputs *in, int 
         gitc_image image = {0};
         gitc_error err = {0};
         cli_progress_update(&progress, i, in->paths[i]);
-        if (gitc_image_load(in->paths[i], &ip, &image, &err) != GITC_OK ||
+        if (cli_load_image(in, in->paths[i], !no_exif, 0, &image, &err) != GITC_OK ||
             gitc_processor_run(proc, &image, pixels + (size_t)i * per_image, &err) != GITC_OK) {
             cli_progress_clear(&progress);
             size_t n = strlen(in->paths[i]);
