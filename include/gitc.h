@@ -33,6 +33,11 @@ extern "C" {
 
 #define GITC_VERSION "0.1.0"
 
+/* Marks the library's public functions (the build may turn it into a visibility export). */
+#ifndef GITC_API
+#define GITC_API
+#endif
+
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
@@ -71,7 +76,9 @@ typedef struct gitc_image {
 
 typedef struct gitc_image_params {
     uint64_t max_pixels; /* refuse images with more pixels (0 = no limit); default 100 MP */
-    int exif_transpose;  /* 1: honour the EXIF orientation like ImageOps.exif_transpose; default 0 */
+    int exif_transpose;  /* 1: honour the EXIF orientation like ImageOps.exif_transpose (what
+                            transformers' load_image and pipelines do; the gitc command's
+                            default); default 0, as Image.open(path).convert("RGB") */
 } gitc_image_params;
 
 gitc_image_params gitc_image_default_params(void);
@@ -160,6 +167,12 @@ const char *gitc_tokenizer_id_to_token(const gitc_tokenizer *tokenizer, int32_t 
 
 /* Vocabulary size. */
 int gitc_tokenizer_vocab_size(const gitc_tokenizer *tokenizer);
+
+/* Length in bytes (1..4) of the strict UTF-8 sequence at the start of s (n
+ * bytes available; no overlong forms, surrogates or code points above
+ * U+10FFFF), or 0 when those bytes are not valid UTF-8 (or n is 0). The rule
+ * the tokenizer applies to its input. */
+GITC_API size_t gitc_utf8_sequence_length(const char *s, size_t n);
 
 /* ------------------------------------------------------------------ */
 /* Model                                                               */
@@ -301,6 +314,20 @@ typedef struct gitc_generate_params {
 /* Defaults as transformers' GenerationConfig. */
 gitc_generate_params gitc_generate_default_params(void);
 
+/* The most beams (and returned sequences) one input may use. */
+#define GITC_MAX_BEAMS 64
+
+/* Checks generation settings before any work: the ranges of every field, the
+ * combinations generate supports (no beam sampling, num_return_sequences <=
+ * num_beams), and, when `model` is not NULL, the lengths against its
+ * max_position_embeddings and bad word ids against its vocabulary. With
+ * n_prompt_tokens > 0 the prompt plus max_new_tokens must also fit. gitc_generate
+ * runs the same check, so a caller can report a bad setting once, up front.
+ * Returns GITC_OK or GITC_ERR_ARGUMENT / GITC_ERR_UNSUPPORTED with a message. */
+GITC_API gitc_status gitc_generate_params_check(const gitc_generate_params *params,
+                                                int n_prompt_tokens, const gitc_model *model,
+                                                gitc_error *err);
+
 /* Defaults updated from the model folder's generation_config.json (when it has one). */
 gitc_generate_params gitc_model_generate_params(const gitc_model *model);
 
@@ -340,6 +367,7 @@ gitc_status gitc_generate(gitc_session *session, const float *const *pixel_value
 typedef struct gitc_texts {
     char **texts;  /* n texts */
     float *scores; /* n sequence scores (see gitc_sequence.score) */
+    int *stopped; /* n flags: 1 = the sequence ended with eos (finish_reason "stop"), 0 = cut by the length limit ("length") */
     int n;
 } gitc_texts;
 
@@ -349,8 +377,8 @@ void gitc_texts_free(gitc_texts *texts);
 /* Describes one input: n_frames images (gitc_model_num_frames of them: 1 for
  * image models) go through the model's processor; with a question the prompt
  * is [CLS] + its tokens and the texts leave the question out. Returns the
- * params->num_return_sequences texts with their scores (caller frees `out`
- * with gitc_texts_free). */
+ * params->num_return_sequences texts with their scores and stopped flags
+ * (caller frees `out` with gitc_texts_free). */
 gitc_status gitc_describe(gitc_session *session, const gitc_image *frames, int n_frames,
                           const char *question, const gitc_generate_params *params,
                           gitc_texts *out, gitc_error *err);

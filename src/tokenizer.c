@@ -161,6 +161,12 @@ static size_t utf8_next(const uint8_t *s, size_t n, uint32_t *cp)
     return len;
 }
 
+size_t gitc_utf8_sequence_length(const char *s, size_t n)
+{
+    uint32_t cp;
+    return s && n ? utf8_next((const uint8_t *)s, n, &cp) : 0;
+}
+
 /* Writes the UTF-8 form of cp (a valid scalar value) to out; returns its length. */
 static size_t utf8_put(uint32_t c, uint8_t *out)
 {

@@ -26,9 +26,6 @@ int cmd_bench(int argc, char **argv);
  * after printing a message (with the download command for a hub id). */
 char *cli_resolve_model(const char *arg, int video);
 
-/* Loads a model folder and reports errors on stderr; NULL on failure. */
-gitc_model *cli_load_model(const char *arg, int video);
-
 /* Prints "gitc: " + message to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli_common.h"
 
 typedef struct command {
     const char *name;
@@ -37,7 +37,8 @@ static void print_usage(FILE *f)
     fputs("\n"
           "`gitc COMMAND --help` describes a command's options. Without -m MODEL the\n"
           "embedded shapes models are used (models/git-shapes, git-shapes-video).\n"
-          "Exit status: 0 success, 1 an input or the model failed, 2 usage error.\n"
+          "Exit status: 0 success, 1 an input or the model failed (or the output could not\n"
+          "be written), 2 usage error.\n"
           "\n"
           "Examples:\n"
           "  gitc caption examples/shapes_0_224x224.png\n"
@@ -67,15 +68,15 @@ int main(int argc, char **argv)
     if (!strcmp(name, "help") && argc > 2) {
         /* `gitc help CMD` is `gitc CMD --help`. */
         char *help_argv[] = {argv[2], "--help", NULL};
-        return run_command(argv[2], 2, help_argv);
+        return cli_finish_output(run_command(argv[2], 2, help_argv));
     }
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
         print_usage(stdout);
-        return 0;
+        return cli_finish_output(0);
     }
     if (!strcmp(name, "--version") || !strcmp(name, "-V") || !strcmp(name, "version")) {
         printf("gitc %s\n", GITC_VERSION);
-        return 0;
+        return cli_finish_output(0);
     }
-    return run_command(name, argc - 1, argv + 1);
+    return cli_finish_output(run_command(name, argc - 1, argv + 1));
 }
