@@ -341,6 +341,8 @@ typedef struct gitc_texts {
     char **texts;  /* n texts */
     float *scores; /* n sequence scores (see gitc_sequence.score) */
     int n;
+    int *stopped;  /* n flags: 1 = the sequence ended with eos ("stop"), 0 = it hit the
+                      length limit ("length") */
 } gitc_texts;
 
 /* Releases the texts and zeroes the struct; NULL is fine. */

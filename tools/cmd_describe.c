@@ -24,6 +24,7 @@ typedef struct describe_opts {
 typedef struct describe_result {
     char **texts;     /* n_texts texts, best first (caller frees); NULL on failure */
     float *scores;    /* the sequences' scores */
+    int *stopped;     /* 1: ended with eos ("stop"), 0: length limit ("length") */
     int n_texts;
     gitc_error err;
     double load_ms;   /* decoding the image or video */
@@ -191,6 +192,7 @@ static void describe_decoded(gitc_session *session, const gitc_image *frames, in
         return;
     r->texts = t.texts;
     r->scores = t.scores;
+    r->stopped = t.stopped;
     r->n_texts = t.n;
 }
 
@@ -291,6 +293,7 @@ static void print_result(const describe_opts *o, const char *file, int several,
                 for (int i = 0; i < r->n_texts; i++) printf("%s%.6g", i ? ", " : "", r->scores[i]);
                 fputc(']', stdout);
             }
+            printf(", \"finish_reason\": \"%s\"", r->stopped[0] ? "stop" : "length");
             if (o->mode == MODE_VIDEO && !o->frames)
                 printf(", \"frames_decoded\": %d", r->n_total);
             printf(", \"timings_ms\": {\"load\": %.3f, \"generate\": %.3f, \"total\": %.3f}",
@@ -360,6 +363,7 @@ static int run_describe(describe_opts *o)
         for (int k = 0; k < r.n_texts; k++) free(r.texts[k]);
         free(r.texts);
         free(r.scores);
+        free(r.stopped);
     }
     cli_progress_clear(&progress);
     status = failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
