@@ -13,7 +13,7 @@ import weakref
 
 from . import _lib
 from ._lib import lib, libc
-from .errors import ArgumentError, Error, IoError, ShapeError, from_status
+from .errors import ArgumentError, Error, IoError, LimitError, ShapeError, from_status
 
 # max_length when the model's generation_config.json sets no length, as the CLI does
 # (transformers' 20 cuts captions short).
@@ -246,6 +246,13 @@ def _input_name(x):
     return f"<{type(x).__name__}>"
 
 
+def _check_pixels(width, height):
+    """The library's default pixel limit, applied to in-memory images before any copy."""
+    limit = lib.gitc_image_default_params().max_pixels
+    if limit and width * height > limit:
+        raise LimitError(f"image of {width}x{height} pixels: more than the limit of {limit} pixels")
+
+
 def _image_from_rgb(buf, width, height, keep):
     img = _Image()
     img.c.width, img.c.height = width, height
@@ -270,6 +277,7 @@ def _load_image(x):
         return img
     pil = sys.modules.get("PIL.Image")
     if pil is not None and isinstance(x, pil.Image):
+        _check_pixels(*x.size)
         rgb = x.convert("RGB")  # what transformers' processors do with a PIL image
         w, h = rgb.size
         if w < 1 or h < 1:
@@ -285,6 +293,7 @@ def _load_image(x):
         h, w = int(x.shape[0]), int(x.shape[1])
         if w < 1 or h < 1 or w > _INT_MAX or h > _INT_MAX:
             raise ArgumentError(f"numpy image of shape {tuple(x.shape)}: empty or too large")
+        _check_pixels(w, h)
         a = np.ascontiguousarray(x)
         return _image_from_rgb(a.ctypes.data, w, h, a)
     raise ArgumentError(f"{type(x).__name__}: not an image (a path, bytes, a PIL image or a "
@@ -512,12 +521,13 @@ class Session:
             for f in frames:
                 f.free()
         prompt = m._prompt(question)
-        return pixels, prompt, (t1 - t0) * 1e3, n_total
+        t2 = time.perf_counter()
+        return pixels, prompt, (t1 - t0) * 1e3, (t2 - t1) * 1e3, n_total
 
     def _run_batch(self, inputs, questions, params, errors):
         """Prepares a batch, generates for the inputs that decoded, decodes the texts."""
         results = [None] * len(inputs)
-        ready = []  # (index, pixels, prompt, load_ms, n_total)
+        ready = []  # (index, pixels, prompt, load_ms, prepare_ms, n_total)
         for i, (x, q) in enumerate(zip(inputs, questions)):
             try:
                 ready.append((i,) + self._prepare(x, q))
@@ -547,8 +557,11 @@ class Session:
             per_input_ms = gen_ms / len(ready)
             for r, g in zip(ready, gens):
                 if isinstance(g, Generation):
-                    g.frames_decoded = r[4]
-                    g.timings_ms = {"load": r[3], "generate": per_input_ms, "total": r[3] + per_input_ms}
+                    # As the CLI: "load" decodes the file; "generate" preprocesses, generates and
+                    # decodes the text (a batch's generation time shared evenly by its inputs).
+                    g.frames_decoded = r[5]
+                    gen_total = r[4] + per_input_ms
+                    g.timings_ms = {"load": r[3], "generate": gen_total, "total": r[3] + gen_total}
                 results[r[0]] = g
         return results
 
@@ -598,6 +611,7 @@ class Model(Session):
     def __init__(self, path_or_hub_id=None, revision=None, threads=0, video=False):
         self._model_ptr = None
         self._ptr = None
+        self._default = None
         self._sessions = weakref.WeakSet()
         self._lock = threading.Lock()
         self._threads = _int_value("threads", threads)
@@ -615,7 +629,6 @@ class Model(Session):
         if not self._generation_config_sets_length():
             self._gen_defaults.p.max_length = DEFAULT_MAX_LENGTH
         self._model = self
-        self._default = None
 
     def _generation_config_sets_length(self):
         try:

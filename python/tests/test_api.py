@@ -159,6 +159,9 @@ def test_bad_inputs_raise_with_the_library_message(model, tmp_path):
         model.caption(np.zeros((8, 8), np.uint8))
     with pytest.raises(gitc.ArgumentError, match="not an image"):
         model.caption(42)
+    huge = np.lib.stride_tricks.as_strided(np.zeros(3, np.uint8), (20000, 20000, 3), (0, 0, 1))
+    with pytest.raises(gitc.LimitError, match="20000x20000 pixels: more than the limit"):
+        model.caption(huge)
     # Settings the library refuses carry its message.
     with pytest.raises(gitc.ArgumentError, match="num_beams = 0: must be 1..64"):
         model.caption(example(IMAGES[0]), num_beams=0)
