@@ -340,9 +340,8 @@ gitc_status gitc_generate(gitc_session *session, const float *const *pixel_value
 typedef struct gitc_texts {
     char **texts;  /* n texts */
     float *scores; /* n sequence scores (see gitc_sequence.score) */
+    int *stopped; /* n flags: 1 = the sequence ended with eos (finish_reason "stop"), 0 = cut by the length limit ("length") */
     int n;
-    int *stopped;  /* n flags: 1 = the sequence ended with eos ("stop"), 0 = it hit the
-                      length limit ("length") */
 } gitc_texts;
 
 /* Releases the texts and zeroes the struct; NULL is fine. */

@@ -323,6 +323,7 @@ static void print_result(const describe_opts *o, const char *file, int several,
             }
             fputs(", \"text\": ", stdout);
             cli_json_string(stdout, r->texts[0]);
+            printf(", \"finish_reason\": \"%s\"", r->stopped[0] ? "stop" : "length");
             if (r->n_texts > 1) {
                 fputs(", \"texts\": [", stdout);
                 for (int i = 0; i < r->n_texts; i++) {
@@ -331,9 +332,11 @@ static void print_result(const describe_opts *o, const char *file, int several,
                 }
                 fputs("], \"scores\": [", stdout);
                 for (int i = 0; i < r->n_texts; i++) printf("%s%.6g", i ? ", " : "", r->scores[i]);
+                fputs("], \"finish_reasons\": [", stdout);
+                for (int i = 0; i < r->n_texts; i++)
+                    printf("%s\"%s\"", i ? ", " : "", r->stopped[i] ? "stop" : "length");
                 fputc(']', stdout);
             }
-            printf(", \"finish_reason\": \"%s\"", r->stopped[0] ? "stop" : "length");
             if (o->mode == MODE_VIDEO && !o->frames)
                 printf(", \"frames_decoded\": %d", r->n_total);
             printf(", \"timings_ms\": {\"load\": %.3f, \"generate\": %.3f, \"total\": %.3f}",

@@ -336,6 +336,7 @@ class Generation:
     finish_reasons: list
     n_prompt: int = 1
     frames_decoded: int = None
+    seed: int = None  # the sampling seed (drawn at random unless seed= was given); None without sampling
     timings_ms: dict = dataclasses.field(default_factory=dict)
 
     @property
@@ -475,6 +476,9 @@ class Session:
         if batch_size < 1:
             raise ArgumentError(f"batch_size = {batch_size}: must be at least 1")
         params, keep = _generate_params(self._model._gen_defaults, gen)
+        if params.p.do_sample and gen.get("seed") is None:
+            # As transformers (and the gitc command): a fresh seed, reported in Generation.seed.
+            params.p.seed = int.from_bytes(os.urandom(8), "little") >> 1
         out = []
         for start in range(0, len(inputs), batch_size):
             out += self._run_batch(inputs[start:start + batch_size], questions[start:start + batch_size],
@@ -557,6 +561,7 @@ class Session:
             per_input_ms = gen_ms / len(ready)
             for r, g in zip(ready, gens):
                 if isinstance(g, Generation):
+                    g.seed = params.p.seed if params.p.do_sample else None
                     # As the CLI: "load" decodes the file; "generate" preprocesses, generates and
                     # decodes the text (a batch's generation time shared evenly by its inputs).
                     g.frames_decoded = r[5]

@@ -18,10 +18,13 @@ def record(file, result, question=None, frames=None, video_file=False):
     if question is not None:
         r["answer"] = result.texts[0]
     r["text"] = result.texts[0]
+    r["finish_reason"] = result.finish_reasons[0]
     if len(result.texts) > 1:
         r["texts"] = list(result.texts)
         r["scores"] = [float(f"{s:.6g}") for s in result.scores]
-    r["finish_reason"] = result.finish_reasons[0]
+        r["finish_reasons"] = list(result.finish_reasons)
+    if result.seed is not None:
+        r["seed"] = result.seed
     if video_file:
         r["frames_decoded"] = result.frames_decoded
     t = result.timings_ms

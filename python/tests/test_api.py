@@ -242,12 +242,19 @@ def test_generation_settings_match_the_cli(model):
     n = model.generate(path, num_beams=3, num_return_sequences=3, length_penalty=0.5)
     (rec,) = cli_records("caption", "--beams", "3", "--num-return-sequences", "3", "--length-penalty", "0.5", path)
     assert n.texts == rec["texts"] and len(n.ids) == 3
+    rec_beams = rec
     assert all(abs(a - b) <= 1e-5 * max(1.0, abs(b)) for a, b in zip(n.scores, rec["scores"]))
     kw = dict(do_sample=True, seed=7, temperature=1.5, top_k=20, top_p=0.9, num_return_sequences=2)
     s = model.generate(path, **kw)
     (rec,) = cli_records("caption", "--sample", "--seed", "7", "--temperature", "1.5", "--top-k", "20",
                          "--top-p", "0.9", "--num-return-sequences", "2", path)
-    assert s.texts == rec["texts"] and model.generate(path, **kw).texts == s.texts
+    assert s.texts == rec["texts"] and model.generate(path, **kw).texts == s.texts and s.seed == 7
+    assert n.finish_reasons == rec_beams["finish_reasons"] == ["stop"] * 3
+    # Without seed= sampling draws a fresh seed and reports it; that seed repeats the texts.
+    kw.pop("seed")
+    drawn = model.generate(path, **kw)
+    assert drawn.seed is not None and model.generate(path, seed=drawn.seed, **kw).texts == drawn.texts
+    assert model.generate(path).seed is None
     r = model.generate(path, repetition_penalty=1.3, no_repeat_ngram_size=2, min_new_tokens=4)
     (rec,) = cli_records("caption", "--repetition-penalty", "1.3", "--no-repeat-ngram-size", "2",
                          "--min-new-tokens", "4", path)
