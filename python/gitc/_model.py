@@ -389,6 +389,7 @@ class Session:
     def __init__(self, model, threads=0):
         self._model = model
         self._ptr = None
+        self._lock = threading.Lock()  # a gitc_session serves one thread at a time
         threads = _int_value("threads", threads)
         padded = lib.gitc_session_default_params()
         padded.p.n_threads = threads
@@ -399,10 +400,12 @@ class Session:
         self._ptr = ptr
 
     def close(self):
-        """Frees the session (also done when the model closes)."""
+        """Frees the session (also done when the model closes); waits for a running call."""
         if self._ptr is not None:
-            lib.gitc_session_free(self._ptr)
-            self._ptr = None
+            with self._lock:
+                if self._ptr is not None:
+                    lib.gitc_session_free(self._ptr)
+                    self._ptr = None
 
     def __enter__(self):
         return self
@@ -480,9 +483,11 @@ class Session:
             # As transformers (and the gitc command): a fresh seed, reported in Generation.seed.
             params.p.seed = int.from_bytes(os.urandom(8), "little") >> 1
         out = []
-        for start in range(0, len(inputs), batch_size):
-            out += self._run_batch(inputs[start:start + batch_size], questions[start:start + batch_size],
-                                   params, errors)
+        with self._lock:
+            self._handle()  # raises once the session (or its model) is closed
+            for start in range(0, len(inputs), batch_size):
+                out += self._run_batch(inputs[start:start + batch_size], questions[start:start + batch_size],
+                                       params, errors)
         del keep
         return out
 
@@ -495,7 +500,7 @@ class Session:
 
     def _handle(self):
         if self._ptr is None:
-            raise Error("the session is closed")
+            raise Error("the session is closed" if self._model._model_ptr else "the model is closed")
         return self._ptr
 
     def _prepare(self, x, question):
@@ -652,15 +657,14 @@ class Model(Session):
         return s
 
     def close(self):
-        """Frees the model and every session made on it."""
-        for s in list(self._sessions):
-            s.close()
-        if self._default is not None:
-            self._default.close()
+        """Frees the model and every session made on it (after their running calls)."""
+        with self._lock:
+            for s in list(self._sessions):
+                s.close()
             self._default = None
-        if self._model_ptr is not None:
-            lib.gitc_model_free(self._model_ptr)
-            self._model_ptr = None
+            if self._model_ptr is not None:
+                lib.gitc_model_free(self._model_ptr)
+                self._model_ptr = None
 
     def __repr__(self):
         return f"gitc.Model({self.path!r}, num_frames={self.num_frames})"

@@ -321,3 +321,15 @@ def test_library_lookup(tmp_path):
     env["GITC_LIBRARY"] = str(tmp_path / "nope.so")
     r = subprocess.run([sys.executable, "-c", "import gitc"], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode != 0 and "GITC_LIBRARY=" in r.stderr and "nope.so" in r.stderr
+
+
+def test_close(tmp_path):
+    m = gitc.Model()
+    s = m.session()
+    assert s.caption(example(IMAGES[0])) == m.caption(example(IMAGES[0]))
+    m.close()
+    with pytest.raises(gitc.Error, match="closed"):
+        s.caption(example(IMAGES[0]))
+    with pytest.raises(gitc.Error, match="closed"):
+        m.caption(example(IMAGES[0]))
+    m.close()  # twice is fine
