@@ -13,7 +13,7 @@ import weakref
 
 from . import _lib
 from ._lib import lib, libc
-from .errors import ArgumentError, Error, IoError, LimitError, ShapeError, from_status
+from .errors import ArgumentError, Error, FormatError, IoError, LimitError, ShapeError, from_status
 
 # max_length when the model's generation_config.json sets no length, as the CLI does
 # (transformers' 20 cuts captions short).
@@ -278,7 +278,10 @@ def _load_image(x):
     pil = sys.modules.get("PIL.Image")
     if pil is not None and isinstance(x, pil.Image):
         _check_pixels(*x.size)
-        rgb = x.convert("RGB")  # what transformers' processors do with a PIL image
+        try:
+            rgb = x.convert("RGB")  # PIL decodes lazily: a broken file fails here
+        except (OSError, ValueError) as e:
+            raise FormatError(f"{getattr(x, 'filename', '') or '<PIL image>'}: PIL cannot decode it: {e}") from None  # what transformers' processors do with a PIL image
         w, h = rgb.size
         if w < 1 or h < 1:
             raise ArgumentError(f"PIL image of {w}x{h} pixels: empty")
@@ -711,7 +714,10 @@ class Model(Session):
             if not isinstance(question, str):
                 raise ArgumentError(f"question {question!r}: must be a string")
             self._require_tokenizer()
-            data = question.encode("utf-8")
+            try:
+                data = question.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise ArgumentError(f"question {question!r}: not encodable as UTF-8 ({e.reason})") from None
             out = ctypes.POINTER(ctypes.c_int32)()
             n = ctypes.c_size_t(0)
             err = _lib.gitc_error()

@@ -159,6 +159,12 @@ def test_bad_inputs_raise_with_the_library_message(model, tmp_path):
         model.caption(np.zeros((8, 8), np.uint8))
     with pytest.raises(gitc.ArgumentError, match="not an image"):
         model.caption(42)
+    half = tmp_path / "half.jpg"
+    half.write_bytes(open(example("shapes_1_320x240.jpg"), "rb").read()[:2000])
+    with pytest.raises(gitc.FormatError, match="half.jpg: PIL cannot decode it"):
+        model.caption(Image.open(half))
+    with pytest.raises(gitc.ArgumentError, match="UTF-8"):
+        model.ask(example(IMAGES[0]), "what \udc80?")
     huge = np.lib.stride_tricks.as_strided(np.zeros(3, np.uint8), (20000, 20000, 3), (0, 0, 1))
     with pytest.raises(gitc.LimitError, match="20000x20000 pixels: more than the limit"):
         model.caption(huge)
