@@ -24,7 +24,12 @@ typedef struct describe_opts {
     double read_timeout;  /* --read-timeout: seconds to wait on pipes and FIFOs */
     cli_decode_flags decode;
     cli_inputs inputs;
+    const char *shard;    /* --shard I/N */
+    const char *resume;   /* --resume OUT.jsonl */
 } describe_opts;
+
+/* getopt_long codes of the batch-job options (beyond cli_common.h's). */
+enum { OPT_SHARD = 1900, OPT_RESUME };
 
 /* The outcome of one input. */
 typedef struct describe_result {
@@ -128,6 +133,16 @@ static const char video_help[] =
     "  -h, --help             this help\n"
     "\n";
 
+static const char batch_help[] =
+    "\n"
+    "Batch jobs (caption, ask, video):\n"
+    "      --shard I/N        only the inputs whose position in the input list, modulo N,\n"
+    "                         is I (0 <= I < N): one part of a Slurm job array or\n"
+    "                         Kubernetes indexed job\n"
+    "      --resume OUT.jsonl JSON Lines appended to OUT.jsonl, skipping the inputs it\n"
+    "                         already has a record of (an unfinished last line from a\n"
+    "                         crash is dropped): rerun a killed job with the same command\n";
+
 static const char exit_help[] =
     "\n"
     "Exit status: 0 when every input succeeded, 1 when any failed (or the model\n"
@@ -142,6 +157,7 @@ static void print_help(describe_mode mode)
     fputs(cli_model_help, stdout);
     fputc('\n', stdout);
     fputs(cli_decode_help, stdout);
+    fputs(batch_help, stdout);
     fputs(exit_help, stdout);
     fputs("\nExamples:\n", stdout);
     if (mode == MODE_CAPTION) {
@@ -178,6 +194,26 @@ static int has_media_extension(const char *name)
     return 0;
 }
 
+/* --shard and --resume: keeps this job's inputs and sends the records to the
+ * resume file. Returns -1 to go on, else the exit status (0: nothing left). */
+static int select_batch_inputs(describe_opts *o)
+{
+    if (o->frames && (o->shard || o->resume)) {
+        cli_error("video --frames: --shard and --resume take clips, not the frames of one");
+        return CLI_EXIT_USAGE;
+    }
+    if (o->shard) {
+        int index = 0, count = 1;
+        if (cli_parse_shard(o->shard, &index, &count)) return CLI_EXIT_USAGE;
+        cli_inputs_shard(&o->inputs, index, count);
+    }
+    if (o->resume) {
+        if (cli_resume(o->resume, &o->inputs)) return CLI_EXIT_USAGE;
+        o->json = 1;
+    }
+    return o->inputs.n == 0 ? CLI_EXIT_OK : -1;
+}
+
 /* Parses the command line; returns -1 to go on, else the exit status. */
 static int parse_args(describe_opts *o, int argc, char **argv)
 {
@@ -192,6 +228,8 @@ static int parse_args(describe_opts *o, int argc, char **argv)
         {"prompt", required_argument, NULL, OPT_PROMPT},
         {"no-exif", no_argument, NULL, OPT_NO_EXIF},
         {"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
+        {"shard", required_argument, NULL, OPT_SHARD},
+        {"resume", required_argument, NULL, OPT_RESUME},
         {NULL, 0, NULL, 0},
     };
     int use_stdin = 0;
@@ -236,6 +274,8 @@ static int parse_args(describe_opts *o, int argc, char **argv)
             if (o->mode == MODE_ASK) goto unknown;
             o->prompt = optarg;
             break;
+        case OPT_SHARD: o->shard = optarg; break;
+        case OPT_RESUME: o->resume = optarg; break;
         default:
         unknown:
             return cli_option_error(o->cmd, c, argv);
@@ -283,7 +323,7 @@ static int parse_args(describe_opts *o, int argc, char **argv)
         cli_error("%s: no input files", o->cmd);
         return cli_usage_error(o->cmd);
     }
-    return -1;
+    return select_batch_inputs(o);
 }
 
 /* Describes decoded frames (one image for caption and ask): every returned
