@@ -10,12 +10,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#if GITC_HAVE_FFMPEG
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/log.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
+#endif
 
 /* numpy's np.round (round half to even) of a non-negative double. */
 static int round_half_even(double y)
@@ -51,6 +53,8 @@ void gitc_video_sample_indices(int n_total, int n_sample, int *indices)
         indices[i] = round_half_even(y);
     }
 }
+
+#if GITC_HAVE_FFMPEG
 
 /* ------------------------------------------------------------------ */
 /* FFmpeg logging                                                      */
@@ -409,3 +413,19 @@ gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_par
         *n_total = count.count;
     return GITC_OK;
 }
+
+#else /* !GITC_HAVE_FFMPEG */
+
+gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_params *params,
+                            gitc_image *frames, int *n_total, gitc_error *err)
+{
+    (void)n_frames;
+    (void)params;
+    (void)frames;
+    if (n_total)
+        *n_total = 0;
+    return gitc_fail(err, GITC_ERR_UNSUPPORTED,
+                     "%s: this gitc was built without video support (FFmpeg)", path ? path : "video");
+}
+
+#endif /* GITC_HAVE_FFMPEG */

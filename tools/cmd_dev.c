@@ -1,7 +1,6 @@
 /* Developer commands: forward (every model level to a safetensors file),
  * synth (full-size synthetic model folders) and bench (timings). */
 #include "cli_common.h"
-#include "model.h"
 #include "safetensors.h"
 #include "synth.h"
 
@@ -425,16 +424,13 @@ int cmd_bench(int argc, char **argv)
     gitc_error err = {0};
     gitc_model *m = cli_load_model(model_arg, 0);
     gitc_session *s = m ? cli_open_session(m, (int)threads) : NULL;
-    float *px = NULL, *proj = NULL;
-    image_kv kv = {0};
+    float *px = NULL;
     if (!s)
         goto done;
     const gitc_config *cfg = gitc_model_config(m);
     size_t npx = (size_t)gitc_model_num_frames(m) * 3 * cfg->vision_image_size * cfg->vision_image_size;
-    int n_img = gitc_model_num_image_tokens(m);
     px = malloc(npx * sizeof(float));
-    proj = malloc((size_t)n_img * cfg->hidden_size * sizeof(float));
-    if (!px || !proj || image_kv_init(&kv, cfg, n_img, &err) != GITC_OK) {
+    if (!px) {
         cli_error("out of memory");
         goto done;
     }
@@ -446,8 +442,7 @@ int cmd_bench(int argc, char **argv)
     int tokens = 0;
     for (int r = 0; r <= runs; r++) { /* run 0 warms up */
         double t0 = cli_now_ms();
-        if (gitc_vision_run(s, px, NULL, proj, &err) != GITC_OK ||
-            gitc_decoder_image(s, proj, &kv, NULL, &err) != GITC_OK) {
+        if (gitc_prefill_image(s, px, &err) != GITC_OK) {
             cli_error("%s", err.message);
             goto done;
         }
@@ -469,7 +464,7 @@ int cmd_bench(int argc, char **argv)
     }
     double per_token = (best_total - best_enc) / (tokens > 0 ? tokens : 1);
     double gflops = encode_flops(m) / (best_enc * 1e6);
-    int nthreads = threads > 0 ? (int)threads : s->n_threads;
+    int nthreads = threads > 0 ? (int)threads : gitc_session_threads(s);
     if (json) {
         printf("{\"model\": ");
         cli_json_string(stdout, model_arg);
@@ -485,9 +480,7 @@ int cmd_bench(int argc, char **argv)
     }
     status = CLI_EXIT_OK;
 done:
-    image_kv_free(&kv);
     free(px);
-    free(proj);
     gitc_session_free(s);
     gitc_model_free(m);
     free(synth_dir);

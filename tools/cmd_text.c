@@ -275,7 +275,7 @@ static int process_images(const gitc_processor *proc, const cli_inputs *in, floa
         gitc_error err = {0};
         cli_progress_update(&progress, i, in->paths[i]);
         if (gitc_image_load(in->paths[i], NULL, &image, &err) != GITC_OK ||
-            gitc_processor_run(proc, &image, pixels + (size_t)i * per_image, &err) != GITC_OK) {
+            gitc_processor_run(proc, &image, pixels + (size_t)i * per_image, per_image, &err) != GITC_OK) {
             cli_progress_clear(&progress);
             cli_error("%s: %s", in->paths[i], err.message);
             failed++;

@@ -74,7 +74,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(name, "--version") || !strcmp(name, "-V") || !strcmp(name, "version")) {
-        printf("gitc %s\n", GITC_VERSION);
+        printf("gitc %s (libgitc %s)\nformats: %s\n", GITC_VERSION, gitc_version(), gitc_formats());
         return 0;
     }
     return run_command(name, argc - 1, argv + 1);

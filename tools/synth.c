@@ -1,5 +1,6 @@
 /* Synthetic weights: FNV-1a name seeds and splitmix64 streams. */
 #include "synth.h"
+#include "model.h"
 
 #include <errno.h>
 #include <math.h>
