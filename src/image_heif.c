@@ -3,7 +3,9 @@
  * files told apart by the brands of their 'ftyp' box. Pillow 9.4 reads
  * neither, so their RGB is defined as these libraries' own 8-bit RGB output:
  * libavif's avifImageYUVToRGB with its defaults (the file's matrix and range,
- * alpha dropped, no irot/imir applied), libheif's interleaved RGB of the
+ * no irot/imir applied) to RGBA with the alpha then dropped, as
+ * convert("RGB") drops it for every other format (libavif's own RGB output
+ * would multiply the colours by alpha); libheif's interleaved RGB of the
  * primary image (its transformations applied, as libheif does by default).
  * The size is checked against max_pixels before anything is decoded.
  */
@@ -66,8 +68,6 @@ gitc_status gitc_decode_avif(const uint8_t *data, size_t size, const char *name,
     gitc_status st = GITC_OK;
     dec->ignoreExif = AVIF_TRUE;
     dec->ignoreXMP = AVIF_TRUE;
-    if (max_pixels && max_pixels < dec->imageSizeLimit)
-        dec->imageSizeLimit = (uint32_t)max_pixels;
     avifResult r = avifDecoderSetIOMemory(dec, data, size);
     if (r == AVIF_RESULT_OK)
         r = avifDecoderParse(dec);
@@ -92,16 +92,21 @@ gitc_status gitc_decode_avif(const uint8_t *data, size_t size, const char *name,
         goto done;
     avifRGBImage rgb;
     avifRGBImageSetDefaults(&rgb, im);
-    rgb.format = AVIF_RGB_FORMAT_RGB;
+    rgb.format = AVIF_RGB_FORMAT_RGBA;
     rgb.depth = 8;
-    rgb.pixels = out->rgb;
-    rgb.rowBytes = im->width * 3;
-    r = avifImageYUVToRGB(im, &rgb);
-    if (r != AVIF_RESULT_OK) {
+    rgb.rowBytes = im->width * 4;
+    rgb.pixels = malloc((size_t)rgb.rowBytes * im->height);
+    r = rgb.pixels ? avifImageYUVToRGB(im, &rgb) : AVIF_RESULT_OUT_OF_MEMORY;
+    if (r == AVIF_RESULT_OK) {
+        size_t n = (size_t)im->width * im->height;
+        for (size_t i = 0; i < n; i++)
+            memcpy(out->rgb + 3 * i, rgb.pixels + 4 * i, 3);
+    } else {
         gitc_image_free(out);
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: AVIF to RGB conversion failed: %s", name,
-                       avifResultToString(r));
+        st = gitc_fail(err, r == AVIF_RESULT_OUT_OF_MEMORY ? GITC_ERR_MEMORY : GITC_ERR_FORMAT,
+                       "%s: AVIF to RGB conversion failed: %s", name, avifResultToString(r));
     }
+    free(rgb.pixels);
 done:
     avifDecoderDestroy(dec);
     return st;

@@ -6,7 +6,9 @@
  * colormap divided by 256), 8/16-bit RGB and RGBA (16-bit keeps the high byte;
  * associated alpha is un-premultiplied as Pillow's "RGBa" unpacker does; alpha
  * is then dropped), and 8-bit CMYK (Pillow's cmyk2rgb). Strips or tiles, any
- * compression libtiff decodes.
+ * compression libtiff decodes. Pillow 9.4 applies the Orientation tag when it
+ * loads a TIFF (TiffImageFile.load_end), so this does too; exif_transpose then
+ * applies it once more, as ImageOps.exif_transpose does on such an image.
  *
  * Untrusted input: the size is checked against max_pixels before any pixel
  * buffer exists, libtiff's own allocations are capped, its messages go to this
@@ -322,6 +324,9 @@ gitc_status gitc_decode_tiff(const uint8_t *data, size_t size, const char *name,
             }
         }
     }
+    uint16_t orientation = ORIENTATION_TOPLEFT;
+    TIFFGetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &orientation);
+    st = gitc_image_orient(out, orientation, err);
 done:
     if (st != GITC_OK)
         gitc_image_free(out);
