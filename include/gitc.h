@@ -150,9 +150,12 @@ GITC_API gitc_status gitc_processor_run(const gitc_processor *processor, const g
  * Writes n_sample indices to `indices`. */
 GITC_API void gitc_video_sample_indices(int n_total, int n_sample, int *indices);
 
-/* Decodes a video file with libavformat/libavcodec, counts its frames and
- * returns the n_frames frames picked by gitc_video_sample_indices, converted
- * to RGB as PyAV's frame.to_ndarray(format="rgb24") does. A clip with fewer
+/* Decodes a video file with libavformat/libavcodec and returns the n_frames
+ * frames picked by gitc_video_sample_indices from its frame count, converted
+ * to RGB as PyAV's frame.to_ndarray(format="rgb24") does. The count is the
+ * container's when it knows it (checked against the packets; the sampled
+ * frames are then reached by seeking), otherwise the frames are counted by
+ * decoding; either way the frames are those of a full decode. A clip with fewer
  * than n_frames frames repeats frames as the index rule gives them.
  * `frames` receives n_frames images (caller frees each with gitc_image_free).
  * `n_total` (may be NULL) receives the number of decoded frames. */

@@ -128,17 +128,26 @@ int gitc_session_aborted(const gitc_session *s)
     return s->abort_cb && s->abort_cb(s->abort_user);
 }
 
+/* The one allocator behind both caches: keys and values of `rows` tokens for
+ * every layer, [layers, rows, D] each; on failure both are NULL. */
+static gitc_status kv_alloc(float **k, float **v, const gitc_config *cfg, int rows,
+                            const char *what, gitc_error *err)
+{
+    size_t n = (size_t)cfg->num_hidden_layers * (size_t)rows * (size_t)cfg->hidden_size;
+    *k = malloc(n * sizeof(float));
+    *v = malloc(n * sizeof(float));
+    if (*k && *v)
+        return GITC_OK;
+    free(*k);
+    free(*v);
+    *k = *v = NULL;
+    return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for %s", what);
+}
+
 gitc_status image_kv_init(image_kv *kv, const gitc_config *cfg, int n_img, gitc_error *err)
 {
-    size_t n = (size_t)cfg->num_hidden_layers * (size_t)n_img * (size_t)cfg->hidden_size;
     kv->n_img = n_img;
-    kv->k = malloc(n * sizeof(float));
-    kv->v = malloc(n * sizeof(float));
-    if (!kv->k || !kv->v) {
-        image_kv_free(kv);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for the image keys and values");
-    }
-    return GITC_OK;
+    return kv_alloc(&kv->k, &kv->v, cfg, n_img, "the image keys and values", err);
 }
 
 void image_kv_free(image_kv *kv)
@@ -150,16 +159,9 @@ void image_kv_free(image_kv *kv)
 
 gitc_status text_kv_init(text_kv *kv, const gitc_config *cfg, int cap, gitc_error *err)
 {
-    size_t n = (size_t)cfg->num_hidden_layers * (size_t)cap * (size_t)cfg->hidden_size;
     kv->len = 0;
     kv->cap = cap;
-    kv->k = malloc(n * sizeof(float));
-    kv->v = malloc(n * sizeof(float));
-    if (!kv->k || !kv->v) {
-        text_kv_free(kv);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for the text cache");
-    }
-    return GITC_OK;
+    return kv_alloc(&kv->k, &kv->v, cfg, cap, "the text cache", err);
 }
 
 void text_kv_free(text_kv *kv)

@@ -41,5 +41,11 @@ if [ -n "$tool" ]; then
     fi
     echo "gitc uses $(wc -l < "$tmp/used") public functions from libgitc.so"
 fi
+# The synthetic-model writer is a developer tool: it is not part of libgitc.
+static=$(dirname "$lib")/libgitc.a
+if [ -f "$static" ] && nm "$static" 2>/dev/null | grep -q ' T gitc_synth_'; then
+    echo "FAIL: libgitc.a still contains the synthetic-model writer"
+    status=1
+fi
 [ $status -eq 0 ] && echo "export surface OK"
 exit $status

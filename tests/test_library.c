@@ -1,17 +1,20 @@
 /* The library's contract with people who embed it: buffers come with their
  * capacity (no write past a caller's buffer, also for a processor that does
  * not crop, through the library and through `gitc preprocess`), a session
- * stays usable after a failed allocation, and the run-time version. */
+ * stays usable after a failed allocation, the streaming safetensors writer
+ * the tools use, and the run-time version. */
 #include "check.h"
 #include "gitc.h"
 #include "image_internal.h"
 #include "model.h"
+#include "safetensors.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 /* The allocation-failure test asks for terabytes: under AddressSanitizer that
  * must be a NULL from malloc, as it is without it, not a report. */
@@ -178,6 +181,73 @@ static void test_session_after_failed_reserve(void)
     gitc_model_free(m);
 }
 
+/* The streaming safetensors writer: tensors with data and tensors filled
+ * when written, read back exactly; a failing fill leaves no file behind. */
+static gitc_status fill_ramp(void *user, int index, void *buf, size_t nbytes, gitc_error *err)
+{
+    int *calls = user;
+    (*calls)++;
+    if (index == 99)
+        return gitc_fail(err, GITC_ERR_IO, "fill failed on purpose");
+    float *f = buf;
+    for (size_t i = 0; i < nbytes / sizeof(float); i++)
+        f[i] = (float)index * 1000.0f + (float)i;
+    return GITC_OK;
+}
+
+static gitc_status fill_fail(void *user, int index, void *buf, size_t nbytes, gitc_error *err)
+{
+    (void)user;
+    (void)index;
+    (void)buf;
+    (void)nbytes;
+    return gitc_fail(err, GITC_ERR_IO, "fill failed on purpose");
+}
+
+static void test_streaming_writer(void)
+{
+    const char *tmp = getenv("GITC_TMP");
+    char path[1100];
+    snprintf(path, sizeof path, "%s/stream.safetensors", tmp && *tmp ? tmp : "/tmp");
+    remove(path);
+    gitc_error err = {0};
+    st_writer *w = st_writer_new();
+    const int64_t s1[2] = {3, 5}, s2[1] = {7}, s3[3] = {2, 2, 2};
+    const int32_t ids[7] = {1, 2, 3, 4, 5, 6, 7};
+    int calls = 0;
+    check_true(w && st_writer_add(w, "a", ST_F32, 2, s1, NULL, &err) == GITC_OK &&
+                   st_writer_add(w, "ids", ST_I32, 1, s2, ids, &err) == GITC_OK &&
+                   st_writer_add(w, "c", ST_F32, 3, s3, NULL, &err) == GITC_OK,
+               "declare: %s", err.message);
+    check_true(st_writer_write(w, path, &err) == GITC_ERR_ARGUMENT,
+               "tensors without data need a fill callback");
+    gitc_status st = st_writer_write_stream(w, path, fill_ramp, &calls, &err);
+    check_true(st == GITC_OK && calls == 2, "streamed write: %s (%d fills)", err.message, calls);
+    st_file *f = NULL;
+    if (check_true(st_open(path, &f, &err) == GITC_OK, "read back: %s", err.message)) {
+        const st_tensor *a = st_find(f, "a"), *b = st_find(f, "ids"), *c = st_find(f, "c");
+        int ok = a && b && c && a->numel == 15 && c->numel == 8 && b->dtype == ST_I32 &&
+                 memcmp(b->data, ids, sizeof ids) == 0;
+        for (int i = 0; ok && i < 15; i++)
+            ok = ((const float *)a->data)[i] == (float)i;
+        for (int i = 0; ok && i < 8; i++)
+            ok = ((const float *)c->data)[i] == 2000.0f + (float)i;
+        printf("%-60s %s\n", "streaming safetensors writer read back", ok ? "equal" : "DIFFERENT");
+        check_true(ok, "streamed tensors read back differently");
+        st_close(f);
+    }
+    /* A failing fill: an error naming the problem, the old file kept, no temporary left. */
+    st = st_writer_write_stream(w, path, fill_fail, NULL, &err);
+    check_true(st == GITC_ERR_IO && strstr(err.message, "on purpose"), "failing fill: %d %s",
+               (int)st, err.message);
+    check_true(gitc_file_exists(path), "the previous file is kept after a failed write");
+    char tmpname[1200];
+    snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", path, (long)getpid());
+    check_true(!gitc_file_exists(tmpname), "no temporary file left behind");
+    st_writer_free(w);
+    remove(path);
+}
+
 static void test_version(void)
 {
     printf("%-60s %s (header %s), formats: %s\n", "gitc_version", gitc_version(), GITC_VERSION,
@@ -193,6 +263,7 @@ int main(int argc, char **argv)
     test_processor_capacity();
     test_preprocess_no_crop();
     test_session_after_failed_reserve();
+    test_streaming_writer();
     test_version();
     return check_done("test_library");
 }
