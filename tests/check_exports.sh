@@ -17,6 +17,12 @@ if [ "$n_dec" -lt 20 ]; then
     echo "FAIL: found only $n_dec GITC_API declarations in $header"
     status=1
 fi
+# Every function declared in gitc.h carries GITC_API (else it would be hidden).
+bare=$(grep -v '^#' "$header" | grep -E '^[A-Za-z_][A-Za-z0-9_ *]*[ *]gitc_[a-z0-9_]+\(' | grep -v '^GITC_API' | grep -v '^typedef')
+if [ -n "$bare" ]; then
+    echo "FAIL: declared in gitc.h without GITC_API:"; echo "$bare" | sed 's/^/  /'
+    status=1
+fi
 extra=$(comm -23 "$tmp/exported" "$tmp/declared")
 if [ -n "$extra" ]; then
     echo "FAIL: exported but not declared in gitc.h:"; echo "$extra" | sed 's/^/  /'
