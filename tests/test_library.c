@@ -248,6 +248,64 @@ static void test_streaming_writer(void)
     remove(path);
 }
 
+/* An error in the middle of generation (the abort callback) leaves the session
+ * usable: the next caption equals a fresh session's. */
+static int abort_after;
+static int abort_countdown(void *user)
+{
+    (void)user;
+    return abort_after >= 0 && abort_after-- == 0;
+}
+
+static void test_session_after_abort(void)
+{
+    gitc_error err = {0};
+    gitc_model *m = NULL;
+    gitc_session *s = NULL, *fresh = NULL;
+    gitc_image im = {0};
+    char *want = NULL, *got = NULL;
+    if (!check_true(gitc_model_load(check_path("models/git-shapes"), NULL, &m, &err) == GITC_OK &&
+                        gitc_image_load(check_path("examples/shapes_1_320x240.jpg"), NULL, &im,
+                                        &err) == GITC_OK,
+                    "load: %s", err.message))
+        goto done;
+    gitc_session_params sp = gitc_session_default_params();
+    sp.n_threads = 2;
+    check_true(gitc_session_create(m, &sp, &fresh, &err) == GITC_OK, "fresh session: %s",
+               err.message);
+    sp.abort_callback = abort_countdown;
+    check_true(gitc_session_create(m, &sp, &s, &err) == GITC_OK, "session: %s", err.message);
+    if (!s || !fresh)
+        goto done;
+    gitc_generate_params gp = gitc_model_generate_params(m);
+    gp.num_beams = 2;
+    abort_after = -1;
+    check_true(gitc_describe_image(fresh, &im, NULL, &gp, &want, &err) == GITC_OK, "fresh: %s",
+               err.message);
+    int aborted = 0;
+    for (int when = 0; when < 40; when += 7) { /* stop at different steps */
+        abort_after = when;
+        gitc_status st = gitc_describe_image(s, &im, NULL, &gp, &got, &err);
+        aborted += st == GITC_ERR_ABORTED;
+        free(got);
+        got = NULL;
+    }
+    abort_after = -1;
+    gitc_status st = gitc_describe_image(s, &im, NULL, &gp, &got, &err);
+    printf("%-60s %d aborted runs, then \"%s\" (fresh session: \"%s\")\n",
+           "caption after aborted runs", aborted, got ? got : "", want ? want : "");
+    check_true(aborted > 0, "the abort callback stopped some runs");
+    check_true(st == GITC_OK && got && want && strcmp(got, want) == 0,
+               "caption after aborts equals a fresh session's: %s", err.message);
+done:
+    free(want);
+    free(got);
+    gitc_image_free(&im);
+    gitc_session_free(s);
+    gitc_session_free(fresh);
+    gitc_model_free(m);
+}
+
 static void test_version(void)
 {
     printf("%-60s %s (header %s), formats: %s\n", "gitc_version", gitc_version(), GITC_VERSION,
@@ -263,6 +321,7 @@ int main(int argc, char **argv)
     test_processor_capacity();
     test_preprocess_no_crop();
     test_session_after_failed_reserve();
+    test_session_after_abort();
     test_streaming_writer();
     test_version();
     return check_done("test_library");
