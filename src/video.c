@@ -536,6 +536,7 @@ static gitc_status load_by_seeking(const char *path, const gitc_image_params *p,
             pos = -1;
             at_eof = 0;
         }
+        int from_start = fresh;
         fresh = 0;
         int found = 0;
         while (s == GITC_OK && !found) {
@@ -565,7 +566,11 @@ static gitc_status load_by_seeking(const char *path, const gitc_image_params *p,
             }
             int64_t ts = d.frame->pts != AV_NOPTS_VALUE ? d.frame->pts : d.frame->best_effort_timestamp;
             int j = ts == AV_NOPTS_VALUE ? -1 : find_pts(sorted, n, ts);
-            if (j < 0 || (pos >= 0 && j != pos + 1) || j > target) {
+            /* From the start of the file the first frame out must be frame 0
+             * (else the full decode would count differently); after that, and
+             * after a seek, frames must follow each other. */
+            int expect = pos >= 0 ? pos + 1 : from_start ? 0 : -1;
+            if (j < 0 || (expect >= 0 && j != expect) || j > target) {
                 s = FALLBACK;
             } else {
                 pos = j;
