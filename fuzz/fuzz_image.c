@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (im.width <= 0 || im.height <= 0 || !im.rgb ||
         (uint64_t)im.width * (uint64_t)im.height > MAX_PIXELS)
         __builtin_trap();
-    st = gitc_processor_run(processor, &im, pixels, &err);
+    st = gitc_processor_run(processor, &im, pixels, sizeof pixels / sizeof pixels[0], &err);
     if (st != GITC_OK && st != GITC_ERR_LIMIT)
         __builtin_trap();
     if (st == GITC_OK)

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (size_t i = 0; i < sizeof rgb; i++)
                 rgb[i] = (uint8_t)(i * 37 + 11);
         gitc_image im = {.width = 9, .height = 7, .rgb = rgb};
-        st = gitc_processor_run(p, &im, out, &err);
+        st = gitc_processor_run(p, &im, out, sizeof out / sizeof out[0], &err);
         FUZZ_CHECK(st == GITC_OK || st == GITC_ERR_LIMIT, "run: %s", err.message);
     }
     gitc_processor_free(p);

@@ -40,4 +40,5 @@ apt_get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config clang \
     libcjson-dev libutf8proc-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev \
     libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
-    python3 python3-pytest python3-numpy python3-pil python3-distributed >/dev/null
+    python3 python3-pytest python3-numpy python3-pil python3-distributed \
+    libtiff-dev libavif-dev libheif-dev >/dev/null

@@ -23,7 +23,7 @@ static gitc_status preprocess(const gitc_model *m, const gitc_image *images, int
     if (!px)
         return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
     for (int i = 0; i < n; i++) {
-        gitc_status st = gitc_processor_run(m->processor, &images[i], px + (size_t)i * per, err);
+        gitc_status st = gitc_processor_run(m->processor, &images[i], px + (size_t)i * per, per, err);
         if (st != GITC_OK) {
             free(px);
             return st;

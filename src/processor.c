@@ -674,8 +674,17 @@ static int floor_div2(int a)
     return a >= 0 ? a / 2 : -((-a + 1) / 2);
 }
 
+size_t gitc_processor_output_floats(const gitc_processor *p, int width, int height)
+{
+    int h = 0, w = 0;
+    if (!gitc_processor_image_output_size(p, width, height, &h, &w) ||
+        (uint64_t)h * (uint64_t)w > (uint64_t)INT_MAX / 4)
+        return 0;
+    return (size_t)3 * (size_t)h * (size_t)w;
+}
+
 gitc_status gitc_processor_run(const gitc_processor *p, const gitc_image *image, float *out,
-                               gitc_error *err)
+                               size_t out_capacity, gitc_error *err)
 {
     if (!p || !image || !out || !image->rgb || image->width <= 0 || image->height <= 0)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_processor_run: invalid arguments");
@@ -694,6 +703,13 @@ gitc_status gitc_processor_run(const gitc_processor *p, const gitc_image *image,
     }
     if ((uint64_t)oh * (uint64_t)ow > (uint64_t)INT_MAX / 4)
         return gitc_fail(err, GITC_ERR_LIMIT, "processor output of %dx%d is too large", ow, oh);
+    /* Checked before anything is written: the output must fit the caller's buffer. */
+    size_t need = (size_t)3 * (size_t)oh * (size_t)ow;
+    if (need > out_capacity)
+        return gitc_fail(err, GITC_ERR_ARGUMENT,
+                         "image of %dx%d gives pixel_values [3, %d, %d] (%zu floats), but the "
+                         "output buffer holds %zu floats",
+                         image->width, image->height, oh, ow, need, out_capacity);
     /* The part of the resized image that lands in the output. */
     int y0 = GITC_MAX(top, 0), y1 = GITC_MIN(top + oh, rh);
     int x0 = GITC_MAX(left, 0), x1 = GITC_MIN(left + ow, rw);

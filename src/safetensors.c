@@ -364,13 +364,13 @@ gitc_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int nd
     }
     e->nbytes = numel * st_dtype_size(dtype);
     e->name = strdup(name);
-    e->data = malloc(e->nbytes ? e->nbytes : 1);
-    if (!e->name || !e->data) {
+    e->data = data ? malloc(e->nbytes ? e->nbytes : 1) : NULL;
+    if (!e->name || (data && !e->data)) {
         free(e->name);
         free(e->data);
         return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
-    if (e->nbytes)
+    if (data && e->nbytes)
         memcpy(e->data, data, e->nbytes);
     e->dtype = dtype;
     e->ndim = ndim;
@@ -378,7 +378,9 @@ gitc_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int nd
     return GITC_OK;
 }
 
-gitc_status st_writer_write(st_writer *w, const char *path, gitc_error *err)
+/* The header: JSON of names, dtypes, shapes and offsets, space-padded to a
+ * multiple of 8 so the data stays aligned. Caller frees. */
+static char *writer_header(const st_writer *w, size_t *len)
 {
     cJSON *root = cJSON_CreateObject();
     size_t offset = 0;
@@ -389,7 +391,7 @@ gitc_status st_writer_write(st_writer *w, const char *path, gitc_error *err)
         cJSON *offs = o ? cJSON_AddArrayToObject(o, "data_offsets") : NULL;
         if (!shape || !offs || !cJSON_AddStringToObject(o, "dtype", st_dtype_name(e->dtype))) {
             cJSON_Delete(root);
-            return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+            return NULL;
         }
         for (int d = 0; d < e->ndim; d++)
             cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)e->shape[d]));
@@ -400,26 +402,76 @@ gitc_status st_writer_write(st_writer *w, const char *path, gitc_error *err)
     char *json = root ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
     if (!json)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        return NULL;
     size_t hlen = strlen(json);
-    size_t padded = (hlen + 7) & ~(size_t)7; /* keep the data 8-byte aligned */
-    size_t total = 8 + padded + offset;
-    uint8_t *buf = malloc(total);
-    if (!buf) {
+    size_t padded = (hlen + 7) & ~(size_t)7;
+    char *header = realloc(json, padded + 1);
+    if (!header) {
         free(json);
+        return NULL;
+    }
+    memset(header + hlen, ' ', padded - hlen);
+    header[padded] = '\0';
+    *len = padded;
+    return header;
+}
+
+gitc_status st_writer_write_stream(st_writer *w, const char *path, st_fill_fn fill, void *user,
+                                   gitc_error *err)
+{
+    size_t biggest = 0;
+    for (int i = 0; i < w->n; i++) {
+        if (!w->entries[i].data && !fill)
+            return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: tensor %s has no data", path,
+                             w->entries[i].name);
+        if (!w->entries[i].data)
+            biggest = GITC_MAX(biggest, w->entries[i].nbytes);
+    }
+    size_t hlen = 0;
+    char *header = writer_header(w, &hlen);
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 32);
+    void *buf = biggest ? malloc(biggest) : NULL;
+    if (!header || !tmp || (biggest && !buf)) {
+        free(header);
+        free(tmp);
+        free(buf);
         return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
     }
-    for (int i = 0; i < 8; i++)
-        buf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    memcpy(buf + 8, json, hlen);
-    memset(buf + 8 + hlen, ' ', padded - hlen);
-    free(json);
-    size_t k = 8 + padded;
-    for (int i = 0; i < w->n; i++) {
-        memcpy(buf + k, w->entries[i].data, w->entries[i].nbytes);
-        k += w->entries[i].nbytes;
+    snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
+    gitc_status st = GITC_OK;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        st = gitc_fail(err, GITC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        goto done;
     }
-    gitc_status s = gitc_write_file_atomic(path, buf, total, err);
+    uint8_t hl[8];
+    for (int i = 0; i < 8; i++)
+        hl[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+    int ok = fwrite(hl, 1, 8, f) == 8 && fwrite(header, 1, hlen, f) == hlen;
+    for (int i = 0; ok && st == GITC_OK && i < w->n; i++) {
+        const st_entry *e = &w->entries[i];
+        const void *data = e->data;
+        if (!data) {
+            st = fill(user, i, buf, e->nbytes, err);
+            data = buf;
+        }
+        if (st == GITC_OK)
+            ok = fwrite(data, 1, e->nbytes, f) == e->nbytes;
+    }
+    ok = (fclose(f) == 0) && ok;
+    if (st == GITC_OK && (!ok || rename(tmp, path) != 0))
+        st = gitc_fail(err, GITC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    if (st != GITC_OK)
+        remove(tmp);
+done:
+    free(header);
+    free(tmp);
     free(buf);
-    return s;
+    return st;
+}
+
+gitc_status st_writer_write(st_writer *w, const char *path, gitc_error *err)
+{
+    return st_writer_write_stream(w, path, NULL, NULL, err);
 }

@@ -835,7 +835,7 @@ static void test_exif(void)
             ip.exif_transpose = exif;
             gitc_image im = {0};
             ok &= check_true(gitc_image_load(img, &ip, &im, &err) == GITC_OK &&
-                                 gitc_processor_run(proc, &im, want, &err) == GITC_OK,
+                                 gitc_processor_run(proc, &im, want, per, &err) == GITC_OK,
                              "library processor: %s", err.message);
             ok &= check_close(exif ? "preprocess (default) vs exif_transpose = 1"
                                    : "preprocess --no-exif vs exif_transpose = 0",
@@ -912,7 +912,7 @@ static void test_messages(void)
 
     run_gitc(&r, NULL, "synth", "--help", NULL);
     ok = check_true(r.status == 0 && !strstr(r.out, "SYNTHETIC_WEIGHTS.md") &&
-                        strstr(r.out, "src/synth.c") && access(check_path("src/synth.c"), F_OK) == 0,
+                        strstr(r.out, "tools/synth.c") && access(check_path("tools/synth.c"), F_OK) == 0,
                     "synth --help names files of the repository");
     report("16. synth --help names a file that exists", ok, &r);
     run_free(&r);

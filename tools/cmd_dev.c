@@ -1,7 +1,6 @@
 /* Developer commands: forward (every model level to a safetensors file),
  * synth (full-size synthetic model folders) and bench (timings). */
 #include "cli_common.h"
-#include "model.h"
 #include "safetensors.h"
 #include "synth.h"
 
@@ -288,7 +287,7 @@ static const char synth_help[] =
     "Usage: gitc synth --config CONFIG.json --out DIR [--force]\n"
     "\n"
     "Writes a full-size model folder (config.json + F32 model.safetensors) whose\n"
-    "weights follow gitc's synthetic-weight formula (src/synth.c: each parameter is a\n"
+    "weights follow gitc's synthetic-weight formula (tools/synth.c: each parameter is a\n"
     "splitmix64 stream seeded by the FNV-1a hash of its name, scaled by its shape),\n"
     "so the folder equals the reference models of tests/data/synthetic without any\n"
     "download. DIR must be new or empty unless --force is given.\n"
@@ -463,16 +462,13 @@ int cmd_bench(int argc, char **argv)
     gitc_error err = {0};
     gitc_model *m = cli_open_model(model_arg, 0, NULL);
     gitc_session *s = m ? cli_open_session(m, (int)threads) : NULL;
-    float *px = NULL, *proj = NULL;
-    image_kv kv = {0};
+    float *px = NULL;
     if (!s)
         goto done;
     const gitc_config *cfg = gitc_model_config(m);
     size_t npx = (size_t)gitc_model_num_frames(m) * 3 * cfg->vision_image_size * cfg->vision_image_size;
-    int n_img = gitc_model_num_image_tokens(m);
     px = malloc(npx * sizeof(float));
-    proj = malloc((size_t)n_img * cfg->hidden_size * sizeof(float));
-    if (!px || !proj || image_kv_init(&kv, cfg, n_img, &err) != GITC_OK) {
+    if (!px) {
         cli_error("out of memory");
         goto done;
     }
@@ -484,8 +480,7 @@ int cmd_bench(int argc, char **argv)
     int tokens = 0;
     for (int r = 0; r <= runs; r++) { /* run 0 warms up */
         double t0 = cli_now_ms();
-        if (gitc_vision_run(s, px, NULL, proj, &err) != GITC_OK ||
-            gitc_decoder_image(s, proj, &kv, NULL, &err) != GITC_OK) {
+        if (gitc_prefill_image(s, px, &err) != GITC_OK) {
             cli_error("%s", err.message);
             goto done;
         }
@@ -507,7 +502,7 @@ int cmd_bench(int argc, char **argv)
     }
     double per_token = (best_total - best_enc) / (tokens > 0 ? tokens : 1);
     double gflops = encode_flops(m) / (best_enc * 1e6);
-    int nthreads = s->n_threads; /* after the cap to the CPU count */
+    int nthreads = gitc_session_threads(s); /* after the cap to the CPU count */
     if (json) {
         printf("{\"model\": ");
         cli_json_string(stdout, model_arg);
@@ -527,9 +522,7 @@ int cmd_bench(int argc, char **argv)
     }
     status = CLI_EXIT_OK;
 done:
-    image_kv_free(&kv);
     free(px);
-    free(proj);
     gitc_session_free(s);
     gitc_model_free(m);
     free(synth_dir);

@@ -306,7 +306,7 @@ static int process_images(const gitc_processor *proc, const cli_inputs *in, int 
         gitc_error err = {0};
         cli_progress_update(&progress, i, in->paths[i]);
         if (cli_load_image(in, in->paths[i], !no_exif, 0, &image, &err) != GITC_OK ||
-            gitc_processor_run(proc, &image, pixels + (size_t)i * per_image, &err) != GITC_OK) {
+            gitc_processor_run(proc, &image, pixels + (size_t)i * per_image, per_image, &err) != GITC_OK) {
             cli_progress_clear(&progress);
             size_t n = strlen(in->paths[i]);
             if (!strncmp(err.message, in->paths[i], n) && err.message[n] == ':')

@@ -75,7 +75,7 @@ int main(int argc, char **argv)
         return cli_finish_output(0);
     }
     if (!strcmp(name, "--version") || !strcmp(name, "-V") || !strcmp(name, "version")) {
-        printf("gitc %s\n", GITC_VERSION);
+        printf("gitc %s (libgitc %s)\nformats: %s\n", GITC_VERSION, gitc_version(), gitc_formats());
         return cli_finish_output(0);
     }
     return cli_finish_output(run_command(name, argc - 1, argv + 1));

@@ -200,7 +200,7 @@ def _bind(lib):
         "gitc_image_free": (None, [_P(gitc_image)]),
         "gitc_image_default_params": (gitc_image_params, []),
         "gitc_processor_output_size": (None, [_c.c_void_p, _P(_c.c_int), _P(_c.c_int)]),
-        "gitc_processor_run": (_c.c_int, [_c.c_void_p, _P(gitc_image), _P(_c.c_float), err_p]),
+        "gitc_processor_run": (_c.c_int, [_c.c_void_p, _P(gitc_image), _P(_c.c_float), _c.c_size_t, err_p]),
         "gitc_video_load": (
             _c.c_int,
             [_c.c_char_p, _c.c_int, _P(gitc_image_params), _P(gitc_image), _P(_c.c_int), err_p],

@@ -700,7 +700,7 @@ class Model(Session):
         base = ctypes.addressof(buf)
         for i, f in enumerate(frames):
             out = ctypes.cast(base + i * per * 4, ctypes.POINTER(ctypes.c_float))
-            _check(lib.gitc_processor_run(self._processor, ctypes.byref(f.c), out, ctypes.byref(err)), err)
+            _check(lib.gitc_processor_run(self._processor, ctypes.byref(f.c), out, per, ctypes.byref(err)), err)
         return buf
 
     def _require_tokenizer(self):
