@@ -165,6 +165,11 @@ gitc_status st_open(const char *path, st_file **out, gitc_error *err)
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = (hlen << 8) | bytes[i];
+    if (hlen > ST_MAX_HEADER) {
+        s = gitc_fail(err, GITC_ERR_FORMAT, "%s: header length %llu is over the limit of %d bytes",
+                      path, (unsigned long long)hlen, ST_MAX_HEADER);
+        goto done;
+    }
     if (hlen > f->map_size - 8) {
         s = gitc_fail(err, GITC_ERR_FORMAT,
                       "%s: header length %llu runs past the end of the file (%zu bytes)", path,

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #define ST_MAX_DIMS 8
+#define ST_MAX_HEADER 100000000 /* bytes of JSON header, as the safetensors library allows */
 
 typedef enum st_dtype {
     ST_F32,

@@ -98,13 +98,13 @@ gitc_status zip_open(const uint8_t *buf, uint64_t size, const char *path, zip_ar
         cd_size = rd64(buf + e64 + 40);
         cd_off = rd64(buf + e64 + 48);
     }
+    if (n > ZIP_MAX_ENTRIES)
+        return gitc_fail(err, GITC_ERR_FORMAT, "%s: %llu ZIP entries (gitc reads at most %d)", path,
+                         (unsigned long long)n, ZIP_MAX_ENTRIES);
     if (cd_off > size || cd_size > size - cd_off)
         return gitc_fail(err, GITC_ERR_FORMAT,
                          "%s: ZIP central directory (%llu bytes at %llu) runs past the end of the file",
                          path, (unsigned long long)cd_size, (unsigned long long)cd_off);
-    if (n > ZIP_MAX_ENTRIES)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: %llu ZIP entries (gitc reads at most %d)", path,
-                         (unsigned long long)n, ZIP_MAX_ENTRIES);
     if (n > cd_size / 46)
         return gitc_fail(err, GITC_ERR_FORMAT,
                          "%s: %llu ZIP entries do not fit in a %llu-byte central directory", path,
