@@ -1,6 +1,7 @@
 /* Loading a GIT model folder: config, mmapped safetensors (single file or
  * shards), tensor checks against the config, tokenizer and processor. */
 #include "model.h"
+#include "pytorch.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -298,4 +299,92 @@ done:
     }
     *out = m;
     return GITC_OK;
+}
+
+/* ---- description (gitc_model_describe_json) ---- */
+
+/* The "image_processor_type" of preprocessor_config.json, or a short word. */
+static void processor_kind(const char *dir, char *out, size_t size)
+{
+    char *path = gitc_path_join(dir, "preprocessor_config.json"), *text = NULL;
+    size_t len = 0;
+    snprintf(out, size, "none");
+    if (path && gitc_file_exists(path) && gitc_read_file(path, &text, &len, NULL) == GITC_OK) {
+        cJSON *root = cJSON_ParseWithLength(text, len);
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "image_processor_type");
+        if (!cJSON_IsString(t))
+            t = cJSON_GetObjectItemCaseSensitive(root, "feature_extractor_type");
+        snprintf(out, size, "%s", cJSON_IsString(t) ? t->valuestring : "preprocessor_config.json");
+        cJSON_Delete(root);
+    }
+    free(text);
+    free(path);
+}
+
+char *gitc_model_describe_json(const gitc_model *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    const tensor_source *src = m->weights;
+    cJSON_AddStringToObject(o, "folder", m->dir);
+    cJSON_AddStringToObject(o, "format", tensors_format_name(src->format));
+    cJSON *files = cJSON_AddArrayToObject(o, "files");
+    for (int i = 0; i < src->n_paths; i++) {
+        cJSON *f = cJSON_CreateObject();
+        const char *slash = strrchr(src->paths[i], '/');
+        cJSON_AddStringToObject(f, "name", slash ? slash + 1 : src->paths[i]);
+        size_t bytes = src->st ? src->st[i]->map_size : src->pt[i]->map_size;
+        cJSON_AddNumberToObject(f, "bytes", (double)bytes);
+        cJSON_AddItemToArray(files, f);
+    }
+    cJSON_AddNumberToObject(o, "file_bytes", (double)src->file_bytes);
+    cJSON_AddNumberToObject(o, "tensors", src->n_tensors);
+    int count[ST_N_DTYPES] = {0};
+    cJSON *ignored = cJSON_CreateArray();
+    int strided = 0;
+    for (int i = 0; i < src->n_tensors; i++) {
+        count[src->tensors[i].dtype]++;
+        strided += !src->tensors[i].contiguous;
+        if (gitc_weight_is_ignored(src->tensors[i].name))
+            cJSON_AddItemToArray(ignored, cJSON_CreateString(src->tensors[i].name));
+    }
+    cJSON *dtypes = cJSON_AddObjectToObject(o, "dtypes");
+    for (int d = 0; d < ST_N_DTYPES; d++)
+        if (count[d])
+            cJSON_AddNumberToObject(dtypes, st_dtype_name((st_dtype)d), count[d]);
+    cJSON_AddItemToObject(o, "ignored", ignored);
+    cJSON_AddNumberToObject(o, "strided_tensors", strided);
+    cJSON_AddNumberToObject(o, "parameters", (double)m->n_params);
+    cJSON_AddNumberToObject(o, "weight_bytes", (double)m->weight_bytes);
+    cJSON_AddNumberToObject(o, "copied_matrices", m->n_aligned_copies);
+    cJSON_AddNumberToObject(o, "load_ms", m->load_ms);
+    const gitc_config *c = &m->cfg;
+    cJSON *cfg = cJSON_AddObjectToObject(o, "config");
+    cJSON_AddNumberToObject(cfg, "hidden_size", c->hidden_size);
+    cJSON_AddNumberToObject(cfg, "num_hidden_layers", c->num_hidden_layers);
+    cJSON_AddNumberToObject(cfg, "num_attention_heads", c->num_attention_heads);
+    cJSON_AddNumberToObject(cfg, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(cfg, "max_position_embeddings", c->max_position_embeddings);
+    cJSON_AddNumberToObject(cfg, "vision_hidden_size", c->vision_hidden_size);
+    cJSON_AddNumberToObject(cfg, "vision_num_hidden_layers", c->vision_num_hidden_layers);
+    cJSON_AddNumberToObject(cfg, "image_size", c->vision_image_size);
+    cJSON_AddNumberToObject(cfg, "patch_size", c->vision_patch_size);
+    cJSON_AddNumberToObject(cfg, "num_image_with_embedding", c->num_image_with_embedding);
+    char *tj = gitc_path_join(m->dir, "tokenizer.json"), *vt = gitc_path_join(m->dir, "vocab.txt");
+    const char *tok = !m->tokenizer ? "none"
+                      : (tj && gitc_file_exists(tj)) ? "tokenizer.json (BERT WordPiece)"
+                      : (vt && gitc_file_exists(vt)) ? "vocab.txt (BERT WordPiece)" : "BERT WordPiece";
+    free(tj);
+    free(vt);
+    cJSON_AddStringToObject(o, "tokenizer", tok);
+    char proc[128];
+    if (m->processor)
+        processor_kind(m->dir, proc, sizeof proc);
+    else
+        snprintf(proc, sizeof proc, "none");
+    cJSON_AddStringToObject(o, "processor", proc);
+    char *out = cJSON_Print(o);
+    cJSON_Delete(o);
+    return out;
 }

@@ -39,12 +39,14 @@ enum {
     OPT_OUT,
     OPT_NO_SPECIAL,
     OPT_KEEP_SPECIAL,
-    OPT_NO_CLEAN_UP
+    OPT_NO_CLEAN_UP,
+    OPT_REVISION
 };
 
 /* Long options every model command takes: -m/--model, --threads, --json, -h/--help. */
 #define CLI_COMMON_LONG_OPTIONS                                   \
     {"model", required_argument, NULL, 'm'},                     \
+    {"revision", required_argument, NULL, OPT_REVISION},         \
     {"threads", required_argument, NULL, OPT_THREADS},           \
     {"json", no_argument, NULL, OPT_JSON},                       \
     {"help", no_argument, NULL, 'h'}
