@@ -467,6 +467,108 @@ static void safetensors_header_limit(void)
     unlink(path);
 }
 
+/* Runs `gitc inspect --json` with HF_HUB_CACHE=cache; returns the exit status, output in out/err files. */
+static int inspect(const char *cache, const char *args, const char *out, const char *errf)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "HF_HUB_CACHE='%s' '%s' inspect --json %s >'%s' 2>'%s'", cache,
+             getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc", args, out, errf);
+    int rc = system(cmd);
+    return rc;
+}
+
+static void link_to(const char *target_rel, const char *dir, const char *name)
+{
+    char link[1400];
+    snprintf(link, sizeof link, "%s/%s", dir, name);
+    unlink(link);
+    char target[1024];
+    const char *t = check_path(target_rel);
+    if (t[0] != '/') {
+        char cwd[512];
+        snprintf(target, sizeof target, "%s/%s", getcwd(cwd, sizeof cwd) ? cwd : ".", t);
+    } else {
+        snprintf(target, sizeof target, "%s", t);
+    }
+    check_true(symlink(target, link) == 0, "symlink %s", link);
+}
+
+/* A fake HF cache: main holds only pytorch_model.bin, refs/pr/1 (and tag v1.0) model.safetensors. */
+static void hub_revisions(void)
+{
+    const char *A = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", *B = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    char cache[1024], repo[1100], p[1400], out[1100], errf[1100];
+    snprintf(cache, sizeof cache, "%s/pt-hub", tmp_dir());
+    snprintf(repo, sizeof repo, "%s/models--microsoft--git-fake", cache);
+    const char *dirs[] = {"", "/refs", "/refs/refs", "/refs/refs/pr", "/snapshots"};
+    mkdir(cache, 0755);
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s%s", repo, dirs[i]);
+        mkdir(p, 0755);
+    }
+    snprintf(p, sizeof p, "%s/snapshots/%s", repo, A);
+    mkdir(p, 0755);
+    link_to("tests/data/pytorch/tiny/config.json", p, "config.json");
+    link_to("tests/data/pytorch/tiny/pytorch_model.bin", p, "pytorch_model.bin");
+    snprintf(p, sizeof p, "%s/snapshots/%s", repo, B);
+    mkdir(p, 0755);
+    link_to("tests/data/tiny/tiny/config.json", p, "config.json");
+    link_to("tests/data/tiny/tiny/model.safetensors", p, "model.safetensors");
+    snprintf(p, sizeof p, "%s/refs/main", repo);
+    write_file(p, A, 40);
+    snprintf(p, sizeof p, "%s/refs/refs/pr/1", repo);
+    write_file(p, B, 40);
+    snprintf(p, sizeof p, "%s/refs/v1.0", repo);
+    write_file(p, B, 40);
+    snprintf(out, sizeof out, "%s/pt-hub-out.json", tmp_dir());
+    snprintf(errf, sizeof errf, "%s/pt-hub-err.txt", tmp_dir());
+    static const struct { const char *args, *format, *snapshot; } ok[] = {
+        {"-m microsoft/git-fake", "pytorch", "aaaa"},
+        {"-m microsoft/git-fake@main", "pytorch", "aaaa"},
+        {"-m microsoft/git-fake@refs/pr/1", "safetensors", "bbbb"},
+        {"-m microsoft/git-fake --revision refs/pr/1", "safetensors", "bbbb"},
+        {"-m microsoft/git-fake --revision v1.0", "safetensors", "bbbb"},
+        {"-m microsoft/git-fake@bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "safetensors", "bbbb"},
+        {"--revision aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa -m microsoft/git-fake", "pytorch", "aaaa"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int rc = inspect(cache, ok[i].args, out, errf);
+        char *text = NULL;
+        size_t len = 0;
+        gitc_read_file(out, &text, &len, NULL);
+        cJSON *j = text ? cJSON_Parse(text) : NULL;
+        const cJSON *f = cJSON_GetObjectItem(j, "format"), *r = cJSON_GetObjectItem(j, "revision");
+        printf("inspect %-58s -> %s %s\n", ok[i].args, cJSON_IsString(f) ? f->valuestring : "?",
+               cJSON_IsString(r) ? r->valuestring : "?");
+        check_true(rc == 0 && cJSON_IsString(f) && !strcmp(f->valuestring, ok[i].format) && cJSON_IsString(r) &&
+                       !strncmp(r->valuestring, ok[i].snapshot, 4),
+                   "%s: format %s, snapshot %s...", ok[i].args, ok[i].format, ok[i].snapshot);
+        cJSON_Delete(j);
+        free(text);
+    }
+    /* A revision not in the cache, and a model not in the cache: the download command. */
+    static const struct { const char *args, *want1, *want2; } bad[] = {
+        {"-m microsoft/git-fake@nope", "hf download microsoft/git-fake --revision nope",
+         "huggingface-cli download microsoft/git-fake --revision nope"},
+        {"-m microsoft/git-fake --revision refs/pr/2", "hf download microsoft/git-fake --revision refs/pr/2",
+         "huggingface-cli download microsoft/git-fake --revision refs/pr/2"},
+        {"-m microsoft/git-other", "hf download microsoft/git-other\n", "huggingface-cli download microsoft/git-other;"},
+        {"-m microsoft/git-fake --revision ../../x", "not a branch, tag", "--revision"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = inspect(cache, bad[i].args, out, errf);
+        char *text = NULL;
+        size_t len = 0;
+        gitc_read_file(errf, &text, &len, NULL);
+        printf("inspect %s -> status %d: %s", bad[i].args, rc, text ? text : "");
+        check_true(rc != 0 && text && strstr(text, bad[i].want1) && strstr(text, bad[i].want2),
+                   "%s: fails naming \"%s\" and \"%s\"", bad[i].args, bad[i].want1, bad[i].want2);
+        free(text);
+    }
+    unlink(out);
+    unlink(errf);
+}
+
 int main(int argc, char **argv)
 {
     check_init(argc, argv);
@@ -476,5 +578,6 @@ int main(int argc, char **argv)
     zip_limits();
     pickle_limits();
     safetensors_header_limit();
+    hub_revisions();
     return check_done("test_pytorch");
 }
