@@ -275,7 +275,7 @@ static int ptw_write(const char *path, const char *top, const ptw_tensor *t, int
 }
 
 /* Converts a safetensors file to pytorch_model.bin (one storage per tensor). */
-static int ptw_from_safetensors(const st_file *src, const char *path, int zip64)
+static inline int ptw_from_safetensors(const st_file *src, const char *path, int zip64)
 {
     ptw_tensor *t = calloc((size_t)src->n_tensors + 1, sizeof *t);
     ptw_storage *s = calloc((size_t)src->n_tensors + 1, sizeof *s);
