@@ -227,16 +227,22 @@ gitc_status tensors_open_dir(const char *dir, tensor_source **out, gitc_error *e
     return GITC_OK;
 }
 
-/* Element i (row-major order) of a strided tensor: its byte offset from data. */
-static size_t strided_offset(const gitc_tensor *t, int64_t i)
+/* Walks a strided tensor in row-major order: calls the copy of element i
+ * (byte offset off from data) with an odometer over the indices, no divisions. */
+typedef struct walker {
+    int64_t idx[ST_MAX_DIMS];
+    int64_t off; /* elements */
+} walker;
+
+static void walk_next(const gitc_tensor *t, walker *w)
 {
-    int64_t off = 0;
     for (int d = t->ndim - 1; d >= 0; d--) {
-        int64_t n = t->shape[d] ? t->shape[d] : 1;
-        off += (i % n) * t->stride[d];
-        i /= n;
+        w->off += t->stride[d];
+        if (++w->idx[d] < t->shape[d])
+            return;
+        w->off -= t->stride[d] * t->shape[d];
+        w->idx[d] = 0;
     }
-    return (size_t)off * st_dtype_size(t->dtype);
 }
 
 void tensor_copy_contiguous(const gitc_tensor *t, void *out)
@@ -246,15 +252,26 @@ void tensor_copy_contiguous(const gitc_tensor *t, void *out)
         memcpy(out, t->data, t->nbytes);
         return;
     }
-    for (int64_t i = 0; i < t->numel; i++)
-        memcpy((uint8_t *)out + (size_t)i * es, t->data + strided_offset(t, i), es);
+    walker w = {{0}, 0};
+    uint8_t *o = out;
+    if (es == 4) {
+        for (int64_t i = 0; i < t->numel; i++, walk_next(t, &w))
+            memcpy(o + (size_t)i * 4, t->data + (size_t)w.off * 4, 4);
+    } else if (es == 2) {
+        for (int64_t i = 0; i < t->numel; i++, walk_next(t, &w))
+            memcpy(o + (size_t)i * 2, t->data + (size_t)w.off * 2, 2);
+    } else {
+        for (int64_t i = 0; i < t->numel; i++, walk_next(t, &w))
+            memcpy(o + (size_t)i * es, t->data + (size_t)w.off * es, es);
+    }
 }
 
 gitc_status tensor_to_f32(const gitc_tensor *t, float *out, gitc_error *err)
 {
     size_t es = st_dtype_size(t->dtype);
-    for (int64_t i = 0; i < t->numel; i++) {
-        const uint8_t *p = t->data + (t->contiguous ? (size_t)i * es : strided_offset(t, i));
+    walker w = {{0}, 0};
+    for (int64_t i = 0; i < t->numel; i++, walk_next(t, &w)) {
+        const uint8_t *p = t->data + (size_t)(t->contiguous ? i : w.off) * es;
         switch (t->dtype) {
         case ST_F32: memcpy(&out[i], p, 4); break;
         case ST_F16: {

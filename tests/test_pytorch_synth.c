@@ -105,6 +105,16 @@ static void run(const char *name)
     st_file *src = check_open_st(path);
     snprintf(path2, sizeof path2, "%s/pytorch_model.bin", pt_dir);
     int written = src && check_true(write_bin(src, path2), "write %s", path2);
+    if (keep && src) {
+        /* For measuring: also a plain conversion (every tensor its own contiguous storage). */
+        char plain[1100];
+        snprintf(plain, sizeof plain, "%s/ptsynth-plain-%s", tmp, name);
+        mkdir(plain, 0755);
+        snprintf(cmd, sizeof cmd, "%s/pytorch_model.bin", plain);
+        check_true(ptw_from_safetensors(src, cmd, 0), "write %s", cmd);
+        snprintf(cmd, sizeof cmd, "cp '%s/config.json' '%s/config.json'", st_dir, plain);
+        check_true(system(cmd) == 0, "%s", cmd);
+    }
     st_close(src);
     snprintf(cmd, sizeof cmd, "cp '%s/config.json' '%s/config.json'", st_dir, pt_dir);
     written = written && check_true(system(cmd) == 0, "%s", cmd);
