@@ -24,16 +24,22 @@ void zip_free(zip_archive *z)
     for (int i = 0; i < z->n_entries; i++)
         free(z->entries[i].name);
     free(z->entries);
+    free(z->by_name);
+    z->by_name = NULL;
     z->entries = NULL;
     z->n_entries = 0;
 }
 
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp((*(zip_entry *const *)a)->name, (*(zip_entry *const *)b)->name);
+}
+
 const zip_entry *zip_find(const zip_archive *z, const char *name)
 {
-    for (int i = 0; i < z->n_entries; i++)
-        if (strcmp(z->entries[i].name, name) == 0)
-            return &z->entries[i];
-    return NULL;
+    zip_entry key = {.name = (char *)name}, *kp = &key;
+    zip_entry **hit = bsearch(&kp, z->by_name, (size_t)z->n_entries, sizeof *z->by_name, cmp_entry);
+    return hit ? *hit : NULL;
 }
 
 /* Reads the ZIP64 extra field of a central entry: the fields that were 0xffffffff. */
@@ -173,6 +179,14 @@ gitc_status zip_open(const uint8_t *buf, uint64_t size, const char *path, zip_ar
         }
         k += 46 + (uint64_t)nlen + xlen + clen;
     }
+    out->by_name = malloc((size_t)(out->n_entries ? out->n_entries : 1) * sizeof *out->by_name);
+    if (!out->by_name) {
+        zip_free(out);
+        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+    }
+    for (int i = 0; i < out->n_entries; i++)
+        out->by_name[i] = &out->entries[i];
+    qsort(out->by_name, (size_t)out->n_entries, sizeof *out->by_name, cmp_entry);
     return GITC_OK;
 bad_central:
     zip_free(out);

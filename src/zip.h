@@ -18,8 +18,9 @@ typedef struct zip_entry {
 } zip_entry;
 
 typedef struct zip_archive {
-    zip_entry *entries;
+    zip_entry *entries;   /* in central directory order */
     int n_entries;
+    zip_entry **by_name;  /* sorted by name, for zip_find */
 } zip_archive;
 
 /* Reads the central directory of the archive in buf[0, size). Every offset
