@@ -569,6 +569,27 @@ static void hub_revisions(void)
     unlink(errf);
 }
 
+/* `gitc inspect` in text form names the format, the strided tensor and the ignored buffers. */
+static void inspect_text(void)
+{
+    char out[1100], cmd[4096];
+    snprintf(out, sizeof out, "%s/pt-inspect.txt", tmp_dir());
+    snprintf(cmd, sizeof cmd, "'%s' inspect -m '%s' --run --threads 2 > '%s'",
+             getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc", check_path("tests/data/pytorch/tiny-views"), out);
+    int rc = system(cmd);
+    char *text = NULL;
+    size_t len = 0;
+    gitc_read_file(out, &text, &len, NULL);
+    printf("%s", text ? text : "");
+    const char *want[] = {"weight format:  pytorch", "pytorch_model.bin", "83 (81 F32, 2 I64)",
+                          "ignored:        2 buffers", "strided:        1 tensor", "parameters:     126954",
+                          "copied:         1 matrices", "forward pass:", "peak RSS:"};
+    for (int i = 0; i < 9; i++)
+        check_true(rc == 0 && text && strstr(text, want[i]), "gitc inspect prints \"%s\"", want[i]);
+    free(text);
+    unlink(out);
+}
+
 int main(int argc, char **argv)
 {
     check_init(argc, argv);
@@ -579,5 +600,6 @@ int main(int argc, char **argv)
     pickle_limits();
     safetensors_header_limit();
     hub_revisions();
+    inspect_text();
     return check_done("test_pytorch");
 }
