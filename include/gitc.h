@@ -239,8 +239,10 @@ typedef struct gitc_model_params {
 
 GITC_API gitc_model_params gitc_model_default_params(void);
 
-/* Loads a HuggingFace GIT model folder: config.json, model.safetensors or the
- * shards of model.safetensors.index.json (F32, F16 or BF16, mmapped), and,
+/* Loads a HuggingFace GIT model folder: config.json, the weights (as
+ * transformers picks them: model.safetensors, the shards of
+ * model.safetensors.index.json, pytorch_model.bin, or the shards of
+ * pytorch_model.bin.index.json; F32, F16 or BF16 mmapped, F64 converted), and,
  * when present and asked for, the tokenizer and preprocessor files. Every
  * tensor is checked against the config. Caller frees with gitc_model_free. */
 GITC_API gitc_status gitc_model_load(const char *model_dir, const gitc_model_params *params,
@@ -257,6 +259,14 @@ GITC_API const gitc_processor *gitc_model_processor(const gitc_model *model);
 GITC_API int gitc_model_num_frames(const gitc_model *model);
 /* Image tokens the decoder sees: frames * image_tokens_per_frame. */
 GITC_API int gitc_model_num_image_tokens(const gitc_model *model);
+
+/* What a loaded model was read from, as one JSON object: folder, weight format
+ * ("safetensors" or "pytorch"), files and their bytes, tensor count, tensors
+ * per dtype, ignored buffers, parameter count, weight bytes, matrices used in
+ * place vs copied, load time in ms, a config summary, the tokenizer file and
+ * the processor type. Returns a NUL-terminated string the caller frees with
+ * free(), or NULL when out of memory. */
+GITC_API char *gitc_model_describe_json(const gitc_model *model);
 
 /* ------------------------------------------------------------------ */
 /* Session: per-thread state (thread pool, scratch, KV caches)         */

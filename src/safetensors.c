@@ -205,7 +205,7 @@ gitc_status st_open(const char *path, st_file **out, gitc_error *err)
         goto done;
     }
     if (hlen > ST_MAX_HEADER_BYTES) {
-        s = gitc_fail(err, GITC_ERR_LIMIT, "%s: header of %llu bytes, more than the limit of %d",
+        s = gitc_fail(err, GITC_ERR_LIMIT, "%s: header length %llu is over the limit of %d bytes",
                       path, (unsigned long long)hlen, ST_MAX_HEADER_BYTES);
         goto done;
     }

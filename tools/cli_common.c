@@ -32,6 +32,8 @@ const char cli_model_help[] =
     "                         HuggingFace hub id such as microsoft/git-base-coco found in\n"
     "                         the local cache ($HF_HUB_CACHE, else $HF_HOME/hub, else\n"
     "                         ~/.cache/huggingface/hub); gitc never downloads.\n"
+    "                         ID@REV or --revision REV picks a branch, tag, refs/pr/N\n"
+    "                         or commit of a hub id.\n"
     "                         Default: the embedded shapes model (models/git-shapes, or\n"
     "                         models/git-shapes-video for `gitc video`); $GITC_MODEL_DIR\n"
     "                         names another folder holding those two.\n"
@@ -464,17 +466,42 @@ static char *hub_cache_dir(void)
     return str_printf("%s/.cache/huggingface/hub", v && *v ? v : ".");
 }
 
-/* The snapshot of refs/main, else the only or newest snapshot; NULL when none. */
-static char *hub_snapshot(const char *repo_dir)
+/* --revision of the model commands (NULL: the main branch); set by the commands. */
+const char *cli_revision = NULL;
+/* The commit (snapshot name) of the last hub id resolved, for `gitc inspect`. */
+static char resolved_revision[128];
+
+const char *cli_resolved_revision(void) { return resolved_revision[0] ? resolved_revision : NULL; }
+
+/* A revision names a branch, tag, refs/pr/N or commit: [A-Za-z0-9._/-], no "..", no leading '/'. */
+static int valid_revision(const char *r)
 {
-    char *ref_path = str_printf("%s/refs/main", repo_dir);
+    if (!*r || *r == '/' || *r == '.' || strstr(r, "..") || strstr(r, "//") || strlen(r) > 255) return 0;
+    for (const char *c = r; *c; c++)
+        if (!(*c == '.' || *c == '_' || *c == '-' || *c == '/' || (*c >= '0' && *c <= '9') ||
+              (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
+            return 0;
+    return 1;
+}
+
+/* The snapshot folder of `rev` (snapshots/REV, else the commit in refs/REV), or with
+ * rev NULL of refs/main, else the only or newest snapshot; NULL when none. */
+static char *hub_snapshot(const char *repo_dir, const char *rev)
+{
+    char *found = NULL;
+    if (rev && !strchr(rev, '/')) {
+        found = str_printf("%s/snapshots/%s", repo_dir, rev);
+        if (found && is_dir(found)) return found;
+        free(found);
+        found = NULL;
+    }
+    char *ref_path = str_printf("%s/refs/%s", repo_dir, rev ? rev : "main");
     char *ref = NULL;
     size_t len = 0;
-    char *found = NULL;
     if (ref_path && gitc_read_file(ref_path, &ref, &len, NULL) == GITC_OK) {
         while (len > 0 && (ref[len - 1] == '\n' || ref[len - 1] == '\r' || ref[len - 1] == ' '))
             ref[--len] = '\0';
-        if (len > 0 && !strchr(ref, '/')) {
+        if (len > 0 && !strchr(ref, '/') && strcmp(ref, "..") != 0) {
             found = str_printf("%s/snapshots/%s", repo_dir, ref);
             if (found && !is_dir(found)) {
                 free(found);
@@ -484,7 +511,7 @@ static char *hub_snapshot(const char *repo_dir)
     }
     free(ref);
     free(ref_path);
-    if (found) return found;
+    if (found || rev) return found;
 
     char *snaps = str_printf("%s/snapshots", repo_dir);
     DIR *d = snaps ? opendir(snaps) : NULL;
@@ -508,8 +535,9 @@ static char *hub_snapshot(const char *repo_dir)
     return found;
 }
 
-/* Finds a hub id in the local cache; prints the download command when absent. */
-static char *hub_lookup(const char *id)
+/* Finds a hub id (at revision rev, NULL for main) in the local cache; prints
+ * the download command when absent. */
+static char *hub_lookup(const char *id, const char *rev)
 {
     char *cache = hub_cache_dir();
     /* "org/name" -> "models--org--name" */
@@ -530,15 +558,25 @@ static char *hub_lookup(const char *id)
         if (cache) repo = str_printf("%s/models--%s", cache, folder);
     }
     free(folder);
-    if (repo && is_dir(repo)) snapshot = hub_snapshot(repo);
+    if (repo && is_dir(repo)) snapshot = hub_snapshot(repo, rev);
     if (!snapshot) {
-        cli_error("model '%s' is not a folder and is not in the local HuggingFace cache "
-                  "(looked for %s)", id, repo ? repo : "?");
+        if (rev)
+            cli_error("model '%s' at revision '%s' is not in the local HuggingFace cache "
+                      "(looked for %s/refs/%s and %s/snapshots/%s)", id, rev, repo ? repo : "?", rev,
+                      repo ? repo : "?", rev);
+        else
+            cli_error("model '%s' is not a folder and is not in the local HuggingFace cache "
+                      "(looked for %s)", id, repo ? repo : "?");
         fprintf(stderr,
                 "gitc works offline. Download the model first:\n"
-                "    huggingface-cli download %s\n"
-                "(or set HF_HUB_CACHE / HF_HOME to the cache that holds it, or pass a folder)\n",
-                id);
+                "    hf download %s%s%s\n"
+                "(with an older huggingface_hub: huggingface-cli download %s%s%s;\n"
+                "or set HF_HUB_CACHE / HF_HOME to the cache that holds it, or pass a folder)\n",
+                id, rev ? " --revision " : "", rev ? rev : "", id, rev ? " --revision " : "",
+                rev ? rev : "");
+    } else {
+        const char *slash = strrchr(snapshot, '/');
+        snprintf(resolved_revision, sizeof resolved_revision, "%s", slash ? slash + 1 : snapshot);
     }
     free(repo);
     free(cache);
@@ -554,7 +592,28 @@ char *cli_resolve_model(const char *arg, int video)
                   "model.safetensors)", arg);
         return NULL;
     }
-    if (looks_like_hub_id(arg)) return hub_lookup(arg);
+    /* "org/name@REV" names a revision, as --revision REV does. */
+    const char *at = strchr(arg, '@');
+    if (at) {
+        char *id = strndup(arg, (size_t)(at - arg));
+        char *dir = NULL;
+        if (id && looks_like_hub_id(id) && valid_revision(at + 1)) {
+            if (cli_revision && strcmp(cli_revision, at + 1) != 0)
+                cli_error("%s: the revision after '@' differs from --revision %s", arg, cli_revision);
+            else
+                dir = hub_lookup(id, at + 1);
+            free(id);
+            return dir;
+        }
+        free(id);
+    }
+    if (looks_like_hub_id(arg)) {
+        if (cli_revision && !valid_revision(cli_revision)) {
+            cli_error("--revision '%s' is not a branch, tag, refs/pr/N or commit name", cli_revision);
+            return NULL;
+        }
+        return hub_lookup(arg, cli_revision);
+    }
     cli_error("%s: no such model folder", arg);
     return NULL;
 }

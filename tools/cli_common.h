@@ -46,12 +46,14 @@ enum {
     OPT_PROMPT,
     OPT_NO_EXIF,
     OPT_FORCE,
-    OPT_READ_TIMEOUT
+    OPT_READ_TIMEOUT,
+    OPT_REVISION
 };
 
 /* Long options every model command takes: -m/--model, --threads, --json, -h/--help. */
 #define CLI_COMMON_LONG_OPTIONS                                   \
     {"model", required_argument, NULL, 'm'},                     \
+    {"revision", required_argument, NULL, OPT_REVISION},         \
     {"threads", required_argument, NULL, OPT_THREADS},           \
     {"json", no_argument, NULL, OPT_JSON},                       \
     {"help", no_argument, NULL, 'h'}

@@ -244,6 +244,7 @@ static int parse_args(describe_opts *o, int argc, char **argv)
         switch (c) {
         case 'm': o->model = optarg; break;
         case 'h': print_help(o->mode); return CLI_EXIT_OK;
+        case OPT_REVISION: cli_revision = optarg; break;
         case OPT_THREADS:
             if (cli_parse_int(optarg, 0, 4096, "--threads", &n)) return CLI_EXIT_USAGE;
             o->n_threads = (int)n;

@@ -134,6 +134,7 @@ int cmd_forward(int argc, char **argv)
             if (cli_parse_int(optarg, 1, 1 << 16, "--max-length", &max_length) != 0)
                 return CLI_EXIT_USAGE;
             break;
+        case OPT_REVISION: cli_revision = optarg; break;
         case OPT_THREADS:
             if (cli_parse_int(optarg, 0, 1024, "--threads", &threads) != 0)
                 return CLI_EXIT_USAGE;
@@ -436,6 +437,7 @@ int cmd_bench(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_arg = optarg; break;
+        case OPT_REVISION: cli_revision = optarg; break;
         case OPT_THREADS:
             if (cli_parse_int(optarg, 0, 1024, "--threads", &threads) != 0)
                 return CLI_EXIT_USAGE;
