@@ -741,8 +741,26 @@ static void gelu_avx2(gitc_pool *pool, float *x, size_t n) { elementwise(pool, x
 static void quick_gelu_avx2(gitc_pool *pool, float *x, size_t n) { elementwise(pool, x, NULL, n, 1); }
 static void add_avx2(gitc_pool *pool, float *x, const float *y, size_t n) { elementwise(pool, x, y, n, 2); }
 
+/* Twelve independent 8-lane FMA chains: enough to fill two FMA pipes of latency <= 6. */
+static double fma_loop_avx2(long n)
+{
+    __m256 a[12], m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(0.001f);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm256_set1_ps((float)i);
+    for (long r = 0; r < n; r++)
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm256_fmadd_ps(a[i], m, c);
+    __m256 s = a[0];
+    for (int i = 1; i < 12; i++)
+        s = _mm256_add_ps(s, a[i]);
+    volatile float sink = hsum(s);
+    (void)sink;
+    return 12.0 * 16.0 * (double)n;
+}
+
 static const gitc_kernel_table avx2_table = {
     "avx2", linear_avx2, attention_avx2, layernorm_avx2, gelu_avx2, quick_gelu_avx2, add_avx2,
+    0, fma_loop_avx2,
 };
 
 const gitc_kernel_table *gitc_kernels_avx2_table(void) { return &avx2_table; }

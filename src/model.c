@@ -1,6 +1,7 @@
 /* Loading a GIT model folder: config, mmapped safetensors (single file or
  * shards), tensor checks against the config, tokenizer and processor. */
 #include "model.h"
+#include "backend.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ void gitc_model_free(gitc_model *m)
 {
     if (!m)
         return;
+    gitc_backend_free(m->backend);
     for (int i = 0; i < m->n_files; i++)
         st_close(m->files[i]);
     for (int i = 0; i < m->n_aligned_copies; i++)
@@ -462,6 +464,8 @@ gitc_status gitc_model_load(const char *dir, const gitc_model_params *params, gi
     free(pre);
     if (p.load_processor && has_pre)
         s = gitc_processor_load(dir, &m->processor, err);
+    if (s == GITC_OK)
+        s = gitc_backend_prepare(m, &p, err);
 done:
     for (int i = 0; i < pc.n_names; i++)
         free(pc.names[i]);

@@ -59,6 +59,8 @@ struct gitc_model {
     gitc_matrix lm_head;             /* [V, D] */
     float *lm_head_b;                /* [V] */
 
+    struct gitc_backend *backend;    /* kernel set, prepared weights, shared pools (backend.c) */
+
     gitc_tokenizer *tokenizer;       /* NULL when the folder has none */
     gitc_processor *processor;       /* NULL when the folder has none */
     gitc_generate_params gen_defaults;
@@ -104,8 +106,9 @@ typedef struct workspace {
 
 struct gitc_session {
     const gitc_model *model;
-    gitc_pool *pool;
+    gitc_pool *pool; /* the model's shared pool (borrowed) */
     int n_threads;
+    gitc_session_stats stats;
     int (*abort_cb)(void *);
     void *abort_user;
     workspace ws;

@@ -1,8 +1,10 @@
 /* Persistent pthread pool. A task is published by bumping an atomic
  * generation counter; threads spin on it for a while (a decode step issues
- * ~40 tasks a few microseconds apart, and waking a sleeping thread costs
- * ~15-100 µs on this VM) and then sleep on a condition variable, so an idle
- * pool costs no CPU. Completion is counted the same way. */
+ * dozens of tasks a few microseconds apart, and waking a sleeping thread
+ * costs far more than that) and then sleep on a condition variable, so an
+ * idle pool costs no CPU. Completion is counted the same way. Callers on
+ * several threads (sessions sharing a model's pool) take turns: one task at
+ * a time, under a mutex they sleep on. */
 #include "pool.h"
 
 #include <pthread.h>
@@ -23,6 +25,7 @@ struct gitc_pool {
     int n_threads;
     pthread_t *threads;
     pthread_mutex_t lock;
+    pthread_mutex_t run_lock; /* held by the caller of the task in flight */
     pthread_cond_t start; /* workers sleep here between tasks */
     pthread_cond_t done;  /* the caller sleeps here until the task completes */
     gitc_task_fn fn;      /* written before generation is bumped */
@@ -133,6 +136,7 @@ gitc_pool *gitc_pool_create(int n_threads)
         return NULL;
     pool->n_threads = 1; /* threads that exist so far (the caller) */
     pthread_mutex_init(&pool->lock, NULL);
+    pthread_mutex_init(&pool->run_lock, NULL);
     pthread_cond_init(&pool->start, NULL);
     pthread_cond_init(&pool->done, NULL);
     atomic_init(&pool->generation, 0);
@@ -174,6 +178,7 @@ void gitc_pool_free(gitc_pool *pool)
     for (int i = 1; pool->threads && i < pool->n_threads; i++)
         pthread_join(pool->threads[i], NULL);
     pthread_mutex_destroy(&pool->lock);
+    pthread_mutex_destroy(&pool->run_lock);
     pthread_cond_destroy(&pool->start);
     pthread_cond_destroy(&pool->done);
     free(pool->threads);
@@ -188,6 +193,7 @@ void gitc_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx)
         fn(ctx, 0, 1);
         return;
     }
+    pthread_mutex_lock(&pool->run_lock);
     pool->fn = fn;
     pool->ctx = ctx;
     atomic_store(&pool->pending, (unsigned)(pool->n_threads - 1));
@@ -198,8 +204,10 @@ void gitc_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx)
         pthread_mutex_unlock(&pool->lock);
     }
     fn(ctx, 0, pool->n_threads);
-    if (spin_wait(&pool->pending, 0, 1, &pool->caller_spin_ns))
+    if (spin_wait(&pool->pending, 0, 1, &pool->caller_spin_ns)) {
+        pthread_mutex_unlock(&pool->run_lock);
         return;
+    }
     long long slept = now_ns();
     /* caller_waiting is raised before the re-check and the last worker reads
      * it after its decrement, so it either sees the flag or we see zero. */
@@ -210,4 +218,5 @@ void gitc_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx)
     atomic_store(&pool->caller_waiting, 0);
     pthread_mutex_unlock(&pool->lock);
     grow_budget(slept, &pool->caller_spin_ns);
+    pthread_mutex_unlock(&pool->run_lock);
 }

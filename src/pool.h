@@ -12,7 +12,8 @@ gitc_pool *gitc_pool_create(int n_threads);
 void gitc_pool_free(gitc_pool *pool);
 int gitc_pool_size(const gitc_pool *pool);
 
-/* Runs fn(ctx, ith, nth) on all threads and returns when all are done.
+/* Runs fn(ctx, ith, nth) on all threads and returns when all are done;
+ * concurrent callers take turns (a mutex, no spinning).
  * A NULL pool runs fn(ctx, 0, 1) on the caller. */
 void gitc_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx);
 

@@ -1,5 +1,6 @@
 /* Sessions: thread pool, workspace buffers and KV caches. */
 #include "model.h"
+#include "backend.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,7 @@ gitc_status gitc_session_create(const gitc_model *model, const gitc_session_para
     s->n_threads = n;
     s->abort_cb = p.abort_callback;
     s->abort_user = p.abort_user;
-    s->pool = gitc_pool_create(n);
+    s->pool = gitc_backend_pool(model, n);
     if (!s->pool) {
         free(s);
         return gitc_fail(err, GITC_ERR_MEMORY, "cannot start %d threads", n);
@@ -110,9 +111,17 @@ void gitc_session_free(gitc_session *s)
 {
     if (!s)
         return;
-    gitc_pool_free(s->pool);
     workspace_free(&s->ws);
     free(s);
+}
+
+void gitc_session_stats_get(const gitc_session *s, gitc_session_stats *out) { *out = s->stats; }
+
+void gitc_session_stats_reset(gitc_session *s) { memset(&s->stats, 0, sizeof s->stats); }
+
+double gitc_session_peak_gflops(gitc_session *s, int ms)
+{
+    return gitc_kernels_peak_gflops(s->pool, ms);
 }
 
 int gitc_session_aborted(const gitc_session *s)

@@ -130,6 +130,10 @@ int cmd_forward(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             break;
         case OPT_JSON: break;
+        case OPT_DTYPE:
+            if (cli_parse_dtype(optarg) != 0)
+                return CLI_EXIT_USAGE;
+            break;
         case 'h': fputs(forward_help, stdout); return CLI_EXIT_OK;
         default: return cli_usage_error("forward");
         }

@@ -1,0 +1,155 @@
+/* The CPU backend: kernel set chosen once per model, weights prepared at load
+ * in the layout and precision the kernels read, pools shared by sessions. */
+#include "backend.h"
+#include "lowp.h"
+#include "model.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_POOLS 8
+
+struct gitc_backend {
+    gitc_dtype dtype;
+    const gitc_kernel_table *kernels;
+    char kernels_name[64];
+    size_t weight_bytes;  /* bytes the matrix products read */
+    float **panels;       /* [n_matrices] f32 panel blocks (NULL entries when not packed) */
+    gitc_lowp_matrix **lowp; /* [n_matrices] bf16 / int8 copies */
+    int n_matrices;
+    pthread_mutex_t lock; /* guards pools */
+    int n_pools;
+    int pool_threads[MAX_POOLS];
+    gitc_pool *pools[MAX_POOLS];
+};
+
+const char *gitc_dtype_name(gitc_dtype dtype)
+{
+    switch (dtype) {
+    case GITC_DTYPE_F32: return "f32";
+    case GITC_DTYPE_BF16: return "bf16";
+    case GITC_DTYPE_INT8: return "int8";
+    }
+    return NULL;
+}
+
+/* The matrices used as Linear layers, in a fixed order; returns their count
+ * (list may be NULL to count). Embedding tables are not among them. */
+static int linear_matrices(gitc_model *m, gitc_matrix **list)
+{
+    int n = 0;
+#define ADD(w) (list ? (void)(list[n] = &(w)) : (void)0, n++)
+    ADD(m->patch);
+    for (int l = 0; l < m->cfg.vision_num_hidden_layers; l++) {
+        vision_layer *L = &m->vlayers[l];
+        ADD(L->q); ADD(L->k); ADD(L->v); ADD(L->o); ADD(L->fc1); ADD(L->fc2);
+    }
+    ADD(m->proj);
+    for (int l = 0; l < m->cfg.num_hidden_layers; l++) {
+        text_layer *L = &m->tlayers[l];
+        ADD(L->q); ADD(L->k); ADD(L->v); ADD(L->o); ADD(L->fc1); ADD(L->fc2);
+    }
+    ADD(m->lm_head);
+#undef ADD
+    return n;
+}
+
+static size_t wtype_size(gitc_wtype t) { return t == GITC_W_F32 ? 4 : 2; }
+
+gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params, gitc_error *err)
+{
+    gitc_dtype dtype = params ? params->dtype : GITC_DTYPE_F32;
+    if (!gitc_dtype_name(dtype))
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: dtype %d is not one of f32, bf16, int8",
+                         m->dir, (int)dtype);
+    gitc_backend *b = calloc(1, sizeof *b);
+    if (!b)
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    pthread_mutex_init(&b->lock, NULL);
+    m->backend = b;
+    b->dtype = dtype;
+    b->kernels = gitc_kernels_best();
+    b->n_matrices = linear_matrices(m, NULL);
+    gitc_matrix **list = calloc((size_t)b->n_matrices, sizeof *list);
+    b->panels = calloc((size_t)b->n_matrices, sizeof *b->panels);
+    b->lowp = calloc((size_t)b->n_matrices, sizeof *b->lowp);
+    if (!list || !b->panels || !b->lowp) {
+        free(list);
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    }
+    linear_matrices(m, list);
+    gitc_status st = GITC_OK;
+    for (int i = 0; i < b->n_matrices && st == GITC_OK; i++) {
+        gitc_matrix *w = list[i];
+        if (dtype != GITC_DTYPE_F32) {
+            gitc_lowp_kind kind = dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8;
+            st = gitc_lowp_prepare(kind, w, &b->lowp[i], err);
+            if (st == GITC_OK) {
+                w->lowp = b->lowp[i];
+                b->weight_bytes += gitc_lowp_bytes(b->lowp[i]);
+            }
+        } else if (b->kernels->uses_panels) {
+            size_t n = gitc_panels_floats(w), bytes = (n * sizeof(float) + 63) / 64 * 64;
+            b->panels[i] = aligned_alloc(64, bytes ? bytes : 64);
+            if (!b->panels[i]) {
+                st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory preparing weights", m->dir);
+                break;
+            }
+            gitc_panels_pack(w, b->panels[i]);
+            w->panels = b->panels[i];
+            b->weight_bytes += n * sizeof(float);
+        } else {
+            b->weight_bytes += (size_t)w->n_out * (size_t)w->n_in * wtype_size(w->type);
+        }
+    }
+    free(list);
+    if (dtype == GITC_DTYPE_F32)
+        snprintf(b->kernels_name, sizeof b->kernels_name, "%s", b->kernels->name);
+    else
+        snprintf(b->kernels_name, sizeof b->kernels_name, "%s+%s", b->kernels->name,
+                 gitc_lowp_kernels_name(dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8));
+    return st; /* on failure the caller frees the model, and with it b */
+}
+
+void gitc_backend_free(gitc_backend *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < b->n_pools; i++)
+        gitc_pool_free(b->pools[i]);
+    for (int i = 0; i < b->n_matrices; i++) {
+        if (b->panels)
+            free(b->panels[i]);
+        if (b->lowp)
+            gitc_lowp_free(b->lowp[i]);
+    }
+    free(b->panels);
+    free(b->lowp);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}
+
+gitc_pool *gitc_backend_pool(const gitc_model *m, int n_threads)
+{
+    gitc_backend *b = m->backend;
+    gitc_pool *pool = NULL;
+    pthread_mutex_lock(&b->lock);
+    for (int i = 0; i < b->n_pools && !pool; i++)
+        if (b->pool_threads[i] == n_threads)
+            pool = b->pools[i];
+    if (!pool && b->n_pools < MAX_POOLS) {
+        pool = gitc_pool_create(n_threads);
+        if (pool) {
+            b->pool_threads[b->n_pools] = n_threads;
+            b->pools[b->n_pools++] = pool;
+        }
+    }
+    pthread_mutex_unlock(&b->lock);
+    return pool;
+}
+
+gitc_dtype gitc_model_dtype(const gitc_model *m) { return m->backend->dtype; }
+const char *gitc_model_kernels(const gitc_model *m) { return m->backend->kernels_name; }
+size_t gitc_model_weight_bytes(const gitc_model *m) { return m->backend->weight_bytes; }
