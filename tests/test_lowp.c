@@ -35,6 +35,9 @@ static void fill(float *x, size_t n, float scale)
     }
 }
 
+/* Largest differences seen, printed at the end: [kind - 1] */
+static double max_ref_vs_exact[2], max_ref_bound_ratio[2], max_set_vs_ref[2], max_set_ratio[2];
+
 static const char *kind_name(gitc_lowp_kind k)
 {
     return k == GITC_LOWP_BF16 ? "bf16" : "int8";
@@ -101,10 +104,12 @@ static void check_ref_accuracy(gitc_lowp_kind kind, const float *x, const float 
             bound = bound * 1.001 + absum * K * 1.2e-7 + 1e-30;
             double d = fabs((double)y[(size_t)m * N + n] - exact);
             worst = fmax(worst, d);
+            max_ref_bound_ratio[kind - 1] = fmax(max_ref_bound_ratio[kind - 1], d / bound);
             if (d > bound)
                 bad++;
         }
     }
+    max_ref_vs_exact[kind - 1] = fmax(max_ref_vs_exact[kind - 1], worst);
     check_true(bad == 0, "%s ref vs float64 M=%d N=%d K=%d: %d outputs outside the quantization bound (max |dy| %.3g)",
                kind_name(kind), M, N, K, bad, worst);
 }
@@ -141,6 +146,10 @@ static void check_sets(gitc_lowp_kind kind, const gitc_lowp_matrix *w, const flo
                     bad++;
                 worst = fmax(worst, d);
             }
+        if (s > 0) {
+            max_set_vs_ref[kind - 1] = fmax(max_set_vs_ref[kind - 1], worst);
+            max_set_ratio[kind - 1] = fmax(max_set_ratio[kind - 1], worst_ratio);
+        }
         check_true(bad == 0, "%s set %s M=%d N=%d K=%d%s%s: %d outputs differ from the reference (max %.3g, max |dy|/sum|xw| %.3g)",
                    kind_name(kind), sets[s]->name, M, N, K, bias ? " bias" : "", pool ? " 2 threads" : "",
                    bad, worst, worst_ratio);
@@ -258,6 +267,11 @@ int main(int argc, char **argv)
             run_shape(kinds[i], type, M, N, K, (int)(s % 2 == 0), pool);
         }
     gitc_pool_free(pool);
+    for (int i = 0; i < 2; i++)
+        printf("%s: reference vs float64 max |dy| %.3g (%.2f of the quantization bound); "
+               "SIMD sets vs reference max |dy| %.3g (%.3g of sum |x w|)\n",
+               kind_name(kinds[i]), max_ref_vs_exact[i], max_ref_bound_ratio[i], max_set_vs_ref[i],
+               max_set_ratio[i]);
     check_sizes();
     check_bad_weights();
     return check_done("test_lowp");
