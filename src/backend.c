@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_POOLS 8
 
@@ -153,3 +154,10 @@ gitc_pool *gitc_backend_pool(const gitc_model *m, int n_threads)
 gitc_dtype gitc_model_dtype(const gitc_model *m) { return m->backend->dtype; }
 const char *gitc_model_kernels(const gitc_model *m) { return m->backend->kernels_name; }
 size_t gitc_model_weight_bytes(const gitc_model *m) { return m->backend->weight_bytes; }
+
+double gitc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}

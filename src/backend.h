@@ -23,4 +23,7 @@ void gitc_backend_free(gitc_backend *backend);
  * Borrowed: it lives as long as the model. NULL when threads cannot start. */
 gitc_pool *gitc_backend_pool(const gitc_model *model, int n_threads);
 
+/* Monotonic clock in milliseconds (session timings). */
+double gitc_now_ms(void);
+
 #endif /* GITC_BACKEND_H */

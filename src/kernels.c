@@ -216,6 +216,19 @@ static void attention_portable(gitc_pool *pool, const gitc_attention_args *a, fl
     gitc_pool_run(pool, attention_worker, &t);
 }
 
+float gitc_log_sum_exp_ref(const float *x, int n)
+{
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY)
+        return -INFINITY;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)x[i] - mx);
+    return (float)(mx + log(sum));
+}
+
 /* Eight independent scalar FMA chains (what the compiler makes of them). */
 static double fma_loop_portable(long n)
 {
@@ -232,7 +245,7 @@ static double fma_loop_portable(long n)
 
 static const gitc_kernel_table portable_table = {
     "portable", linear_portable, attention_portable, layernorm_portable,
-    gelu_portable, quick_gelu_portable, add_portable, 0, fma_loop_portable,
+    gelu_portable, quick_gelu_portable, add_portable, 0, fma_loop_portable, gitc_log_sum_exp_ref,
 };
 
 /* 1 when the CPU (and OS) run AVX2, FMA and F16C code. */
@@ -321,6 +334,8 @@ void gitc_layernorm(gitc_pool *pool, float *out, const float *x, const float *ga
 void gitc_gelu(gitc_pool *pool, float *x, size_t n) { best()->gelu(pool, x, n); }
 void gitc_quick_gelu(gitc_pool *pool, float *x, size_t n) { best()->quick_gelu(pool, x, n); }
 void gitc_add(gitc_pool *pool, float *x, const float *y, size_t n) { best()->add(pool, x, y, n); }
+
+float gitc_log_sum_exp(const float *x, int n) { return best()->log_sum_exp(x, n); }
 
 const char *gitc_kernels_name(void) { return best()->name; }
 

@@ -60,6 +60,11 @@ void gitc_quick_gelu(gitc_pool *pool, float *x, size_t n);
 /* In place: x += y. */
 void gitc_add(gitc_pool *pool, float *x, const float *y, size_t n);
 
+/* log(sum(exp(x[i]))) over n values (max subtracted first; the sum of the
+ * exponentials is accumulated in float64). Returns -inf when every x is -inf. */
+float gitc_log_sum_exp(const float *x, int n);
+float gitc_log_sum_exp_ref(const float *x, int n);
+
 /* Multi-head attention over two key blocks.
  * Block 1 (n1 keys): seen by every query (image tokens).
  * Block 2 (n2 keys, may be 0): causal; query i sees its first q_start + i + 1 keys
@@ -105,6 +110,7 @@ typedef struct gitc_kernel_table {
     /* Runs n rounds of independent f32 FMAs at the set's full width (a peak
      * measurement); returns the FLOPs done. */
     double (*fma_loop)(long n);
+    float (*log_sum_exp)(const float *x, int n);
 } gitc_kernel_table;
 
 /* Peak f32 FMA rate of the best set on all of the pool's threads, measured

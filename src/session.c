@@ -62,6 +62,19 @@ gitc_status gitc_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_e
     return GITC_OK;
 }
 
+gitc_status gitc_workspace_reserve_patches(gitc_session *s, size_t n, gitc_error *err)
+{
+    workspace *ws = &s->ws;
+    if (n <= ws->patches_len)
+        return GITC_OK;
+    free(ws->patches);
+    ws->patches = malloc(n * sizeof(float));
+    ws->patches_len = ws->patches ? n : 0;
+    if (!ws->patches)
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for %zu image patch values", n);
+    return GITC_OK;
+}
+
 gitc_status gitc_session_create(const gitc_model *model, const gitc_session_params *params,
                                 gitc_session **out, gitc_error *err)
 {
@@ -95,9 +108,7 @@ gitc_status gitc_session_create(const gitc_model *model, const gitc_session_para
     if (st == GITC_OK) {
         int P = c->vision_patch_size;
         size_t np = (size_t)frames * (size_t)(c->image_tokens_per_frame - 1);
-        s->ws.patches = malloc(np * 3 * (size_t)P * (size_t)P * sizeof(float));
-        if (!s->ws.patches)
-            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        st = gitc_workspace_reserve_patches(s, np * 3 * (size_t)P * (size_t)P, err);
     }
     if (st != GITC_OK) {
         gitc_session_free(s);

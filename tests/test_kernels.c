@@ -347,6 +347,34 @@ static void test_elementwise(void)
     free(portable);
 }
 
+/* log_sum_exp of every set against the float64 oracle, with -inf entries and
+ * lengths around the vector width; all -inf gives -inf. */
+static void test_log_sum_exp(void)
+{
+    static const int ns[] = {1, 7, 8, 9, 100, 30522};
+    float *x = malloc(30522 * sizeof *x);
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        int n = ns[c];
+        for (int i = 0; i < n; i++)
+            x[i] = 20.0f * frand();
+        if (n > 3)
+            x[1] = x[n - 1] = -INFINITY;
+        float want = gitc_log_sum_exp_ref(x, n);
+        for (int t = 0; t < n_tables; t++) {
+            float got = tables[t]->log_sum_exp(x, n);
+            double d = fabs((double)got - want);
+            printf("log_sum_exp %s n=%d: %.9g (oracle %.9g), diff %.3g\n", tables[t]->name, n, got, want, d);
+            check_true(d <= 2e-6 * fabs(want) + 1e-6, "log_sum_exp %s n=%d: %.9g, want %.9g",
+                       tables[t]->name, n, got, want);
+        }
+    }
+    for (int i = 0; i < 9; i++)
+        x[i] = -INFINITY;
+    for (int t = 0; t < n_tables; t++)
+        check_true(tables[t]->log_sum_exp(x, 9) == -INFINITY, "log_sum_exp %s of -inf", tables[t]->name);
+    free(x);
+}
+
 typedef struct count_ctx {
     int *hits; /* [n_threads] */
 } count_ctx;
@@ -415,6 +443,7 @@ int main(int argc, char **argv)
     printf("kernel sets: %d, in use: %s\n", n_tables, gitc_kernels_name());
     test_pool();
     test_elementwise();
+    test_log_sum_exp();
     test_attention();
     test_linear();
     gitc_pool_free(pools[2]);
