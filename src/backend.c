@@ -5,10 +5,14 @@
 #include "model.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_POOLS 8
 
@@ -59,6 +63,79 @@ static int linear_matrices(gitc_model *m, gitc_matrix **list)
 
 static size_t wtype_size(gitc_wtype t) { return t == GITC_W_F32 ? 4 : 2; }
 
+/* Drops this process's pages of a matrix's source data when it lies in a
+ * weight file mapping: the prepared copy replaces it, and a read-only private
+ * file mapping that is read again later (embedding rows of a tied table, the
+ * reference kernels in tests) simply faults the pages back in from the file. */
+static void release_source(const gitc_model *m, const gitc_matrix *w)
+{
+    size_t bytes = (size_t)w->n_out * (size_t)w->n_in * (w->type == GITC_W_F32 ? 4 : 2);
+    uintptr_t a = (uintptr_t)w->data, e = a + bytes;
+    for (int i = 0; i < m->n_files; i++) {
+        uintptr_t base = (uintptr_t)m->files[i]->map, end = base + m->files[i]->map_size;
+        if (a < base || e > end)
+            continue;
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t p0 = (a + page - 1) / page * page, p1 = e / page * page;
+        if (p1 > p0)
+            madvise((void *)p0, p1 - p0, MADV_DONTNEED);
+        return;
+    }
+}
+
+typedef struct prepare_task {
+    gitc_model *m;
+    gitc_backend *b;
+    gitc_matrix **list;
+    gitc_status *status; /* [n_matrices] */
+    gitc_error *errs;    /* [n_matrices] */
+    atomic_int next;     /* next matrix to take */
+} prepare_task;
+
+/* Prepares one matrix: panels (f32 on a panel set), a low-precision copy, or nothing. */
+static gitc_status prepare_one(gitc_model *m, gitc_backend *b, int i, gitc_matrix *w, gitc_error *err)
+{
+    if (b->dtype != GITC_DTYPE_F32) {
+        gitc_lowp_kind kind = b->dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8;
+        gitc_status st = gitc_lowp_prepare(kind, w, &b->lowp[i], err);
+        if (st != GITC_OK)
+            return st;
+        w->lowp = b->lowp[i];
+    } else if (b->kernels->uses_panels) {
+        size_t n = gitc_panels_floats(w), bytes = (n * sizeof(float) + 63) / 64 * 64;
+        b->panels[i] = aligned_alloc(64, bytes ? bytes : 64);
+        if (!b->panels[i])
+            return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory preparing weights", m->dir);
+        gitc_panels_pack(w, b->panels[i]);
+        w->panels = b->panels[i];
+    } else {
+        return GITC_OK; /* read in place */
+    }
+    release_source(m, w);
+    return GITC_OK;
+}
+
+/* Threads take matrices one at a time, largest first (the list is sorted). */
+static void prepare_worker(void *p, int ith, int nth)
+{
+    prepare_task *t = p;
+    (void)ith;
+    (void)nth;
+    for (;;) {
+        int i = atomic_fetch_add(&t->next, 1);
+        if (i >= t->b->n_matrices)
+            return;
+        t->status[i] = prepare_one(t->m, t->b, i, t->list[i], &t->errs[i]);
+    }
+}
+
+static int by_size_desc(const void *x, const void *y)
+{
+    const gitc_matrix *a = *(gitc_matrix *const *)x, *b = *(gitc_matrix *const *)y;
+    size_t sa = (size_t)a->n_out * (size_t)a->n_in, sb = (size_t)b->n_out * (size_t)b->n_in;
+    return (sa < sb) - (sa > sb);
+}
+
 gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params, gitc_error *err)
 {
     gitc_dtype dtype = params ? params->dtype : GITC_DTYPE_F32;
@@ -73,44 +150,51 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
     b->dtype = dtype;
     b->kernels = gitc_kernels_best();
     b->n_matrices = linear_matrices(m, NULL);
-    gitc_matrix **list = calloc((size_t)b->n_matrices, sizeof *list);
-    b->panels = calloc((size_t)b->n_matrices, sizeof *b->panels);
-    b->lowp = calloc((size_t)b->n_matrices, sizeof *b->lowp);
-    if (!list || !b->panels || !b->lowp) {
-        free(list);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    int n = b->n_matrices;
+    gitc_matrix **list = calloc((size_t)n, sizeof *list);
+    gitc_status *status = calloc((size_t)n, sizeof *status);
+    gitc_error *errs = calloc((size_t)n, sizeof *errs);
+    b->panels = calloc((size_t)n, sizeof *b->panels);
+    b->lowp = calloc((size_t)n, sizeof *b->lowp);
+    gitc_status st = GITC_OK;
+    if (!list || !status || !errs || !b->panels || !b->lowp) {
+        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        goto done;
     }
     linear_matrices(m, list);
-    gitc_status st = GITC_OK;
-    for (int i = 0; i < b->n_matrices && st == GITC_OK; i++) {
-        gitc_matrix *w = list[i];
-        if (dtype != GITC_DTYPE_F32) {
-            gitc_lowp_kind kind = dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8;
-            st = gitc_lowp_prepare(kind, w, &b->lowp[i], err);
-            if (st == GITC_OK) {
-                w->lowp = b->lowp[i];
-                b->weight_bytes += gitc_lowp_bytes(b->lowp[i]);
-            }
-        } else if (b->kernels->uses_panels) {
-            size_t n = gitc_panels_floats(w), bytes = (n * sizeof(float) + 63) / 64 * 64;
-            b->panels[i] = aligned_alloc(64, bytes ? bytes : 64);
-            if (!b->panels[i]) {
-                st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory preparing weights", m->dir);
-                break;
-            }
-            gitc_panels_pack(w, b->panels[i]);
-            w->panels = b->panels[i];
-            b->weight_bytes += n * sizeof(float);
-        } else {
-            b->weight_bytes += (size_t)w->n_out * (size_t)w->n_in * wtype_size(w->type);
+    qsort(list, (size_t)n, sizeof *list, by_size_desc);
+    /* Preparation is the bulk of loading: spread it over the CPUs. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    gitc_pool *pool = gitc_pool_create(cpus > 1 ? (int)GITC_MIN(cpus, 16) : 1);
+    prepare_task t = {m, b, list, status, errs, 0};
+    atomic_init(&t.next, 0);
+    gitc_pool_run(pool, prepare_worker, &t); /* a NULL pool (no threads) runs it here */
+    gitc_pool_free(pool);
+    for (int i = 0; i < n && st == GITC_OK; i++) {
+        if (status[i] != GITC_OK) {
+            st = status[i];
+            if (err)
+                *err = errs[i];
         }
     }
-    free(list);
+    for (int i = 0; i < n && st == GITC_OK; i++) {
+        const gitc_matrix *w = list[i];
+        if (w->lowp)
+            b->weight_bytes += gitc_lowp_bytes(w->lowp);
+        else if (w->panels)
+            b->weight_bytes += gitc_panels_floats(w) * sizeof(float);
+        else
+            b->weight_bytes += (size_t)w->n_out * (size_t)w->n_in * wtype_size(w->type);
+    }
     if (dtype == GITC_DTYPE_F32)
         snprintf(b->kernels_name, sizeof b->kernels_name, "%s", b->kernels->name);
     else
         snprintf(b->kernels_name, sizeof b->kernels_name, "%s+%s", b->kernels->name,
                  gitc_lowp_kernels_name(dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8));
+done:
+    free(list);
+    free(status);
+    free(errs);
     return st; /* on failure the caller frees the model, and with it b */
 }
 

@@ -95,27 +95,33 @@ typedef struct panel_ctx {
     int M;
 } panel_ctx;
 
-/* Output panels [p0, p1) for all rows: blocks of MC rows, chunks of KC inputs
- * (the whole K when M fits one tile: one sequential pass over the panels). */
+/* Output panels [p0, p1) for all rows, in chunks of KC inputs: every output
+ * is bias + chunk 0, then + chunk 1, ..., whatever M is (so a row's result
+ * does not depend on the rows beside it: batches equal single runs). Few
+ * rows (decode): panel by panel, one sequential pass over the weights. Many
+ * rows: blocks of MC rows, and each KC slice of a panel is reused from L1 by
+ * every row tile of the block. */
 static void panel_range(const panel_ctx *c, int p0, int p1)
 {
     int M = c->M, N = c->w->n_out, K = c->w->n_in;
-    int kc_max = M <= MR ? K : KC;
+    int few = M <= MR;
     for (int m0 = 0; m0 < M; m0 += MC) {
         int mc = GITC_MIN(MC, M - m0);
-        for (int k0 = 0; k0 < K; k0 += kc_max) {
-            int kc = GITC_MIN(kc_max, K - k0);
+        for (int kk = 0; kk < (few ? 1 : K); kk += KC) {
             for (int p = p0; p < p1; p++) {
-                const float *b = c->w->panels + ((size_t)p * K + k0) * PN;
                 int n0 = p * PN, nr = GITC_MIN(PN, N - n0);
                 __mmask16 mk0 = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
                 __mmask16 mk1 = (__mmask16)(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
                 const float *bias = c->bias ? c->bias + n0 : NULL;
-                for (int i = 0; i < mc; i += MR) {
-                    int mr = GITC_MIN(MR, mc - i);
-                    size_t row = (size_t)(m0 + i);
-                    tiles[mr](c->x + row * K + k0, (size_t)K, b, kc, c->y + row * N + n0, (size_t)N,
-                              mk0, mk1, bias, k0 == 0);
+                for (int k0 = few ? 0 : kk; k0 < (few ? K : kk + 1); k0 += KC) {
+                    int kc = GITC_MIN(KC, K - k0);
+                    const float *b = c->w->panels + ((size_t)p * K + k0) * PN;
+                    for (int i = 0; i < mc; i += MR) {
+                        int mr = GITC_MIN(MR, mc - i);
+                        size_t row = (size_t)(m0 + i);
+                        tiles[mr](c->x + row * K + k0, (size_t)K, b, kc, c->y + row * N + n0, (size_t)N,
+                                  mk0, mk1, bias, k0 == 0);
+                    }
                 }
             }
         }
