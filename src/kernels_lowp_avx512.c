@@ -89,23 +89,30 @@ T_BF16 INLINE void tile_bf16(const lowp_job *j, int m0, int p0, const int mr, co
     size_t ps = (size_t)G * GITC_LOWP_PANEL;
     const uint32_t *wp = j->w->w + (size_t)p0 * ps;
     __m512 acc[MR_B][NV_B];
+    #pragma GCC unroll 8
     for (int r = 0; r < mr; r++)
+        #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
             acc[r][v] = _mm512_setzero_ps();
     for (int g = 0; g < G; g++) {
         __m512bh wv[NV_B];
+        #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
             wv[v] = (__m512bh)_mm512_load_si512((const void *)(wp + v * ps + (size_t)g * GITC_LOWP_PANEL));
+        #pragma GCC unroll 8
         for (int r = 0; r < mr; r++) {
             __m512bh xb = (__m512bh)_mm512_set1_epi32((int)xp[(size_t)g * mr + r]);
+            #pragma GCC unroll 8
             for (int v = 0; v < nv; v++)
                 acc[r][v] = _mm512_dpbf16_ps(acc[r][v], wv[v], xb);
         }
     }
+    #pragma GCC unroll 8
     for (int v = 0; v < nv; v++) {
         int n = (p0 + v) * GITC_LOWP_PANEL, left = N - n;
         __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
         __m512 b = j->bias ? _mm512_maskz_loadu_ps(mask, j->bias + n) : _mm512_setzero_ps();
+        #pragma GCC unroll 8
         for (int r = 0; r < mr; r++) {
             __m512 o = j->bias ? _mm512_add_ps(acc[r][v], b) : acc[r][v];
             _mm512_mask_storeu_ps(j->y + (size_t)(m0 + r) * N + n, mask, o);
@@ -199,41 +206,53 @@ T_VNNI INLINE void tile_int8(const lowp_job *j, int m0, int p0, const int mr, co
     const uint16_t *sw = j->w->scales + (size_t)p0 * nb * GITC_LOWP_PANEL;
     __m512 accf[MR_I][NV_I];
     __m512i acc[MR_I][NV_I];
+    #pragma GCC unroll 8
     for (int r = 0; r < mr; r++)
+        #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
             accf[r][v] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
+        #pragma GCC unroll 8
         for (int r = 0; r < mr; r++) {
             __m512i c = _mm512_set1_epi32(corr[(size_t)b * mr + r]);
+            #pragma GCC unroll 8
             for (int v = 0; v < nv; v++)
                 acc[r][v] = c;
         }
         const uint32_t *xb = xp + (size_t)b * 8 * mr;
         const uint32_t *wb = wp + (size_t)b * 8 * GITC_LOWP_PANEL;
+#pragma GCC unroll 2
         for (int g = 0; g < 8; g++) {
             __m512i wv[NV_I];
+            #pragma GCC unroll 8
             for (int v = 0; v < nv; v++)
                 wv[v] = _mm512_load_si512((const void *)(wb + v * ps + (size_t)g * GITC_LOWP_PANEL));
+            #pragma GCC unroll 8
             for (int r = 0; r < mr; r++) {
                 __m512i xv = _mm512_set1_epi32((int)xb[(size_t)g * mr + r]);
+                #pragma GCC unroll 8
                 for (int v = 0; v < nv; v++)
                     acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], wv[v], xv);
             }
         }
+        #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
             const uint16_t *s = sw + ((size_t)v * nb + b) * GITC_LOWP_PANEL;
             __m512 swv = _mm512_castsi512_ps(
                 _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)s)), 16));
+            #pragma GCC unroll 8
             for (int r = 0; r < mr; r++) {
                 __m512 scale = _mm512_mul_ps(_mm512_set1_ps(sx[(size_t)b * mr + r]), swv);
                 accf[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][v]), scale, accf[r][v]);
             }
         }
     }
+    #pragma GCC unroll 8
     for (int v = 0; v < nv; v++) {
         int n = (p0 + v) * GITC_LOWP_PANEL, left = N - n;
         __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
         __m512 bv = j->bias ? _mm512_maskz_loadu_ps(mask, j->bias + n) : _mm512_setzero_ps();
+        #pragma GCC unroll 8
         for (int r = 0; r < mr; r++) {
             __m512 o = j->bias ? _mm512_add_ps(accf[r][v], bv) : accf[r][v];
             _mm512_mask_storeu_ps(j->y + (size_t)(m0 + r) * N + n, mask, o);
