@@ -4,6 +4,7 @@
 
 #include "internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,29 +33,40 @@ static void prepare_bf16(gitc_lowp_matrix *m, int n, const float *row)
     }
 }
 
-/* Quantizes row n; 0 when it holds a non-finite value. */
-static int prepare_int8(gitc_lowp_matrix *m, int n, const float *row)
+/* Quantizes row n (qbuf: n_blocks * 32 bytes of scratch); 0 when it holds a
+ * non-finite value. */
+static int prepare_int8(gitc_lowp_matrix *m, int n, const float *row, uint8_t *qbuf)
 {
     int p = n / GITC_LOWP_PANEL, j = n % GITC_LOWP_PANEL, K = m->n_in;
-    uint8_t *dst = (uint8_t *)(m->w + (size_t)p * m->n_groups * GITC_LOWP_PANEL);
     uint16_t *scales = m->scales + (size_t)p * m->n_blocks * GITC_LOWP_PANEL + j;
     for (int b = 0; b < m->n_blocks; b++) {
         int k0 = b * GITC_LOWP_BLOCK, k1 = GITC_MIN(K, k0 + GITC_LOWP_BLOCK);
         float amax = 0.0f;
+        int bad = 0;
         for (int k = k0; k < k1; k++) {
-            if (!isfinite(row[k]))
-                return 0;
-            amax = fmaxf(amax, fabsf(row[k]));
+            float a = fabsf(row[k]);
+            bad |= !(a <= FLT_MAX); /* inf or NaN */
+            amax = a > amax ? a : amax;
         }
+        if (bad)
+            return 0;
         uint16_t sb = bf16_round_up(amax / 127.0f);
         float s = gitc_lowp_bf16_f32(sb);
+        float inv = s > 0.0f ? 1.0f / s : 0.0f;
         scales[(size_t)b * GITC_LOWP_PANEL] = sb;
-        for (int k = k0; k < k1; k++) {
-            float q = s > 0.0f ? rintf(row[k] / s) : 0.0f;
-            q = fminf(fmaxf(q, -127.0f), 127.0f);
-            /* byte k % 4 of group k / 4 of lane j */
-            dst[((size_t)(k / 4) * GITC_LOWP_PANEL + j) * 4 + k % 4] = (uint8_t)((int)q + 128);
+        for (int k = k0; k < k0 + GITC_LOWP_BLOCK; k++) {
+            float q = k < k1 ? row[k] * inv : 0.0f; /* finite */
+            q = q < -127.0f ? -127.0f : q > 127.0f ? 127.0f : q;
+            q = (q + 12582912.0f) - 12582912.0f; /* round to nearest even (|q| < 2^22) */
+            qbuf[k] = (uint8_t)((int)q + 128);
         }
+    }
+    /* group g (inputs 4g..4g+3, byte i = input 4g+i) of lane j */
+    uint32_t *dst = m->w + (size_t)p * m->n_groups * GITC_LOWP_PANEL + j;
+    for (int g = 0; g < m->n_groups; g++) {
+        uint32_t v;
+        memcpy(&v, qbuf + 4 * g, 4);
+        dst[(size_t)g * GITC_LOWP_PANEL] = v;
     }
     return 1;
 }
@@ -70,7 +82,8 @@ gitc_status gitc_lowp_prepare(gitc_lowp_kind kind, const gitc_matrix *src, gitc_
         return gitc_fail(err, GITC_ERR_SHAPE, "weight matrix [%d, %d] cannot be prepared", N, K);
     gitc_lowp_matrix *m = calloc(1, sizeof *m);
     float *row = malloc((size_t)K * sizeof *row);
-    if (!m || !row)
+    uint8_t *qbuf = malloc(((size_t)K + GITC_LOWP_BLOCK) * sizeof *qbuf);
+    if (!m || !row || !qbuf)
         goto oom;
     m->kind = kind;
     m->n_out = N;
@@ -102,8 +115,9 @@ gitc_status gitc_lowp_prepare(gitc_lowp_kind kind, const gitc_matrix *src, gitc_
         gitc_matrix_row(src, n, row);
         if (kind == GITC_LOWP_BF16) {
             prepare_bf16(m, n, row);
-        } else if (!prepare_int8(m, n, row)) {
+        } else if (!prepare_int8(m, n, row, qbuf)) {
             free(row);
+            free(qbuf);
             gitc_lowp_free(m);
             return gitc_fail(err, GITC_ERR_FORMAT,
                              "weight matrix [%d, %d]: row %d has a non-finite value, which int8 cannot quantize",
@@ -111,10 +125,12 @@ gitc_status gitc_lowp_prepare(gitc_lowp_kind kind, const gitc_matrix *src, gitc_
         }
     }
     free(row);
+    free(qbuf);
     *out = m;
     return GITC_OK;
 oom:
     free(row);
+    free(qbuf);
     gitc_lowp_free(m);
     return gitc_fail(err, GITC_ERR_MEMORY, "out of memory preparing a [%d, %d] weight matrix", N, K);
 }
