@@ -306,8 +306,9 @@ static void ref_linear(gitc_pool *pool, float *y, const float *x, const gitc_low
 static const gitc_lowp_kernels ref_bf16_set = { "ref", GITC_LOWP_BF16, ref_linear };
 static const gitc_lowp_kernels ref_int8_set = { "ref", GITC_LOWP_INT8, ref_linear };
 
-static const gitc_lowp_kernels *sets_bf16[3], *sets_int8[3];
-static int n_bf16, n_int8, capped;
+static const gitc_lowp_kernels *sets_bf16[4], *sets_int8[4];
+static int n_bf16, n_int8;
+static const char *chosen; /* GITC_LOWP_KERNELS, or NULL: the best */
 static pthread_once_t sets_once = PTHREAD_ONCE_INIT;
 
 static void find_sets(void)
@@ -316,6 +317,13 @@ static void find_sets(void)
     sets_int8[n_int8++] = &ref_int8_set;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        const gitc_lowp_kernels *k;
+        if ((k = gitc_lowp_avx2_bf16()) != NULL)
+            sets_bf16[n_bf16++] = k;
+        if ((k = gitc_lowp_avx2_int8()) != NULL)
+            sets_int8[n_int8++] = k;
+    }
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl")) {
         const gitc_lowp_kernels *k;
@@ -327,7 +335,10 @@ static void find_sets(void)
 #endif
     const char *env = getenv("GITC_LOWP_KERNELS");
     const char *env2 = getenv("GITC_KERNELS");
-    capped = (env && strcmp(env, "ref") == 0) || (env2 && strcmp(env2, "portable") == 0);
+    if (env && (strcmp(env, "ref") == 0 || strcmp(env, "avx2") == 0))
+        chosen = strcmp(env, "ref") == 0 ? "ref" : "avx2";
+    else if (env2 && strcmp(env2, "portable") == 0)
+        chosen = "ref";
 }
 
 int gitc_lowp_kernel_sets(gitc_lowp_kind kind, const gitc_lowp_kernels *const **sets)
@@ -345,7 +356,10 @@ static const gitc_lowp_kernels *best_set(gitc_lowp_kind kind)
 {
     const gitc_lowp_kernels *const *sets;
     int n = gitc_lowp_kernel_sets(kind, &sets);
-    return capped ? sets[0] : sets[n - 1];
+    for (int i = 0; chosen && i < n; i++)
+        if (strcmp(sets[i]->name, chosen) == 0)
+            return sets[i];
+    return sets[n - 1];
 }
 
 void gitc_lowp_linear(gitc_pool *pool, float *y, const float *x, const gitc_lowp_matrix *w,

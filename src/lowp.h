@@ -109,13 +109,16 @@ typedef struct gitc_lowp_kernels {
 } gitc_lowp_kernels;
 
 /* Every set this build and CPU run for kind, reference first, best last (for
- * tests and benchmarks). *sets is static storage. GITC_LOWP_KERNELS=ref in the
- * environment caps the best set at the reference (A/B measurements). */
+ * tests and benchmarks). *sets is static storage. GITC_LOWP_KERNELS=ref|avx2
+ * in the environment picks that set instead of the best (A/B measurements);
+ * GITC_KERNELS=portable picks the reference. */
 int gitc_lowp_kernel_sets(gitc_lowp_kind kind, const gitc_lowp_kernels *const **sets);
 
-/* AVX-512 sets (kernels_lowp_avx512.c); NULL when not compiled in. Call only
- * after checking the CPU. */
+/* AVX-512 sets (kernels_lowp_avx512.c) and AVX2+FMA sets (kernels_lowp_avx2.c);
+ * NULL when not compiled in. Call only after checking the CPU. */
 const gitc_lowp_kernels *gitc_lowp_avx512_bf16(void);
 const gitc_lowp_kernels *gitc_lowp_avx512_vnni(void);
+const gitc_lowp_kernels *gitc_lowp_avx2_bf16(void);
+const gitc_lowp_kernels *gitc_lowp_avx2_int8(void);
 
 #endif /* GITC_LOWP_H */
