@@ -342,7 +342,7 @@ const char *gitc_kernels_name(void) { return best()->name; }
 typedef struct peak_task {
     const gitc_kernel_table *t;
     double ms;
-    double *rate; /* [threads] FLOP per ms */
+    double *flops; /* [shares] */
 } peak_task;
 
 static double clock_ms(void)
@@ -356,25 +356,26 @@ static void peak_worker(void *p, int ith, int nth)
 {
     const peak_task *t = p;
     (void)nth;
-    double flops = 0.0, t0 = clock_ms(), t1 = t0;
-    while (t1 - t0 < t->ms) {
+    double flops = 0.0, t0 = clock_ms();
+    while (clock_ms() - t0 < t->ms)
         flops += t->t->fma_loop(20000);
-        t1 = clock_ms();
-    }
-    t->rate[ith] = flops / (t1 - t0);
+    t->flops[ith] = flops;
 }
 
 double gitc_kernels_peak_gflops(gitc_pool *pool, int ms)
 {
     int n = gitc_pool_size(pool);
-    double *rate = calloc((size_t)n, sizeof *rate);
-    if (!rate)
+    double *flops = calloc((size_t)n, sizeof *flops);
+    if (!flops)
         return 0.0;
-    peak_task t = {best(), ms > 0 ? ms : 1, rate};
+    peak_task t = {best(), ms > 0 ? ms : 1, flops};
+    /* FLOPs of all shares over the wall time of the task: shares that did
+     * not run side by side (a thread without a core) do not count twice. */
+    double t0 = clock_ms();
     gitc_pool_run(pool, peak_worker, &t);
-    double sum = 0.0;
+    double wall = clock_ms() - t0, sum = 0.0;
     for (int i = 0; i < n; i++)
-        sum += rate[i];
-    free(rate);
-    return sum * 1e-6; /* FLOP/ms -> GFLOP/s */
+        sum += flops[i];
+    free(flops);
+    return sum / wall * 1e-6; /* FLOP/ms -> GFLOP/s */
 }
