@@ -43,6 +43,10 @@ extern "C" {
 
 #define GITC_VERSION "0.1.0"
 
+#ifndef GITC_API
+#define GITC_API
+#endif
+
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
@@ -232,9 +236,18 @@ typedef struct gitc_config {
     int image_tokens_per_frame; /* (image_size / patch_size)^2 + 1 */
 } gitc_config;
 
+/* Precision of the weights (and matrix products) of a loaded model. */
+typedef enum gitc_dtype {
+    GITC_DTYPE_F32 = 0, /* float32 products: the numerics of transformers (default) */
+    GITC_DTYPE_BF16,    /* weights and activations rounded to bfloat16, f32 sums */
+    GITC_DTYPE_INT8     /* int8 weights per block with scales, int8 activations, int32 sums */
+} gitc_dtype;
+
 typedef struct gitc_model_params {
     int load_tokenizer; /* 1: load vocab.txt / tokenizer.json when the folder has them; default 1 */
     int load_processor; /* 1: load preprocessor_config.json when present; default 1 */
+    gitc_dtype dtype;   /* precision the weights are prepared in at load; default F32. LayerNorm,
+                           softmax, GELU, residuals and the logits stay float32 in every mode */
 } gitc_model_params;
 
 GITC_API gitc_model_params gitc_model_default_params(void);
@@ -267,6 +280,15 @@ GITC_API int gitc_model_num_image_tokens(const gitc_model *model);
  * the processor type. Returns a NUL-terminated string the caller frees with
  * free(), or NULL when out of memory. */
 GITC_API char *gitc_model_describe_json(const gitc_model *model);
+/* The precision the model was loaded in. */
+GITC_API gitc_dtype gitc_model_dtype(const gitc_model *model);
+/* "f32", "bf16" or "int8" (static string), or NULL for a value outside the enum. */
+GITC_API const char *gitc_dtype_name(gitc_dtype dtype);
+/* The kernel set chosen for this CPU at load, e.g. "avx512" or "avx512+bf16" (borrowed). */
+GITC_API const char *gitc_model_kernels(const gitc_model *model);
+/* Bytes of weights the model's matrix products read (as prepared at load:
+ * panels, bf16 or int8 copies, or the mapped file data they use in place). */
+GITC_API size_t gitc_model_weight_bytes(const gitc_model *model);
 
 /* ------------------------------------------------------------------ */
 /* Session: per-thread state (thread pool, scratch, KV caches)         */
@@ -295,6 +317,22 @@ GITC_API int gitc_session_threads(const gitc_session *session);
 
 /* Name of the matrix kernels chosen for this CPU at start-up ("avx2", "scalar"). Static. */
 GITC_API const char *gitc_kernels_name(void);
+
+/* Time a session spent, summed since it was created or last reset. */
+typedef struct gitc_session_stats {
+    double encode_ms; /* vision encoder, projection and the decoder's image rows */
+    int images;       /* images (samples) encoded */
+    double decode_ms; /* decoder steps over text tokens and the LM head */
+    int decode_steps; /* calls of the decoder over text tokens (one per generated token) */
+} gitc_session_stats;
+
+/* Copies the session's counters into *out. */
+GITC_API void gitc_session_stats_get(const gitc_session *session, gitc_session_stats *out);
+/* Zeroes the session's counters. */
+GITC_API void gitc_session_stats_reset(gitc_session *session);
+/* Measures the float32 FMA throughput of the model's kernel set on the
+ * session's threads for about `ms` milliseconds; returns GFLOP/s. */
+GITC_API double gitc_session_peak_gflops(gitc_session *session, int ms);
 
 /* ------------------------------------------------------------------ */
 /* Model levels (GitVisionModel, GitModel, GitForCausalLM forward)     */
@@ -429,6 +467,15 @@ GITC_API void gitc_texts_free(gitc_texts *texts);
 GITC_API gitc_status gitc_describe(gitc_session *session, const gitc_image *frames, int n_frames,
                                    const char *question, const gitc_generate_params *params,
                                    gitc_texts *out, gitc_error *err);
+
+/* gitc_describe for n_inputs inputs at once (images encoded in one pass, their
+ * rows decoded together: faster per input than one call each). `frames` holds
+ * n_inputs * gitc_model_num_frames images, input by input; out[i] (an array of
+ * n_inputs, caller frees each with gitc_texts_free) receives input i's texts,
+ * equal to what gitc_describe gives for it alone. On failure every out[i] is empty. */
+GITC_API gitc_status gitc_describe_batch(gitc_session *session, const gitc_image *frames, int n_inputs,
+                                         const char *question, const gitc_generate_params *params,
+                                         gitc_texts *out, gitc_error *err);
 
 /* Captions an image (question == NULL) or answers a question about it.
  * The image goes through the model's processor; the answer excludes the

@@ -2,6 +2,7 @@
  * with GIT's mask. Image keys/values are computed once per image; text
  * keys/values are cached, so each generation step costs one token per row. */
 #include "model.h"
+#include "backend.h"
 
 #include <math.h>
 #include <string.h>
@@ -28,36 +29,79 @@ static float attention_scale(const gitc_config *c)
     return 1.0f / sqrtf((float)(c->hidden_size / c->num_attention_heads));
 }
 
-gitc_status gitc_decoder_image(gitc_session *s, const float *proj, image_kv *kv,
-                               float *hidden_out, gitc_error *err)
+/* The decoder over the image tokens of B samples, whose projected tokens
+ * [B * n_img, D] are in ws->q: fills kv[b] for every sample and, when
+ * hidden_out is not NULL, writes the final hidden states of all rows. */
+static gitc_status decoder_image_batch(gitc_session *s, int B, image_kv *const *kv, float *hidden_out,
+                                       gitc_error *err)
 {
     const gitc_config *c = &s->model->cfg;
     workspace *ws = &s->ws;
-    int n = kv->n_img, D = c->hidden_size;
-    gitc_status st = gitc_workspace_reserve(s, n, n + c->max_position_embeddings, err);
+    int n = kv[0]->n_img, D = c->hidden_size, M = B * n;
+    /* Rows are already reserved by the vision pass (same M); this only grows
+     * the attention scratch, so ws->q keeps its contents. */
+    gitc_status st = gitc_workspace_reserve(s, M, n + c->max_position_embeddings, err);
     if (st != GITC_OK)
         return st;
-    memcpy(ws->x, proj, (size_t)n * D * sizeof(float));
+    double t0 = gitc_now_ms();
+    memcpy(ws->x, ws->q, (size_t)M * D * sizeof(float));
     for (int l = 0; l < c->num_hidden_layers; l++) {
         if (gitc_session_aborted(s))
             return gitc_fail(err, GITC_ERR_ABORTED, "aborted in the decoder");
         const text_layer *L = &s->model->tlayers[l];
-        float *k = kv->k + (size_t)l * n * D, *v = kv->v + (size_t)l * n * D;
-        gitc_linear(s->pool, ws->q, ws->x, &L->q, L->q_b, n);
-        gitc_linear(s->pool, k, ws->x, &L->k, L->k_b, n);
-        gitc_linear(s->pool, v, ws->x, &L->v, L->v_b, n);
-        /* Image tokens see all image tokens and no text. */
-        gitc_attention_args a = {
-            .out = ws->attn, .ldo = D, .q = ws->q, .ldq = D, .n_q = n,
-            .k1 = k, .v1 = v, .ld1 = D, .n1 = n,
-            .n_heads = c->num_attention_heads, .head_dim = D / c->num_attention_heads,
-            .scale = attention_scale(c),
-        };
-        gitc_attention(s->pool, &a, ws->attn_scratch);
-        layer_tail(s, L, n);
+        gitc_linear(s->pool, ws->q, ws->x, &L->q, L->q_b, M);
+        gitc_linear(s->pool, ws->k, ws->x, &L->k, L->k_b, M);
+        gitc_linear(s->pool, ws->v, ws->x, &L->v, L->v_b, M);
+        for (int b = 0; b < B; b++) {
+            float *k = kv[b]->k + (size_t)l * n * D, *v = kv[b]->v + (size_t)l * n * D;
+            memcpy(k, ws->k + (size_t)b * n * D, (size_t)n * D * sizeof(float));
+            memcpy(v, ws->v + (size_t)b * n * D, (size_t)n * D * sizeof(float));
+            /* Image tokens see all image tokens of their sample and no text. */
+            gitc_attention_args a = {
+                .out = ws->attn + (size_t)b * n * D, .ldo = D, .q = ws->q + (size_t)b * n * D, .ldq = D,
+                .n_q = n, .k1 = k, .v1 = v, .ld1 = D, .n1 = n,
+                .n_heads = c->num_attention_heads, .head_dim = D / c->num_attention_heads,
+                .scale = attention_scale(c),
+            };
+            gitc_attention(s->pool, &a, ws->attn_scratch);
+        }
+        layer_tail(s, L, M);
     }
     if (hidden_out)
-        memcpy(hidden_out, ws->x, (size_t)n * D * sizeof(float));
+        memcpy(hidden_out, ws->x, (size_t)M * D * sizeof(float));
+    s->stats.encode_ms += gitc_now_ms() - t0;
+    s->stats.images += B;
+    return GITC_OK;
+}
+
+gitc_status gitc_decoder_image(gitc_session *s, const float *proj, image_kv *kv,
+                               float *hidden_out, gitc_error *err)
+{
+    const gitc_config *c = &s->model->cfg;
+    int n = kv->n_img;
+    gitc_status st = gitc_workspace_reserve(s, n, n + c->max_position_embeddings, err);
+    if (st != GITC_OK)
+        return st;
+    memcpy(s->ws.q, proj, (size_t)n * c->hidden_size * sizeof(float));
+    return decoder_image_batch(s, 1, &kv, hidden_out, err);
+}
+
+gitc_status gitc_encode_batch(gitc_session *s, const float *const *pixels, int B, image_kv *const *kv,
+                              gitc_error *err)
+{
+    for (int done = 0; done < B;) {
+        int b = GITC_MIN(B - done, GITC_ENCODE_BATCH_MAX);
+        const gitc_config *c = &s->model->cfg;
+        int rows = b * kv[done]->n_img;
+        gitc_status st = gitc_workspace_reserve(s, rows, GITC_MAX(rows, kv[done]->n_img + c->max_position_embeddings), err);
+        if (st == GITC_OK)
+            st = gitc_vision_batch(s, pixels + done, b, err);
+        if (st == GITC_OK)
+            st = decoder_image_batch(s, b, kv + done, NULL, err);
+        if (st != GITC_OK)
+            return st;
+        done += b;
+    }
     return GITC_OK;
 }
 
@@ -86,6 +130,7 @@ gitc_status gitc_decoder_text(gitc_session *s, const int32_t *ids, int n, int n_
     gitc_status st = gitc_workspace_reserve(s, M, max_keys, err);
     if (st != GITC_OK)
         return st;
+    double t0 = gitc_now_ms();
     /* Embeddings: word + position (positions count this row's cached text), then LayerNorm. */
     for (int r = 0; r < n_rows; r++) {
         for (int j = 0; j < n; j++) {
@@ -128,10 +173,14 @@ gitc_status gitc_decoder_text(gitc_session *s, const int32_t *ids, int n, int n_
     for (int r = 0; r < n_rows; r++)
         txt[r]->len += n;
     memcpy(hidden_out, ws->x, (size_t)M * D * sizeof(float));
+    s->stats.decode_ms += gitc_now_ms() - t0;
+    s->stats.decode_steps++;
     return GITC_OK;
 }
 
 void gitc_lm_head(gitc_session *s, const float *hidden, int M, float *logits)
 {
+    double t0 = gitc_now_ms();
     gitc_linear(s->pool, logits, hidden, &s->model->lm_head, s->model->lm_head_b, M);
+    s->stats.decode_ms += gitc_now_ms() - t0;
 }

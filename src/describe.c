@@ -69,6 +69,70 @@ static gitc_status build_prompt(const gitc_model *m, const char *question, int32
     return GITC_OK;
 }
 
+gitc_status gitc_describe_batch(gitc_session *s, const gitc_image *frames, int n_inputs,
+                                const char *question, const gitc_generate_params *params,
+                                gitc_texts *out, gitc_error *err)
+{
+    const gitc_model *m = s->model;
+    int F = gitc_model_num_frames(m);
+    for (int i = 0; i < n_inputs; i++)
+        memset(&out[i], 0, sizeof out[i]);
+    if (n_inputs < 1)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_describe_batch: no inputs");
+    if (!m->tokenizer)
+        return gitc_fail(err, GITC_ERR_IO, "%s: no tokenizer files (vocab.txt or tokenizer.json)", m->dir);
+    float *pixels = NULL;
+    int32_t *prompt = NULL;
+    int n_prompt = 0;
+    gitc_generation gen = {0};
+    const float **px = calloc((size_t)n_inputs, sizeof *px);
+    const int32_t **pr = calloc((size_t)n_inputs, sizeof *pr);
+    int *np = calloc((size_t)n_inputs, sizeof *np);
+    gitc_status st = px && pr && np ? GITC_OK : gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    if (st == GITC_OK)
+        st = preprocess(m, frames, n_inputs * F, &pixels, err);
+    if (st == GITC_OK)
+        st = build_prompt(m, question, &prompt, &n_prompt, err);
+    if (st == GITC_OK) {
+        size_t per = (size_t)F * 3 * (size_t)m->cfg.vision_image_size * (size_t)m->cfg.vision_image_size;
+        for (int i = 0; i < n_inputs; i++) {
+            px[i] = pixels + (size_t)i * per;
+            pr[i] = prompt;
+            np[i] = n_prompt;
+        }
+        st = gitc_generate(s, px, pr, np, n_inputs, params, &gen, err);
+    }
+    int per_input = st == GITC_OK ? gen.n_sequences / n_inputs : 0;
+    for (int i = 0; st == GITC_OK && i < n_inputs; i++) {
+        out[i].texts = calloc((size_t)per_input, sizeof *out[i].texts);
+        out[i].scores = calloc((size_t)per_input, sizeof *out[i].scores);
+        out[i].stopped = calloc((size_t)per_input, sizeof *out[i].stopped);
+        if (!out[i].texts || !out[i].scores || !out[i].stopped)
+            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        /* Captions decode everything (the [CLS] is skipped as special); answers leave out the question. */
+        for (int j = 0; st == GITC_OK && j < per_input; j++) {
+            const gitc_sequence *sq = &gen.sequences[i * per_input + j];
+            int skip = question ? sq->n_prompt : 0;
+            st = gitc_tokenizer_decode(m->tokenizer, sq->ids + skip, (size_t)(sq->n_ids - skip), 1, -1,
+                                       &out[i].texts[j], err);
+            out[i].scores[j] = sq->score;
+            /* Ended by eos ("stop") rather than by the length limit ("length"). */
+            out[i].stopped[j] = sq->n_ids > sq->n_prompt && sq->ids[sq->n_ids - 1] == m->cfg.eos_token_id;
+            out[i].n += st == GITC_OK;
+        }
+    }
+    if (st != GITC_OK)
+        for (int i = 0; i < n_inputs; i++)
+            gitc_texts_free(&out[i]);
+    gitc_generation_free(&gen);
+    free(prompt);
+    free(pixels);
+    free(px);
+    free(pr);
+    free(np);
+    return st;
+}
+
 gitc_status gitc_describe(gitc_session *s, const gitc_image *frames, int n_frames,
                           const char *question, const gitc_generate_params *params,
                           gitc_texts *out, gitc_error *err)
@@ -78,43 +142,7 @@ gitc_status gitc_describe(gitc_session *s, const gitc_image *frames, int n_frame
     if (n_frames != gitc_model_num_frames(m))
         return gitc_fail(err, GITC_ERR_ARGUMENT, "%s takes %d frame%s per input, got %d", m->dir,
                          gitc_model_num_frames(m), gitc_model_num_frames(m) == 1 ? "" : "s", n_frames);
-    if (!m->tokenizer)
-        return gitc_fail(err, GITC_ERR_IO, "%s: no tokenizer files (vocab.txt or tokenizer.json)", m->dir);
-    float *pixels = NULL;
-    int32_t *prompt = NULL;
-    int n_prompt = 0;
-    gitc_generation gen = {0};
-    gitc_status st = preprocess(m, frames, n_frames, &pixels, err);
-    if (st == GITC_OK)
-        st = build_prompt(m, question, &prompt, &n_prompt, err);
-    const float *px = pixels;
-    const int32_t *pr = prompt;
-    if (st == GITC_OK)
-        st = gitc_generate(s, &px, &pr, &n_prompt, 1, params, &gen, err);
-    if (st == GITC_OK) {
-        out->texts = calloc((size_t)gen.n_sequences, sizeof *out->texts);
-        out->scores = calloc((size_t)gen.n_sequences, sizeof *out->scores);
-        out->stopped = calloc((size_t)gen.n_sequences, sizeof *out->stopped);
-        if (!out->texts || !out->scores || !out->stopped)
-            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    }
-    /* Captions decode everything (the [CLS] is skipped as special); answers leave out the question. */
-    for (int i = 0; st == GITC_OK && i < gen.n_sequences; i++) {
-        const gitc_sequence *sq = &gen.sequences[i];
-        int skip = question ? sq->n_prompt : 0;
-        st = gitc_tokenizer_decode(m->tokenizer, sq->ids + skip, (size_t)(sq->n_ids - skip), 1, -1,
-                                   &out->texts[i], err);
-        out->scores[i] = sq->score;
-        /* Ended by eos ("stop") rather than by the length limit ("length"). */
-        out->stopped[i] = sq->n_ids > sq->n_prompt && sq->ids[sq->n_ids - 1] == m->cfg.eos_token_id;
-        out->n += st == GITC_OK;
-    }
-    if (st != GITC_OK)
-        gitc_texts_free(out);
-    gitc_generation_free(&gen);
-    free(prompt);
-    free(pixels);
-    return st;
+    return gitc_describe_batch(s, frames, 1, question, params, out, err);
 }
 
 /* One text: gitc_describe with a single returned sequence. */

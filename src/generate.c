@@ -74,13 +74,7 @@ static void process_logits(const gitc_generate_params *p, const gitc_config *c, 
 /* In place log_softmax over V scores (float32 result, double accumulation). */
 static void log_softmax(float *x, int V)
 {
-    float mx = -INFINITY;
-    for (int v = 0; v < V; v++)
-        mx = x[v] > mx ? x[v] : mx;
-    double sum = 0.0;
-    for (int v = 0; v < V; v++)
-        sum += exp((double)x[v] - mx);
-    float lse = (float)(mx + log(sum));
+    float lse = gitc_log_sum_exp(x, V);
     for (int v = 0; v < V; v++)
         x[v] = x[v] - lse;
 }
@@ -281,12 +275,10 @@ static gitc_status run_simple(gen_state *g, row *rows, int n_rows, gitc_error *e
             if (g->p->do_sample) {
                 memcpy(g->tmp, scores, (size_t)V * sizeof(float));
                 tok = sample_token(g->p, scores, V, g->hidden, &r->rng);
-                log_softmax(g->tmp, V);
-                r->score += g->tmp[tok];
+                r->score += g->tmp[tok] - gitc_log_sum_exp(g->tmp, V);
             } else {
                 tok = argmax(scores, V);
-                log_softmax(scores, V);
-                r->score += scores[tok];
+                r->score += scores[tok] - gitc_log_sum_exp(scores, V);
             }
             r->ids[r->len++] = tok;
             if (tok == c->eos_token_id) {
@@ -567,24 +559,23 @@ gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
      * Beam search keeps twice as many rows for reordering. */
     int n_live = p.num_beams > 1 ? p.num_beams : n_rows;
     row *rows = calloc((size_t)(p.num_beams > 1 ? 2 * n_live : n_live), sizeof(row));
-    float *proj = malloc((size_t)n_img * D * sizeof(float));
+    image_kv **img_ptrs = malloc((size_t)n_inputs * sizeof *img_ptrs);
     g.hidden = malloc((size_t)GITC_MIN(n_live, 64) * GITC_MAX(D, V) * sizeof(float));
     g.logits = malloc((size_t)n_live * V * sizeof(float));
     g.tmp = malloc((size_t)V * sizeof(float));
     out->sequences = calloc((size_t)n_inputs * p.num_return_sequences, sizeof(gitc_sequence));
-    if (!g.img || !rows || !proj || !g.hidden || !g.logits || !g.tmp || !out->sequences) {
+    if (!g.img || !rows || !img_ptrs || !g.hidden || !g.logits || !g.tmp || !out->sequences) {
         st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
         goto done;
     }
     out->n_sequences = n_inputs * p.num_return_sequences;
-    /* Image keys and values once per input. */
+    /* Image keys and values once per input, the inputs encoded together. */
     for (int i = 0; i < n_inputs && st == GITC_OK; i++) {
         st = image_kv_init(&g.img[i], c, n_img, err);
-        if (st == GITC_OK)
-            st = gitc_vision_run(s, pixel_values[i], NULL, proj, err);
-        if (st == GITC_OK)
-            st = gitc_decoder_image(s, proj, &g.img[i], NULL, err);
+        img_ptrs[i] = &g.img[i];
     }
+    if (st == GITC_OK)
+        st = gitc_encode_batch(s, pixel_values, n_inputs, img_ptrs, err);
     if (st != GITC_OK)
         goto done;
     if (p.num_beams > 1) {
@@ -637,7 +628,7 @@ done:
             image_kv_free(&g.img[i]);
     free(g.img);
     free(rows);
-    free(proj);
+    free(img_ptrs);
     free(g.hidden);
     free(g.logits);
     free(g.tmp);

@@ -1,11 +1,14 @@
 /* Scalar reference kernels, the portable threaded kernels, and the run-time
- * choice between them and the SIMD sets (kernels_avx2.c). */
+ * choice between them and the SIMD sets (kernels_avx2.c, kernels_avx512.c). */
 #include "kernels.h"
 #include "internal.h"
+#include "lowp.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
@@ -28,6 +31,32 @@ void gitc_matrix_row(const gitc_matrix *w, int r, float *out)
     }
     for (int k = 0; k < w->n_in; k++)
         out[k] = w_at(w, base + (size_t)k);
+}
+
+size_t gitc_panels_floats(const gitc_matrix *w)
+{
+    size_t panels = ((size_t)w->n_out + GITC_PANEL_N - 1) / GITC_PANEL_N;
+    return panels * (size_t)w->n_in * GITC_PANEL_N;
+}
+
+void gitc_panels_pack(const gitc_matrix *w, float *dst)
+{
+    int N = w->n_out, K = w->n_in;
+    int n_panels = (N + GITC_PANEL_N - 1) / GITC_PANEL_N;
+    for (int p = 0; p < n_panels; p++) {
+        float *panel = dst + (size_t)p * K * GITC_PANEL_N;
+        for (int j = 0; j < GITC_PANEL_N; j++) {
+            int n = p * GITC_PANEL_N + j;
+            if (n >= N) {
+                for (int k = 0; k < K; k++)
+                    panel[(size_t)k * GITC_PANEL_N + j] = 0.0f;
+                continue;
+            }
+            size_t base = (size_t)n * K;
+            for (int k = 0; k < K; k++)
+                panel[(size_t)k * GITC_PANEL_N + j] = w_at(w, base + (size_t)k);
+        }
+    }
 }
 
 void gitc_linear_ref(float *y, const float *x, const gitc_matrix *w, const float *bias, int M)
@@ -187,9 +216,36 @@ static void attention_portable(gitc_pool *pool, const gitc_attention_args *a, fl
     gitc_pool_run(pool, attention_worker, &t);
 }
 
+float gitc_log_sum_exp_ref(const float *x, int n)
+{
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY)
+        return -INFINITY;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)x[i] - mx);
+    return (float)(mx + log(sum));
+}
+
+/* Eight independent scalar FMA chains (what the compiler makes of them). */
+static double fma_loop_portable(long n)
+{
+    volatile float seed = 1.0f;
+    float a[8], m = 0.999f, c = 0.001f;
+    for (int i = 0; i < 8; i++)
+        a[i] = seed + (float)i;
+    for (long r = 0; r < n; r++)
+        for (int i = 0; i < 8; i++)
+            a[i] = fmaf(a[i], m, c);
+    seed = a[0] + a[7];
+    return 16.0 * (double)n;
+}
+
 static const gitc_kernel_table portable_table = {
     "portable", linear_portable, attention_portable, layernorm_portable,
-    gelu_portable, quick_gelu_portable, add_portable,
+    gelu_portable, quick_gelu_portable, add_portable, 0, fma_loop_portable, gitc_log_sum_exp_ref,
 };
 
 /* 1 when the CPU (and OS) run AVX2, FMA and F16C code. */
@@ -205,17 +261,38 @@ static int cpu_has_avx2(void)
 #endif
 }
 
+/* 1 when the CPU and OS run AVX-512F code (libgcc checks the OS saves zmm state). */
+static int cpu_has_avx512f(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
 /* The usable kernel sets, found once (cpuid traps to the hypervisor in VMs). */
-static const gitc_kernel_table *kernel_list[2];
+static const gitc_kernel_table *kernel_list[3];
 static int kernel_count;
+static int best_index;
 static pthread_once_t kernel_once = PTHREAD_ONCE_INIT;
 
 static void find_kernels(void)
 {
     const gitc_kernel_table *avx2 = gitc_kernels_avx2_table();
     kernel_list[kernel_count++] = &portable_table;
-    if (avx2 && cpu_has_avx2())
+    if (avx2 && cpu_has_avx2()) {
         kernel_list[kernel_count++] = avx2;
+        const gitc_kernel_table *avx512 = gitc_kernels_avx512_table(avx2);
+        if (avx512 && cpu_has_avx512f())
+            kernel_list[kernel_count++] = avx512;
+    }
+    best_index = kernel_count - 1;
+    /* GITC_KERNELS names a set to use instead of the best (A/B measurements). */
+    const char *want = getenv("GITC_KERNELS");
+    for (int i = 0; want && i < kernel_count; i++)
+        if (strcmp(want, kernel_list[i]->name) == 0)
+            best_index = i;
 }
 
 int gitc_kernel_tables(const gitc_kernel_table *const **tables)
@@ -225,18 +302,22 @@ int gitc_kernel_tables(const gitc_kernel_table *const **tables)
     return kernel_count;
 }
 
-/* The best kernel set for this CPU. */
+/* The best kernel set for this CPU (or the one GITC_KERNELS names). */
 static const gitc_kernel_table *best(void)
 {
-    const gitc_kernel_table *const *t;
-    int n = gitc_kernel_tables(&t);
-    return t[n - 1];
+    pthread_once(&kernel_once, find_kernels);
+    return kernel_list[best_index];
 }
+
+const gitc_kernel_table *gitc_kernels_best(void) { return best(); }
 
 void gitc_linear(gitc_pool *pool, float *y, const float *x, const gitc_matrix *w,
                  const float *bias, int M)
 {
-    best()->linear(pool, y, x, w, bias, M);
+    if (w->lowp)
+        gitc_lowp_linear(pool, y, x, w->lowp, bias, M);
+    else
+        best()->linear(pool, y, x, w, bias, M);
 }
 
 void gitc_attention(gitc_pool *pool, const gitc_attention_args *a, float *scratch)
@@ -254,4 +335,47 @@ void gitc_gelu(gitc_pool *pool, float *x, size_t n) { best()->gelu(pool, x, n); 
 void gitc_quick_gelu(gitc_pool *pool, float *x, size_t n) { best()->quick_gelu(pool, x, n); }
 void gitc_add(gitc_pool *pool, float *x, const float *y, size_t n) { best()->add(pool, x, y, n); }
 
+float gitc_log_sum_exp(const float *x, int n) { return best()->log_sum_exp(x, n); }
+
 const char *gitc_kernels_name(void) { return best()->name; }
+
+typedef struct peak_task {
+    const gitc_kernel_table *t;
+    double ms;
+    double *flops; /* [shares] */
+} peak_task;
+
+static double clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static void peak_worker(void *p, int ith, int nth)
+{
+    const peak_task *t = p;
+    (void)nth;
+    double flops = 0.0, t0 = clock_ms();
+    while (clock_ms() - t0 < t->ms)
+        flops += t->t->fma_loop(20000);
+    t->flops[ith] = flops;
+}
+
+double gitc_kernels_peak_gflops(gitc_pool *pool, int ms)
+{
+    int n = gitc_pool_size(pool);
+    double *flops = calloc((size_t)n, sizeof *flops);
+    if (!flops)
+        return 0.0;
+    peak_task t = {best(), ms > 0 ? ms : 1, flops};
+    /* FLOPs of all shares over the wall time of the task: shares that did
+     * not run side by side (a thread without a core) do not count twice. */
+    double t0 = clock_ms();
+    gitc_pool_run(pool, peak_worker, &t);
+    double wall = clock_ms() - t0, sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += flops[i];
+    free(flops);
+    return sum / wall * 1e-6; /* FLOP/ms -> GFLOP/s */
+}

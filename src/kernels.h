@@ -1,5 +1,7 @@
-/* Compute kernels of the forward pass. Each has a scalar reference
- * (`*_ref`, the oracle in tests) and a fast threaded SIMD version chosen at
+/* Compute kernels of the forward pass. gitc_linear and gitc_attention have
+ * scalar references (`*_ref`, the oracles in tests); layer norm, gelu,
+ * quick_gelu and add are checked against the portable set (kernels.c), which
+ * is itself the plain scalar loop. The fast threaded SIMD sets are chosen at
  * run time. Dimension letters: M rows of activations, N outputs, K inputs. */
 #ifndef GITC_KERNELS_H
 #define GITC_KERNELS_H
@@ -12,18 +14,37 @@
 /* Storage type of a weight matrix as it lies in the (mmapped) checkpoint. */
 typedef enum gitc_wtype { GITC_W_F32 = 0, GITC_W_F16, GITC_W_BF16 } gitc_wtype;
 
-/* A weight matrix [n_out, n_in], row-major (PyTorch Linear layout); borrowed. */
+struct gitc_lowp_matrix; /* bf16 / int8 weights prepared at load (lowp.h) */
+
+/* A weight matrix [n_out, n_in], row-major (PyTorch Linear layout); borrowed.
+ * The backend (backend.c) may attach a prepared form, owned by the model:
+ * f32 panels for the AVX-512 set, or a low-precision copy that replaces the
+ * f32 path entirely. */
 typedef struct gitc_matrix {
     const void *data;
     gitc_wtype type;
     int n_out; /* N */
     int n_in;  /* K */
+    const float *panels; /* [ceil(N/GITC_PANEL_N), K, GITC_PANEL_N] (gitc_panels_pack), or NULL */
+    const struct gitc_lowp_matrix *lowp; /* non-NULL: gitc_linear runs gitc_lowp_linear */
 } gitc_matrix;
+
+/* Outputs per f32 weight panel: panel p holds rows [p*32, p*32+32) of W
+ * transposed, K-major (32 consecutive floats per input k), zero-padded. */
+#define GITC_PANEL_N 32
+
+/* Floats of w's panels, and the packing itself (exact conversion of F16/BF16).
+ * dst must be 64-byte aligned and hold gitc_panels_floats(w) floats. */
+size_t gitc_panels_floats(const gitc_matrix *w);
+void gitc_panels_pack(const gitc_matrix *w, float *dst);
 
 /* Row r of a matrix converted to float32 (n_in values). */
 void gitc_matrix_row(const gitc_matrix *w, int r, float *out);
 
-/* y[M,N] = x[M,K] · Wᵀ + bias (bias may be NULL). Rows of x and y are contiguous. */
+/* y[M,N] = x[M,K] · Wᵀ + bias (bias may be NULL). Rows of x and y are contiguous.
+ * A matrix with w->lowp set runs gitc_lowp_linear (bf16 / int8); otherwise the
+ * best f32 set (panels when prepared, else W read in place). The reference
+ * reads w->data and ignores panels and lowp. */
 void gitc_linear(gitc_pool *pool, float *y, const float *x, const gitc_matrix *w,
                  const float *bias, int M);
 void gitc_linear_ref(float *y, const float *x, const gitc_matrix *w, const float *bias, int M);
@@ -38,6 +59,11 @@ void gitc_gelu(gitc_pool *pool, float *x, size_t n);
 void gitc_quick_gelu(gitc_pool *pool, float *x, size_t n);
 /* In place: x += y. */
 void gitc_add(gitc_pool *pool, float *x, const float *y, size_t n);
+
+/* log(sum(exp(x[i]))) over n values (max subtracted first; the sum of the
+ * exponentials is accumulated in float64). Returns -inf when every x is -inf. */
+float gitc_log_sum_exp(const float *x, int n);
+float gitc_log_sum_exp_ref(const float *x, int n);
 
 /* Multi-head attention over two key blocks.
  * Block 1 (n1 keys): seen by every query (image tokens).
@@ -65,7 +91,7 @@ size_t gitc_attention_scratch(int n_threads, int n_keys);
 void gitc_attention(gitc_pool *pool, const gitc_attention_args *a, float *scratch);
 void gitc_attention_ref(const gitc_attention_args *a, float *scratch);
 
-/* Name of the kernel variant in use ("avx2", "portable"). */
+/* Name of the kernel variant in use ("avx512", "avx2", "portable"). */
 const char *gitc_kernels_name(void);
 
 /* One complete set of fast kernels; the functions above dispatch to the best
@@ -80,14 +106,33 @@ typedef struct gitc_kernel_table {
     void (*gelu)(gitc_pool *pool, float *x, size_t n);
     void (*quick_gelu)(gitc_pool *pool, float *x, size_t n);
     void (*add)(gitc_pool *pool, float *x, const float *y, size_t n);
+    int uses_panels; /* 1: linear is fastest with gitc_matrix.panels prepared */
+    /* Runs n rounds of independent f32 FMAs at the set's full width (a peak
+     * measurement); returns the FLOPs done. */
+    double (*fma_loop)(long n);
+    float (*log_sum_exp)(const float *x, int n);
 } gitc_kernel_table;
 
+/* Peak f32 FMA rate of the best set on all of the pool's threads, measured
+ * for about `ms` milliseconds, in GFLOP/s. */
+double gitc_kernels_peak_gflops(gitc_pool *pool, int ms);
+
 /* Every kernel set this build and CPU can run, portable first, best last
- * (for tests and benchmarks). Returns the count; *tables is static storage. */
+ * (for tests and benchmarks). Returns the count; *tables is static storage.
+ * GITC_KERNELS=portable|avx2 in the environment caps the best set (for A/B
+ * measurements). */
 int gitc_kernel_tables(const gitc_kernel_table *const **tables);
 
 /* The AVX2+FMA+F16C set, or NULL when not compiled in (kernels_avx2.c).
  * Call it only after checking the CPU (gitc_kernel_tables does). */
 const gitc_kernel_table *gitc_kernels_avx2_table(void);
+
+/* The AVX-512F set (linear over f32 panels; the other kernels are the AVX2
+ * set's), or NULL when not compiled in (kernels_avx512.c). Built on avx2; call
+ * it only after checking the CPU. */
+const gitc_kernel_table *gitc_kernels_avx512_table(const gitc_kernel_table *avx2);
+
+/* The best set for this CPU (what gitc_linear and the others call). */
+const gitc_kernel_table *gitc_kernels_best(void);
 
 #endif /* GITC_KERNELS_H */

@@ -741,8 +741,53 @@ static void gelu_avx2(gitc_pool *pool, float *x, size_t n) { elementwise(pool, x
 static void quick_gelu_avx2(gitc_pool *pool, float *x, size_t n) { elementwise(pool, x, NULL, n, 1); }
 static void add_avx2(gitc_pool *pool, float *x, const float *y, size_t n) { elementwise(pool, x, y, n, 2); }
 
+/* Twelve independent 8-lane FMA chains: enough to fill two FMA pipes of latency <= 6. */
+static double fma_loop_avx2(long n)
+{
+    __m256 a[12], m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(0.001f);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm256_set1_ps((float)i);
+    for (long r = 0; r < n; r++)
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm256_fmadd_ps(a[i], m, c);
+    __m256 s = a[0];
+    for (int i = 1; i < 12; i++)
+        s = _mm256_add_ps(s, a[i]);
+    volatile float sink = hsum(s);
+    (void)sink;
+    return 12.0 * 16.0 * (double)n;
+}
+
+/* The max, then exp8 of x - max summed in float64 lanes (the tail masked to -inf). */
+static float log_sum_exp_avx2(const float *x, int n)
+{
+    __m256 vmx = _mm256_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(x + i));
+    float mx = hmax(vmx);
+    for (int j = i; j < n; j++)
+        mx = x[j] > mx ? x[j] : mx;
+    if (mx == -INFINITY)
+        return -INFINITY;
+    vmx = _mm256_set1_ps(mx);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmx));
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double lanes[4];
+    _mm256_storeu_pd(lanes, _mm256_add_pd(s0, s1));
+    double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    for (; i < n; i++)
+        sum += (double)expf(x[i] - mx);
+    return (float)(mx + log(sum));
+}
+
 static const gitc_kernel_table avx2_table = {
     "avx2", linear_avx2, attention_avx2, layernorm_avx2, gelu_avx2, quick_gelu_avx2, add_avx2,
+    0, fma_loop_avx2, log_sum_exp_avx2,
 };
 
 const gitc_kernel_table *gitc_kernels_avx2_table(void) { return &avx2_table; }

@@ -62,6 +62,8 @@ struct gitc_model {
     gitc_matrix lm_head;             /* [V, D] */
     float *lm_head_b;                /* [V] */
 
+    struct gitc_backend *backend;    /* kernel set, prepared weights, shared pools (backend.c) */
+
     gitc_tokenizer *tokenizer;       /* NULL when the folder has none */
     gitc_processor *processor;       /* NULL when the folder has none */
     gitc_generate_params gen_defaults;
@@ -133,22 +135,27 @@ typedef struct workspace {
     int rows;
     float *x, *h, *q, *k, *v, *attn; /* [rows, W], W = max(D, Dv) */
     float *mlp;                      /* [rows, max(I, Iv)] */
-    float *patches;                  /* [frames * Np, 3*P*P] */
+    float *patches;                  /* [samples * frames * Np, 3*P*P] */
+    size_t patches_len;              /* floats of room in patches */
     float *attn_scratch;
     size_t attn_scratch_len;
 } workspace;
 
 struct gitc_session {
     const gitc_model *model;
-    gitc_pool *pool;
+    gitc_pool *pool; /* the model's shared pool (borrowed) */
     int n_threads;
+    gitc_session_stats stats;
     int (*abort_cb)(void *);
     void *abort_user;
     workspace ws;
 };
 
-/* Makes sure the workspace has room for `rows` rows and `n_keys` attention keys. */
+/* Makes sure the workspace has room for `rows` rows and `n_keys` attention keys
+ * (buffers that grow lose their contents). */
 gitc_status gitc_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_error *err);
+/* Makes sure ws.patches holds n floats. */
+gitc_status gitc_workspace_reserve_patches(gitc_session *s, size_t n, gitc_error *err);
 
 /* 1 when the abort callback asks to stop. */
 int gitc_session_aborted(const gitc_session *s);
@@ -164,10 +171,23 @@ void text_kv_copy(text_kv *dst, const text_kv *src, const gitc_config *cfg);
 gitc_status gitc_vision_run(gitc_session *s, const float *pixels, float *vision_out,
                             float *proj_out, gitc_error *err);
 
+/* Vision encoder + projection for B samples in one pass; leaves the projected
+ * image tokens [B * n_img, D] in s->ws.q. */
+gitc_status gitc_vision_batch(gitc_session *s, const float *const *pixels, int B, gitc_error *err);
+
 /* Runs the decoder over the image tokens proj [n_img, D]: fills kv and, when
  * hidden_out is not NULL, writes the image rows' final hidden states. */
 gitc_status gitc_decoder_image(gitc_session *s, const float *proj, image_kv *kv,
                                float *hidden_out, gitc_error *err);
+
+/* Most samples encoded in one pass (rows = samples x image tokens). */
+#define GITC_ENCODE_BATCH_MAX 8
+
+/* Encodes B samples (vision, projection, the decoder's image rows) in passes
+ * of up to GITC_ENCODE_BATCH_MAX samples, filling kv[b] (initialized by the
+ * caller) for each. */
+gitc_status gitc_encode_batch(gitc_session *s, const float *const *pixels, int B, image_kv *const *kv,
+                              gitc_error *err);
 
 /* Runs the decoder over n new text tokens of each of n_rows sequences.
  * Row r has ids[r*n .. r*n+n), image context img[r] and text cache txt[r]

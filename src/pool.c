@@ -1,8 +1,14 @@
 /* Persistent pthread pool. A task is published by bumping an atomic
  * generation counter; threads spin on it for a while (a decode step issues
- * ~40 tasks a few microseconds apart, and waking a sleeping thread costs
- * ~15-100 µs on this VM) and then sleep on a condition variable, so an idle
- * pool costs no CPU. Completion is counted the same way. */
+ * dozens of tasks a few microseconds apart, and waking a sleeping thread
+ * costs far more than that) and then sleep on a condition variable, so an
+ * idle pool costs no CPU. A task is cut into n_threads shares that the
+ * participants claim from an atomic counter, the caller included: when a
+ * worker is not running (the machine is busier than its cores), the caller
+ * does that share itself instead of waiting for the scheduler to bring the
+ * worker back. The caller then closes the task and waits only for workers
+ * that entered it. Callers on several threads (sessions sharing a model's
+ * pool) take turns: one task at a time, under a mutex they sleep on. */
 #include "pool.h"
 
 #include <pthread.h>
@@ -19,16 +25,20 @@
 #define SPIN_MIN_NS 1000
 #define PREEMPT_GAP_NS 200000
 
+#define CLOSED 0x80000000u
+
 struct gitc_pool {
     int n_threads;
     pthread_t *threads;
     pthread_mutex_t lock;
+    pthread_mutex_t run_lock; /* held by the caller of the task in flight */
     pthread_cond_t start; /* workers sleep here between tasks */
     pthread_cond_t done;  /* the caller sleeps here until the task completes */
-    gitc_task_fn fn;      /* written before generation is bumped */
+    gitc_task_fn fn;      /* written before the task opens */
     void *ctx;
     atomic_uint generation; /* bumped once per task */
-    atomic_uint pending;    /* workers still running the current task */
+    atomic_int next_share;  /* next share of the current task to claim */
+    atomic_uint entered;    /* workers inside the task, | CLOSED when none may enter */
     long long caller_spin_ns; /* the caller's spin budget */
     atomic_int sleepers;    /* workers waiting (or about to wait) on start */
     atomic_int caller_waiting;
@@ -102,11 +112,18 @@ static unsigned wait_for_task(gitc_pool *pool, unsigned seen, long long *budget)
     return g;
 }
 
+/* Runs unclaimed shares of the current task until none is left. */
+static void run_shares(gitc_pool *pool, gitc_task_fn fn, void *ctx)
+{
+    int n = pool->n_threads, i;
+    while ((i = atomic_fetch_add(&pool->next_share, 1)) < n)
+        fn(ctx, i, n);
+}
+
 static void *worker_main(void *p)
 {
     worker_arg *arg = p;
     gitc_pool *pool = arg->pool;
-    int ith = arg->ith;
     free(arg);
     unsigned seen = 0;
     long long budget = SPIN_MAX_NS;
@@ -114,8 +131,10 @@ static void *worker_main(void *p)
         seen = wait_for_task(pool, seen, &budget);
         if (atomic_load(&pool->quit))
             break;
-        pool->fn(pool->ctx, ith, pool->n_threads);
-        if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->caller_waiting)) {
+        /* Enter unless the caller closed the task already (it ran every share). */
+        if (!(atomic_fetch_add(&pool->entered, 1) & CLOSED))
+            run_shares(pool, pool->fn, pool->ctx);
+        if (atomic_fetch_sub(&pool->entered, 1) == (CLOSED | 1u) && atomic_load(&pool->caller_waiting)) {
             pthread_mutex_lock(&pool->lock);
             pthread_cond_signal(&pool->done);
             pthread_mutex_unlock(&pool->lock);
@@ -133,10 +152,12 @@ gitc_pool *gitc_pool_create(int n_threads)
         return NULL;
     pool->n_threads = 1; /* threads that exist so far (the caller) */
     pthread_mutex_init(&pool->lock, NULL);
+    pthread_mutex_init(&pool->run_lock, NULL);
     pthread_cond_init(&pool->start, NULL);
     pthread_cond_init(&pool->done, NULL);
     atomic_init(&pool->generation, 0);
-    atomic_init(&pool->pending, 0);
+    atomic_init(&pool->next_share, 0);
+    atomic_init(&pool->entered, CLOSED);
     atomic_init(&pool->sleepers, 0);
     atomic_init(&pool->caller_waiting, 0);
     atomic_init(&pool->quit, 0);
@@ -174,6 +195,7 @@ void gitc_pool_free(gitc_pool *pool)
     for (int i = 1; pool->threads && i < pool->n_threads; i++)
         pthread_join(pool->threads[i], NULL);
     pthread_mutex_destroy(&pool->lock);
+    pthread_mutex_destroy(&pool->run_lock);
     pthread_cond_destroy(&pool->start);
     pthread_cond_destroy(&pool->done);
     free(pool->threads);
@@ -188,26 +210,34 @@ void gitc_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx)
         fn(ctx, 0, 1);
         return;
     }
+    pthread_mutex_lock(&pool->run_lock);
     pool->fn = fn;
     pool->ctx = ctx;
-    atomic_store(&pool->pending, (unsigned)(pool->n_threads - 1));
+    atomic_store(&pool->next_share, 0);
+    /* Open: clear CLOSED, keeping the count of late workers passing through
+     * (they saw CLOSED and leave without touching the task). */
+    atomic_fetch_and(&pool->entered, ~CLOSED);
     atomic_fetch_add(&pool->generation, 1);
     if (atomic_load(&pool->sleepers) > 0) {
         pthread_mutex_lock(&pool->lock);
         pthread_cond_broadcast(&pool->start);
         pthread_mutex_unlock(&pool->lock);
     }
-    fn(ctx, 0, pool->n_threads);
-    if (spin_wait(&pool->pending, 0, 1, &pool->caller_spin_ns))
-        return;
-    long long slept = now_ns();
-    /* caller_waiting is raised before the re-check and the last worker reads
-     * it after its decrement, so it either sees the flag or we see zero. */
-    pthread_mutex_lock(&pool->lock);
-    atomic_store(&pool->caller_waiting, 1);
-    while (atomic_load(&pool->pending) > 0)
-        pthread_cond_wait(&pool->done, &pool->lock);
-    atomic_store(&pool->caller_waiting, 0);
-    pthread_mutex_unlock(&pool->lock);
-    grow_budget(slept, &pool->caller_spin_ns);
+    run_shares(pool, fn, ctx);
+    /* Every share is claimed: close, then wait for the workers inside. */
+    if (atomic_fetch_or(&pool->entered, CLOSED) != 0 &&
+        !spin_wait(&pool->entered, CLOSED, 1, &pool->caller_spin_ns)) {
+        long long slept = now_ns();
+        /* caller_waiting is raised before the re-check and the last worker
+         * reads it after its decrement, so it either sees the flag or we see
+         * the count at zero. */
+        pthread_mutex_lock(&pool->lock);
+        atomic_store(&pool->caller_waiting, 1);
+        while (atomic_load(&pool->entered) != CLOSED)
+            pthread_cond_wait(&pool->done, &pool->lock);
+        atomic_store(&pool->caller_waiting, 0);
+        pthread_mutex_unlock(&pool->lock);
+        grow_budget(slept, &pool->caller_spin_ns);
+    }
+    pthread_mutex_unlock(&pool->run_lock);
 }

@@ -4,7 +4,7 @@
 
 typedef struct gitc_pool gitc_pool;
 
-/* A task body: thread ith of nth does its share (see gitc_split). */
+/* A task body: share ith of nth (see gitc_split). */
 typedef void (*gitc_task_fn)(void *ctx, int ith, int nth);
 
 /* Starts n_threads - 1 workers (the caller is thread 0). NULL on failure. */
@@ -12,8 +12,11 @@ gitc_pool *gitc_pool_create(int n_threads);
 void gitc_pool_free(gitc_pool *pool);
 int gitc_pool_size(const gitc_pool *pool);
 
-/* Runs fn(ctx, ith, nth) on all threads and returns when all are done.
- * A NULL pool runs fn(ctx, 0, 1) on the caller. */
+/* Runs fn(ctx, ith, nth) once for each share ith = 0..nth-1 (nth = the pool's
+ * size) and returns when all are done. Shares run on whichever threads are
+ * free, the caller included, so two shares may run one after the other on
+ * one thread, never at the same time on two; concurrent callers take turns
+ * (a mutex, no spinning). A NULL pool runs fn(ctx, 0, 1) on the caller. */
 void gitc_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx);
 
 /* The half-open range [*r0, *r1) of n items that thread ith of nth owns. */

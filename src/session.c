@@ -1,5 +1,6 @@
 /* Sessions: thread pool, workspace buffers and KV caches. */
 #include "model.h"
+#include "backend.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,19 @@ gitc_status gitc_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_e
     return GITC_OK;
 }
 
+gitc_status gitc_workspace_reserve_patches(gitc_session *s, size_t n, gitc_error *err)
+{
+    workspace *ws = &s->ws;
+    if (n <= ws->patches_len)
+        return GITC_OK;
+    free(ws->patches);
+    ws->patches = malloc(n * sizeof(float));
+    ws->patches_len = ws->patches ? n : 0;
+    if (!ws->patches)
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for %zu image patch values", n);
+    return GITC_OK;
+}
+
 gitc_status gitc_session_create(const gitc_model *model, const gitc_session_params *params,
                                 gitc_session **out, gitc_error *err)
 {
@@ -88,7 +102,7 @@ gitc_status gitc_session_create(const gitc_model *model, const gitc_session_para
     s->n_threads = n;
     s->abort_cb = p.abort_callback;
     s->abort_user = p.abort_user;
-    s->pool = gitc_pool_create(n);
+    s->pool = gitc_backend_pool(model, n);
     if (!s->pool) {
         free(s);
         return gitc_fail(err, GITC_ERR_MEMORY, "cannot start %d threads", n);
@@ -102,9 +116,7 @@ gitc_status gitc_session_create(const gitc_model *model, const gitc_session_para
     if (st == GITC_OK) {
         int P = c->vision_patch_size;
         size_t np = (size_t)frames * (size_t)(c->image_tokens_per_frame - 1);
-        s->ws.patches = malloc(np * 3 * (size_t)P * (size_t)P * sizeof(float));
-        if (!s->ws.patches)
-            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        st = gitc_workspace_reserve_patches(s, np * 3 * (size_t)P * (size_t)P, err);
     }
     if (st != GITC_OK) {
         gitc_session_free(s);
@@ -118,9 +130,17 @@ void gitc_session_free(gitc_session *s)
 {
     if (!s)
         return;
-    gitc_pool_free(s->pool);
     workspace_free(&s->ws);
     free(s);
+}
+
+void gitc_session_stats_get(const gitc_session *s, gitc_session_stats *out) { *out = s->stats; }
+
+void gitc_session_stats_reset(gitc_session *s) { memset(&s->stats, 0, sizeof s->stats); }
+
+double gitc_session_peak_gflops(gitc_session *s, int ms)
+{
+    return gitc_kernels_peak_gflops(s->pool, ms);
 }
 
 int gitc_session_aborted(const gitc_session *s)

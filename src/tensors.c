@@ -299,3 +299,20 @@ gitc_status tensor_to_f32(const gitc_tensor *t, float *out, gitc_error *err)
     }
     return GITC_OK;
 }
+
+int tensors_in_mapping(const tensor_source *src, const void *p, size_t n)
+{
+    uintptr_t a = (uintptr_t)p, e = a + n;
+    for (int i = 0; src && i < src->n_paths; i++) {
+        const void *map = NULL;
+        size_t size = 0;
+        if (src->st && src->st[i])
+            map = src->st[i]->map, size = src->st[i]->map_size;
+        else if (src->pt && src->pt[i])
+            map = src->pt[i]->map, size = src->pt[i]->map_size;
+        uintptr_t base = (uintptr_t)map;
+        if (map && a >= base && e >= a && e <= base + size)
+            return 1;
+    }
+    return 0;
+}

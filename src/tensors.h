@@ -46,6 +46,10 @@ void tensors_close(tensor_source *src);
 /* The tensor of that name, or NULL. Borrowed from the source. */
 const gitc_tensor *tensors_find(const tensor_source *src, const char *name);
 
+/* 1 when the n bytes at p lie inside one of the source's file mappings (not in
+ * a copy the loader made), else 0. */
+int tensors_in_mapping(const tensor_source *src, const void *p, size_t n);
+
 /* "safetensors" or "pytorch". */
 const char *tensors_format_name(tensor_format f);
 

@@ -1,5 +1,6 @@
 /* The CLIP ViT image encoder and GIT's visual projection. */
 #include "model.h"
+#include "backend.h"
 
 #include <math.h>
 #include <string.h>
@@ -51,24 +52,31 @@ static void vision_layer_run(gitc_session *s, const vision_layer *L, int F, int 
     gitc_add(s->pool, ws->x, ws->h, (size_t)M * Dv);
 }
 
-gitc_status gitc_vision_run(gitc_session *s, const float *pixels, float *vision_out,
-                            float *proj_out, gitc_error *err)
+/* Vision encoder + projection for B samples in one pass (M = B x frames x
+ * tokens rows). The projected tokens [B * n_img, D] are left in ws->q; the
+ * post-LN vision states in ws->x (before temporal embeddings) when keep_vision. */
+static gitc_status vision_batch(gitc_session *s, const float *const *pixels, int B, float *vision_out,
+                                gitc_error *err)
 {
     const gitc_model *m = s->model;
     const gitc_config *c = &m->cfg;
     workspace *ws = &s->ws;
     int F = gitc_model_num_frames(m), T = c->image_tokens_per_frame, Np = T - 1;
     int S = c->vision_image_size, P = c->vision_patch_size, Dv = c->vision_hidden_size;
-    int M = F * T;
+    int FB = F * B, M = FB * T; /* frames and rows of the whole batch */
     gitc_status st = gitc_workspace_reserve(s, M, M, err);
+    if (st == GITC_OK)
+        st = gitc_workspace_reserve_patches(s, (size_t)FB * Np * 3 * P * P, err);
     if (st != GITC_OK)
         return st;
+    double t0 = gitc_now_ms();
     /* Patch embedding (Conv2d without bias) as one matrix product over all frames. */
-    for (int f = 0; f < F; f++)
-        extract_patches(ws->patches + (size_t)f * Np * 3 * P * P,
-                        pixels + (size_t)f * 3 * S * S, S, P);
-    gitc_linear(s->pool, ws->h, ws->patches, &m->patch, NULL, F * Np);
-    for (int f = 0; f < F; f++) {
+    for (int b = 0; b < B; b++)
+        for (int f = 0; f < F; f++)
+            extract_patches(ws->patches + ((size_t)b * F + f) * Np * 3 * P * P,
+                            pixels[b] + (size_t)f * 3 * S * S, S, P);
+    gitc_linear(s->pool, ws->h, ws->patches, &m->patch, NULL, FB * Np);
+    for (int f = 0; f < FB; f++) {
         float *x = ws->x + (size_t)f * T * Dv;
         for (int d = 0; d < Dv; d++)
             x[d] = m->class_emb[d] + m->vis_pos[d];
@@ -85,21 +93,37 @@ gitc_status gitc_vision_run(gitc_session *s, const float *pixels, float *vision_
     for (int l = 0; l < c->vision_num_hidden_layers; l++) {
         if (gitc_session_aborted(s))
             return gitc_fail(err, GITC_ERR_ABORTED, "aborted during image encoding");
-        vision_layer_run(s, &m->vlayers[l], F, T);
+        vision_layer_run(s, &m->vlayers[l], FB, T);
     }
     gitc_layernorm(s->pool, ws->x, ws->x, m->post_ln_g, m->post_ln_b, M, Dv, eps);
     if (vision_out)
         memcpy(vision_out, ws->x, (size_t)M * Dv * sizeof(float));
     if (m->temporal) {
-        for (int f = 0; f < F; f++)
+        for (int f = 0; f < FB; f++)
             for (int i = 0; i < T; i++) {
                 float *xr = ws->x + ((size_t)f * T + i) * Dv;
-                const float *te = m->temporal + (size_t)f * Dv;
+                const float *te = m->temporal + (size_t)(f % F) * Dv;
                 for (int d = 0; d < Dv; d++)
                     xr[d] += te[d];
             }
     }
-    gitc_linear(s->pool, proj_out, ws->x, &m->proj, m->proj_b, M);
-    gitc_layernorm(s->pool, proj_out, proj_out, m->proj_ln_g, m->proj_ln_b, M, c->hidden_size, eps);
+    gitc_linear(s->pool, ws->q, ws->x, &m->proj, m->proj_b, M);
+    gitc_layernorm(s->pool, ws->q, ws->q, m->proj_ln_g, m->proj_ln_b, M, c->hidden_size, eps);
+    s->stats.encode_ms += gitc_now_ms() - t0;
     return GITC_OK;
+}
+
+gitc_status gitc_vision_run(gitc_session *s, const float *pixels, float *vision_out,
+                            float *proj_out, gitc_error *err)
+{
+    gitc_status st = vision_batch(s, &pixels, 1, vision_out, err);
+    if (st == GITC_OK)
+        memcpy(proj_out, s->ws.q,
+               (size_t)gitc_model_num_image_tokens(s->model) * s->model->cfg.hidden_size * sizeof(float));
+    return st;
+}
+
+gitc_status gitc_vision_batch(gitc_session *s, const float *const *pixels, int B, gitc_error *err)
+{
+    return vision_batch(s, pixels, B, NULL, err);
 }

@@ -1,5 +1,6 @@
-/* Compares every kernel set the CPU runs (portable, avx2) with the scalar
- * oracles on random data: linear over many shapes and all weight types,
+/* Compares every kernel set the CPU runs (portable, avx2, avx512) with the
+ * scalar oracles on random data: linear over many shapes and all weight types
+ * (the avx512 set both on W in place and on prepared f32 panels),
  * attention with and without a causal second block, layer norm, the
  * activations and add; with 1, 2 and 3 threads. Also exercises the pool. */
 #include "check.h"
@@ -7,6 +8,7 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +53,7 @@ static uint16_t rand_f16(void)
 static gitc_matrix make_matrix(gitc_wtype type, int N, int K)
 {
     size_t n = (size_t)N * (size_t)K;
-    gitc_matrix w = {NULL, type, N, K};
+    gitc_matrix w = {NULL, type, N, K, NULL, NULL};
     if (type == GITC_W_F32) {
         float *d = malloc(n * sizeof *d);
         fill(d, n);
@@ -96,11 +98,16 @@ static void test_linear_shape(int M, int N, int K, gitc_wtype type, int with_bia
             mag[(size_t)m * N + n] = s;
         }
     }
+    float *panels = aligned_alloc(64, (gitc_panels_floats(&w) * sizeof(float) + 63) / 64 * 64);
+    gitc_panels_pack(&w, panels);
     for (int t = 0; t < n_tables; t++) {
+        for (int np = 0; np < 1 + tables[t]->uses_panels; np++)
         for (int nth = 1; nth <= max_threads; nth++) {
             for (size_t i = 0; i < (size_t)M * N; i++)
                 got[i] = NAN;
+            w.panels = np ? panels : NULL;
             tables[t]->linear(pools[nth], got, x, &w, b, M);
+            w.panels = NULL;
             double worst = 0.0, maxdiff = 0.0;
             size_t at = 0;
             for (size_t i = 0; i < (size_t)M * N; i++) {
@@ -114,14 +121,15 @@ static void test_linear_shape(int M, int N, int K, gitc_wtype type, int with_bia
                     maxdiff = d;
             }
             char what[160];
-            snprintf(what, sizeof what, "linear %s M=%d N=%d K=%d %s%s t=%d", tables[t]->name, M, N,
-                     K, type_name(type), b ? " bias" : "", nth);
+            snprintf(what, sizeof what, "linear %s%s M=%d N=%d K=%d %s%s t=%d", tables[t]->name,
+                     np ? " panels" : "", M, N, K, type_name(type), b ? " bias" : "", nth);
             printf("%-60s max abs diff %.3g, %.3f of bound\n", what, maxdiff, worst);
             check_true(worst <= 1.0, "%s: diff at %zu got %.9g want %.9g (mag %.3g)", what, at,
                        got[at], want[at], mag[at]);
         }
     }
     free((void *)w.data);
+    free(panels);
     free(x);
     free(bias);
     free(want);
@@ -130,8 +138,43 @@ static void test_linear_shape(int M, int N, int K, gitc_wtype type, int with_bia
     free(wrow);
 }
 
+/* Panel sets: a row's output does not depend on the other rows (batched
+ * decoding and encoding equal single runs bit for bit). */
+static void test_linear_rows_independent(void)
+{
+    int N = 70, K = 600, M = 30;
+    gitc_matrix w = make_matrix(GITC_W_F32, N, K);
+    float *panels = aligned_alloc(64, (gitc_panels_floats(&w) * sizeof(float) + 63) / 64 * 64);
+    gitc_panels_pack(&w, panels);
+    w.panels = panels;
+    float *x = malloc((size_t)M * K * sizeof *x), *bias = malloc((size_t)N * sizeof *bias);
+    float *all = malloc((size_t)M * N * sizeof *all), *one = malloc((size_t)N * sizeof *one);
+    fill(x, (size_t)M * K);
+    fill(bias, (size_t)N);
+    for (int t = 0; t < n_tables; t++) {
+        if (!tables[t]->uses_panels)
+            continue;
+        tables[t]->linear(pools[2], all, x, &w, bias, M);
+        int same = 1;
+        for (int m = 0; m < M; m++) {
+            tables[t]->linear(pools[2], one, x + (size_t)m * K, &w, bias, 1);
+            same &= memcmp(one, all + (size_t)m * N, (size_t)N * sizeof *one) == 0;
+        }
+        printf("linear %s panels: %d rows together equal each row alone: %s\n", tables[t]->name, M,
+               same ? "yes" : "no");
+        check_true(same, "%s: rows computed together differ from rows alone", tables[t]->name);
+    }
+    free((void *)w.data);
+    free(panels);
+    free(x);
+    free(bias);
+    free(all);
+    free(one);
+}
+
 static void test_linear(void)
 {
+    test_linear_rows_independent();
     static const int Ms[] = {1, 2, 3, 5, 8, 17, 197};
     static const int NK[][2] = {{37, 40}, {40, 37}, {145, 1000}, {1000, 145}, {16, 16}, {1, 1}, {3, 9}};
     for (int type = 0; type < 3; type++)
@@ -143,6 +186,11 @@ static void test_linear(void)
     for (int type = 0; type < 3; type++)
         for (size_t s = 0; s < sizeof MK / sizeof MK[0]; s++)
             test_linear_shape(MK[s][0], MK[s][1], MK[s][2], (gitc_wtype)type, (int)s % 2 == 0, 3);
+    /* More rows than one block of the panel kernel (240), row tiles of 12 and a tail. */
+    test_linear_shape(250, 40, 300, GITC_W_F32, 1, 3);
+    test_linear_shape(481, 33, 70, GITC_W_BF16, 0, 2);
+    test_linear_shape(12, 64, 513, GITC_W_F32, 1, 2);
+    test_linear_shape(13, 64, 513, GITC_W_F16, 0, 2);
     /* The model's shapes, fewer combinations (the oracle is slow). */
     test_linear_shape(197, 768, 768, GITC_W_F32, 1, 2);
     test_linear_shape(197, 768, 768, GITC_W_F16, 1, 2);
@@ -334,6 +382,34 @@ static void test_elementwise(void)
     free(portable);
 }
 
+/* log_sum_exp of every set against the float64 oracle, with -inf entries and
+ * lengths around the vector width; all -inf gives -inf. */
+static void test_log_sum_exp(void)
+{
+    static const int ns[] = {1, 7, 8, 9, 100, 30522};
+    float *x = malloc(30522 * sizeof *x);
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        int n = ns[c];
+        for (int i = 0; i < n; i++)
+            x[i] = 20.0f * frand();
+        if (n > 3)
+            x[1] = x[n - 1] = -INFINITY;
+        float want = gitc_log_sum_exp_ref(x, n);
+        for (int t = 0; t < n_tables; t++) {
+            float got = tables[t]->log_sum_exp(x, n);
+            double d = fabs((double)got - want);
+            printf("log_sum_exp %s n=%d: %.9g (oracle %.9g), diff %.3g\n", tables[t]->name, n, got, want, d);
+            check_true(d <= 2e-6 * fabs(want) + 1e-6, "log_sum_exp %s n=%d: %.9g, want %.9g",
+                       tables[t]->name, n, got, want);
+        }
+    }
+    for (int i = 0; i < 9; i++)
+        x[i] = -INFINITY;
+    for (int t = 0; t < n_tables; t++)
+        check_true(tables[t]->log_sum_exp(x, 9) == -INFINITY, "log_sum_exp %s of -inf", tables[t]->name);
+    free(x);
+}
+
 typedef struct count_ctx {
     int *hits; /* [n_threads] */
 } count_ctx;
@@ -342,6 +418,19 @@ static void count_task(void *p, int ith, int nth)
 {
     count_ctx *c = p;
     c->hits[ith] += nth;
+}
+
+typedef struct shared_caller {
+    gitc_pool *pool;
+    count_ctx c;
+} shared_caller;
+
+static void *shared_caller_main(void *p)
+{
+    shared_caller *s = p;
+    for (int i = 0; i < 5000; i++)
+        gitc_pool_run(s->pool, count_task, &s->c);
+    return NULL;
 }
 
 /* The pool runs each task once on every thread, over many short tasks. */
@@ -359,6 +448,21 @@ static void test_pool(void)
         check_true(ok, "pool %d threads: counts %d %d %d", nth, hits[0], hits[1], hits[2]);
     }
     check_true(gitc_pool_size(NULL) == 1 && gitc_pool_size(pools[3]) == 3, "pool sizes");
+    /* Two callers share one pool (as sessions of one model do): their tasks
+     * take turns, each runs on every thread exactly once. */
+    int hits_a[3] = {0, 0, 0}, hits_b[3] = {0, 0, 0};
+    shared_caller a = {pools[3], {hits_a}}, b = {pools[3], {hits_b}};
+    pthread_t th;
+    int started = pthread_create(&th, NULL, shared_caller_main, &a) == 0;
+    shared_caller_main(&b);
+    if (started)
+        pthread_join(th, NULL);
+    int ok = started;
+    for (int t = 0; t < 3; t++)
+        ok &= hits_a[t] == 5000 * 3 && hits_b[t] == 5000 * 3;
+    printf("pool shared by two callers: 2 x 5000 tasks ran on every thread: %s\n", ok ? "yes" : "no");
+    check_true(ok, "shared pool: counts %d %d %d / %d %d %d", hits_a[0], hits_a[1], hits_a[2],
+               hits_b[0], hits_b[1], hits_b[2]);
     gitc_pool_free(NULL);
 }
 
@@ -374,6 +478,7 @@ int main(int argc, char **argv)
     printf("kernel sets: %d, in use: %s\n", n_tables, gitc_kernels_name());
     test_pool();
     test_elementwise();
+    test_log_sum_exp();
     test_attention();
     test_linear();
     gitc_pool_free(pools[2]);

@@ -37,7 +37,8 @@ const char cli_model_help[] =
     "                         Default: the embedded shapes model (models/git-shapes, or\n"
     "                         models/git-shapes-video for `gitc video`); $GITC_MODEL_DIR\n"
     "                         names another folder holding those two.\n"
-    "      --threads N        worker threads (default 0: one per CPU)\n";
+    "      --threads N        worker threads (default 0: one per CPU)\n"
+    "      --dtype T          weight precision: f32 (default, exact), bf16 or int8\n";
 
 const char cli_decode_help[] =
     "Decoding (defaults: the model's generation_config.json; max length 30 when it sets none):\n"
@@ -114,6 +115,19 @@ static int parse_float(const char *s, double lo, int lo_open, double hi, const c
     return 0;
 }
 
+gitc_dtype cli_dtype = GITC_DTYPE_F32;
+
+int cli_parse_dtype(const char *arg)
+{
+    for (int d = GITC_DTYPE_F32; d <= GITC_DTYPE_INT8; d++)
+        if (strcmp(arg, gitc_dtype_name((gitc_dtype)d)) == 0) {
+            cli_dtype = (gitc_dtype)d;
+            return 0;
+        }
+    cli_error("--dtype %s: expected f32, bf16 or int8", arg);
+    return -1;
+}
+
 int cli_usage_error(const char *cmd)
 {
     fprintf(stderr, "Run 'gitc %s --help' for the options.\n", cmd);
@@ -182,6 +196,8 @@ int cli_decode_option(cli_decode_flags *f, int code, const char *arg)
     gitc_generate_params *v = &f->value;
     long n = 0;
     switch (code) {
+    case OPT_DTYPE:
+        return cli_parse_dtype(arg) ? -1 : 1;
     case OPT_MAX_LENGTH:
         if (cli_parse_int(arg, 1, INT_MAX, "--max-length", &n)) return -1;
         v->max_length = (int)n;
@@ -624,7 +640,9 @@ gitc_model *cli_open_model(const char *arg, int video, char **dir_out)
     if (!dir) return NULL;
     gitc_model *model = NULL;
     gitc_error err = {0};
-    if (gitc_model_load(dir, NULL, &model, &err) != GITC_OK) {
+    gitc_model_params mp = gitc_model_default_params();
+    mp.dtype = cli_dtype;
+    if (gitc_model_load(dir, &mp, &model, &err) != GITC_OK) {
         cli_error_about("cannot load the model", dir, err.message);
         free(dir);
         return NULL;

@@ -47,14 +47,17 @@ enum {
     OPT_NO_EXIF,
     OPT_FORCE,
     OPT_READ_TIMEOUT,
-    OPT_REVISION
+    OPT_REVISION,
+    OPT_DTYPE,
+    OPT_BATCH
 };
 
-/* Long options every model command takes: -m/--model, --threads, --json, -h/--help. */
+/* Long options every model command takes: -m/--model, --threads, --dtype, --json, -h/--help. */
 #define CLI_COMMON_LONG_OPTIONS                                   \
     {"model", required_argument, NULL, 'm'},                     \
     {"revision", required_argument, NULL, OPT_REVISION},         \
     {"threads", required_argument, NULL, OPT_THREADS},           \
+    {"dtype", required_argument, NULL, OPT_DTYPE},               \
     {"json", no_argument, NULL, OPT_JSON},                       \
     {"help", no_argument, NULL, 'h'}
 
@@ -80,6 +83,11 @@ enum {
 /* The --help text of the decoding flags and of the model flags. */
 extern const char cli_decode_help[];
 extern const char cli_model_help[];
+
+/* The weight precision models are loaded in (--dtype; default f32). */
+extern gitc_dtype cli_dtype;
+/* Parses a --dtype value into cli_dtype; prints the error and returns -1 when unknown. */
+int cli_parse_dtype(const char *arg);
 
 /* Bits of cli_decode_flags.set: which settings the command line gave. */
 enum {

@@ -10,6 +10,10 @@
 
 typedef enum describe_mode { MODE_CAPTION, MODE_ASK, MODE_VIDEO } describe_mode;
 
+/* Images described together by default (gitc bench --batch: see notes/kernels.md). */
+#define CLI_BATCH_DEFAULT 4
+#define CLI_BATCH_DEFAULT_STR "4"
+
 /* Everything the command line of a describe command says. */
 typedef struct describe_opts {
     describe_mode mode;
@@ -18,6 +22,7 @@ typedef struct describe_opts {
     int n_threads;
     int json;
     int frames;           /* video --frames: the inputs are the frames of one clip */
+    int batch;            /* caption/ask: images described together (--batch) */
     const char *question; /* ask, video: the question (answers leave it out) */
     const char *prompt;   /* caption, video --prompt: a prefix to continue */
     int no_exif;          /* --no-exif: keep the stored pixel order */
@@ -73,6 +78,8 @@ static const char caption_help[] =
     "                         transformers' load_image and its pipelines do)\n"
     "      --read-timeout S   seconds to wait for data from a pipe or FIFO named as an\n"
     "                         input (default 60); also limits the wait on stdin\n"
+    "      --batch N          describe N images together (default " CLI_BATCH_DEFAULT_STR "): one\n"
+    "                         encoder pass, their tokens decoded together; same texts\n"
     "  -h, --help             this help\n"
     "\n";
 
@@ -103,6 +110,7 @@ static const char ask_help[] =
     "      --no-exif          ignore the EXIF orientation (default: apply it)\n"
     "      --read-timeout S   seconds to wait for data from a pipe or FIFO named as an\n"
     "                         input (default 60); also limits the wait on stdin\n"
+    "      --batch N          answer for N images together (default " CLI_BATCH_DEFAULT_STR ")\n"
     "  -h, --help             this help\n"
     "\n";
 
@@ -230,6 +238,7 @@ static int parse_args(describe_opts *o, int argc, char **argv)
         {"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
         {"shard", required_argument, NULL, OPT_SHARD},
         {"resume", required_argument, NULL, OPT_RESUME},
+        {"batch", required_argument, NULL, OPT_BATCH},
         {NULL, 0, NULL, 0},
     };
     int use_stdin = 0;
@@ -277,6 +286,11 @@ static int parse_args(describe_opts *o, int argc, char **argv)
             break;
         case OPT_SHARD: o->shard = optarg; break;
         case OPT_RESUME: o->resume = optarg; break;
+        case OPT_BATCH:
+            if (o->mode == MODE_VIDEO) goto unknown;
+            if (cli_parse_int(optarg, 1, 64, "--batch", &n)) return CLI_EXIT_USAGE;
+            o->batch = (int)n;
+            break;
         default:
         unknown:
             return cli_option_error(o->cmd, c, argv);
@@ -584,6 +598,78 @@ static int check_setup(describe_opts *o, const gitc_model *model, const char *di
     return -1;
 }
 
+/* Captions (or answers for) the images in groups of o->batch through
+ * gitc_describe_batch, printing results in input order; an image that fails
+ * to load is reported alone, and a group that fails is retried image by image
+ * so each error names its file. Returns the number of failed inputs. */
+static int describe_images_batched(const describe_opts *o, gitc_session *session,
+                                   const gitc_generate_params *params, int several,
+                                   cli_progress *progress)
+{
+    int B = o->batch > 0 ? o->batch : CLI_BATCH_DEFAULT, failed = 0;
+    gitc_image *images = calloc((size_t)B, sizeof *images);
+    gitc_texts *texts = calloc((size_t)B, sizeof *texts);
+    describe_result *res = calloc((size_t)B, sizeof *res);
+    int *slot = calloc((size_t)B, sizeof *slot); /* loaded image k -> input index in group */
+    if (!images || !texts || !res || !slot) {
+        cli_error("out of memory");
+        failed = o->inputs.n;
+        goto done;
+    }
+    for (int first = 0; first < o->inputs.n; first += B) {
+        int n = o->inputs.n - first < B ? o->inputs.n - first : B, n_ok = 0;
+        cli_progress_update(progress, first, o->inputs.paths[first]);
+        memset(res, 0, (size_t)B * sizeof *res);
+        for (int i = 0; i < n; i++) {
+            double t0 = cli_now_ms();
+            if (load_image(o, o->inputs.paths[first + i], &images[n_ok], &res[i].err) == GITC_OK)
+                slot[n_ok++] = i;
+            res[i].load_ms = cli_now_ms() - t0;
+        }
+        double t0 = cli_now_ms();
+        gitc_error err = {0};
+        if (n_ok > 0 &&
+            gitc_describe_batch(session, images, n_ok, model_prompt(o), params, texts, &err) == GITC_OK) {
+            double each = (cli_now_ms() - t0) / n_ok;
+            for (int k = 0; k < n_ok; k++) {
+                describe_result *r = &res[slot[k]];
+                r->texts = texts[k].texts;
+                r->scores = texts[k].scores;
+                r->stopped = texts[k].stopped;
+                r->n_texts = texts[k].n;
+                r->generate_ms = each;
+            }
+        } else {
+            for (int k = 0; k < n_ok; k++) {
+                double t1 = cli_now_ms();
+                describe_decoded(session, &images[k], 1, model_prompt(o), params, &res[slot[k]]);
+                res[slot[k]].generate_ms = cli_now_ms() - t1;
+            }
+        }
+        for (int k = 0; k < n_ok; k++)
+            gitc_image_free(&images[k]);
+        cli_progress_clear(progress);
+        for (int i = 0; i < n; i++) {
+            describe_result *r = &res[i];
+            if (!r->texts && !r->err.message[0])
+                snprintf(r->err.message, sizeof r->err.message, "failed without a message");
+            print_result(o, o->inputs.paths[first + i], several, params, r);
+            failed += r->texts == NULL;
+            for (int k = 0; k < r->n_texts; k++) free(r->texts[k]);
+            free(r->texts);
+            free(r->scores);
+            free(r->stopped);
+        }
+        if (ferror(stdout)) break; /* the output is lost: main reports it (exit 1) */
+    }
+done:
+    free(images);
+    free(texts);
+    free(res);
+    free(slot);
+    return failed;
+}
+
 /* Runs the describe loop over the inputs; returns the exit status. */
 static int run_describe(describe_opts *o)
 {
@@ -604,6 +690,10 @@ static int run_describe(describe_opts *o)
     int failed = 0;
     cli_progress progress;
     cli_progress_start(&progress, n_jobs);
+    if (o->mode != MODE_VIDEO) {
+        failed = describe_images_batched(o, session, &params, several, &progress);
+        n_jobs = 0;
+    }
     for (int i = 0; i < n_jobs; i++) {
         const char *file = o->inputs.paths[i];
         describe_result r = {0};

@@ -1,0 +1,244 @@
+/* The CPU backend: kernel set chosen once per model, weights prepared at load
+ * in the layout and precision the kernels read, pools shared by sessions. */
+#include "backend.h"
+#include "lowp.h"
+#include "model.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_POOLS 8
+
+struct gitc_backend {
+    gitc_dtype dtype;
+    const gitc_kernel_table *kernels;
+    char kernels_name[64];
+    size_t weight_bytes;  /* bytes the matrix products read */
+    float **panels;       /* [n_matrices] f32 panel blocks (NULL entries when not packed) */
+    gitc_lowp_matrix **lowp; /* [n_matrices] bf16 / int8 copies */
+    int n_matrices;
+    pthread_mutex_t lock; /* guards pools */
+    int n_pools;
+    int pool_threads[MAX_POOLS];
+    gitc_pool *pools[MAX_POOLS];
+};
+
+const char *gitc_dtype_name(gitc_dtype dtype)
+{
+    switch (dtype) {
+    case GITC_DTYPE_F32: return "f32";
+    case GITC_DTYPE_BF16: return "bf16";
+    case GITC_DTYPE_INT8: return "int8";
+    }
+    return NULL;
+}
+
+/* The matrices used as Linear layers, in a fixed order; returns their count
+ * (list may be NULL to count). Embedding tables are not among them. */
+static int linear_matrices(gitc_model *m, gitc_matrix **list)
+{
+    int n = 0;
+#define ADD(w) (list ? (void)(list[n] = &(w)) : (void)0, n++)
+    ADD(m->patch);
+    for (int l = 0; l < m->cfg.vision_num_hidden_layers; l++) {
+        vision_layer *L = &m->vlayers[l];
+        ADD(L->q); ADD(L->k); ADD(L->v); ADD(L->o); ADD(L->fc1); ADD(L->fc2);
+    }
+    ADD(m->proj);
+    for (int l = 0; l < m->cfg.num_hidden_layers; l++) {
+        text_layer *L = &m->tlayers[l];
+        ADD(L->q); ADD(L->k); ADD(L->v); ADD(L->o); ADD(L->fc1); ADD(L->fc2);
+    }
+    ADD(m->lm_head);
+#undef ADD
+    return n;
+}
+
+static size_t wtype_size(gitc_wtype t) { return t == GITC_W_F32 ? 4 : 2; }
+
+/* Drops this process's pages of a matrix's source data when it lies in a
+ * weight file mapping: the prepared copy replaces it, and a read-only private
+ * file mapping that is read again later (embedding rows of a tied table, the
+ * reference kernels in tests) simply faults the pages back in from the file. */
+static void release_source(const gitc_model *m, const gitc_matrix *w)
+{
+    size_t bytes = (size_t)w->n_out * (size_t)w->n_in * (w->type == GITC_W_F32 ? 4 : 2);
+    uintptr_t a = (uintptr_t)w->data, e = a + bytes;
+    /* Copies the loader made (strided views, misaligned data) are the only data. */
+    if (!tensors_in_mapping(m->weights, w->data, bytes))
+        return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t p0 = (a + page - 1) / page * page, p1 = e / page * page;
+    if (p1 > p0)
+        madvise((void *)p0, p1 - p0, MADV_DONTNEED);
+}
+
+typedef struct prepare_task {
+    gitc_model *m;
+    gitc_backend *b;
+    gitc_matrix **list;
+    gitc_status *status; /* [n_matrices] */
+    gitc_error *errs;    /* [n_matrices] */
+    atomic_int next;     /* next matrix to take */
+} prepare_task;
+
+/* Prepares one matrix: panels (f32 on a panel set), a low-precision copy, or nothing. */
+static gitc_status prepare_one(gitc_model *m, gitc_backend *b, int i, gitc_matrix *w, gitc_error *err)
+{
+    if (b->dtype != GITC_DTYPE_F32) {
+        gitc_lowp_kind kind = b->dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8;
+        gitc_status st = gitc_lowp_prepare(kind, w, &b->lowp[i], err);
+        if (st != GITC_OK)
+            return st;
+        w->lowp = b->lowp[i];
+    } else if (b->kernels->uses_panels) {
+        size_t n = gitc_panels_floats(w), bytes = (n * sizeof(float) + 63) / 64 * 64;
+        b->panels[i] = aligned_alloc(64, bytes ? bytes : 64);
+        if (!b->panels[i])
+            return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory preparing weights", m->dir);
+        gitc_panels_pack(w, b->panels[i]);
+        w->panels = b->panels[i];
+    } else {
+        return GITC_OK; /* read in place */
+    }
+    release_source(m, w);
+    return GITC_OK;
+}
+
+/* Threads take matrices one at a time, largest first (the list is sorted). */
+static void prepare_worker(void *p, int ith, int nth)
+{
+    prepare_task *t = p;
+    (void)ith;
+    (void)nth;
+    for (;;) {
+        int i = atomic_fetch_add(&t->next, 1);
+        if (i >= t->b->n_matrices)
+            return;
+        t->status[i] = prepare_one(t->m, t->b, i, t->list[i], &t->errs[i]);
+    }
+}
+
+static int by_size_desc(const void *x, const void *y)
+{
+    const gitc_matrix *a = *(gitc_matrix *const *)x, *b = *(gitc_matrix *const *)y;
+    size_t sa = (size_t)a->n_out * (size_t)a->n_in, sb = (size_t)b->n_out * (size_t)b->n_in;
+    return (sa < sb) - (sa > sb);
+}
+
+gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params, gitc_error *err)
+{
+    gitc_dtype dtype = params ? params->dtype : GITC_DTYPE_F32;
+    if (!gitc_dtype_name(dtype))
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: dtype %d is not one of f32, bf16, int8",
+                         m->dir, (int)dtype);
+    gitc_backend *b = calloc(1, sizeof *b);
+    if (!b)
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    pthread_mutex_init(&b->lock, NULL);
+    m->backend = b;
+    b->dtype = dtype;
+    b->kernels = gitc_kernels_best();
+    b->n_matrices = linear_matrices(m, NULL);
+    int n = b->n_matrices;
+    gitc_matrix **list = calloc((size_t)n, sizeof *list);
+    gitc_status *status = calloc((size_t)n, sizeof *status);
+    gitc_error *errs = calloc((size_t)n, sizeof *errs);
+    b->panels = calloc((size_t)n, sizeof *b->panels);
+    b->lowp = calloc((size_t)n, sizeof *b->lowp);
+    gitc_status st = GITC_OK;
+    if (!list || !status || !errs || !b->panels || !b->lowp) {
+        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        goto done;
+    }
+    linear_matrices(m, list);
+    qsort(list, (size_t)n, sizeof *list, by_size_desc);
+    /* Preparation is the bulk of loading: spread it over the CPUs. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    gitc_pool *pool = gitc_pool_create(cpus > 1 ? (int)GITC_MIN(cpus, 16) : 1);
+    prepare_task t = {m, b, list, status, errs, 0};
+    atomic_init(&t.next, 0);
+    gitc_pool_run(pool, prepare_worker, &t); /* a NULL pool (no threads) runs it here */
+    gitc_pool_free(pool);
+    for (int i = 0; i < n && st == GITC_OK; i++) {
+        if (status[i] != GITC_OK) {
+            st = status[i];
+            if (err)
+                *err = errs[i];
+        }
+    }
+    for (int i = 0; i < n && st == GITC_OK; i++) {
+        const gitc_matrix *w = list[i];
+        if (w->lowp)
+            b->weight_bytes += gitc_lowp_bytes(w->lowp);
+        else if (w->panels)
+            b->weight_bytes += gitc_panels_floats(w) * sizeof(float);
+        else
+            b->weight_bytes += (size_t)w->n_out * (size_t)w->n_in * wtype_size(w->type);
+    }
+    if (dtype == GITC_DTYPE_F32)
+        snprintf(b->kernels_name, sizeof b->kernels_name, "%s", b->kernels->name);
+    else
+        snprintf(b->kernels_name, sizeof b->kernels_name, "%s+%s", b->kernels->name,
+                 gitc_lowp_kernels_name(dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8));
+done:
+    free(list);
+    free(status);
+    free(errs);
+    return st; /* on failure the caller frees the model, and with it b */
+}
+
+void gitc_backend_free(gitc_backend *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < b->n_pools; i++)
+        gitc_pool_free(b->pools[i]);
+    for (int i = 0; i < b->n_matrices; i++) {
+        if (b->panels)
+            free(b->panels[i]);
+        if (b->lowp)
+            gitc_lowp_free(b->lowp[i]);
+    }
+    free(b->panels);
+    free(b->lowp);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}
+
+gitc_pool *gitc_backend_pool(const gitc_model *m, int n_threads)
+{
+    gitc_backend *b = m->backend;
+    gitc_pool *pool = NULL;
+    pthread_mutex_lock(&b->lock);
+    for (int i = 0; i < b->n_pools && !pool; i++)
+        if (b->pool_threads[i] == n_threads)
+            pool = b->pools[i];
+    if (!pool && b->n_pools < MAX_POOLS) {
+        pool = gitc_pool_create(n_threads);
+        if (pool) {
+            b->pool_threads[b->n_pools] = n_threads;
+            b->pools[b->n_pools++] = pool;
+        }
+    }
+    pthread_mutex_unlock(&b->lock);
+    return pool;
+}
+
+gitc_dtype gitc_model_dtype(const gitc_model *m) { return m->backend->dtype; }
+const char *gitc_model_kernels(const gitc_model *m) { return m->backend->kernels_name; }
+size_t gitc_model_weight_bytes(const gitc_model *m) { return m->backend->weight_bytes; }
+
+double gitc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}

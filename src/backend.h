@@ -1,0 +1,29 @@
+/* The CPU backend of a loaded model: the kernel set chosen for this CPU, the
+ * weights prepared for it at load (f32 panels, or bf16 / int8 copies made by
+ * lowp.c), and the thread pools the model's sessions share. */
+#ifndef GITC_BACKEND_H
+#define GITC_BACKEND_H
+
+#include "gitc.h"
+#include "pool.h"
+
+typedef struct gitc_backend gitc_backend;
+
+/* Chooses the kernel set and prepares every matrix the model multiplies by
+ * (not the embedding tables, which are gathered row by row) in the precision
+ * params->dtype asks for. On success model->backend owns the result. */
+gitc_status gitc_backend_prepare(gitc_model *model, const gitc_model_params *params, gitc_error *err);
+
+/* Releases the prepared weights and the pools (NULL is fine). The model's
+ * matrices must not be used afterwards. */
+void gitc_backend_free(gitc_backend *backend);
+
+/* The model's pool of n_threads threads, started on first use and shared by
+ * every session asking for that many (gitc_pool_run serializes its users).
+ * Borrowed: it lives as long as the model. NULL when threads cannot start. */
+gitc_pool *gitc_backend_pool(const gitc_model *model, int n_threads);
+
+/* Monotonic clock in milliseconds (session timings). */
+double gitc_now_ms(void);
+
+#endif /* GITC_BACKEND_H */

@@ -1,0 +1,124 @@
+/* Low-precision weight modes: bf16 and int8 copies of a weight matrix,
+ * prepared once at load and owned by the model (backend.c), and the linear
+ * layer y = x·Wᵀ + b over them.
+ *
+ * Numerics (what every kernel set computes; the scalar reference is the oracle):
+ * - bf16: weights and activations rounded to bfloat16 (round to nearest even),
+ *   products accumulated in float32 (as PyTorch autocast). Sets differ only in
+ *   the order of the float32 sums.
+ * - int8: weights quantized symmetrically per output row and block of 32
+ *   inputs (q in [-127, 127], one bfloat16 scale per block, rounded up so no
+ *   weight clips); activations quantized the same way per row and block at run
+ *   time (float32 scale amax/127). Each block's dot product is exact in int32;
+ *   blocks are summed in float32 in order as acc = fma(dot, sx * sw, acc).
+ *   Every set gives bit-identical results to the reference.
+ * Dimension letters: M rows of activations, N outputs, K inputs. */
+#ifndef GITC_LOWP_H
+#define GITC_LOWP_H
+
+#include "gitc.h"
+#include "kernels.h"
+#include "pool.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct gitc_lowp_matrix gitc_lowp_matrix; /* opaque prepared weights */
+
+typedef enum gitc_lowp_kind { GITC_LOWP_BF16 = 1, GITC_LOWP_INT8 = 2 } gitc_lowp_kind;
+
+/* Converts src (F32/F16/BF16, any shape) into a new prepared matrix (*out,
+ * caller frees with gitc_lowp_free). src's data is only read during the call.
+ * Fails with GITC_ERR_FORMAT on a non-finite weight (int8 only) and
+ * GITC_ERR_MEMORY when out of memory. */
+gitc_status gitc_lowp_prepare(gitc_lowp_kind kind, const gitc_matrix *src, gitc_lowp_matrix **out,
+                              gitc_error *err);
+/* Frees m (NULL is fine). */
+void gitc_lowp_free(gitc_lowp_matrix *m);
+/* Bytes of prepared weights and scales that m holds. */
+size_t gitc_lowp_bytes(const gitc_lowp_matrix *m);
+gitc_lowp_kind gitc_lowp_matrix_kind(const gitc_lowp_matrix *m);
+
+/* y[M,N] = x[M,K] · Wᵀ + bias (bias may be NULL), on the best kernel set for
+ * this CPU, threaded over pool (NULL: the caller's thread). The quantized
+ * activations live in a per-thread scratch that grows to the largest M·K seen
+ * (one allocation per calling thread, not per call); if that allocation fails
+ * the reference runs instead. */
+void gitc_lowp_linear(gitc_pool *pool, float *y, const float *x, const gitc_lowp_matrix *w,
+                      const float *bias, int M);
+/* The scalar reference (single thread, no allocation). */
+void gitc_lowp_linear_ref(float *y, const float *x, const gitc_lowp_matrix *w, const float *bias,
+                          int M);
+/* Name of the kernel set gitc_lowp_linear uses for kind ("avx512_bf16",
+ * "avx512_vnni", "avx2", "ref"). */
+const char *gitc_lowp_kernels_name(gitc_lowp_kind kind);
+
+/* ---- Internals shared by lowp.c, the kernel files and tests ---- */
+
+/* Outputs per weight panel (one 512-bit vector of float32 lanes). */
+#define GITC_LOWP_PANEL 16
+/* Inputs per int8 quantization block. */
+#define GITC_LOWP_BLOCK 32
+
+/* Prepared layout. K is cut into 32-bit groups: 2 bf16 inputs or 4 int8
+ * inputs. Panel p holds outputs [16p, 16p+16) as w[(p * n_groups + g) * 16 + j]
+ * = group g of output 16p + j (zero past N and past K). int8 weights are
+ * stored as q + 128 (unsigned, 1..255); scales[(p * n_blocks + b) * 16 + j] is
+ * the bfloat16 scale of block b of output 16p + j. */
+struct gitc_lowp_matrix {
+    gitc_lowp_kind kind;
+    int n_out, n_in;   /* N, K */
+    int n_panels;      /* ceil(N / 16) */
+    int n_groups;      /* bf16: ceil(K / 2); int8: n_blocks * 8 */
+    int n_blocks;      /* int8: ceil(K / 32); bf16: 0 */
+    uint32_t *w;       /* [n_panels, n_groups, 16], 64-byte aligned */
+    uint16_t *scales;  /* int8: [n_panels, n_blocks, 16] bfloat16; bf16: NULL */
+    size_t bytes;
+};
+
+/* Rounds a float32 to bfloat16, nearest even (NaN stays NaN). */
+static inline uint16_t gitc_lowp_bf16_round(float f)
+{
+    union { float f; uint32_t u; } v = { f };
+    if ((v.u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((v.u >> 16) | 0x40u);
+    v.u += 0x7fffu + ((v.u >> 16) & 1u);
+    return (uint16_t)(v.u >> 16);
+}
+
+static inline float gitc_lowp_bf16_f32(uint16_t b)
+{
+    union { uint32_t u; float f; } v = { (uint32_t)b << 16 };
+    return v.f;
+}
+
+/* Quantizes one block of n <= 32 activations (the rest of the block is zero):
+ * q[0..31] (signed), returns the float32 scale; *sum = sum of q. */
+void gitc_lowp_quant_block(const float *x, int n, int8_t *q, float *scale, int32_t *sum);
+
+/* A per-thread scratch buffer of at least `bytes` bytes, 64-byte aligned,
+ * kept for the calling thread's lifetime; NULL when out of memory. */
+void *gitc_lowp_scratch(size_t bytes);
+
+/* One kernel set: linear for one kind. */
+typedef struct gitc_lowp_kernels {
+    const char *name;
+    gitc_lowp_kind kind;
+    void (*linear)(gitc_pool *pool, float *y, const float *x, const gitc_lowp_matrix *w,
+                   const float *bias, int M);
+} gitc_lowp_kernels;
+
+/* Every set this build and CPU run for kind, reference first, best last (for
+ * tests and benchmarks). *sets is static storage. GITC_LOWP_KERNELS=ref|avx2
+ * in the environment picks that set instead of the best (A/B measurements);
+ * GITC_KERNELS=portable picks the reference. */
+int gitc_lowp_kernel_sets(gitc_lowp_kind kind, const gitc_lowp_kernels *const **sets);
+
+/* AVX-512 sets (kernels_lowp_avx512.c) and AVX2+FMA sets (kernels_lowp_avx2.c);
+ * NULL when not compiled in. Call only after checking the CPU. */
+const gitc_lowp_kernels *gitc_lowp_avx512_bf16(void);
+const gitc_lowp_kernels *gitc_lowp_avx512_vnni(void);
+const gitc_lowp_kernels *gitc_lowp_avx2_bf16(void);
+const gitc_lowp_kernels *gitc_lowp_avx2_int8(void);
+
+#endif /* GITC_LOWP_H */
