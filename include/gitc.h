@@ -337,6 +337,11 @@ gitc_status gitc_generate(gitc_session *session, const float *const *pixel_value
                           const gitc_generate_params *params, gitc_generation *out,
                           gitc_error *err);
 
+/* Checks generation settings and a prompt length (n_prompt ids, [CLS]
+ * included) against a model, as gitc_generate and gitc_batch_add do. */
+GITC_API gitc_status gitc_generate_check(const gitc_model *model, const gitc_generate_params *params,
+                                         int n_prompt, gitc_error *err);
+
 /* Rows one request decodes: num_beams for beam search, else num_return_sequences. */
 GITC_API int gitc_generate_rows(const gitc_generate_params *params);
 

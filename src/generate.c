@@ -468,6 +468,15 @@ static gitc_status check_prompt(const gitc_generate_params *p, const gitc_config
     return GITC_OK;
 }
 
+gitc_status gitc_generate_check(const gitc_model *m, const gitc_generate_params *p, int n_prompt,
+                                gitc_error *err)
+{
+    if (!m || !p)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_generate_check: model and params are required");
+    gitc_status st = check_params(p, &m->cfg, err);
+    return st == GITC_OK ? check_prompt(p, &m->cfg, n_prompt, -1, err) : st;
+}
+
 gitc_status gitc_batch_create(gitc_session *s, int max_rows, gitc_batch **out, gitc_error *err)
 {
     *out = NULL;
