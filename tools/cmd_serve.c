@@ -598,6 +598,7 @@ typedef struct conn {
     long created;
     int n_choices;
     char **sent;          /* [n] text sent so far per choice */
+    int *toks_sent;       /* [n] tokens turned into chunks per choice */
     int role_sent, finished;
     char *out;            /* pending SSE bytes */
     size_t out_len, out_off;
@@ -621,6 +622,7 @@ static void conn_unref(conn *cx)
     for (int i = 0; cx->sent && i < cx->n_choices; i++)
         free(cx->sent[i]);
     free(cx->sent);
+    free(cx->toks_sent);
     free(cx->out);
     free(cx->body);
     free(cx);
@@ -820,9 +822,10 @@ static void sse_chunk(conn *cx, int index, const char *role, const char *content
 /* Sends the part of `text` not sent yet for choice q (when what was sent is its prefix). */
 static void sse_delta(conn *cx, int q, const char *text, const char *reason)
 {
-    size_t sent = strlen(cx->sent[q]);
+    const char *prev = cx->sent[q] ? cx->sent[q] : "";
+    size_t sent = strlen(prev);
     const char *delta = "";
-    if (!strncmp(text, cx->sent[q], sent))
+    if (!strncmp(text, prev, sent))
         delta = text + sent;
     else if (!reason)
         return; /* the text changed before what was sent; wait for more tokens */
@@ -837,28 +840,29 @@ static void sse_delta(conn *cx, int q, const char *text, const char *reason)
     }
 }
 
-/* Fills cx->out with whatever is new for the stream; sets cx->finished at the end. */
+/* Fills cx->out with whatever is new for the stream, one chunk per new token,
+ * then the final texts and [DONE]; sets cx->finished at the end. */
 static void stream_fill(conn *cx, int *changed)
 {
     job *j = cx->job;
     *changed = 0;
     pthread_mutex_lock(&S.mu);
-    int state = j->state, n = j->n_seq;
+    int state = j->state, n = j->n_seq < cx->n_choices ? j->n_seq : cx->n_choices;
     int32_t *snap = NULL;
     int *n_toks = calloc((size_t)n, sizeof(int));
     if (state != JOB_FAILED && n_toks) {
-        snap = malloc((size_t)(n * j->cap_tok + j->n_prompt) * sizeof(int32_t));
+        snap = malloc((size_t)n * j->cap_tok * sizeof(int32_t));
         for (int q = 0; snap && q < n; q++) {
             n_toks[q] = j->n_toks[q];
             memcpy(snap + (size_t)q * j->cap_tok, j->toks + (size_t)q * j->cap_tok, (size_t)n_toks[q] * sizeof(int32_t));
         }
     }
     pthread_mutex_unlock(&S.mu);
+    size_t before = cx->out_len;
     if (!cx->role_sent) {
         for (int q = 0; q < cx->n_choices; q++)
             sse_chunk(cx, q, "assistant", "", NULL);
         cx->role_sent = 1;
-        *changed = 1;
     }
     if (state == JOB_FAILED) {
         cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
@@ -871,30 +875,32 @@ static void stream_fill(conn *cx, int *changed)
         sse_append(cx, "\n\ndata: [DONE]\n\n");
         free(s);
         cx->finished = 1;
-        *changed = 1;
-    } else if (state == JOB_DONE) {
-        /* The final texts, as the non-streaming answer has them. */
-        for (int q = 0; q < j->result.n_sequences && q < cx->n_choices; q++) {
-            char *t = result_text(j, q);
-            sse_delta(cx, q, t, finish_reason(&j->result.sequences[q]));
-            free(t);
-        }
-        sse_append(cx, "data: [DONE]\n\n");
-        cx->finished = 1;
-        *changed = 1;
     } else if (snap) {
+        /* Token by token: the text of the prompt + the first k tokens, for each new k. */
         int32_t *ids = malloc((size_t)(j->n_prompt + j->cap_tok) * sizeof(int32_t));
-        for (int q = 0; ids && q < n && q < cx->n_choices; q++) {
+        for (int q = 0; ids && q < n; q++) {
             memcpy(ids, j->prompt, (size_t)j->n_prompt * sizeof(int32_t));
             memcpy(ids + j->n_prompt, snap + (size_t)q * j->cap_tok, (size_t)n_toks[q] * sizeof(int32_t));
-            char *t = sequence_text(j, ids, j->n_prompt + n_toks[q]);
-            size_t before = cx->out_len;
-            sse_delta(cx, q, t, NULL);
-            *changed |= cx->out_len != before;
-            free(t);
+            for (int k = cx->toks_sent[q] + 1; k <= n_toks[q]; k++) {
+                char *t = sequence_text(j, ids, j->n_prompt + k);
+                sse_delta(cx, q, t, NULL);
+                free(t);
+            }
+            cx->toks_sent[q] = n_toks[q];
         }
         free(ids);
+        if (state == JOB_DONE) {
+            /* The final texts, as the non-streaming answer has them, with the finish reasons. */
+            for (int q = 0; q < j->result.n_sequences && q < cx->n_choices; q++) {
+                char *t = result_text(j, q);
+                sse_delta(cx, q, t, finish_reason(&j->result.sequences[q]));
+                free(t);
+            }
+            sse_append(cx, "data: [DONE]\n\n");
+            cx->finished = 1;
+        }
     }
+    *changed = cx->out_len != before || cx->finished;
     free(snap);
     free(n_toks);
 }
@@ -943,6 +949,9 @@ static enum MHD_Result start_stream(struct MHD_Connection *c, conn *cx, job *j, 
     cx->job = j; /* the connection holds the HTTP reference from now on */
     cx->n_choices = n_choices;
     cx->sent = calloc((size_t)n_choices, sizeof *cx->sent);
+    cx->toks_sent = calloc((size_t)n_choices, sizeof *cx->toks_sent);
+    if (!cx->sent || !cx->toks_sent)
+        return MHD_NO;
     for (int q = 0; cx->sent && q < n_choices; q++)
         cx->sent[q] = strdup("");
     make_chat_id(cx->id, sizeof cx->id);
