@@ -350,6 +350,26 @@ def main():
     check(request(srv.port, "POST", "/", png)[0] == 401, "API key: caption without it")
     check(srv.stop()[0] == 0, "third server exits 0")
 
+    # ---- a video model: a video file, or the clip's frames ----
+    video = os.path.join(EX, "moving_square_h264.mp4")
+    frames = [os.path.join(EX, "clip0_frame%d.png" % i) for i in range(4)]
+    want_video = subprocess.run([GITC, "video", video], check=True, capture_output=True, text=True).stdout.strip()
+    want_frames = subprocess.run([GITC, "video", "--frames", *frames], check=True, capture_output=True,
+                                 text=True).stdout.strip()
+    srv = Server(GITC, ["-m", os.path.join(ROOT, "models/git-shapes-video")])
+    body, ctype = multipart({}, [("video", "clip.mp4", open(video, "rb").read(), "video/mp4")])
+    st, _, out = request(srv.port, "POST", "/v1/caption", body, {"Content-Type": ctype})
+    check(st == 200 and json.loads(out)[0]["text"] == want_video, "video model: a video file as the CLI (%s)" % out)
+    body, ctype = multipart({}, [("frame", os.path.basename(f), open(f, "rb").read(), "image/png") for f in frames])
+    st, _, out = request(srv.port, "POST", "/v1/caption", body, {"Content-Type": ctype})
+    check(st == 200 and json.loads(out)[0]["text"] == want_frames, "video model: frames as the CLI (%s)" % out)
+    st, obj = post_json(srv.port, "/v1/chat/completions", chat_body(frames[0]))
+    check(st == 400 and "4 frames" in obj["error"]["message"], "video model: one image is refused (%s)" % obj)
+    body, ctype = multipart({}, [("video", "notes.mp4", b"not a video at all", "video/mp4")])
+    st, _, out = request(srv.port, "POST", "/v1/caption", body, {"Content-Type": ctype})
+    check(st == 400 and b"notes.mp4" in out and b"/tmp/" not in out, "video model: a bad video file: 400 (%s)" % out)
+    check(srv.stop()[0] == 0, "video server exits 0")
+
     print("test_serve: %d checks, %d failed" % (n_checks, n_failed))
     return 1 if n_failed else 0
 
