@@ -48,13 +48,17 @@ def percentile(sorted_values, p):
     return sorted_values[k]
 
 
-def run_level(port, image, n_clients, seconds):
+def run_level(port, image, n_clients, seconds, per_client=0):
+    """Each client posts back to back: for `seconds` (it finishes the request
+    it started), or `per_client` requests when that is > 0."""
     latencies, errors = [], []
     lock = threading.Lock()
     stop_at = time.time() + seconds
 
     def client():
-        while time.time() < stop_at:
+        done = 0
+        while (done < per_client) if per_client > 0 else (time.time() < stop_at):
+            done += 1
             t0 = time.time()
             try:
                 st, _, body = request(port, "POST", "/", image, timeout=600)
@@ -102,6 +106,8 @@ def main():
     ap.add_argument("--url", help="an already running server (http://HOST:PORT)")
     ap.add_argument("--clients", default="1,4,16")
     ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--requests", type=int, default=0,
+                    help="requests per client instead of --seconds (for models slower than the window)")
     ap.add_argument("--threads", type=int, default=0, help="server --threads (0: one per CPU)")
     ap.add_argument("--parallel", type=int, default=16)
     ap.add_argument("--image", default=os.path.join(ROOT, "examples/shapes_0_224x224.png"))
@@ -119,13 +125,15 @@ def main():
         srv = Server(args.gitc, extra + ["--threads", str(args.threads), "--parallel", str(args.parallel),
                                          "--queue", "1024", "--timeout", "3600"])
         port = srv.port
-    print("model %s, image %s, %g s per level" % (model or "(server's)", os.path.basename(args.image), args.seconds))
+    print("model %s, image %s, %s" % (model or "(server's)", os.path.basename(args.image),
+                                     "%d requests per client" % args.requests if args.requests
+                                     else "%g s per level" % args.seconds))
     request(port, "POST", "/", image, timeout=600)  # warm-up
     print("%8s %9s %8s %10s %9s %9s %9s %14s" % ("clients", "requests", "errors", "req/s", "p50 s", "p95 s", "p99 s",
                                                  "rows/step"))
     results = []
     for n in [int(x) for x in args.clients.split(",")]:
-        r = run_level(port, image, n, args.seconds)
+        r = run_level(port, image, n, args.seconds, args.requests)
         results.append(r)
         print("%8d %9d %8d %10.3f %9.3f %9.3f %9.3f %14.2f" % (n, r["requests"], r["errors"], r["rps"], r["p50"],
                                                              r["p95"], r["p99"], r["rows_per_step"]), flush=True)

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <math.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -96,6 +97,7 @@ typedef struct server {
     job **running;              /* [parallel] */
     int n_running;
     int active;                 /* requests being handled */
+    int trim_pending;           /* memory was freed since the last malloc_trim */
     /* metrics, under mu */
     unsigned long long by_status[N_STATUS + 1];
     unsigned long long tokens, steps, rows_stepped, jobs_done, jobs_failed, jobs_cancelled;
@@ -172,6 +174,16 @@ static int status_of(gitc_status st)
     }
 }
 
+static void timed_wait_locked(pthread_cond_t *cv, double ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long ns = ts.tv_nsec + (long long)(ms * 1e6);
+    ts.tv_sec += ns / 1000000000LL;
+    ts.tv_nsec = ns % 1000000000LL;
+    pthread_cond_timedwait(cv, &S.mu, &ts);
+}
+
 /* ------------------------------------------------------------------ */
 /* The scheduler: continuous batching over the step API                */
 /* ------------------------------------------------------------------ */
@@ -197,6 +209,7 @@ static void *scheduler_main(void *arg)
 {
     (void)arg;
     gitc_error err = {0};
+    double last_trim = 0;
     pthread_mutex_lock(&S.mu);
     for (;;) {
         /* Cancelled rows leave at once and free their room. */
@@ -243,6 +256,21 @@ static void *scheduler_main(void *arg)
         if (live == 0) {
             if (S.sched_quit && !S.q_head)
                 break;
+            /* Idle: hand the pages of freed request buffers back (at most every 250 ms), so
+             * memory returns to its baseline between bursts. */
+            if (S.trim_pending) {
+                double since = now_ms() - last_trim;
+                if (since < 250) {
+                    timed_wait_locked(&S.sched_cv, 250 - since);
+                } else {
+                    S.trim_pending = 0;
+                    last_trim = now_ms();
+                    pthread_mutex_unlock(&S.mu);
+                    malloc_trim(0);
+                    pthread_mutex_lock(&S.mu);
+                }
+                continue;
+            }
             pthread_cond_wait(&S.sched_cv, &S.mu);
             continue;
         }
@@ -521,16 +549,6 @@ static int client_gone(struct MHD_Connection *c)
     char b;
     ssize_t r = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
-static void timed_wait_locked(pthread_cond_t *cv, double ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long ns = ts.tv_nsec + (long long)(ms * 1e6);
-    ts.tv_sec += ns / 1000000000LL;
-    ts.tv_nsec = ns % 1000000000LL;
-    pthread_cond_timedwait(cv, &S.mu, &ts);
 }
 
 /* Waits for every job to end. Returns 0, -1 when the client left (jobs cancelled), 504 on timeout. */
@@ -1221,6 +1239,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     pthread_mutex_lock(&S.mu);
     if (cx->counted)
         S.active--;
+    S.trim_pending = 1;
+    pthread_cond_signal(&S.sched_cv);
     if (cx->job && code != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
         cx->job->cancel = 1; /* a stream cut short */
         pthread_cond_signal(&S.sched_cv);
@@ -1374,6 +1394,11 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Request buffers (bodies, decoded images, pixels) come and go in many
+     * threads: few malloc arenas and a fixed mmap threshold keep glibc from
+     * holding on to their memory. */
+    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     pthread_mutex_init(&S.mu, NULL);
     pthread_cond_init(&S.sched_cv, NULL);
     pthread_cond_init(&S.progress_cv, NULL);
