@@ -72,7 +72,6 @@ def main():
     # ---- every endpoint against the CLI ----
     st, hd, body = request(port, "GET", "/health")
     check(st == 200 and json.loads(body)["status"] == "ok", "/health 200")
-    st, models = post_json(port, "/v1/models", {}) if False else (None, None)
     st, _, body = request(port, "GET", "/v1/models")
     check(st == 200 and json.loads(body)["data"][0]["id"] == "git-shapes", "/v1/models lists git-shapes")
     st, hd, body = request(port, "GET", "/")

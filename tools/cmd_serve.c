@@ -223,8 +223,12 @@ static void *scheduler_main(void *arg)
                 i++;
             }
         }
-        /* Admit queued jobs while their rows fit (first come, first served). */
-        while (S.q_head && (S.q_head->cancel || S.q_head->rows <= S.parallel - gitc_batch_live_rows(S.batch))) {
+        /* Admit queued jobs while their rows fit (first come, first served): all that fit when
+         * nothing decodes, else one per step, so an image being encoded holds up the rows
+         * already streaming for one encoder pass at most. */
+        int live_before = gitc_batch_live_rows(S.batch), admitted = 0;
+        while (S.q_head && (S.q_head->cancel || (S.q_head->rows <= S.parallel - gitc_batch_live_rows(S.batch) &&
+                                                 (live_before == 0 || admitted == 0)))) {
             job *j = S.q_head;
             S.q_head = j->next;
             if (!S.q_head)
@@ -249,6 +253,7 @@ static void *scheduler_main(void *arg)
             } else {
                 j->batch_id = id;
                 S.running[S.n_running++] = j;
+                admitted++;
             }
             pthread_cond_broadcast(&S.progress_cv);
         }
