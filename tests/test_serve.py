@@ -174,15 +174,23 @@ def main():
     # ---- hostile input: one check each; the server answers the rest and its memory returns ----
     for _ in range(3):
         hf_image_to_text(port, os.path.join(EX, IMAGES[0]))
+    time.sleep(0.4)
     baseline = srv.rss_kb()
     print("RSS baseline %d kB" % baseline)
     good_path = os.path.join(EX, IMAGES[0])
 
-    def still_good(what):
+    # ASan's allocator keeps freed memory in quarantine; the tight bound is for the plain build.
+    asan = "libasan" in open("/proc/%d/maps" % srv.proc.pid).read()
+    tight_kb = 32 * 1024 if asan else 1024
+
+    def still_good(what, limit_kb=None):
         st, _, b = hf_image_to_text(port, good_path)
         check(st == 200 and text_of(json.loads(b)) == greedy[IMAGES[0]]["text"], "%s: the server still answers" % what)
+        time.sleep(0.4)  # the server gives freed memory back when idle (malloc_trim, every 250 ms at most)
         rss = srv.rss_kb()
-        check(rss < baseline + 32 * 1024, "%s: RSS %d kB vs baseline %d kB" % (what, rss, baseline))
+        print("  %-28s RSS %+6d kB" % (what, rss - baseline))
+        check(rss < baseline + (limit_kb or tight_kb), "%s: RSS %d kB vs baseline %d kB (+%d kB allowed)" %
+              (what, rss, baseline, limit_kb or tight_kb))
 
     def raw(data, read=True, timeout=10):
         s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -289,7 +297,7 @@ def main():
         s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
         slow.append(s)
     t0 = time.time()
-    still_good("200 slow clients")
+    still_good("200 slow clients", (64 if asan else 16) * 1024)  # their 200 connections and threads are open
     check(time.time() - t0 < 10, "200 slow clients: a good request answered in %.2f s" % (time.time() - t0))
     for s in slow:
         s.close()
