@@ -65,8 +65,20 @@ def main():
         check(beam[f]["text"] == ref_images[f]["beam3_text"], "CLI beam3 %s vs examples.json" % f)
         check(answers[f] == ref_images[f]["vqa_answer"], "CLI answer %s vs examples.json" % f)
 
+    # ---- the command line ----
+    r = subprocess.run([GITC, "serve", "--help"], capture_output=True, text=True)
+    check(r.returncode == 0 and "Examples:" in r.stdout and "--api-key" in r.stdout, "serve --help")
+    for bad in (["--port", "99999"], ["--parallel", "0"], ["--bogus"], ["extra-arg"]):
+        r = subprocess.run([GITC, "serve", *bad], capture_output=True, text=True, timeout=30)
+        check(r.returncode == 2 and r.stderr.startswith("gitc:"), "serve %s: usage error (%d %r)" % (bad, r.returncode, r.stderr))
+    r = subprocess.run([GITC, "serve", "--port", "0", "-m", os.path.join(ROOT, "tests/data/cli")],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and "config.json" in r.stderr, "serve with a folder that is no model: exit 1 (%r)" % r.stderr)
+
     srv = Server(GITC, ["--threads", "2", "--parallel", "16", "--queue", "256"])
     port = srv.port
+    r = subprocess.run([GITC, "serve", "--port", str(port)], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 1 and "cannot listen" in r.stderr, "serve on a port in use: exit 1 (%r)" % r.stderr)
     print("server on port", port)
 
     # ---- every endpoint against the CLI ----

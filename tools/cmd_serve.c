@@ -1377,7 +1377,12 @@ static int parse_serve_args(int argc, char **argv)
             }
             S.api_key = optarg;
             break;
-        default: return cli_usage_error("serve");
+        case ':':
+            cli_error("serve: %s needs a value", argv[optind - 1]);
+            return cli_usage_error("serve");
+        default:
+            cli_error("serve: unknown option '%s'", argv[optind - 1]);
+            return cli_usage_error("serve");
         }
     }
     if (optind < argc) {
