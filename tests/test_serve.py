@@ -228,6 +228,10 @@ def main():
     out = raw(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\n" + png)
     check(out.startswith(b"HTTP/1.1 400"), "wrong Content-Length: 400 (%r)" % out[:200])
     still_good("wrong Content-Length")
+    # malformed HTTP: libmicrohttpd answers 400
+    out = raw(b"THIS IS NOT HTTP\r\n\r\n")
+    check(out.startswith(b"HTTP/1.1 400") or out.startswith(b"HTTP/1.0 400"), "malformed request line: 400 (%r)" % out[:60])
+    still_good("malformed HTTP")
     # 100 MB announced: 413 before the body is read
     out = raw(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" + png)
     check(out.startswith(b"HTTP/1.1 413") and b"max-body" in out, "100 MB body: 413 (%r)" % out[:120])
