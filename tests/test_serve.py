@@ -362,6 +362,32 @@ def main():
           len(ok) + len(full) == 12, "queue full: the others are answered")
     check(srv.stop()[0] == 0, "second server exits 0")
 
+    # ---- the per-request timeout: 504, and the rows are cancelled ----
+    srv = Server(GITC, ["--threads", "1", "--parallel", "1", "--queue", "128", "--timeout", "1"])
+    codes = []
+    long_body = chat_body(good_path, max_tokens=500, min_new_tokens=500)
+
+    def long_one():
+        st, obj = post_json(srv.port, "/v1/chat/completions", long_body)
+        with lock:
+            codes.append((st, obj))
+
+    t0 = time.time()
+    threads = [threading.Thread(target=long_one) for _ in range(96)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    late = [c for c in codes if c[0] == 504]
+    print("timeout 1 s: %d of 96 timed out in %.1f s" % (len(late), time.time() - t0))
+    check(late and all("timed out" in c[1]["error"]["message"] for c in late) and
+          all(c[0] in (200, 504) for c in codes), "--timeout: 504 for the requests that ran out of time")
+    time.sleep(0.5)
+    m = metrics(srv.port)
+    check(m["gitc_rows_in_flight"] == 0 and m["gitc_queue_depth"] == 0 and
+          m['gitc_jobs_total{outcome="cancelled"}'] >= len(late), "--timeout: their rows were cancelled (%s)" % m)
+    check(srv.stop()[0] == 0, "timeout server exits 0")
+
     # ---- API key: every endpoint but /health ----
     srv = Server(GITC, ["--api-key", "s3cret"])
     check(request(srv.port, "GET", "/health")[0] == 200, "API key: /health open")
