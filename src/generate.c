@@ -992,32 +992,36 @@ gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
         if ((st = check_prompt(&p, c, np, i, err)) != GITC_OK)
             return st;
     }
-    if ((long)n_inputs * per_input > GITC_BATCH_MAX_ROWS)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%d inputs x %d rows exceed %d rows decoded together", n_inputs,
-                         per_input, GITC_BATCH_MAX_ROWS);
-    gitc_batch *b = NULL;
+    out->sequences = calloc((size_t)n_inputs * p.num_return_sequences, sizeof(gitc_sequence));
     int *ids = malloc((size_t)n_inputs * sizeof(int));
-    if (!ids)
+    if (!out->sequences || !ids) {
+        free(ids);
+        gitc_generation_free(out);
         return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    st = gitc_batch_create(s, n_inputs * per_input, &b, err);
-    for (int i = 0; i < n_inputs && st == GITC_OK; i++)
-        st = gitc_batch_add(b, pixel_values[i], prompts && prompts[i] ? prompts[i] : NULL,
-                            prompts && prompts[i] ? n_prompt[i] : 1, &p, &ids[i], err);
-    while (st == GITC_OK && gitc_batch_live_rows(b) > 0)
-        st = gitc_batch_step(b, NULL, NULL, err);
-    if (st == GITC_OK) {
-        out->sequences = calloc((size_t)n_inputs * p.num_return_sequences, sizeof(gitc_sequence));
-        if (!out->sequences)
-            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
-    for (int i = 0; i < n_inputs && st == GITC_OK; i++) {
-        gitc_generation one;
-        st = gitc_batch_take(b, ids[i], &one, err);
-        if (st != GITC_OK)
-            break;
-        memcpy(out->sequences + out->n_sequences, one.sequences, (size_t)one.n_sequences * sizeof(gitc_sequence));
-        out->n_sequences += one.n_sequences;
-        free(one.sequences);
+    /* All inputs in one batch, or in groups when they have more rows than a batch takes. */
+    int group = GITC_BATCH_MAX_ROWS / per_input;
+    gitc_batch *b = NULL;
+    for (int first = 0; first < n_inputs && st == GITC_OK; first += group) {
+        int n = GITC_MIN(group, n_inputs - first);
+        gitc_batch_free(b);
+        b = NULL;
+        st = gitc_batch_create(s, n * per_input, &b, err);
+        for (int i = first; i < first + n && st == GITC_OK; i++)
+            st = gitc_batch_add(b, pixel_values[i], prompts && prompts[i] ? prompts[i] : NULL,
+                                prompts && prompts[i] ? n_prompt[i] : 1, &p, &ids[i], err);
+        while (st == GITC_OK && gitc_batch_live_rows(b) > 0)
+            st = gitc_batch_step(b, NULL, NULL, err);
+        for (int i = first; i < first + n && st == GITC_OK; i++) {
+            gitc_generation one;
+            st = gitc_batch_take(b, ids[i], &one, err);
+            if (st != GITC_OK)
+                break;
+            memcpy(out->sequences + out->n_sequences, one.sequences,
+                   (size_t)one.n_sequences * sizeof(gitc_sequence));
+            out->n_sequences += one.n_sequences;
+            free(one.sequences);
+        }
     }
     gitc_batch_free(b);
     free(ids);

@@ -163,6 +163,30 @@ int main(int argc, char **argv)
     check_true(gitc_batch_live_rows(small) == 0, "a refused request leaves no rows");
     check_true(gitc_batch_create(s, 0, &(gitc_batch *){NULL}, &err) == GITC_ERR_ARGUMENT, "0 rows: %s", err.message);
     gitc_batch_free(small);
+    /* gitc_generate with more rows than one batch takes (65 inputs x 64 samples > 4096 rows) runs
+     * them in groups; the same input gives the same samples in either group. */
+    {
+        enum { N_IN = 65 };
+        const float *many[N_IN];
+        for (int i = 0; i < N_IN; i++)
+            many[i] = px[0];
+        gitc_generate_params ps = p[1];
+        ps.num_return_sequences = 64;
+        ps.max_length = 12;
+        gitc_generation g = {0};
+        if (check_true(gitc_generate(s, many, NULL, NULL, N_IN, &ps, &g, &err) == GITC_OK, "65 x 64 rows: %s",
+                       err.message) &&
+            check_true(g.n_sequences == N_IN * 64, "65 x 64 rows: %d sequences", g.n_sequences)) {
+            int same = 1;
+            for (int q = 0; q < 64; q++) {
+                const gitc_sequence *x = &g.sequences[q], *y = &g.sequences[(N_IN - 1) * 64 + q];
+                same &= x->n_ids == y->n_ids && !memcmp(x->ids, y->ids, (size_t)x->n_ids * sizeof(int32_t)) &&
+                        x->score == y->score;
+            }
+            check_true(same, "65 x 64 rows: input 64 (second group) equals input 0 (first group)");
+        }
+        gitc_generation_free(&g);
+    }
     gitc_batch_free(b);
     for (int i = 0; i < N_REQ; i++)
         gitc_generation_free(&alone[i]);
