@@ -14,7 +14,7 @@
  *     settings that stay within the ranges the parsers promise;
  *   - decoded base64 is at most 3/4 of its input.
  * No data files are needed. Run it with scripts/fuzz.sh http SECONDS
- * (seeds: tests/data/http).
+ * (seeds: fuzz/seeds/http).
  */
 #include <stdlib.h>
 #include <string.h>

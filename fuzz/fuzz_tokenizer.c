@@ -10,6 +10,9 @@
  *   $GITC_FUZZ_DATA/tokenizer/bert-base-uncased   (GITC_FUZZ_DATA = the repo's tests/data), or else
  *   <dir of the executable>/../../tests/data/...  (build-fuzz/fuzz/fuzz_tokenizer; up to 4 levels up).
  * Run it with scripts/fuzz.sh tokenizer SECONDS.
+ * FUZZ_SEEDS: tests/data/tokenizer/fuzz-seeds
+ * FUZZ_DICT: fuzz/dict/tokenizer.dict
+ * FUZZ_MAX_LEN: 1024
  */
 #include <limits.h>
 #include <stdio.h>

@@ -31,6 +31,16 @@
 extern "C" {
 #endif
 
+/* Marks the exported functions: libgitc is built with hidden visibility and
+ * exports exactly the functions this header declares. */
+#ifndef GITC_API
+#if defined(__GNUC__) || defined(__clang__)
+#define GITC_API __attribute__((visibility("default")))
+#else
+#define GITC_API
+#endif
+#endif
+
 #define GITC_VERSION "0.1.0"
 
 #ifndef GITC_API
@@ -59,8 +69,15 @@ typedef struct gitc_error {
     char message[512];
 } gitc_error;
 
+/* The library's version at run time ("0.1.0"; GITC_VERSION is the header's). Static. */
+GITC_API const char *gitc_version(void);
+
+/* The formats this build decodes, space-separated, from "JPEG PNG BMP WebP GIF
+ * TIFF AVIF HEIC video" (the optional codecs are chosen when it is built). Static. */
+GITC_API const char *gitc_formats(void);
+
 /* Short static description of a status code ("I/O error", ...). */
-const char *gitc_status_string(gitc_status status);
+GITC_API const char *gitc_status_string(gitc_status status);
 
 /* ------------------------------------------------------------------ */
 /* Images                                                              */
@@ -75,23 +92,27 @@ typedef struct gitc_image {
 
 typedef struct gitc_image_params {
     uint64_t max_pixels; /* refuse images with more pixels (0 = no limit); default 100 MP */
-    int exif_transpose;  /* 1: honour the EXIF orientation like ImageOps.exif_transpose; default 0 */
+    int exif_transpose;  /* 1: honour the EXIF orientation like ImageOps.exif_transpose (what
+                            transformers' load_image and pipelines do; the gitc command's
+                            default); default 0, as Image.open(path).convert("RGB") */
 } gitc_image_params;
 
-gitc_image_params gitc_image_default_params(void);
+GITC_API gitc_image_params gitc_image_default_params(void);
 
-/* Decodes a JPEG, PNG, WebP, BMP or GIF (first frame) file and converts it to
- * RGB as PIL's Image.open(path).convert("RGB") does. `out` is filled only on
+/* Decodes a JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF (first page) file
+ * and converts it to RGB as PIL 9.4's Image.open(path).convert("RGB") does;
+ * AVIF and HEIC, which PIL cannot read, as libavif's and libheif's own RGB
+ * output (see gitc_formats() for what this build reads). `out` is filled only on
  * success; release it with gitc_image_free. `params` may be NULL (defaults). */
-gitc_status gitc_image_load(const char *path, const gitc_image_params *params, gitc_image *out,
-                            gitc_error *err);
+GITC_API gitc_status gitc_image_load(const char *path, const gitc_image_params *params, gitc_image *out,
+                                     gitc_error *err);
 
 /* The same from memory; `name` is used in error messages. */
-gitc_status gitc_image_decode(const void *data, size_t size, const char *name,
-                              const gitc_image_params *params, gitc_image *out, gitc_error *err);
+GITC_API gitc_status gitc_image_decode(const void *data, size_t size, const char *name,
+                                       const gitc_image_params *params, gitc_image *out, gitc_error *err);
 
 /* Releases the pixels of an image and zeroes it; NULL and empty images are fine. */
-void gitc_image_free(gitc_image *image);
+GITC_API void gitc_image_free(gitc_image *image);
 
 /* ------------------------------------------------------------------ */
 /* Image processor (CLIPImageProcessor / VideoMAEImageProcessor, PIL)  */
@@ -100,23 +121,31 @@ void gitc_image_free(gitc_image *image);
 typedef struct gitc_processor gitc_processor;
 
 /* Reads `preprocessor_config.json` from a model folder. Caller frees. */
-gitc_status gitc_processor_load(const char *model_dir, gitc_processor **out, gitc_error *err);
+GITC_API gitc_status gitc_processor_load(const char *model_dir, gitc_processor **out, gitc_error *err);
 
 /* Parses a preprocessor config given as JSON text; `name` is used in messages. Caller frees. */
-gitc_status gitc_processor_from_json(const char *json, size_t len, const char *name,
-                                     gitc_processor **out, gitc_error *err);
+GITC_API gitc_status gitc_processor_from_json(const char *json, size_t len, const char *name,
+                                              gitc_processor **out, gitc_error *err);
 
-void gitc_processor_free(gitc_processor *processor);
+GITC_API void gitc_processor_free(gitc_processor *processor);
 
 /* Output height and width of pixel_values, the same for every input image
  * when the processor crops (all GIT checkpoints do); 0 x 0 when the size
  * depends on the image (do_center_crop false), which GIT models cannot take. */
-void gitc_processor_output_size(const gitc_processor *processor, int *height, int *width);
+GITC_API void gitc_processor_output_size(const gitc_processor *processor, int *height, int *width);
+
+/* Floats gitc_processor_run writes for an image of width x height: 3 * H * W
+ * of its output (the crop size, or the resized size when the processor does not
+ * crop); 0 when the size is invalid or too large. */
+GITC_API size_t gitc_processor_output_floats(const gitc_processor *processor, int width,
+                                             int height);
 
 /* Resizes, crops, rescales and normalizes an image exactly as the classic PIL
- * path of transformers does; writes float32 CHW [3, height, width] to `out`. */
-gitc_status gitc_processor_run(const gitc_processor *processor, const gitc_image *image,
-                               float *out, gitc_error *err);
+ * path of transformers does; writes float32 CHW [3, height, width] to `out`,
+ * which holds `out_capacity` floats (see gitc_processor_output_floats). A
+ * buffer too small is GITC_ERR_ARGUMENT and nothing is written. */
+GITC_API gitc_status gitc_processor_run(const gitc_processor *processor, const gitc_image *image,
+                                        float *out, size_t out_capacity, gitc_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Video                                                               */
@@ -125,16 +154,19 @@ gitc_status gitc_processor_run(const gitc_processor *processor, const gitc_image
 /* Frame indices sampled evenly from a clip of n_total frames:
  * round_half_even(linspace(0, n_total - 1, n_sample)) as numpy computes it.
  * Writes n_sample indices to `indices`. */
-void gitc_video_sample_indices(int n_total, int n_sample, int *indices);
+GITC_API void gitc_video_sample_indices(int n_total, int n_sample, int *indices);
 
-/* Decodes a video file with libavformat/libavcodec, counts its frames and
- * returns the n_frames frames picked by gitc_video_sample_indices, converted
- * to RGB as PyAV's frame.to_ndarray(format="rgb24") does. A clip with fewer
+/* Decodes a video file with libavformat/libavcodec and returns the n_frames
+ * frames picked by gitc_video_sample_indices from its frame count, converted
+ * to RGB as PyAV's frame.to_ndarray(format="rgb24") does. The count is the
+ * container's when it knows it (checked against the packets; the sampled
+ * frames are then reached by seeking), otherwise the frames are counted by
+ * decoding; either way the frames are those of a full decode. A clip with fewer
  * than n_frames frames repeats frames as the index rule gives them.
  * `frames` receives n_frames images (caller frees each with gitc_image_free).
  * `n_total` (may be NULL) receives the number of decoded frames. */
-gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_params *params,
-                            gitc_image *frames, int *n_total, gitc_error *err);
+GITC_API gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_params *params,
+                                     gitc_image *frames, int *n_total, gitc_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Tokenizer (BERT WordPiece, transformers' slow BertTokenizer)        */
@@ -143,27 +175,33 @@ gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_par
 typedef struct gitc_tokenizer gitc_tokenizer;
 
 /* Loads vocab.txt or tokenizer.json, with tokenizer_config.json, from a model folder. Caller frees. */
-gitc_status gitc_tokenizer_load(const char *model_dir, gitc_tokenizer **out, gitc_error *err);
+GITC_API gitc_status gitc_tokenizer_load(const char *model_dir, gitc_tokenizer **out, gitc_error *err);
 
-void gitc_tokenizer_free(gitc_tokenizer *tokenizer);
+GITC_API void gitc_tokenizer_free(gitc_tokenizer *tokenizer);
 
 /* Encodes UTF-8 text (`len` bytes). With add_special, [CLS] ... [SEP] frame it.
  * `*ids` is allocated (caller frees with free()), `*n_ids` its length.
  * Text that is not valid UTF-8 is an error. */
-gitc_status gitc_tokenizer_encode(const gitc_tokenizer *tokenizer, const char *text, size_t len,
-                                  int add_special, int32_t **ids, size_t *n_ids, gitc_error *err);
+GITC_API gitc_status gitc_tokenizer_encode(const gitc_tokenizer *tokenizer, const char *text, size_t len,
+                                           int add_special, int32_t **ids, size_t *n_ids, gitc_error *err);
 
 /* Decodes ids to text like tokenizer.decode(ids, skip_special_tokens, clean_up_tokenization_spaces).
  * clean_up: 1 on, 0 off, -1 the tokenizer config's setting.
  * `*text` is allocated (caller frees with free()). Unknown ids are an error. */
-gitc_status gitc_tokenizer_decode(const gitc_tokenizer *tokenizer, const int32_t *ids, size_t n_ids,
-                                  int skip_special, int clean_up, char **text, gitc_error *err);
+GITC_API gitc_status gitc_tokenizer_decode(const gitc_tokenizer *tokenizer, const int32_t *ids, size_t n_ids,
+                                           int skip_special, int clean_up, char **text, gitc_error *err);
 
 /* The token string of an id, or NULL when out of range. Borrowed. */
-const char *gitc_tokenizer_id_to_token(const gitc_tokenizer *tokenizer, int32_t id);
+GITC_API const char *gitc_tokenizer_id_to_token(const gitc_tokenizer *tokenizer, int32_t id);
 
 /* Vocabulary size. */
-int gitc_tokenizer_vocab_size(const gitc_tokenizer *tokenizer);
+GITC_API int gitc_tokenizer_vocab_size(const gitc_tokenizer *tokenizer);
+
+/* Length in bytes (1..4) of the strict UTF-8 sequence at the start of s (n
+ * bytes available; no overlong forms, surrogates or code points above
+ * U+10FFFF), or 0 when those bytes are not valid UTF-8 (or n is 0). The rule
+ * the tokenizer applies to its input. */
+GITC_API size_t gitc_utf8_sequence_length(const char *s, size_t n);
 
 /* ------------------------------------------------------------------ */
 /* Model                                                               */
@@ -203,26 +241,36 @@ typedef struct gitc_model_params {
     int load_processor; /* 1: load preprocessor_config.json when present; default 1 */
 } gitc_model_params;
 
-gitc_model_params gitc_model_default_params(void);
+GITC_API gitc_model_params gitc_model_default_params(void);
 
-/* Loads a HuggingFace GIT model folder: config.json, model.safetensors or the
- * shards of model.safetensors.index.json (F32, F16 or BF16, mmapped), and,
+/* Loads a HuggingFace GIT model folder: config.json, the weights (as
+ * transformers picks them: model.safetensors, the shards of
+ * model.safetensors.index.json, pytorch_model.bin, or the shards of
+ * pytorch_model.bin.index.json; F32, F16 or BF16 mmapped, F64 converted), and,
  * when present and asked for, the tokenizer and preprocessor files. Every
  * tensor is checked against the config. Caller frees with gitc_model_free. */
-gitc_status gitc_model_load(const char *model_dir, const gitc_model_params *params,
-                            gitc_model **out, gitc_error *err);
+GITC_API gitc_status gitc_model_load(const char *model_dir, const gitc_model_params *params,
+                                     gitc_model **out, gitc_error *err);
 
-void gitc_model_free(gitc_model *model);
+GITC_API void gitc_model_free(gitc_model *model);
 
 /* Borrowed views of the model's parts. Tokenizer and processor are NULL when
  * the folder has none (or they were not asked for). */
-const gitc_config *gitc_model_config(const gitc_model *model);
-const gitc_tokenizer *gitc_model_tokenizer(const gitc_model *model);
-const gitc_processor *gitc_model_processor(const gitc_model *model);
+GITC_API const gitc_config *gitc_model_config(const gitc_model *model);
+GITC_API const gitc_tokenizer *gitc_model_tokenizer(const gitc_model *model);
+GITC_API const gitc_processor *gitc_model_processor(const gitc_model *model);
 /* Number of frames a pixel input must have: num_image_with_embedding, or 1. */
-int gitc_model_num_frames(const gitc_model *model);
+GITC_API int gitc_model_num_frames(const gitc_model *model);
 /* Image tokens the decoder sees: frames * image_tokens_per_frame. */
-int gitc_model_num_image_tokens(const gitc_model *model);
+GITC_API int gitc_model_num_image_tokens(const gitc_model *model);
+
+/* What a loaded model was read from, as one JSON object: folder, weight format
+ * ("safetensors" or "pytorch"), files and their bytes, tensor count, tensors
+ * per dtype, ignored buffers, parameter count, weight bytes, matrices used in
+ * place vs copied, load time in ms, a config summary, the tokenizer file and
+ * the processor type. Returns a NUL-terminated string the caller frees with
+ * free(), or NULL when out of memory. */
+GITC_API char *gitc_model_describe_json(const gitc_model *model);
 
 /* ------------------------------------------------------------------ */
 /* Session: per-thread state (thread pool, scratch, KV caches)         */
@@ -238,13 +286,19 @@ typedef struct gitc_session_params {
     void *abort_user;
 } gitc_session_params;
 
-gitc_session_params gitc_session_default_params(void);
+GITC_API gitc_session_params gitc_session_default_params(void);
 
 /* Creates a session on a model (the model must outlive it). Caller frees. */
-gitc_status gitc_session_create(const gitc_model *model, const gitc_session_params *params,
-                                gitc_session **out, gitc_error *err);
+GITC_API gitc_status gitc_session_create(const gitc_model *model, const gitc_session_params *params,
+                                         gitc_session **out, gitc_error *err);
 
-void gitc_session_free(gitc_session *session);
+GITC_API void gitc_session_free(gitc_session *session);
+
+/* The number of worker threads the session runs. */
+GITC_API int gitc_session_threads(const gitc_session *session);
+
+/* Name of the matrix kernels chosen for this CPU at start-up ("avx2", "scalar"). Static. */
+GITC_API const char *gitc_kernels_name(void);
 
 /* ------------------------------------------------------------------ */
 /* Model levels (GitVisionModel, GitModel, GitForCausalLM forward)     */
@@ -258,16 +312,22 @@ void gitc_session_free(gitc_session *session);
  * post_layernorm, before temporal embeddings.
  * projection_out (may be NULL): [frames * tokens_per_frame, hidden], the
  * image tokens fed to the decoder (temporal embeddings included). */
-gitc_status gitc_encode_image(gitc_session *session, const float *pixel_values, float *vision_out,
-                              float *projection_out, gitc_error *err);
+GITC_API gitc_status gitc_encode_image(gitc_session *session, const float *pixel_values, float *vision_out,
+                                       float *projection_out, gitc_error *err);
 
 /* Full GitForCausalLM forward of one sample with T text tokens (no cache).
  * hidden_out (may be NULL): [n_image_tokens + T, hidden] decoder output.
  * logits_out (may be NULL): [T, vocab] logits at the text positions.
  * loss_out (may be NULL): mean next-token cross-entropy of the text (T >= 2). */
-gitc_status gitc_forward(gitc_session *session, const float *pixel_values, const int32_t *ids,
-                         int n_ids, float *hidden_out, float *logits_out, float *loss_out,
-                         gitc_error *err);
+GITC_API gitc_status gitc_forward(gitc_session *session, const float *pixel_values, const int32_t *ids,
+                                  int n_ids, float *hidden_out, float *logits_out, float *loss_out,
+                                  gitc_error *err);
+
+/* Runs the work generation does once per image, for benchmarks: the vision
+ * encoder, the projection and the decoder's image keys and values of one
+ * sample ([frames, 3, H, W]); the results are discarded. */
+GITC_API gitc_status gitc_prefill_image(gitc_session *session, const float *pixel_values,
+                                        gitc_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Generation                                                          */
@@ -303,10 +363,24 @@ typedef struct gitc_generate_params {
 } gitc_generate_params;
 
 /* Defaults as transformers' GenerationConfig. */
-gitc_generate_params gitc_generate_default_params(void);
+GITC_API gitc_generate_params gitc_generate_default_params(void);
+
+/* The most beams (and returned sequences) one input may use. */
+#define GITC_MAX_BEAMS 64
+
+/* Checks generation settings before any work: the ranges of every field, the
+ * combinations generate supports (no beam sampling, num_return_sequences <=
+ * num_beams), and, when `model` is not NULL, the lengths against its
+ * max_position_embeddings and bad word ids against its vocabulary. With
+ * n_prompt_tokens > 0 the prompt plus max_new_tokens must also fit. gitc_generate
+ * runs the same check, so a caller can report a bad setting once, up front.
+ * Returns GITC_OK or GITC_ERR_ARGUMENT / GITC_ERR_UNSUPPORTED with a message. */
+GITC_API gitc_status gitc_generate_params_check(const gitc_generate_params *params,
+                                                int n_prompt_tokens, const gitc_model *model,
+                                                gitc_error *err);
 
 /* Defaults updated from the model folder's generation_config.json (when it has one). */
-gitc_generate_params gitc_model_generate_params(const gitc_model *model);
+GITC_API gitc_generate_params gitc_model_generate_params(const gitc_model *model);
 
 /* One generated sequence. */
 typedef struct gitc_sequence {
@@ -325,22 +399,17 @@ typedef struct gitc_generation {
     int n_sequences;
 } gitc_generation;
 
-void gitc_generation_free(gitc_generation *generation);
+GITC_API void gitc_generation_free(gitc_generation *generation);
 
 /* Generates for a batch of n_inputs samples. pixel_values[i] is sample i's
  * [frames, 3, H, W] input; prompts[i] (n_prompt[i] ids) its prompt, or NULL
  * (or prompts == NULL) for [CLS] alone. Each row keeps its own positions, so
  * a batched result equals the unbatched one. `out` is filled on success
  * (caller frees with gitc_generation_free). */
-gitc_status gitc_generate(gitc_session *session, const float *const *pixel_values,
-                          const int32_t *const *prompts, const int *n_prompt, int n_inputs,
-                          const gitc_generate_params *params, gitc_generation *out,
-                          gitc_error *err);
-
-/* Checks generation settings and a prompt length (n_prompt ids, [CLS]
- * included) against a model, as gitc_generate and gitc_batch_add do. */
-GITC_API gitc_status gitc_generate_check(const gitc_model *model, const gitc_generate_params *params,
-                                         int n_prompt, gitc_error *err);
+GITC_API gitc_status gitc_generate(gitc_session *session, const float *const *pixel_values,
+                                   const int32_t *const *prompts, const int *n_prompt, int n_inputs,
+                                   const gitc_generate_params *params, gitc_generation *out,
+                                   gitc_error *err);
 
 /* Rows one request decodes: num_beams for beam search, else num_return_sequences. */
 GITC_API int gitc_generate_rows(const gitc_generate_params *params);
@@ -415,31 +484,32 @@ GITC_API gitc_status gitc_batch_cancel(gitc_batch *batch, int id);
 typedef struct gitc_texts {
     char **texts;  /* n texts */
     float *scores; /* n sequence scores (see gitc_sequence.score) */
+    int *stopped; /* n flags: 1 = the sequence ended with eos (finish_reason "stop"), 0 = cut by the length limit ("length") */
     int n;
 } gitc_texts;
 
 /* Releases the texts and zeroes the struct; NULL is fine. */
-void gitc_texts_free(gitc_texts *texts);
+GITC_API void gitc_texts_free(gitc_texts *texts);
 
 /* Describes one input: n_frames images (gitc_model_num_frames of them: 1 for
  * image models) go through the model's processor; with a question the prompt
  * is [CLS] + its tokens and the texts leave the question out. Returns the
- * params->num_return_sequences texts with their scores (caller frees `out`
- * with gitc_texts_free). */
-gitc_status gitc_describe(gitc_session *session, const gitc_image *frames, int n_frames,
-                          const char *question, const gitc_generate_params *params,
-                          gitc_texts *out, gitc_error *err);
+ * params->num_return_sequences texts with their scores and stopped flags
+ * (caller frees `out` with gitc_texts_free). */
+GITC_API gitc_status gitc_describe(gitc_session *session, const gitc_image *frames, int n_frames,
+                                   const char *question, const gitc_generate_params *params,
+                                   gitc_texts *out, gitc_error *err);
 
 /* Captions an image (question == NULL) or answers a question about it.
  * The image goes through the model's processor; the answer excludes the
  * echoed question. `*text` is allocated (caller frees with free()). */
-gitc_status gitc_describe_image(gitc_session *session, const gitc_image *image,
-                                const char *question, const gitc_generate_params *params,
-                                char **text, gitc_error *err);
+GITC_API gitc_status gitc_describe_image(gitc_session *session, const gitc_image *image,
+                                         const char *question, const gitc_generate_params *params,
+                                         char **text, gitc_error *err);
 
 /* Captions a sequence of frames (frames == gitc_model_num_frames). Caller frees *text. */
-gitc_status gitc_describe_frames(gitc_session *session, const gitc_image *frames, int n_frames,
-                                 const gitc_generate_params *params, char **text, gitc_error *err);
+GITC_API gitc_status gitc_describe_frames(gitc_session *session, const gitc_image *frames, int n_frames,
+                                          const gitc_generate_params *params, char **text, gitc_error *err);
 
 #ifdef __cplusplus
 }

@@ -23,7 +23,7 @@ static gitc_status preprocess(const gitc_model *m, const gitc_image *images, int
     if (!px)
         return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
     for (int i = 0; i < n; i++) {
-        gitc_status st = gitc_processor_run(m->processor, &images[i], px + (size_t)i * per, err);
+        gitc_status st = gitc_processor_run(m->processor, &images[i], px + (size_t)i * per, per, err);
         if (st != GITC_OK) {
             free(px);
             return st;
@@ -41,6 +41,7 @@ void gitc_texts_free(gitc_texts *t)
         free(t->texts[i]);
     free(t->texts);
     free(t->scores);
+    free(t->stopped);
     memset(t, 0, sizeof *t);
 }
 
@@ -93,7 +94,8 @@ gitc_status gitc_describe(gitc_session *s, const gitc_image *frames, int n_frame
     if (st == GITC_OK) {
         out->texts = calloc((size_t)gen.n_sequences, sizeof *out->texts);
         out->scores = calloc((size_t)gen.n_sequences, sizeof *out->scores);
-        if (!out->texts || !out->scores)
+        out->stopped = calloc((size_t)gen.n_sequences, sizeof *out->stopped);
+        if (!out->texts || !out->scores || !out->stopped)
             st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     /* Captions decode everything (the [CLS] is skipped as special); answers leave out the question. */
@@ -103,6 +105,8 @@ gitc_status gitc_describe(gitc_session *s, const gitc_image *frames, int n_frame
         st = gitc_tokenizer_decode(m->tokenizer, sq->ids + skip, (size_t)(sq->n_ids - skip), 1, -1,
                                    &out->texts[i], err);
         out->scores[i] = sq->score;
+        /* Ended by eos ("stop") rather than by the length limit ("length"). */
+        out->stopped[i] = sq->n_ids > sq->n_prompt && sq->ids[sq->n_ids - 1] == m->cfg.eos_token_id;
         out->n += st == GITC_OK;
     }
     if (st != GITC_OK)

@@ -87,3 +87,22 @@ done:
     free(text_hidden);
     return st;
 }
+
+gitc_status gitc_prefill_image(gitc_session *s, const float *pixel_values, gitc_error *err)
+{
+    if (!s || !pixel_values)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_prefill_image: NULL argument");
+    const gitc_config *c = &s->model->cfg;
+    int n_img = gitc_model_num_image_tokens(s->model);
+    float *proj = malloc((size_t)n_img * (size_t)c->hidden_size * sizeof(float));
+    image_kv kv = {0};
+    gitc_status st = proj ? image_kv_init(&kv, c, n_img, err)
+                          : gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    if (st == GITC_OK)
+        st = gitc_vision_run(s, pixel_values, NULL, proj, err);
+    if (st == GITC_OK)
+        st = gitc_decoder_image(s, proj, &kv, NULL, err);
+    image_kv_free(&kv);
+    free(proj);
+    return st;
+}

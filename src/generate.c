@@ -29,65 +29,6 @@ typedef struct row {
     text_kv kv;
 } row;
 
-/* ---- parameter checks ---- */
-
-static gitc_status check_params(const gitc_generate_params *p, const gitc_config *c, gitc_error *err)
-{
-    if (p->num_beams < 1 || p->num_beams > 64)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "num_beams = %d: must be 1..64", p->num_beams);
-    if (p->num_return_sequences < 1 || p->num_return_sequences > 64)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "num_return_sequences = %d: must be 1..64",
-                         p->num_return_sequences);
-    if (p->num_beams > 1 && p->num_return_sequences > p->num_beams)
-        return gitc_fail(err, GITC_ERR_ARGUMENT,
-                         "num_return_sequences (%d) cannot exceed num_beams (%d)",
-                         p->num_return_sequences, p->num_beams);
-    if (p->num_beams == 1 && !p->do_sample && p->num_return_sequences != 1)
-        return gitc_fail(err, GITC_ERR_ARGUMENT,
-                         "greedy search returns one sequence: num_return_sequences must be 1");
-    if (p->num_beams > 1 && p->do_sample)
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "beam sampling (num_beams > 1 with do_sample) is not supported");
-    if (p->max_new_tokens < 0 || p->min_length < 0 || p->min_new_tokens < 0 || p->max_length < 0)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "lengths must not be negative");
-    if (p->max_new_tokens == 0 && p->max_length < 1)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "max_length must be at least 1");
-    if (p->max_length > c->max_position_embeddings)
-        return gitc_fail(err, GITC_ERR_ARGUMENT,
-                         "max_length = %d exceeds the model's max_position_embeddings (%d)",
-                         p->max_length, c->max_position_embeddings);
-    if (p->max_new_tokens > c->max_position_embeddings)
-        return gitc_fail(err, GITC_ERR_ARGUMENT,
-                         "max_new_tokens = %d exceeds the model's max_position_embeddings (%d)",
-                         p->max_new_tokens, c->max_position_embeddings);
-    if (!(p->repetition_penalty > 0) || !isfinite(p->repetition_penalty))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "repetition_penalty must be a positive number");
-    if (!isfinite(p->length_penalty))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "length_penalty must be finite");
-    if (p->no_repeat_ngram_size < 0)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "no_repeat_ngram_size must not be negative");
-    if (p->do_sample) {
-        if (!(p->temperature > 0) || !isfinite(p->temperature))
-            return gitc_fail(err, GITC_ERR_ARGUMENT, "temperature must be a positive number (got %g)",
-                             (double)p->temperature);
-        if (p->top_k < 0)
-            return gitc_fail(err, GITC_ERR_ARGUMENT, "top_k must not be negative");
-        if (!(p->top_p > 0) || p->top_p > 1)
-            return gitc_fail(err, GITC_ERR_ARGUMENT, "top_p must be in (0, 1] (got %g)", (double)p->top_p);
-    }
-    if (p->n_bad_words < 0 || (p->n_bad_words > 0 && (!p->bad_words_ids || !p->bad_words_offsets)))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "bad words: ids and offsets are required");
-    for (int i = 0; i < p->n_bad_words; i++) {
-        int a = p->bad_words_offsets[i], b = p->bad_words_offsets[i + 1];
-        if (a < 0 || b <= a)
-            return gitc_fail(err, GITC_ERR_ARGUMENT, "bad word sequence %d is empty", i);
-        for (int j = a; j < b; j++)
-            if (p->bad_words_ids[j] < 0 || p->bad_words_ids[j] >= c->vocab_size)
-                return gitc_fail(err, GITC_ERR_ARGUMENT, "bad word id %d is outside the vocabulary",
-                                 p->bad_words_ids[j]);
-    }
-    return GITC_OK;
-}
-
 /* ---- logits processors (transformers' order) ---- */
 
 /* Applies repetition penalty, n-gram ban, bad words and min-length rules to scores [V]. */
@@ -468,15 +409,6 @@ static gitc_status check_prompt(const gitc_generate_params *p, const gitc_config
     return GITC_OK;
 }
 
-gitc_status gitc_generate_check(const gitc_model *m, const gitc_generate_params *p, int n_prompt,
-                                gitc_error *err)
-{
-    if (!m || !p)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_generate_check: model and params are required");
-    gitc_status st = check_params(p, &m->cfg, err);
-    return st == GITC_OK ? check_prompt(p, &m->cfg, n_prompt, -1, err) : st;
-}
-
 gitc_status gitc_batch_create(gitc_session *s, int max_rows, gitc_batch **out, gitc_error *err)
 {
     *out = NULL;
@@ -619,7 +551,7 @@ gitc_status gitc_batch_add(gitc_batch *b, const float *pixel_values, const int32
         return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_add: batch, pixel values and id are required");
     const gitc_config *c = b->c;
     gitc_generate_params p = params ? *params : b->s->model->gen_defaults;
-    gitc_status st = check_params(&p, c, err);
+    gitc_status st = gitc_generate_params_check(&p, 0, b->s->model, err);
     if (st != GITC_OK)
         return st;
     int32_t bos = c->bos_token_id;
@@ -981,7 +913,7 @@ gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
     const gitc_model *m = s->model;
     const gitc_config *c = &m->cfg;
     gitc_generate_params p = params ? *params : m->gen_defaults;
-    gitc_status st = check_params(&p, c, err);
+    gitc_status st = gitc_generate_params_check(&p, 0, m, err);
     if (st != GITC_OK)
         return st;
     int per_input = gitc_generate_rows(&p);

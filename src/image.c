@@ -13,12 +13,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <gif_lib.h>
 #include <jpeglib.h>
 #include <jerror.h>
 #include <png.h>
 #include <string.h>
+#if GITC_HAVE_GIF
+#include <gif_lib.h>
+#endif
+#if GITC_HAVE_WEBP
 #include <webp/decode.h>
+#endif
 
 gitc_image_params gitc_image_default_params(void)
 {
@@ -57,6 +61,12 @@ static gitc_status check_size(const char *name, uint64_t w, uint64_t h, uint64_t
     return GITC_OK;
 }
 
+gitc_status gitc_check_image_size(const char *name, uint64_t w, uint64_t h, uint64_t max_pixels,
+                                  gitc_error *err)
+{
+    return check_size(name, w, h, max_pixels, err);
+}
+
 /* Allocates the RGB pixels of an image already checked by check_size. */
 static gitc_status alloc_rgb(gitc_image *im, const char *name, int w, int h, gitc_error *err)
 {
@@ -66,6 +76,11 @@ static gitc_status alloc_rgb(gitc_image *im, const char *name, int w, int h, git
     im->width = w;
     im->height = h;
     return GITC_OK;
+}
+
+gitc_status gitc_alloc_rgb(gitc_image *im, const char *name, int w, int h, gitc_error *err)
+{
+    return alloc_rgb(im, name, w, h, err);
 }
 
 void gitc_cmyk_to_rgb(uint8_t *rgb, const uint8_t *cmyk, size_t n)
@@ -204,6 +219,9 @@ int gitc_image_file_orientation(const uint8_t *d, size_t n)
         return png_orientation(d, n);
     if (n >= 12 && memcmp(d, "RIFF", 4) == 0 && memcmp(d + 8, "WEBP", 4) == 0)
         return webp_orientation(d, n);
+    /* A TIFF file is itself TIFF-structured: the Orientation tag of its first IFD. */
+    if (n >= 4 && (memcmp(d, "II*\0", 4) == 0 || memcmp(d, "MM\0*", 4) == 0))
+        return gitc_exif_orientation(d, n);
     return 0;
 }
 
@@ -586,6 +604,7 @@ done:
 /* WebP                                                                */
 /* ------------------------------------------------------------------ */
 
+#if GITC_HAVE_WEBP
 static gitc_status decode_webp(const uint8_t *data, size_t size, const char *name,
                                uint64_t max_pixels, gitc_image *out, gitc_error *err)
 {
@@ -613,10 +632,13 @@ static gitc_status decode_webp(const uint8_t *data, size_t size, const char *nam
     return GITC_OK;
 }
 
+#endif /* GITC_HAVE_WEBP */
+
 /* ------------------------------------------------------------------ */
 /* GIF (first frame)                                                   */
 /* ------------------------------------------------------------------ */
 
+#if GITC_HAVE_GIF
 typedef struct gif_mem {
     const uint8_t *data;
     size_t size;
@@ -738,6 +760,8 @@ done:
     return st;
 }
 
+#endif /* GITC_HAVE_GIF */
+
 /* ------------------------------------------------------------------ */
 /* BMP (uncompressed 1/4/8-bit palette, 24-bit, 32-bit)                */
 /* ------------------------------------------------------------------ */
@@ -835,6 +859,16 @@ static gitc_status decode_bmp(const uint8_t *d, size_t size, const char *name,
 /* Entry points                                                        */
 /* ------------------------------------------------------------------ */
 
+#if !(GITC_HAVE_WEBP && GITC_HAVE_GIF && GITC_HAVE_TIFF && GITC_HAVE_AVIF && GITC_HAVE_HEIC)
+/* A format this build was configured without (GITC_WITH_* off). */
+static gitc_status not_built(const char *name, const char *format, gitc_error *err)
+{
+    return gitc_fail(err, GITC_ERR_UNSUPPORTED,
+                     "%s: %s image, but this gitc was built without %s support (it reads: %s)",
+                     name, format, format, gitc_image_formats());
+}
+#endif
+
 gitc_status gitc_image_decode(const void *data, size_t size, const char *name,
                               const gitc_image_params *params, gitc_image *out, gitc_error *err)
 {
@@ -853,18 +887,43 @@ gitc_status gitc_image_decode(const void *data, size_t size, const char *name,
     } else if (size >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) {
         st = decode_png(d, size, name, p.max_pixels, &im, err);
     } else if (size >= 12 && memcmp(d, "RIFF", 4) == 0 && memcmp(d + 8, "WEBP", 4) == 0) {
+#if GITC_HAVE_WEBP
         st = decode_webp(d, size, name, p.max_pixels, &im, err);
+#else
+        return not_built(name, "WebP", err);
+#endif
     } else if (size >= 6 && (memcmp(d, "GIF87a", 6) == 0 || memcmp(d, "GIF89a", 6) == 0)) {
+#if GITC_HAVE_GIF
         st = decode_gif(d, size, name, p.max_pixels, &im, err);
+#else
+        return not_built(name, "GIF", err);
+#endif
     } else if (size >= 2 && d[0] == 'B' && d[1] == 'M') {
         st = decode_bmp(d, size, name, p.max_pixels, &im, err);
     } else if (size >= 4 && (memcmp(d, "II*\0", 4) == 0 || memcmp(d, "MM\0*", 4) == 0)) {
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: TIFF images are not supported", name);
+#if GITC_HAVE_TIFF
+        st = gitc_decode_tiff(d, size, name, p.max_pixels, &im, err);
+#else
+        return not_built(name, "TIFF", err);
+#endif
+    } else if (gitc_isobmff_brand(d, size) == GITC_BRAND_AVIF) {
+#if GITC_HAVE_AVIF
+        st = gitc_decode_avif(d, size, name, p.max_pixels, &im, err);
+#else
+        return not_built(name, "AVIF", err);
+#endif
+    } else if (gitc_isobmff_brand(d, size) == GITC_BRAND_HEIF) {
+#if GITC_HAVE_HEIC
+        st = gitc_decode_heif(d, size, name, p.max_pixels, &im, err);
+#else
+        return not_built(name, "HEIC", err);
+#endif
     } else if (size == 0) {
         return gitc_fail(err, GITC_ERR_FORMAT, "%s: empty file", name);
     } else {
         return gitc_fail(err, GITC_ERR_UNSUPPORTED,
-                         "%s: unknown image format (supported: JPEG, PNG, WebP, GIF, BMP)", name);
+                         "%s: unknown image format (this build reads: %s)", name,
+                         gitc_image_formats());
     }
     if (st != GITC_OK) {
         gitc_image_free(&im);

@@ -52,4 +52,27 @@ gitc_status gitc_image_resize_region(const gitc_image *in, int out_w, int out_h,
 int gitc_processor_image_output_size(const gitc_processor *p, int width, int height, int *out_h,
                                      int *out_w);
 
+/* Checks decoded dimensions against zero size, int overflow and the pixel limit. */
+gitc_status gitc_check_image_size(const char *name, uint64_t w, uint64_t h, uint64_t max_pixels,
+                                  gitc_error *err);
+
+/* Allocates the RGB pixels of an image already checked by gitc_check_image_size. */
+gitc_status gitc_alloc_rgb(gitc_image *im, const char *name, int w, int h, gitc_error *err);
+
+/* The image formats this build decodes ("JPEG PNG BMP WebP ..."); static. */
+const char *gitc_image_formats(void);
+
+/* What the 'ftyp' brands of an ISO-BMFF file say it holds. */
+enum { GITC_BRAND_NONE = 0, GITC_BRAND_AVIF, GITC_BRAND_HEIF };
+int gitc_isobmff_brand(const uint8_t *data, size_t size);
+
+/* Decoders in their own files, each built when its codec is configured in;
+ * `out` is filled only on success. */
+gitc_status gitc_decode_tiff(const uint8_t *data, size_t size, const char *name,
+                             uint64_t max_pixels, gitc_image *out, gitc_error *err);
+gitc_status gitc_decode_avif(const uint8_t *data, size_t size, const char *name,
+                             uint64_t max_pixels, gitc_image *out, gitc_error *err);
+gitc_status gitc_decode_heif(const uint8_t *data, size_t size, const char *name,
+                             uint64_t max_pixels, gitc_image *out, gitc_error *err);
+
 #endif /* GITC_IMAGE_INTERNAL_H */

@@ -35,6 +35,33 @@ int gitc_file_exists(const char *path);
 /* Writes `size` bytes to `path` atomically: a temporary file renamed into place. */
 gitc_status gitc_write_file_atomic(const char *path, const void *data, size_t size, gitc_error *err);
 
+/* Limits on untrusted JSON, checked before the parser allocates anything:
+ * file sizes (the safetensors header has its own, ST_MAX_HEADER_BYTES) and
+ * nesting depth (cJSON's own limit is 1000 and recursive). */
+#define GITC_JSON_MAX_DEPTH 64
+#define GITC_CONFIG_MAX_BYTES ((size_t)16 << 20)    /* config, generation, preprocessor, tokenizer_config, special_tokens_map */
+#define GITC_TOKENIZER_MAX_BYTES ((size_t)64 << 20) /* tokenizer.json and vocab.txt */
+
+struct cJSON;
+
+/* gitc_read_file with a size limit checked before the buffer is allocated
+ * (GITC_ERR_LIMIT naming the file, its size and the limit). */
+gitc_status gitc_read_file_max(const char *path, size_t max_bytes, char **data, size_t *size,
+                               gitc_error *err);
+
+/* Parses untrusted JSON text named `name` after checking its nesting depth
+ * (GITC_ERR_LIMIT past GITC_JSON_MAX_DEPTH); malformed JSON is GITC_ERR_FORMAT
+ * naming the byte offset. Caller frees *out with cJSON_Delete. */
+gitc_status gitc_json_parse(const char *text, size_t len, const char *name, struct cJSON **out,
+                            gitc_error *err);
+
+/* Copies the literal text of the value of `key` (in the object `parent` when
+ * not NULL, else at the top level) from JSON text into buf, as written in the
+ * file, so messages can show "1e400" rather than the converted inf. Returns 1
+ * when found, else 0 (buf then holds ""). */
+int gitc_json_literal(const char *text, size_t len, const char *parent, const char *key, char *buf,
+                      size_t size);
+
 /* IEEE half and bfloat16 to float32 (exact). */
 float gitc_f16_to_f32(uint16_t h);
 float gitc_bf16_to_f32(uint16_t b);

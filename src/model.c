@@ -1,11 +1,13 @@
 /* Loading a GIT model folder: config, mmapped safetensors (single file or
  * shards), tensor checks against the config, tokenizer and processor. */
 #include "model.h"
+#include "pytorch.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 gitc_model_params gitc_model_default_params(void)
@@ -43,12 +45,10 @@ void gitc_model_free(gitc_model *m)
 {
     if (!m)
         return;
-    for (int i = 0; i < m->n_files; i++)
-        st_close(m->files[i]);
+    tensors_close(m->weights);
     for (int i = 0; i < m->n_aligned_copies; i++)
         free(m->aligned_copies[i]);
     free(m->aligned_copies);
-    free(m->files);
     free(m->small);
     free(m->vlayers);
     free(m->tlayers);
@@ -58,333 +58,142 @@ void gitc_model_free(gitc_model *m)
     free(m);
 }
 
-/* ---- opening the weight files ---- */
-
-/* Opens model.safetensors, or the shards named by model.safetensors.index.json. */
-static gitc_status open_weights(gitc_model *m, gitc_error *err)
-{
-    char *single = gitc_path_join(m->dir, "model.safetensors");
-    char *index = gitc_path_join(m->dir, "model.safetensors.index.json");
-    gitc_status s = GITC_OK;
-    char *json = NULL;
-    cJSON *root = NULL;
-    if (!single || !index) {
-        s = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-        goto done;
-    }
-    if (gitc_file_exists(single)) {
-        m->files = calloc(1, sizeof *m->files);
-        if (!m->files) {
-            s = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-            goto done;
-        }
-        s = st_open(single, &m->files[0], err);
-        if (s == GITC_OK)
-            m->n_files = 1;
-        goto done;
-    }
-    if (!gitc_file_exists(index)) {
-        char *bin = gitc_path_join(m->dir, "pytorch_model.bin");
-        int has_bin = bin && gitc_file_exists(bin);
-        free(bin);
-        s = gitc_fail(err, GITC_ERR_IO,
-                      has_bin ? "%s: no model.safetensors (only pytorch_model.bin, which gitc does not read; "
-                                "the hub's model.safetensors of the same checkpoint works)"
-                              : "%s: no model.safetensors or model.safetensors.index.json",
-                      m->dir);
-        goto done;
-    }
-    size_t len;
-    s = gitc_read_file(index, &json, &len, err);
-    if (s != GITC_OK)
-        goto done;
-    root = cJSON_ParseWithLength(json, len);
-    const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
-    if (!cJSON_IsObject(map)) {
-        s = gitc_fail(err, GITC_ERR_FORMAT, "%s: malformed JSON or no weight_map object", index);
-        goto done;
-    }
-    int n = cJSON_GetArraySize(map);
-    m->files = calloc((size_t)(n ? n : 1), sizeof *m->files);
-    if (!m->files) {
-        s = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-        goto done;
-    }
-    /* Open each distinct shard once. */
-    for (const cJSON *it = map->child; it; it = it->next) {
-        if (!cJSON_IsString(it) || strchr(it->valuestring, '/') || strcmp(it->valuestring, "..") == 0) {
-            s = gitc_fail(err, GITC_ERR_FORMAT, "%s: weight_map entry %s is not a file name in the folder",
-                          index, it->string);
-            goto done;
-        }
-        char *path = gitc_path_join(m->dir, it->valuestring);
-        if (!path) {
-            s = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-            goto done;
-        }
-        int seen = 0;
-        for (int i = 0; i < m->n_files && !seen; i++)
-            seen = strcmp(m->files[i]->path, path) == 0;
-        if (!seen) {
-            s = st_open(path, &m->files[m->n_files], err);
-            if (s == GITC_OK)
-                m->n_files++;
-        }
-        free(path);
-        if (s != GITC_OK)
-            goto done;
-    }
-done:
-    cJSON_Delete(root);
-    free(json);
-    free(single);
-    free(index);
-    return s;
-}
-
-/* ---- checking tensors against the config ---- */
-
-typedef struct param_check {
-    gitc_model *m;
-    gitc_error *err;
-    gitc_status status;
-    char **names; /* expected names, for finding extra tensors */
-    int n_names, cap_names;
-    size_t small_floats; /* floats needed for the tensors converted to float32 */
-} param_check;
-
-static const st_tensor *find_tensor(const gitc_model *m, const char *name, const st_file **file)
-{
-    for (int i = 0; i < m->n_files; i++) {
-        const st_tensor *t = st_find(m->files[i], name);
-        if (t) {
-            if (file)
-                *file = m->files[i];
-            return t;
-        }
-    }
-    return NULL;
-}
-
-/* Matrices stay in the mapping; everything else is converted to float32 at load. */
-static int stays_mapped(const char *name, int ndim)
-{
-    return (ndim == 2 && strstr(name, "vision_model.embeddings.position_embedding") == NULL) ||
-           ndim == 4;
-}
-
-static int check_param(void *user, const char *name, int ndim, const int64_t *shape)
-{
-    param_check *pc = user;
-    const st_file *file = NULL;
-    const st_tensor *t = find_tensor(pc->m, name, &file);
-    if (!t) {
-        pc->status = gitc_fail(pc->err, GITC_ERR_SHAPE, "%s: missing tensor %s", pc->m->dir, name);
-        return 0;
-    }
-    int same = t->ndim == ndim;
-    for (int i = 0; same && i < ndim; i++)
-        same = t->shape[i] == shape[i];
-    if (!same) {
-        char got[128], want[128];
-        st_shape_string(t->shape, t->ndim, got, sizeof got);
-        st_shape_string(shape, ndim, want, sizeof want);
-        pc->status = gitc_fail(pc->err, GITC_ERR_SHAPE, "%s: tensor %s has shape %s, config says %s",
-                               file->path, name, got, want);
-        return 0;
-    }
-    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16) {
-        pc->status = gitc_fail(pc->err, GITC_ERR_UNSUPPORTED,
-                               "%s: tensor %s has dtype %s (gitc reads F32, F16 and BF16)",
-                               file->path, name, st_dtype_name(t->dtype));
-        return 0;
-    }
-    if (pc->n_names == pc->cap_names) {
-        int cap = pc->cap_names ? 2 * pc->cap_names : 512;
-        char **n = realloc(pc->names, (size_t)cap * sizeof *n);
-        if (!n) {
-            pc->status = gitc_fail(pc->err, GITC_ERR_MEMORY, "out of memory");
-            return 0;
-        }
-        pc->names = n;
-        pc->cap_names = cap;
-    }
-    if (!(pc->names[pc->n_names] = strdup(name))) {
-        pc->status = gitc_fail(pc->err, GITC_ERR_MEMORY, "out of memory");
-        return 0;
-    }
-    pc->n_names++;
-    if (!stays_mapped(name, ndim))
-        pc->small_floats += (size_t)t->numel;
-    return 1;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int is_position_ids(const char *name)
-{
-    size_t len = strlen(name);
-    return len >= 13 && strcmp(name + len - 13, ".position_ids") == 0;
-}
-
-/* Every tensor in the files must be an expected parameter (position_ids buffers aside). */
-static gitc_status check_no_extra(gitc_model *m, param_check *pc, gitc_error *err)
-{
-    qsort(pc->names, (size_t)pc->n_names, sizeof *pc->names, cmp_str);
-    int n_found = 0;
-    for (int f = 0; f < m->n_files; f++) {
-        for (int i = 0; i < m->files[f]->n_tensors; i++) {
-            const char *name = m->files[f]->tensors[i].name;
-            if (is_position_ids(name))
-                continue;
-            n_found++;
-            if (!bsearch(&name, pc->names, (size_t)pc->n_names, sizeof *pc->names, cmp_str))
-                return gitc_fail(err, GITC_ERR_SHAPE,
-                                 "%s: unexpected tensor %s (not a parameter of this config)",
-                                 m->files[f]->path, name);
-        }
-    }
-    if (n_found != pc->n_names)
-        return gitc_fail(err, GITC_ERR_SHAPE,
-                         "%s: %d tensors in the weights for %d parameters (a tensor is stored twice)",
-                         m->dir, n_found, pc->n_names);
-    return GITC_OK;
-}
-
-/* ---- binding tensors to the model struct ---- */
+/* ---- checking and binding, both driven by the weight table (config.c) ---- */
 
 typedef struct binder {
     gitc_model *m;
-    float *next_small; /* cursor in m->small */
     gitc_error *err;
     gitc_status status;
+    size_t small_floats; /* check pass: floats needed in m->small */
+    float *next_small;   /* bind pass: cursor in m->small */
+    int n_expected;      /* check pass: weights the table names */
+    char *seen;          /* check pass: per tensor of the source, 1 when the table names it */
 } binder;
 
-/* A float32 copy of a small tensor (in m->small). */
-static float *bind_small(binder *b, const char *name)
+/* Check pass: the tensor exists with the table's shape and a float dtype. */
+static int check_weight(void *user, const weight_spec *w)
 {
-    if (b->status != GITC_OK)
+    binder *b = user;
+    const gitc_tensor *t = tensors_find(b->m->weights, w->name);
+    if (!t) {
+        b->status = gitc_fail(b->err, GITC_ERR_SHAPE, "%s: missing tensor %s", b->m->dir, w->name);
+        return 0;
+    }
+    int same = t->ndim == w->ndim;
+    for (int i = 0; same && i < w->ndim; i++)
+        same = t->shape[i] == w->shape[i];
+    if (!same) {
+        char got[128], want[128];
+        st_shape_string(t->shape, t->ndim, got, sizeof got);
+        st_shape_string(w->shape, w->ndim, want, sizeof want);
+        b->status = gitc_fail(b->err, GITC_ERR_SHAPE, "%s: tensor %s has shape %s, config says %s",
+                              t->path, w->name, got, want);
+        return 0;
+    }
+    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16 && t->dtype != ST_F64) {
+        b->status = gitc_fail(b->err, GITC_ERR_UNSUPPORTED,
+                              "%s: tensor %s has dtype %s (gitc reads F32, F16, BF16 and F64)",
+                              t->path, w->name, st_dtype_name(t->dtype));
+        return 0;
+    }
+    b->n_expected++;
+    b->seen[t - b->m->weights->tensors] = 1;
+    b->m->n_params += t->numel;
+    if (w->kind == WEIGHT_VECTOR || w->kind == WEIGHT_TABLE) {
+        b->small_floats += (size_t)t->numel;
+        b->m->weight_bytes += (size_t)t->numel * sizeof(float);
+    } else {
+        b->m->weight_bytes += t->dtype == ST_F64 ? (size_t)t->numel * sizeof(float) : t->nbytes;
+    }
+    return 1;
+}
+
+/* Every tensor in the files must be a weight of the table (ignored buffers aside). */
+static gitc_status check_no_extra(gitc_model *m, const binder *b, gitc_error *err)
+{
+    const tensor_source *src = m->weights;
+    for (int i = 0; i < src->n_tensors; i++) {
+        const gitc_tensor *t = &src->tensors[i];
+        if (!b->seen[i] && !gitc_weight_is_ignored(t->name))
+            return gitc_fail(err, GITC_ERR_SHAPE,
+                             "%s: unexpected tensor %s (not a parameter of this config)", t->path,
+                             t->name);
+    }
+    return GITC_OK;
+}
+
+static void *keep_copy(binder *b, size_t bytes, const char *name)
+{
+    void **list = realloc(b->m->aligned_copies, (size_t)(b->m->n_aligned_copies + 1) * sizeof *list);
+    void *copy = list ? malloc(bytes ? bytes : 1) : NULL;
+    if (list)
+        b->m->aligned_copies = list;
+    if (!copy) {
+        free(copy);
+        b->status = gitc_fail(b->err, GITC_ERR_MEMORY, "out of memory copying %s", name);
         return NULL;
-    const st_file *file = NULL;
-    const st_tensor *t = find_tensor(b->m, name, &file);
-    float *out = b->next_small;
-    b->status = st_to_f32(file, t, out, b->err);
-    b->next_small += t->numel;
-    return out;
+    }
+    list[b->m->n_aligned_copies++] = copy;
+    return copy;
 }
 
-/* A matrix view of a mapped tensor, copied when its data is misaligned for its dtype. */
-static gitc_matrix bind_matrix(binder *b, const char *name)
+/* Bind pass: matrices point into the mapping (copied when strided, misaligned
+ * or float64); vectors and tables are converted to float32 in m->small. */
+static int bind_weight(void *user, const weight_spec *w)
 {
-    gitc_matrix w = {0};
-    if (b->status != GITC_OK)
-        return w;
-    const st_tensor *t = find_tensor(b->m, name, NULL);
-    w.type = t->dtype == ST_F16 ? GITC_W_F16 : t->dtype == ST_BF16 ? GITC_W_BF16 : GITC_W_F32;
-    w.n_out = (int)t->shape[0];
-    w.n_in = (int)(t->numel / (t->shape[0] ? t->shape[0] : 1));
-    w.data = t->data;
-    size_t align = st_dtype_size(t->dtype);
-    if ((uintptr_t)t->data % align != 0) {
-        void **list = realloc(b->m->aligned_copies, (size_t)(b->m->n_aligned_copies + 1) * sizeof *list);
-        void *copy = list ? malloc(t->nbytes ? t->nbytes : 1) : NULL;
-        if (list)
-            b->m->aligned_copies = list;
-        if (!copy) {
-            b->status = gitc_fail(b->err, GITC_ERR_MEMORY, "out of memory copying %s", name);
-            return w;
-        }
-        memcpy(copy, t->data, t->nbytes);
-        list[b->m->n_aligned_copies++] = copy;
-        w.data = copy;
+    binder *b = user;
+    const gitc_tensor *t = tensors_find(b->m->weights, w->name);
+    if (w->kind == WEIGHT_VECTOR || w->kind == WEIGHT_TABLE) {
+        float *out = b->next_small;
+        b->status = tensor_to_f32(t, out, b->err);
+        b->next_small += t->numel;
+        if (w->vector)
+            *w->vector = out;
+        return b->status == GITC_OK;
     }
-    return w;
+    gitc_matrix x = {0};
+    x.n_out = (int)t->shape[0];
+    x.n_in = (int)(t->numel / (t->shape[0] ? t->shape[0] : 1));
+    if (t->dtype == ST_F64) {
+        float *copy = keep_copy(b, (size_t)t->numel * sizeof(float), w->name);
+        if (!copy)
+            return 0;
+        b->status = tensor_to_f32(t, copy, b->err);
+        x.type = GITC_W_F32;
+        x.data = copy;
+    } else {
+        x.type = t->dtype == ST_F16 ? GITC_W_F16 : t->dtype == ST_BF16 ? GITC_W_BF16 : GITC_W_F32;
+        x.data = t->data;
+        if (!t->contiguous || (uintptr_t)t->data % st_dtype_size(t->dtype) != 0) {
+            void *copy = keep_copy(b, t->nbytes, w->name);
+            if (!copy)
+                return 0;
+            tensor_copy_contiguous(t, copy);
+            x.data = copy;
+        }
+    }
+    if (w->matrix)
+        *w->matrix = x;
+    return b->status == GITC_OK;
 }
 
-static gitc_status bind_weights(gitc_model *m, size_t small_floats, gitc_error *err)
+typedef struct matrix_iter {
+    gitc_matrix_fn fn;
+    void *user;
+} matrix_iter;
+
+static int each_matrix(void *user, const weight_spec *w)
 {
-    const gitc_config *c = &m->cfg;
-    m->small = malloc((small_floats ? small_floats : 1) * sizeof(float));
-    m->vlayers = calloc((size_t)c->vision_num_hidden_layers, sizeof *m->vlayers);
-    m->tlayers = calloc((size_t)c->num_hidden_layers, sizeof *m->tlayers);
-    if (!m->small || !m->vlayers || !m->tlayers)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", m->dir);
-    binder b = {m, m->small, err, GITC_OK};
-    char n[256];
-    const char *vm = "git.image_encoder.vision_model";
-#define SMALL(...) (snprintf(n, sizeof n, __VA_ARGS__), bind_small(&b, n))
-#define MATRIX(...) (snprintf(n, sizeof n, __VA_ARGS__), bind_matrix(&b, n))
-    m->word_emb = MATRIX("git.embeddings.word_embeddings.weight");
-    m->pos_emb = MATRIX("git.embeddings.position_embeddings.weight");
-    m->emb_ln_g = SMALL("git.embeddings.LayerNorm.weight");
-    m->emb_ln_b = SMALL("git.embeddings.LayerNorm.bias");
-    m->class_emb = SMALL("%s.embeddings.class_embedding", vm);
-    m->patch = MATRIX("%s.embeddings.patch_embedding.weight", vm);
-    m->vis_pos = SMALL("%s.embeddings.position_embedding.weight", vm);
-    m->pre_ln_g = SMALL("%s.pre_layrnorm.weight", vm);
-    m->pre_ln_b = SMALL("%s.pre_layrnorm.bias", vm);
-    for (int l = 0; l < c->vision_num_hidden_layers; l++) {
-        vision_layer *L = &m->vlayers[l];
-        const char *p = "git.image_encoder.vision_model.encoder.layers";
-        L->q = MATRIX("%s.%d.self_attn.q_proj.weight", p, l);
-        L->k = MATRIX("%s.%d.self_attn.k_proj.weight", p, l);
-        L->v = MATRIX("%s.%d.self_attn.v_proj.weight", p, l);
-        L->o = MATRIX("%s.%d.self_attn.out_proj.weight", p, l);
-        L->q_b = SMALL("%s.%d.self_attn.q_proj.bias", p, l);
-        L->k_b = SMALL("%s.%d.self_attn.k_proj.bias", p, l);
-        L->v_b = SMALL("%s.%d.self_attn.v_proj.bias", p, l);
-        L->o_b = SMALL("%s.%d.self_attn.out_proj.bias", p, l);
-        L->ln1_g = SMALL("%s.%d.layer_norm1.weight", p, l);
-        L->ln1_b = SMALL("%s.%d.layer_norm1.bias", p, l);
-        L->ln2_g = SMALL("%s.%d.layer_norm2.weight", p, l);
-        L->ln2_b = SMALL("%s.%d.layer_norm2.bias", p, l);
-        L->fc1 = MATRIX("%s.%d.mlp.fc1.weight", p, l);
-        L->fc1_b = SMALL("%s.%d.mlp.fc1.bias", p, l);
-        L->fc2 = MATRIX("%s.%d.mlp.fc2.weight", p, l);
-        L->fc2_b = SMALL("%s.%d.mlp.fc2.bias", p, l);
-    }
-    m->post_ln_g = SMALL("%s.post_layernorm.weight", vm);
-    m->post_ln_b = SMALL("%s.post_layernorm.bias", vm);
-    for (int l = 0; l < c->num_hidden_layers; l++) {
-        text_layer *L = &m->tlayers[l];
-        const char *p = "git.encoder.layer";
-        L->q = MATRIX("%s.%d.attention.self.query.weight", p, l);
-        L->k = MATRIX("%s.%d.attention.self.key.weight", p, l);
-        L->v = MATRIX("%s.%d.attention.self.value.weight", p, l);
-        L->o = MATRIX("%s.%d.attention.output.dense.weight", p, l);
-        L->q_b = SMALL("%s.%d.attention.self.query.bias", p, l);
-        L->k_b = SMALL("%s.%d.attention.self.key.bias", p, l);
-        L->v_b = SMALL("%s.%d.attention.self.value.bias", p, l);
-        L->o_b = SMALL("%s.%d.attention.output.dense.bias", p, l);
-        L->attn_ln_g = SMALL("%s.%d.attention.output.LayerNorm.weight", p, l);
-        L->attn_ln_b = SMALL("%s.%d.attention.output.LayerNorm.bias", p, l);
-        L->fc1 = MATRIX("%s.%d.intermediate.dense.weight", p, l);
-        L->fc1_b = SMALL("%s.%d.intermediate.dense.bias", p, l);
-        L->fc2 = MATRIX("%s.%d.output.dense.weight", p, l);
-        L->fc2_b = SMALL("%s.%d.output.dense.bias", p, l);
-        L->out_ln_g = SMALL("%s.%d.output.LayerNorm.weight", p, l);
-        L->out_ln_b = SMALL("%s.%d.output.LayerNorm.bias", p, l);
-    }
-    m->proj = MATRIX("git.visual_projection.visual_projection.0.weight");
-    m->proj_b = SMALL("git.visual_projection.visual_projection.0.bias");
-    m->proj_ln_g = SMALL("git.visual_projection.visual_projection.1.weight");
-    m->proj_ln_b = SMALL("git.visual_projection.visual_projection.1.bias");
-    if (c->num_image_with_embedding > 0) {
-        /* The temporal embeddings are consecutive in m->small: frame f at f * Dv. */
-        for (int f = 0; f < c->num_image_with_embedding; f++) {
-            float *t = SMALL("git.img_temperal_embedding.%d", f);
-            if (f == 0)
-                m->temporal = t;
-        }
-    }
-    m->lm_head = MATRIX("output.weight");
-    m->lm_head_b = SMALL("output.bias");
-#undef SMALL
-#undef MATRIX
-    return b.status;
+    const matrix_iter *it = user;
+    if (w->matrix)
+        it->fn(it->user, w->name, w->matrix);
+    return 1;
+}
+
+void gitc_model_for_each_matrix(gitc_model *m, gitc_matrix_fn fn, void *user)
+{
+    matrix_iter it = {fn, user};
+    gitc_weights_for_each(&m->cfg, m, each_matrix, &it);
 }
 
 /* Reads an optional JSON file of the folder; *text is NULL when it does not exist. */
@@ -397,7 +206,7 @@ static gitc_status read_optional(const char *dir, const char *name, char **path,
         return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
     if (!gitc_file_exists(*path))
         return GITC_OK;
-    return gitc_read_file(*path, text, len, err);
+    return gitc_read_file_max(*path, GITC_CONFIG_MAX_BYTES, text, len, err);
 }
 
 gitc_status gitc_model_load(const char *dir, const gitc_model_params *params, gitc_model **out,
@@ -411,7 +220,9 @@ gitc_status gitc_model_load(const char *dir, const gitc_model_params *params, gi
         return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     m->gen_defaults = gitc_generate_default_params();
-    param_check pc = {m, err, GITC_OK, NULL, 0, 0, 0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    binder b = {m, err, GITC_OK, 0, NULL, 0, NULL};
     char *path = NULL, *text = NULL;
     size_t len = 0;
     gitc_status s;
@@ -437,18 +248,33 @@ gitc_status gitc_model_load(const char *dir, const gitc_model_params *params, gi
     path = text = NULL;
     if (s != GITC_OK)
         goto done;
-    s = open_weights(m, err);
+    s = tensors_open_dir(dir, &m->weights, err);
     if (s != GITC_OK)
         goto done;
-    if (!gitc_config_for_each_param(&m->cfg, check_param, &pc)) {
-        s = pc.status;
+    b.seen = calloc((size_t)m->weights->n_tensors + 1, 1);
+    if (!b.seen) {
+        s = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
         goto done;
     }
-    s = check_no_extra(m, &pc, err);
-    if (s == GITC_OK)
-        s = bind_weights(m, pc.small_floats, err);
+    if (!gitc_weights_for_each(&m->cfg, NULL, check_weight, &b)) {
+        s = b.status;
+        goto done;
+    }
+    s = check_no_extra(m, &b, err);
     if (s != GITC_OK)
         goto done;
+    m->small = malloc((b.small_floats ? b.small_floats : 1) * sizeof(float));
+    m->vlayers = calloc((size_t)m->cfg.vision_num_hidden_layers, sizeof *m->vlayers);
+    m->tlayers = calloc((size_t)m->cfg.num_hidden_layers, sizeof *m->tlayers);
+    if (!m->small || !m->vlayers || !m->tlayers) {
+        s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", m->dir);
+        goto done;
+    }
+    b.next_small = m->small;
+    if (!gitc_weights_for_each(&m->cfg, m, bind_weight, &b)) {
+        s = b.status;
+        goto done;
+    }
     char *vocab = gitc_path_join(dir, "vocab.txt"), *tokjson = gitc_path_join(dir, "tokenizer.json");
     int has_tok = (vocab && gitc_file_exists(vocab)) || (tokjson && gitc_file_exists(tokjson));
     free(vocab);
@@ -463,13 +289,102 @@ gitc_status gitc_model_load(const char *dir, const gitc_model_params *params, gi
     if (p.load_processor && has_pre)
         s = gitc_processor_load(dir, &m->processor, err);
 done:
-    for (int i = 0; i < pc.n_names; i++)
-        free(pc.names[i]);
-    free(pc.names);
+    free(b.seen);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (s == GITC_OK)
+        m->load_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     if (s != GITC_OK) {
         gitc_model_free(m);
         return s;
     }
     *out = m;
     return GITC_OK;
+}
+
+/* ---- description (gitc_model_describe_json) ---- */
+
+/* The "image_processor_type" of preprocessor_config.json, or a short word. */
+static void processor_kind(const char *dir, char *out, size_t size)
+{
+    char *path = gitc_path_join(dir, "preprocessor_config.json"), *text = NULL;
+    size_t len = 0;
+    snprintf(out, size, "none");
+    if (path && gitc_file_exists(path) && gitc_read_file(path, &text, &len, NULL) == GITC_OK) {
+        cJSON *root = cJSON_ParseWithLength(text, len);
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "image_processor_type");
+        if (!cJSON_IsString(t))
+            t = cJSON_GetObjectItemCaseSensitive(root, "feature_extractor_type");
+        snprintf(out, size, "%s", cJSON_IsString(t) ? t->valuestring : "preprocessor_config.json");
+        cJSON_Delete(root);
+    }
+    free(text);
+    free(path);
+}
+
+char *gitc_model_describe_json(const gitc_model *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    const tensor_source *src = m->weights;
+    cJSON_AddStringToObject(o, "folder", m->dir);
+    cJSON_AddStringToObject(o, "format", tensors_format_name(src->format));
+    cJSON *files = cJSON_AddArrayToObject(o, "files");
+    for (int i = 0; i < src->n_paths; i++) {
+        cJSON *f = cJSON_CreateObject();
+        const char *slash = strrchr(src->paths[i], '/');
+        cJSON_AddStringToObject(f, "name", slash ? slash + 1 : src->paths[i]);
+        size_t bytes = src->st ? src->st[i]->map_size : src->pt[i]->map_size;
+        cJSON_AddNumberToObject(f, "bytes", (double)bytes);
+        cJSON_AddItemToArray(files, f);
+    }
+    cJSON_AddNumberToObject(o, "file_bytes", (double)src->file_bytes);
+    cJSON_AddNumberToObject(o, "tensors", src->n_tensors);
+    int count[ST_N_DTYPES] = {0};
+    cJSON *ignored = cJSON_CreateArray();
+    int strided = 0;
+    for (int i = 0; i < src->n_tensors; i++) {
+        count[src->tensors[i].dtype]++;
+        strided += !src->tensors[i].contiguous;
+        if (gitc_weight_is_ignored(src->tensors[i].name))
+            cJSON_AddItemToArray(ignored, cJSON_CreateString(src->tensors[i].name));
+    }
+    cJSON *dtypes = cJSON_AddObjectToObject(o, "dtypes");
+    for (int d = 0; d < ST_N_DTYPES; d++)
+        if (count[d])
+            cJSON_AddNumberToObject(dtypes, st_dtype_name((st_dtype)d), count[d]);
+    cJSON_AddItemToObject(o, "ignored", ignored);
+    cJSON_AddNumberToObject(o, "strided_tensors", strided);
+    cJSON_AddNumberToObject(o, "parameters", (double)m->n_params);
+    cJSON_AddNumberToObject(o, "weight_bytes", (double)m->weight_bytes);
+    cJSON_AddNumberToObject(o, "copied_matrices", m->n_aligned_copies);
+    cJSON_AddNumberToObject(o, "load_ms", m->load_ms);
+    const gitc_config *c = &m->cfg;
+    cJSON *cfg = cJSON_AddObjectToObject(o, "config");
+    cJSON_AddNumberToObject(cfg, "hidden_size", c->hidden_size);
+    cJSON_AddNumberToObject(cfg, "num_hidden_layers", c->num_hidden_layers);
+    cJSON_AddNumberToObject(cfg, "num_attention_heads", c->num_attention_heads);
+    cJSON_AddNumberToObject(cfg, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(cfg, "max_position_embeddings", c->max_position_embeddings);
+    cJSON_AddNumberToObject(cfg, "vision_hidden_size", c->vision_hidden_size);
+    cJSON_AddNumberToObject(cfg, "vision_num_hidden_layers", c->vision_num_hidden_layers);
+    cJSON_AddNumberToObject(cfg, "image_size", c->vision_image_size);
+    cJSON_AddNumberToObject(cfg, "patch_size", c->vision_patch_size);
+    cJSON_AddNumberToObject(cfg, "num_image_with_embedding", c->num_image_with_embedding);
+    char *tj = gitc_path_join(m->dir, "tokenizer.json"), *vt = gitc_path_join(m->dir, "vocab.txt");
+    const char *tok = !m->tokenizer ? "none"
+                      : (tj && gitc_file_exists(tj)) ? "tokenizer.json (BERT WordPiece)"
+                      : (vt && gitc_file_exists(vt)) ? "vocab.txt (BERT WordPiece)" : "BERT WordPiece";
+    free(tj);
+    free(vt);
+    cJSON_AddStringToObject(o, "tokenizer", tok);
+    char proc[128];
+    if (m->processor)
+        processor_kind(m->dir, proc, sizeof proc);
+    else
+        snprintf(proc, sizeof proc, "none");
+    cJSON_AddStringToObject(o, "processor", proc);
+    char *out = cJSON_Print(o);
+    cJSON_Delete(o);
+    return out;
 }

@@ -11,6 +11,7 @@
 #include "image_internal.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -429,18 +430,21 @@ static gitc_status parse_crop(gitc_processor *p, const cJSON *v, const char *nam
 static gitc_status parse_stats(float out[3], const cJSON *v, const char *key, const char *name,
                                gitc_error *err)
 {
-    if (cJSON_IsNumber(v)) {
-        out[0] = out[1] = out[2] = (float)v->valuedouble;
-        return GITC_OK;
-    }
-    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 3)
+    int is_std = strcmp(key, "image_std") == 0;
+    if (!cJSON_IsNumber(v) && (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 3))
         return gitc_fail(err, GITC_ERR_FORMAT, "%s: %s must be 3 numbers (one per RGB channel)",
                          name, key);
     for (int c = 0; c < 3; c++) {
-        const cJSON *e = cJSON_GetArrayItem(v, c);
+        const cJSON *e = cJSON_IsNumber(v) ? v : cJSON_GetArrayItem(v, c);
         if (!cJSON_IsNumber(e))
             return gitc_fail(err, GITC_ERR_FORMAT, "%s: %s[%d] is not a number", name, key, c);
-        out[c] = (float)e->valuedouble;
+        /* Checked as a double before the conversion: finite as a float, a std not zero
+         * (the processor divides by it). */
+        double d = e->valuedouble;
+        if (!(fabs(d) <= FLT_MAX) || (is_std && (float)d == 0.0f))
+            return gitc_fail(err, GITC_ERR_FORMAT, "%s: %s[%d] = %.17g is not a %s float", name, key,
+                             c, d, is_std ? "non-zero finite" : "finite");
+        out[c] = (float)d;
     }
     return GITC_OK;
 }
@@ -453,9 +457,13 @@ gitc_status gitc_processor_from_json(const char *json, size_t len, const char *n
     if (!out || !json)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: invalid arguments", name);
     *out = NULL;
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: invalid JSON", name);
+    if (len > GITC_CONFIG_MAX_BYTES)
+        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu for this file",
+                         name, len, GITC_CONFIG_MAX_BYTES);
+    cJSON *root = NULL;
+    gitc_status pst = gitc_json_parse(json, len, name, &root, err);
+    if (pst != GITC_OK)
+        return pst;
     gitc_status st = GITC_OK;
     gitc_processor *p = calloc(1, sizeof *p);
     if (!p) {
@@ -557,6 +565,11 @@ gitc_status gitc_processor_from_json(const char *json, size_t len, const char *n
             st = gitc_fail(err, GITC_ERR_FORMAT, "%s: rescale_factor must be a number", name);
             goto done;
         }
+        if (!(fabs(v->valuedouble) <= FLT_MAX)) {
+            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: rescale_factor = %.17g is not finite", name,
+                           v->valuedouble);
+            goto done;
+        }
         p->rescale_factor = v->valuedouble;
     }
     v = cJSON_GetObjectItemCaseSensitive(root, "image_mean");
@@ -583,7 +596,7 @@ gitc_status gitc_processor_load(const char *model_dir, gitc_processor **out, git
         return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
     char *text = NULL;
     size_t len = 0;
-    gitc_status st = gitc_read_file(path, &text, &len, err);
+    gitc_status st = gitc_read_file_max(path, GITC_CONFIG_MAX_BYTES, &text, &len, err);
     if (st == GITC_OK)
         st = gitc_processor_from_json(text, len, path, out, err);
     free(text);
@@ -661,8 +674,17 @@ static int floor_div2(int a)
     return a >= 0 ? a / 2 : -((-a + 1) / 2);
 }
 
+size_t gitc_processor_output_floats(const gitc_processor *p, int width, int height)
+{
+    int h = 0, w = 0;
+    if (!gitc_processor_image_output_size(p, width, height, &h, &w) ||
+        (uint64_t)h * (uint64_t)w > (uint64_t)INT_MAX / 4)
+        return 0;
+    return (size_t)3 * (size_t)h * (size_t)w;
+}
+
 gitc_status gitc_processor_run(const gitc_processor *p, const gitc_image *image, float *out,
-                               gitc_error *err)
+                               size_t out_capacity, gitc_error *err)
 {
     if (!p || !image || !out || !image->rgb || image->width <= 0 || image->height <= 0)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_processor_run: invalid arguments");
@@ -681,6 +703,13 @@ gitc_status gitc_processor_run(const gitc_processor *p, const gitc_image *image,
     }
     if ((uint64_t)oh * (uint64_t)ow > (uint64_t)INT_MAX / 4)
         return gitc_fail(err, GITC_ERR_LIMIT, "processor output of %dx%d is too large", ow, oh);
+    /* Checked before anything is written: the output must fit the caller's buffer. */
+    size_t need = (size_t)3 * (size_t)oh * (size_t)ow;
+    if (need > out_capacity)
+        return gitc_fail(err, GITC_ERR_ARGUMENT,
+                         "image of %dx%d gives pixel_values [3, %d, %d] (%zu floats), but the "
+                         "output buffer holds %zu floats",
+                         image->width, image->height, oh, ow, need, out_capacity);
     /* The part of the resized image that lands in the output. */
     int y0 = GITC_MAX(top, 0), y1 = GITC_MIN(top + oh, rh);
     int x0 = GITC_MAX(left, 0), x1 = GITC_MIN(left + ow, rw);

@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,29 @@ void st_close(st_file *file)
     free(file);
 }
 
+/* The number of keys of the top-level object of JSON text (strings skipped),
+ * counted before the parser builds a node per entry. */
+static size_t count_top_level_keys(const char *s, size_t n)
+{
+    size_t keys = 0;
+    int depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; i < n && s[i] != '"'; i++)
+                if (s[i] == '\\')
+                    i++;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        } else if (c == ':' && depth == 1) {
+            keys++;
+        }
+    }
+    return keys;
+}
+
 /* Parses one header entry into t; `data` is the start of the data section of `data_size` bytes. */
 static gitc_status parse_entry(const char *path, const cJSON *item, const uint8_t *data,
                                uint64_t data_size, st_tensor *t, gitc_error *err)
@@ -98,11 +122,20 @@ static gitc_status parse_entry(const char *path, const cJSON *item, const uint8_
         numel *= (uint64_t)t->shape[i];
     }
     t->numel = (int64_t)numel;
-    double b = cJSON_GetArrayItem(offs, 0)->valuedouble;
-    double e = cJSON_GetArrayItem(offs, 1)->valuedouble;
-    if (!cJSON_IsNumber(cJSON_GetArrayItem(offs, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(offs, 1)) ||
-        b < 0 || e < b || b != (double)(uint64_t)b || e != (double)(uint64_t)e)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: bad data_offsets", path, name);
+    const cJSON *ob = cJSON_GetArrayItem(offs, 0), *oe = cJSON_GetArrayItem(offs, 1);
+    if (!cJSON_IsNumber(ob) || !cJSON_IsNumber(oe))
+        return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: data_offsets are not numbers", path,
+                         name);
+    double b = ob->valuedouble, e = oe->valuedouble;
+    if (!(b >= 0 && e >= b) || b != floor(b) || e != floor(e))
+        return gitc_fail(err, GITC_ERR_FORMAT,
+                         "%s: tensor %s: data_offsets [%.17g,%.17g] are not a range of byte offsets",
+                         path, name, b, e);
+    /* Range before the conversion: a double beyond uint64_t's range is undefined to convert. */
+    if (e > (double)data_size)
+        return gitc_fail(err, GITC_ERR_FORMAT,
+                         "%s: tensor %s: data_offsets [%.17g,%.17g] past the end of the data (%llu bytes)",
+                         path, name, b, e, (unsigned long long)data_size);
     uint64_t begin = (uint64_t)b, end = (uint64_t)e;
     if (end > data_size)
         return gitc_fail(err, GITC_ERR_FORMAT,
@@ -171,6 +204,11 @@ gitc_status st_open(const char *path, st_file **out, gitc_error *err)
                       (unsigned long long)hlen, f->map_size);
         goto done;
     }
+    if (hlen > ST_MAX_HEADER_BYTES) {
+        s = gitc_fail(err, GITC_ERR_LIMIT, "%s: header length %llu is over the limit of %d bytes",
+                      path, (unsigned long long)hlen, ST_MAX_HEADER_BYTES);
+        goto done;
+    }
     header = malloc(hlen + 1);
     if (!header) {
         s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
@@ -178,7 +216,15 @@ gitc_status st_open(const char *path, st_file **out, gitc_error *err)
     }
     memcpy(header, bytes + 8, hlen);
     header[hlen] = 0;
-    root = cJSON_ParseWithLength(header, hlen);
+    size_t n_keys = count_top_level_keys(header, hlen);
+    if (n_keys > ST_MAX_TENSORS + 1) { /* + __metadata__ */
+        s = gitc_fail(err, GITC_ERR_LIMIT, "%s: header lists %zu entries, more than the limit of %d tensors",
+                      path, n_keys, ST_MAX_TENSORS);
+        goto done;
+    }
+    s = gitc_json_parse(header, hlen, path, &root, err);
+    if (s != GITC_OK)
+        goto done;
     if (!cJSON_IsObject(root)) {
         s = gitc_fail(err, GITC_ERR_FORMAT, "%s: header is not a JSON object", path);
         goto done;
@@ -186,6 +232,11 @@ gitc_status st_open(const char *path, st_file **out, gitc_error *err)
     int n = 0;
     for (cJSON *it = root->child; it; it = it->next)
         n += strcmp(it->string, "__metadata__") != 0;
+    if (n > ST_MAX_TENSORS) {
+        s = gitc_fail(err, GITC_ERR_LIMIT, "%s: header lists %d tensors, more than the limit of %d",
+                      path, n, ST_MAX_TENSORS);
+        goto done;
+    }
     f->tensors = calloc(n ? (size_t)n : 1, sizeof *f->tensors);
     if (!f->tensors) {
         s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
@@ -313,13 +364,13 @@ gitc_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int nd
     }
     e->nbytes = numel * st_dtype_size(dtype);
     e->name = strdup(name);
-    e->data = malloc(e->nbytes ? e->nbytes : 1);
-    if (!e->name || !e->data) {
+    e->data = data ? malloc(e->nbytes ? e->nbytes : 1) : NULL;
+    if (!e->name || (data && !e->data)) {
         free(e->name);
         free(e->data);
         return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
-    if (e->nbytes)
+    if (data && e->nbytes)
         memcpy(e->data, data, e->nbytes);
     e->dtype = dtype;
     e->ndim = ndim;
@@ -327,7 +378,9 @@ gitc_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int nd
     return GITC_OK;
 }
 
-gitc_status st_writer_write(st_writer *w, const char *path, gitc_error *err)
+/* The header: JSON of names, dtypes, shapes and offsets, space-padded to a
+ * multiple of 8 so the data stays aligned. Caller frees. */
+static char *writer_header(const st_writer *w, size_t *len)
 {
     cJSON *root = cJSON_CreateObject();
     size_t offset = 0;
@@ -338,7 +391,7 @@ gitc_status st_writer_write(st_writer *w, const char *path, gitc_error *err)
         cJSON *offs = o ? cJSON_AddArrayToObject(o, "data_offsets") : NULL;
         if (!shape || !offs || !cJSON_AddStringToObject(o, "dtype", st_dtype_name(e->dtype))) {
             cJSON_Delete(root);
-            return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+            return NULL;
         }
         for (int d = 0; d < e->ndim; d++)
             cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)e->shape[d]));
@@ -349,26 +402,76 @@ gitc_status st_writer_write(st_writer *w, const char *path, gitc_error *err)
     char *json = root ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
     if (!json)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        return NULL;
     size_t hlen = strlen(json);
-    size_t padded = (hlen + 7) & ~(size_t)7; /* keep the data 8-byte aligned */
-    size_t total = 8 + padded + offset;
-    uint8_t *buf = malloc(total);
-    if (!buf) {
+    size_t padded = (hlen + 7) & ~(size_t)7;
+    char *header = realloc(json, padded + 1);
+    if (!header) {
         free(json);
+        return NULL;
+    }
+    memset(header + hlen, ' ', padded - hlen);
+    header[padded] = '\0';
+    *len = padded;
+    return header;
+}
+
+gitc_status st_writer_write_stream(st_writer *w, const char *path, st_fill_fn fill, void *user,
+                                   gitc_error *err)
+{
+    size_t biggest = 0;
+    for (int i = 0; i < w->n; i++) {
+        if (!w->entries[i].data && !fill)
+            return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: tensor %s has no data", path,
+                             w->entries[i].name);
+        if (!w->entries[i].data)
+            biggest = GITC_MAX(biggest, w->entries[i].nbytes);
+    }
+    size_t hlen = 0;
+    char *header = writer_header(w, &hlen);
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 32);
+    void *buf = biggest ? malloc(biggest) : NULL;
+    if (!header || !tmp || (biggest && !buf)) {
+        free(header);
+        free(tmp);
+        free(buf);
         return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
     }
-    for (int i = 0; i < 8; i++)
-        buf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    memcpy(buf + 8, json, hlen);
-    memset(buf + 8 + hlen, ' ', padded - hlen);
-    free(json);
-    size_t k = 8 + padded;
-    for (int i = 0; i < w->n; i++) {
-        memcpy(buf + k, w->entries[i].data, w->entries[i].nbytes);
-        k += w->entries[i].nbytes;
+    snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
+    gitc_status st = GITC_OK;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        st = gitc_fail(err, GITC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        goto done;
     }
-    gitc_status s = gitc_write_file_atomic(path, buf, total, err);
+    uint8_t hl[8];
+    for (int i = 0; i < 8; i++)
+        hl[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+    int ok = fwrite(hl, 1, 8, f) == 8 && fwrite(header, 1, hlen, f) == hlen;
+    for (int i = 0; ok && st == GITC_OK && i < w->n; i++) {
+        const st_entry *e = &w->entries[i];
+        const void *data = e->data;
+        if (!data) {
+            st = fill(user, i, buf, e->nbytes, err);
+            data = buf;
+        }
+        if (st == GITC_OK)
+            ok = fwrite(data, 1, e->nbytes, f) == e->nbytes;
+    }
+    ok = (fclose(f) == 0) && ok;
+    if (st == GITC_OK && (!ok || rename(tmp, path) != 0))
+        st = gitc_fail(err, GITC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    if (st != GITC_OK)
+        remove(tmp);
+done:
+    free(header);
+    free(tmp);
     free(buf);
-    return s;
+    return st;
+}
+
+gitc_status st_writer_write(st_writer *w, const char *path, gitc_error *err)
+{
+    return st_writer_write_stream(w, path, NULL, NULL, err);
 }

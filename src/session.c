@@ -32,31 +32,39 @@ gitc_status gitc_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_e
     size_t need_scratch = gitc_attention_scratch(s->n_threads, n_keys);
     if (rows <= ws->rows && need_scratch <= ws->attn_scratch_len)
         return GITC_OK;
+    /* New buffers are allocated first and swapped in only when all of them
+     * exist: a failure leaves the workspace (and ws->patches, which only
+     * gitc_session_create allocates) as it was, so the session stays usable. */
     if (rows > ws->rows) {
         size_t W = (size_t)GITC_MAX(c->hidden_size, c->vision_hidden_size);
         size_t I = (size_t)GITC_MAX(c->intermediate_size, c->vision_intermediate_size);
-        float **bufs[] = {&ws->x, &ws->h, &ws->q, &ws->k, &ws->v, &ws->attn};
-        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-            free(*bufs[i]);
-            *bufs[i] = malloc((size_t)rows * W * sizeof(float));
+        float **bufs[] = {&ws->x, &ws->h, &ws->q, &ws->k, &ws->v, &ws->attn, &ws->mlp};
+        enum { N_BUFS = sizeof bufs / sizeof bufs[0] };
+        float *fresh[N_BUFS];
+        int ok = 1;
+        for (int i = 0; i < N_BUFS; i++) {
+            fresh[i] = malloc((size_t)rows * (bufs[i] == &ws->mlp ? I : W) * sizeof(float));
+            ok = ok && fresh[i];
         }
-        free(ws->mlp);
-        ws->mlp = malloc((size_t)rows * I * sizeof(float));
+        if (!ok) {
+            for (int i = 0; i < N_BUFS; i++)
+                free(fresh[i]);
+            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for %d activation rows", rows);
+        }
+        for (int i = 0; i < N_BUFS; i++) {
+            free(*bufs[i]);
+            *bufs[i] = fresh[i];
+        }
         ws->rows = rows;
-        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-            if (!*bufs[i])
-                ws->rows = 0;
-        if (!ws->mlp)
-            ws->rows = 0;
     }
     if (need_scratch > ws->attn_scratch_len) {
+        float *scratch = malloc(need_scratch * sizeof(float));
+        if (!scratch)
+            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for attention over %d keys",
+                             n_keys);
         free(ws->attn_scratch);
-        ws->attn_scratch = malloc(need_scratch * sizeof(float));
-        ws->attn_scratch_len = ws->attn_scratch ? need_scratch : 0;
-    }
-    if (ws->rows == 0 || !ws->attn_scratch) {
-        workspace_free(ws);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for %d activation rows", rows);
+        ws->attn_scratch = scratch;
+        ws->attn_scratch_len = need_scratch;
     }
     return GITC_OK;
 }
@@ -120,17 +128,26 @@ int gitc_session_aborted(const gitc_session *s)
     return s->abort_cb && s->abort_cb(s->abort_user);
 }
 
+/* The one allocator behind both caches: keys and values of `rows` tokens for
+ * every layer, [layers, rows, D] each; on failure both are NULL. */
+static gitc_status kv_alloc(float **k, float **v, const gitc_config *cfg, int rows,
+                            const char *what, gitc_error *err)
+{
+    size_t n = (size_t)cfg->num_hidden_layers * (size_t)rows * (size_t)cfg->hidden_size;
+    *k = malloc(n * sizeof(float));
+    *v = malloc(n * sizeof(float));
+    if (*k && *v)
+        return GITC_OK;
+    free(*k);
+    free(*v);
+    *k = *v = NULL;
+    return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for %s", what);
+}
+
 gitc_status image_kv_init(image_kv *kv, const gitc_config *cfg, int n_img, gitc_error *err)
 {
-    size_t n = (size_t)cfg->num_hidden_layers * (size_t)n_img * (size_t)cfg->hidden_size;
     kv->n_img = n_img;
-    kv->k = malloc(n * sizeof(float));
-    kv->v = malloc(n * sizeof(float));
-    if (!kv->k || !kv->v) {
-        image_kv_free(kv);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for the image keys and values");
-    }
-    return GITC_OK;
+    return kv_alloc(&kv->k, &kv->v, cfg, n_img, "the image keys and values", err);
 }
 
 void image_kv_free(image_kv *kv)
@@ -142,16 +159,9 @@ void image_kv_free(image_kv *kv)
 
 gitc_status text_kv_init(text_kv *kv, const gitc_config *cfg, int cap, gitc_error *err)
 {
-    size_t n = (size_t)cfg->num_hidden_layers * (size_t)cap * (size_t)cfg->hidden_size;
     kv->len = 0;
     kv->cap = cap;
-    kv->k = malloc(n * sizeof(float));
-    kv->v = malloc(n * sizeof(float));
-    if (!kv->k || !kv->v) {
-        text_kv_free(kv);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for the text cache");
-    }
-    return GITC_OK;
+    return kv_alloc(&kv->k, &kv->v, cfg, cap, "the text cache", err);
 }
 
 void text_kv_free(text_kv *kv)
@@ -170,4 +180,9 @@ void text_kv_copy(text_kv *dst, const text_kv *src, const gitc_config *cfg)
         memcpy(dst->v + off, src->v + off, (size_t)src->len * D * sizeof(float));
     }
     dst->len = src->len;
+}
+
+int gitc_session_threads(const gitc_session *s)
+{
+    return s ? s->n_threads : 0;
 }

@@ -28,6 +28,8 @@
 
 #define TOK_MAX_TEXT_BYTES ((size_t)1 << 28) /* 256 MiB: refuse larger texts */
 #define TOK_MAX_WORD_CHARS 10000             /* cap on max_input_chars_per_word */
+#define TOK_MAX_VOCAB (1 << 22)              /* tokens in a vocabulary (config.json's vocab_size cap) */
+#define TOK_MAX_TOKEN_BYTES 1024             /* bytes in one vocabulary token */
 
 /* Special-token roles, in transformers' SPECIAL_TOKENS_ATTRIBUTES order. */
 enum { SP_BOS, SP_EOS, SP_UNK, SP_SEP, SP_PAD, SP_CLS, SP_MASK, SP_COUNT };
@@ -157,6 +159,12 @@ static size_t utf8_next(const uint8_t *s, size_t n, uint32_t *cp)
         return 0;
     *cp = c;
     return len;
+}
+
+size_t gitc_utf8_sequence_length(const char *s, size_t n)
+{
+    uint32_t cp;
+    return s && n ? utf8_next((const uint8_t *)s, n, &cp) : 0;
 }
 
 /* Writes the UTF-8 form of cp (a valid scalar value) to out; returns its length. */
@@ -430,7 +438,7 @@ static gitc_status vocab_build_table(gitc_tokenizer *t, gitc_error *err)
 static gitc_status load_vocab_txt(gitc_tokenizer *t, const char *path, gitc_error *err)
 {
     size_t size = 0;
-    gitc_status st = gitc_read_file(path, &t->pool, &size, err);
+    gitc_status st = gitc_read_file_max(path, GITC_TOKENIZER_MAX_BYTES, &t->pool, &size, err);
     if (st)
         return st;
     char *s = t->pool;
@@ -443,8 +451,9 @@ static gitc_status load_vocab_txt(gitc_tokenizer *t, const char *path, gitc_erro
         n_lines++;
     if (n_lines == 0)
         return gitc_fail(err, GITC_ERR_FORMAT, "%s: empty vocabulary", path);
-    if (n_lines > INT32_MAX / 2)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s: too many tokens (%zu)", path, n_lines);
+    if (n_lines > TOK_MAX_VOCAB)
+        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %zu tokens, more than the limit of %d", path, n_lines,
+                         TOK_MAX_VOCAB);
     t->tokens = malloc(n_lines * sizeof *t->tokens);
     t->lens = malloc(n_lines * sizeof *t->lens);
     if (!t->tokens || !t->lens)
@@ -455,8 +464,9 @@ static gitc_status load_vocab_txt(gitc_tokenizer *t, const char *path, gitc_erro
         if (!end)
             continue;
         size_t len = i - start;
-        if (len > UINT32_MAX / 2)
-            return gitc_fail(err, GITC_ERR_LIMIT, "%s: line %zu is too long", path, line + 1);
+        if (len > TOK_MAX_TOKEN_BYTES)
+            return gitc_fail(err, GITC_ERR_LIMIT, "%s: line %zu is a token of %zu bytes, more than the limit of %d",
+                             path, line + 1, len, TOK_MAX_TOKEN_BYTES);
         int crlf = i < size && s[i] == '\r' && i + 1 < size && s[i + 1] == '\n';
         if (i < size)
             s[i] = 0;
@@ -480,32 +490,25 @@ static gitc_status load_vocab_txt(gitc_tokenizer *t, const char *path, gitc_erro
     return GITC_OK;
 }
 
-/* Reads and parses a JSON file; a malformed file is an error naming the byte offset. */
-static gitc_status read_json(const char *path, cJSON **out, gitc_error *err)
+/* Reads and parses a JSON file of at most max_bytes; a malformed file is an error naming the byte offset. */
+static gitc_status read_json(const char *path, size_t max_bytes, cJSON **out, gitc_error *err)
 {
     char *data = NULL;
     size_t size = 0;
     *out = NULL;
-    gitc_status st = gitc_read_file(path, &data, &size, err);
+    gitc_status st = gitc_read_file_max(path, max_bytes, &data, &size, err);
     if (st)
         return st;
-    const char *end = NULL;
-    cJSON *json = cJSON_ParseWithLengthOpts(data, size, &end, 0);
-    if (!json) {
-        size_t off = end ? (size_t)(end - data) : 0;
-        free(data);
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: malformed JSON near byte %zu", path, off);
-    }
+    st = gitc_json_parse(data, size, path, out, err);
     free(data);
-    *out = json;
-    return GITC_OK;
+    return st;
 }
 
 /* Reads model.vocab ({token: id}, ids 0..n-1) and the BertNormalizer settings of tokenizer.json. */
 static gitc_status load_vocab_json(gitc_tokenizer *t, const char *path, gitc_error *err)
 {
     cJSON *json = NULL;
-    gitc_status st = read_json(path, &json, err);
+    gitc_status st = read_json(path, GITC_TOKENIZER_MAX_BYTES, &json, err);
     if (st)
         return st;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(json, "model");
@@ -524,9 +527,20 @@ static gitc_status load_vocab_json(gitc_tokenizer *t, const char *path, gitc_err
         st = gitc_fail(err, GITC_ERR_FORMAT, "%s: empty vocabulary", path);
         goto done;
     }
+    if (n > TOK_MAX_VOCAB) {
+        st = gitc_fail(err, GITC_ERR_LIMIT, "%s: %d tokens, more than the limit of %d", path, n, TOK_MAX_VOCAB);
+        goto done;
+    }
     size_t pool_size = 0;
-    for (const cJSON *e = vocab->child; e; e = e->next)
-        pool_size += strlen(e->string) + 1;
+    for (const cJSON *e = vocab->child; e; e = e->next) {
+        size_t len = strlen(e->string);
+        if (len > TOK_MAX_TOKEN_BYTES) {
+            st = gitc_fail(err, GITC_ERR_LIMIT, "%s: token \"%.32s...\" has %zu bytes, more than the limit of %d",
+                           path, e->string, len, TOK_MAX_TOKEN_BYTES);
+            goto done;
+        }
+        pool_size += len + 1;
+    }
     t->pool = malloc(pool_size);
     t->tokens = calloc((size_t)n, sizeof *t->tokens);
     t->lens = calloc((size_t)n, sizeof *t->lens);
@@ -698,7 +712,7 @@ static gitc_status read_special_strings(gitc_tokenizer *t, const cJSON *cfg, con
 static gitc_status load_config(gitc_tokenizer *t, const char *path, cJSON **additional, gitc_error *err)
 {
     cJSON *cfg = NULL;
-    gitc_status st = read_json(path, &cfg, err);
+    gitc_status st = read_json(path, GITC_CONFIG_MAX_BYTES, &cfg, err);
     if (st)
         return st;
     if (!cJSON_IsObject(cfg)) {
@@ -787,7 +801,7 @@ done:
 static gitc_status load_special_map(gitc_tokenizer *t, const char *path, cJSON **additional, gitc_error *err)
 {
     cJSON *map = NULL;
-    gitc_status st = read_json(path, &map, err);
+    gitc_status st = read_json(path, GITC_CONFIG_MAX_BYTES, &map, err);
     if (st)
         return st;
     if (!cJSON_IsObject(map))

@@ -1,6 +1,8 @@
 /* Error reporting, file helpers and number conversions used across the library. */
 #include "internal.h"
 
+#include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +57,12 @@ void gitc_error_prefix(gitc_error *err, const char *prefix)
 
 gitc_status gitc_read_file(const char *path, char **data, size_t *size, gitc_error *err)
 {
+    return gitc_read_file_max(path, SIZE_MAX - 1, data, size, err);
+}
+
+gitc_status gitc_read_file_max(const char *path, size_t max_bytes, char **data, size_t *size,
+                               gitc_error *err)
+{
     FILE *f = fopen(path, "rb");
     if (!f)
         return gitc_fail(err, GITC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -62,6 +70,11 @@ gitc_status gitc_read_file(const char *path, char **data, size_t *size, gitc_err
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
         return gitc_fail(err, GITC_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > (uint64_t)max_bytes) {
+        fclose(f);
+        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %lld bytes, more than the limit of %zu for this file",
+                         path, (long long)st.st_size, max_bytes);
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);
@@ -80,6 +93,79 @@ gitc_status gitc_read_file(const char *path, char **data, size_t *size, gitc_err
     if (size)
         *size = n;
     return GITC_OK;
+}
+
+gitc_status gitc_json_parse(const char *text, size_t len, const char *name, cJSON **out,
+                            gitc_error *err)
+{
+    *out = NULL;
+    /* Depth scan (strings skipped, escapes honoured) before cJSON recurses. */
+    int depth = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '"') {
+            for (i++; i < len && text[i] != '"'; i++)
+                if (text[i] == '\\')
+                    i++;
+        } else if (c == '{' || c == '[') {
+            if (++depth > GITC_JSON_MAX_DEPTH)
+                return gitc_fail(err, GITC_ERR_LIMIT,
+                                 "%s: JSON nested deeper than %d levels (at byte %zu)", name,
+                                 GITC_JSON_MAX_DEPTH, i);
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    const char *end = NULL;
+    cJSON *json = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!json)
+        return gitc_fail(err, GITC_ERR_FORMAT, "%s: malformed JSON near byte %zu", name,
+                         end && end >= text ? (size_t)(end - text) : (size_t)0);
+    *out = json;
+    return GITC_OK;
+}
+
+int gitc_json_literal(const char *text, size_t len, const char *parent, const char *key, char *buf,
+                      size_t size)
+{
+    int depth = 0, in_parent = parent == NULL, want = parent ? 2 : 1;
+    size_t keylen = strlen(key), parentlen = parent ? strlen(parent) : 0;
+    if (size)
+        buf[0] = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        } else if (c == '"') {
+            size_t start = ++i;
+            for (; i < len && text[i] != '"'; i++)
+                if (text[i] == '\\')
+                    i++;
+            if (i >= len)
+                return 0;
+            size_t n = i - start, j = i + 1;
+            while (j < len && isspace((unsigned char)text[j]))
+                j++;
+            if (j >= len || text[j] != ':')
+                continue; /* a string value, not a key */
+            if (parent && depth == 1) {
+                in_parent = n == parentlen && memcmp(text + start, parent, n) == 0;
+            } else if (depth == want && in_parent && n == keylen &&
+                       memcmp(text + start, key, n) == 0) {
+                for (j++; j < len && isspace((unsigned char)text[j]); j++)
+                    ;
+                size_t k = 0;
+                while (j < len && k + 1 < size && !strchr(",}] \t\r\n", text[j]) && text[j])
+                    buf[k++] = text[j++];
+                if (size)
+                    buf[k] = 0;
+                return k > 0;
+            }
+        }
+    }
+    return 0;
 }
 
 char *gitc_path_join(const char *dir, const char *name)

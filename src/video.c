@@ -1,6 +1,6 @@
 /* Video input: libavformat/libavcodec decoding, numpy-exact frame sampling and
  * PyAV-exact (swscale) conversion of the sampled frames to RGB. */
-#include "internal.h"
+#include "video_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -10,12 +10,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#if GITC_HAVE_FFMPEG
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/log.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
+#endif
 
 /* numpy's np.round (round half to even) of a non-negative double. */
 static int round_half_even(double y)
@@ -51,6 +53,8 @@ void gitc_video_sample_indices(int n_total, int n_sample, int *indices)
         indices[i] = round_half_even(y);
     }
 }
+
+#if GITC_HAVE_FFMPEG
 
 /* ------------------------------------------------------------------ */
 /* FFmpeg logging                                                      */
@@ -93,6 +97,11 @@ typedef struct decoder {
     AVFrame *frame;
     int stream;
     uint64_t max_pixels;
+    /* Reading from memory (video_internal.h) instead of a file: */
+    const uint8_t *mem;
+    size_t mem_size, mem_pos;
+    AVIOContext *avio;
+    int max_frames; /* frames a pass may decode; 0: no limit */
 } decoder;
 
 /* What a decoding pass does with each frame: count it, or also keep the
@@ -119,6 +128,35 @@ static void decoder_close(decoder *d)
     av_packet_free(&d->pkt);
     avcodec_free_context(&d->codec);
     avformat_close_input(&d->fmt);
+    if (d->avio) {
+        av_freep(&d->avio->buffer);
+        avio_context_free(&d->avio);
+    }
+}
+
+/* AVIOContext callbacks over d->mem. */
+static int mem_read(void *opaque, uint8_t *buf, int size)
+{
+    decoder *d = opaque;
+    size_t n = GITC_MIN((size_t)size, d->mem_size - d->mem_pos);
+    if (n == 0)
+        return AVERROR_EOF;
+    memcpy(buf, d->mem + d->mem_pos, n);
+    d->mem_pos += n;
+    return (int)n;
+}
+
+static int64_t mem_seek(void *opaque, int64_t offset, int whence)
+{
+    decoder *d = opaque;
+    if (whence & AVSEEK_SIZE)
+        return (int64_t)d->mem_size;
+    int64_t base = (whence & 3) == SEEK_CUR ? (int64_t)d->mem_pos
+                 : (whence & 3) == SEEK_END ? (int64_t)d->mem_size : 0;
+    if (offset < -base || offset > (int64_t)d->mem_size - base)
+        return AVERROR(EINVAL);
+    d->mem_pos = (size_t)(base + offset);
+    return (int64_t)d->mem_pos;
 }
 
 /* Refuses frames larger than params->max_pixels (checked before any conversion). */
@@ -144,6 +182,19 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
     /* Only local files: a path must never become a network URL. */
     if (av_dict_set(&opts, "protocol_whitelist", "file", 0) < 0)
         return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
+    if (d->mem) {
+        uint8_t *buf = av_malloc(4096);
+        d->fmt = avformat_alloc_context();
+        d->avio = buf ? avio_alloc_context(buf, 4096, 0, d, mem_read, NULL, mem_seek) : NULL;
+        if (!d->avio)
+            av_free(buf);
+        if (!d->fmt || !d->avio) {
+            av_dict_free(&opts);
+            return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
+        }
+        d->fmt->pb = d->avio;
+        d->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    }
     int rc = avformat_open_input(&d->fmt, d->path, NULL, &opts);
     av_dict_free(&opts);
     if (rc < 0) {
@@ -152,6 +203,15 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
             return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
         return gitc_fail(err, GITC_ERR_FORMAT, "%s: not a readable video file (%s)", d->path,
                          av_err(rc, msg, sizeof msg));
+    }
+    /* Sizes the header declares, refused before stream probing decodes (and allocates) a frame. */
+    for (unsigned i = 0; i < d->fmt->nb_streams; i++) {
+        const AVCodecParameters *par = d->fmt->streams[i]->codecpar;
+        if (par->codec_type == AVMEDIA_TYPE_VIDEO && par->width > 0 && par->height > 0) {
+            gitc_status s = check_size(d, par->width, par->height, err);
+            if (s)
+                return s;
+        }
     }
     rc = avformat_find_stream_info(d->fmt, NULL);
     if (rc < 0)
@@ -262,6 +322,9 @@ static gitc_status take_frame(const decoder *d, frame_sink *sink, const AVFrame 
     gitc_status s = check_size(d, f->width, f->height, err);
     if (s)
         return s;
+    if (d->max_frames && sink->count >= d->max_frames)
+        return gitc_fail(err, GITC_ERR_LIMIT, "%s: more than %d video frames", d->path,
+                         d->max_frames);
     int index = sink->count++;
     if (!sink->want || sink->next >= sink->n_want || sink->want[sink->next] != index)
         return GITC_OK;
@@ -353,14 +416,270 @@ static gitc_status check_file(const char *path, gitc_error *err)
     return GITC_OK;
 }
 
-/* Decodes the file twice: the first pass counts the frames (container frame
- * counts are not trusted), the second keeps only the sampled ones, so memory
- * stays at one decoder plus the n_frames outputs whatever the clip length. */
+/* ------------------------------------------------------------------ */
+/* Seeking to the sampled frames                                       */
+/* ------------------------------------------------------------------ */
+
+/* Not an error: the fast path cannot vouch for its frames, decode everything. */
+#define FALLBACK ((gitc_status)-1)
+
+/* One video packet in decode order, from a demux-only pass. */
+typedef struct packet_info {
+    int64_t pts, dts;
+    int key;
+} packet_info;
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Index of `pts` in the sorted array, or -1. */
+static int find_pts(const int64_t *sorted, int n, int64_t pts)
+{
+    int lo = 0, hi = n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (sorted[mid] == pts)
+            return mid;
+        if (sorted[mid] < pts)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
+}
+
+/* Reads every video packet without decoding it: their timestamps and key
+ * flags, in decode order. FALLBACK when the packets do not match the
+ * container's frame count or lack timestamps; never fails otherwise. */
+static gitc_status scan_packets(decoder *d, int64_t n_container, packet_info **out, int *n_out)
+{
+    packet_info *info = NULL;
+    int n = 0, cap = 0;
+    gitc_status s = GITC_OK;
+    for (;;) {
+        int rc = av_read_frame(d->fmt, d->pkt);
+        if (rc == AVERROR_EOF)
+            break;
+        if (rc < 0) {
+            s = FALLBACK;
+            break;
+        }
+        if (d->pkt->stream_index == d->stream) {
+            /* Packets the decoder would skip or drop make the count uncertain. */
+            if ((d->pkt->flags & (AV_PKT_FLAG_CORRUPT | AV_PKT_FLAG_DISCARD)) ||
+                d->pkt->pts == AV_NOPTS_VALUE || n >= n_container || (n == 0 && !(d->pkt->flags & AV_PKT_FLAG_KEY))) {
+                s = FALLBACK;
+            } else {
+                if (n == cap) {
+                    int c = cap ? 2 * cap : 1024;
+                    packet_info *grown = realloc(info, sizeof *info * (size_t)c);
+                    if (!grown)
+                        s = FALLBACK;
+                    info = grown ? grown : info;
+                    cap = grown ? c : cap;
+                }
+                if (s == GITC_OK)
+                    info[n++] = (packet_info){d->pkt->pts, d->pkt->dts,
+                                              (d->pkt->flags & AV_PKT_FLAG_KEY) != 0};
+            }
+        }
+        av_packet_unref(d->pkt);
+        if (s != GITC_OK)
+            break;
+    }
+    if (s == GITC_OK && n != n_container)
+        s = FALLBACK;
+    if (s != GITC_OK) {
+        free(info);
+        return s;
+    }
+    *out = info;
+    *n_out = n;
+    return GITC_OK;
+}
+
+/* Seeks to key packet `key` (decode order) and resets the decoder. */
+static gitc_status seek_to(decoder *d, const packet_info *key)
+{
+    int64_t ts = key->dts != AV_NOPTS_VALUE ? key->dts : key->pts;
+    if (av_seek_frame(d->fmt, d->stream, ts, AVSEEK_FLAG_BACKWARD) < 0)
+        return FALLBACK;
+    avcodec_flush_buffers(d->codec);
+    return GITC_OK;
+}
+
+/* The frames of a clip whose container knows its frame count (and whose
+ * packets agree with it): frame i of the decoded clip is the frame with the
+ * i-th smallest timestamp, so each sampled frame is reached by seeking to the
+ * key frame before it and decoding from there. Decoded frames are identified
+ * by their timestamps and must come out consecutive; anything else (a
+ * timestamp not in the list, a gap, a missing frame, a decoding error) gives
+ * FALLBACK, and the caller decodes the whole clip instead. */
+static gitc_status load_by_seeking(const char *path, const gitc_image_params *p, int n_frames,
+                                   gitc_image *frames, int *n_total, gitc_error *err)
+{
+    decoder d = {.path = path, .max_pixels = p->max_pixels};
+    packet_info *info = NULL;
+    int64_t *sorted = NULL;
+    int *want = NULL, *decode_pos = NULL;
+    frame_sink sink = {0};
+    int n = 0;
+    gitc_status s = decoder_open(&d, err);
+    if (s)
+        goto done;
+    int64_t n_container = d.fmt->streams[d.stream]->nb_frames;
+    if (n_container <= 0 || n_container > INT32_MAX / 2) {
+        s = FALLBACK;
+        goto done;
+    }
+    s = scan_packets(&d, n_container, &info, &n);
+    if (s)
+        goto done;
+    sorted = malloc(sizeof *sorted * (size_t)n);
+    want = malloc(sizeof *want * (size_t)n_frames);
+    decode_pos = malloc(sizeof *decode_pos * (size_t)n); /* presentation index -> decode index */
+    if (!sorted || !want || !decode_pos) {
+        s = FALLBACK;
+        goto done;
+    }
+    for (int i = 0; i < n; i++)
+        sorted[i] = info[i].pts;
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_i64);
+    for (int i = 1; i < n; i++)
+        if (sorted[i] == sorted[i - 1]) {
+            s = FALLBACK;
+            goto done;
+        }
+    int max_gop = 1, last_key = 0;
+    for (int i = 0; i < n; i++) {
+        decode_pos[find_pts(sorted, n, info[i].pts)] = i;
+        if (info[i].key) {
+            max_gop = GITC_MAX(max_gop, i - last_key);
+            last_key = i;
+        }
+    }
+    max_gop = GITC_MAX(max_gop, n - last_key);
+    gitc_video_sample_indices(n, n_frames, want);
+
+    /* Decode from the start of the file, as the full decode does. */
+    decoder_close(&d);
+    d = (decoder){.path = path, .max_pixels = p->max_pixels};
+    s = decoder_open(&d, err);
+    int pos = -1;  /* presentation index of the last frame output, -1 after a seek */
+    int at_eof = 0;
+    int fresh = 1; /* opened, nothing decoded: no seek needed for the first target */
+    for (int w = 0; s == GITC_OK && w < n_frames; w++) {
+        if (w > 0 && want[w] == want[w - 1]) {
+            size_t bytes = (size_t)frames[w - 1].width * frames[w - 1].height * 3;
+            frames[w].rgb = malloc(bytes);
+            if (!frames[w].rgb) {
+                s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory copying a frame", path);
+                break;
+            }
+            memcpy(frames[w].rgb, frames[w - 1].rgb, bytes);
+            frames[w].width = frames[w - 1].width;
+            frames[w].height = frames[w - 1].height;
+            continue;
+        }
+        int target = want[w];
+        /* Keep decoding forward when the target is near; otherwise seek to the
+         * last key packet at or before the target's packet. */
+        if (!fresh && (at_eof || pos < 0 || target <= pos || target - pos > max_gop)) {
+            int k = decode_pos[target];
+            while (k > 0 && !info[k].key)
+                k--;
+            s = seek_to(&d, &info[k]);
+            pos = -1;
+            at_eof = 0;
+        }
+        int from_start = fresh;
+        fresh = 0;
+        int found = 0;
+        while (s == GITC_OK && !found) {
+            int rc = avcodec_receive_frame(d.codec, d.frame);
+            if (rc == AVERROR(EAGAIN) && !at_eof) {
+                rc = av_read_frame(d.fmt, d.pkt);
+                if (rc == AVERROR_EOF) {
+                    at_eof = 1;
+                    rc = avcodec_send_packet(d.codec, NULL);
+                    s = rc < 0 && rc != AVERROR_EOF ? FALLBACK : GITC_OK;
+                } else if (rc < 0) {
+                    s = FALLBACK;
+                } else {
+                    if (d.pkt->stream_index == d.stream) {
+                        if (d.pkt->flags & (AV_PKT_FLAG_CORRUPT | AV_PKT_FLAG_DISCARD))
+                            s = FALLBACK;
+                        else if ((rc = avcodec_send_packet(d.codec, d.pkt)) < 0 && rc != AVERROR(EAGAIN))
+                            s = FALLBACK;
+                    }
+                    av_packet_unref(d.pkt);
+                }
+                continue;
+            }
+            if (rc < 0) { /* EOF without the target, or a decoding error */
+                s = FALLBACK;
+                break;
+            }
+            int64_t ts = d.frame->pts != AV_NOPTS_VALUE ? d.frame->pts : d.frame->best_effort_timestamp;
+            int j = ts == AV_NOPTS_VALUE ? -1 : find_pts(sorted, n, ts);
+            /* From the start of the file the first frame out must be frame 0
+             * (else the full decode would count differently); after that, and
+             * after a seek, frames must follow each other. */
+            int expect = pos >= 0 ? pos + 1 : from_start ? 0 : -1;
+            if (j < 0 || (expect >= 0 && j != expect) || j > target) {
+                s = FALLBACK;
+            } else {
+                pos = j;
+                if (j == target) {
+                    s = check_size(&d, d.frame->width, d.frame->height, err);
+                    if (s == GITC_OK)
+                        s = frame_to_rgb(&d, &sink, d.frame, &frames[w], err);
+                    found = 1;
+                }
+            }
+            av_frame_unref(d.frame);
+        }
+    }
+    if (s == GITC_OK)
+        *n_total = n;
+done:
+    if (s != GITC_OK)
+        for (int i = 0; i < n_frames; i++)
+            gitc_image_free(&frames[i]);
+    sws_freeContext(sink.sws);
+    decoder_close(&d);
+    free(info);
+    free(sorted);
+    free(want);
+    free(decode_pos);
+    return s;
+}
+
+static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_size,
+                               int max_frames, int n_frames, const gitc_image_params *params,
+                               gitc_image *frames, int *n_total, gitc_error *err);
+
+/* Without a usable container frame count (or when seeking cannot vouch for
+ * its frames) the file is decoded twice: the first pass counts the frames, the
+ * second keeps only the sampled ones, so memory stays at one decoder plus the
+ * n_frames outputs whatever the clip length. */
 gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_params *params,
                             gitc_image *frames, int *n_total, gitc_error *err)
 {
+    return gitc_video_load_mode(path, n_frames, params, frames, n_total, 1, NULL, err);
+}
+
+gitc_status gitc_video_load_mode(const char *path, int n_frames, const gitc_image_params *params,
+                                 gitc_image *frames, int *n_total, int allow_seek, int *seeked,
+                                 gitc_error *err)
+{
     if (n_total)
         *n_total = 0;
+    if (seeked)
+        *seeked = 0;
     if (!path || !frames || n_frames <= 0)
         return gitc_fail(err, GITC_ERR_ARGUMENT,
                          "%s: video load needs a path, n_frames > 0 (got %d) and an output array",
@@ -370,14 +689,54 @@ gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_par
     if (s)
         return s;
     gitc_image_params p = params ? *params : gitc_image_default_params();
+    log_quiet_begin();
+    int seek_total = 0;
+    s = allow_seek ? load_by_seeking(path, &p, n_frames, frames, &seek_total, err) : FALLBACK;
+    log_quiet_end();
+    if (s != FALLBACK) {
+        if (seeked)
+            *seeked = s == GITC_OK;
+        if (s == GITC_OK && n_total)
+            *n_total = seek_total;
+        return s;
+    }
+    return load_frames(path, NULL, 0, GITC_VIDEO_MAX_FRAMES, n_frames, &p, frames, n_total, err);
+}
+
+gitc_status gitc_video_load_memory(const void *data, size_t size, const char *name, int max_frames,
+                                   int n_frames, const gitc_image_params *params,
+                                   gitc_image *frames, int *n_total, gitc_error *err)
+{
+    if (n_total)
+        *n_total = 0;
+    if (!name)
+        name = "video";
+    if (!data || !frames || n_frames <= 0)
+        return gitc_fail(err, GITC_ERR_ARGUMENT,
+                         "%s: video load needs data, n_frames > 0 (got %d) and an output array",
+                         name, n_frames);
+    memset(frames, 0, sizeof *frames * (size_t)n_frames);
+    gitc_image_params p = params ? *params : gitc_image_default_params();
+    return load_frames(name, data, size, max_frames, n_frames, &p, frames, n_total, err);
+}
+
+/* The two decoding passes over a file (mem NULL) or over memory: the first
+ * counts the frames, the second keeps only the sampled ones, so memory stays at
+ * one decoder plus the n_frames outputs whatever the clip length. */
+static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_size,
+                               int max_frames, int n_frames, const gitc_image_params *params,
+                               gitc_image *frames, int *n_total, gitc_error *err)
+{
+    gitc_image_params p = *params;
     int *want = malloc(sizeof *want * (size_t)n_frames);
     if (!want)
         return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
 
     log_quiet_begin();
-    decoder d = {.path = path, .max_pixels = p.max_pixels};
+    decoder d = {.path = path, .max_pixels = p.max_pixels, .mem = mem, .mem_size = mem_size,
+                 .max_frames = max_frames};
     frame_sink count = {0};
-    s = decode_pass(&d, &count, err);
+    gitc_status s = decode_pass(&d, &count, err);
     decoder_close(&d);
     if (!s && count.count == 0)
         s = gitc_fail(err, GITC_ERR_FORMAT, "%s: no decodable video frames", path);
@@ -386,7 +745,8 @@ gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_par
     if (!s) {
         gitc_video_sample_indices(count.count, n_frames, want);
         keep.want = want;
-        decoder d2 = {.path = path, .max_pixels = p.max_pixels};
+        decoder d2 = {.path = path, .max_pixels = p.max_pixels, .mem = mem,
+                      .mem_size = mem_size, .max_frames = max_frames};
         s = decode_pass(&d2, &keep, err);
         decoder_close(&d2);
     }
@@ -409,3 +769,45 @@ gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_par
         *n_total = count.count;
     return GITC_OK;
 }
+
+#else /* !GITC_HAVE_FFMPEG */
+
+gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_params *params,
+                            gitc_image *frames, int *n_total, gitc_error *err)
+{
+    return gitc_video_load_mode(path, n_frames, params, frames, n_total, 1, NULL, err);
+}
+
+gitc_status gitc_video_load_mode(const char *path, int n_frames, const gitc_image_params *params,
+                                 gitc_image *frames, int *n_total, int allow_seek, int *seeked,
+                                 gitc_error *err)
+{
+    (void)n_frames;
+    (void)params;
+    (void)frames;
+    (void)allow_seek;
+    if (seeked)
+        *seeked = 0;
+    if (n_total)
+        *n_total = 0;
+    return gitc_fail(err, GITC_ERR_UNSUPPORTED,
+                     "%s: this gitc was built without video support (FFmpeg)", path ? path : "video");
+}
+
+gitc_status gitc_video_load_memory(const void *data, size_t size, const char *name, int max_frames,
+                                   int n_frames, const gitc_image_params *params,
+                                   gitc_image *frames, int *n_total, gitc_error *err)
+{
+    (void)data;
+    (void)size;
+    (void)max_frames;
+    (void)n_frames;
+    (void)params;
+    (void)frames;
+    if (n_total)
+        *n_total = 0;
+    return gitc_fail(err, GITC_ERR_UNSUPPORTED,
+                     "%s: this gitc was built without video support (FFmpeg)", name ? name : "video");
+}
+
+#endif /* GITC_HAVE_FFMPEG */

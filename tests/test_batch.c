@@ -23,7 +23,7 @@ static float *pixels_of(const gitc_model *m, const char *file)
     gitc_processor_output_size(gitc_model_processor(m), &h, &w);
     float *px = malloc((size_t)3 * h * w * sizeof(float));
     if (!check_true(gitc_image_load(check_path(rel), NULL, &img, &err) == GITC_OK, "%s: %s", file, err.message) ||
-        !check_true(gitc_processor_run(gitc_model_processor(m), &img, px, &err) == GITC_OK, "%s: %s", file,
+        !check_true(gitc_processor_run(gitc_model_processor(m), &img, px, (size_t)3 * h * w, &err) == GITC_OK, "%s: %s", file,
                     err.message)) {
         free(px);
         px = NULL;

@@ -792,7 +792,7 @@ static void test_preprocess(void)
         for (int i = 0; i < 2; i++) {
             gitc_image img = {0};
             check_true(gitc_image_load(image_path(which[i]), NULL, &img, &err) == GITC_OK &&
-                           gitc_processor_run(proc, &img, want + (size_t)i * per, &err) ==
+                           gitc_processor_run(proc, &img, want + (size_t)i * per, per, &err) ==
                                GITC_OK,
                        "library processor on %s: %s", image_path(which[i]), err.message);
             gitc_image_free(&img);

@@ -77,7 +77,7 @@ static void images(const cJSON *ex)
             gitc_texts_free(&texts);
         }
         /* 3 beams: ids and sequence score */
-        if (check_true(gitc_processor_run(proc, &img, px, &err) == GITC_OK, "processor: %s", err.message)) {
+        if (check_true(gitc_processor_run(proc, &img, px, (size_t)3 * h * w, &err) == GITC_OK, "processor: %s", err.message)) {
             gitc_generate_params b = p;
             b.num_beams = 3;
             gitc_generation gen = {0};

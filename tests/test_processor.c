@@ -56,7 +56,7 @@ static void compare_processor(const char *what, const gitc_processor *p, const g
     check_true(oh == h && ow == w, "%s: output size %dx%d, reference %dx%d", what, ow, oh, w, h);
     float *got = calloc((size_t)3 * h * w, sizeof(float));
     gitc_error err = {0};
-    if (check_true(gitc_processor_run(p, im, got, &err) == GITC_OK, "%s: %s", what, err.message))
+    if (check_true(gitc_processor_run(p, im, got, (size_t)3 * h * w, &err) == GITC_OK, "%s: %s", what, err.message))
         check_close(what, got, want, (size_t)3 * h * w, 0.0);
     free(got);
     free(want);
@@ -222,7 +222,7 @@ static void test_config_rules(void)
     if (p) {
         float *out = malloc(sizeof(float) * 3 * 10 * 30);
         gitc_image r = {0};
-        gitc_processor_run(p, &im, out, &err);
+        gitc_processor_run(p, &im, out, 3 * 10 * 30, &err);
         gitc_image_resize(&im, 30, 10, GITC_RESAMPLE_BICUBIC, &r, &err);
         float mx = 0;
         const float stdv[3] = {1, 2, 4};
@@ -248,7 +248,7 @@ static void test_config_rules(void)
     if (p) {
         float out[3 * 8 * 6];
         gitc_image r = {0};
-        check_true(gitc_processor_run(p, &im, out, &err) == GITC_OK, "%s", err.message);
+        check_true(gitc_processor_run(p, &im, out, sizeof out / sizeof out[0], &err) == GITC_OK, "%s", err.message);
         gitc_image_resize(&im, 8, 5, GITC_RESAMPLE_BICUBIC, &r, &err);
         /* Rows: padded to 8 with top_pad = ceil(3/2) = 2, so output row y is image row y - 2.
          * Columns: 8 -> 6 crops left = (8 - 6) // 2 = 1. */
@@ -277,7 +277,7 @@ static void test_config_rules(void)
                "output size for a 17x23 image without resize/crop: %dx%d", w, h);
     if (p) {
         float *out = malloc(sizeof(float) * 3 * 17 * 23);
-        gitc_processor_run(p, &im, out, &err);
+        gitc_processor_run(p, &im, out, 3 * 17 * 23, &err);
         int bad = 0;
         for (int c = 0; c < 3; c++)
             for (int i = 0; i < 17 * 23; i++)
@@ -294,7 +294,7 @@ static void test_config_rules(void)
     if (p) {
         float out[3 * 16 * 16];
         gitc_image r = {0};
-        gitc_processor_run(p, &im, out, &err);
+        gitc_processor_run(p, &im, out, sizeof out / sizeof out[0], &err);
         /* 17x23 -> shortest edge 16: width 16, height int(16*23/17) = 21; crop top 2. */
         gitc_image_resize(&im, 16, 21, GITC_RESAMPLE_BILINEAR, &r, &err);
         int bad = 0;
@@ -364,7 +364,7 @@ static void test_timing(void)
         double t0 = now_ms();
         gitc_image_decode(data, n, "hd", NULL, &im, &err);
         double t1 = now_ms();
-        gitc_processor_run(p, &im, out, &err);
+        gitc_processor_run(p, &im, out, 3 * 224 * 224, &err);
         t_proc += now_ms() - t1;
         t_dec += t1 - t0;
         gitc_image_free(&im);

@@ -5,6 +5,7 @@
 #include "check.h"
 #include "gitc.h"
 #include "safetensors.h"
+#include "video_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,6 +335,67 @@ static void test_truncated_avi(const st_file *ref)
     release_all(frames, 4);
 }
 
+/* Seeking (container frame count + key frames) gives the same frames and
+ * count as decoding the whole clip, bit for bit, for any number of samples:
+ * the reference clips (one GOP), 200-frame H.264 clips with B-frames and key
+ * frames every 25 (closed GOPs) or 30 (open GOPs) frames, where it really
+ * seeks, and an MKV copy, whose container does not know its frame count, so
+ * the whole clip is decoded. The clips were made with FFmpeg 5.1's CLI:
+ *   ffmpeg -f lavfi -i testsrc2=size=80x48:rate=25 -t 8 -c:v libx264 -preset medium -crf 34
+ *          -g 25 -bf 3 -pix_fmt yuv420p -x264-params open-gop=0 gop_bframes.mp4
+ *   (open_gop.mp4: -x264-params keyint=30:min-keyint=30:open-gop=1:scenecut=0)
+ *   ffmpeg -i gop_bframes.mp4 -c copy gop_bframes.mkv */
+static void test_seeking_equals_decoding(void)
+{
+    static const struct {
+        const char *file;
+        int want_seek;
+    } clips[] = {
+        {"tests/data/video/moving_square_h264.mp4", 1},
+        {"tests/data/video/moving_square_mpeg4.avi", 1},
+        {"tests/data/video/gop_bframes.mp4", 1},
+        {"tests/data/video/open_gop.mp4", 1},
+        {"tests/data/video/gop_bframes.mkv", 0},
+    };
+    static const int ks[] = {1, 2, 4, 6, 8, 16, 25, 64, 250};
+    enum { KMAX = 250 };
+    static gitc_image a[KMAX], b[KMAX];
+    for (size_t c = 0; c < sizeof clips / sizeof clips[0]; c++) {
+        const char *path = check_path(clips[c].file);
+        int n_seeked = 0, n_bad = 0, n_runs = 0, total_a = 0, total_b = 0;
+        for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+            int k = ks[i], seeked = 0;
+            gitc_error err = {0};
+            gitc_status sa = gitc_video_load_mode(path, k, NULL, a, &total_a, 1, &seeked, &err);
+            if (!check_true(sa == GITC_OK, "%s k=%d (seeking): %s", clips[c].file, k, err.message))
+                continue;
+            gitc_status sb = gitc_video_load_mode(path, k, NULL, b, &total_b, 0, NULL, &err);
+            if (!check_true(sb == GITC_OK, "%s k=%d (decoding): %s", clips[c].file, k,
+                            err.message)) {
+                release_all(a, k);
+                continue;
+            }
+            n_runs++;
+            n_seeked += seeked;
+            check_true(total_a == total_b, "%s k=%d: %d frames by the container, %d decoded",
+                       clips[c].file, k, total_a, total_b);
+            for (int f = 0; f < k; f++)
+                if (a[f].width != b[f].width || a[f].height != b[f].height ||
+                    memcmp(a[f].rgb, b[f].rgb, (size_t)a[f].width * a[f].height * 3) != 0)
+                    n_bad++;
+            release_all(a, k);
+            release_all(b, k);
+        }
+        printf("%-44s %d frames, %d/%d loads by seeking, %d frames differ\n", clips[c].file,
+               total_b, n_seeked, n_runs, n_bad);
+        check_true(n_bad == 0, "%s: %d sampled frames differ between seeking and decoding",
+                   clips[c].file, n_bad);
+        check_true(clips[c].want_seek ? n_seeked == n_runs : n_seeked == 0,
+                   "%s: %d of %d loads used seeking, want %s", clips[c].file, n_seeked, n_runs,
+                   clips[c].want_seek ? "all" : "none");
+    }
+}
+
 int main(int argc, char **argv)
 {
     check_init(argc, argv);
@@ -350,6 +412,7 @@ int main(int argc, char **argv)
     test_truncated_avi(ref);
     test_bad_inputs();
     test_log_level_restored();
+    test_seeking_equals_decoding();
     st_close(ref);
     return check_done("test_video");
 }

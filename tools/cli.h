@@ -20,6 +20,9 @@ int cmd_forward(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
+/* gitc inspect (tools/cmd_inspect.c). */
+int cmd_inspect(int argc, char **argv);
+
 /* Resolves -m MODEL: a folder, or a hub id ("microsoft/git-base-coco") found
  * in the local HuggingFace cache (HF_HUB_CACHE, HF_HOME/hub,
  * ~/.cache/huggingface/hub), or NULL for the embedded default
@@ -27,8 +30,11 @@ int cmd_bench(int argc, char **argv);
  * after printing a message (with the download command for a hub id). */
 char *cli_resolve_model(const char *arg, int video);
 
-/* Loads a model folder and reports errors on stderr; NULL on failure. */
-gitc_model *cli_load_model(const char *arg, int video);
+/* --revision REV of the model commands (NULL: main); cli_resolve_model uses it for hub ids. */
+extern const char *cli_revision;
+
+/* The snapshot (commit) the last hub id resolved to, or NULL when none was resolved. */
+const char *cli_resolved_revision(void);
 
 /* Prints "gitc: " + message to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

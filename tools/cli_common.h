@@ -39,12 +39,21 @@ enum {
     OPT_OUT,
     OPT_NO_SPECIAL,
     OPT_KEEP_SPECIAL,
-    OPT_NO_CLEAN_UP
+    OPT_NO_CLEAN_UP,
+    OPT_NULL,
+    OPT_RECURSIVE,
+    OPT_QUESTION,
+    OPT_PROMPT,
+    OPT_NO_EXIF,
+    OPT_FORCE,
+    OPT_READ_TIMEOUT,
+    OPT_REVISION
 };
 
 /* Long options every model command takes: -m/--model, --threads, --json, -h/--help. */
 #define CLI_COMMON_LONG_OPTIONS                                   \
     {"model", required_argument, NULL, 'm'},                     \
+    {"revision", required_argument, NULL, OPT_REVISION},         \
     {"threads", required_argument, NULL, OPT_THREADS},           \
     {"json", no_argument, NULL, OPT_JSON},                       \
     {"help", no_argument, NULL, 'h'}
@@ -105,42 +114,107 @@ int cli_decode_option(cli_decode_flags *flags, int code, const char *arg);
 /* The settings for a run: gitc_model_generate_params(model), max_length
  * CLI_DEFAULT_MAX_LENGTH when the folder's generation_config.json sets no
  * length, then the flags. Checks them against the model's config; returns 0,
- * or -1 after printing a message (a usage error). */
+ * -1 after printing a message about a flag (a usage error), or -2 after printing
+ * a message naming generation_config.json and the key when a value from the model
+ * folder is what cannot be used (a model error: no flag is blamed). */
 int cli_generate_params(const gitc_model *model, const char *model_dir,
                         const cli_decode_flags *flags, gitc_generate_params *out);
+
+/* Prints "gitc: WHAT: MESSAGE" when the library's message already names
+ * `name` (a file or folder), else "gitc: WHAT (NAME): MESSAGE": each name once. */
+void cli_error_about(const char *what, const char *name, const char *message);
+
+/* Reads a regular file of at most max_bytes into a NUL-terminated buffer
+ * (caller frees *text). Returns 0, or -1 after printing a message. */
+int cli_read_small_file(const char *path, size_t max_bytes, char **text, size_t *len);
 
 /* Parses a whole decimal integer in [lo, hi]; prints a message naming `what`
  * and returns -1 otherwise. */
 int cli_parse_int(const char *s, long lo, long hi, const char *what, long *out);
 
-/* Prints the "unknown option / missing value" message for a getopt '?' or ':'
- * result and a hint to run `gitc CMD --help`. Returns CLI_EXIT_USAGE. */
+/* Prints the hint to run `gitc CMD --help`. Returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd);
+
+/* Prints the "unknown option / missing value" message of a getopt '?' or ':'
+ * result (naming the option itself, also inside a cluster such as -dash.png)
+ * and the --help hint. Call right after getopt_long. Returns CLI_EXIT_USAGE. */
+int cli_option_error(const char *cmd, int code, char **argv);
+
+/* Sampling without --seed: a random seed (the caller reports it). */
+uint64_t cli_random_seed(void);
+
+/* The number of online CPUs (at least 1). */
+int cli_cpu_count(void);
+
+/* Flushes stdout; -1 when a write failed (remembered for cli_finish_output). */
+int cli_flush_stdout(void);
+
+/* Checks stdout after a command: a failed write or flush (a full disk, a closed
+ * pipe) is reported and turns `status` into CLI_EXIT_FAILED. Returns the status. */
+int cli_finish_output(int status);
+
+/* Reads a whole pipe, FIFO or other special file (also /dev/stdin and <(...)),
+ * or the open descriptor fd when fd >= 0, without blocking forever: gives up
+ * after timeout_s seconds without data (timeout_s <= 0: no limit) or when it
+ * exceeds max_bytes. Returns 0 with *data (caller frees) and *size, or -1 with
+ * a message in err. */
+int cli_read_special(const char *path, int fd, double timeout_s, size_t max_bytes,
+                     unsigned char **data, size_t *size, gitc_error *err);
+
+/* Seconds to wait for data from a pipe or FIFO before giving up. */
+#define CLI_DEFAULT_READ_TIMEOUT 60.0
+/* The largest image read from a pipe. */
+#define CLI_MAX_PIPE_BYTES ((size_t)1 << 30)
 
 /* Resolves a model argument and loads the model; `*dir` (may be NULL)
  * receives the resolved folder (caller frees). NULL after printing a message. */
 gitc_model *cli_open_model(const char *arg, int video, char **dir);
 
-/* Creates a session with n_threads workers; NULL after printing a message. */
+/* Creates a session with n_threads workers (more than the CPUs: a warning and
+ * one per CPU); NULL after printing a message. */
 gitc_session *cli_open_session(const gitc_model *model, int n_threads);
+
+/* The name under which an image read from stdin is listed. */
+#define CLI_STDIN_NAME "-"
 
 /* A growable list of input paths. */
 typedef struct cli_inputs {
     char **paths;
     int n;
     int cap;
+    int n_args;        /* path arguments given (folders and "-" count once) */
+    int listed;        /* 1 when a folder or a stdin list was expanded */
+    int null_separated; /* -0/--null: stdin lists are NUL-separated (find -print0) */
+    int recursive;      /* -r/--recursive: folders include their subfolders */
+    unsigned char *stdin_image; /* "-" that was an image: its bytes (the path is "-") */
+    size_t stdin_image_size;
+    double read_timeout; /* --read-timeout for stdin; 0 = as long as its writer lives */
 } cli_inputs;
 
 /* What a directory argument expands to. */
 typedef enum cli_input_kind { CLI_INPUT_IMAGES, CLI_INPUT_VIDEOS } cli_input_kind;
 
-/* Adds a path argument: a file as is, a directory as its image (or video)
- * files sorted by name, "-" as the paths read from stdin (one per line).
+/* Adds a path argument: a file as is; a folder as its image (or video) files
+ * sorted by name, found by their bytes or extension (what is left out is
+ * listed on stderr; subfolders only with `recursive`); "-" as stdin, which is
+ * one image when its bytes are an image (images only), else a list of paths.
  * Returns 0, or -1 after printing a message. */
 int cli_inputs_add(cli_inputs *list, const char *arg, cli_input_kind kind);
 
-/* Adds the paths listed on stdin, one per line (directories expanded). */
+/* Adds the paths listed on stdin, one per line (NUL-separated with
+ * null_separated; folders expanded). */
 int cli_inputs_add_stdin(cli_inputs *list, cli_input_kind kind);
+
+/* Loads the image of an input: a file, the image read from stdin ("-"), or
+ * the bytes of a pipe, FIFO or /dev/stdin (waiting at most timeout_s seconds
+ * for data; 0: CLI_DEFAULT_READ_TIMEOUT). exif_transpose as gitc_image_params.
+ * Release `image` with gitc_image_free. */
+gitc_status cli_load_image(const cli_inputs *in, const char *path, int exif_transpose,
+                           double timeout_s, gitc_image *image, gitc_error *err);
+
+/* 1 when the output should name each input's file: several arguments, a
+ * folder or a stdin list, however many files they gave. */
+int cli_inputs_several(const cli_inputs *list);
 
 void cli_inputs_free(cli_inputs *list);
 
@@ -164,5 +238,17 @@ void cli_progress_start(cli_progress *p, int total);
 void cli_progress_update(cli_progress *p, int done, const char *name);
 /* Erases the bar (call before printing other lines, and at the end). */
 void cli_progress_clear(cli_progress *p);
+
+/* --shard I/N: parses "I/N" (0 <= I < N); returns 0, or -1 after printing a message. */
+int cli_parse_shard(const char *arg, int *index, int *count);
+
+/* Keeps the inputs whose position in the list, modulo count, is index. */
+void cli_inputs_shard(cli_inputs *list, int index, int count);
+
+/* --resume OUT.jsonl: drops from the list the inputs that OUT already has a
+ * record of (one input per record with its "file"; a missing OUT has none),
+ * truncates an unfinished last line left by a crash, and points stdout at
+ * OUT for appending. Returns 0, or -1 after printing a message. */
+int cli_resume(const char *path, cli_inputs *list);
 
 #endif /* GITC_CLI_COMMON_H */

@@ -1,10 +1,10 @@
 /* Developer commands: forward (every model level to a safetensors file),
  * synth (full-size synthetic model folders) and bench (timings). */
 #include "cli_common.h"
-#include "model.h"
 #include "safetensors.h"
 #include "synth.h"
 
+#include <dirent.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,18 +15,22 @@
 /* ---- gitc forward ---- */
 
 static const char forward_help[] =
-    "Usage: gitc forward -m MODEL --inputs IN.safetensors --out OUT.safetensors [--max-length N]\n"
+    "Usage: gitc forward -m MODEL --inputs IN.safetensors --out OUT.safetensors [--max-length L]\n"
     "\n"
     "Runs GitVisionModel, GitModel and GitForCausalLM on the inputs and writes every level.\n"
-    "IN holds pixel_values (F32 [B,3,H,W], or [B,F,3,H,W] for video models) and\n"
-    "input_ids (I64 [B,T]). OUT receives, per sample b of the batch:\n"
-    "  vision_last_hidden_state  [B,F*(N+1),Dv] image encoder output (before temporal embeddings)\n"
-    "  visual_projection         [B,F*(N+1),D]  image tokens fed to the decoder\n"
-    "  last_hidden_state         [B,F*(N+1)+T,D] decoder output\n"
-    "  text_logits               [B,T,V]         logits at the text positions\n"
-    "  loss                      []              mean next-token cross-entropy of the text\n"
-    "  greedy_ids                [B,N] I64       with --max-length N: greedy ids from [CLS],\n"
-    "                                            padded with the pad id after [SEP]\n"
+    "IN holds pixel_values (F32 [B,3,S,S] for image models, [B,F,3,S,S] for video\n"
+    "models; `gitc preprocess` writes it) and input_ids (I64 [B,T], T >= 2).\n"
+    "With B samples, F frames per sample (1 for image models), P = (S/patch)^2 patches\n"
+    "per frame, I = F*(P+1) image tokens, hidden sizes Dv (vision) and D (text) and V\n"
+    "vocabulary entries, OUT receives:\n"
+    "  vision_last_hidden_state  [B,I,Dv]   image encoder output (before temporal embeddings)\n"
+    "  visual_projection         [B,I,D]    image tokens fed to the decoder\n"
+    "  last_hidden_state         [B,I+T,D]  decoder output\n"
+    "  text_logits               [B,T,V]    logits at the text positions\n"
+    "  loss                      []         mean next-token cross-entropy of the text\n"
+    "  greedy_ids                [B,L'] I64 with --max-length L: greedy ids from [CLS]\n"
+    "                                       (L' <= L: the longest row), padded with the\n"
+    "                                       pad id after [SEP]\n"
     "\n"
     "Options:\n"
     "  -m, --model MODEL    model folder or hub id\n"
@@ -36,6 +40,8 @@ static const char forward_help[] =
     "      --threads N      worker threads (default: all CPUs)\n"
     "\n"
     "Example:\n"
+    "  gitc preprocess -m models/git-shapes --out in.safetensors examples/shapes_0_224x224.png\n"
+    "  (add input_ids [1,T] to in.safetensors, e.g. with the safetensors Python package)\n"
     "  gitc forward -m models/git-shapes --inputs in.safetensors --out out.safetensors --max-length 20\n";
 
 /* Reads a float input tensor; returns a malloc'd float32 copy or NULL after an error message. */
@@ -106,7 +112,9 @@ static int32_t *read_ids(const st_file *in, int *B, int *T)
 int cmd_forward(int argc, char **argv)
 {
     static const struct option opts[] = {
-        CLI_COMMON_LONG_OPTIONS,
+        {"model", required_argument, NULL, 'm'},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"help", no_argument, NULL, 'h'},
         {"inputs", required_argument, NULL, 'i'},
         {"out", required_argument, NULL, 'o'},
         {"max-length", required_argument, NULL, 'L'},
@@ -115,8 +123,9 @@ int cmd_forward(int argc, char **argv)
     const char *model_arg = NULL, *in_path = NULL, *out_path = NULL;
     long threads = 0, max_length = 0;
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+    opterr = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_arg = optarg; break;
         case 'i': in_path = optarg; break;
@@ -125,13 +134,13 @@ int cmd_forward(int argc, char **argv)
             if (cli_parse_int(optarg, 1, 1 << 16, "--max-length", &max_length) != 0)
                 return CLI_EXIT_USAGE;
             break;
+        case OPT_REVISION: cli_revision = optarg; break;
         case OPT_THREADS:
             if (cli_parse_int(optarg, 0, 1024, "--threads", &threads) != 0)
                 return CLI_EXIT_USAGE;
             break;
-        case OPT_JSON: break;
         case 'h': fputs(forward_help, stdout); return CLI_EXIT_OK;
-        default: return cli_usage_error("forward");
+        default: return cli_option_error("forward", c, argv);
         }
     }
     if (!model_arg || !in_path || !out_path || optind != argc) {
@@ -146,7 +155,7 @@ int cmd_forward(int argc, char **argv)
     int32_t *ids = NULL;
     int64_t *greedy = NULL;
     gitc_session *s = NULL;
-    gitc_model *m = cli_load_model(model_arg, 0);
+    gitc_model *m = cli_open_model(model_arg, 0, NULL);
     if (!m)
         return CLI_EXIT_FAILED;
     if (st_open(in_path, &in, &err) != GITC_OK) {
@@ -259,13 +268,34 @@ done:
 
 /* ---- gitc synth ---- */
 
+/* 1 when path exists and is not an empty folder (a file, or a folder with entries). */
+static int folder_has_files(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    if (!S_ISDIR(st.st_mode)) return 1;
+    DIR *d = opendir(path);
+    if (!d) return 1;
+    struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(d)) != NULL)
+        found = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return found;
+}
+
 static const char synth_help[] =
-    "Usage: gitc synth --config CONFIG.json --out DIR\n"
+    "Usage: gitc synth --config CONFIG.json --out DIR [--force]\n"
     "\n"
     "Writes a full-size model folder (config.json + F32 model.safetensors) whose\n"
-    "weights follow the synthetic-weight formula of SYNTHETIC_WEIGHTS.md: every\n"
-    "parameter is a function of its name and shape, so the folder equals the\n"
-    "reference models of tests/data/synthetic without any download.\n"
+    "weights follow gitc's synthetic-weight formula (tools/synth.c: each parameter is a\n"
+    "splitmix64 stream seeded by the FNV-1a hash of its name, scaled by its shape),\n"
+    "so the folder equals the reference models of tests/data/synthetic without any\n"
+    "download. DIR must be new or empty unless --force is given.\n"
+    "\n"
+    "  -c, --config FILE    a GitConfig config.json (tests/data/synthetic/*/config.json)\n"
+    "  -o, --out DIR        the folder to write\n"
+    "      --force          overwrite config.json and model.safetensors in a non-empty DIR\n"
     "\n"
     "Example:\n"
     "  gitc synth --config tests/data/synthetic/git-base-shape/config.json --out /tmp/git-base-synth\n";
@@ -275,22 +305,30 @@ int cmd_synth(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"out", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, OPT_FORCE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *out = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    int c, force = 0;
+    opterr = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":c:o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
         case 'o': out = optarg; break;
+        case OPT_FORCE: force = 1; break;
         case 'h': fputs(synth_help, stdout); return CLI_EXIT_OK;
-        default: return cli_usage_error("synth");
+        default: return cli_option_error("synth", c, argv);
         }
     }
     if (!config || !out || optind != argc) {
         cli_error("synth needs --config CONFIG.json and --out DIR (see gitc synth --help)");
+        return CLI_EXIT_USAGE;
+    }
+    if (!force && folder_has_files(out)) {
+        cli_error("synth: %s exists and is not an empty folder; pass --force to overwrite its "
+                  "config.json and model.safetensors", out);
         return CLI_EXIT_USAGE;
     }
     gitc_error err = {0};
@@ -316,7 +354,7 @@ static const char bench_help[] =
     "per image) and greedy decoding of 19 tokens (max_length 20) from [CLS], float32.\n"
     "Without -m it uses the synthetic git-base shape, written once to\n"
     "$XDG_CACHE_HOME/gitc/git-base-synthetic (or ~/.cache/gitc/...).\n"
-    "Reports the best of --runs runs (default 3) after one warm-up run.\n"
+    "Reports the best of N runs (--runs N, default 3) after one warm-up run.\n"
     "\n"
     "Output with --json: {\"model\", \"threads\", \"kernels\", \"encode_ms\",\n"
     "\"decode_ms_per_token\", \"total_ms\", \"encode_gflops\", \"tokens\"}\n"
@@ -399,6 +437,7 @@ int cmd_bench(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_arg = optarg; break;
+        case OPT_REVISION: cli_revision = optarg; break;
         case OPT_THREADS:
             if (cli_parse_int(optarg, 0, 1024, "--threads", &threads) != 0)
                 return CLI_EXIT_USAGE;
@@ -423,18 +462,15 @@ int cmd_bench(int argc, char **argv)
     }
     int status = CLI_EXIT_FAILED;
     gitc_error err = {0};
-    gitc_model *m = cli_load_model(model_arg, 0);
+    gitc_model *m = cli_open_model(model_arg, 0, NULL);
     gitc_session *s = m ? cli_open_session(m, (int)threads) : NULL;
-    float *px = NULL, *proj = NULL;
-    image_kv kv = {0};
+    float *px = NULL;
     if (!s)
         goto done;
     const gitc_config *cfg = gitc_model_config(m);
     size_t npx = (size_t)gitc_model_num_frames(m) * 3 * cfg->vision_image_size * cfg->vision_image_size;
-    int n_img = gitc_model_num_image_tokens(m);
     px = malloc(npx * sizeof(float));
-    proj = malloc((size_t)n_img * cfg->hidden_size * sizeof(float));
-    if (!px || !proj || image_kv_init(&kv, cfg, n_img, &err) != GITC_OK) {
+    if (!px) {
         cli_error("out of memory");
         goto done;
     }
@@ -446,8 +482,7 @@ int cmd_bench(int argc, char **argv)
     int tokens = 0;
     for (int r = 0; r <= runs; r++) { /* run 0 warms up */
         double t0 = cli_now_ms();
-        if (gitc_vision_run(s, px, NULL, proj, &err) != GITC_OK ||
-            gitc_decoder_image(s, proj, &kv, NULL, &err) != GITC_OK) {
+        if (gitc_prefill_image(s, px, &err) != GITC_OK) {
             cli_error("%s", err.message);
             goto done;
         }
@@ -469,7 +504,7 @@ int cmd_bench(int argc, char **argv)
     }
     double per_token = (best_total - best_enc) / (tokens > 0 ? tokens : 1);
     double gflops = encode_flops(m) / (best_enc * 1e6);
-    int nthreads = threads > 0 ? (int)threads : s->n_threads;
+    int nthreads = gitc_session_threads(s); /* after the cap to the CPU count */
     if (json) {
         printf("{\"model\": ");
         cli_json_string(stdout, model_arg);
@@ -481,13 +516,15 @@ int cmd_bench(int argc, char **argv)
         printf("threads          %d (kernels: %s)\n", nthreads, gitc_kernels_name());
         printf("image encoding   %.2f ms (%.1f GFLOP/s)\n", best_enc, gflops);
         printf("decoding         %.3f ms per token\n", per_token);
-        printf("total            %.2f ms (image + %d greedy tokens), best of %ld runs\n", best_total, tokens, runs);
+        if (runs == 1)
+            printf("total            %.2f ms (image + %d greedy tokens), one run\n", best_total, tokens);
+        else
+            printf("total            %.2f ms (image + %d greedy tokens), best of %ld runs\n", best_total,
+                   tokens, runs);
     }
     status = CLI_EXIT_OK;
 done:
-    image_kv_free(&kv);
     free(px);
-    free(proj);
     gitc_session_free(s);
     gitc_model_free(m);
     free(synth_dir);

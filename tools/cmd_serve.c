@@ -345,7 +345,7 @@ static int decode_frame(const serve_blob *b, float *px, char *msg)
     gitc_image_params ip = gitc_image_default_params();
     gitc_status st = gitc_image_decode(b->data, b->len, b->name, &ip, &img, &err);
     if (st == GITC_OK)
-        st = gitc_processor_run(S.proc, &img, px, &err);
+        st = gitc_processor_run(S.proc, &img, px, 3 * (size_t)S.image_size * S.image_size, &err);
     gitc_image_free(&img);
     if (st != GITC_OK) {
         msgf(msg, "%s", err.message);
@@ -398,7 +398,7 @@ static int decode_video(const serve_blob *b, float *px, char *msg)
     } else {
         size_t per = 3 * (size_t)S.image_size * S.image_size;
         for (int f = 0; f < S.frames && !status; f++)
-            if (gitc_processor_run(S.proc, &frames[f], px + f * per, &err) != GITC_OK) {
+            if (gitc_processor_run(S.proc, &frames[f], px + f * per, per, &err) != GITC_OK) {
                 msgf(msg, "%s: %s", b->name, err.message);
                 status = 400;
             }
@@ -467,7 +467,7 @@ static int make_job(const serve_blob *blobs, int n, const serve_request *r, job 
     j->params = r->params;
     if (!st) {
         gitc_error err = {0};
-        if (gitc_generate_check(S.model, &j->params, j->n_prompt, &err) != GITC_OK) {
+        if (gitc_generate_params_check(&j->params, j->n_prompt, S.model, &err) != GITC_OK) {
             msgf(msg, "%s", err.message);
             st = 400;
         }

@@ -2,6 +2,7 @@
  * and image processor on their own. */
 #include "cli_common.h"
 
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,8 @@ static const char tokenize_help[] =
 static const char detokenize_help[] =
     "Usage: gitc detokenize [-m MODEL] [--keep-special] [--no-clean-up] ID...\n"
     "Prints the text of token ids, as tokenizer.decode() does. IDs may be separated\n"
-    "by spaces or commas and wrapped in [ ] (tokenize --json output works); - or no\n"
-    "ID reads them from stdin.\n"
+    "by spaces or commas and wrapped in [ ]; the {\"ids\": [...]} object that\n"
+    "`tokenize --json` prints works too. - or no ID reads them from stdin.\n"
     "\n"
     "  -m, --model MODEL      model folder or cached hub id (default: embedded model)\n"
     "      --keep-special     keep [CLS], [SEP] and the other special tokens\n"
@@ -40,33 +41,33 @@ static const char detokenize_help[] =
     "\n"
     "Examples:\n"
     "  gitc detokenize 101 104 118 127 111 123 104 140 108 102\n"
-    "  gitc tokenize \"a red circle\" | gitc detokenize --keep-special\n";
+    "  gitc tokenize \"a red circle\" | gitc detokenize --keep-special\n"
+    "  gitc tokenize --json \"a red circle\" | gitc detokenize\n";
 
 static const char preprocess_help[] =
     "Usage: gitc preprocess [-m MODEL] --out FILE.safetensors IMAGE...\n"
     "Runs the model's image processor (resize, crop, rescale, normalize, exactly as\n"
     "transformers' CLIPImageProcessor) and writes the float32 tensor pixel_values\n"
-    "[N, 3, H, W] of the N images to a safetensors file. IMAGE may be a folder (its\n"
-    "image files, sorted) or - for paths on stdin (also --stdin). When any image\n"
-    "fails, each failure is reported and no file is written.\n"
+    "of the N images to a safetensors file, in the shape `gitc forward` takes:\n"
+    "[N, 3, H, W] for an image model; for a video model of F frames the images are\n"
+    "the frames of N/F clips in order, [N/F, F, 3, H, W]. IMAGE may be a folder (its\n"
+    "image files, sorted), a pipe, or - for stdin: one image, or a list of paths\n"
+    "(--stdin always reads a list). When any image fails, each failure is\n"
+    "reported and no file is written.\n"
     "\n"
     "  -m, --model MODEL      model folder or cached hub id (default: embedded model)\n"
     "  -o, --out FILE         the safetensors file to write (required)\n"
     "      --stdin            read image paths from stdin\n"
+    "  -0, --null             paths on stdin are NUL-separated (find -print0)\n"
+    "  -r, --recursive        folders include their subfolders\n"
+    "      --no-exif          ignore the EXIF orientation (default: apply it, as\n"
+    "                         transformers' load_image does)\n"
     "  -h, --help             this help\n"
     "\n"
     "Exit status: 0 written, 1 an image failed, 2 usage error.\n"
     "\n"
     "Example:\n"
     "  gitc preprocess --out pixels.safetensors examples/shapes_0_224x224.png\n";
-
-/* Prints the getopt error for '?' / ':' and returns the usage status. */
-static int option_error(const char *cmd, int c, char **argv)
-{
-    if (c == ':') cli_error("%s: option '%s' needs a value", cmd, argv[optind - 1]);
-    else cli_error("%s: unknown option '%s'", cmd, argv[optind - 1]);
-    return cli_usage_error(cmd);
-}
 
 /* Reads all of stdin (caller frees); NULL on failure. */
 static char *read_stdin(void)
@@ -120,7 +121,7 @@ static gitc_tokenizer *open_tokenizer(const char *model)
     gitc_tokenizer *tok = NULL;
     gitc_error err = {0};
     if (gitc_tokenizer_load(dir, &tok, &err) != GITC_OK) {
-        cli_error("cannot load the tokenizer of %s: %s", dir, err.message);
+        cli_error_about("cannot load the tokenizer", dir, err.message);
         tok = NULL;
     }
     free(dir);
@@ -146,7 +147,7 @@ int cmd_tokenize(int argc, char **argv)
         case OPT_NO_SPECIAL: add_special = 0; break;
         case OPT_JSON: json = 1; break;
         case 'h': fputs(tokenize_help, stdout); return CLI_EXIT_OK;
-        default: return option_error(argv[0], c, argv);
+        default: return cli_option_error(argv[0], c, argv);
         }
     }
     char *text = gather_text(argc, argv, optind);
@@ -214,6 +215,35 @@ static int parse_ids(const char *s, int32_t **ids, size_t *n, size_t *cap)
     return 0;
 }
 
+/* Parses a list of ids, or the {"ids": [...]} object of tokenize --json. */
+static int parse_id_text(const char *s, int32_t **ids, size_t *n, size_t *cap)
+{
+    while (isspace((unsigned char)*s)) s++;
+    if (*s != '{') return parse_ids(s, ids, n, cap);
+    cJSON *root = cJSON_Parse(s);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "ids");
+    const cJSON *e;
+    int rc = cJSON_IsArray(list) ? 0 : -1;
+    if (rc) cli_error("detokenize: a JSON input must be an object with an \"ids\" array");
+    cJSON_ArrayForEach(e, list)
+    {
+        if (rc) break;
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > INT32_MAX ||
+            e->valuedouble != (double)(int64_t)e->valuedouble) {
+            cli_error("detokenize: \"ids\" holds a value that is not a token id");
+            rc = -1;
+        } else if (*n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 64;
+            int32_t *p = realloc(*ids, nc * sizeof *p);
+            if (!p) rc = -1;
+            else *ids = p, *cap = nc;
+        }
+        if (!rc) (*ids)[(*n)++] = (int32_t)e->valuedouble;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
 int cmd_detokenize(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -233,13 +263,13 @@ int cmd_detokenize(int argc, char **argv)
         case OPT_KEEP_SPECIAL: skip_special = 0; break;
         case OPT_NO_CLEAN_UP: clean_up = 0; break;
         case 'h': fputs(detokenize_help, stdout); return CLI_EXIT_OK;
-        default: return option_error(argv[0], c, argv);
+        default: return cli_option_error(argv[0], c, argv);
         }
     }
     char *list = gather_text(argc, argv, optind);
     int32_t *ids = NULL;
     size_t n_ids = 0, cap = 0;
-    if (!list || parse_ids(list, &ids, &n_ids, &cap)) {
+    if (!list || parse_id_text(list, &ids, &n_ids, &cap)) {
         free(list);
         free(ids);
         return CLI_EXIT_USAGE;
@@ -264,9 +294,10 @@ done:
 }
 
 /* Processes every image into pixels ([n, 3, h, w]); returns the number that failed. */
-static int process_images(const gitc_processor *proc, const cli_inputs *in, float *pixels,
-                          size_t per_image)
+static int process_images(const gitc_processor *proc, const cli_inputs *in, int no_exif,
+                          float *pixels, size_t per_image)
 {
+
     int failed = 0;
     cli_progress progress;
     cli_progress_start(&progress, in->n);
@@ -274,10 +305,14 @@ static int process_images(const gitc_processor *proc, const cli_inputs *in, floa
         gitc_image image = {0};
         gitc_error err = {0};
         cli_progress_update(&progress, i, in->paths[i]);
-        if (gitc_image_load(in->paths[i], NULL, &image, &err) != GITC_OK ||
-            gitc_processor_run(proc, &image, pixels + (size_t)i * per_image, &err) != GITC_OK) {
+        if (cli_load_image(in, in->paths[i], !no_exif, 0, &image, &err) != GITC_OK ||
+            gitc_processor_run(proc, &image, pixels + (size_t)i * per_image, per_image, &err) != GITC_OK) {
             cli_progress_clear(&progress);
-            cli_error("%s: %s", in->paths[i], err.message);
+            size_t n = strlen(in->paths[i]);
+            if (!strncmp(err.message, in->paths[i], n) && err.message[n] == ':')
+                cli_error("%s", err.message); /* the message names the file already */
+            else
+                cli_error("%s: %s", in->paths[i], err.message);
             failed++;
         }
         gitc_image_free(&image);
@@ -286,29 +321,65 @@ static int process_images(const gitc_processor *proc, const cli_inputs *in, floa
     return failed;
 }
 
+/* Frames per input of the model in `dir`: config.json's num_image_with_embedding
+ * (1 when null or absent); 0 after a message. */
+static int config_frames(const char *dir)
+{
+    size_t n = strlen(dir);
+    char *path = malloc(n + sizeof "/config.json");
+    char *text = NULL;
+    size_t len = 0;
+    int frames = 0;
+    if (!path) {
+        cli_error("out of memory");
+        return 0;
+    }
+    sprintf(path, "%s%sconfig.json", dir, n && dir[n - 1] == '/' ? "" : "/");
+    if (cli_read_small_file(path, (size_t)1 << 24, &text, &len) == 0) {
+        cJSON *root = cJSON_ParseWithLength(text, len);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "num_image_with_embedding");
+        if (!root)
+            cli_error("%s: not valid JSON", path);
+        else if (cJSON_IsNumber(v) && (v->valuedouble < 1 || v->valuedouble > 1024))
+            cli_error("%s: num_image_with_embedding %g is not a frame count", path, v->valuedouble);
+        else
+            frames = cJSON_IsNumber(v) ? (int)v->valuedouble : 1;
+        cJSON_Delete(root);
+    }
+    free(text);
+    free(path);
+    return frames;
+}
+
 int cmd_preprocess(int argc, char **argv)
 {
     static const struct option long_options[] = {
         {"model", required_argument, NULL, 'm'},
         {"out", required_argument, NULL, 'o'},
         {"stdin", no_argument, NULL, OPT_STDIN},
+        {"null", no_argument, NULL, '0'},
+        {"recursive", no_argument, NULL, 'r'},
+        {"no-exif", no_argument, NULL, OPT_NO_EXIF},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *model = NULL, *out = NULL;
-    int use_stdin = 0, c;
+    int use_stdin = 0, no_exif = 0, c;
+    cli_inputs in = {0};
     opterr = 0;
     optind = 0;
-    while ((c = getopt_long(argc, argv, ":m:o:h", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:o:h0r", long_options, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'o': out = optarg; break;
         case OPT_STDIN: use_stdin = 1; break;
+        case '0': in.null_separated = 1; break;
+        case 'r': in.recursive = 1; break;
+        case OPT_NO_EXIF: no_exif = 1; break;
         case 'h': fputs(preprocess_help, stdout); return CLI_EXIT_OK;
-        default: return option_error(argv[0], c, argv);
+        default: return cli_option_error(argv[0], c, argv);
         }
     }
-    cli_inputs in = {0};
     int status = CLI_EXIT_USAGE;
     char *dir = NULL;
     gitc_processor *proc = NULL;
@@ -332,11 +403,25 @@ int cmd_preprocess(int argc, char **argv)
     dir = cli_resolve_model(model, 0);
     if (!dir) goto done;
     if (gitc_processor_load(dir, &proc, &err) != GITC_OK) {
-        cli_error("cannot load the image processor of %s: %s", dir, err.message);
+        cli_error_about("cannot load the image processor", dir, err.message);
         goto done;
     }
     int h = 0, wd = 0;
     gitc_processor_output_size(proc, &h, &wd);
+    if (h <= 0 || wd <= 0) {
+        cli_error("preprocess: the processor of %s gives images of different sizes "
+                  "(do_center_crop false): GIT models take one fixed size", dir);
+        goto done;
+    }
+    int frames = config_frames(dir);
+    if (frames < 1) goto done;
+    if (in.n % frames) {
+        cli_error("preprocess: %s is a video model of %d frames per clip: give a multiple of "
+                  "%d images (the frames of each clip in order), got %d", dir, frames, frames,
+                  in.n);
+        status = CLI_EXIT_USAGE;
+        goto done;
+    }
     size_t per_image = (size_t)3 * (size_t)h * (size_t)wd;
     pixels = malloc((size_t)in.n * per_image * sizeof *pixels);
     w = st_writer_new();
@@ -344,12 +429,14 @@ int cmd_preprocess(int argc, char **argv)
         cli_error("preprocess: out of memory");
         goto done;
     }
-    if (process_images(proc, &in, pixels, per_image)) {
+    if (process_images(proc, &in, no_exif, pixels, per_image)) {
         cli_error("preprocess: %s not written", out);
         goto done;
     }
-    int64_t shape[4] = {in.n, 3, h, wd};
-    if (st_writer_add(w, "pixel_values", ST_F32, 4, shape, pixels, &err) != GITC_OK ||
+    int64_t shape4[4] = {in.n, 3, h, wd}, shape5[5] = {in.n / frames, frames, 3, h, wd};
+    int video = frames > 1;
+    if (st_writer_add(w, "pixel_values", ST_F32, video ? 5 : 4, video ? shape5 : shape4, pixels,
+                      &err) != GITC_OK ||
         st_writer_write(w, out, &err) != GITC_OK) {
         cli_error("preprocess: %s", err.message);
         goto done;

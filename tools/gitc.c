@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli_common.h"
 
 typedef struct command {
     const char *name;
@@ -18,6 +18,7 @@ static const command commands[] = {
     {"preprocess", cmd_preprocess, "write the processor's pixel_values to a safetensors file"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"detokenize", cmd_detokenize, "print the text of token ids"},
+    {"inspect", cmd_inspect, "show the files, format and weights a model folder would load"},
     {"serve", cmd_serve, "run an HTTP service (HF Inference API, OpenAI chat, web page)"},
     {"forward", cmd_forward, "(developer) run one forward pass and dump tensors"},
     {"synth", cmd_synth, "(developer) write a synthetic model"},
@@ -38,7 +39,8 @@ static void print_usage(FILE *f)
     fputs("\n"
           "`gitc COMMAND --help` describes a command's options. Without -m MODEL the\n"
           "embedded shapes models are used (models/git-shapes, git-shapes-video).\n"
-          "Exit status: 0 success, 1 an input or the model failed, 2 usage error.\n"
+          "Exit status: 0 success, 1 an input or the model failed (or the output could not\n"
+          "be written), 2 usage error.\n"
           "\n"
           "Examples:\n"
           "  gitc caption examples/shapes_0_224x224.png\n"
@@ -68,15 +70,15 @@ int main(int argc, char **argv)
     if (!strcmp(name, "help") && argc > 2) {
         /* `gitc help CMD` is `gitc CMD --help`. */
         char *help_argv[] = {argv[2], "--help", NULL};
-        return run_command(argv[2], 2, help_argv);
+        return cli_finish_output(run_command(argv[2], 2, help_argv));
     }
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
         print_usage(stdout);
-        return 0;
+        return cli_finish_output(0);
     }
     if (!strcmp(name, "--version") || !strcmp(name, "-V") || !strcmp(name, "version")) {
-        printf("gitc %s\n", GITC_VERSION);
-        return 0;
+        printf("gitc %s (libgitc %s)\nformats: %s\n", GITC_VERSION, gitc_version(), gitc_formats());
+        return cli_finish_output(0);
     }
-    return run_command(name, argc - 1, argv + 1);
+    return cli_finish_output(run_command(name, argc - 1, argv + 1));
 }

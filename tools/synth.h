@@ -3,7 +3,10 @@
 #ifndef GITC_SYNTH_H
 #define GITC_SYNTH_H
 
-#include "model.h"
+#include "gitc.h"
+
+#include <stddef.h>
+#include <stdint.h>
 
 /* Element values of parameter `name` with the given shape (numel floats to out). */
 void gitc_synth_param(const char *name, int ndim, const int64_t *shape, float *out);

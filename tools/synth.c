@@ -1,5 +1,9 @@
-/* Synthetic weights: FNV-1a name seeds and splitmix64 streams. */
+/* Synthetic weights: FNV-1a name seeds and splitmix64 streams, and the model
+ * folders written from them with the safetensors writer (a developer tool:
+ * built into the gitc CLI and the tests, not into libgitc). */
 #include "synth.h"
+#include "model.h"
+#include "safetensors.h"
 
 #include <errno.h>
 #include <math.h>
@@ -59,12 +63,15 @@ void gitc_synth_pixels(const char *name, size_t numel, float *out)
 
 /* ---- writing a model folder ---- */
 
+/* The parameters of a config, declared to a safetensors writer in table order. */
 typedef struct param_list {
+    st_writer *w;
     char **names;
     int *ndim;
-    int64_t (*shape)[4];
+    int64_t (*shape)[ST_MAX_DIMS];
     int n, cap;
-    int oom;
+    gitc_status st;
+    gitc_error *err;
 } param_list;
 
 static int collect(void *user, const char *name, int ndim, const int64_t *shape)
@@ -78,31 +85,34 @@ static int collect(void *user, const char *name, int ndim, const int64_t *shape)
         int *nd = realloc(l->ndim, (size_t)cap * sizeof *nd);
         if (nd)
             l->ndim = nd;
-        int64_t(*sh)[4] = realloc(l->shape, (size_t)cap * sizeof *sh);
+        int64_t(*sh)[ST_MAX_DIMS] = realloc(l->shape, (size_t)cap * sizeof *sh);
         if (sh)
             l->shape = sh;
         if (!names || !nd || !sh) {
-            l->oom = 1;
+            l->st = gitc_fail(l->err, GITC_ERR_MEMORY, "out of memory");
             return 0;
         }
         l->cap = cap;
     }
-    if (!(l->names[l->n] = strdup(name))) {
-        l->oom = 1;
+    if (ndim > ST_MAX_DIMS || !(l->names[l->n] = strdup(name))) {
+        l->st = gitc_fail(l->err, GITC_ERR_MEMORY, "out of memory");
         return 0;
     }
     l->ndim[l->n] = ndim;
     memcpy(l->shape[l->n], shape, (size_t)ndim * sizeof(int64_t));
     l->n++;
-    return 1;
+    l->st = st_writer_add(l->w, name, ST_F32, ndim, shape, NULL, l->err);
+    return l->st == GITC_OK;
 }
 
-static size_t numel_of(const int64_t *shape, int ndim)
+/* The writer's fill callback: parameter `index` computed when it is written. */
+static gitc_status fill_param(void *user, int index, void *buf, size_t nbytes, gitc_error *err)
 {
-    size_t n = 1;
-    for (int d = 0; d < ndim; d++)
-        n *= (size_t)shape[d];
-    return n;
+    (void)nbytes;
+    (void)err;
+    const param_list *l = user;
+    gitc_synth_param(l->names[index], l->ndim[index], l->shape[index], buf);
+    return GITC_OK;
 }
 
 gitc_status gitc_synth_write(const char *config_json, size_t len, const char *config_path,
@@ -114,78 +124,28 @@ gitc_status gitc_synth_write(const char *config_json, size_t len, const char *co
         return st;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return gitc_fail(err, GITC_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
-    param_list l = {0};
-    char *header = NULL, *tmp = NULL, *final = NULL, *cfg_out = NULL;
-    float *buf = NULL;
-    FILE *f = NULL;
+    param_list l = {.w = st_writer_new(), .st = GITC_OK, .err = err};
+    char *weights = gitc_path_join(dir, "model.safetensors");
+    char *cfg_out = gitc_path_join(dir, "config.json");
+    if (!l.w || !weights || !cfg_out) {
+        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        goto done;
+    }
     gitc_config_for_each_param(&cfg, collect, &l);
-    if (l.oom) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-        goto done;
-    }
-    /* Header JSON: names, shapes, offsets in table order. */
-    size_t cap = 256 + (size_t)l.n * 400, k = 0, offset = 0, biggest = 0;
-    header = malloc(cap);
-    if (!header) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-        goto done;
-    }
-    k += (size_t)snprintf(header + k, cap - k, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (int i = 0; i < l.n; i++) {
-        size_t n = numel_of(l.shape[i], l.ndim[i]);
-        biggest = n > biggest ? n : biggest;
-        k += (size_t)snprintf(header + k, cap - k, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[", l.names[i]);
-        for (int d = 0; d < l.ndim[i]; d++)
-            k += (size_t)snprintf(header + k, cap - k, d ? ",%lld" : "%lld", (long long)l.shape[i][d]);
-        k += (size_t)snprintf(header + k, cap - k, "],\"data_offsets\":[%zu,%zu]}", offset, offset + 4 * n);
-        offset += 4 * n;
-    }
-    k += (size_t)snprintf(header + k, cap - k, "}");
-    while (k % 8)
-        header[k++] = ' ';
-    final = gitc_path_join(dir, "model.safetensors");
-    cfg_out = gitc_path_join(dir, "config.json");
-    tmp = final ? malloc(strlen(final) + 8) : NULL;
-    buf = malloc((biggest ? biggest : 1) * sizeof(float));
-    if (!final || !cfg_out || !tmp || !buf) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-        goto done;
-    }
-    sprintf(tmp, "%s.part", final);
-    f = fopen(tmp, "wb");
-    if (!f) {
-        st = gitc_fail(err, GITC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto done;
-    }
-    uint8_t hl[8];
-    for (int i = 0; i < 8; i++)
-        hl[i] = (uint8_t)((uint64_t)k >> (8 * i));
-    int ok = fwrite(hl, 1, 8, f) == 8 && fwrite(header, 1, k, f) == k;
-    for (int i = 0; ok && i < l.n; i++) {
-        size_t n = numel_of(l.shape[i], l.ndim[i]);
-        gitc_synth_param(l.names[i], l.ndim[i], l.shape[i], buf);
-        ok = fwrite(buf, sizeof(float), n, f) == n;
-    }
-    ok = (fclose(f) == 0) && ok;
-    f = NULL;
-    if (!ok || rename(tmp, final) != 0) {
-        st = gitc_fail(err, GITC_ERR_IO, "%s: write failed: %s", final, strerror(errno));
-        remove(tmp);
-        goto done;
-    }
-    st = gitc_write_file_atomic(cfg_out, config_json, len, err);
+    st = l.st;
+    /* F32 tensors streamed one at a time: memory is the largest tensor. */
+    if (st == GITC_OK)
+        st = st_writer_write_stream(l.w, weights, fill_param, &l, err);
+    if (st == GITC_OK)
+        st = gitc_write_file_atomic(cfg_out, config_json, len, err);
 done:
-    if (f)
-        fclose(f);
     for (int i = 0; i < l.n; i++)
         free(l.names[i]);
     free(l.names);
     free(l.ndim);
     free(l.shape);
-    free(header);
-    free(tmp);
-    free(final);
+    st_writer_free(l.w);
+    free(weights);
     free(cfg_out);
-    free(buf);
     return st;
 }

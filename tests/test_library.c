@@ -1,0 +1,329 @@
+/* The library's contract with people who embed it: buffers come with their
+ * capacity (no write past a caller's buffer, also for a processor that does
+ * not crop, through the library and through `gitc preprocess`), a session
+ * stays usable after a failed allocation, the streaming safetensors writer
+ * the tools use, and the run-time version. */
+#include "check.h"
+#include "gitc.h"
+#include "image_internal.h"
+#include "model.h"
+#include "safetensors.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The allocation-failure test asks for terabytes: under AddressSanitizer that
+ * must be a NULL from malloc, as it is without it, not a report. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
+
+static gitc_image pattern(int w, int h)
+{
+    gitc_image im = {w, h, malloc((size_t)w * h * 3)};
+    for (int i = 0; i < w * h * 3; i++)
+        im.rgb[i] = (uint8_t)((i * 7919) >> 3);
+    return im;
+}
+
+/* gitc_processor_run never writes past out_capacity; gitc_processor_output_floats
+ * gives what an image needs, also when the size depends on the image. */
+static void test_processor_capacity(void)
+{
+    gitc_error err = {0};
+    gitc_processor *p = NULL;
+    static const char json[] = "{\"size\": {\"shortest_edge\": 32}, \"do_center_crop\": false}";
+    if (!check_true(gitc_processor_from_json(json, sizeof json - 1, "no-crop", &p, &err) == GITC_OK,
+                    "no-crop processor: %s", err.message))
+        return;
+    int h = -1, w = -1;
+    gitc_processor_output_size(p, &h, &w);
+    check_true(h == 0 && w == 0, "no-crop output_size is image-dependent (0x0): %dx%d", w, h);
+    gitc_image im = pattern(17, 23);
+    /* shortest edge 32: width 32, height int(32 * 23 / 17) = 43 */
+    size_t need = gitc_processor_output_floats(p, 17, 23);
+    printf("%-60s %zu floats\n", "no-crop processor, 17x23 image needs", need);
+    check_true(need == (size_t)3 * 43 * 32, "output_floats for 17x23: %zu, want %d", need,
+               3 * 43 * 32);
+    check_true(gitc_processor_output_floats(p, 0, 5) == 0, "output_floats of a 0-wide image is 0");
+    check_true(gitc_processor_output_floats(NULL, 5, 5) == 0, "output_floats without processor is 0");
+
+    /* A buffer too small by one float: refused, nothing written (guard intact). */
+    const float guard = -12345.0f;
+    float *buf = malloc((need + 64) * sizeof(float));
+    for (size_t i = 0; i < need + 64; i++)
+        buf[i] = guard;
+    gitc_status st = gitc_processor_run(p, &im, buf, need - 1, &err);
+    int touched = 0;
+    for (size_t i = 0; i < need + 64; i++)
+        touched += buf[i] != guard;
+    printf("%-60s %s: %s\n", "capacity need-1", gitc_status_string(st), err.message);
+    check_true(st == GITC_ERR_ARGUMENT && strstr(err.message, "floats"),
+               "capacity need-1 refused with a message: %d %s", (int)st, err.message);
+    check_true(touched == 0, "a refused run wrote %d floats", touched);
+    st = gitc_processor_run(p, &im, buf, 0, &err);
+    check_true(st == GITC_ERR_ARGUMENT, "capacity 0 refused: %d", (int)st);
+    /* The exact size: written, and nothing after it. */
+    st = gitc_processor_run(p, &im, buf, need, &err);
+    touched = 0;
+    for (size_t i = need; i < need + 64; i++)
+        touched += buf[i] != guard;
+    check_true(st == GITC_OK, "exact capacity: %s", err.message);
+    check_true(touched == 0, "exact capacity wrote %d floats past the end", touched);
+    free(buf);
+    gitc_image_free(&im);
+    gitc_processor_free(p);
+}
+
+/* Runs a shell command; returns its exit status (-1 when it did not exit). */
+static int run_shell(const char *cmd)
+{
+    int rc = system(cmd);
+    return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static char *slurp(const char *path)
+{
+    char *data = NULL;
+    size_t n = 0;
+    gitc_error err = {0};
+    if (gitc_read_file(path, &data, &n, &err) != GITC_OK)
+        return calloc(1, 1);
+    return data;
+}
+
+/* The reported overflow: `gitc preprocess` with "do_center_crop": false sized
+ * its buffer from the 0x0 output size and the processor wrote past it
+ * (AddressSanitizer: heap-buffer-overflow). Now the library refuses the run. */
+static void test_preprocess_no_crop(void)
+{
+    const char *bin = getenv("GITC_BIN"), *tmp = getenv("GITC_TMP");
+    if (!check_true(bin && tmp, "GITC_BIN and GITC_TMP are set"))
+        return;
+    char dir[1024], cmd[16384], out[1100], errf[1100];
+    snprintf(dir, sizeof dir, "%s/no-crop-model", tmp);
+    snprintf(out, sizeof out, "%s/no-crop.safetensors", tmp);
+    snprintf(errf, sizeof errf, "%s/no-crop.err", tmp);
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s' '%s' && mkdir -p '%s' && cp '%s'/* '%s'/ && "
+             "sed -i 's/\"do_center_crop\": true/\"do_center_crop\": false/' '%s/preprocessor_config.json' && "
+             "grep -q '\"do_center_crop\": false' '%s/preprocessor_config.json'",
+             dir, out, dir, check_path("models/git-shapes"), dir, dir, dir);
+    if (!check_true(run_shell(cmd) == 0, "made a no-crop copy of git-shapes"))
+        return;
+    snprintf(cmd, sizeof cmd, "'%s' preprocess -m '%s' --out '%s' '%s' 2> '%s'", bin, dir, out,
+             check_path("examples/shapes_1_320x240.jpg"), errf);
+    int status = run_shell(cmd);
+    char *msg = slurp(errf);
+    printf("%-60s exit %d: %s", "gitc preprocess, do_center_crop false", status, msg);
+    check_true(status == 1, "preprocess without crop exits 1 (not a crash, not 0): %d", status);
+    /* The command refuses the processor before reading any image (one message). */
+    check_true(strstr(msg, "do_center_crop") != NULL && strstr(msg, "no-crop-model") != NULL,
+               "the message names the model and the size problem: %s", msg);
+    check_true(strstr(msg, "AddressSanitizer") == NULL, "no sanitizer report");
+    FILE *f = fopen(out, "rb");
+    check_true(f == NULL, "no output file written");
+    if (f)
+        fclose(f);
+    free(msg);
+}
+
+/* A failed workspace allocation leaves the session as it was: the next image
+ * encoding gives the same result as before (it used to write through the
+ * freed ws.patches). */
+static void test_session_after_failed_reserve(void)
+{
+    gitc_error err = {0};
+    gitc_model *m = NULL;
+    gitc_session *s = NULL;
+    gitc_model_params mp = gitc_model_default_params();
+    if (!check_true(gitc_model_load(check_path("models/git-shapes"), &mp, &m, &err) == GITC_OK,
+                    "load git-shapes: %s", err.message))
+        return;
+    gitc_session_params sp = gitc_session_default_params();
+    sp.n_threads = 2;
+    if (!check_true(gitc_session_create(m, &sp, &s, &err) == GITC_OK, "session: %s", err.message)) {
+        gitc_model_free(m);
+        return;
+    }
+    const gitc_config *c = gitc_model_config(m);
+    size_t npx = (size_t)gitc_model_num_frames(m) * 3 * c->vision_image_size * c->vision_image_size;
+    size_t nproj = (size_t)gitc_model_num_image_tokens(m) * c->hidden_size;
+    float *px = malloc(npx * sizeof(float)), *a = malloc(nproj * sizeof(float)),
+          *b = malloc(nproj * sizeof(float));
+    for (size_t i = 0; i < npx; i++)
+        px[i] = (float)((int)(i % 251) - 125) / 100.0f;
+    check_true(gitc_encode_image(s, px, NULL, a, &err) == GITC_OK, "encode before: %s",
+               err.message);
+    /* INT_MAX rows of activations: terabytes, so every allocation fails. */
+    gitc_status st = gitc_workspace_reserve(s, INT_MAX, 16, &err);
+    printf("%-60s %s: %s\n", "reserve INT_MAX rows", gitc_status_string(st), err.message);
+    check_true(st == GITC_ERR_MEMORY, "huge reserve fails with GITC_ERR_MEMORY: %d", (int)st);
+    check_true(s->ws.patches != NULL && s->ws.rows > 0, "workspace kept after the failure");
+    st = gitc_encode_image(s, px, NULL, b, &err);
+    if (check_true(st == GITC_OK, "encode after the failure: %s", err.message))
+        check_close("image encoding after a failed reserve vs before", b, a, nproj, 0.0);
+    /* A huge attention scratch alone fails the same way. */
+    st = gitc_workspace_reserve(s, 1, INT_MAX, &err);
+    check_true(st == GITC_ERR_MEMORY, "huge attention scratch fails: %d", (int)st);
+    st = gitc_encode_image(s, px, NULL, b, &err);
+    if (check_true(st == GITC_OK, "encode after the scratch failure: %s", err.message))
+        check_close("image encoding after a failed scratch reserve vs before", b, a, nproj, 0.0);
+    free(px);
+    free(a);
+    free(b);
+    gitc_session_free(s);
+    gitc_model_free(m);
+}
+
+/* The streaming safetensors writer: tensors with data and tensors filled
+ * when written, read back exactly; a failing fill leaves no file behind. */
+static gitc_status fill_ramp(void *user, int index, void *buf, size_t nbytes, gitc_error *err)
+{
+    int *calls = user;
+    (*calls)++;
+    if (index == 99)
+        return gitc_fail(err, GITC_ERR_IO, "fill failed on purpose");
+    float *f = buf;
+    for (size_t i = 0; i < nbytes / sizeof(float); i++)
+        f[i] = (float)index * 1000.0f + (float)i;
+    return GITC_OK;
+}
+
+static gitc_status fill_fail(void *user, int index, void *buf, size_t nbytes, gitc_error *err)
+{
+    (void)user;
+    (void)index;
+    (void)buf;
+    (void)nbytes;
+    return gitc_fail(err, GITC_ERR_IO, "fill failed on purpose");
+}
+
+static void test_streaming_writer(void)
+{
+    const char *tmp = getenv("GITC_TMP");
+    char path[1100];
+    snprintf(path, sizeof path, "%s/stream.safetensors", tmp && *tmp ? tmp : "/tmp");
+    remove(path);
+    gitc_error err = {0};
+    st_writer *w = st_writer_new();
+    const int64_t s1[2] = {3, 5}, s2[1] = {7}, s3[3] = {2, 2, 2};
+    const int32_t ids[7] = {1, 2, 3, 4, 5, 6, 7};
+    int calls = 0;
+    check_true(w && st_writer_add(w, "a", ST_F32, 2, s1, NULL, &err) == GITC_OK &&
+                   st_writer_add(w, "ids", ST_I32, 1, s2, ids, &err) == GITC_OK &&
+                   st_writer_add(w, "c", ST_F32, 3, s3, NULL, &err) == GITC_OK,
+               "declare: %s", err.message);
+    check_true(st_writer_write(w, path, &err) == GITC_ERR_ARGUMENT,
+               "tensors without data need a fill callback");
+    gitc_status st = st_writer_write_stream(w, path, fill_ramp, &calls, &err);
+    check_true(st == GITC_OK && calls == 2, "streamed write: %s (%d fills)", err.message, calls);
+    st_file *f = NULL;
+    if (check_true(st_open(path, &f, &err) == GITC_OK, "read back: %s", err.message)) {
+        const st_tensor *a = st_find(f, "a"), *b = st_find(f, "ids"), *c = st_find(f, "c");
+        int ok = a && b && c && a->numel == 15 && c->numel == 8 && b->dtype == ST_I32 &&
+                 memcmp(b->data, ids, sizeof ids) == 0;
+        for (int i = 0; ok && i < 15; i++)
+            ok = ((const float *)a->data)[i] == (float)i;
+        for (int i = 0; ok && i < 8; i++)
+            ok = ((const float *)c->data)[i] == 2000.0f + (float)i;
+        printf("%-60s %s\n", "streaming safetensors writer read back", ok ? "equal" : "DIFFERENT");
+        check_true(ok, "streamed tensors read back differently");
+        st_close(f);
+    }
+    /* A failing fill: an error naming the problem, the old file kept, no temporary left. */
+    st = st_writer_write_stream(w, path, fill_fail, NULL, &err);
+    check_true(st == GITC_ERR_IO && strstr(err.message, "on purpose"), "failing fill: %d %s",
+               (int)st, err.message);
+    check_true(gitc_file_exists(path), "the previous file is kept after a failed write");
+    char tmpname[1200];
+    snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", path, (long)getpid());
+    check_true(!gitc_file_exists(tmpname), "no temporary file left behind");
+    st_writer_free(w);
+    remove(path);
+}
+
+/* An error in the middle of generation (the abort callback) leaves the session
+ * usable: the next caption equals a fresh session's. */
+static int abort_after;
+static int abort_countdown(void *user)
+{
+    (void)user;
+    return abort_after >= 0 && abort_after-- == 0;
+}
+
+static void test_session_after_abort(void)
+{
+    gitc_error err = {0};
+    gitc_model *m = NULL;
+    gitc_session *s = NULL, *fresh = NULL;
+    gitc_image im = {0};
+    char *want = NULL, *got = NULL;
+    if (!check_true(gitc_model_load(check_path("models/git-shapes"), NULL, &m, &err) == GITC_OK &&
+                        gitc_image_load(check_path("examples/shapes_1_320x240.jpg"), NULL, &im,
+                                        &err) == GITC_OK,
+                    "load: %s", err.message))
+        goto done;
+    gitc_session_params sp = gitc_session_default_params();
+    sp.n_threads = 2;
+    check_true(gitc_session_create(m, &sp, &fresh, &err) == GITC_OK, "fresh session: %s",
+               err.message);
+    sp.abort_callback = abort_countdown;
+    check_true(gitc_session_create(m, &sp, &s, &err) == GITC_OK, "session: %s", err.message);
+    if (!s || !fresh)
+        goto done;
+    gitc_generate_params gp = gitc_model_generate_params(m);
+    gp.num_beams = 2;
+    abort_after = -1;
+    check_true(gitc_describe_image(fresh, &im, NULL, &gp, &want, &err) == GITC_OK, "fresh: %s",
+               err.message);
+    int aborted = 0;
+    for (int when = 0; when < 40; when += 7) { /* stop at different steps */
+        abort_after = when;
+        gitc_status st = gitc_describe_image(s, &im, NULL, &gp, &got, &err);
+        aborted += st == GITC_ERR_ABORTED;
+        free(got);
+        got = NULL;
+    }
+    abort_after = -1;
+    gitc_status st = gitc_describe_image(s, &im, NULL, &gp, &got, &err);
+    printf("%-60s %d aborted runs, then \"%s\" (fresh session: \"%s\")\n",
+           "caption after aborted runs", aborted, got ? got : "", want ? want : "");
+    check_true(aborted > 0, "the abort callback stopped some runs");
+    check_true(st == GITC_OK && got && want && strcmp(got, want) == 0,
+               "caption after aborts equals a fresh session's: %s", err.message);
+done:
+    free(want);
+    free(got);
+    gitc_image_free(&im);
+    gitc_session_free(s);
+    gitc_session_free(fresh);
+    gitc_model_free(m);
+}
+
+static void test_version(void)
+{
+    printf("%-60s %s (header %s), formats: %s\n", "gitc_version", gitc_version(), GITC_VERSION,
+           gitc_formats());
+    check_true(strcmp(gitc_version(), GITC_VERSION) == 0, "run-time version %s equals header %s",
+               gitc_version(), GITC_VERSION);
+    check_true(strncmp(gitc_formats(), "JPEG PNG BMP", 12) == 0, "formats start with the core ones");
+}
+
+int main(int argc, char **argv)
+{
+    check_init(argc, argv);
+    test_processor_capacity();
+    test_preprocess_no_crop();
+    test_session_after_failed_reserve();
+    test_session_after_abort();
+    test_streaming_writer();
+    test_version();
+    return check_done("test_library");
+}
