@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for image decoding and preprocessing: decodes the input
- * bytes (any format, sniffed from the magic bytes) with a 256-kilopixel limit
+ * bytes (any format, sniffed from the magic bytes) with a 64-kilopixel limit
  * and EXIF orientation on, and on success runs a CLIP processor (GIT's
  * settings, bicubic, at shortest edge 64 and a 64x64 crop so it runs a few
  * hundred times a second; the code paths are those of 224) on the image. Traps
@@ -19,7 +19,7 @@
 
 #include "gitc.h"
 
-#define MAX_PIXELS (1 << 18)
+#define MAX_PIXELS (1 << 16)
 #define SIDE 64
 
 static const char clip_json[] =

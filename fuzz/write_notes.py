@@ -6,7 +6,8 @@ usage: write_notes.py NOTES OUTDIR SECONDS JOBS MACHINE COMMAND TARGET...
 Reads OUTDIR/TARGET.row (target|executions|exec/s|edges|new units|corpus|findings) and
 replaces the text between the campaign markers with a table: a row per target of this run,
 plus the rows of earlier runs for targets this run did not include (a partial rerun keeps
-the other figures, each row naming the run it comes from)."""
+the other figures). A target in several runs sums its executions and findings over them;
+the runs column names them (the corpus carries over from run to run)."""
 import os
 import re
 import sys
@@ -16,7 +17,10 @@ notes, outdir, seconds, jobs, machine, command = sys.argv[1:7]
 targets = sys.argv[7:]
 begin = "<!-- campaign:begin (written by scripts/fuzz.sh all) -->"
 end = "<!-- campaign:end -->"
-now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+# The run's start: from the output folder's name (scripts/fuzz.sh names it by the UTC time).
+stamp = re.search(r"(\d{8}T\d{6})$", outdir.rstrip("/"))
+start = time.strptime(stamp.group(1), "%Y%m%dT%H%M%S") if stamp else time.gmtime()
+now = time.strftime("%Y-%m-%d %H:%M UTC", start)
 
 text = open(notes).read() if os.path.exists(notes) else "# Fuzzing\n\n"
 m = re.search(re.escape(begin) + r"(.*?)" + re.escape(end), text, re.S)
@@ -31,21 +35,29 @@ for line in old.splitlines():
         old_rows[cells[0]] = cells
 run_id = str(max([int(r[0]) for r in runs] + [0]) + 1)
 
+# A target run again adds its executions and findings to the earlier runs' (the
+# campaign's figure is executions); the other columns are the latest run's.
 rows = {}
 for t in targets:
     with open(os.path.join(outdir, t + ".row")) as f:
         cells = f.read().strip().split("|")
-    rows[t] = cells[:7] + [run_id]
+    cells = cells[:7] + [run_id]
+    if t in old_rows:
+        prev = old_rows[t]
+        cells[1] = str(int(prev[1]) + int(cells[1]))
+        cells[6] = str(int(prev[6]) + int(cells[6]))
+        cells[7] = prev[7] + "+" + run_id
+    rows[t] = cells
 for name, cells in old_rows.items():
     if name not in rows:
         rows[name] = cells
-used = {cells[7] for cells in rows.values()}
+used = {r for cells in rows.values() for r in cells[7].split("+")}
 runs = [r for r in runs if r[0] in used]
-runs.append((run_id, "%s, %s s per target, %s side by side: `%s`" % (now, seconds, jobs, command)))
+runs.append((run_id, "started %s, %s s per target, %s side by side: `%s`" % (now, seconds, jobs, command)))
 
 out = [begin, "", "Machine: %s." % machine, ""]
 out += ["- run %s: %s" % r for r in runs]
-out += ["", "| target | executions | exec/s | edges (cov) | new units | corpus (units/bytes) | findings | run |",
+out += ["", "| target | executions (all runs) | exec/s (last run) | edges (cov) | new units | corpus (units/bytes) | findings (all runs) | runs |",
         "|---|---:|---:|---:|---:|---:|---:|---:|"]
 total = found = 0
 for name in sorted(rows):

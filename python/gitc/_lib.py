@@ -242,8 +242,9 @@ def _bind(lib):
         fn = getattr(lib, name)
         fn.restype = restype
         fn.argtypes = argtypes
-    # free() of the C library the texts and ids were allocated with.
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    # The process's free() (global lookup: the allocator libgitc's malloc resolves to,
+    # also when a sanitizer runtime interposes it), for the texts and ids it allocates.
+    libc = ctypes.CDLL(None)
     libc.free.restype = None
     libc.free.argtypes = [_c.c_void_p]
     return libc
