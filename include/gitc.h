@@ -424,6 +424,7 @@ typedef struct gitc_sequence {
     float score;   /* beam search: the sequence score transformers reports (sum of log-probs
                       over generated_len^length_penalty, eos counted); greedy and sampling: sum
                       of the log-probs of the chosen tokens after the logits processors */
+    int stopped;   /* 1: ended with eos (finish_reason "stop"); 0: cut by the length limit ("length") */
 } gitc_sequence;
 
 /* Results: n_inputs * num_return_sequences sequences, grouped by input. */
@@ -443,6 +444,71 @@ GITC_API gitc_status gitc_generate(gitc_session *session, const float *const *pi
                                    const int32_t *const *prompts, const int *n_prompt, int n_inputs,
                                    const gitc_generate_params *params, gitc_generation *out,
                                    gitc_error *err);
+
+/* Rows one request decodes: num_beams for beam search, else num_return_sequences. */
+GITC_API int gitc_generate_rows(const gitc_generate_params *params);
+
+/* ---- Step API: continuous batching ----
+ * A gitc_batch holds requests (one input each) on a session. Requests join at
+ * any time; each gitc_batch_step advances every live row by one token in one
+ * decoder pass, so greedy, sampling and beam rows of different requests share
+ * the step. A beam-search request is a group of num_beams rows that reports
+ * only when done. The result of a request does not depend on what else is in
+ * the batch. A batch is used by one thread at a time, like its session, and
+ * must be freed before its session. gitc_generate is a loop over this API. */
+
+typedef struct gitc_batch gitc_batch;
+
+/* Largest max_rows of a batch. */
+#define GITC_BATCH_MAX_ROWS 4096
+
+/* What one step did to one sequence (or, for beam search, to one request). */
+typedef struct gitc_batch_event {
+    int request;       /* the id gitc_batch_add gave */
+    int sequence;      /* which returned sequence (0..num_return_sequences-1); -1 for beam search */
+    int32_t token;     /* the token appended this step; -1 for beam search */
+    int sequence_done; /* 1: the sequence ended this step */
+    int stopped;       /* with sequence_done: 1 ended with eos ("stop"), 0 by the length limit ("length") */
+    int request_done;  /* 1: every sequence of the request is done; collect it with gitc_batch_take */
+} gitc_batch_event;
+
+/* Creates an empty batch on a session that decodes up to max_rows rows
+ * together (1..GITC_BATCH_MAX_ROWS). Caller frees with gitc_batch_free. */
+GITC_API gitc_status gitc_batch_create(gitc_session *session, int max_rows, gitc_batch **out,
+                                       gitc_error *err);
+
+/* Frees the batch and every request still in it; NULL is fine. */
+GITC_API void gitc_batch_free(gitc_batch *batch);
+
+/* Adds a request: encodes pixel_values ([frames, 3, H, W], copied into the
+ * image context) and runs the prompt (n_prompt ids, copied; NULL for [CLS]
+ * alone). params may be NULL (the model's defaults); they are copied, bad
+ * words included. *id receives the request's id. Fails with GITC_ERR_LIMIT,
+ * changing nothing, when the batch has fewer free rows than
+ * gitc_generate_rows(params). The first token comes with the next step. */
+GITC_API gitc_status gitc_batch_add(gitc_batch *batch, const float *pixel_values, const int32_t *prompt,
+                                    int n_prompt, const gitc_generate_params *params, int *id,
+                                    gitc_error *err);
+
+/* Advances every live row by one token. *events (borrowed, valid until the
+ * next call on the batch) receives *n_events events, in the order the
+ * requests were added; either may be NULL. The session's abort callback stops
+ * it with GITC_ERR_ABORTED. After any error the requests' state is undefined:
+ * cancel them (or free the batch). */
+GITC_API gitc_status gitc_batch_step(gitc_batch *batch, const gitc_batch_event **events,
+                                     int *n_events, gitc_error *err);
+
+/* Rows decoding now (0: nothing left to step), and the batch's max_rows. */
+GITC_API int gitc_batch_live_rows(const gitc_batch *batch);
+GITC_API int gitc_batch_max_rows(const gitc_batch *batch);
+
+/* Moves a finished request's sequences (best first for beam search) to `out`
+ * (caller frees with gitc_generation_free) and removes it from the batch. */
+GITC_API gitc_status gitc_batch_take(gitc_batch *batch, int id, gitc_generation *out, gitc_error *err);
+
+/* Removes a request, decoding or finished, and frees its rows at once.
+ * GITC_ERR_ARGUMENT when the batch has no such request. */
+GITC_API gitc_status gitc_batch_cancel(gitc_batch *batch, int id);
 
 /* ------------------------------------------------------------------ */
 /* High level: files in, text out                                      */

@@ -41,4 +41,5 @@ apt_get install -y -qq --no-install-recommends \
     libcjson-dev libutf8proc-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev \
     libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
     python3 python3-pytest python3-numpy python3-pil python3-distributed \
-    libtiff-dev libavif-dev libheif-dev >/dev/null
+    libtiff-dev libavif-dev libheif-dev \
+    libmicrohttpd-dev chromium chromium-driver python3-selenium >/dev/null

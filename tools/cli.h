@@ -13,6 +13,7 @@ int cmd_video(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+int cmd_serve(int argc, char **argv); /* tools/cmd_serve.c */
 
 /* Developer commands (tools/cmd_dev.c). */
 int cmd_forward(int argc, char **argv);

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"detokenize", cmd_detokenize, "print the text of token ids"},
     {"inspect", cmd_inspect, "show the files, format and weights a model folder would load"},
+    {"serve", cmd_serve, "run an HTTP service (HF Inference API, OpenAI chat, web page)"},
     {"forward", cmd_forward, "(developer) run one forward pass and dump tensors"},
     {"synth", cmd_synth, "(developer) write a synthetic model"},
     {"bench", cmd_bench, "(developer) time the model"},
