@@ -374,6 +374,41 @@ static void zip_limits(void)
     }
 }
 
+/* A ZIP bomb: an entry whose central directory record declares ~2 GB in a
+ * small archive is refused from the record (nothing is allocated for it). */
+static void zip_declared_size(void)
+{
+    FILE *f = fopen(check_path("tests/data/pytorch/tiny/pytorch_model.bin"), "rb");
+    if (!check_true(f != NULL, "open the tiny pytorch_model.bin"))
+        return;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc((size_t)n);
+    size_t got = buf ? fread(buf, 1, (size_t)n, f) : 0;
+    fclose(f);
+    if (!check_true(buf && got == (size_t)n, "read the tiny pytorch_model.bin")) {
+        free(buf);
+        return;
+    }
+    /* The first central directory record ("PK\1\2"): sizes at +20 and +24. */
+    long at = -1;
+    for (long i = 0; i + 46 <= n && at < 0; i++)
+        if (buf[i] == 'P' && buf[i + 1] == 'K' && buf[i + 2] == 1 && buf[i + 3] == 2)
+            at = i;
+    if (check_true(at >= 0, "a central directory record")) {
+        for (int k = 0; k < 4; k++)
+            buf[at + 20 + k] = buf[at + 24 + k] = (uint8_t)(0x7ffffff0u >> (8 * k));
+        zip_archive z = {0};
+        gitc_error err = {0};
+        gitc_status s = zip_open(buf, (uint64_t)n, "bomb.bin", &z, &err);
+        expect_msg("ZIP entry declaring 2 GB in a small file", s, &err, 0, "past the end");
+        if (s == GITC_OK)
+            zip_free(&z);
+    }
+    free(buf);
+}
+
 static void pickle_limits(void)
 {
     /* PICKLE_MAX_STACK + 1 values on the stack; at the limit the machine gets to STOP. */
@@ -600,6 +635,7 @@ int main(int argc, char **argv)
     evil_never_runs();
     folder_rules();
     zip_limits();
+    zip_declared_size();
     pickle_limits();
     safetensors_header_limit();
     hub_revisions();
