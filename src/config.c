@@ -104,11 +104,8 @@ gitc_status gitc_config_parse(const char *json, size_t len, const char *path, gi
         .vision_image_size = 224, .vision_patch_size = 16, .vision_num_channels = 3,
         .vision_layer_norm_eps = 1e-5,
     };
-    if (len > GITC_CONFIG_MAX_BYTES)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu for this file",
-                         path, len, GITC_CONFIG_MAX_BYTES);
     cJSON *root = NULL;
-    gitc_status s = gitc_json_parse(json, len, path, &root, err);
+    gitc_status s = gitc_json_parse_config(json, len, path, &root, err);
     if (s != GITC_OK)
         return s;
     s = GITC_ERR_FORMAT;
@@ -219,11 +216,8 @@ done:
 gitc_status gitc_generation_config_parse(const char *json, size_t len, const char *path,
                                          gitc_generate_params *p, gitc_error *err)
 {
-    if (len > GITC_CONFIG_MAX_BYTES)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu for this file",
-                         path, len, GITC_CONFIG_MAX_BYTES);
     cJSON *root = NULL;
-    gitc_status s = gitc_json_parse(json, len, path, &root, err);
+    gitc_status s = gitc_json_parse_config(json, len, path, &root, err);
     if (s != GITC_OK)
         return s;
     if (!cJSON_IsObject(root)) {

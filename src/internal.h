@@ -55,6 +55,11 @@ gitc_status gitc_read_file_max(const char *path, size_t max_bytes, char **data, 
 gitc_status gitc_json_parse(const char *text, size_t len, const char *name, struct cJSON **out,
                             gitc_error *err);
 
+/* gitc_json_parse for a model folder's small JSON files (config, generation,
+ * preprocessor): text over GITC_CONFIG_MAX_BYTES is GITC_ERR_LIMIT. */
+gitc_status gitc_json_parse_config(const char *text, size_t len, const char *name,
+                                   struct cJSON **out, gitc_error *err);
+
 /* Copies the literal text of the value of `key` (in the object `parent` when
  * not NULL, else at the top level) from JSON text into buf, as written in the
  * file, so messages can show "1e400" rather than the converted inf. Returns 1

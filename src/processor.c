@@ -457,11 +457,8 @@ gitc_status gitc_processor_from_json(const char *json, size_t len, const char *n
     if (!out || !json)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: invalid arguments", name);
     *out = NULL;
-    if (len > GITC_CONFIG_MAX_BYTES)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu for this file",
-                         name, len, GITC_CONFIG_MAX_BYTES);
     cJSON *root = NULL;
-    gitc_status pst = gitc_json_parse(json, len, name, &root, err);
+    gitc_status pst = gitc_json_parse_config(json, len, name, &root, err);
     if (pst != GITC_OK)
         return pst;
     gitc_status st = GITC_OK;

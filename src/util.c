@@ -95,6 +95,15 @@ gitc_status gitc_read_file_max(const char *path, size_t max_bytes, char **data, 
     return GITC_OK;
 }
 
+gitc_status gitc_json_parse_config(const char *text, size_t len, const char *name, cJSON **out,
+                                   gitc_error *err)
+{
+    if (len > GITC_CONFIG_MAX_BYTES)
+        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu for this file",
+                         name, len, GITC_CONFIG_MAX_BYTES);
+    return gitc_json_parse(text, len, name, out, err);
+}
+
 gitc_status gitc_json_parse(const char *text, size_t len, const char *name, cJSON **out,
                             gitc_error *err)
 {

@@ -666,12 +666,6 @@ static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_
  * its frames) the file is decoded twice: the first pass counts the frames, the
  * second keeps only the sampled ones, so memory stays at one decoder plus the
  * n_frames outputs whatever the clip length. */
-gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_params *params,
-                            gitc_image *frames, int *n_total, gitc_error *err)
-{
-    return gitc_video_load_mode(path, n_frames, params, frames, n_total, 1, NULL, err);
-}
-
 gitc_status gitc_video_load_mode(const char *path, int n_frames, const gitc_image_params *params,
                                  gitc_image *frames, int *n_total, int allow_seek, int *seeked,
                                  gitc_error *err)
@@ -772,12 +766,6 @@ static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_
 
 #else /* !GITC_HAVE_FFMPEG */
 
-gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_params *params,
-                            gitc_image *frames, int *n_total, gitc_error *err)
-{
-    return gitc_video_load_mode(path, n_frames, params, frames, n_total, 1, NULL, err);
-}
-
 gitc_status gitc_video_load_mode(const char *path, int n_frames, const gitc_image_params *params,
                                  gitc_image *frames, int *n_total, int allow_seek, int *seeked,
                                  gitc_error *err)
@@ -811,3 +799,10 @@ gitc_status gitc_video_load_memory(const void *data, size_t size, const char *na
 }
 
 #endif /* GITC_HAVE_FFMPEG */
+
+/* The public entry: seeking allowed (see gitc_video_load_mode). */
+gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_params *params,
+                            gitc_image *frames, int *n_total, gitc_error *err)
+{
+    return gitc_video_load_mode(path, n_frames, params, frames, n_total, 1, NULL, err);
+}
