@@ -317,6 +317,11 @@ static void *scheduler_main(void *arg)
                     job_fail_locked(j, 500, err.message);
                     continue;
                 }
+                if (j->cancel) { /* its requester was answered (timeout) or left during the step */
+                    running_remove(j);
+                    job_fail_locked(j, 499, "cancelled");
+                    continue;
+                }
                 if (ev[e].token < 0) /* beam search: count its tokens at the end */
                     for (int q = 0; q < j->result.n_sequences; q++)
                         S.tokens += (unsigned long long)(j->result.sequences[q].n_ids - j->result.sequences[q].n_prompt);
@@ -560,16 +565,14 @@ static int client_gone(struct MHD_Connection *c)
 static int wait_jobs(struct MHD_Connection *c, job **jobs, int n, double deadline)
 {
     pthread_mutex_lock(&S.mu);
+    int gone = 0, late = 0;
     for (;;) {
+        /* Jobs that ended while the client or the clock was looked at still count. */
         int pending = 0;
         for (int i = 0; i < n; i++)
             pending += jobs[i]->state == JOB_QUEUED || jobs[i]->state == JOB_RUNNING;
         if (!pending)
             break;
-        timed_wait_locked(&S.progress_cv, 100);
-        pthread_mutex_unlock(&S.mu);
-        int gone = client_gone(c), late = now_ms() > deadline;
-        pthread_mutex_lock(&S.mu);
         if (gone || late) {
             for (int i = 0; i < n; i++)
                 jobs[i]->cancel = 1;
@@ -577,6 +580,11 @@ static int wait_jobs(struct MHD_Connection *c, job **jobs, int n, double deadlin
             pthread_mutex_unlock(&S.mu);
             return gone ? -1 : 504;
         }
+        timed_wait_locked(&S.progress_cv, 100);
+        pthread_mutex_unlock(&S.mu);
+        gone = client_gone(c);
+        late = now_ms() > deadline;
+        pthread_mutex_lock(&S.mu);
     }
     pthread_mutex_unlock(&S.mu);
     return 0;
