@@ -289,6 +289,9 @@ GITC_API const char *gitc_model_kernels(const gitc_model *model);
 /* Bytes of weights the model's matrix products read (as prepared at load:
  * panels, bf16 or int8 copies, or the mapped file data they use in place). */
 GITC_API size_t gitc_model_weight_bytes(const gitc_model *model);
+/* Of those, the bytes one decode step reads: the text decoder's matrices and
+ * the LM head (a step streams all of them once, whatever the batch). */
+GITC_API size_t gitc_model_decode_weight_bytes(const gitc_model *model);
 
 /* ------------------------------------------------------------------ */
 /* Session: per-thread state (thread pool, scratch, KV caches)         */
@@ -333,6 +336,12 @@ GITC_API void gitc_session_stats_reset(gitc_session *session);
 /* Measures the float32 FMA throughput of the model's kernel set on the
  * session's threads for about `ms` milliseconds; returns GFLOP/s. */
 GITC_API double gitc_session_peak_gflops(gitc_session *session, int ms);
+/* Measures the streaming read rate of memory on the session's threads: the
+ * best of three passes over a `bytes` buffer allocated as the prepared weights
+ * are (huge pages where the system gives them); returns GB/s, 0 when the
+ * buffer cannot be allocated. With bytes = gitc_model_decode_weight_bytes it
+ * gives the bandwidth bound of a decode step. */
+GITC_API double gitc_session_read_gbs(gitc_session *session, size_t bytes);
 
 /* ------------------------------------------------------------------ */
 /* Model levels (GitVisionModel, GitModel, GitForCausalLM forward)     */

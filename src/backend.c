@@ -4,6 +4,7 @@
 #include "lowp.h"
 #include "model.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -21,8 +22,10 @@ struct gitc_backend {
     const gitc_kernel_table *kernels;
     char kernels_name[64];
     size_t weight_bytes;  /* bytes the matrix products read */
-    float **panels;       /* [n_matrices] f32 panel blocks (NULL entries when not packed) */
-    gitc_lowp_matrix **lowp; /* [n_matrices] bf16 / int8 copies */
+    size_t decode_bytes;  /* of which the text decoder's and the LM head's */
+    void *arena;          /* every prepared matrix, in model order (NULL when none is prepared) */
+    size_t arena_bytes;
+    gitc_lowp_matrix **lowp; /* [n_matrices] bf16 / int8 copies (their storage in the arena) */
     int n_matrices;
     pthread_mutex_t lock; /* guards pools */
     int n_pools;
@@ -80,31 +83,49 @@ static void release_source(const gitc_model *m, const gitc_matrix *w)
         madvise((void *)p0, p1 - p0, MADV_DONTNEED);
 }
 
+/* One matrix to prepare and where its copy goes in the arena. */
+typedef struct prepare_item {
+    gitc_matrix *w;
+    size_t offset, bytes; /* bytes 0: read in place */
+} prepare_item;
+
 typedef struct prepare_task {
     gitc_model *m;
     gitc_backend *b;
-    gitc_matrix **list;
+    prepare_item *items;
     gitc_status *status; /* [n_matrices] */
     gitc_error *errs;    /* [n_matrices] */
     atomic_int next;     /* next matrix to take */
 } prepare_task;
 
-/* Prepares one matrix: panels (f32 on a panel set), a low-precision copy, or nothing. */
-static gitc_status prepare_one(gitc_model *m, gitc_backend *b, int i, gitc_matrix *w, gitc_error *err)
+/* Bytes of the prepared copy of w: f32 panels, a bf16 / int8 copy, or 0 (read in place). */
+static size_t prepared_bytes(const gitc_backend *b, const gitc_matrix *w)
 {
-    if (b->dtype != GITC_DTYPE_F32) {
+    size_t bytes = 0;
+    if (b->dtype != GITC_DTYPE_F32)
+        bytes = gitc_lowp_storage_bytes(b->dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8,
+                                        w->n_out, w->n_in);
+    else if (b->kernels->uses_panels)
+        bytes = gitc_panels_floats(w) * sizeof(float);
+    return (bytes + 63) / 64 * 64;
+}
+
+/* Prepares one matrix into its place in the arena: panels (f32 on a panel
+ * set), a low-precision copy, or nothing. */
+static gitc_status prepare_one(gitc_model *m, gitc_backend *b, int i, const prepare_item *it,
+                               gitc_error *err)
+{
+    gitc_matrix *w = it->w;
+    void *dst = b->arena ? (char *)b->arena + it->offset : NULL;
+    if (b->dtype != GITC_DTYPE_F32) { /* a shape it cannot take (0 bytes) fails here */
         gitc_lowp_kind kind = b->dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8;
-        gitc_status st = gitc_lowp_prepare(kind, w, &b->lowp[i], err);
+        gitc_status st = gitc_lowp_prepare_in(kind, w, dst, &b->lowp[i], err);
         if (st != GITC_OK)
             return st;
         w->lowp = b->lowp[i];
-    } else if (b->kernels->uses_panels) {
-        size_t n = gitc_panels_floats(w), bytes = (n * sizeof(float) + 63) / 64 * 64;
-        b->panels[i] = aligned_alloc(64, bytes ? bytes : 64);
-        if (!b->panels[i])
-            return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory preparing weights", m->dir);
-        gitc_panels_pack(w, b->panels[i]);
-        w->panels = b->panels[i];
+    } else if (it->bytes) {
+        gitc_panels_pack(w, dst);
+        w->panels = dst;
     } else {
         return GITC_OK; /* read in place */
     }
@@ -122,15 +143,28 @@ static void prepare_worker(void *p, int ith, int nth)
         int i = atomic_fetch_add(&t->next, 1);
         if (i >= t->b->n_matrices)
             return;
-        t->status[i] = prepare_one(t->m, t->b, i, t->list[i], &t->errs[i]);
+        t->status[i] = prepare_one(t->m, t->b, i, &t->items[i], &t->errs[i]);
     }
 }
 
 static int by_size_desc(const void *x, const void *y)
 {
-    const gitc_matrix *a = *(gitc_matrix *const *)x, *b = *(gitc_matrix *const *)y;
-    size_t sa = (size_t)a->n_out * (size_t)a->n_in, sb = (size_t)b->n_out * (size_t)b->n_in;
-    return (sa < sb) - (sa > sb);
+    const prepare_item *a = x, *b = y;
+    return (a->bytes < b->bytes) - (a->bytes > b->bytes);
+}
+
+/* The arena: one allocation for every prepared matrix, aligned to 2 MiB and
+ * marked for transparent huge pages. A decode step streams all of it; with
+ * 4 KiB pages the TLB misses cost ~20 % of the step (notes/kernels.md). */
+static void *arena_alloc(size_t bytes)
+{
+    size_t huge = (size_t)2 << 20, size = (bytes + huge - 1) / huge * huge;
+    void *p = aligned_alloc(huge, size);
+#ifdef MADV_HUGEPAGE
+    if (p)
+        madvise(p, size, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
+    return p;
 }
 
 gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params, gitc_error *err)
@@ -149,21 +183,36 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
     b->n_matrices = linear_matrices(m, NULL);
     int n = b->n_matrices;
     gitc_matrix **list = calloc((size_t)n, sizeof *list);
+    prepare_item *items = calloc((size_t)n, sizeof *items);
     gitc_status *status = calloc((size_t)n, sizeof *status);
     gitc_error *errs = calloc((size_t)n, sizeof *errs);
-    b->panels = calloc((size_t)n, sizeof *b->panels);
     b->lowp = calloc((size_t)n, sizeof *b->lowp);
     gitc_status st = GITC_OK;
-    if (!list || !status || !errs || !b->panels || !b->lowp) {
+    if (!list || !items || !status || !errs || !b->lowp) {
         st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
         goto done;
     }
+    /* Arena offsets in model order (the order a forward pass reads them). */
     linear_matrices(m, list);
-    qsort(list, (size_t)n, sizeof *list, by_size_desc);
+    for (int i = 0; i < n; i++) {
+        items[i].w = list[i];
+        items[i].offset = b->arena_bytes;
+        items[i].bytes = prepared_bytes(b, list[i]);
+        b->arena_bytes += items[i].bytes;
+    }
+    if (b->arena_bytes) {
+        b->arena = arena_alloc(b->arena_bytes);
+        if (!b->arena) {
+            st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory preparing %zu MB of weights", m->dir,
+                           b->arena_bytes >> 20);
+            goto done;
+        }
+    }
+    qsort(items, (size_t)n, sizeof *items, by_size_desc);
     /* Preparation is the bulk of loading: spread it over the CPUs. */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     gitc_pool *pool = gitc_pool_create(cpus > 1 ? (int)GITC_MIN(cpus, 16) : 1);
-    prepare_task t = {m, b, list, status, errs, 0};
+    prepare_task t = {m, b, items, status, errs, 0};
     atomic_init(&t.next, 0);
     gitc_pool_run(pool, prepare_worker, &t); /* a NULL pool (no threads) runs it here */
     gitc_pool_free(pool);
@@ -174,14 +223,21 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
                 *err = errs[i];
         }
     }
+    /* list is in model order: the patch embedding, the vision layers, the
+     * projection, then what a decode step reads. */
+    int first_decode = 2 + 6 * m->cfg.vision_num_hidden_layers;
     for (int i = 0; i < n && st == GITC_OK; i++) {
         const gitc_matrix *w = list[i];
+        size_t bytes;
         if (w->lowp)
-            b->weight_bytes += gitc_lowp_bytes(w->lowp);
+            bytes = gitc_lowp_bytes(w->lowp);
         else if (w->panels)
-            b->weight_bytes += gitc_panels_floats(w) * sizeof(float);
+            bytes = gitc_panels_floats(w) * sizeof(float);
         else
-            b->weight_bytes += (size_t)w->n_out * (size_t)w->n_in * wtype_size(w->type);
+            bytes = (size_t)w->n_out * (size_t)w->n_in * wtype_size(w->type);
+        b->weight_bytes += bytes;
+        if (i >= first_decode)
+            b->decode_bytes += bytes;
     }
     if (dtype == GITC_DTYPE_F32)
         snprintf(b->kernels_name, sizeof b->kernels_name, "%s", b->kernels->name);
@@ -190,6 +246,7 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
                  gitc_lowp_kernels_name(dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8));
 done:
     free(list);
+    free(items);
     free(status);
     free(errs);
     return st; /* on failure the caller frees the model, and with it b */
@@ -201,14 +258,10 @@ void gitc_backend_free(gitc_backend *b)
         return;
     for (int i = 0; i < b->n_pools; i++)
         gitc_pool_free(b->pools[i]);
-    for (int i = 0; i < b->n_matrices; i++) {
-        if (b->panels)
-            free(b->panels[i]);
-        if (b->lowp)
-            gitc_lowp_free(b->lowp[i]);
-    }
-    free(b->panels);
+    for (int i = 0; i < b->n_matrices && b->lowp; i++)
+        gitc_lowp_free(b->lowp[i]);
     free(b->lowp);
+    free(b->arena);
     pthread_mutex_destroy(&b->lock);
     free(b);
 }
@@ -235,6 +288,48 @@ gitc_pool *gitc_backend_pool(const gitc_model *m, int n_threads)
 gitc_dtype gitc_model_dtype(const gitc_model *m) { return m->backend->dtype; }
 const char *gitc_model_kernels(const gitc_model *m) { return m->backend->kernels_name; }
 size_t gitc_model_weight_bytes(const gitc_model *m) { return m->backend->weight_bytes; }
+size_t gitc_model_decode_weight_bytes(const gitc_model *m) { return m->backend->decode_bytes; }
+
+typedef struct read_task {
+    const uint64_t *buf;
+    size_t n;          /* words */
+    uint64_t sink[64]; /* one per share (shares beyond 64 fold in) */
+} read_task;
+
+/* Eight independent XOR chains over this share's words: the loads, not the
+ * arithmetic, set the pace. */
+static void read_worker(void *p, int ith, int nth)
+{
+    read_task *t = p;
+    size_t per = t->n / (size_t)nth / 8 * 8, i0 = per * (size_t)ith;
+    uint64_t a[8] = {0};
+    for (size_t i = i0; i < i0 + per; i += 8)
+        for (int j = 0; j < 8; j++)
+            a[j] ^= t->buf[i + j];
+    t->sink[ith % 64] ^= a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
+}
+
+double gitc_backend_read_gbs(gitc_pool *pool, size_t bytes)
+{
+    bytes = bytes / 64 * 64;
+    if (!bytes)
+        return 0.0;
+    uint64_t *buf = arena_alloc(bytes);
+    if (!buf)
+        return 0.0;
+    memset(buf, 1, bytes); /* fault every page in before timing */
+    read_task t = {buf, bytes / sizeof *buf, {0}};
+    double best = INFINITY;
+    for (int r = 0; r < 3; r++) {
+        double t0 = gitc_now_ms();
+        gitc_pool_run(pool, read_worker, &t);
+        best = fmin(best, gitc_now_ms() - t0);
+    }
+    free(buf);
+    int shares = pool ? gitc_pool_size(pool) : 1;
+    size_t read = t.n / (size_t)shares / 8 * 8 * (size_t)shares * sizeof *buf;
+    return best > 0 ? (double)read / (best * 1e6) : 0.0;
+}
 
 double gitc_now_ms(void)
 {

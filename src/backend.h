@@ -23,6 +23,10 @@ void gitc_backend_free(gitc_backend *backend);
  * Borrowed: it lives as long as the model. NULL when threads cannot start. */
 gitc_pool *gitc_backend_pool(const gitc_model *model, int n_threads);
 
+/* Streaming read rate over a `bytes` buffer allocated as the weight arena is,
+ * on pool's threads: best of three passes, GB/s; 0 when it cannot allocate. */
+double gitc_backend_read_gbs(gitc_pool *pool, size_t bytes);
+
 /* Monotonic clock in milliseconds (session timings). */
 double gitc_now_ms(void);
 

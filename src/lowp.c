@@ -87,20 +87,12 @@ static int prepare_int8(gitc_lowp_matrix *m, int n, const float *row, uint8_t *q
     return 1;
 }
 
-gitc_status gitc_lowp_prepare(gitc_lowp_kind kind, const gitc_matrix *src, gitc_lowp_matrix **out,
-                              gitc_error *err)
+/* The prepared layout's sizes for [N, K]; 0 when the shape cannot be prepared. */
+static int lowp_layout(gitc_lowp_kind kind, int N, int K, gitc_lowp_matrix *m, size_t *w_bytes,
+                       size_t *s_bytes)
 {
-    *out = NULL;
-    if (kind != GITC_LOWP_BF16 && kind != GITC_LOWP_INT8)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "low-precision kind %d is not bf16 or int8", (int)kind);
-    int N = src->n_out, K = src->n_in;
-    if (N <= 0 || K <= 0 || K > (1 << 28))
-        return gitc_fail(err, GITC_ERR_SHAPE, "weight matrix [%d, %d] cannot be prepared", N, K);
-    gitc_lowp_matrix *m = calloc(1, sizeof *m);
-    float *row = malloc((size_t)K * sizeof *row);
-    uint8_t *qbuf = malloc(((size_t)K + GITC_LOWP_BLOCK) * sizeof *qbuf);
-    if (!m || !row || !qbuf)
-        goto oom;
+    if ((kind != GITC_LOWP_BF16 && kind != GITC_LOWP_INT8) || N <= 0 || K <= 0 || K > (1 << 28))
+        return 0;
     m->kind = kind;
     m->n_out = N;
     m->n_in = K;
@@ -111,17 +103,52 @@ gitc_status gitc_lowp_prepare(gitc_lowp_kind kind, const gitc_matrix *src, gitc_
         m->n_blocks = (K + GITC_LOWP_BLOCK - 1) / GITC_LOWP_BLOCK;
         m->n_groups = m->n_blocks * (GITC_LOWP_BLOCK / 4);
     }
-    size_t w_bytes = (size_t)m->n_panels * (size_t)m->n_groups * GITC_LOWP_PANEL * 4;
-    m->w = alloc_weights(w_bytes); /* w_bytes is a multiple of 64 */
-    if (!m->w)
+    /* Weights: a multiple of 64 bytes (16 lanes x 4 bytes per group). */
+    *w_bytes = (size_t)m->n_panels * (size_t)m->n_groups * GITC_LOWP_PANEL * 4;
+    *s_bytes = (size_t)m->n_panels * (size_t)m->n_blocks * GITC_LOWP_PANEL * 2;
+    return 1;
+}
+
+size_t gitc_lowp_storage_bytes(gitc_lowp_kind kind, int n_out, int n_in)
+{
+    gitc_lowp_matrix m = {0};
+    size_t w_bytes, s_bytes;
+    if (!lowp_layout(kind, n_out, n_in, &m, &w_bytes, &s_bytes))
+        return 0;
+    return w_bytes + (s_bytes + 63) / 64 * 64;
+}
+
+gitc_status gitc_lowp_prepare_in(gitc_lowp_kind kind, const gitc_matrix *src, void *storage,
+                                 gitc_lowp_matrix **out, gitc_error *err)
+{
+    *out = NULL;
+    if (kind != GITC_LOWP_BF16 && kind != GITC_LOWP_INT8)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "low-precision kind %d is not bf16 or int8", (int)kind);
+    int N = src->n_out, K = src->n_in;
+    gitc_lowp_matrix *m = calloc(1, sizeof *m);
+    size_t w_bytes, s_bytes;
+    if (!m)
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory preparing a [%d, %d] weight matrix", N, K);
+    if (!lowp_layout(kind, N, K, m, &w_bytes, &s_bytes)) {
+        free(m);
+        return gitc_fail(err, GITC_ERR_SHAPE, "weight matrix [%d, %d] cannot be prepared", N, K);
+    }
+    float *row = malloc((size_t)K * sizeof *row);
+    uint8_t *qbuf = malloc(((size_t)K + GITC_LOWP_BLOCK) * sizeof *qbuf);
+    if (!row || !qbuf)
         goto oom;
-    m->bytes = w_bytes;
-    if (kind == GITC_LOWP_INT8) {
-        size_t s_bytes = (size_t)m->n_panels * (size_t)m->n_blocks * GITC_LOWP_PANEL * 2;
-        m->scales = malloc(s_bytes);
-        if (!m->scales)
+    if (storage) {
+        m->w = storage;
+        m->scales = s_bytes ? (uint16_t *)((char *)storage + w_bytes) : NULL;
+    } else {
+        m->owns_storage = 1;
+        m->w = alloc_weights(w_bytes); /* w_bytes is a multiple of 64 */
+        m->scales = s_bytes ? malloc(s_bytes) : NULL;
+        if (!m->w || (s_bytes && !m->scales))
             goto oom;
-        m->bytes += s_bytes;
+    }
+    m->bytes = w_bytes + s_bytes;
+    if (kind == GITC_LOWP_INT8) {
         memset(m->scales, 0, s_bytes);
         memset(m->w, 128, w_bytes); /* q = 0 */
     } else {
@@ -151,12 +178,20 @@ oom:
     return gitc_fail(err, GITC_ERR_MEMORY, "out of memory preparing a [%d, %d] weight matrix", N, K);
 }
 
+gitc_status gitc_lowp_prepare(gitc_lowp_kind kind, const gitc_matrix *src, gitc_lowp_matrix **out,
+                              gitc_error *err)
+{
+    return gitc_lowp_prepare_in(kind, src, NULL, out, err);
+}
+
 void gitc_lowp_free(gitc_lowp_matrix *m)
 {
     if (!m)
         return;
-    free(m->w);
-    free(m->scales);
+    if (m->owns_storage) {
+        free(m->w);
+        free(m->scales);
+    }
     free(m);
 }
 

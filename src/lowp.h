@@ -33,6 +33,15 @@ typedef enum gitc_lowp_kind { GITC_LOWP_BF16 = 1, GITC_LOWP_INT8 = 2 } gitc_lowp
  * GITC_ERR_MEMORY when out of memory. */
 gitc_status gitc_lowp_prepare(gitc_lowp_kind kind, const gitc_matrix *src, gitc_lowp_matrix **out,
                               gitc_error *err);
+/* Bytes of storage a prepared [n_out, n_in] matrix of this kind takes (a
+ * multiple of 64); 0 when the shape cannot be prepared. */
+size_t gitc_lowp_storage_bytes(gitc_lowp_kind kind, int n_out, int n_in);
+/* gitc_lowp_prepare writing the weights and scales into `storage` (64-byte
+ * aligned, gitc_lowp_storage_bytes long, owned by the caller and outliving
+ * *out) instead of allocating them: the backend puts every matrix of a model
+ * in one huge-page arena. gitc_lowp_free leaves the storage alone. */
+gitc_status gitc_lowp_prepare_in(gitc_lowp_kind kind, const gitc_matrix *src, void *storage,
+                                 gitc_lowp_matrix **out, gitc_error *err);
 /* Frees m (NULL is fine). */
 void gitc_lowp_free(gitc_lowp_matrix *m);
 /* Bytes of prepared weights and scales that m holds. */
@@ -74,6 +83,7 @@ struct gitc_lowp_matrix {
     uint32_t *w;       /* [n_panels, n_groups, 16], 64-byte aligned */
     uint16_t *scales;  /* int8: [n_panels, n_blocks, 16] bfloat16; bf16: NULL */
     size_t bytes;
+    int owns_storage;  /* w and scales were allocated here (not a caller's arena) */
 };
 
 /* Rounds a float32 to bfloat16, nearest even (NaN stays NaN). */

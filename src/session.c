@@ -143,6 +143,11 @@ double gitc_session_peak_gflops(gitc_session *s, int ms)
     return gitc_kernels_peak_gflops(s->pool, ms);
 }
 
+double gitc_session_read_gbs(gitc_session *s, size_t bytes)
+{
+    return gitc_backend_read_gbs(s->pool, bytes);
+}
+
 int gitc_session_aborted(const gitc_session *s)
 {
     return s->abort_cb && s->abort_cb(s->abort_user);

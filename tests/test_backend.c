@@ -113,6 +113,12 @@ int main(int argc, char **argv)
         double peak = gitc_session_peak_gflops(s, 20);
         printf("peak FMA rate: %.1f GFLOP/s\n", peak);
         check_true(peak > 0, "peak measurement");
+        double gbs = gitc_session_read_gbs(s, (size_t)4 << 20);
+        printf("read rate over 4 MiB: %.1f GB/s\n", gbs);
+        check_true(gbs > 0, "read rate measurement");
+        check_true(gitc_session_read_gbs(s, 0) == 0.0, "no read rate over an empty buffer");
+        size_t dec = gitc_model_decode_weight_bytes(m), all = gitc_model_weight_bytes(m);
+        check_true(dec > 0 && dec < all, "decode weights (%zu bytes) are part of the weights (%zu)", dec, all);
         /* Bad batch argument. */
         st = gitc_describe_batch(s, images, 0, NULL, NULL, texts, &err);
         check_true(st == GITC_ERR_ARGUMENT, "an empty batch is refused");

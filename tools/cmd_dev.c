@@ -367,7 +367,10 @@ static const char bench_help[] =
     "\"encode_ms\" (all images), \"decode_ms_per_token\" (one step of all rows),\n"
     "\"total_ms\", \"images_per_s\", \"encode_gflops\", \"peak_gflops\" (an FMA loop of\n"
     "the kernel set on the same threads, run before the timings),\n"
-    "\"encode_fraction_of_peak\", \"load_ms\" (model load + weight preparation),\n"
+    "\"encode_fraction_of_peak\", \"decode_weight_mb\" (weights a decode step reads),\n"
+    "\"read_gbs\" (streaming read rate over a buffer that size, measured after the\n"
+    "timings), \"decode_bound_ms\" (their ratio: the step's bandwidth bound),\n"
+    "\"decode_vs_bound\", \"load_ms\" (model load + weight preparation),\n"
     "\"weight_mb\" (prepared weights), \"rss_mb\" (peak resident memory), \"tokens\", \"runs\"}\n"
     "\n"
     "Examples:\n"
@@ -556,6 +559,11 @@ int cmd_bench(int argc, char **argv)
     double gflops = encode_flops(m) * B / (best_enc * 1e6);
     double ips = B / (best_total / 1e3);
     double rss = peak_rss_mb(), wmb = (double)gitc_model_weight_bytes(m) / (1024.0 * 1024.0);
+    /* The bandwidth bound of a decode step, measured after the peak RSS was
+     * taken (its buffer is as large as the decoder's weights). */
+    size_t dec_bytes = gitc_model_decode_weight_bytes(m);
+    double read_gbs = gitc_session_read_gbs(s, dec_bytes);
+    double bound_ms = read_gbs > 0 ? (double)dec_bytes / (read_gbs * 1e6) : 0.0;
     const char *dtype = gitc_dtype_name(gitc_model_dtype(m)), *kern = gitc_model_kernels(m);
     int nthreads = gitc_session_threads(s); /* after the cap to the CPU count */
     if (json) {
@@ -564,16 +572,21 @@ int cmd_bench(int argc, char **argv)
         printf(", \"threads\": %d, \"dtype\": \"%s\", \"kernels\": \"%s\", \"batch\": %d,"
                " \"encode_ms\": %.2f, \"decode_ms_per_token\": %.3f, \"total_ms\": %.2f,"
                " \"images_per_s\": %.3f, \"encode_gflops\": %.1f, \"peak_gflops\": %.1f,"
-               " \"encode_fraction_of_peak\": %.3f, \"load_ms\": %.1f, \"weight_mb\": %.1f,"
+               " \"encode_fraction_of_peak\": %.3f, \"decode_weight_mb\": %.1f, \"read_gbs\": %.1f,"
+               " \"decode_bound_ms\": %.3f, \"decode_vs_bound\": %.3f,"
+               " \"load_ms\": %.1f, \"weight_mb\": %.1f,"
                " \"rss_mb\": %.1f, \"tokens\": %d, \"runs\": %ld}\n",
                nthreads, dtype, kern, B, best_enc, best_tok, best_total, ips, gflops, peak,
-               peak > 0 ? gflops / peak : 0.0, load_ms, wmb, rss, tokens, runs);
+               peak > 0 ? gflops / peak : 0.0, (double)dec_bytes / (1024.0 * 1024.0), read_gbs,
+               bound_ms, bound_ms > 0 ? best_tok / bound_ms : 0.0, load_ms, wmb, rss, tokens, runs);
     } else {
         printf("model            %s (%s weights, %.1f MiB, loaded in %.0f ms)\n", model_arg, dtype, wmb, load_ms);
         printf("threads          %d (kernels: %s, peak %.1f GFLOP/s)\n", nthreads, kern, peak);
         printf("image encoding   %.2f ms for %d image(s) (%.1f GFLOP/s, %.0f%% of peak)\n", best_enc, B,
                gflops, peak > 0 ? 100.0 * gflops / peak : 0.0);
-        printf("decoding         %.3f ms per token (%d row(s) together)\n", best_tok, B);
+        printf("decoding         %.3f ms per token (%d row(s) together); bandwidth bound %.3f ms "
+               "(%.1f MiB of weights per step at %.1f GB/s read)\n", best_tok, B, bound_ms,
+               (double)dec_bytes / (1024.0 * 1024.0), read_gbs);
         printf("total            %.2f ms (images + %d greedy tokens), %.2f images/s, %s%ld run%s\n",
                best_total, tokens, ips, runs == 1 ? "" : "best of ", runs, runs == 1 ? "" : "s");
         printf("peak memory      %.0f MiB resident\n", rss);
