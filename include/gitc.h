@@ -350,21 +350,49 @@ GITC_API double gitc_session_read_gbs(gitc_session *session, size_t bytes);
 /* pixel_values of one sample: [frames, 3, H, W] float32, H = W = image_size,
  * frames = gitc_model_num_frames(model). */
 
-/* Runs the vision encoder and the visual projection.
- * vision_out (may be NULL): [frames, tokens_per_frame, vision_hidden] after
- * post_layernorm, before temporal embeddings.
- * projection_out (may be NULL): [frames * tokens_per_frame, hidden], the
- * image tokens fed to the decoder (temporal embeddings included). */
-GITC_API gitc_status gitc_encode_image(gitc_session *session, const float *pixel_values, float *vision_out,
-                                       float *projection_out, gitc_error *err);
+/* Floats gitc_encode_image writes to vision_out for one sample:
+ * frames * tokens_per_frame * vision_hidden_size; 0 for a NULL model. */
+GITC_API size_t gitc_model_vision_floats(const gitc_model *model);
 
-/* Full GitForCausalLM forward of one sample with T text tokens (no cache).
- * hidden_out (may be NULL): [n_image_tokens + T, hidden] decoder output.
- * logits_out (may be NULL): [T, vocab] logits at the text positions.
- * loss_out (may be NULL): mean next-token cross-entropy of the text (T >= 2). */
+/* Floats gitc_encode_image writes to projection_out for one sample:
+ * n_image_tokens * hidden_size; 0 for a NULL model. */
+GITC_API size_t gitc_model_projection_floats(const gitc_model *model);
+
+/* Floats gitc_forward writes to hidden_out for n_ids text tokens:
+ * (n_image_tokens + n_ids) * hidden_size; 0 for a NULL model or n_ids outside
+ * 1..max_position_embeddings. */
+GITC_API size_t gitc_model_hidden_floats(const gitc_model *model, int n_ids);
+
+/* Floats gitc_forward writes to logits_out for n_ids text tokens:
+ * n_ids * vocab_size; 0 for a NULL model or n_ids outside 1..max_position_embeddings. */
+GITC_API size_t gitc_model_logits_floats(const gitc_model *model, int n_ids);
+
+/* Runs the vision encoder and the visual projection into the caller's buffers.
+ * vision_out (may be NULL): [frames, tokens_per_frame, vision_hidden] after
+ * post_layernorm, before temporal embeddings; it holds vision_capacity floats
+ * (see gitc_model_vision_floats).
+ * projection_out (may be NULL): [frames * tokens_per_frame, hidden], the
+ * image tokens fed to the decoder (temporal embeddings included); it holds
+ * projection_capacity floats (see gitc_model_projection_floats).
+ * A buffer too small is GITC_ERR_ARGUMENT, checked before any work, and
+ * nothing is written. */
+GITC_API gitc_status gitc_encode_image(gitc_session *session, const float *pixel_values, float *vision_out,
+                                       size_t vision_capacity, float *projection_out,
+                                       size_t projection_capacity, gitc_error *err);
+
+/* Full GitForCausalLM forward of one sample with T = n_ids text tokens (no
+ * cache), into the caller's buffers.
+ * hidden_out (may be NULL): [n_image_tokens + T, hidden] decoder output; it
+ * holds hidden_capacity floats (see gitc_model_hidden_floats).
+ * logits_out (may be NULL): [T, vocab] logits at the text positions; it holds
+ * logits_capacity floats (see gitc_model_logits_floats).
+ * loss_out (may be NULL): one float, the mean next-token cross-entropy of the
+ * text (T >= 2).
+ * A buffer too small is GITC_ERR_ARGUMENT, checked before any work, and
+ * nothing is written. */
 GITC_API gitc_status gitc_forward(gitc_session *session, const float *pixel_values, const int32_t *ids,
-                                  int n_ids, float *hidden_out, float *logits_out, float *loss_out,
-                                  gitc_error *err);
+                                  int n_ids, float *hidden_out, size_t hidden_capacity, float *logits_out,
+                                  size_t logits_capacity, float *loss_out, gitc_error *err);
 
 /* Runs the work generation does once per image, for benchmarks: the vision
  * encoder, the projection and the decoder's image keys and values of one

@@ -5,17 +5,61 @@
 #include <stdlib.h>
 #include <string.h>
 
+size_t gitc_model_vision_floats(const gitc_model *m)
+{
+    if (!m)
+        return 0;
+    return (size_t)gitc_model_num_image_tokens(m) * (size_t)m->cfg.vision_hidden_size;
+}
+
+size_t gitc_model_projection_floats(const gitc_model *m)
+{
+    if (!m)
+        return 0;
+    return (size_t)gitc_model_num_image_tokens(m) * (size_t)m->cfg.hidden_size;
+}
+
+size_t gitc_model_hidden_floats(const gitc_model *m, int n_ids)
+{
+    if (!m || n_ids < 1 || n_ids > m->cfg.max_position_embeddings)
+        return 0;
+    return ((size_t)gitc_model_num_image_tokens(m) + (size_t)n_ids) * (size_t)m->cfg.hidden_size;
+}
+
+size_t gitc_model_logits_floats(const gitc_model *m, int n_ids)
+{
+    if (!m || n_ids < 1 || n_ids > m->cfg.max_position_embeddings)
+        return 0;
+    return (size_t)n_ids * (size_t)m->cfg.vocab_size;
+}
+
+/* GITC_ERR_ARGUMENT when a wanted output buffer (not NULL) holds fewer floats than needed. */
+static gitc_status check_capacity(const char *fn, const char *buffer, const float *out, size_t capacity,
+                                  size_t need, gitc_error *err)
+{
+    if (out && capacity < need)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: %s holds %zu floats, the model needs %zu", fn, buffer,
+                         capacity, need);
+    return GITC_OK;
+}
+
 gitc_status gitc_encode_image(gitc_session *s, const float *pixel_values, float *vision_out,
-                              float *projection_out, gitc_error *err)
+                              size_t vision_capacity, float *projection_out, size_t projection_capacity,
+                              gitc_error *err)
 {
     if (!s || !pixel_values)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_encode_image: NULL argument");
-    const gitc_config *c = &s->model->cfg;
-    size_t n = (size_t)gitc_model_num_image_tokens(s->model) * (size_t)c->hidden_size;
+    size_t n = gitc_model_projection_floats(s->model);
+    gitc_status st;
+    if ((st = check_capacity("gitc_encode_image", "vision_out", vision_out, vision_capacity,
+                             gitc_model_vision_floats(s->model), err)) != GITC_OK ||
+        (st = check_capacity("gitc_encode_image", "projection_out", projection_out, projection_capacity, n,
+                             err)) != GITC_OK)
+        return st;
     float *proj = projection_out ? projection_out : malloc(n * sizeof(float));
     if (!proj)
         return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    gitc_status st = gitc_vision_run(s, pixel_values, vision_out, proj, err);
+    st = gitc_vision_run(s, pixel_values, vision_out, proj, err);
     if (proj != projection_out)
         free(proj);
     return st;
@@ -39,7 +83,8 @@ static float next_token_loss(const float *logits, const int32_t *ids, int T, int
 }
 
 gitc_status gitc_forward(gitc_session *s, const float *pixel_values, const int32_t *ids, int T,
-                         float *hidden_out, float *logits_out, float *loss_out, gitc_error *err)
+                         float *hidden_out, size_t hidden_capacity, float *logits_out, size_t logits_capacity,
+                         float *loss_out, gitc_error *err)
 {
     if (!s || !pixel_values || !ids)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_forward: NULL argument");
@@ -49,6 +94,12 @@ gitc_status gitc_forward(gitc_session *s, const float *pixel_values, const int32
                          T, c->max_position_embeddings);
     if (loss_out && T < 2)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "the loss needs at least 2 text tokens");
+    gitc_status cap;
+    if ((cap = check_capacity("gitc_forward", "hidden_out", hidden_out, hidden_capacity,
+                              gitc_model_hidden_floats(s->model, T), err)) != GITC_OK ||
+        (cap = check_capacity("gitc_forward", "logits_out", logits_out, logits_capacity,
+                              gitc_model_logits_floats(s->model, T), err)) != GITC_OK)
+        return cap;
     int n_img = gitc_model_num_image_tokens(s->model), D = c->hidden_size;
     image_kv ik = {0};
     text_kv tk = {0};

@@ -27,12 +27,13 @@ int main(int argc, char **argv){
   const gitc_config *c = gitc_model_config(m);
   int S = c->vision_image_size; size_t npx = (size_t)3*S*S;
   float *px = malloc(npx*4); gitc_synth_pixels("pixel_values", npx, px);
-  float *vis = malloc((size_t)c->image_tokens_per_frame*c->vision_hidden_size*4), *proj = malloc((size_t)c->image_tokens_per_frame*c->hidden_size*4);
+  size_t n_vis = gitc_model_vision_floats(m), n_proj = gitc_model_projection_floats(m);
+  float *vis = malloc(n_vis*4), *proj = malloc(n_proj*4);
   gitc_generate_params p = gitc_model_generate_params(m); p.max_length = 20; p.min_length = 20;
   double be = 1e9, bt = 1e9, b2 = 1e9;
   gitc_generate_params p2 = p; p2.max_length = 2; p2.min_length = 2;
   for (int r = 0; r <= runs; r++) {
-    double a = cpu(); gitc_encode_image(s, px, vis, proj, &err); double b = cpu();
+    double a = cpu(); gitc_encode_image(s, px, vis, n_vis, proj, n_proj, &err); double b = cpu();
     const float *pp = px; gitc_generation gen = {0};
     double g0 = cpu(); gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err); double g1 = cpu();
     gitc_generation_free(&gen);

@@ -1,6 +1,7 @@
 /* The library's contract with people who embed it: buffers come with their
  * capacity (no write past a caller's buffer, also for a processor that does
- * not crop, through the library and through `gitc preprocess`), a session
+ * not crop, through the library and through `gitc preprocess`; the image
+ * encoder's and the forward pass's outputs, with size functions), a session
  * stays usable after a failed allocation, the streaming safetensors writer
  * the tools use, and the run-time version. */
 #include "check.h"
@@ -134,6 +135,146 @@ static void test_preprocess_no_crop(void)
     free(msg);
 }
 
+/* The array outputs of the model levels: gitc_encode_image's two, then gitc_forward's two. */
+enum { OUT_VISION, OUT_PROJECTION, OUT_HIDDEN, OUT_LOGITS, N_OUT };
+static const char *const out_names[N_OUT] = {"vision_out", "projection_out", "hidden_out", "logits_out"};
+
+/* gitc_encode_image (forward = 0: outputs 0 and 1) or gitc_forward (forward =
+ * 1: outputs 2 and 3, and the loss) into out[] with capacities cap[]. */
+static gitc_status run_level(gitc_session *s, int forward, const float *px, const int32_t *ids, int T,
+                             float *const out[N_OUT], const size_t cap[N_OUT], float *loss, gitc_error *err)
+{
+    if (!forward)
+        return gitc_encode_image(s, px, out[OUT_VISION], cap[OUT_VISION], out[OUT_PROJECTION],
+                                 cap[OUT_PROJECTION], err);
+    return gitc_forward(s, px, ids, T, out[OUT_HIDDEN], cap[OUT_HIDDEN], out[OUT_LOGITS], cap[OUT_LOGITS],
+                        loss, err);
+}
+
+/* Floats in buf[0..n) that are not the guard value (bit for bit). */
+static size_t count_touched(const float *buf, size_t n, float guard)
+{
+    size_t touched = 0;
+    for (size_t i = 0; i < n; i++)
+        touched += memcmp(&buf[i], &guard, sizeof guard) != 0;
+    return touched;
+}
+
+/* gitc_encode_image and gitc_forward take each output's capacity: the size
+ * functions agree with the config; a buffer one float short is refused with
+ * GITC_ERR_ARGUMENT naming it and both sizes, before any output (also those
+ * with room, and the loss) is written; the exact capacity gives the same
+ * floats as before and nothing past them. */
+static void test_model_output_capacity(const char *rel)
+{
+    gitc_error err = {0};
+    gitc_model *m = NULL;
+    gitc_session *s = NULL;
+    if (!check_true(gitc_model_load(check_path(rel), NULL, &m, &err) == GITC_OK, "load %s: %s", rel,
+                    err.message))
+        return;
+    gitc_session_params sp = gitc_session_default_params();
+    sp.n_threads = 2;
+    if (!check_true(gitc_session_create(m, &sp, &s, &err) == GITC_OK, "session: %s", err.message)) {
+        gitc_model_free(m);
+        return;
+    }
+    const gitc_config *c = gitc_model_config(m);
+    enum { T = 5 };
+    const int32_t ids[T] = {c->bos_token_id, 7, 42, 99, c->eos_token_id};
+    /* Sizes from the config alone: frames x ((image / patch)^2 + 1) image tokens. */
+    int grid = c->vision_image_size / c->vision_patch_size;
+    size_t tokens = (size_t)gitc_model_num_frames(m) * (size_t)(grid * grid + 1);
+    size_t need[N_OUT] = {tokens * c->vision_hidden_size, tokens * c->hidden_size,
+                          (tokens + T) * c->hidden_size, (size_t)T * c->vocab_size};
+    size_t said[N_OUT] = {gitc_model_vision_floats(m), gitc_model_projection_floats(m),
+                          gitc_model_hidden_floats(m, T), gitc_model_logits_floats(m, T)};
+    printf("%s: %d frame(s), %zu image tokens, T = %d\n", rel, gitc_model_num_frames(m), tokens, T);
+    for (int k = 0; k < N_OUT; k++) {
+        printf("  %-58s %zu floats\n", out_names[k], said[k]);
+        check_true(said[k] == need[k] && need[k] > 0, "%s %s: size function %zu, config gives %zu", rel,
+                   out_names[k], said[k], need[k]);
+    }
+    int P = c->max_position_embeddings;
+    check_true(gitc_model_hidden_floats(m, P) == (tokens + (size_t)P) * c->hidden_size &&
+                   gitc_model_logits_floats(m, P) == (size_t)P * c->vocab_size,
+               "sizes at max_position_embeddings %d", P);
+    check_true(gitc_model_hidden_floats(m, 0) == 0 && gitc_model_logits_floats(m, 0) == 0 &&
+                   gitc_model_hidden_floats(m, P + 1) == 0 && gitc_model_logits_floats(m, P + 1) == 0,
+               "no size for 0 or max_position_embeddings + 1 text tokens");
+    check_true(gitc_model_vision_floats(NULL) == 0 && gitc_model_projection_floats(NULL) == 0 &&
+                   gitc_model_hidden_floats(NULL, T) == 0 && gitc_model_logits_floats(NULL, T) == 0,
+               "no size without a model");
+
+    size_t npx = (size_t)gitc_model_num_frames(m) * 3 * c->vision_image_size * c->vision_image_size;
+    float *px = malloc(npx * sizeof(float));
+    float *want[N_OUT] = {0};
+    for (int k = 0; k < N_OUT; k++)
+        want[k] = malloc(need[k] * sizeof(float));
+    for (size_t i = 0; px && i < npx; i++)
+        px[i] = (float)((int)(i % 241) - 120) / 100.0f;
+    float want_loss = 0.0f;
+    if (!px || !want[0] || !want[1] || !want[2] || !want[3] ||
+        !check_true(run_level(s, 0, px, ids, T, want, need, NULL, &err) == GITC_OK &&
+                        run_level(s, 1, px, ids, T, want, need, &want_loss, &err) == GITC_OK,
+                    "%s: plain run: %s", rel, err.message))
+        goto done;
+    const float guard = -12345.0f;
+    for (int k = 0; k < N_OUT; k++) {
+        int forward = k >= OUT_HIDDEN, first = forward ? OUT_HIDDEN : OUT_VISION;
+        float *out[N_OUT] = {0};
+        size_t cap[N_OUT] = {0};
+        float loss = guard;
+        /* Both outputs of the call, each in a larger allocation filled with the guard. */
+        for (int j = first; j < first + 2; j++) {
+            out[j] = malloc((need[j] + 64) * sizeof(float));
+            for (size_t i = 0; out[j] && i < need[j] + 64; i++)
+                out[j][i] = guard;
+            cap[j] = need[j];
+        }
+        if (!out[first] || !out[first + 1]) {
+            check_true(0, "out of memory");
+            free(out[first]);
+            free(out[first + 1]);
+            break;
+        }
+        cap[k] = need[k] - 1;
+        gitc_status st = run_level(s, forward, px, ids, T, out, cap, forward ? &loss : NULL, &err);
+        char label[200], num_need[32], num_cap[32];
+        snprintf(label, sizeof label, "%s %s capacity need-1", rel, out_names[k]);
+        printf("%-60s %s: %s\n", label, gitc_status_string(st), err.message);
+        snprintf(num_need, sizeof num_need, "%zu", need[k]);
+        snprintf(num_cap, sizeof num_cap, "%zu", need[k] - 1);
+        check_true(st == GITC_ERR_ARGUMENT && strstr(err.message, out_names[k]) &&
+                       strstr(err.message, num_need) && strstr(err.message, num_cap),
+                   "%s: refused naming the buffer, %s needed and %s given: %d %s", label, num_need, num_cap,
+                   (int)st, err.message);
+        size_t touched = count_touched(out[first], need[first] + 64, guard) +
+                         count_touched(out[first + 1], need[first + 1] + 64, guard) +
+                         count_touched(&loss, 1, guard);
+        check_true(touched == 0, "%s: a refused call wrote %zu floats", label, touched);
+        /* The exact capacity: the plain run's floats, and nothing after them. */
+        cap[k] = need[k];
+        st = run_level(s, forward, px, ids, T, out, cap, forward ? &loss : NULL, &err);
+        snprintf(label, sizeof label, "%s %s exact capacity vs plain buffer", rel, out_names[k]);
+        if (check_true(st == GITC_OK, "%s: %s", label, err.message)) {
+            check_close(label, out[k], want[k], need[k], 0.0);
+            touched = count_touched(out[k] + need[k], 64, guard);
+            check_true(touched == 0, "%s: %zu floats written past the capacity", label, touched);
+            if (forward)
+                check_close("loss with exact capacities vs plain run", &loss, &want_loss, 1, 0.0);
+        }
+        free(out[first]);
+        free(out[first + 1]);
+    }
+done:
+    free(px);
+    for (int k = 0; k < N_OUT; k++)
+        free(want[k]);
+    gitc_session_free(s);
+    gitc_model_free(m);
+}
+
 /* A failed workspace allocation leaves the session as it was: the next image
  * encoding gives the same result as before (it used to write through the
  * freed ws.patches). */
@@ -159,20 +300,20 @@ static void test_session_after_failed_reserve(void)
           *b = malloc(nproj * sizeof(float));
     for (size_t i = 0; i < npx; i++)
         px[i] = (float)((int)(i % 251) - 125) / 100.0f;
-    check_true(gitc_encode_image(s, px, NULL, a, &err) == GITC_OK, "encode before: %s",
+    check_true(gitc_encode_image(s, px, NULL, 0, a, nproj, &err) == GITC_OK, "encode before: %s",
                err.message);
     /* INT_MAX rows of activations: terabytes, so every allocation fails. */
     gitc_status st = gitc_workspace_reserve(s, INT_MAX, 16, &err);
     printf("%-60s %s: %s\n", "reserve INT_MAX rows", gitc_status_string(st), err.message);
     check_true(st == GITC_ERR_MEMORY, "huge reserve fails with GITC_ERR_MEMORY: %d", (int)st);
     check_true(s->ws.patches != NULL && s->ws.rows > 0, "workspace kept after the failure");
-    st = gitc_encode_image(s, px, NULL, b, &err);
+    st = gitc_encode_image(s, px, NULL, 0, b, nproj, &err);
     if (check_true(st == GITC_OK, "encode after the failure: %s", err.message))
         check_close("image encoding after a failed reserve vs before", b, a, nproj, 0.0);
     /* A huge attention scratch alone fails the same way. */
     st = gitc_workspace_reserve(s, 1, INT_MAX, &err);
     check_true(st == GITC_ERR_MEMORY, "huge attention scratch fails: %d", (int)st);
-    st = gitc_encode_image(s, px, NULL, b, &err);
+    st = gitc_encode_image(s, px, NULL, 0, b, nproj, &err);
     if (check_true(st == GITC_OK, "encode after the scratch failure: %s", err.message))
         check_close("image encoding after a failed scratch reserve vs before", b, a, nproj, 0.0);
     free(px);
@@ -321,6 +462,9 @@ int main(int argc, char **argv)
     check_init(argc, argv);
     test_processor_capacity();
     test_preprocess_no_crop();
+    test_model_output_capacity("tests/data/tiny/tiny");
+    test_model_output_capacity("tests/data/tiny/tiny-video");
+    test_model_output_capacity("models/git-shapes");
     test_session_after_failed_reserve();
     test_session_after_abort();
     test_streaming_writer();

@@ -91,10 +91,11 @@ static void tiny(const char *name, gitc_dtype dtype)
         margins[i] = cJSON_GetArrayItem(jm, i)->valuedouble;
     for (int i = 0; i < cJSON_GetArraySize(jp) && i < 64; i++)
         pmargins[i] = cJSON_GetArrayItem(jp, i)->valuedouble;
-    logits = malloc((size_t)64 * V * sizeof(float));
+    size_t n_logits = (size_t)64 * V;
+    logits = malloc(n_logits * sizeof(float));
     float loss = 0;
     /* the recorded logits of input_ids: how far this precision moves them */
-    if (check_true(gitc_forward(s, pixels, ids, T, NULL, logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
+    if (check_true(gitc_forward(s, pixels, ids, T, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
         double worst = 0.0;
         for (size_t i = 0; i < (size_t)T * V; i++) {
             double d = logits[i] - want_logits[i];
@@ -103,7 +104,7 @@ static void tiny(const char *name, gitc_dtype dtype)
         printf("%-10s %-4s text logits vs float64: max |d| %.4f\n", name, gitc_dtype_name(dtype), worst);
     }
     /* teacher forcing along the reference greedy ids */
-    if (check_true(gitc_forward(s, pixels, gids, G - 1, NULL, logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
+    if (check_true(gitc_forward(s, pixels, gids, G - 1, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
         int checked = 0, skipped = 0;
         for (int i = 0; i < G - 1; i++) {
             if (margins[i] <= 0.05) {

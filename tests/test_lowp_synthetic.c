@@ -53,9 +53,10 @@ int main(int argc, char **argv)
             gitc_synth_pixels("pixel_values", npx, px);
             int32_t ids[16];
             int T = check_json_ids(ref, "input_ids", ids, 16);
-            logits = malloc((size_t)T * c->vocab_size * sizeof(float));
+            size_t n_logits = (size_t)T * c->vocab_size;
+            logits = malloc(n_logits * sizeof(float));
             float loss = 0;
-            if (check_true(gitc_forward(s, px, ids, T, NULL, logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
+            if (check_true(gitc_forward(s, px, ids, T, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
                 char what[64];
                 snprintf(what, sizeof what, "%s text_logits (kernels %s)", dn, gitc_model_kernels(m));
                 size_t n = (size_t)T * c->vocab_size;

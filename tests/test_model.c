@@ -41,17 +41,19 @@ static void check_tiny(const char *name)
     float *want_hidden = check_tensor_f32(st, "last_hidden_state", NULL);
     float *want_logits = check_tensor_f32(st, "text_logits", NULL);
     double *want_logits64 = check_tensor_f64(st, "text_logits_f64", NULL);
-    float *vis = malloc((size_t)F * c->image_tokens_per_frame * Dv * sizeof(float));
-    float *proj = malloc((size_t)n_img * D * sizeof(float));
-    float *hidden = malloc((size_t)(n_img + T) * D * sizeof(float));
-    float *logits = malloc((size_t)T * V * sizeof(float));
+    size_t n_vis = (size_t)F * c->image_tokens_per_frame * Dv, n_proj = (size_t)n_img * D;
+    size_t n_hidden = (size_t)(n_img + T) * D, n_logits = (size_t)T * V;
+    float *vis = malloc(n_vis * sizeof(float));
+    float *proj = malloc(n_proj * sizeof(float));
+    float *hidden = malloc(n_hidden * sizeof(float));
+    float *logits = malloc(n_logits * sizeof(float));
     float loss = 0;
     if (pixels && want_vis && want_proj && want_hidden && want_logits && want_logits64) {
-        if (check_true(gitc_encode_image(s, pixels, vis, proj, &err) == GITC_OK, "encode: %s", err.message)) {
+        if (check_true(gitc_encode_image(s, pixels, vis, n_vis, proj, n_proj, &err) == GITC_OK, "encode: %s", err.message)) {
             check_close("vision_last_hidden_state", vis, want_vis, (size_t)n_img * Dv, 1e-4);
             check_close("visual_projection", proj, want_proj, (size_t)n_img * D, 1e-4);
         }
-        if (check_true(gitc_forward(s, pixels, ids, T, hidden, logits, &loss, &err) == GITC_OK,
+        if (check_true(gitc_forward(s, pixels, ids, T, hidden, n_hidden, logits, n_logits, &loss, &err) == GITC_OK,
                        "forward: %s", err.message)) {
             check_close("last_hidden_state", hidden, want_hidden, (size_t)(n_img + T) * D, 1e-4);
             check_close("text_logits", logits, want_logits, (size_t)T * V, 1e-4);

@@ -44,16 +44,17 @@ static void check_outputs(const char *what, const char *dir, const char *ref)
     float *px = check_tensor_f32(st, "pixel_values", NULL);
     float *want_proj = check_tensor_f32(st, "visual_projection", NULL);
     float *want_logits = check_tensor_f32(st, "text_logits", NULL);
-    float *vis = malloc((size_t)n_img * c->vision_hidden_size * sizeof(float));
-    float *proj = malloc((size_t)n_img * D * sizeof(float));
-    float *logits = malloc((size_t)T * V * sizeof(float));
+    size_t n_vis = (size_t)n_img * c->vision_hidden_size, n_proj = (size_t)n_img * D, n_logits = (size_t)T * V;
+    float *vis = malloc(n_vis * sizeof(float));
+    float *proj = malloc(n_proj * sizeof(float));
+    float *logits = malloc(n_logits * sizeof(float));
     char label[256];
     if (px && want_proj && want_logits) {
-        if (check_true(gitc_encode_image(s, px, vis, proj, &err) == GITC_OK, "encode: %s", err.message)) {
+        if (check_true(gitc_encode_image(s, px, vis, n_vis, proj, n_proj, &err) == GITC_OK, "encode: %s", err.message)) {
             snprintf(label, sizeof label, "%s visual_projection", what);
             check_close(label, proj, want_proj, (size_t)n_img * D, 1e-4);
         }
-        if (check_true(gitc_forward(s, px, ids, T, NULL, logits, NULL, &err) == GITC_OK, "forward: %s", err.message)) {
+        if (check_true(gitc_forward(s, px, ids, T, NULL, 0, logits, n_logits, NULL, &err) == GITC_OK, "forward: %s", err.message)) {
             snprintf(label, sizeof label, "%s text_logits", what);
             check_close(label, logits, want_logits, (size_t)T * V, 1e-4);
         }

@@ -52,8 +52,9 @@ static void run(const char *name)
     int n_img = gitc_model_num_image_tokens(m);
     size_t npx = (size_t)F * 3 * S * S;
     px = malloc(npx * sizeof(float));
-    vis = malloc((size_t)n_img * c->vision_hidden_size * sizeof(float));
-    proj = malloc((size_t)n_img * c->hidden_size * sizeof(float));
+    size_t n_vis = (size_t)n_img * c->vision_hidden_size, n_proj = (size_t)n_img * c->hidden_size;
+    vis = malloc(n_vis * sizeof(float));
+    proj = malloc(n_proj * sizeof(float));
     gitc_synth_pixels("pixel_values", npx, px);
     want_vis = check_tensor_f64(st, "vision_last_hidden_state_f64", NULL);
     want_proj = check_tensor_f32(st, "visual_projection", NULL);
@@ -61,15 +62,16 @@ static void run(const char *name)
     if (!want_vis || !want_proj || !want_logits)
         goto done;
     /* The references hold frame 0 only (for the video shape: with temporal embedding 0). */
-    if (check_true(gitc_encode_image(s, px, vis, proj, &err) == GITC_OK, "encode: %s", err.message)) {
+    if (check_true(gitc_encode_image(s, px, vis, n_vis, proj, n_proj, &err) == GITC_OK, "encode: %s", err.message)) {
         check_close_f64("vision_last_hidden_state (frame 0)", vis, want_vis, (size_t)Tf * c->vision_hidden_size, 1e-4);
         check_close("visual_projection (frame 0)", proj, want_proj, (size_t)Tf * c->hidden_size, 1e-4);
     }
     int32_t ids[16];
     int T = check_json_ids(ref, "input_ids", ids, 16);
-    logits = malloc((size_t)T * c->vocab_size * sizeof(float));
+    size_t n_logits = (size_t)T * c->vocab_size;
+    logits = malloc(n_logits * sizeof(float));
     float loss = 0;
-    if (check_true(gitc_forward(s, px, ids, T, NULL, logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
+    if (check_true(gitc_forward(s, px, ids, T, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
         check_close_f64("text_logits", logits, want_logits, (size_t)T * c->vocab_size, 1e-4);
         float want_loss = (float)cJSON_GetObjectItem(ref, "loss_text_next_token_mean")->valuedouble;
         check_close("loss", &loss, &want_loss, 1, 1e-4);

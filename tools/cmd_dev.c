@@ -185,10 +185,13 @@ int cmd_forward(int argc, char **argv)
     int n_img = gitc_model_num_image_tokens(m), D = cfg->hidden_size, V = cfg->vocab_size;
     int Dv = cfg->vision_hidden_size;
     size_t per_px = (size_t)F * 3 * S * S;
-    vis = malloc((size_t)B * n_img * Dv * sizeof(float));
-    proj = malloc((size_t)B * n_img * D * sizeof(float));
-    hidden = malloc((size_t)B * (n_img + T) * D * sizeof(float));
-    logits = malloc((size_t)B * T * V * sizeof(float));
+    /* Floats per sample of each output, as the library sizes them. */
+    size_t n_vis = gitc_model_vision_floats(m), n_proj = gitc_model_projection_floats(m);
+    size_t n_hidden = gitc_model_hidden_floats(m, T), n_logits = gitc_model_logits_floats(m, T);
+    vis = malloc((size_t)B * n_vis * sizeof(float));
+    proj = malloc((size_t)B * n_proj * sizeof(float));
+    hidden = malloc((size_t)B * n_hidden * sizeof(float));
+    logits = malloc((size_t)B * n_logits * sizeof(float));
     if (!vis || !proj || !hidden || !logits) {
         cli_error("out of memory");
         goto done;
@@ -197,9 +200,10 @@ int cmd_forward(int argc, char **argv)
     for (int b = 0; b < B; b++) {
         float loss = 0;
         const float *pb = px + (size_t)b * per_px;
-        if (gitc_encode_image(s, pb, vis + (size_t)b * n_img * Dv, proj + (size_t)b * n_img * D, &err) != GITC_OK ||
-            gitc_forward(s, pb, ids + (size_t)b * T, T, hidden + (size_t)b * (n_img + T) * D,
-                         logits + (size_t)b * T * V, &loss, &err) != GITC_OK) {
+        if (gitc_encode_image(s, pb, vis + (size_t)b * n_vis, n_vis, proj + (size_t)b * n_proj, n_proj,
+                              &err) != GITC_OK ||
+            gitc_forward(s, pb, ids + (size_t)b * T, T, hidden + (size_t)b * n_hidden, n_hidden,
+                         logits + (size_t)b * n_logits, n_logits, &loss, &err) != GITC_OK) {
             cli_error("%s: sample %d: %s", in_path, b, err.message);
             goto done;
         }

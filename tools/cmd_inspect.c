@@ -44,11 +44,12 @@ static double run_once(const gitc_model *m, int threads)
         return -1;
     const gitc_config *c = gitc_model_config(m);
     size_t npx = (size_t)gitc_model_num_frames(m) * 3 * (size_t)c->vision_image_size * (size_t)c->vision_image_size;
-    float *px = calloc(npx, sizeof(float)), *logits = malloc((size_t)c->vocab_size * sizeof(float));
+    size_t n_logits = gitc_model_logits_floats(m, 1);
+    float *px = calloc(npx, sizeof(float)), *logits = malloc(n_logits * sizeof(float));
     int32_t ids[1] = {c->bos_token_id};
     gitc_error err = {0};
     double t0 = cli_now_ms(), ms = -1;
-    if (px && logits && gitc_forward(s, px, ids, 1, NULL, logits, NULL, &err) == GITC_OK)
+    if (px && logits && gitc_forward(s, px, ids, 1, NULL, 0, logits, n_logits, NULL, &err) == GITC_OK)
         ms = cli_now_ms() - t0;
     else
         cli_error("forward pass: %s", err.message[0] ? err.message : "out of memory");
