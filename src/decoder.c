@@ -49,13 +49,20 @@ static gitc_status decoder_image_batch(gitc_session *s, int B, image_kv *const *
         if (gitc_session_aborted(s))
             return gitc_fail(err, GITC_ERR_ABORTED, "aborted in the decoder");
         const text_layer *L = &s->model->tlayers[l];
-        gitc_linear(s->pool, ws->q, ws->x, &L->q, L->q_b, M);
+        /* Text never feeds back into image rows, so after the last layer's
+         * keys and values nothing of theirs is read: unless the caller wants
+         * the hidden states, that layer stops there (~1/7 of the decoder). */
+        int kv_only = !hidden_out && l == c->num_hidden_layers - 1;
+        if (!kv_only)
+            gitc_linear(s->pool, ws->q, ws->x, &L->q, L->q_b, M);
         gitc_linear(s->pool, ws->k, ws->x, &L->k, L->k_b, M);
         gitc_linear(s->pool, ws->v, ws->x, &L->v, L->v_b, M);
         for (int b = 0; b < B; b++) {
             float *k = kv[b]->k + (size_t)l * n * D, *v = kv[b]->v + (size_t)l * n * D;
             memcpy(k, ws->k + (size_t)b * n * D, (size_t)n * D * sizeof(float));
             memcpy(v, ws->v + (size_t)b * n * D, (size_t)n * D * sizeof(float));
+            if (kv_only)
+                continue;
             /* Image tokens see all image tokens of their sample and no text. */
             gitc_attention_args a = {
                 .out = ws->attn + (size_t)b * n * D, .ldo = D, .q = ws->q + (size_t)b * n * D, .ldq = D,
@@ -65,7 +72,8 @@ static gitc_status decoder_image_batch(gitc_session *s, int B, image_kv *const *
             };
             gitc_attention(s->pool, &a, ws->attn_scratch);
         }
-        layer_tail(s, L, M);
+        if (!kv_only)
+            layer_tail(s, L, M);
     }
     if (hidden_out)
         memcpy(hidden_out, ws->x, (size_t)M * D * sizeof(float));

@@ -438,7 +438,12 @@ static double encode_flops(const gitc_model *m)
     f += c->vision_num_hidden_layers *
          (4 * linear_flops(T, Dv, Dv) + linear_flops(T, Iv, Dv) + linear_flops(T, Dv, Iv) + 4.0 * F * Tf * Tf * Dv);
     f += linear_flops(T, D, Dv);
-    f += c->num_hidden_layers * (4 * linear_flops(T, D, D) + linear_flops(T, I, D) + linear_flops(T, D, I) + 4.0 * T * T * D);
+    /* The decoder's image rows: full layers, then only the last layer's keys
+     * and values (all generation reads of them). */
+    int L = c->num_hidden_layers;
+    if (L > 0)
+        f += (L - 1) * (4 * linear_flops(T, D, D) + linear_flops(T, I, D) + linear_flops(T, D, I) + 4.0 * T * T * D) +
+             2 * linear_flops(T, D, D);
     return f;
 }
 
