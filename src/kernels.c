@@ -148,8 +148,9 @@ static void add_portable(gitc_pool *pool, float *x, const float *y, size_t n)
 
 size_t gitc_attention_scratch(int n_threads, int n_keys)
 {
-    /* The SIMD sets keep scores for blocks of 4 queries per thread. */
-    return (size_t)(n_threads > 0 ? n_threads : 1) * 4 * (size_t)(n_keys > 0 ? n_keys : 1);
+    /* The SIMD sets keep scores for blocks of up to 32 queries per thread
+     * (avx512: 32 queries of one block, 64-byte aligned; avx2: 4). */
+    return (size_t)(n_threads > 0 ? n_threads : 1) * 32 * (size_t)(n_keys > 0 ? n_keys : 1) + 16;
 }
 
 /* One query row of one head: scores over the visible keys, softmax, weighted sum. */

@@ -10,6 +10,9 @@
 #include "kernels.h"
 #include "internal.h"
 
+#include <math.h>
+#include <stdint.h>
+
 #if defined(__AVX512F__)
 
 #include <immintrin.h>
@@ -159,6 +162,198 @@ static void linear_avx512(gitc_pool *pool, float *y, const float *x, const gitc_
     gitc_pool_run(pool, panel_worker, &c);
 }
 
+/* ---- attention over one block of keys (the image rows) ---------------- */
+
+/* Queries per work item (two 16-lane vectors), keys per score tile, queries
+ * per weighted-sum tile, and the largest head this path takes. */
+#define AQ 32
+#define AJ 12
+#define AI 6
+#define AHD 128
+
+/* e^x, the avx2 set's exp8 at 16 lanes (same range reduction and polynomial). */
+GITC_INLINE __m512 exp16(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    __m512i ni = _mm512_cvtps_epi32(n);
+    __m512i n1 = _mm512_srai_epi32(ni, 1);
+    __m512i n2 = _mm512_sub_epi32(ni, n1);
+    __m512i bias = _mm512_set1_epi32(127);
+    __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, bias), 23));
+    __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, bias), 23));
+    return _mm512_mul_ps(_mm512_mul_ps(y, s1), s2);
+}
+
+/* pt[j][0..AQ) = scale * q . k_j for keys [j0, j0 + nj), all the item's
+ * queries at once: qt holds them transposed ([hd][AQ]), so each input
+ * broadcasts one key value against 16 queries (no horizontal sums). */
+GITC_INLINE void scores_tile(const float *qt, const float *k, size_t ldk, int hd, float scale,
+                             float *pt, int j0, const int nj)
+{
+    __m512 acc[AJ][2];
+#pragma GCC unroll 12
+    for (int j = 0; j < nj; j++)
+        acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+    const float *kr = k + (size_t)j0 * ldk;
+    for (int d = 0; d < hd; d++) {
+        __m512 q0 = _mm512_load_ps(qt + (size_t)d * AQ), q1 = _mm512_load_ps(qt + (size_t)d * AQ + 16);
+#pragma GCC unroll 12
+        for (int j = 0; j < nj; j++) {
+            __m512 kb = _mm512_set1_ps(kr[(size_t)j * ldk + d]);
+            acc[j][0] = _mm512_fmadd_ps(kb, q0, acc[j][0]);
+            acc[j][1] = _mm512_fmadd_ps(kb, q1, acc[j][1]);
+        }
+    }
+    __m512 sc = _mm512_set1_ps(scale);
+#pragma GCC unroll 12
+    for (int j = 0; j < nj; j++) {
+        _mm512_store_ps(pt + (size_t)(j0 + j) * AQ, _mm512_mul_ps(acc[j][0], sc));
+        _mm512_store_ps(pt + (size_t)(j0 + j) * AQ + 16, _mm512_mul_ps(acc[j][1], sc));
+    }
+}
+
+#define SCORES(R)                                                                                  \
+    static void scores_##R(const float *qt, const float *k, size_t ldk, int hd, float scale,      \
+                           float *pt, int j0)                                                      \
+    {                                                                                              \
+        scores_tile(qt, k, ldk, hd, scale, pt, j0, R);                                             \
+    }
+SCORES(1) SCORES(2) SCORES(3) SCORES(4) SCORES(5) SCORES(6) SCORES(7) SCORES(8) SCORES(9) SCORES(10) SCORES(11) SCORES(12)
+#undef SCORES
+typedef void (*scores_fn)(const float *, const float *, size_t, int, float, float *, int);
+static const scores_fn score_tiles[AJ + 1] = {
+    NULL, scores_1, scores_2, scores_3, scores_4, scores_5, scores_6,
+    scores_7, scores_8, scores_9, scores_10, scores_11, scores_12,
+};
+
+/* out_i[d0, d0 + 16 nv) = inv_i * sum_j pt[j][i0 + i] v_j[d0..] for ni queries. */
+GITC_INLINE void values_tile(const float *pt, const float *v, size_t ldv, int n, int i0, const int ni,
+                             const int nv, int d0, const float *inv, float *const *out)
+{
+    __m512 acc[AI][4];
+#pragma GCC unroll 6
+    for (int i = 0; i < ni; i++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nv; c++)
+            acc[i][c] = _mm512_setzero_ps();
+    for (int j = 0; j < n; j++) {
+        const float *vr = v + (size_t)j * ldv + d0;
+        __m512 vv[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < nv; c++)
+            vv[c] = _mm512_loadu_ps(vr + 16 * c);
+#pragma GCC unroll 6
+        for (int i = 0; i < ni; i++) {
+            __m512 pb = _mm512_set1_ps(pt[(size_t)j * AQ + i0 + i]);
+#pragma GCC unroll 4
+            for (int c = 0; c < nv; c++)
+                acc[i][c] = _mm512_fmadd_ps(pb, vv[c], acc[i][c]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < ni; i++) {
+        __m512 s = _mm512_set1_ps(inv[i0 + i]);
+#pragma GCC unroll 4
+        for (int c = 0; c < nv; c++)
+            _mm512_storeu_ps(out[i0 + i] + d0 + 16 * c, _mm512_mul_ps(acc[i][c], s));
+    }
+}
+
+#define VALUES(I, C)                                                                               \
+    static void values_##I##_##C(const float *pt, const float *v, size_t ldv, int n, int i0, int d0, \
+                                 const float *inv, float *const *out)                              \
+    {                                                                                              \
+        values_tile(pt, v, ldv, n, i0, I, C, d0, inv, out);                                        \
+    }
+#define VALUES_C(I) VALUES(I, 1) VALUES(I, 2) VALUES(I, 3) VALUES(I, 4)
+VALUES_C(1) VALUES_C(2) VALUES_C(3) VALUES_C(4) VALUES_C(5) VALUES_C(6)
+#undef VALUES_C
+#undef VALUES
+typedef void (*values_fn)(const float *, const float *, size_t, int, int, int, const float *, float *const *);
+#define VALUES_ROW(I) {values_##I##_1, values_##I##_2, values_##I##_3, values_##I##_4}
+static const values_fn value_tiles[AI + 1][4] = {
+    {NULL, NULL, NULL, NULL}, VALUES_ROW(1), VALUES_ROW(2), VALUES_ROW(3),
+    VALUES_ROW(4), VALUES_ROW(5), VALUES_ROW(6),
+};
+#undef VALUES_ROW
+
+typedef struct attn_ctx {
+    const gitc_attention_args *a;
+    float *scratch; /* AQ x n1 floats per share */
+} attn_ctx;
+
+/* Up to AQ queries [i0, i0 + nq) of head h against block 1: scores for all
+ * of them, softmax along the keys (16 queries per vector), weighted sum. */
+static void attend_item(const gitc_attention_args *a, int h, int i0, int nq, float *pt)
+{
+    int hd = a->head_dim, n = a->n1;
+    float qt[AHD * AQ] __attribute__((aligned(64)));
+    float inv[AQ];
+    float *out[AQ];
+    for (int d = 0; d < hd; d++)
+        for (int i = 0; i < AQ; i++)
+            qt[(size_t)d * AQ + i] = i < nq ? a->q[(size_t)(i0 + i) * a->ldq + (size_t)h * hd + d] : 0.0f;
+    const float *k = a->k1 + (size_t)h * hd, *v = a->v1 + (size_t)h * hd;
+    for (int j = 0; j < n; j += AJ)
+        score_tiles[GITC_MIN(AJ, n - j)](qt, k, (size_t)a->ld1, hd, a->scale, pt, j);
+    for (int c = 0; c < AQ / 16; c++) {
+        __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
+        for (int j = 0; j < n; j++)
+            mx = _mm512_max_ps(mx, _mm512_load_ps(pt + (size_t)j * AQ + 16 * c));
+        for (int j = 0; j < n; j++) {
+            __m512 e = exp16(_mm512_sub_ps(_mm512_load_ps(pt + (size_t)j * AQ + 16 * c), mx));
+            _mm512_store_ps(pt + (size_t)j * AQ + 16 * c, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        _mm512_storeu_ps(inv + 16 * c, _mm512_div_ps(_mm512_set1_ps(1.0f), sum));
+    }
+    for (int i = 0; i < nq; i++)
+        out[i] = a->out + (size_t)(i0 + i) * a->ldo + (size_t)h * hd;
+    for (int d0 = 0; d0 < hd; d0 += 64) {
+        int nv = GITC_MIN(4, (hd - d0) / 16);
+        for (int i = 0; i < nq; i += AI)
+            value_tiles[GITC_MIN(AI, nq - i)][nv - 1](pt, v, (size_t)a->ld1, n, i, d0, inv, out);
+    }
+}
+
+static void attn_worker(void *p, int ith, int nth)
+{
+    const attn_ctx *c = p;
+    const gitc_attention_args *a = c->a;
+    int chunks = (a->n_q + AQ - 1) / AQ, r0, r1;
+    float *pt = c->scratch + (size_t)ith * AQ * (size_t)a->n1;
+    gitc_split(chunks * a->n_heads, ith, nth, &r0, &r1);
+    for (int r = r0; r < r1; r++) {
+        int i0 = (r / a->n_heads) * AQ, h = r % a->n_heads;
+        attend_item(a, h, i0, GITC_MIN(AQ, a->n_q - i0), pt);
+    }
+}
+
+/* The image rows' attention (one block of keys, many queries) here; text
+ * rows (a causal second block) and small heads on the avx2 kernel. */
+static void attention_avx512(gitc_pool *pool, const gitc_attention_args *a, float *scratch)
+{
+    int one_block = !a->k2 || a->n2 <= 0;
+    if (!one_block || a->n_q < 16 || a->n1 <= 0 || a->head_dim % 16 != 0 || a->head_dim > AHD) {
+        avx2_set->attention(pool, a, scratch);
+        return;
+    }
+    /* gitc_attention_scratch leaves 16 floats of slack for this alignment. */
+    attn_ctx c = {a, (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63)};
+    gitc_pool_run(pool, attn_worker, &c);
+}
+
 /* Twelve independent 16-lane FMA chains. */
 static double fma_loop_avx512(long n)
 {
@@ -187,6 +382,7 @@ const gitc_kernel_table *gitc_kernels_avx512_table(const gitc_kernel_table *avx2
     avx512_table = *avx2;
     avx512_table.name = "avx512";
     avx512_table.linear = linear_avx512;
+    avx512_table.attention = attention_avx512;
     avx512_table.uses_panels = 1;
     avx512_table.fma_loop = fma_loop_avx512;
     return &avx512_table;

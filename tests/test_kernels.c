@@ -280,6 +280,14 @@ static void test_attention(void)
         test_attention_case(3, 1, hd, 9, 0, 0, 1);         /* block 2 given but empty */
         test_attention_case(2, 1, hd, 0, 0, 0, 0);         /* no keys at all */
     }
+    /* The one-block path of the avx512 set (>= 16 queries, head_dim a
+     * multiple of 16 up to 128): chunks of 32 queries, tiles of 12 keys and
+     * 6 queries, 1-4 vectors of dimensions per pass, and their tails. */
+    test_attention_case(197, 12, 64, 197, 0, 0, 0);  /* git-base image rows */
+    test_attention_case(40, 2, 48, 50, 0, 0, 0);
+    test_attention_case(33, 1, 128, 13, 0, 0, 1);    /* block 2 given but empty */
+    test_attention_case(16, 3, 80, 1, 0, 0, 0);
+    test_attention_case(65, 2, 16, 25, 0, 0, 0);
 }
 
 /* LayerNorm and the elementwise ops against the portable set (the original
