@@ -122,8 +122,6 @@ static gitc_status prepare_one(gitc_model *m, gitc_backend *b, int i, const prep
         gitc_status st = gitc_lowp_prepare_in(kind, w, dst, &b->lowp[i], err);
         if (st != GITC_OK)
             return st;
-        /* The logits stay float32: the LM head keeps its activations whole (lowp.h). */
-        b->lowp[i]->split_x = kind == GITC_LOWP_BF16 && w == &m->lm_head;
         w->lowp = b->lowp[i];
     } else if (it->bytes) {
         gitc_panels_pack(w, dst);

@@ -235,13 +235,6 @@ void gitc_lowp_quant_block(const float *x, int n, int8_t *q, float *scale, int32
 
 /* ---- Scalar reference ---- */
 
-/* The bf16 term of x: term 0 = bf16(x), term 1 = bf16(x - bf16(x)). */
-static float bf16_term(float x, int term)
-{
-    float hi = gitc_lowp_bf16_f32(gitc_lowp_bf16_round(x));
-    return term ? gitc_lowp_bf16_f32(gitc_lowp_bf16_round(x - hi)) : hi;
-}
-
 static void ref_bf16(float *y, const float *x, const gitc_lowp_matrix *w, const float *bias, int M)
 {
     int N = w->n_out, K = w->n_in, G = w->n_groups;
@@ -250,20 +243,16 @@ static void ref_bf16(float *y, const float *x, const gitc_lowp_matrix *w, const 
         for (int n = 0; n < N; n++) {
             const uint32_t *wr = w->w + (size_t)(n / GITC_LOWP_PANEL) * G * GITC_LOWP_PANEL +
                                  n % GITC_LOWP_PANEL;
-            float sum = 0.0f;
-            for (int term = 0; term <= w->split_x; term++) {
-                float acc = 0.0f;
-                for (int g = 0; g < G; g++) {
-                    uint32_t wg = wr[(size_t)g * GITC_LOWP_PANEL];
-                    float x0 = bf16_term(xr[2 * g], term);
-                    float x1 = 2 * g + 1 < K ? bf16_term(xr[2 * g + 1], term) : 0.0f;
-                    /* products of two bf16 are exact in float32; odd input first, as vdpbf16ps */
-                    acc += x1 * gitc_lowp_bf16_f32((uint16_t)(wg >> 16));
-                    acc += x0 * gitc_lowp_bf16_f32((uint16_t)(wg & 0xffff));
-                }
-                sum += acc;
+            float acc = 0.0f;
+            for (int g = 0; g < G; g++) {
+                uint32_t wg = wr[(size_t)g * GITC_LOWP_PANEL];
+                float x0 = gitc_lowp_bf16_f32(gitc_lowp_bf16_round(xr[2 * g]));
+                float x1 = 2 * g + 1 < K ? gitc_lowp_bf16_f32(gitc_lowp_bf16_round(xr[2 * g + 1])) : 0.0f;
+                /* products of two bf16 are exact in float32; odd input first, as vdpbf16ps */
+                acc += x1 * gitc_lowp_bf16_f32((uint16_t)(wg >> 16));
+                acc += x0 * gitc_lowp_bf16_f32((uint16_t)(wg & 0xffff));
             }
-            y[(size_t)m * N + n] = bias ? sum + bias[n] : sum;
+            y[(size_t)m * N + n] = bias ? acc + bias[n] : acc;
         }
     }
 }
@@ -311,11 +300,9 @@ void gitc_lowp_linear_ref(float *y, const float *x, const gitc_lowp_matrix *w, c
 
 /* ---- Per-thread scratch ---- */
 
-/* Two buffers per thread: slot 0 for the kernel sets' packed activations,
- * slot 1 for the split LM head's rows around them. */
 typedef struct scratch {
-    void *p[2];
-    size_t cap[2];
+    void *p;
+    size_t cap;
 } scratch;
 
 static pthread_key_t scratch_key;
@@ -325,8 +312,7 @@ static int scratch_ok;
 static void scratch_destroy(void *v)
 {
     scratch *s = v;
-    free(s->p[0]);
-    free(s->p[1]);
+    free(s->p);
     free(s);
 }
 
@@ -335,7 +321,7 @@ static void scratch_init(void)
     scratch_ok = pthread_key_create(&scratch_key, scratch_destroy) == 0;
 }
 
-static void *scratch_slot(int slot, size_t bytes)
+void *gitc_lowp_scratch(size_t bytes)
 {
     pthread_once(&scratch_once, scratch_init);
     if (!scratch_ok)
@@ -350,18 +336,13 @@ static void *scratch_slot(int slot, size_t bytes)
             return NULL;
         }
     }
-    if (s->cap[slot] < bytes) {
+    if (s->cap < bytes) {
         size_t cap = (bytes + 63) / 64 * 64;
-        free(s->p[slot]);
-        s->p[slot] = aligned_alloc(64, cap);
-        s->cap[slot] = s->p[slot] ? cap : 0;
+        free(s->p);
+        s->p = aligned_alloc(64, cap);
+        s->cap = s->p ? cap : 0;
     }
-    return s->p[slot];
-}
-
-void *gitc_lowp_scratch(size_t bytes)
-{
-    return scratch_slot(0, bytes);
+    return s->p;
 }
 
 /* ---- Kernel sets ---- */
@@ -432,40 +413,10 @@ static const gitc_lowp_kernels *best_set(gitc_lowp_kind kind)
     return sets[n - 1];
 }
 
-/* A split_x matrix on a kernel set: the M rows' hi and lo terms as 2M rows of
- * one call (one pass over the weights), then y = y_hi + y_lo + bias. Terms
- * are exact bf16 values, so the set's own rounding leaves them as they are. */
-static void split_linear(const gitc_lowp_kernels *set, gitc_pool *pool, float *y, const float *x,
-                         const gitc_lowp_matrix *w, const float *bias, int M)
-{
-    int N = w->n_out, K = w->n_in;
-    float *xs = scratch_slot(1, ((size_t)2 * M * K + (size_t)2 * M * N) * sizeof(float));
-    if (!xs) {
-        gitc_lowp_linear_ref(y, x, w, bias, M);
-        return;
-    }
-    float *ys = xs + (size_t)2 * M * K;
-    for (size_t i = 0; i < (size_t)M * K; i++) {
-        xs[i] = bf16_term(x[i], 0);
-        xs[(size_t)M * K + i] = bf16_term(x[i], 1);
-    }
-    set->linear(pool, ys, xs, w, NULL, 2 * M);
-    for (int m = 0; m < M; m++) {
-        const float *hi = ys + (size_t)m * N, *lo = ys + (size_t)(M + m) * N;
-        float *yr = y + (size_t)m * N;
-        for (int n = 0; n < N; n++)
-            yr[n] = bias ? hi[n] + lo[n] + bias[n] : hi[n] + lo[n];
-    }
-}
-
 void gitc_lowp_linear(gitc_pool *pool, float *y, const float *x, const gitc_lowp_matrix *w,
                       const float *bias, int M)
 {
-    const gitc_lowp_kernels *set = best_set(w->kind);
-    if (w->split_x && M > 0 && set->linear != ref_linear) /* the reference splits by itself */
-        split_linear(set, pool, y, x, w, bias, M);
-    else
-        set->linear(pool, y, x, w, bias, M);
+    best_set(w->kind)->linear(pool, y, x, w, bias, M);
 }
 
 const char *gitc_lowp_kernels_name(gitc_lowp_kind kind)

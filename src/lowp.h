@@ -5,11 +5,7 @@
  * Numerics (what every kernel set computes; the scalar reference is the oracle):
  * - bf16: weights and activations rounded to bfloat16 (round to nearest even),
  *   products accumulated in float32 (as PyTorch autocast). Sets differ only in
- *   the order of the float32 sums. A matrix marked split_x (the LM head: the
- *   logits stay float32) carries each activation as two bf16 terms, hi =
- *   bf16(x) and lo = bf16(x - hi): y = (x_hi . W) + (x_lo . W), so only its
- *   weights are rounded. Decode reads the weights once either way; the second
- *   term costs compute only, and the LM head never sees the image rows.
+ *   the order of the float32 sums.
  * - int8: weights quantized symmetrically per output row and block of 32
  *   inputs (q in [-127, 127], one bfloat16 scale per block, rounded up so no
  *   weight clips); activations quantized the same way per row and block at run
@@ -88,7 +84,6 @@ struct gitc_lowp_matrix {
     uint16_t *scales;  /* int8: [n_panels, n_blocks, 16] bfloat16; bf16: NULL */
     size_t bytes;
     int owns_storage;  /* w and scales were allocated here (not a caller's arena) */
-    int split_x;       /* bf16: activations as hi + lo bf16 terms (see above) */
 };
 
 /* Rounds a float32 to bfloat16, nearest even (NaN stays NaN). */

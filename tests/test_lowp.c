@@ -239,63 +239,6 @@ static void check_bad_weights(void)
     check_true(st == GITC_ERR_ARGUMENT && m == NULL, "kind 7 is refused: %s", err.message);
 }
 
-/* A split_x matrix (the LM head in bf16): activations as two bf16 terms, so
- * the result is x . W' (W' the bf16 weights) to float32 accuracy, far closer
- * than with x rounded to bf16; the dispatching set agrees with the reference. */
-static void check_split(gitc_pool *pool)
-{
-    int N = 1000, K = 768;
-    for (int M = 1; M <= 3; M += 2) {
-        float *wf = malloc((size_t)N * K * sizeof *wf), *x = malloc((size_t)M * K * sizeof *x);
-        float *bias = malloc((size_t)N * sizeof *bias), *ref = malloc((size_t)M * N * sizeof *ref);
-        float *y = malloc((size_t)M * N * sizeof *y), *plain = malloc((size_t)M * N * sizeof *plain);
-        fill(wf, (size_t)N * K, 0.05f);
-        fill(x, (size_t)M * K, 1.0f);
-        fill(bias, (size_t)N, 0.5f);
-        gitc_matrix src = {wf, GITC_W_F32, N, K, NULL, NULL};
-        gitc_lowp_matrix *w = NULL;
-        gitc_error err = {0};
-        if (!check_true(gitc_lowp_prepare(GITC_LOWP_BF16, &src, &w, &err) == GITC_OK, "prepare: %s", err.message))
-            return;
-        gitc_lowp_linear_ref(plain, x, w, bias, M);
-        w->split_x = 1;
-        gitc_lowp_linear_ref(ref, x, w, bias, M);
-        gitc_lowp_linear(pool, y, x, w, bias, M);
-        double worst_split = 0.0, worst_plain = 0.0;
-        int bad_ref = 0, bad_set = 0;
-        for (int m = 0; m < M; m++)
-            for (int n = 0; n < N; n++) {
-                double exact = bias[n], absum = fabs(bias[n]);
-                for (int k = 0; k < K; k++) {
-                    double p = (double)x[(size_t)m * K + k] * prepared_weight(w, n, k);
-                    exact += p;
-                    absum += fabs(p);
-                }
-                size_t i = (size_t)m * N + n;
-                /* |x - hi - lo| <= 2^-17 |x|, and two float32 sums of K terms */
-                double tol = absum * (1.0 / 131072.0 + 2.0 * K * 5.96e-8) + 1e-30;
-                worst_split = fmax(worst_split, fabs(ref[i] - exact));
-                worst_plain = fmax(worst_plain, fabs(plain[i] - exact));
-                bad_ref += !(fabs(ref[i] - exact) <= tol);
-                bad_set += !(fabs(y[i] - ref[i]) <= 2.0 * tol);
-            }
-        printf("bf16 split activations M=%d: max |y - x.W'| %.3g (unsplit %.3g); %s vs reference: %d outside\n",
-               M, worst_split, worst_plain, gitc_lowp_kernels_name(GITC_LOWP_BF16), bad_set);
-        check_true(bad_ref == 0, "split reference M=%d: %d outputs beyond float32 accuracy of x.W'", M, bad_ref);
-        check_true(worst_split * 20.0 < worst_plain, "split (%.3g) is far closer than bf16 activations (%.3g)",
-                   worst_split, worst_plain);
-        check_true(bad_set == 0, "split %s M=%d: %d outputs differ from the reference", gitc_lowp_kernels_name(GITC_LOWP_BF16),
-                   M, bad_set);
-        gitc_lowp_free(w);
-        free(wf);
-        free(x);
-        free(bias);
-        free(ref);
-        free(y);
-        free(plain);
-    }
-}
-
 int main(int argc, char **argv)
 {
     check_init(argc, argv);
@@ -323,8 +266,6 @@ int main(int argc, char **argv)
             run_shape(kinds[i], type, M, N, K, (int)(s % 2), NULL);
             run_shape(kinds[i], type, M, N, K, (int)(s % 2 == 0), pool);
         }
-    check_split(NULL);
-    check_split(pool);
     gitc_pool_free(pool);
     for (int i = 0; i < 2; i++)
         printf("%s: reference vs float64 max |dy| %.3g (%.2f of the quantization bound); "
