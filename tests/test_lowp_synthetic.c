@@ -2,10 +2,12 @@
  * in bf16 and int8: the text logits of the reference input ids against the
  * float64 reference, and the greedy ids against f32's. Issue 9 asks for max
  * |d| <= 0.03 in bf16 and <= 0.1 in int8. int8 is held to 0.1. bf16 measures
- * 0.0304 here (every Linear in bf16, the LM head included, f32 attention):
- * the test prints whether the 0.03 target is met and asserts 0.037, PyTorch
- * autocast's figure on the same model (see notes/kernels.md). Part of the
- * full test set (GITC_FULL_TESTS). */
+ * 0.0304-0.0317 here (every Linear in bf16, the LM head included, f32
+ * attention; the avx2 and avx512 attention kernels, which differ by < 3e-7,
+ * move it that much: bf16 weight rounding sets the figure, the rest is
+ * noise): the test prints whether the 0.03 target is met and asserts 0.037,
+ * PyTorch autocast's figure on the same model (see notes/kernels.md). Part
+ * of the full test set (GITC_FULL_TESTS). */
 #include "check.h"
 #include "model.h"
 #include "synth.h"
