@@ -519,7 +519,8 @@ GITC_API void gitc_batch_free(gitc_batch *batch);
 
 /* Adds a request: encodes pixel_values ([frames, 3, H, W], copied into the
  * image context) and runs the prompt (n_prompt ids, copied; NULL for [CLS]
- * alone). params may be NULL (the model's defaults); they are copied, bad
+ * alone; a one-token prompt without beams joins the next step's decoder
+ * pass instead, so requests added together cost one pass). params may be NULL (the model's defaults); they are copied, bad
  * words included. *id receives the request's id. Fails with GITC_ERR_LIMIT,
  * changing nothing, when the batch has fewer free rows than
  * gitc_generate_rows(params). The first token comes with the next step. */

@@ -257,6 +257,7 @@ typedef struct request {
     row *rows;               /* [n_rows] */
     int n_live;              /* rows decoding (beam search: K until the group is done) */
     int done;                /* finished: `out` holds the sequences */
+    int stale;               /* its rows' last tokens have not been through the decoder yet */
     gitc_sequence *out;      /* [n_out] */
     int n_out;
     /* beam search state */
@@ -535,6 +536,13 @@ static gitc_status request_start(gitc_batch *b, request *q, const float *pixel_v
     if (K > 1 && (st = beam_init(q, K, err)) != GITC_OK)
         return st;
     q->cur_len = n_prompt;
+    /* A one-token prompt of greedy or sampling rows goes through the decoder
+     * with the next step's pass (one pass for every request added since, not
+     * one each); longer prompts and beam groups are run here. */
+    if (K == 1 && n_prompt == 1) {
+        q->stale = 1;
+        return GITC_OK;
+    }
     /* The rows of one input and prompt share the prompt's keys, values and logits. */
     st = prefill(b, &q->img, &q->rows[0], err);
     for (int j = 1; j < live && st == GITC_OK; j++) {
@@ -828,30 +836,33 @@ gitc_status gitc_batch_step(gitc_batch *b, const gitc_batch_event **events, int 
     b->n_events = 0;
     if (gitc_session_aborted(b->s))
         return gitc_fail(err, GITC_ERR_ABORTED, "generation aborted");
-    gitc_status st = GITC_OK;
-    for (int i = 0; i < b->n_req && st == GITC_OK; i++) {
-        request *q = b->req[i];
-        if (!q->done)
-            st = q->beams > 1 ? choose_beams(b, q, err) : choose_simple(b, q, err);
-    }
-    if (events)
-        *events = b->events;
-    if (n_events)
-        *n_events = b->n_events;
-    if (st != GITC_OK)
-        return st;
-    /* Every row still decoding joins one decoder pass, in the order the requests came. */
+    /* One decoder pass over every row whose last token has not been through
+     * the decoder (the tokens chosen by the last step, the prompts of requests
+     * added since), in the order the requests came; then every request picks
+     * its rows' next tokens from their logits. */
     int n = 0;
     for (int i = 0; i < b->n_req; i++) {
         request *q = b->req[i];
-        if (q->done)
+        if (q->done || !q->stale)
             continue;
         int k_rows = q->beams > 1 ? q->beams : q->n_rows;
         for (int j = 0; j < k_rows; j++)
             if (!q->rows[j].finished)
                 b->fwd[n++] = &q->rows[j];
     }
-    return n > 0 ? forward_rows(b, n, err) : GITC_OK;
+    gitc_status st = n > 0 ? forward_rows(b, n, err) : GITC_OK;
+    for (int i = 0; i < b->n_req && st == GITC_OK; i++) {
+        request *q = b->req[i];
+        if (q->done)
+            continue;
+        st = q->beams > 1 ? choose_beams(b, q, err) : choose_simple(b, q, err);
+        q->stale = !q->done;
+    }
+    if (events)
+        *events = b->events;
+    if (n_events)
+        *n_events = b->n_events;
+    return st;
 }
 
 /* The position of request `id` in b->req, or -1. */

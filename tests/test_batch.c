@@ -32,6 +32,10 @@ static float *pixels_of(const gitc_model *m, const char *file)
     return px;
 }
 
+#ifndef GITC_MAX
+#define GITC_MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
 int main(int argc, char **argv)
 {
     check_init(argc, argv);
@@ -69,6 +73,25 @@ int main(int argc, char **argv)
         const int32_t *pr = req_prompt[i];
         check_true(gitc_generate(s, &req_px[i], pr ? &pr : NULL, &req_np[i], 1, &p[i], &alone[i], &err) == GITC_OK,
                    "alone %d: %s", i, err.message);
+    }
+    /* Requests added together share one decoder pass per step, their
+     * one-token prompts included: as many passes as the longest row has new
+     * tokens (not one more per request for its prompt). */
+    {
+        const float *three[3] = {px[0], px[1], px[2]};
+        gitc_generation g3 = {0};
+        gitc_session_stats st;
+        gitc_session_stats_reset(s);
+        if (check_true(gitc_generate(s, three, NULL, NULL, 3, &p[0], &g3, &err) == GITC_OK, "3 captions: %s",
+                       err.message)) {
+            int longest = 0;
+            for (int i = 0; i < g3.n_sequences; i++)
+                longest = GITC_MAX(longest, g3.sequences[i].n_ids - g3.sequences[i].n_prompt);
+            gitc_session_stats_get(s, &st);
+            check_true(st.decode_steps == longest, "3 captions together: %d decoder passes for %d new tokens",
+                       st.decode_steps, longest);
+            gitc_generation_free(&g3);
+        }
     }
     /* The greedy caption is the reference one (tests/data/cli/examples.json). */
     const int32_t want0[] = {101, 104, 118, 127, 111, 123, 104, 140, 108, 102};
