@@ -86,6 +86,23 @@ const char *check_path(const char *rel)
     return b;
 }
 
+int check_open_model(const char *dir, const gitc_model_params *mp, gitc_model **m, gitc_session **s)
+{
+    gitc_error err = {0};
+    *m = NULL;
+    *s = NULL;
+    if (!check_true(gitc_model_load(dir, mp, m, &err) == GITC_OK, "load %s: %s", dir, err.message))
+        return 0;
+    gitc_session_params sp = gitc_session_default_params();
+    sp.n_threads = 2;
+    if (!check_true(gitc_session_create(*m, &sp, s, &err) == GITC_OK, "session on %s: %s", dir, err.message)) {
+        gitc_model_free(*m);
+        *m = NULL;
+        return 0;
+    }
+    return 1;
+}
+
 int check_done(const char *name)
 {
     printf("%s: %d checks, %d failed\n", name, check_count, check_failures);

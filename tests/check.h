@@ -30,6 +30,12 @@ void check_init(int argc, char **argv);
 /* Prints the summary and returns the process exit status. */
 int check_done(const char *name);
 
+/* Loads the model folder dir (mp may be NULL: the defaults) and opens a
+ * session of 2 threads on it. On success returns 1 and both are the caller's;
+ * otherwise the test fails, returns 0 and leaves *m and *s NULL. */
+#include "gitc.h"
+int check_open_model(const char *dir, const gitc_model_params *mp, gitc_model **m, gitc_session **s);
+
 #endif
 
 /* Reference data helpers. */

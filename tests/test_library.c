@@ -170,15 +170,8 @@ static void test_model_output_capacity(const char *rel)
     gitc_error err = {0};
     gitc_model *m = NULL;
     gitc_session *s = NULL;
-    if (!check_true(gitc_model_load(check_path(rel), NULL, &m, &err) == GITC_OK, "load %s: %s", rel,
-                    err.message))
+    if (!check_open_model(check_path(rel), NULL, &m, &s))
         return;
-    gitc_session_params sp = gitc_session_default_params();
-    sp.n_threads = 2;
-    if (!check_true(gitc_session_create(m, &sp, &s, &err) == GITC_OK, "session: %s", err.message)) {
-        gitc_model_free(m);
-        return;
-    }
     const gitc_config *c = gitc_model_config(m);
     enum { T = 5 };
     const int32_t ids[T] = {c->bos_token_id, 7, 42, 99, c->eos_token_id};
@@ -283,16 +276,8 @@ static void test_session_after_failed_reserve(void)
     gitc_error err = {0};
     gitc_model *m = NULL;
     gitc_session *s = NULL;
-    gitc_model_params mp = gitc_model_default_params();
-    if (!check_true(gitc_model_load(check_path("models/git-shapes"), &mp, &m, &err) == GITC_OK,
-                    "load git-shapes: %s", err.message))
+    if (!check_open_model(check_path("models/git-shapes"), NULL, &m, &s))
         return;
-    gitc_session_params sp = gitc_session_default_params();
-    sp.n_threads = 2;
-    if (!check_true(gitc_session_create(m, &sp, &s, &err) == GITC_OK, "session: %s", err.message)) {
-        gitc_model_free(m);
-        return;
-    }
     const gitc_config *c = gitc_model_config(m);
     size_t npx = (size_t)gitc_model_num_frames(m) * 3 * c->vision_image_size * c->vision_image_size;
     size_t nproj = (size_t)gitc_model_num_image_tokens(m) * c->hidden_size;

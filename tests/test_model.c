@@ -15,14 +15,8 @@ static void check_tiny(const char *name)
     gitc_error err = {0};
     gitc_model *m = NULL;
     gitc_session *s = NULL;
-    if (!check_true(gitc_model_load(dir, NULL, &m, &err) == GITC_OK, "load %s: %s", dir, err.message))
+    if (!check_open_model(dir, NULL, &m, &s))
         return;
-    gitc_session_params sp = gitc_session_default_params();
-    sp.n_threads = 2;
-    if (!check_true(gitc_session_create(m, &sp, &s, &err) == GITC_OK, "session: %s", err.message)) {
-        gitc_model_free(m);
-        return;
-    }
     char path[600];
     snprintf(path, sizeof path, "%s/reference.json", dir);
     cJSON *ref = check_load_json(path);
