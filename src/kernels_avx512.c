@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__AVX512F__)
 
@@ -340,17 +341,140 @@ static void attn_worker(void *p, int ith, int nth)
     }
 }
 
-/* The image rows' attention (one block of keys, many queries) here; text
- * rows (a causal second block) and small heads on the avx2 kernel. */
+/* ---- attention of one query (a decode step) --------------------------- */
+
+/* A decode step's query reads every key and value row once: each share takes
+ * a contiguous range of rows and walks them whole (all heads of a row are
+ * adjacent, so the reads stream), keeping per head its own running max, sum
+ * of exponentials and weighted sum; the caller then merges the shares. (Head
+ * by head, each pass would read 256 bytes of every 3 KiB row.) */
+typedef struct step_ctx {
+    const gitc_attention_args *a;
+    int n;          /* visible keys: block 1, then block 2's causal prefix */
+    int share_len;  /* keys per share */
+    float *scratch; /* per share: [heads] max, [heads] sum, [heads x hd] sums, [heads x share_len] scores */
+    size_t stride;  /* floats per share */
+} step_ctx;
+
+GITC_INLINE const float *step_row(const gitc_attention_args *a, int j, int v)
+{
+    return j < a->n1 ? (v ? a->v1 : a->k1) + (size_t)j * (size_t)a->ld1
+                     : (v ? a->v2 : a->k2) + (size_t)(j - a->n1) * (size_t)a->ld2;
+}
+
+static void step_worker(void *p, int ith, int nth)
+{
+    const step_ctx *c = p;
+    const gitc_attention_args *a = c->a;
+    int H = a->n_heads, hd = a->head_dim, nv = hd / 16;
+    float *mx = c->scratch + (size_t)ith * c->stride, *sum = mx + H, *acc = sum + H;
+    float *sc = acc + (size_t)H * hd;
+    int j0 = GITC_MIN(c->n, ith * c->share_len), j1 = GITC_MIN(c->n, j0 + c->share_len), nj = j1 - j0;
+    (void)nth;
+    for (int h = 0; h < H; h++) {
+        mx[h] = -INFINITY;
+        sum[h] = 0.0f;
+    }
+    memset(acc, 0, (size_t)H * hd * sizeof(float));
+    if (nj <= 0)
+        return;
+    /* Scores, row by row: scale * q_h . k_j,h for every head. */
+    for (int j = j0; j < j1; j++) {
+        const float *k = step_row(a, j, 0);
+        for (int h = 0; h < H; h++) {
+            const float *qh = a->q + (size_t)h * hd, *kh = k + (size_t)h * hd;
+            __m512 d = _mm512_mul_ps(_mm512_loadu_ps(qh), _mm512_loadu_ps(kh));
+            for (int t = 1; t < nv; t++)
+                d = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * t), _mm512_loadu_ps(kh + 16 * t), d);
+            float v = _mm512_reduce_add_ps(d) * a->scale;
+            sc[(size_t)h * c->share_len + (j - j0)] = v;
+            mx[h] = v > mx[h] ? v : mx[h];
+        }
+    }
+    /* Exponentials against this share's max. */
+    for (int h = 0; h < H; h++) {
+        float *e = sc + (size_t)h * c->share_len;
+        __m512 m = _mm512_set1_ps(mx[h]), s = _mm512_setzero_ps();
+        int j = 0;
+        for (; j + 16 <= nj; j += 16) {
+            __m512 x = exp16(_mm512_sub_ps(_mm512_loadu_ps(e + j), m));
+            _mm512_storeu_ps(e + j, x);
+            s = _mm512_add_ps(s, x);
+        }
+        if (j < nj) {
+            __mmask16 k = (__mmask16)((1u << (nj - j)) - 1u);
+            __m512 x = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, e + j), m));
+            x = _mm512_maskz_mov_ps(k, x);
+            _mm512_mask_storeu_ps(e + j, k, x);
+            s = _mm512_add_ps(s, x);
+        }
+        sum[h] = _mm512_reduce_add_ps(s);
+    }
+    /* Weighted sums, row by row. */
+    for (int j = j0; j < j1; j++) {
+        const float *v = step_row(a, j, 1);
+        for (int h = 0; h < H; h++) {
+            __m512 w = _mm512_set1_ps(sc[(size_t)h * c->share_len + (j - j0)]);
+            float *o = acc + (size_t)h * hd;
+            const float *vh = v + (size_t)h * hd;
+            for (int t = 0; t < nv; t++)
+                _mm512_storeu_ps(o + 16 * t, _mm512_fmadd_ps(w, _mm512_loadu_ps(vh + 16 * t),
+                                                             _mm512_loadu_ps(o + 16 * t)));
+        }
+    }
+}
+
+/* Merges the shares: out_h = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s. */
+static void step_merge(const step_ctx *c, int shares)
+{
+    const gitc_attention_args *a = c->a;
+    int H = a->n_heads, hd = a->head_dim;
+    for (int h = 0; h < H; h++) {
+        float M = -INFINITY, l = 0.0f, f[64];
+        for (int t = 0; t < shares; t++)
+            M = fmaxf(M, c->scratch[(size_t)t * c->stride + h]);
+        for (int t = 0; t < shares; t++) {
+            const float *base = c->scratch + (size_t)t * c->stride;
+            f[t] = base[h] == -INFINITY ? 0.0f : expf(base[h] - M);
+            l += f[t] * base[H + h];
+        }
+        float *o = a->out + (size_t)h * hd;
+        for (int d = 0; d < hd; d++) {
+            float x = 0.0f;
+            for (int t = 0; t < shares; t++)
+                x += f[t] * c->scratch[(size_t)t * c->stride + 2 * H + (size_t)h * hd + d];
+            o[d] = x / l;
+        }
+    }
+}
+
+/* The image rows' attention (one block of keys, many queries) and a decode
+ * step's single query here; prompts (a causal block of several queries) and
+ * heads the tiles do not fit on the avx2 kernel. */
 static void attention_avx512(gitc_pool *pool, const gitc_attention_args *a, float *scratch)
 {
     int one_block = !a->k2 || a->n2 <= 0;
-    if (!one_block || a->n_q < 16 || a->n1 <= 0 || a->head_dim % 16 != 0 || a->head_dim > AHD) {
+    int fits = a->head_dim % 16 == 0 && a->head_dim <= AHD && a->n_heads > 0;
+    /* gitc_attention_scratch leaves 16 floats of slack for this alignment. */
+    float *aligned = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    if (fits && a->n_q == 1) {
+        int n2 = a->k2 ? GITC_MIN(a->n2, a->q_start + 1) : 0;
+        int n = a->n1 + GITC_MAX(n2, 0), shares = gitc_pool_size(pool);
+        int share_len = (n + shares - 1) / shares;
+        size_t stride = ((size_t)a->n_heads * (2 + a->head_dim + (size_t)share_len) + 15) / 16 * 16;
+        size_t room = gitc_attention_scratch(shares, a->n1 + (a->k2 ? a->n2 : 0)) - 16;
+        if (n > 0 && shares <= 64 && stride * (size_t)shares <= room) {
+            step_ctx c = {a, n, share_len, aligned, stride};
+            gitc_pool_run(pool, step_worker, &c);
+            step_merge(&c, shares);
+            return;
+        }
+    }
+    if (!one_block || a->n_q < 16 || a->n1 <= 0 || !fits) {
         avx2_set->attention(pool, a, scratch);
         return;
     }
-    /* gitc_attention_scratch leaves 16 floats of slack for this alignment. */
-    attn_ctx c = {a, (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63)};
+    attn_ctx c = {a, aligned};
     gitc_pool_run(pool, attn_worker, &c);
 }
 

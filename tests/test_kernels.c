@@ -288,6 +288,14 @@ static void test_attention(void)
     test_attention_case(33, 1, 128, 13, 0, 0, 1);    /* block 2 given but empty */
     test_attention_case(16, 3, 80, 1, 0, 0, 0);
     test_attention_case(65, 2, 16, 25, 0, 0, 0);
+    /* The avx512 set's single-query path (a decode step): shares of key rows
+     * merged by their maxima; block 2 wholly, partly or not visible; a share
+     * with no keys (2 keys, 3 threads). */
+    test_attention_case(1, 12, 64, 197, 12, 11, 1);   /* git-base decode step */
+    test_attention_case(1, 12, 64, 197, 20, 5, 1);    /* block 2 partly visible */
+    test_attention_case(1, 16, 64, 257, 0, 0, 0);
+    test_attention_case(1, 2, 128, 40, 30, 29, 1);
+    test_attention_case(1, 1, 16, 2, 0, 0, 0);
 }
 
 /* LayerNorm and the elementwise ops against the portable set (the original
