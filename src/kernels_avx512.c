@@ -343,17 +343,24 @@ static void attn_worker(void *p, int ith, int nth)
 
 /* ---- attention of one query (a decode step) --------------------------- */
 
-/* A decode step's query reads every key and value row once: each share takes
- * a contiguous range of rows and walks them whole (all heads of a row are
- * adjacent, so the reads stream), keeping per head its own running max, sum
- * of exponentials and weighted sum; the caller then merges the shares. (Head
- * by head, each pass would read 256 bytes of every 3 KiB row.) */
+/* A decode step's query reads every key and value row once. The rows are cut
+ * into chunks of SC keys; a chunk walks its rows whole (all heads of a row
+ * are adjacent, so the reads stream) and keeps, per head, its max, sum of
+ * exponentials and weighted sum; the caller merges the chunks in order.
+ * Chunks do not depend on the thread count, so neither does the result.
+ * (Head by head, a pass would read 256 bytes of every 3 KiB row.) */
+#define SC 64
+/* Chunks one merge takes (64 x 64 = 4096 keys). */
+#define GITC_STEP_CHUNKS_MAX 64
+
 typedef struct step_ctx {
     const gitc_attention_args *a;
-    int n;          /* visible keys: block 1, then block 2's causal prefix */
-    int share_len;  /* keys per share */
-    float *scratch; /* per share: [heads] max, [heads] sum, [heads x hd] sums, [heads x share_len] scores */
-    size_t stride;  /* floats per share */
+    int n;           /* visible keys: block 1, then block 2's causal prefix */
+    int n_chunks;
+    float *results;  /* per chunk: [heads] max, [heads] sum, [heads x hd] weighted sums */
+    size_t rstride;
+    float *scores;   /* per share: [heads x SC] */
+    size_t sstride;
 } step_ctx;
 
 GITC_INLINE const float *step_row(const gitc_attention_args *a, int j, int v)
@@ -362,22 +369,15 @@ GITC_INLINE const float *step_row(const gitc_attention_args *a, int j, int v)
                      : (v ? a->v2 : a->k2) + (size_t)(j - a->n1) * (size_t)a->ld2;
 }
 
-static void step_worker(void *p, int ith, int nth)
+static void step_chunk(const step_ctx *c, int chunk, float *sc)
 {
-    const step_ctx *c = p;
     const gitc_attention_args *a = c->a;
     int H = a->n_heads, hd = a->head_dim, nv = hd / 16;
-    float *mx = c->scratch + (size_t)ith * c->stride, *sum = mx + H, *acc = sum + H;
-    float *sc = acc + (size_t)H * hd;
-    int j0 = GITC_MIN(c->n, ith * c->share_len), j1 = GITC_MIN(c->n, j0 + c->share_len), nj = j1 - j0;
-    (void)nth;
-    for (int h = 0; h < H; h++) {
+    float *mx = c->results + (size_t)chunk * c->rstride, *sum = mx + H, *acc = sum + H;
+    int j0 = chunk * SC, j1 = GITC_MIN(c->n, j0 + SC), nj = j1 - j0;
+    for (int h = 0; h < H; h++)
         mx[h] = -INFINITY;
-        sum[h] = 0.0f;
-    }
     memset(acc, 0, (size_t)H * hd * sizeof(float));
-    if (nj <= 0)
-        return;
     /* Scores, row by row: scale * q_h . k_j,h for every head. */
     for (int j = j0; j < j1; j++) {
         const float *k = step_row(a, j, 0);
@@ -387,24 +387,17 @@ static void step_worker(void *p, int ith, int nth)
             for (int t = 1; t < nv; t++)
                 d = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * t), _mm512_loadu_ps(kh + 16 * t), d);
             float v = _mm512_reduce_add_ps(d) * a->scale;
-            sc[(size_t)h * c->share_len + (j - j0)] = v;
+            sc[(size_t)h * SC + (j - j0)] = v;
             mx[h] = v > mx[h] ? v : mx[h];
         }
     }
-    /* Exponentials against this share's max. */
+    /* Exponentials against this chunk's max (nj <= SC: four vectors). */
     for (int h = 0; h < H; h++) {
-        float *e = sc + (size_t)h * c->share_len;
+        float *e = sc + (size_t)h * SC;
         __m512 m = _mm512_set1_ps(mx[h]), s = _mm512_setzero_ps();
-        int j = 0;
-        for (; j + 16 <= nj; j += 16) {
-            __m512 x = exp16(_mm512_sub_ps(_mm512_loadu_ps(e + j), m));
-            _mm512_storeu_ps(e + j, x);
-            s = _mm512_add_ps(s, x);
-        }
-        if (j < nj) {
-            __mmask16 k = (__mmask16)((1u << (nj - j)) - 1u);
-            __m512 x = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, e + j), m));
-            x = _mm512_maskz_mov_ps(k, x);
+        for (int j = 0; j < nj; j += 16) {
+            __mmask16 k = nj - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (nj - j)) - 1u);
+            __m512 x = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, e + j), m)));
             _mm512_mask_storeu_ps(e + j, k, x);
             s = _mm512_add_ps(s, x);
         }
@@ -414,7 +407,7 @@ static void step_worker(void *p, int ith, int nth)
     for (int j = j0; j < j1; j++) {
         const float *v = step_row(a, j, 1);
         for (int h = 0; h < H; h++) {
-            __m512 w = _mm512_set1_ps(sc[(size_t)h * c->share_len + (j - j0)]);
+            __m512 w = _mm512_set1_ps(sc[(size_t)h * SC + (j - j0)]);
             float *o = acc + (size_t)h * hd;
             const float *vh = v + (size_t)h * hd;
             for (int t = 0; t < nv; t++)
@@ -424,25 +417,32 @@ static void step_worker(void *p, int ith, int nth)
     }
 }
 
-/* Merges the shares: out_h = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s. */
-static void step_merge(const step_ctx *c, int shares)
+static void step_worker(void *p, int ith, int nth)
+{
+    const step_ctx *c = p;
+    for (int chunk = ith; chunk < c->n_chunks; chunk += nth)
+        step_chunk(c, chunk, c->scores + (size_t)ith * c->sstride);
+}
+
+/* Merges the chunks in order: out_h = sum_c e^(m_c - M) acc_c / sum_c e^(m_c - M) l_c. */
+static void step_merge(const step_ctx *c)
 {
     const gitc_attention_args *a = c->a;
     int H = a->n_heads, hd = a->head_dim;
     for (int h = 0; h < H; h++) {
-        float M = -INFINITY, l = 0.0f, f[64];
-        for (int t = 0; t < shares; t++)
-            M = fmaxf(M, c->scratch[(size_t)t * c->stride + h]);
-        for (int t = 0; t < shares; t++) {
-            const float *base = c->scratch + (size_t)t * c->stride;
-            f[t] = base[h] == -INFINITY ? 0.0f : expf(base[h] - M);
-            l += f[t] * base[H + h];
+        float M = -INFINITY, l = 0.0f, f[GITC_STEP_CHUNKS_MAX];
+        for (int t = 0; t < c->n_chunks; t++)
+            M = fmaxf(M, c->results[(size_t)t * c->rstride + h]);
+        for (int t = 0; t < c->n_chunks; t++) {
+            const float *r = c->results + (size_t)t * c->rstride;
+            f[t] = expf(r[h] - M);
+            l += f[t] * r[H + h];
         }
         float *o = a->out + (size_t)h * hd;
         for (int d = 0; d < hd; d++) {
             float x = 0.0f;
-            for (int t = 0; t < shares; t++)
-                x += f[t] * c->scratch[(size_t)t * c->stride + 2 * H + (size_t)h * hd + d];
+            for (int t = 0; t < c->n_chunks; t++)
+                x += f[t] * c->results[(size_t)t * c->rstride + 2 * H + (size_t)h * hd + d];
             o[d] = x / l;
         }
     }
@@ -459,14 +459,17 @@ static void attention_avx512(gitc_pool *pool, const gitc_attention_args *a, floa
     float *aligned = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     if (fits && a->n_q == 1) {
         int n2 = a->k2 ? GITC_MIN(a->n2, a->q_start + 1) : 0;
-        int n = a->n1 + GITC_MAX(n2, 0), shares = gitc_pool_size(pool);
-        int share_len = (n + shares - 1) / shares;
-        size_t stride = ((size_t)a->n_heads * (2 + a->head_dim + (size_t)share_len) + 15) / 16 * 16;
-        size_t room = gitc_attention_scratch(shares, a->n1 + (a->k2 ? a->n2 : 0)) - 16;
-        if (n > 0 && shares <= 64 && stride * (size_t)shares <= room) {
-            step_ctx c = {a, n, share_len, aligned, stride};
+        int n = a->n1 + GITC_MAX(n2, 0), n_chunks = (n + SC - 1) / SC;
+        size_t rstride = ((size_t)a->n_heads * (2 + (size_t)a->head_dim) + 15) / 16 * 16;
+        size_t sstride = (size_t)a->n_heads * SC;
+        /* Whether it fits one thread's scratch decides, so that the path (and
+         * the bits) never depend on the thread count; each further thread
+         * brings more room than its scores take. */
+        size_t room1 = gitc_attention_scratch(1, a->n1 + (a->k2 ? a->n2 : 0)) - 16;
+        if (n > 0 && n_chunks <= GITC_STEP_CHUNKS_MAX && rstride * (size_t)n_chunks + sstride <= room1) {
+            step_ctx c = {a, n, n_chunks, aligned, rstride, aligned + rstride * (size_t)n_chunks, sstride};
             gitc_pool_run(pool, step_worker, &c);
-            step_merge(&c, shares);
+            step_merge(&c);
             return;
         }
     }
