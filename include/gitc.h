@@ -350,6 +350,10 @@ GITC_API double gitc_session_read_gbs(gitc_session *session, size_t bytes);
 /* pixel_values of one sample: [frames, 3, H, W] float32, H = W = image_size,
  * frames = gitc_model_num_frames(model). */
 
+/* Floats of one sample's pixel_values: frames * 3 * image_size^2, what every
+ * function taking pixel_values reads; 0 for a NULL model. */
+GITC_API size_t gitc_model_pixel_floats(const gitc_model *model);
+
 /* Floats gitc_encode_image writes to vision_out for one sample:
  * frames * tokens_per_frame * vision_hidden_size; 0 for a NULL model. */
 GITC_API size_t gitc_model_vision_floats(const gitc_model *model);

@@ -5,6 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+size_t gitc_model_pixel_floats(const gitc_model *m)
+{
+    if (!m)
+        return 0;
+    size_t S = (size_t)m->cfg.vision_image_size;
+    return (size_t)gitc_model_num_frames(m) * 3 * S * S;
+}
+
 size_t gitc_model_vision_floats(const gitc_model *m)
 {
     if (!m)

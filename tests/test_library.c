@@ -196,10 +196,14 @@ static void test_model_output_capacity(const char *rel)
                    gitc_model_hidden_floats(m, P + 1) == 0 && gitc_model_logits_floats(m, P + 1) == 0,
                "no size for 0 or max_position_embeddings + 1 text tokens");
     check_true(gitc_model_vision_floats(NULL) == 0 && gitc_model_projection_floats(NULL) == 0 &&
-                   gitc_model_hidden_floats(NULL, T) == 0 && gitc_model_logits_floats(NULL, T) == 0,
+                   gitc_model_hidden_floats(NULL, T) == 0 && gitc_model_logits_floats(NULL, T) == 0 &&
+                   gitc_model_pixel_floats(NULL) == 0,
                "no size without a model");
 
+    /* The input's size: [frames, 3, H, W]. */
     size_t npx = (size_t)gitc_model_num_frames(m) * 3 * c->vision_image_size * c->vision_image_size;
+    check_true(gitc_model_pixel_floats(m) == npx, "%s: pixel floats %zu, config %zu", rel,
+               gitc_model_pixel_floats(m), npx);
     float *px = malloc(npx * sizeof(float));
     float *want[N_OUT] = {0};
     for (int k = 0; k < N_OUT; k++)
@@ -279,7 +283,7 @@ static void test_session_after_failed_reserve(void)
     if (!check_open_model(check_path("models/git-shapes"), NULL, &m, &s))
         return;
     const gitc_config *c = gitc_model_config(m);
-    size_t npx = (size_t)gitc_model_num_frames(m) * 3 * c->vision_image_size * c->vision_image_size;
+    size_t npx = gitc_model_pixel_floats(m);
     size_t nproj = (size_t)gitc_model_num_image_tokens(m) * c->hidden_size;
     float *px = malloc(npx * sizeof(float)), *a = malloc(nproj * sizeof(float)),
           *b = malloc(nproj * sizeof(float));

@@ -133,7 +133,7 @@ static void run(const char *name)
                     "sessions: %s", err.message))
         goto done;
     const gitc_config *c = gitc_model_config(a);
-    size_t npx = (size_t)gitc_model_num_frames(a) * 3 * c->vision_image_size * c->vision_image_size;
+    size_t npx = gitc_model_pixel_floats(a);
     int32_t ids[6] = {101, 1037, 2158, 3899, 2006, 1996};
     px = malloc(npx * sizeof(float));
     la = malloc(6 * (size_t)c->vocab_size * sizeof(float));

@@ -528,8 +528,7 @@ int cmd_bench(int argc, char **argv)
     const float **pxs = NULL;
     if (!s)
         goto done;
-    const gitc_config *cfg = gitc_model_config(m);
-    size_t npx = (size_t)gitc_model_num_frames(m) * 3 * cfg->vision_image_size * cfg->vision_image_size;
+    size_t npx = gitc_model_pixel_floats(m);
     px = malloc((size_t)B * npx * sizeof(float));
     pxs = malloc((size_t)B * sizeof *pxs);
     if (!px || !pxs) {

@@ -43,7 +43,7 @@ static double run_once(const gitc_model *m, int threads)
     if (!s)
         return -1;
     const gitc_config *c = gitc_model_config(m);
-    size_t npx = (size_t)gitc_model_num_frames(m) * 3 * (size_t)c->vision_image_size * (size_t)c->vision_image_size;
+    size_t npx = gitc_model_pixel_floats(m);
     size_t n_logits = gitc_model_logits_floats(m, 1);
     float *px = calloc(npx, sizeof(float)), *logits = malloc(n_logits * sizeof(float));
     int32_t ids[1] = {c->bos_token_id};
