@@ -162,8 +162,7 @@ static void attend_row(const gitc_attention_args *a, int i, int h, float *scores
     int n = a->n1 + n2;
     float mx = -INFINITY;
     for (int j = 0; j < n; j++) {
-        const float *k = j < a->n1 ? a->k1 + (size_t)j * a->ld1 : a->k2 + (size_t)(j - a->n1) * a->ld2;
-        k += (size_t)h * hd;
+        const float *k = gitc_attention_kv_row(a, j, 0) + (size_t)h * hd;
         float s = 0.0f;
         for (int d = 0; d < hd; d++)
             s += q[d] * k[d];
@@ -179,8 +178,7 @@ static void attend_row(const gitc_attention_args *a, int i, int h, float *scores
     for (int d = 0; d < hd; d++)
         o[d] = 0.0f;
     for (int j = 0; j < n; j++) {
-        const float *v = j < a->n1 ? a->v1 + (size_t)j * a->ld1 : a->v2 + (size_t)(j - a->n1) * a->ld2;
-        v += (size_t)h * hd;
+        const float *v = gitc_attention_kv_row(a, j, 1) + (size_t)h * hd;
         float p = scores[j] / sum;
         for (int d = 0; d < hd; d++)
             o[d] += p * v[d];

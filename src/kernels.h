@@ -86,6 +86,14 @@ typedef struct gitc_attention_args {
     float scale;
 } gitc_attention_args;
 
+/* Row j of the keys (v = 0) or values (v = 1) over both blocks: block 1's
+ * rows first, then block 2's. */
+static inline const float *gitc_attention_kv_row(const gitc_attention_args *a, int j, int v)
+{
+    return j < a->n1 ? (v ? a->v1 : a->k1) + (size_t)j * (size_t)a->ld1
+                     : (v ? a->v2 : a->k2) + (size_t)(j - a->n1) * (size_t)a->ld2;
+}
+
 /* Scratch floats gitc_attention needs for n_threads threads and n_keys keys in all. */
 size_t gitc_attention_scratch(int n_threads, int n_keys);
 void gitc_attention(gitc_pool *pool, const gitc_attention_args *a, float *scratch);

@@ -405,9 +405,7 @@ typedef struct attention_ctx {
 /* Row j of keys (or values when v) for head h, over both blocks. */
 GITC_INLINE const float *kv_row(const gitc_attention_args *a, int j, int h, int v)
 {
-    const float *p = j < a->n1 ? (v ? a->v1 : a->k1) + (size_t)j * (size_t)a->ld1
-                               : (v ? a->v2 : a->k2) + (size_t)(j - a->n1) * (size_t)a->ld2;
-    return p + (size_t)h * (size_t)a->head_dim;
+    return gitc_attention_kv_row(a, j, v) + (size_t)h * (size_t)a->head_dim;
 }
 
 /* Queries per attention work item: scores and the weighted sum are computed

@@ -363,12 +363,6 @@ typedef struct step_ctx {
     size_t sstride;
 } step_ctx;
 
-GITC_INLINE const float *step_row(const gitc_attention_args *a, int j, int v)
-{
-    return j < a->n1 ? (v ? a->v1 : a->k1) + (size_t)j * (size_t)a->ld1
-                     : (v ? a->v2 : a->k2) + (size_t)(j - a->n1) * (size_t)a->ld2;
-}
-
 static void step_chunk(const step_ctx *c, int chunk, float *sc)
 {
     const gitc_attention_args *a = c->a;
@@ -380,7 +374,7 @@ static void step_chunk(const step_ctx *c, int chunk, float *sc)
     memset(acc, 0, (size_t)H * hd * sizeof(float));
     /* Scores, row by row: scale * q_h . k_j,h for every head. */
     for (int j = j0; j < j1; j++) {
-        const float *k = step_row(a, j, 0);
+        const float *k = gitc_attention_kv_row(a, j, 0);
         for (int h = 0; h < H; h++) {
             const float *qh = a->q + (size_t)h * hd, *kh = k + (size_t)h * hd;
             __m512 d = _mm512_mul_ps(_mm512_loadu_ps(qh), _mm512_loadu_ps(kh));
@@ -405,7 +399,7 @@ static void step_chunk(const step_ctx *c, int chunk, float *sc)
     }
     /* Weighted sums, row by row. */
     for (int j = j0; j < j1; j++) {
-        const float *v = step_row(a, j, 1);
+        const float *v = gitc_attention_kv_row(a, j, 1);
         for (int h = 0; h < H; h++) {
             __m512 w = _mm512_set1_ps(sc[(size_t)h * SC + (j - j0)]);
             float *o = acc + (size_t)h * hd;

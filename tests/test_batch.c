@@ -32,10 +32,6 @@ static float *pixels_of(const gitc_model *m, const char *file)
     return px;
 }
 
-#ifndef GITC_MAX
-#define GITC_MAX(a, b) ((a) > (b) ? (a) : (b))
-#endif
-
 int main(int argc, char **argv)
 {
     check_init(argc, argv);
@@ -86,7 +82,8 @@ int main(int argc, char **argv)
                        err.message)) {
             int longest = 0;
             for (int i = 0; i < g3.n_sequences; i++)
-                longest = GITC_MAX(longest, g3.sequences[i].n_ids - g3.sequences[i].n_prompt);
+                if (g3.sequences[i].n_ids - g3.sequences[i].n_prompt > longest)
+                    longest = g3.sequences[i].n_ids - g3.sequences[i].n_prompt;
             gitc_session_stats_get(s, &st);
             check_true(st.decode_steps == longest, "3 captions together: %d decoder passes for %d new tokens",
                        st.decode_steps, longest);
