@@ -37,7 +37,7 @@ apt_get() {
 
 apt_get update -qq
 apt_get install -y -qq --no-install-recommends \
-    build-essential cmake pkg-config clang \
+    build-essential cmake pkg-config clang qemu-user \
     libcjson-dev libutf8proc-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev \
     libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
     python3 python3-pytest python3-numpy python3-pil python3-distributed \

@@ -272,20 +272,45 @@ static int cpu_has_avx512f(void)
 
 /* The usable kernel sets, found once (cpuid traps to the hypervisor in VMs). */
 static const gitc_kernel_table *kernel_list[3];
+static gitc_kernel_table composed[3];
 static int kernel_count;
 static int best_index;
 static pthread_once_t kernel_once = PTHREAD_ONCE_INIT;
 
+/* `set` with each NULL entry taken from `base` (plain C: runs before any
+ * code of the wider set does). */
+static const gitc_kernel_table *compose(gitc_kernel_table *out, const gitc_kernel_table *set,
+                                        const gitc_kernel_table *base)
+{
+    *out = *set;
+    if (!out->linear) out->linear = base->linear;
+    if (!out->attention) out->attention = base->attention;
+    if (!out->layernorm) out->layernorm = base->layernorm;
+    if (!out->gelu) out->gelu = base->gelu;
+    if (!out->quick_gelu) out->quick_gelu = base->quick_gelu;
+    if (!out->add) out->add = base->add;
+    if (!out->fma_loop) out->fma_loop = base->fma_loop;
+    if (!out->log_sum_exp) out->log_sum_exp = base->log_sum_exp;
+    return out;
+}
+
 static void find_kernels(void)
 {
-    const gitc_kernel_table *avx2 = gitc_kernels_avx2_table();
     kernel_list[kernel_count++] = &portable_table;
-    if (avx2 && cpu_has_avx2()) {
-        kernel_list[kernel_count++] = avx2;
-        const gitc_kernel_table *avx512 = gitc_kernels_avx512_table(avx2);
-        if (avx512 && cpu_has_avx512f())
-            kernel_list[kernel_count++] = avx512;
+#ifdef GITC_HAVE_X86_SIMD
+    /* The CPU check comes first: no function of a wider set is called (or
+     * even its table read by code compiled for it) unless the CPU runs it. */
+    if (cpu_has_avx2()) {
+        kernel_list[kernel_count] = compose(&composed[kernel_count], &gitc_kernels_avx2_set,
+                                            kernel_list[kernel_count - 1]);
+        kernel_count++;
+        if (cpu_has_avx512f()) {
+            kernel_list[kernel_count] = compose(&composed[kernel_count], &gitc_kernels_avx512_set,
+                                                kernel_list[kernel_count - 1]);
+            kernel_count++;
+        }
     }
+#endif
     best_index = kernel_count - 1;
     /* GITC_KERNELS names a set to use instead of the best (A/B measurements). */
     const char *want = getenv("GITC_KERNELS");

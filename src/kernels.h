@@ -131,14 +131,13 @@ double gitc_kernels_peak_gflops(gitc_pool *pool, int ms);
  * measurements). */
 int gitc_kernel_tables(const gitc_kernel_table *const **tables);
 
-/* The AVX2+FMA+F16C set, or NULL when not compiled in (kernels_avx2.c).
- * Call it only after checking the CPU (gitc_kernel_tables does). */
-const gitc_kernel_table *gitc_kernels_avx2_table(void);
-
-/* The AVX-512F set (linear over f32 panels; the other kernels are the AVX2
- * set's), or NULL when not compiled in (kernels_avx512.c). Built on avx2; call
- * it only after checking the CPU. */
-const gitc_kernel_table *gitc_kernels_avx512_table(const gitc_kernel_table *avx2);
+/* The SIMD sets (kernels_avx2.c, kernels_avx512.c; compiled in where CMake
+ * defines GITC_HAVE_X86_SIMD). Files built for a wider instruction set export
+ * only const data, so nothing compiled for it can run before the CPU check:
+ * a NULL entry means "the set below's" and is filled in by generic code
+ * (kernels.c) after the check passes. */
+extern const gitc_kernel_table gitc_kernels_avx2_set;
+extern const gitc_kernel_table gitc_kernels_avx512_set;
 
 /* The best set for this CPU (what gitc_linear and the others call). */
 const gitc_kernel_table *gitc_kernels_best(void);

@@ -783,15 +783,9 @@ static float log_sum_exp_avx2(const float *x, int n)
     return (float)(mx + log(sum));
 }
 
-static const gitc_kernel_table avx2_table = {
+const gitc_kernel_table gitc_kernels_avx2_set = {
     "avx2", linear_avx2, attention_avx2, layernorm_avx2, gelu_avx2, quick_gelu_avx2, add_avx2,
     0, fma_loop_avx2, log_sum_exp_avx2,
 };
-
-const gitc_kernel_table *gitc_kernels_avx2_table(void) { return &avx2_table; }
-
-#else /* no AVX2 in this build */
-
-const gitc_kernel_table *gitc_kernels_avx2_table(void) { return NULL; }
 
 #endif

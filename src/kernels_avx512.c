@@ -142,13 +142,11 @@ static void panel_worker(void *p, int ith, int nth)
         panel_range(c, p0, p1);
 }
 
-static const gitc_kernel_table *avx2_set;
-
 static void linear_avx512(gitc_pool *pool, float *y, const float *x, const gitc_matrix *w,
                           const float *bias, int M)
 {
     if (!w->panels) { /* not prepared (a matrix outside a model): W in place */
-        avx2_set->linear(pool, y, x, w, bias, M);
+        gitc_kernels_avx2_set.linear(pool, y, x, w, bias, M);
         return;
     }
     if (M <= 0 || w->n_out <= 0)
@@ -468,7 +466,7 @@ static void attention_avx512(gitc_pool *pool, const gitc_attention_args *a, floa
         }
     }
     if (!one_block || a->n_q < 16 || a->n1 <= 0 || !fits) {
-        avx2_set->attention(pool, a, scratch);
+        gitc_kernels_avx2_set.attention(pool, a, scratch);
         return;
     }
     attn_ctx c = {a, aligned};
@@ -493,28 +491,10 @@ static double fma_loop_avx512(long n)
     return 12.0 * 32.0 * (double)n;
 }
 
-static gitc_kernel_table avx512_table;
-
-const gitc_kernel_table *gitc_kernels_avx512_table(const gitc_kernel_table *avx2)
-{
-    if (!avx2)
-        return NULL;
-    avx2_set = avx2;
-    avx512_table = *avx2;
-    avx512_table.name = "avx512";
-    avx512_table.linear = linear_avx512;
-    avx512_table.attention = attention_avx512;
-    avx512_table.uses_panels = 1;
-    avx512_table.fma_loop = fma_loop_avx512;
-    return &avx512_table;
-}
-
-#else /* no AVX-512 in this build */
-
-const gitc_kernel_table *gitc_kernels_avx512_table(const gitc_kernel_table *avx2)
-{
-    (void)avx2;
-    return NULL;
-}
+/* Only what this set replaces; kernels.c takes the rest from the AVX2 set
+ * once the CPU check has passed (nothing here runs before it). */
+const gitc_kernel_table gitc_kernels_avx512_set = {
+    "avx512", linear_avx512, attention_avx512, NULL, NULL, NULL, NULL, 1, fma_loop_avx512, NULL,
+};
 
 #endif
