@@ -8,6 +8,9 @@
  * allocated, libjpeg/libpng errors longjmp back here (never exit, never print).
  */
 #include "image_internal.h"
+#include "image_codecs.h"
+#include "image_pixels.h"
+#include "version.h"
 
 #include <setjmp.h>
 #include <stdio.h>
@@ -30,70 +33,6 @@ gitc_image_params gitc_image_default_params(void)
     p.max_pixels = 100000000;
     p.exif_transpose = 0;
     return p;
-}
-
-void gitc_image_free(gitc_image *image)
-{
-    if (!image)
-        return;
-    free(image->rgb);
-    image->rgb = NULL;
-    image->width = 0;
-    image->height = 0;
-}
-
-/* Checks decoded dimensions against zero size, int overflow and the pixel limit. */
-static gitc_status check_size(const char *name, uint64_t w, uint64_t h, uint64_t max_pixels,
-                              gitc_error *err)
-{
-    if (w == 0 || h == 0)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: image has zero size (%llux%llu)", name,
-                         (unsigned long long)w, (unsigned long long)h);
-    if (max_pixels && w * h > max_pixels)
-        return gitc_fail(err, GITC_ERR_LIMIT,
-                         "%s: image of %llux%llu pixels exceeds the limit of %llu pixels", name,
-                         (unsigned long long)w, (unsigned long long)h,
-                         (unsigned long long)max_pixels);
-    /* Keep every byte offset of an RGBA buffer inside a signed int. */
-    if (w > 0x7fffffffu / 4 / h)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s: image of %llux%llu pixels is too large", name,
-                         (unsigned long long)w, (unsigned long long)h);
-    return GITC_OK;
-}
-
-gitc_status gitc_check_image_size(const char *name, uint64_t w, uint64_t h, uint64_t max_pixels,
-                                  gitc_error *err)
-{
-    return check_size(name, w, h, max_pixels, err);
-}
-
-/* Allocates the RGB pixels of an image already checked by check_size. */
-static gitc_status alloc_rgb(gitc_image *im, const char *name, int w, int h, gitc_error *err)
-{
-    im->rgb = malloc((size_t)w * (size_t)h * 3);
-    if (!im->rgb)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %dx%d pixels", name, w, h);
-    im->width = w;
-    im->height = h;
-    return GITC_OK;
-}
-
-gitc_status gitc_alloc_rgb(gitc_image *im, const char *name, int w, int h, gitc_error *err)
-{
-    return alloc_rgb(im, name, w, h, err);
-}
-
-void gitc_cmyk_to_rgb(uint8_t *rgb, const uint8_t *cmyk, size_t n)
-{
-    /* Pillow's cmyk2rgb: nk = 255 - k; channel = clip8(nk - muldiv255(c, nk)). */
-    for (size_t i = 0; i < n; i++, cmyk += 4, rgb += 3) {
-        int nk = 255 - cmyk[3];
-        for (int c = 0; c < 3; c++) {
-            int t = cmyk[c] * nk + 128;
-            int v = nk - (((t >> 8) + t) >> 8);
-            rgb[c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
-    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -225,38 +164,6 @@ int gitc_image_file_orientation(const uint8_t *d, size_t n)
     return 0;
 }
 
-gitc_status gitc_image_orient(gitc_image *im, int orientation, gitc_error *err)
-{
-    if (orientation < 2 || orientation > 8)
-        return GITC_OK;
-    int w = im->width, h = im->height;
-    int swap = orientation >= 5;
-    int ow = swap ? h : w, oh = swap ? w : h;
-    uint8_t *out = malloc((size_t)w * (size_t)h * 3);
-    if (!out)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory rotating a %dx%d image", w, h);
-    for (int y = 0; y < oh; y++) {
-        for (int x = 0; x < ow; x++) {
-            int sx, sy;
-            switch (orientation) {
-            case 2: sx = w - 1 - x; sy = y; break;             /* FLIP_LEFT_RIGHT */
-            case 3: sx = w - 1 - x; sy = h - 1 - y; break;     /* ROTATE_180 */
-            case 4: sx = x; sy = h - 1 - y; break;             /* FLIP_TOP_BOTTOM */
-            case 5: sx = y; sy = x; break;                     /* TRANSPOSE */
-            case 6: sx = y; sy = h - 1 - x; break;             /* ROTATE_270 */
-            case 7: sx = w - 1 - y; sy = h - 1 - x; break;     /* TRANSVERSE */
-            default: sx = w - 1 - y; sy = x; break;            /* 8: ROTATE_90 */
-            }
-            memcpy(out + ((size_t)y * ow + x) * 3, im->rgb + ((size_t)sy * w + sx) * 3, 3);
-        }
-    }
-    free(im->rgb);
-    im->rgb = out;
-    im->width = ow;
-    im->height = oh;
-    return GITC_OK;
-}
-
 /* ------------------------------------------------------------------ */
 /* JPEG (libjpeg-turbo, Pillow's default settings)                     */
 /* ------------------------------------------------------------------ */
@@ -357,7 +264,7 @@ static gitc_status decode_jpeg(const uint8_t *data, size_t size, const char *nam
     }
     int w = (int)GITC_MIN(cinfo.image_width, 0x7fffffffu);
     int h = (int)GITC_MIN(cinfo.image_height, 0x7fffffffu);
-    st = check_size(name, cinfo.image_width, cinfo.image_height, max_pixels, err);
+    st = gitc_check_image_size(name, cinfo.image_width, cinfo.image_height, max_pixels, err);
     if (st != GITC_OK)
         goto done;
     /* Pillow: 1 layer -> "L", 3 -> "RGB", 4 -> "CMYK" (raw mode "CMYK;I", Adobe inversion).
@@ -511,7 +418,7 @@ static gitc_status decode_png(const uint8_t *data, size_t size, const char *name
     png_uint_32 w32 = 0, h32 = 0;
     int depth = 0, color = 0, interlace = 0;
     png_get_IHDR(png, info, &w32, &h32, &depth, &color, &interlace, NULL, NULL);
-    st = check_size(name, w32, h32, max_pixels, err);
+    st = gitc_check_image_size(name, w32, h32, max_pixels, err);
     if (st != GITC_OK)
         goto done;
     int w = (int)w32, h = (int)h32;
@@ -548,7 +455,7 @@ static gitc_status decode_png(const uint8_t *data, size_t size, const char *name
                        name, color, depth);
         goto done;
     }
-    st = alloc_rgb(out, name, w, h, err);
+    st = gitc_alloc_rgb(out, name, w, h, err);
     if (st != GITC_OK)
         goto done;
     pixels = out->rgb;
@@ -617,11 +524,11 @@ static gitc_status decode_webp(const uint8_t *data, size_t size, const char *nam
                          (int)vs);
     if (f.has_animation)
         return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: animated WebP is not supported", name);
-    gitc_status st = check_size(name, (uint64_t)GITC_MAX(f.width, 0),
+    gitc_status st = gitc_check_image_size(name, (uint64_t)GITC_MAX(f.width, 0),
                                 (uint64_t)GITC_MAX(f.height, 0), max_pixels, err);
     if (st != GITC_OK)
         return st;
-    st = alloc_rgb(out, name, f.width, f.height, err);
+    st = gitc_alloc_rgb(out, name, f.width, f.height, err);
     if (st != GITC_OK)
         return st;
     size_t n = (size_t)f.width * (size_t)f.height * 3;
@@ -669,7 +576,7 @@ static gitc_status decode_gif(const uint8_t *data, size_t size, const char *name
     GifByteType *line = NULL;
     int transparency = -1;
     int sw = gif->SWidth, sh = gif->SHeight;
-    st = check_size(name, (uint64_t)GITC_MAX(sw, 0), (uint64_t)GITC_MAX(sh, 0), max_pixels, err);
+    st = gitc_check_image_size(name, (uint64_t)GITC_MAX(sw, 0), (uint64_t)GITC_MAX(sh, 0), max_pixels, err);
     if (st != GITC_OK)
         goto done;
     for (;;) {
@@ -745,7 +652,7 @@ static gitc_status decode_gif(const uint8_t *data, size_t size, const char *name
         uint8_t pal[256][3];
         pil_palette(pal, map ? (const uint8_t *)map->Colors : NULL, map ? map->ColorCount : 0,
                     (int)sizeof(GifColorType));
-        st = alloc_rgb(out, name, sw, sh, err);
+        st = gitc_alloc_rgb(out, name, sw, sh, err);
         if (st != GITC_OK)
             goto done;
         size_t n = (size_t)sw * (size_t)sh;
@@ -796,7 +703,7 @@ static gitc_status decode_bmp(const uint8_t *d, size_t size, const char *name,
         h = -h;
     if (w < 0)
         return gitc_fail(err, GITC_ERR_FORMAT, "%s: BMP has a negative width", name);
-    gitc_status st = check_size(name, (uint64_t)w, (uint64_t)h, max_pixels, err);
+    gitc_status st = gitc_check_image_size(name, (uint64_t)w, (uint64_t)h, max_pixels, err);
     if (st != GITC_OK)
         return st;
     if (compression == 3 && bpp == 32) {
@@ -833,7 +740,7 @@ static gitc_status decode_bmp(const uint8_t *d, size_t size, const char *name,
     size_t stride = ((size_t)w * bpp + 31) / 32 * 4;
     if (offset > size || (size - offset) / stride < (size_t)h)
         return gitc_fail(err, GITC_ERR_FORMAT, "%s: BMP pixel data is truncated", name);
-    st = alloc_rgb(out, name, (int)w, (int)h, err);
+    st = gitc_alloc_rgb(out, name, (int)w, (int)h, err);
     if (st != GITC_OK)
         return st;
     for (int64_t y = 0; y < h; y++) {

@@ -9,7 +9,8 @@
  * primary image (its transformations applied, as libheif does by default).
  * The size is checked against max_pixels before anything is decoded.
  */
-#include "image_internal.h"
+#include "image_codecs.h"
+#include "image_pixels.h"
 
 #include <stdlib.h>
 #include <string.h>

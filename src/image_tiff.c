@@ -14,7 +14,8 @@
  * buffer exists, libtiff's own allocations are capped, its messages go to this
  * decode's error text (never to stderr), and every layout is checked.
  */
-#include "image_internal.h"
+#include "image_codecs.h"
+#include "image_pixels.h"
 
 #if GITC_HAVE_TIFF
 

@@ -1,5 +1,6 @@
 /* What this build of libgitc is: its version and the formats its codecs decode. */
-#include "image_internal.h"
+#include "gitc.h"
+#include "version.h"
 
 const char *gitc_version(void)
 {

@@ -18,6 +18,7 @@
 #include "check.h"
 #include "gitc.h"
 #include "image_internal.h"
+#include "image_pixels.h"
 #include "safetensors.h"
 
 /* Max |a - b| over n bytes. */
