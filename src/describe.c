@@ -1,6 +1,7 @@
 /* Files in, text out: captions, answers and video captions through the
  * model's own processor and tokenizer. */
 #include "model.h"
+#include "session.h"
 
 #include <stdlib.h>
 #include <string.h>

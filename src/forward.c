@@ -1,5 +1,8 @@
 /* The model levels of the public API: image encoding and the full forward pass. */
+#include "decoder.h"
+#include "encode.h"
 #include "model.h"
+#include "session.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -64,13 +67,7 @@ gitc_status gitc_encode_image(gitc_session *s, const float *pixel_values, float 
         (st = check_capacity("gitc_encode_image", "projection_out", projection_out, projection_capacity, n,
                              err)) != GITC_OK)
         return st;
-    float *proj = projection_out ? projection_out : malloc(n * sizeof(float));
-    if (!proj)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    st = gitc_vision_run(s, pixel_values, vision_out, proj, err);
-    if (proj != projection_out)
-        free(proj);
-    return st;
+    return gitc_encode(s, &pixel_values, 1, NULL, vision_out, projection_out, NULL, err);
 }
 
 /* Mean next-token cross-entropy: logits [T, V] at position t predict ids[t+1]. */
@@ -111,20 +108,19 @@ gitc_status gitc_forward(gitc_session *s, const float *pixel_values, const int32
     int n_img = gitc_model_num_image_tokens(s->model), D = c->hidden_size;
     image_kv ik = {0};
     text_kv tk = {0};
-    float *proj = malloc((size_t)n_img * D * sizeof(float));
     float *text_hidden = malloc((size_t)T * D * sizeof(float));
     float *logits = logits_out;
     if (!logits && loss_out)
         logits = malloc((size_t)T * c->vocab_size * sizeof(float));
     gitc_status st = GITC_OK;
-    if (!proj || !text_hidden || (loss_out && !logits)) {
+    if (!text_hidden || (loss_out && !logits)) {
         st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
         goto done;
     }
+    image_kv *ikp = &ik;
     if ((st = image_kv_init(&ik, c, n_img, err)) != GITC_OK ||
         (st = text_kv_init(&tk, c, T, err)) != GITC_OK ||
-        (st = gitc_vision_run(s, pixel_values, NULL, proj, err)) != GITC_OK ||
-        (st = gitc_decoder_image(s, proj, &ik, hidden_out, err)) != GITC_OK)
+        (st = gitc_encode(s, &pixel_values, 1, &ikp, NULL, NULL, hidden_out, err)) != GITC_OK)
         goto done;
     const image_kv *img = &ik;
     text_kv *txt = &tk;
@@ -142,7 +138,6 @@ done:
     text_kv_free(&tk);
     if (logits != logits_out)
         free(logits);
-    free(proj);
     free(text_hidden);
     return st;
 }
@@ -151,17 +146,10 @@ gitc_status gitc_prefill_image(gitc_session *s, const float *pixel_values, gitc_
 {
     if (!s || !pixel_values)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_prefill_image: NULL argument");
-    const gitc_config *c = &s->model->cfg;
-    int n_img = gitc_model_num_image_tokens(s->model);
-    float *proj = malloc((size_t)n_img * (size_t)c->hidden_size * sizeof(float));
-    image_kv kv = {0};
-    gitc_status st = proj ? image_kv_init(&kv, c, n_img, err)
-                          : gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    image_kv kv = {0}, *kvp = &kv;
+    gitc_status st = image_kv_init(&kv, &s->model->cfg, gitc_model_num_image_tokens(s->model), err);
     if (st == GITC_OK)
-        st = gitc_vision_run(s, pixel_values, NULL, proj, err);
-    if (st == GITC_OK)
-        st = gitc_decoder_image(s, proj, &kv, NULL, err);
+        st = gitc_encode(s, &pixel_values, 1, &kvp, NULL, NULL, NULL, err);
     image_kv_free(&kv);
-    free(proj);
     return st;
 }

@@ -6,7 +6,10 @@
  * The primitive is the step API (gitc_batch_*): requests join a batch at any
  * time, every live row advances one token per step in one decoder pass, and
  * finished requests leave. gitc_generate is a loop over it. */
+#include "decoder.h"
+#include "encode.h"
 #include "model.h"
+#include "session.h"
 
 #include <float.h>
 #include <math.h>
@@ -241,9 +244,9 @@ static int cmp_candidate(const void *a, const void *b)
 
 /* ---- requests and the batch ---- */
 
-/* Rows per decoder call: bounds the scratch the session's workspace grows to
- * when a batch holds many rows; bigger batches take several calls per step. */
-enum { STEP_CHUNK = 64 };
+/* Rows per decoder call: the session's workspace is sized for this many;
+ * bigger batches take several calls per step. */
+enum { STEP_CHUNK = GITC_STEP_ROWS_MAX };
 
 /* One request: an input with its greedy/sampling rows or its beam group. */
 typedef struct request {
@@ -278,7 +281,6 @@ struct gitc_batch {
     request **req;           /* [cap_req], n_req in use, in the order they were added */
     int n_req, cap_req;
     int next_id;
-    float *proj;             /* [n_img, D] image tokens of the input being added */
     float *hidden;           /* [chunk, D] */
     float *logits;           /* [chunk, V] */
     float *sort_tmp;         /* [V] sampling: the scores sorted */
@@ -421,7 +423,6 @@ gitc_status gitc_batch_create(gitc_session *s, int max_rows, gitc_batch **out, g
     b->max_rows = max_rows;
     int chunk = GITC_MIN(max_rows, STEP_CHUNK);
     size_t V = (size_t)c->vocab_size, D = (size_t)c->hidden_size;
-    b->proj = malloc((size_t)gitc_model_num_image_tokens(s->model) * D * sizeof(float));
     b->hidden = malloc((size_t)chunk * D * sizeof(float));
     b->logits = malloc((size_t)chunk * V * sizeof(float));
     b->sort_tmp = malloc(V * sizeof(float));
@@ -431,7 +432,7 @@ gitc_status gitc_batch_create(gitc_session *s, int max_rows, gitc_batch **out, g
     b->txts = malloc((size_t)chunk * sizeof *b->txts);
     b->ids = malloc((size_t)chunk * sizeof *b->ids);
     b->events = malloc((size_t)max_rows * sizeof *b->events);
-    if (!b->proj || !b->hidden || !b->logits || !b->sort_tmp || !b->logprobs || !b->fwd || !b->imgs ||
+    if (!b->hidden || !b->logits || !b->sort_tmp || !b->logprobs || !b->fwd || !b->imgs ||
         !b->txts || !b->ids || !b->events) {
         gitc_batch_free(b);
         return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
@@ -447,7 +448,6 @@ void gitc_batch_free(gitc_batch *b)
     for (int i = 0; i < b->n_req; i++)
         request_free(b->req[i]);
     free(b->req);
-    free(b->proj);
     free(b->hidden);
     free(b->logits);
     free(b->sort_tmp);
@@ -511,11 +511,10 @@ static gitc_status request_start(gitc_batch *b, request *q, const float *pixel_v
         q->img = *encoded;
         memset(encoded, 0, sizeof *encoded);
     } else {
-        st = image_kv_init(&q->img, c, gitc_model_num_image_tokens(b->s->model), err);
+        image_kv *kv = &q->img;
+        st = image_kv_init(kv, c, gitc_model_num_image_tokens(b->s->model), err);
         if (st == GITC_OK)
-            st = gitc_vision_run(b->s, pixel_values, NULL, b->proj, err);
-        if (st == GITC_OK)
-            st = gitc_decoder_image(b->s, b->proj, &q->img, NULL, err);
+            st = gitc_encode(b->s, &pixel_values, 1, &kv, NULL, NULL, NULL, err);
     }
     if (st != GITC_OK)
         return st;
@@ -971,7 +970,7 @@ gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
                 kv_ptrs[j] = &kv[j];
             }
             if (st == GITC_OK)
-                st = gitc_encode_batch(s, pixel_values + e, k, kv_ptrs, err);
+                st = gitc_encode(s, pixel_values + e, k, kv_ptrs, NULL, NULL, NULL, err);
             for (int j = 0; j < k && st == GITC_OK; j++) {
                 int i = e + j;
                 st = batch_add(b, pixel_values[i], &kv[j], prompts && prompts[i] ? prompts[i] : NULL,

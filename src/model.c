@@ -1,8 +1,10 @@
 /* Loading a GIT model folder: config, mmapped safetensors (single file or
  * shards), tensor checks against the config, tokenizer and processor. */
 #include "model.h"
-#include "pytorch.h"
 #include "backend.h"
+#include "config.h"
+#include "pytorch.h"
+#include "weights.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -177,25 +179,6 @@ static int bind_weight(void *user, const weight_spec *w)
     if (w->matrix)
         *w->matrix = x;
     return b->status == GITC_OK;
-}
-
-typedef struct matrix_iter {
-    gitc_matrix_fn fn;
-    void *user;
-} matrix_iter;
-
-static int each_matrix(void *user, const weight_spec *w)
-{
-    const matrix_iter *it = user;
-    if (w->matrix)
-        it->fn(it->user, w->name, w->matrix);
-    return 1;
-}
-
-void gitc_model_for_each_matrix(gitc_model *m, gitc_matrix_fn fn, void *user)
-{
-    matrix_iter it = {fn, user};
-    gitc_weights_for_each(&m->cfg, m, each_matrix, &it);
 }
 
 /* Reads an optional JSON file of the folder; *text is NULL when it does not exist. */

@@ -1,6 +1,7 @@
 /* generate() of the tiny reference models: greedy, prompt, beams, logits
  * processors and a batch of two, against transformers 4.39.3's ids. */
 #include "check.h"
+#include "config.h"
 #include "model.h"
 
 #include <stdio.h>

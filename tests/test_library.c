@@ -8,6 +8,7 @@
 #include "gitc.h"
 #include "image_internal.h"
 #include "model.h"
+#include "session.h"
 #include "safetensors.h"
 
 #include <limits.h>

@@ -6,6 +6,7 @@
  * small live in tests/data/limits; large ones are written at run time (sparse
  * files where only the declared size matters). */
 #include "check.h"
+#include "config.h"
 #include "model.h"
 #include "safetensors.h"
 #include "video_internal.h"

@@ -2,7 +2,8 @@
  * folders written from them with the safetensors writer (a developer tool:
  * built into the gitc CLI and the tests, not into libgitc). */
 #include "synth.h"
-#include "model.h"
+#include "config.h"
+#include "weights.h"
 #include "safetensors.h"
 
 #include <errno.h>
