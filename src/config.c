@@ -19,7 +19,7 @@ typedef struct json_src {
 /* Formats the value of `key` as written in the file (or, failing that, the parsed double). */
 static const char *as_written(const json_src *src, const char *key, double v, char *buf, size_t size)
 {
-    if (!gitc_json_literal(src->text, src->len, src->parent, key, buf, size))
+    if (!gitci_json_literal(src->text, src->len, src->parent, key, buf, size))
         snprintf(buf, size, "%.17g", v);
     return buf;
 }
@@ -35,13 +35,13 @@ static int get_int(const json_src *src, const cJSON *obj, const char *key, int *
         return 1;
     const char *pre = src->parent ? src->parent : "", *dot = src->parent ? "." : "";
     if (!cJSON_IsNumber(it)) {
-        gitc_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" must be an integer", src->path, pre, dot, key);
+        gitci_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" must be an integer", src->path, pre, dot, key);
         return 0;
     }
     double v = it->valuedouble;
     if (!(v >= lo && v <= hi) || v != floor(v)) {
         char text[48];
-        gitc_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" = %s must be an integer in %.0f..%.0f",
+        gitci_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" = %s must be an integer in %.0f..%.0f",
                   src->path, pre, dot, key, as_written(src, key, v, text, sizeof text), lo, hi);
         return 0;
     }
@@ -58,13 +58,13 @@ static int get_double(const json_src *src, const cJSON *obj, const char *key, do
         return 1;
     const char *pre = src->parent ? src->parent : "", *dot = src->parent ? "." : "";
     if (!cJSON_IsNumber(it)) {
-        gitc_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" must be a number", src->path, pre, dot, key);
+        gitci_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" must be a number", src->path, pre, dot, key);
         return 0;
     }
     double v = it->valuedouble;
     if (!(lo_open ? v > lo : v >= lo) || !(v <= hi)) {
         char text[48];
-        gitc_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" = %s is out of range %s%g, %g]", src->path,
+        gitci_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" = %s is out of range %s%g, %g]", src->path,
                   pre, dot, key, as_written(src, key, v, text, sizeof text), lo_open ? "(" : "[", lo,
                   hi);
         return 0;
@@ -81,7 +81,7 @@ static int check_act(const cJSON *obj, const char *key, const char *want, const 
     if (!it || cJSON_IsNull(it))
         return 1;
     if (!cJSON_IsString(it) || strcmp(it->valuestring, want) != 0) {
-        gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: \"%s\" is %s%s%s; gitc supports \"%s\"", path,
+        gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: \"%s\" is %s%s%s; gitc supports \"%s\"", path,
                   key, cJSON_IsString(it) ? "\"" : "", cJSON_IsString(it) ? it->valuestring : "not a string",
                   cJSON_IsString(it) ? "\"" : "", want);
         return 0;
@@ -89,7 +89,7 @@ static int check_act(const cJSON *obj, const char *key, const char *want, const 
     return 1;
 }
 
-gitc_status gitc_config_parse(const char *json, size_t len, const char *path, gitc_config *cfg,
+gitc_status gitci_config_parse(const char *json, size_t len, const char *path, gitc_config *cfg,
                               gitc_error *err)
 {
     /* GitConfig defaults (transformers 4.39.3). */
@@ -105,25 +105,25 @@ gitc_status gitc_config_parse(const char *json, size_t len, const char *path, gi
         .vision_layer_norm_eps = 1e-5,
     };
     cJSON *root = NULL;
-    gitc_status s = gitc_json_parse_config(json, len, path, &root, err);
+    gitc_status s = gitci_json_parse_config(json, len, path, &root, err);
     if (s != GITC_OK)
         return s;
     s = GITC_ERR_FORMAT;
     json_src top = {json, len, path, NULL}, vis = {json, len, path, "vision_config"};
     if (!cJSON_IsObject(root)) {
-        gitc_fail(err, GITC_ERR_FORMAT, "%s: not a JSON object", path);
+        gitci_fail(err, GITC_ERR_FORMAT, "%s: not a JSON object", path);
         goto done;
     }
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     if (mt && (!cJSON_IsString(mt) || strcmp(mt->valuestring, "git") != 0)) {
-        s = gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: model_type is %s%s%s, not \"git\"", path,
+        s = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: model_type is %s%s%s, not \"git\"", path,
                       cJSON_IsString(mt) ? "\"" : "", cJSON_IsString(mt) ? mt->valuestring : "not a string",
                       cJSON_IsString(mt) ? "\"" : "");
         goto done;
     }
     const cJSON *vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
     if (vc && !cJSON_IsNull(vc) && !cJSON_IsObject(vc)) {
-        gitc_fail(err, GITC_ERR_FORMAT, "%s: vision_config must be an object", path);
+        gitci_fail(err, GITC_ERR_FORMAT, "%s: vision_config must be an object", path);
         goto done;
     }
     if (!get_int(&top, root, "vocab_size", &c.vocab_size, -1e9, 1e9, err) ||
@@ -175,33 +175,33 @@ gitc_status gitc_config_parse(const char *json, size_t len, const char *path, gi
     };
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++) {
         if (pos[i].v <= 0 || pos[i].v > pos[i].max) {
-            gitc_fail(err, GITC_ERR_FORMAT, "%s: %s = %d is out of range (1..%d)", path,
+            gitci_fail(err, GITC_ERR_FORMAT, "%s: %s = %d is out of range (1..%d)", path,
                       pos[i].name, pos[i].v, pos[i].max);
             goto done;
         }
     }
     if (c.vision_num_channels != 3) {
-        s = gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: vision_config.num_channels = %d (gitc supports 3)",
+        s = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: vision_config.num_channels = %d (gitc supports 3)",
                       path, c.vision_num_channels);
         goto done;
     }
     if (c.hidden_size % c.num_attention_heads || c.vision_hidden_size % c.vision_num_attention_heads) {
-        gitc_fail(err, GITC_ERR_FORMAT, "%s: hidden_size must be a multiple of num_attention_heads",
+        gitci_fail(err, GITC_ERR_FORMAT, "%s: hidden_size must be a multiple of num_attention_heads",
                   path);
         goto done;
     }
     if (c.vision_patch_size > c.vision_image_size) {
-        gitc_fail(err, GITC_ERR_FORMAT, "%s: patch_size %d exceeds image_size %d", path,
+        gitci_fail(err, GITC_ERR_FORMAT, "%s: patch_size %d exceeds image_size %d", path,
                   c.vision_patch_size, c.vision_image_size);
         goto done;
     }
     if (c.num_image_with_embedding < 0 || c.num_image_with_embedding > 64) {
-        gitc_fail(err, GITC_ERR_FORMAT, "%s: num_image_with_embedding = %d is out of range", path,
+        gitci_fail(err, GITC_ERR_FORMAT, "%s: num_image_with_embedding = %d is out of range", path,
                   c.num_image_with_embedding);
         goto done;
     }
     if (!(c.layer_norm_eps > 0) || !(c.vision_layer_norm_eps > 0)) {
-        gitc_fail(err, GITC_ERR_FORMAT, "%s: layer_norm_eps must be positive", path);
+        gitci_fail(err, GITC_ERR_FORMAT, "%s: layer_norm_eps must be positive", path);
         goto done;
     }
     int g = c.vision_image_size / c.vision_patch_size;
@@ -213,16 +213,16 @@ done:
     return s;
 }
 
-gitc_status gitc_generation_config_parse(const char *json, size_t len, const char *path,
+gitc_status gitci_generation_config_parse(const char *json, size_t len, const char *path,
                                          gitc_generate_params *p, gitc_error *err)
 {
     cJSON *root = NULL;
-    gitc_status s = gitc_json_parse_config(json, len, path, &root, err);
+    gitc_status s = gitci_json_parse_config(json, len, path, &root, err);
     if (s != GITC_OK)
         return s;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: not a JSON object", path);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: not a JSON object", path);
     }
     s = GITC_ERR_FORMAT;
     json_src src = {json, len, path, NULL};

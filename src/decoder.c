@@ -31,14 +31,14 @@ static float attention_scale(const gitc_config *c)
     return 1.0f / sqrtf((float)(c->hidden_size / c->num_attention_heads));
 }
 
-gitc_status gitc_decoder_image(gitc_session *s, float *x, int B, image_kv *const *kv, int want_hidden,
+gitc_status gitci_decoder_image(gitc_session *s, float *x, int B, image_kv *const *kv, int want_hidden,
                                const scratch *t, gitc_error *err)
 {
     const gitc_config *c = &s->model->cfg;
     int n = kv[0]->n_img, D = c->hidden_size, M = B * n;
     for (int l = 0; l < c->num_hidden_layers; l++) {
-        if (gitc_session_aborted(s))
-            return gitc_fail(err, GITC_ERR_ABORTED, "aborted in the decoder");
+        if (gitci_session_aborted(s))
+            return gitci_fail(err, GITC_ERR_ABORTED, "aborted in the decoder");
         const text_layer *L = &s->model->tlayers[l];
         /* Text never feeds back into image rows, so after the last layer's
          * keys and values nothing of theirs is read: unless the caller wants
@@ -69,7 +69,7 @@ gitc_status gitc_decoder_image(gitc_session *s, float *x, int B, image_kv *const
     return GITC_OK;
 }
 
-gitc_status gitc_decoder_text(gitc_session *s, const int32_t *ids, int n, int n_rows,
+gitc_status gitci_decoder_text(gitc_session *s, const int32_t *ids, int n, int n_rows,
                               const image_kv *const *img, text_kv *const *txt, float *hidden_out,
                               gitc_error *err)
 {
@@ -80,19 +80,19 @@ gitc_status gitc_decoder_text(gitc_session *s, const int32_t *ids, int n, int n_
     int D = c->hidden_size, M = n * n_rows;
     for (int r = 0; r < n_rows; r++) {
         if (txt[r]->len + n > c->max_position_embeddings)
-            return gitc_fail(err, GITC_ERR_LIMIT,
+            return gitci_fail(err, GITC_ERR_LIMIT,
                              "text of %d tokens exceeds max_position_embeddings (%d)",
                              txt[r]->len + n, c->max_position_embeddings);
         if (txt[r]->len + n > txt[r]->cap)
-            return gitc_fail(err, GITC_ERR_LIMIT, "text cache full (%d tokens)", txt[r]->cap);
+            return gitci_fail(err, GITC_ERR_LIMIT, "text cache full (%d tokens)", txt[r]->cap);
     }
     for (int i = 0; i < M; i++)
         if (ids[i] < 0 || ids[i] >= c->vocab_size)
-            return gitc_fail(err, GITC_ERR_ARGUMENT, "token id %d is outside the vocabulary (0..%d)",
+            return gitci_fail(err, GITC_ERR_ARGUMENT, "token id %d is outside the vocabulary (0..%d)",
                              ids[i], c->vocab_size - 1);
     /* Keys: n_img + at most max_position_embeddings, within the attention
      * scratch gitc_session_create sized. */
-    gitc_status st = gitc_workspace_check(s, M, "a decoder pass", err);
+    gitc_status st = gitci_workspace_check(s, M, "a decoder pass", err);
     if (st != GITC_OK)
         return st;
     double t0 = gitc_now_ms();
@@ -108,8 +108,8 @@ gitc_status gitc_decoder_text(gitc_session *s, const int32_t *ids, int n, int n_
     }
     gitc_layernorm(s->pool, x, x, m->emb_ln_g, m->emb_ln_b, M, D, (float)c->layer_norm_eps);
     for (int l = 0; l < c->num_hidden_layers; l++) {
-        if (gitc_session_aborted(s))
-            return gitc_fail(err, GITC_ERR_ABORTED, "aborted in the decoder");
+        if (gitci_session_aborted(s))
+            return gitci_fail(err, GITC_ERR_ABORTED, "aborted in the decoder");
         const text_layer *L = &m->tlayers[l];
         gitc_linear(s->pool, t->q, x, &L->q, L->q_b, M);
         gitc_linear(s->pool, t->k, x, &L->k, L->k_b, M);
@@ -143,7 +143,7 @@ gitc_status gitc_decoder_text(gitc_session *s, const int32_t *ids, int n, int n_
     return GITC_OK;
 }
 
-void gitc_lm_head(gitc_session *s, const float *hidden, int M, float *logits)
+void gitci_lm_head(gitc_session *s, const float *hidden, int M, float *logits)
 {
     double t0 = gitc_now_ms();
     gitc_linear(s->pool, logits, hidden, &s->model->lm_head, s->model->lm_head_b, M);

@@ -15,7 +15,7 @@
  * vision_out [B*n, Dv] the post-LN vision states, proj_out [B*n, D] the
  * projected tokens, hidden_out [B*n, D] the image rows' final hidden states
  * (needs kv). */
-gitc_status gitc_encode(gitc_session *s, const float *const *pixels, int B, image_kv *const *kv,
+gitc_status gitci_encode(gitc_session *s, const float *const *pixels, int B, image_kv *const *kv,
                         float *vision_out, float *proj_out, float *hidden_out, gitc_error *err);
 
 #endif /* GITC_ENCODE_H */

@@ -49,7 +49,7 @@ static gitc_status check_capacity(const char *fn, const char *buffer, const floa
                                   size_t need, gitc_error *err)
 {
     if (out && capacity < need)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: %s holds %zu floats, the model needs %zu", fn, buffer,
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "%s: %s holds %zu floats, the model needs %zu", fn, buffer,
                          capacity, need);
     return GITC_OK;
 }
@@ -59,7 +59,7 @@ gitc_status gitc_encode_image(gitc_session *s, const float *pixel_values, float 
                               gitc_error *err)
 {
     if (!s || !pixel_values)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_encode_image: NULL argument");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_encode_image: NULL argument");
     size_t n = gitc_model_projection_floats(s->model);
     gitc_status st;
     if ((st = check_capacity("gitc_encode_image", "vision_out", vision_out, vision_capacity,
@@ -67,7 +67,7 @@ gitc_status gitc_encode_image(gitc_session *s, const float *pixel_values, float 
         (st = check_capacity("gitc_encode_image", "projection_out", projection_out, projection_capacity, n,
                              err)) != GITC_OK)
         return st;
-    return gitc_encode(s, &pixel_values, 1, NULL, vision_out, projection_out, NULL, err);
+    return gitci_encode(s, &pixel_values, 1, NULL, vision_out, projection_out, NULL, err);
 }
 
 /* Mean next-token cross-entropy: logits [T, V] at position t predict ids[t+1]. */
@@ -92,13 +92,13 @@ gitc_status gitc_forward(gitc_session *s, const float *pixel_values, const int32
                          float *loss_out, gitc_error *err)
 {
     if (!s || !pixel_values || !ids)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_forward: NULL argument");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_forward: NULL argument");
     const gitc_config *c = &s->model->cfg;
     if (T < 1 || T > c->max_position_embeddings)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "%d text tokens: must be 1..%d (max_position_embeddings)",
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "%d text tokens: must be 1..%d (max_position_embeddings)",
                          T, c->max_position_embeddings);
     if (loss_out && T < 2)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "the loss needs at least 2 text tokens");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "the loss needs at least 2 text tokens");
     gitc_status cap;
     if ((cap = check_capacity("gitc_forward", "hidden_out", hidden_out, hidden_capacity,
                               gitc_model_hidden_floats(s->model, T), err)) != GITC_OK ||
@@ -114,28 +114,28 @@ gitc_status gitc_forward(gitc_session *s, const float *pixel_values, const int32
         logits = malloc((size_t)T * c->vocab_size * sizeof(float));
     gitc_status st = GITC_OK;
     if (!text_hidden || (loss_out && !logits)) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         goto done;
     }
     image_kv *ikp = &ik;
-    if ((st = image_kv_init(&ik, c, n_img, err)) != GITC_OK ||
-        (st = text_kv_init(&tk, c, T, err)) != GITC_OK ||
-        (st = gitc_encode(s, &pixel_values, 1, &ikp, NULL, NULL, hidden_out, err)) != GITC_OK)
+    if ((st = gitci_image_kv_init(&ik, c, n_img, err)) != GITC_OK ||
+        (st = gitci_text_kv_init(&tk, c, T, err)) != GITC_OK ||
+        (st = gitci_encode(s, &pixel_values, 1, &ikp, NULL, NULL, hidden_out, err)) != GITC_OK)
         goto done;
     const image_kv *img = &ik;
     text_kv *txt = &tk;
-    st = gitc_decoder_text(s, ids, T, 1, &img, &txt, text_hidden, err);
+    st = gitci_decoder_text(s, ids, T, 1, &img, &txt, text_hidden, err);
     if (st != GITC_OK)
         goto done;
     if (hidden_out)
         memcpy(hidden_out + (size_t)n_img * D, text_hidden, (size_t)T * D * sizeof(float));
     if (logits)
-        gitc_lm_head(s, text_hidden, T, logits);
+        gitci_lm_head(s, text_hidden, T, logits);
     if (loss_out)
         *loss_out = next_token_loss(logits, ids, T, c->vocab_size);
 done:
-    image_kv_free(&ik);
-    text_kv_free(&tk);
+    gitci_image_kv_free(&ik);
+    gitci_text_kv_free(&tk);
     if (logits != logits_out)
         free(logits);
     free(text_hidden);
@@ -145,11 +145,11 @@ done:
 gitc_status gitc_prefill_image(gitc_session *s, const float *pixel_values, gitc_error *err)
 {
     if (!s || !pixel_values)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_prefill_image: NULL argument");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_prefill_image: NULL argument");
     image_kv kv = {0}, *kvp = &kv;
-    gitc_status st = image_kv_init(&kv, &s->model->cfg, gitc_model_num_image_tokens(s->model), err);
+    gitc_status st = gitci_image_kv_init(&kv, &s->model->cfg, gitc_model_num_image_tokens(s->model), err);
     if (st == GITC_OK)
-        st = gitc_encode(s, &pixel_values, 1, &kvp, NULL, NULL, NULL, err);
-    image_kv_free(&kv);
+        st = gitci_encode(s, &pixel_values, 1, &kvp, NULL, NULL, NULL, err);
+    gitci_image_kv_free(&kv);
     return st;
 }

@@ -191,7 +191,7 @@ static gitc_status hyps_add(beam_hyps *bh, int num_beams, const int32_t *ids, in
         return GITC_OK;
     int32_t *copy = malloc((size_t)(len > 0 ? len : 1) * sizeof(int32_t));
     if (!copy)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     memcpy(copy, ids, (size_t)len * sizeof(int32_t));
     bh->h[bh->n++] = (hypothesis){score, copy, len, ended_eos};
     if (bh->n > num_beams) {
@@ -309,12 +309,12 @@ static gitc_status row_init(row *r, const gitc_config *c, const int32_t *prompt,
         free(r->ids);
         free(r->logits);
         memset(r, 0, sizeof *r);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     memcpy(r->ids, prompt, (size_t)n_prompt * sizeof(int32_t));
     r->len = r->n_prompt = n_prompt;
     r->max_len = max_len;
-    gitc_status st = text_kv_init(&r->kv, c, cap, err);
+    gitc_status st = gitci_text_kv_init(&r->kv, c, cap, err);
     if (st != GITC_OK) {
         free(r->ids);
         free(r->logits);
@@ -327,7 +327,7 @@ static void row_free(row *r)
 {
     free(r->ids);
     free(r->logits);
-    text_kv_free(&r->kv);
+    gitci_text_kv_free(&r->kv);
     memset(r, 0, sizeof *r);
 }
 
@@ -344,7 +344,7 @@ static void request_release_work(request *q)
     free(q->rows);
     q->rows = NULL;
     q->n_rows = 0;
-    image_kv_free(&q->img);
+    gitci_image_kv_free(&q->img);
     if (q->bh.h)
         for (int i = 0; i < q->bh.n; i++)
             free(q->bh.h[i].ids);
@@ -381,10 +381,10 @@ static gitc_status prefill(gitc_batch *b, const image_kv *img, row *r, gitc_erro
     size_t D = (size_t)b->c->hidden_size;
     float *hidden = malloc((size_t)r->len * D * sizeof(float));
     if (!hidden)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    gitc_status st = gitc_decoder_text(b->s, r->ids, r->len, 1, &img, &txt, hidden, err);
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
+    gitc_status st = gitci_decoder_text(b->s, r->ids, r->len, 1, &img, &txt, hidden, err);
     if (st == GITC_OK)
-        gitc_lm_head(b->s, hidden + (size_t)(r->len - 1) * D, 1, r->logits);
+        gitci_lm_head(b->s, hidden + (size_t)(r->len - 1) * D, 1, r->logits);
     free(hidden);
     return st;
 }
@@ -397,10 +397,10 @@ static gitc_status check_prompt(const gitc_generate_params *p, const gitc_config
     if (input >= 0)
         snprintf(who, sizeof who, "input %d: ", input);
     if (np < 1 || np >= c->max_position_embeddings)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "%sprompt of %d tokens (1..%d allowed)", who, np,
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "%sprompt of %d tokens (1..%d allowed)", who, np,
                          c->max_position_embeddings - 1);
     if (row_max_len(p, np) > c->max_position_embeddings)
-        return gitc_fail(err, GITC_ERR_ARGUMENT,
+        return gitci_fail(err, GITC_ERR_ARGUMENT,
                          "%s%d prompt tokens + %d new tokens exceed max_position_embeddings (%d)", who, np,
                          p->max_new_tokens, c->max_position_embeddings);
     return GITC_OK;
@@ -410,14 +410,14 @@ gitc_status gitc_batch_create(gitc_session *s, int max_rows, gitc_batch **out, g
 {
     *out = NULL;
     if (!s)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_create: no session");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_create: no session");
     if (max_rows < 1 || max_rows > GITC_BATCH_MAX_ROWS)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "batch of %d rows: must be 1..%d", max_rows,
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "batch of %d rows: must be 1..%d", max_rows,
                          GITC_BATCH_MAX_ROWS);
     const gitc_config *c = &s->model->cfg;
     gitc_batch *b = calloc(1, sizeof *b);
     if (!b)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     b->s = s;
     b->c = c;
     b->max_rows = max_rows;
@@ -435,7 +435,7 @@ gitc_status gitc_batch_create(gitc_session *s, int max_rows, gitc_batch **out, g
     if (!b->hidden || !b->logits || !b->sort_tmp || !b->logprobs || !b->fwd || !b->imgs ||
         !b->txts || !b->ids || !b->events) {
         gitc_batch_free(b);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     *out = b;
     return GITC_OK;
@@ -474,7 +474,7 @@ static gitc_status copy_bad_words(request *q, gitc_error *err)
     q->bad_offsets = malloc((size_t)(n + 1) * sizeof(int));
     q->bad_ids = malloc((size_t)n_ids * sizeof(int32_t));
     if (!q->bad_offsets || !q->bad_ids)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     memcpy(q->bad_offsets, q->p.bad_words_offsets, (size_t)(n + 1) * sizeof(int));
     memcpy(q->bad_ids, q->p.bad_words_ids, (size_t)n_ids * sizeof(int32_t));
     q->p.bad_words_offsets = q->bad_offsets;
@@ -492,7 +492,7 @@ static gitc_status beam_init(request *q, int K, gitc_error *err)
     q->next_tok = malloc((size_t)K * sizeof(int));
     q->next_score = malloc((size_t)K * sizeof(float));
     if (!q->beam_scores || !q->cand || !q->bh.h || !q->src_beam || !q->next_tok || !q->next_score)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     for (int k = 1; k < K; k++)
         q->beam_scores[k] = -1e9f;
     return GITC_OK;
@@ -512,9 +512,9 @@ static gitc_status request_start(gitc_batch *b, request *q, const float *pixel_v
         memset(encoded, 0, sizeof *encoded);
     } else {
         image_kv *kv = &q->img;
-        st = image_kv_init(kv, c, gitc_model_num_image_tokens(b->s->model), err);
+        st = gitci_image_kv_init(kv, c, gitc_model_num_image_tokens(b->s->model), err);
         if (st == GITC_OK)
-            st = gitc_encode(b->s, &pixel_values, 1, &kv, NULL, NULL, NULL, err);
+            st = gitci_encode(b->s, &pixel_values, 1, &kv, NULL, NULL, NULL, err);
     }
     if (st != GITC_OK)
         return st;
@@ -522,7 +522,7 @@ static gitc_status request_start(gitc_batch *b, request *q, const float *pixel_v
     int n_rows = K > 1 ? 2 * K : live;
     q->rows = calloc((size_t)n_rows, sizeof(row));
     if (!q->rows)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     for (int j = 0; j < n_rows; j++) {
         st = row_init(&q->rows[j], c, prompt, n_prompt, row_max_len(&q->p, n_prompt), err);
         if (st != GITC_OK)
@@ -545,7 +545,7 @@ static gitc_status request_start(gitc_batch *b, request *q, const float *pixel_v
     /* The rows of one input and prompt share the prompt's keys, values and logits. */
     st = prefill(b, &q->img, &q->rows[0], err);
     for (int j = 1; j < live && st == GITC_OK; j++) {
-        text_kv_copy(&q->rows[j].kv, &q->rows[0].kv, c);
+        gitci_text_kv_copy(&q->rows[j].kv, &q->rows[0].kv, c);
         memcpy(q->rows[j].logits, q->rows[0].logits, (size_t)V * sizeof(float));
     }
     return st;
@@ -559,7 +559,7 @@ static gitc_status batch_add(gitc_batch *b, const float *pixel_values, image_kv 
     if (id)
         *id = -1;
     if (!b || !pixel_values || !id)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_add: batch, pixel values and id are required");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_add: batch, pixel values and id are required");
     const gitc_config *c = b->c;
     gitc_generate_params p = params ? *params : b->s->model->gen_defaults;
     gitc_status st = gitc_generate_params_check(&p, 0, b->s->model, err);
@@ -574,19 +574,19 @@ static gitc_status batch_add(gitc_batch *b, const float *pixel_values, image_kv 
         return st;
     int need = gitc_generate_rows(&p);
     if (need > b->max_rows - b->live_rows)
-        return gitc_fail(err, GITC_ERR_LIMIT, "the batch has room for %d more rows; the request needs %d",
+        return gitci_fail(err, GITC_ERR_LIMIT, "the batch has room for %d more rows; the request needs %d",
                          b->max_rows - b->live_rows, need);
     if (b->n_req == b->cap_req) {
         int cap = b->cap_req ? 2 * b->cap_req : 8;
         request **grown = realloc(b->req, (size_t)cap * sizeof *grown);
         if (!grown)
-            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+            return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         b->req = grown;
         b->cap_req = cap;
     }
     request *q = calloc(1, sizeof *q);
     if (!q)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     q->p = p;
     q->beams = p.num_beams > 1 ? p.num_beams : 1;
     st = copy_bad_words(q, err);
@@ -623,7 +623,7 @@ static gitc_status finish_simple(request *q, gitc_error *err)
 {
     q->out = calloc((size_t)q->n_rows, sizeof *q->out);
     if (!q->out)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     for (int j = 0; j < q->n_rows; j++) {
         row *r = &q->rows[j];
         gitc_sequence *sq = &q->out[j];
@@ -692,7 +692,7 @@ static gitc_status finish_beams(gitc_batch *b, request *q, int is_done, gitc_err
         return st;
     q->out = calloc((size_t)p->num_return_sequences, sizeof *q->out);
     if (!q->out)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     for (int j = 0; j < p->num_return_sequences; j++) {
         int best = -1;
         for (int i = 0; i < q->bh.n; i++)
@@ -702,7 +702,7 @@ static gitc_status finish_beams(gitc_batch *b, request *q, int is_done, gitc_err
         gitc_sequence *sq = &q->out[j];
         sq->ids = malloc((size_t)(h->len + 1) * sizeof(int32_t));
         if (!sq->ids)
-            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+            return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         q->n_out++;
         memcpy(sq->ids, h->ids, (size_t)h->len * sizeof(int32_t));
         sq->n_ids = h->len;
@@ -777,12 +777,12 @@ static gitc_status choose_beams(gitc_batch *b, request *q, gitc_error *err)
         }
     }
     if (next < K)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "beam search: fewer than %d candidates (vocabulary too small)", K);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "beam search: fewer than %d candidates (vocabulary too small)", K);
     int is_done = hyps_done(&q->bh, p, cand[0].score, q->cur_len + 1, n_prompt, max_len);
     /* Reorder: new beam k continues old beam src_beam[k] with next_tok[k]. */
     for (int k = 0; k < K; k++) {
         row *src = &beams[q->src_beam[k]], *dst = &spare[k];
-        text_kv_copy(&dst->kv, &src->kv, c);
+        gitci_text_kv_copy(&dst->kv, &src->kv, c);
         memcpy(dst->ids, src->ids, (size_t)src->len * sizeof(int32_t));
         dst->len = src->len;
         dst->ids[dst->len++] = q->next_tok[k];
@@ -813,10 +813,10 @@ static gitc_status forward_rows(gitc_batch *b, int n, gitc_error *err)
             b->txts[i] = &r->kv;
             b->ids[i] = r->ids[r->len - 1];
         }
-        gitc_status st = gitc_decoder_text(b->s, b->ids, 1, k, b->imgs, b->txts, b->hidden, err);
+        gitc_status st = gitci_decoder_text(b->s, b->ids, 1, k, b->imgs, b->txts, b->hidden, err);
         if (st != GITC_OK)
             return st;
-        gitc_lm_head(b->s, b->hidden, k, b->logits);
+        gitci_lm_head(b->s, b->hidden, k, b->logits);
         for (int i = 0; i < k; i++)
             memcpy(b->fwd[done + i]->logits, b->logits + (size_t)i * V, V * sizeof(float));
         done += k;
@@ -831,10 +831,10 @@ gitc_status gitc_batch_step(gitc_batch *b, const gitc_batch_event **events, int 
     if (n_events)
         *n_events = 0;
     if (!b)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_step: no batch");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_step: no batch");
     b->n_events = 0;
-    if (gitc_session_aborted(b->s))
-        return gitc_fail(err, GITC_ERR_ABORTED, "generation aborted");
+    if (gitci_session_aborted(b->s))
+        return gitci_fail(err, GITC_ERR_ABORTED, "generation aborted");
     /* One decoder pass over every row whose last token has not been through
      * the decoder (the tokens chosen by the last step, the prompts of requests
      * added since), in the order the requests came; then every request picks
@@ -889,10 +889,10 @@ gitc_status gitc_batch_take(gitc_batch *b, int id, gitc_generation *out, gitc_er
     memset(out, 0, sizeof *out);
     int i = b ? find_request(b, id) : -1;
     if (i < 0)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_take: no request %d in the batch", id);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_take: no request %d in the batch", id);
     request *q = b->req[i];
     if (!q->done)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_take: request %d is still decoding", id);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_take: request %d is still decoding", id);
     out->sequences = q->out;
     out->n_sequences = q->n_out;
     q->out = NULL;
@@ -929,7 +929,7 @@ gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
 {
     memset(out, 0, sizeof *out);
     if (!s || !pixel_values || n_inputs < 1)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_generate: no inputs");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_generate: no inputs");
     const gitc_model *m = s->model;
     const gitc_config *c = &m->cfg;
     gitc_generate_params p = params ? *params : m->gen_defaults;
@@ -940,7 +940,7 @@ gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
     for (int i = 0; i < n_inputs; i++) {
         int np = prompts && prompts[i] ? n_prompt[i] : 1;
         if (!pixel_values[i])
-            return gitc_fail(err, GITC_ERR_ARGUMENT, "input %d has no pixel values", i);
+            return gitci_fail(err, GITC_ERR_ARGUMENT, "input %d has no pixel values", i);
         if ((st = check_prompt(&p, c, np, i, err)) != GITC_OK)
             return st;
     }
@@ -949,7 +949,7 @@ gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
     if (!out->sequences || !ids) {
         free(ids);
         gitc_generation_free(out);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     /* All inputs in one batch, or in groups when they have more rows than a batch takes. */
     int group = GITC_BATCH_MAX_ROWS / per_input;
@@ -966,18 +966,18 @@ gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
             image_kv kv[GITC_ENCODE_BATCH_MAX] = {{0}};
             image_kv *kv_ptrs[GITC_ENCODE_BATCH_MAX];
             for (int j = 0; j < k && st == GITC_OK; j++) {
-                st = image_kv_init(&kv[j], c, gitc_model_num_image_tokens(m), err);
+                st = gitci_image_kv_init(&kv[j], c, gitc_model_num_image_tokens(m), err);
                 kv_ptrs[j] = &kv[j];
             }
             if (st == GITC_OK)
-                st = gitc_encode(s, pixel_values + e, k, kv_ptrs, NULL, NULL, NULL, err);
+                st = gitci_encode(s, pixel_values + e, k, kv_ptrs, NULL, NULL, NULL, err);
             for (int j = 0; j < k && st == GITC_OK; j++) {
                 int i = e + j;
                 st = batch_add(b, pixel_values[i], &kv[j], prompts && prompts[i] ? prompts[i] : NULL,
                                prompts && prompts[i] ? n_prompt[i] : 1, &p, &ids[i], err);
             }
             for (int j = 0; j < k; j++)
-                image_kv_free(&kv[j]); /* those not taken over by a request */
+                gitci_image_kv_free(&kv[j]); /* those not taken over by a request */
         }
         while (st == GITC_OK && gitc_batch_live_rows(b) > 0)
             st = gitc_batch_step(b, NULL, NULL, err);

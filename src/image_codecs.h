@@ -7,15 +7,15 @@
 
 /* What the 'ftyp' brands of an ISO-BMFF file say it holds. */
 enum { GITC_BRAND_NONE = 0, GITC_BRAND_AVIF, GITC_BRAND_HEIF };
-int gitc_isobmff_brand(const uint8_t *data, size_t size);
+int gitci_isobmff_brand(const uint8_t *data, size_t size);
 
 /* Decoders in their own files, each built when its codec is configured in;
  * `out` is filled only on success. */
-gitc_status gitc_decode_tiff(const uint8_t *data, size_t size, const char *name,
+gitc_status gitci_decode_tiff(const uint8_t *data, size_t size, const char *name,
                              uint64_t max_pixels, gitc_image *out, gitc_error *err);
-gitc_status gitc_decode_avif(const uint8_t *data, size_t size, const char *name,
+gitc_status gitci_decode_avif(const uint8_t *data, size_t size, const char *name,
                              uint64_t max_pixels, gitc_image *out, gitc_error *err);
-gitc_status gitc_decode_heif(const uint8_t *data, size_t size, const char *name,
+gitc_status gitci_decode_heif(const uint8_t *data, size_t size, const char *name,
                              uint64_t max_pixels, gitc_image *out, gitc_error *err);
 
 #endif /* GITC_IMAGE_CODECS_H */

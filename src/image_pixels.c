@@ -15,35 +15,35 @@ void gitc_image_free(gitc_image *image)
     image->height = 0;
 }
 
-gitc_status gitc_check_image_size(const char *name, uint64_t w, uint64_t h, uint64_t max_pixels,
+gitc_status gitci_check_image_size(const char *name, uint64_t w, uint64_t h, uint64_t max_pixels,
                                   gitc_error *err)
 {
     if (w == 0 || h == 0)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: image has zero size (%llux%llu)", name,
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: image has zero size (%llux%llu)", name,
                          (unsigned long long)w, (unsigned long long)h);
     if (max_pixels && w * h > max_pixels)
-        return gitc_fail(err, GITC_ERR_LIMIT,
+        return gitci_fail(err, GITC_ERR_LIMIT,
                          "%s: image of %llux%llu pixels exceeds the limit of %llu pixels", name,
                          (unsigned long long)w, (unsigned long long)h,
                          (unsigned long long)max_pixels);
     /* Keep every byte offset of an RGBA buffer inside a signed int. */
     if (w > 0x7fffffffu / 4 / h)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s: image of %llux%llu pixels is too large", name,
+        return gitci_fail(err, GITC_ERR_LIMIT, "%s: image of %llux%llu pixels is too large", name,
                          (unsigned long long)w, (unsigned long long)h);
     return GITC_OK;
 }
 
-gitc_status gitc_alloc_rgb(gitc_image *im, const char *name, int w, int h, gitc_error *err)
+gitc_status gitci_alloc_rgb(gitc_image *im, const char *name, int w, int h, gitc_error *err)
 {
     im->rgb = malloc((size_t)w * (size_t)h * 3);
     if (!im->rgb)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %dx%d pixels", name, w, h);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %dx%d pixels", name, w, h);
     im->width = w;
     im->height = h;
     return GITC_OK;
 }
 
-void gitc_cmyk_to_rgb(uint8_t *rgb, const uint8_t *cmyk, size_t n)
+void gitci_cmyk_to_rgb(uint8_t *rgb, const uint8_t *cmyk, size_t n)
 {
     /* Pillow's cmyk2rgb: nk = 255 - k; channel = clip8(nk - muldiv255(c, nk)). */
     for (size_t i = 0; i < n; i++, cmyk += 4, rgb += 3) {
@@ -56,7 +56,7 @@ void gitc_cmyk_to_rgb(uint8_t *rgb, const uint8_t *cmyk, size_t n)
     }
 }
 
-gitc_status gitc_image_orient(gitc_image *im, int orientation, gitc_error *err)
+gitc_status gitci_image_orient(gitc_image *im, int orientation, gitc_error *err)
 {
     if (orientation < 2 || orientation > 8)
         return GITC_OK;
@@ -65,7 +65,7 @@ gitc_status gitc_image_orient(gitc_image *im, int orientation, gitc_error *err)
     int ow = swap ? h : w, oh = swap ? w : h;
     uint8_t *out = malloc((size_t)w * (size_t)h * 3);
     if (!out)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory rotating a %dx%d image", w, h);
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory rotating a %dx%d image", w, h);
     for (int y = 0; y < oh; y++) {
         for (int x = 0; x < ow; x++) {
             int sx, sy;

@@ -29,7 +29,7 @@ static void workspace_free(workspace *ws)
     memset(ws, 0, sizeof *ws);
 }
 
-gitc_status gitc_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_error *err)
+gitc_status gitci_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_error *err)
 {
     workspace *ws = &s->ws;
     const gitc_config *c = &s->model->cfg;
@@ -52,7 +52,7 @@ gitc_status gitc_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_e
         if (!ok) {
             for (int i = 0; i < N_BUFS; i++)
                 free(fresh[i]);
-            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for %d activation rows", rows);
+            return gitci_fail(err, GITC_ERR_MEMORY, "out of memory for %d activation rows", rows);
         }
         for (int i = 0; i < N_BUFS; i++) {
             free(*bufs[i]);
@@ -63,7 +63,7 @@ gitc_status gitc_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_e
     if (need_scratch > ws->attn_scratch_len) {
         float *scratch = malloc(need_scratch * sizeof(float));
         if (!scratch)
-            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for attention over %d keys",
+            return gitci_fail(err, GITC_ERR_MEMORY, "out of memory for attention over %d keys",
                              n_keys);
         free(ws->t.attn_scratch);
         ws->t.attn_scratch = scratch;
@@ -72,10 +72,10 @@ gitc_status gitc_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_e
     return GITC_OK;
 }
 
-gitc_status gitc_workspace_check(const gitc_session *s, int rows, const char *what, gitc_error *err)
+gitc_status gitci_workspace_check(const gitc_session *s, int rows, const char *what, gitc_error *err)
 {
     if (rows > s->ws.rows)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s of %d rows exceeds the session's workspace (%d rows)",
+        return gitci_fail(err, GITC_ERR_LIMIT, "%s of %d rows exceeds the session's workspace (%d rows)",
                          what, rows, s->ws.rows);
     return GITC_OK;
 }
@@ -90,14 +90,14 @@ static gitc_status workspace_init(gitc_session *s, gitc_error *err)
     int n_img = frames * T;
     int rows = GITC_MAX(GITC_ENCODE_BATCH_MAX * n_img, GITC_MAX(c->max_position_embeddings, GITC_STEP_ROWS_MAX));
     int keys = GITC_MAX(T, n_img + c->max_position_embeddings);
-    gitc_status st = gitc_workspace_reserve(s, rows, keys, err);
+    gitc_status st = gitci_workspace_reserve(s, rows, keys, err);
     if (st != GITC_OK)
         return st;
     size_t P = (size_t)c->vision_patch_size;
     size_t n = (size_t)GITC_ENCODE_BATCH_MAX * (size_t)frames * (size_t)(T - 1) * 3 * P * P;
     s->ws.patches = malloc(n * sizeof(float));
     if (!s->ws.patches)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for %zu image patch values", n);
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory for %zu image patch values", n);
     s->ws.patches_len = n;
     return GITC_OK;
 }
@@ -108,7 +108,7 @@ gitc_status gitc_session_create(const gitc_model *model, const gitc_session_para
     *out = NULL;
     gitc_session_params p = params ? *params : gitc_session_default_params();
     if (p.n_threads < 0 || p.n_threads > 1024)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "n_threads = %d is out of range (0..1024)", p.n_threads);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "n_threads = %d is out of range (0..1024)", p.n_threads);
     int n = p.n_threads;
     if (n == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -116,7 +116,7 @@ gitc_status gitc_session_create(const gitc_model *model, const gitc_session_para
     }
     gitc_session *s = calloc(1, sizeof *s);
     if (!s)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     s->model = model;
     s->n_threads = n;
     s->abort_cb = p.abort_callback;
@@ -124,7 +124,7 @@ gitc_status gitc_session_create(const gitc_model *model, const gitc_session_para
     s->pool = gitc_backend_pool(model, n);
     if (!s->pool) {
         free(s);
-        return gitc_fail(err, GITC_ERR_MEMORY, "cannot start %d threads", n);
+        return gitci_fail(err, GITC_ERR_MEMORY, "cannot start %d threads", n);
     }
     gitc_status st = workspace_init(s, err);
     if (st != GITC_OK) {
@@ -157,7 +157,7 @@ double gitc_session_read_gbs(gitc_session *s, size_t bytes)
     return gitc_backend_read_gbs(s->pool, bytes);
 }
 
-int gitc_session_aborted(const gitc_session *s)
+int gitci_session_aborted(const gitc_session *s)
 {
     return s->abort_cb && s->abort_cb(s->abort_user);
 }
@@ -175,37 +175,37 @@ static gitc_status kv_alloc(float **k, float **v, const gitc_config *cfg, int ro
     free(*k);
     free(*v);
     *k = *v = NULL;
-    return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for %s", what);
+    return gitci_fail(err, GITC_ERR_MEMORY, "out of memory for %s", what);
 }
 
-gitc_status image_kv_init(image_kv *kv, const gitc_config *cfg, int n_img, gitc_error *err)
+gitc_status gitci_image_kv_init(image_kv *kv, const gitc_config *cfg, int n_img, gitc_error *err)
 {
     kv->n_img = n_img;
     return kv_alloc(&kv->k, &kv->v, cfg, n_img, "the image keys and values", err);
 }
 
-void image_kv_free(image_kv *kv)
+void gitci_image_kv_free(image_kv *kv)
 {
     free(kv->k);
     free(kv->v);
     kv->k = kv->v = NULL;
 }
 
-gitc_status text_kv_init(text_kv *kv, const gitc_config *cfg, int cap, gitc_error *err)
+gitc_status gitci_text_kv_init(text_kv *kv, const gitc_config *cfg, int cap, gitc_error *err)
 {
     kv->len = 0;
     kv->cap = cap;
     return kv_alloc(&kv->k, &kv->v, cfg, cap, "the text cache", err);
 }
 
-void text_kv_free(text_kv *kv)
+void gitci_text_kv_free(text_kv *kv)
 {
     free(kv->k);
     free(kv->v);
     kv->k = kv->v = NULL;
 }
 
-void text_kv_copy(text_kv *dst, const text_kv *src, const gitc_config *cfg)
+void gitci_text_kv_copy(text_kv *dst, const text_kv *src, const gitc_config *cfg)
 {
     size_t D = (size_t)cfg->hidden_size;
     for (int l = 0; l < cfg->num_hidden_layers; l++) {

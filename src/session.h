@@ -64,23 +64,23 @@ struct gitc_session {
 /* Gives the workspace room for `rows` rows and `n_keys` attention keys; called
  * once by gitc_session_create. All or nothing: on failure the workspace is as
  * it was. The buffers' contents are not kept when they grow. */
-gitc_status gitc_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_error *err);
+gitc_status gitci_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_error *err);
 
 /* GITC_ERR_LIMIT naming `what` when a pass of `rows` rows exceeds the workspace. */
-gitc_status gitc_workspace_check(const gitc_session *s, int rows, const char *what, gitc_error *err);
+gitc_status gitci_workspace_check(const gitc_session *s, int rows, const char *what, gitc_error *err);
 
 /* 1 when the abort callback asks to stop. */
-int gitc_session_aborted(const gitc_session *s);
+int gitci_session_aborted(const gitc_session *s);
 
 /* Allocates the image keys and values of n_img tokens for every layer. */
-gitc_status image_kv_init(image_kv *kv, const gitc_config *cfg, int n_img, gitc_error *err);
+gitc_status gitci_image_kv_init(image_kv *kv, const gitc_config *cfg, int n_img, gitc_error *err);
 /* Frees kv's buffers (an all-zero kv is fine). */
-void image_kv_free(image_kv *kv);
+void gitci_image_kv_free(image_kv *kv);
 /* Allocates an empty text cache of `cap` tokens for every layer. */
-gitc_status text_kv_init(text_kv *kv, const gitc_config *cfg, int cap, gitc_error *err);
+gitc_status gitci_text_kv_init(text_kv *kv, const gitc_config *cfg, int cap, gitc_error *err);
 /* Frees kv's buffers (an all-zero kv is fine). */
-void text_kv_free(text_kv *kv);
+void gitci_text_kv_free(text_kv *kv);
 /* Copies the first `len` cached tokens of src into dst (same capacity). */
-void text_kv_copy(text_kv *dst, const text_kv *src, const gitc_config *cfg);
+void gitci_text_kv_copy(text_kv *dst, const text_kv *src, const gitc_config *cfg);
 
 #endif /* GITC_SESSION_H */

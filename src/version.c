@@ -40,7 +40,7 @@ const char *gitc_version(void)
 #endif
 #define IMAGE_FORMATS "JPEG PNG BMP" F_WEBP F_GIF F_TIFF F_AVIF F_HEIC
 
-const char *gitc_image_formats(void)
+const char *gitci_image_formats(void)
 {
     return IMAGE_FORMATS;
 }

@@ -3,6 +3,6 @@
 #define GITC_VERSION_H
 
 /* The image formats this build decodes ("JPEG PNG BMP WebP ..."); static. */
-const char *gitc_image_formats(void);
+const char *gitci_image_formats(void);
 
 #endif /* GITC_VERSION_H */

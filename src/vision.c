@@ -80,7 +80,7 @@ static void vision_embed(gitc_pool *pool, const gitc_model *m, float *x, const f
     }
 }
 
-gitc_status gitc_vision_forward(gitc_session *s, float *x, const float *const *pixels, int B,
+gitc_status gitci_vision_forward(gitc_session *s, float *x, const float *const *pixels, int B,
                                 float *patches, const scratch *t, gitc_error *err)
 {
     const gitc_model *m = s->model;
@@ -91,15 +91,15 @@ gitc_status gitc_vision_forward(gitc_session *s, float *x, const float *const *p
     vision_embed(s->pool, m, x, pixels, B, patches, t->h);
     gitc_layernorm(s->pool, x, x, m->pre_ln_g, m->pre_ln_b, M, Dv, eps);
     for (int l = 0; l < c->vision_num_hidden_layers; l++) {
-        if (gitc_session_aborted(s))
-            return gitc_fail(err, GITC_ERR_ABORTED, "aborted during image encoding");
+        if (gitci_session_aborted(s))
+            return gitci_fail(err, GITC_ERR_ABORTED, "aborted during image encoding");
         vision_layer_forward(s->pool, c, &m->vlayers[l], x, FB, T, t);
     }
     gitc_layernorm(s->pool, x, x, m->post_ln_g, m->post_ln_b, M, Dv, eps);
     return GITC_OK;
 }
 
-void gitc_vision_project(gitc_pool *pool, const gitc_model *m, float *out, float *x, int F, float *tmp)
+void gitci_vision_project(gitc_pool *pool, const gitc_model *m, float *out, float *x, int F, float *tmp)
 {
     const gitc_config *c = &m->cfg;
     int T = c->image_tokens_per_frame, M = F * T, Dv = c->vision_hidden_size;

@@ -12,12 +12,12 @@
  * position embeddings, pre-LN, the layers and post-LN, into x [B*frames*T, Dv].
  * patches [B*frames*Np, 3*P*P] and t are scratch. GITC_ERR_ABORTED when the
  * session's abort callback asks to stop between layers. */
-gitc_status gitc_vision_forward(gitc_session *s, float *x, const float *const *pixels, int B,
+gitc_status gitci_vision_forward(gitc_session *s, float *x, const float *const *pixels, int B,
                                 float *patches, const scratch *t, gitc_error *err);
 
 /* The image rows the decoder reads: temporal embeddings (video models, added
  * to x in place), then the projection and its LayerNorm, out [M, D] from
  * x [M, Dv] (M = F*T; out may be x). `tmp` [M, D] is scratch. */
-void gitc_vision_project(gitc_pool *pool, const gitc_model *m, float *out, float *x, int F, float *tmp);
+void gitci_vision_project(gitc_pool *pool, const gitc_model *m, float *out, float *x, int F, float *tmp);
 
 #endif /* GITC_VISION_H */

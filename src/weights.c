@@ -103,14 +103,14 @@ static int64_t dim_value(const gitc_config *c, char d)
     }
 }
 
-int gitc_weight_is_ignored(const char *name)
+int gitci_weight_is_ignored(const char *name)
 {
     /* The int64 position_ids buffers transformers saved with some checkpoints. */
     size_t len = strlen(name);
     return len >= 13 && strcmp(name + len - 13, ".position_ids") == 0;
 }
 
-int gitc_weights_for_each(const gitc_config *c, gitc_model *m, gitc_weight_fn fn, void *user)
+int gitci_weights_for_each(const gitc_config *c, gitc_model *m, gitc_weight_fn fn, void *user)
 {
     char name[256];
     for (size_t r = 0; r < sizeof weight_table / sizeof weight_table[0]; r++) {
@@ -154,10 +154,10 @@ static int adapt_param(void *user, const weight_spec *w)
     return a->fn(a->user, w->name, w->ndim, w->shape);
 }
 
-int gitc_config_for_each_param(const gitc_config *c, gitc_param_fn fn, void *user)
+int gitci_config_for_each_param(const gitc_config *c, gitc_param_fn fn, void *user)
 {
     param_adapter a = {fn, user};
-    return gitc_weights_for_each(c, NULL, adapt_param, &a);
+    return gitci_weights_for_each(c, NULL, adapt_param, &a);
 }
 
 typedef struct matrix_iter {
@@ -173,8 +173,8 @@ static int each_matrix(void *user, const weight_spec *w)
     return 1;
 }
 
-void gitc_model_for_each_matrix(gitc_model *m, gitc_matrix_fn fn, void *user)
+void gitci_model_for_each_matrix(gitc_model *m, gitc_matrix_fn fn, void *user)
 {
     matrix_iter it = {fn, user};
-    gitc_weights_for_each(&m->cfg, m, each_matrix, &it);
+    gitci_weights_for_each(&m->cfg, m, each_matrix, &it);
 }

@@ -27,18 +27,18 @@ typedef int (*gitc_weight_fn)(void *user, const weight_spec *w);
 /* Calls fn for every weight the config implies, in table order; stops when fn
  * returns 0 (and returns 0). With a model (its vlayers/tlayers allocated) the
  * specs say where each weight is bound. */
-int gitc_weights_for_each(const gitc_config *cfg, gitc_model *m, gitc_weight_fn fn, void *user);
+int gitci_weights_for_each(const gitc_config *cfg, gitc_model *m, gitc_weight_fn fn, void *user);
 
 /* 1 for the buffers a checkpoint may hold that gitc ignores (position_ids). */
-int gitc_weight_is_ignored(const char *name);
+int gitci_weight_is_ignored(const char *name);
 
 /* Calls fn with every bound matrix of a loaded model (linear weights and
  * embedding tables) and its HF name, e.g. to convert weights after loading. */
 typedef void (*gitc_matrix_fn)(void *user, const char *name, gitc_matrix *w);
-void gitc_model_for_each_matrix(gitc_model *m, gitc_matrix_fn fn, void *user);
+void gitci_model_for_each_matrix(gitc_model *m, gitc_matrix_fn fn, void *user);
 
 /* Calls `fn` for every parameter the config implies, with its HF name and shape. */
 typedef int (*gitc_param_fn)(void *user, const char *name, int ndim, const int64_t *shape);
-int gitc_config_for_each_param(const gitc_config *cfg, gitc_param_fn fn, void *user);
+int gitci_config_for_each_param(const gitc_config *cfg, gitc_param_fn fn, void *user);
 
 #endif /* GITC_WEIGHTS_H */

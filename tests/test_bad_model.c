@@ -36,7 +36,7 @@ static char *read_data(const char *rel, size_t *n)
 {
     char *d = NULL;
     gitc_error err = {0};
-    gitc_read_file(check_path(rel), &d, n, &err);
+    gitci_read_file(check_path(rel), &d, n, &err);
     return d;
 }
 
@@ -92,7 +92,7 @@ static void rewrite_model(const char *dir, const char *drop, const char *extra, 
     st_file *src = check_open_st(check_path("tests/data/tiny/tiny/model.safetensors"));
     if (!src)
         return;
-    st_writer *w[2] = {st_writer_new(), st_writer_new()};
+    st_writer *w[2] = {gitci_st_writer_new(), gitci_st_writer_new()};
     gitc_error err = {0};
     char index[65536];
     size_t k = (size_t)snprintf(index, sizeof index, "{\"metadata\": {}, \"weight_map\": {");
@@ -102,14 +102,14 @@ static void rewrite_model(const char *dir, const char *drop, const char *extra, 
             continue;
         int part = shard_split && i >= src->n_tensors / 2;
         st_dtype dt = as_int && strcmp(t->name, as_int) == 0 ? ST_I32 : t->dtype;
-        st_writer_add(w[part], t->name, dt, t->ndim, t->shape, t->data, &err);
+        gitci_st_writer_add(w[part], t->name, dt, t->ndim, t->shape, t->data, &err);
         k += (size_t)snprintf(index + k, sizeof index - k, "%s\"%s\": \"model-0000%d-of-00002.safetensors\"",
                               k > 40 ? ", " : "", t->name, part + 1);
     }
     if (extra) {
         float v[2] = {1, 2};
         int64_t shape[1] = {2};
-        st_writer_add(w[0], extra, ST_F32, 1, shape, v, &err);
+        gitci_st_writer_add(w[0], extra, ST_F32, 1, shape, v, &err);
     }
     char path[1200];
     if (shard_split) {
@@ -117,15 +117,15 @@ static void rewrite_model(const char *dir, const char *drop, const char *extra, 
         write_bytes(dir, "model.safetensors.index.json", index, strlen(index));
         for (int p = 0; p < 2; p++) {
             snprintf(path, sizeof path, "%s/model-0000%d-of-00002.safetensors", dir, p + 1);
-            st_writer_write(w[p], path, &err);
+            gitci_st_writer_write(w[p], path, &err);
         }
     } else {
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
-        st_writer_write(w[0], path, &err);
+        gitci_st_writer_write(w[0], path, &err);
     }
-    st_writer_free(w[0]);
-    st_writer_free(w[1]);
-    st_close(src);
+    gitci_st_writer_free(w[0]);
+    gitci_st_writer_free(w[1]);
+    gitci_st_close(src);
 }
 
 int main(int argc, char **argv)

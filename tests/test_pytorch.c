@@ -78,7 +78,7 @@ static void check_outputs(const char *what, const char *dir, const char *ref)
     free(logits);
 done:
     cJSON_Delete(j);
-    st_close(st);
+    gitci_st_close(st);
     gitc_session_free(s);
     gitc_model_free(m);
 }
@@ -97,18 +97,18 @@ static void check_cli_forward(const char *what, const char *dir, const char *ref
     cJSON *j = check_load_json(jp);
     if (!st || !j)
         goto done;
-    const st_tensor *px = st_find(st, "pixel_values");
+    const st_tensor *px = gitci_st_find(st, "pixel_values");
     int32_t ids32[64];
     int T = check_json_ids(j, "input_ids", ids32, 64);
     int64_t ids[64], ishape[2] = {1, T};
     for (int i = 0; i < T; i++)
         ids[i] = ids32[i];
     gitc_error err = {0};
-    st_writer *w = st_writer_new();
-    st_writer_add(w, "pixel_values", px->dtype, px->ndim, px->shape, px->data, &err);
-    st_writer_add(w, "input_ids", ST_I64, 2, ishape, ids, &err);
-    check_true(st_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
-    st_writer_free(w);
+    st_writer *w = gitci_st_writer_new();
+    gitci_st_writer_add(w, "pixel_values", px->dtype, px->ndim, px->shape, px->data, &err);
+    gitci_st_writer_add(w, "input_ids", ST_I64, 2, ishape, ids, &err);
+    check_true(gitci_st_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
+    gitci_st_writer_free(w);
     snprintf(cmd, sizeof cmd, "'%s' forward -m '%s' --inputs '%s' --out '%s' --max-length 20 --threads 2",
              getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc", dir, in_path, out_path);
     if (!check_true(system(cmd) == 0, "%s: %s failed", what, cmd))
@@ -119,10 +119,10 @@ static void check_cli_forward(const char *what, const char *dir, const char *ref
         char label[256];
         snprintf(label, sizeof label, "%s: gitc forward text_logits", what);
         if (got && want)
-            check_close(label, got, want, (size_t)T * (size_t)(st_find(st, "text_logits")->numel / T), 1e-4);
+            check_close(label, got, want, (size_t)T * (size_t)(gitci_st_find(st, "text_logits")->numel / T), 1e-4);
         free(got);
         free(want);
-        const st_tensor *g = st_find(out, "greedy_ids");
+        const st_tensor *g = gitci_st_find(out, "greedy_ids");
         if (check_true(g && g->dtype == ST_I64 && g->ndim == 2, "greedy_ids I64 [1,N]")) {
             int32_t gi[64], exp[64];
             int ne = check_json_ids(j, "greedy_ids", exp, 64), ng = (int)g->shape[1];
@@ -134,11 +134,11 @@ static void check_cli_forward(const char *what, const char *dir, const char *ref
             snprintf(label, sizeof label, "%s: gitc forward greedy_ids", what);
             check_ids(label, gi, ng, exp, ne);
         }
-        st_close(out);
+        gitci_st_close(out);
     }
 done:
     cJSON_Delete(j);
-    st_close(st);
+    gitci_st_close(st);
     unlink(in_path);
     unlink(out_path);
 }
@@ -254,7 +254,7 @@ static void folder_rules(void)
     mkdir(dir, 0755);
     char *cfg = NULL;
     size_t len = 0;
-    gitc_read_file(check_path("tests/data/tiny/tiny/config.json"), &cfg, &len, NULL);
+    gitci_read_file(check_path("tests/data/tiny/tiny/config.json"), &cfg, &len, NULL);
     snprintf(path, sizeof path, "%s/config.json", dir);
     write_file(path, cfg, len);
     snprintf(path, sizeof path, "%s/tf_model.h5", dir);
@@ -270,7 +270,7 @@ static void folder_rules(void)
         check_outputs(zip64 ? "own writer, ZIP64" : "own writer", dir, "tiny/tiny");
         unlink(path);
     }
-    st_close(src);
+    gitci_st_close(src);
     snprintf(path, sizeof path, "%s/config.json", dir);
     unlink(path);
     rmdir(dir);
@@ -313,14 +313,14 @@ static void zip_limits(void)
         ptw_le(&b, 0, 2);
         zip_archive z;
         gitc_error err = {0};
-        gitc_status s = zip_open(b.p, b.n, "entries.zip", &z, &err);
+        gitc_status s = gitci_zip_open(b.p, b.n, "entries.zip", &z, &err);
         if (over)
             expect_msg("ZIP entries: limit + 1", s, &err, 0, "gitc reads at most");
         else
             check_true(s != GITC_OK && !strstr(err.message, "gitc reads at most"),
                        "ZIP entries at the limit pass the limit check (%s)", err.message);
         if (s == GITC_OK)
-            zip_free(&z);
+            gitci_zip_free(&z);
         free(b.p);
     }
     /* An entry name of ZIP_MAX_NAME + 1 bytes (and one of ZIP_MAX_NAME, which reads). */
@@ -364,11 +364,11 @@ static void zip_limits(void)
         ptw_le(&b, 0, 2);
         zip_archive z;
         gitc_error err = {0};
-        gitc_status s = zip_open(b.p, b.n, "name.zip", &z, &err);
+        gitc_status s = gitci_zip_open(b.p, b.n, "name.zip", &z, &err);
         expect_msg(over ? "ZIP entry name: limit + 1" : "ZIP entry name: at the limit", s, &err, !over, "name of");
         if (s == GITC_OK) {
             check_true(z.n_entries == 1 && strlen(z.entries[0].name) == ZIP_MAX_NAME, "name read whole");
-            zip_free(&z);
+            gitci_zip_free(&z);
         }
         free(name);
         free(b.p);
@@ -402,10 +402,10 @@ static void zip_declared_size(void)
             buf[at + 20 + k] = buf[at + 24 + k] = (uint8_t)(0x7ffffff0u >> (8 * k));
         zip_archive z = {0};
         gitc_error err = {0};
-        gitc_status s = zip_open(buf, (uint64_t)n, "bomb.bin", &z, &err);
+        gitc_status s = gitci_zip_open(buf, (uint64_t)n, "bomb.bin", &z, &err);
         expect_msg("ZIP entry declaring 2 GB in a small file", s, &err, 0, "past the end");
         if (s == GITC_OK)
-            zip_free(&z);
+            gitci_zip_free(&z);
     }
     free(buf);
 }
@@ -421,7 +421,7 @@ static void pickle_limits(void)
         p[n + 2] = '.';
         pk_state_dict sd;
         gitc_error err = {0};
-        gitc_status s = pickle_state_dict(p, n + 3, "stack.pkl", &sd, &err);
+        gitc_status s = gitci_pickle_state_dict(p, n + 3, "stack.pkl", &sd, &err);
         if (over)
             expect_msg("pickle stack: limit + 1", s, &err, 0, "stack deeper than");
         else
@@ -437,7 +437,7 @@ static void pickle_limits(void)
         p[n + 2] = '.';
         pk_state_dict sd;
         gitc_error err = {0};
-        gitc_status s = pickle_state_dict(p, n + 3, "marks.pkl", &sd, &err);
+        gitc_status s = gitci_pickle_state_dict(p, n + 3, "marks.pkl", &sd, &err);
         expect_msg("pickle marks: limit + 1", s, &err, 0, "marks nested deeper");
         free(p);
     }
@@ -448,12 +448,12 @@ static void pickle_limits(void)
                        (uint8_t)(idx >> 24), '.'};
         pk_state_dict sd;
         gitc_error err = {0};
-        gitc_status s = pickle_state_dict(p, sizeof p, "memo.pkl", &sd, &err);
+        gitc_status s = gitci_pickle_state_dict(p, sizeof p, "memo.pkl", &sd, &err);
         expect_msg(over ? "pickle memo index: limit + 1" : "pickle memo index: at the limit", s, &err, !over,
                    "memo index");
         if (s == GITC_OK) {
             check_true(sd.n_tensors == 0, "empty dict");
-            pk_state_dict_free(&sd);
+            gitci_pk_state_dict_free(&sd);
         }
     }
     /* Refused globals name themselves; nothing else than the allowlist passes. */
@@ -474,7 +474,7 @@ static void pickle_limits(void)
         snprintf(want, sizeof want, "global %s", evil[i]);
         *strchr(want, '\n') = '.';
         *strchr(want, '\n') = 0;
-        gitc_status s = pickle_state_dict(b.p, b.n, "evil.pkl", &sd, &err);
+        gitc_status s = gitci_pickle_state_dict(b.p, b.n, "evil.pkl", &sd, &err);
         expect_msg(want, s, &err, 0, want);
         free(b.p);
     }
@@ -496,12 +496,12 @@ static void safetensors_header_limit(void)
             check_true(0, "truncate %s", path);
         st_file *f = NULL;
         gitc_error err = {0};
-        gitc_status s = st_open(path, &f, &err);
+        gitc_status s = gitci_st_open(path, &f, &err);
         if (over)
             expect_msg("safetensors header: limit + 1", s, &err, 0, "over the limit");
         else
             expect_msg("safetensors header: at the limit", s, &err, 0, "runs past the end");
-        st_close(f);
+        gitci_st_close(f);
     }
     unlink(path);
 }
@@ -574,7 +574,7 @@ static void hub_revisions(void)
         int rc = inspect(cache, ok[i].args, out, errf);
         char *text = NULL;
         size_t len = 0;
-        gitc_read_file(out, &text, &len, NULL);
+        gitci_read_file(out, &text, &len, NULL);
         cJSON *j = text ? cJSON_Parse(text) : NULL;
         const cJSON *f = cJSON_GetObjectItem(j, "format"), *r = cJSON_GetObjectItem(j, "revision");
         printf("inspect %-58s -> %s %s\n", ok[i].args, cJSON_IsString(f) ? f->valuestring : "?",
@@ -598,7 +598,7 @@ static void hub_revisions(void)
         int rc = inspect(cache, bad[i].args, out, errf);
         char *text = NULL;
         size_t len = 0;
-        gitc_read_file(errf, &text, &len, NULL);
+        gitci_read_file(errf, &text, &len, NULL);
         printf("inspect %s -> status %d: %s", bad[i].args, rc, text ? text : "");
         check_true(rc != 0 && text && strstr(text, bad[i].want1) && strstr(text, bad[i].want2),
                    "%s: fails naming \"%s\" and \"%s\"", bad[i].args, bad[i].want1, bad[i].want2);
@@ -618,7 +618,7 @@ static void inspect_text(void)
     int rc = system(cmd);
     char *text = NULL;
     size_t len = 0;
-    gitc_read_file(out, &text, &len, NULL);
+    gitci_read_file(out, &text, &len, NULL);
     printf("%s", text ? text : "");
     const char *want[] = {"weight format:  pytorch", "pytorch_model.bin", "83 (81 F32, 2 I64)",
                           "ignored:        2 buffers", "strided:        1 tensor", "parameters:     126954",

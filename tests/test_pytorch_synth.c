@@ -38,7 +38,7 @@ static int write_bin(const st_file *src, const char *path)
             char kn[128], vn[128];
             snprintf(kn, sizeof kn, "git.encoder.layer.%d.attention.self.key.weight", layer);
             snprintf(vn, sizeof vn, "git.encoder.layer.%d.attention.self.value.weight", layer);
-            const st_tensor *k = st_find(src, kn), *v = st_find(src, vn);
+            const st_tensor *k = gitci_st_find(src, kn), *v = gitci_st_find(src, vn);
             uint8_t *fused = malloc(3 * x->nbytes);
             memcpy(fused, x->data, x->nbytes);
             memcpy(fused + x->nbytes, k->data, x->nbytes);
@@ -115,7 +115,7 @@ static void run(const char *name)
         snprintf(cmd, sizeof cmd, "cp '%s/config.json' '%s/config.json'", st_dir, plain);
         check_true(system(cmd) == 0, "%s", cmd);
     }
-    st_close(src);
+    gitci_st_close(src);
     snprintf(cmd, sizeof cmd, "cp '%s/config.json' '%s/config.json'", st_dir, pt_dir);
     written = written && check_true(system(cmd) == 0, "%s", cmd);
     gitc_error err = {0};

@@ -48,7 +48,7 @@ static const char forward_help[] =
 /* Reads a float input tensor; returns a malloc'd float32 copy or NULL after an error message. */
 static float *read_pixels(const st_file *in, int *B, int *F, int *S)
 {
-    const st_tensor *t = st_find(in, "pixel_values");
+    const st_tensor *t = gitci_st_find(in, "pixel_values");
     if (!t) {
         cli_error("%s: no tensor pixel_values", in->path);
         return NULL;
@@ -69,7 +69,7 @@ static float *read_pixels(const st_file *in, int *B, int *F, int *S)
     *S = (int)h;
     float *px = malloc((size_t)t->numel * sizeof(float) + 1);
     gitc_error err = {0};
-    if (!px || st_to_f32(in, t, px, &err) != GITC_OK) {
+    if (!px || gitci_st_to_f32(in, t, px, &err) != GITC_OK) {
         cli_error("%s", px ? err.message : "out of memory");
         free(px);
         return NULL;
@@ -79,7 +79,7 @@ static float *read_pixels(const st_file *in, int *B, int *F, int *S)
 
 static int32_t *read_ids(const st_file *in, int *B, int *T)
 {
-    const st_tensor *t = st_find(in, "input_ids");
+    const st_tensor *t = gitci_st_find(in, "input_ids");
     if (!t || t->ndim != 2 || (t->dtype != ST_I64 && t->dtype != ST_I32)) {
         cli_error("%s: input_ids must be an I64 (or I32) tensor [B,T]", in->path);
         return NULL;
@@ -163,7 +163,7 @@ int cmd_forward(int argc, char **argv)
     gitc_model *m = cli_open_model(model_arg, 0, NULL);
     if (!m)
         return CLI_EXIT_FAILED;
-    if (st_open(in_path, &in, &err) != GITC_OK) {
+    if (gitci_st_open(in_path, &in, &err) != GITC_OK) {
         cli_error("%s", err.message);
         goto done;
     }
@@ -210,13 +210,13 @@ int cmd_forward(int argc, char **argv)
         loss_sum += loss;
     }
     float loss = loss_sum / (float)B;
-    w = st_writer_new();
+    w = gitci_st_writer_new();
     int64_t sv[3] = {B, n_img, Dv}, sp[3] = {B, n_img, D}, sh[3] = {B, n_img + T, D}, sl[3] = {B, T, V};
-    if (!w || st_writer_add(w, "vision_last_hidden_state", ST_F32, 3, sv, vis, &err) != GITC_OK ||
-        st_writer_add(w, "visual_projection", ST_F32, 3, sp, proj, &err) != GITC_OK ||
-        st_writer_add(w, "last_hidden_state", ST_F32, 3, sh, hidden, &err) != GITC_OK ||
-        st_writer_add(w, "text_logits", ST_F32, 3, sl, logits, &err) != GITC_OK ||
-        st_writer_add(w, "loss", ST_F32, 0, NULL, &loss, &err) != GITC_OK) {
+    if (!w || gitci_st_writer_add(w, "vision_last_hidden_state", ST_F32, 3, sv, vis, &err) != GITC_OK ||
+        gitci_st_writer_add(w, "visual_projection", ST_F32, 3, sp, proj, &err) != GITC_OK ||
+        gitci_st_writer_add(w, "last_hidden_state", ST_F32, 3, sh, hidden, &err) != GITC_OK ||
+        gitci_st_writer_add(w, "text_logits", ST_F32, 3, sl, logits, &err) != GITC_OK ||
+        gitci_st_writer_add(w, "loss", ST_F32, 0, NULL, &loss, &err) != GITC_OK) {
         cli_error("%s", w ? err.message : "out of memory");
         goto done;
     }
@@ -250,19 +250,19 @@ int cmd_forward(int argc, char **argv)
                     j < gen.sequences[b].n_ids ? gen.sequences[b].ids[j] : cfg->pad_token_id;
         gitc_generation_free(&gen);
         int64_t sg[2] = {B, longest};
-        if (st_writer_add(w, "greedy_ids", ST_I64, 2, sg, greedy, &err) != GITC_OK) {
+        if (gitci_st_writer_add(w, "greedy_ids", ST_I64, 2, sg, greedy, &err) != GITC_OK) {
             cli_error("%s", err.message);
             goto done;
         }
     }
-    if (st_writer_write(w, out_path, &err) != GITC_OK) {
+    if (gitci_st_writer_write(w, out_path, &err) != GITC_OK) {
         cli_error("%s", err.message);
         goto done;
     }
     status = CLI_EXIT_OK;
 done:
-    st_writer_free(w);
-    st_close(in);
+    gitci_st_writer_free(w);
+    gitci_st_close(in);
     free(px);
     free(ids);
     free(vis);
@@ -343,7 +343,7 @@ int cmd_synth(int argc, char **argv)
     gitc_error err = {0};
     char *json = NULL;
     size_t len = 0;
-    if (gitc_read_file(config, &json, &len, &err) != GITC_OK ||
+    if (gitci_read_file(config, &json, &len, &err) != GITC_OK ||
         gitc_synth_write(json, len, config, out, &err) != GITC_OK) {
         cli_error("%s", err.message);
         free(json);
@@ -402,8 +402,8 @@ static char *synthetic_base_dir(void)
     if (!dir)
         return NULL;
     sprintf(dir, "%s/git-base-synthetic", root);
-    char *weights = gitc_path_join(dir, "model.safetensors");
-    int have = weights && gitc_file_exists(weights);
+    char *weights = gitci_path_join(dir, "model.safetensors");
+    int have = weights && gitci_file_exists(weights);
     free(weights);
     if (have)
         return dir;
