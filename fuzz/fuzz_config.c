@@ -10,7 +10,8 @@
  * FUZZ_MAX_LEN: 8192
  */
 #include "common.h"
-#include "model.h"
+#include "config.h"
+#include "weights.h"
 
 static int n_params;
 

@@ -12,7 +12,7 @@
 #include <math.h>
 
 #include "common.h"
-#include "model.h"
+#include "config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
