@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gitc_error err = {0};
     int total = 0;
     gitc_status st = gitci_video_load_memory(data, size, "fuzz-video", MAX_FRAMES, 2, &params, frames,
-                                            &total, &err);
+                                             &total, &err);
     fuzz_check_error(st, &err);
     if (st != GITC_OK) {
         FUZZ_CHECK(frames[0].rgb == NULL && frames[1].rgb == NULL, "failure left frames");

@@ -172,7 +172,7 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
     gitc_dtype dtype = params ? params->dtype : GITC_DTYPE_F32;
     if (!gitc_dtype_name(dtype))
         return gitci_fail(err, GITC_ERR_ARGUMENT, "%s: dtype %d is not one of f32, bf16, int8",
-                         m->dir, (int)dtype);
+                          m->dir, (int)dtype);
     gitc_backend *b = calloc(1, sizeof *b);
     if (!b)
         return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
@@ -204,7 +204,7 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
         b->arena = arena_alloc(b->arena_bytes);
         if (!b->arena) {
             st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory preparing %zu MB of weights", m->dir,
-                           b->arena_bytes >> 20);
+                            b->arena_bytes >> 20);
             goto done;
         }
     }

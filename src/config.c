@@ -42,7 +42,7 @@ static int get_int(const json_src *src, const cJSON *obj, const char *key, int *
     if (!(v >= lo && v <= hi) || v != floor(v)) {
         char text[48];
         gitci_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" = %s must be an integer in %.0f..%.0f",
-                  src->path, pre, dot, key, as_written(src, key, v, text, sizeof text), lo, hi);
+                   src->path, pre, dot, key, as_written(src, key, v, text, sizeof text), lo, hi);
         return 0;
     }
     *out = (int)v;
@@ -65,8 +65,8 @@ static int get_double(const json_src *src, const cJSON *obj, const char *key, do
     if (!(lo_open ? v > lo : v >= lo) || !(v <= hi)) {
         char text[48];
         gitci_fail(err, GITC_ERR_FORMAT, "%s: \"%s%s%s\" = %s is out of range %s%g, %g]", src->path,
-                  pre, dot, key, as_written(src, key, v, text, sizeof text), lo_open ? "(" : "[", lo,
-                  hi);
+                   pre, dot, key, as_written(src, key, v, text, sizeof text), lo_open ? "(" : "[", lo,
+                   hi);
         return 0;
     }
     *out = v;
@@ -82,15 +82,15 @@ static int check_act(const cJSON *obj, const char *key, const char *want, const 
         return 1;
     if (!cJSON_IsString(it) || strcmp(it->valuestring, want) != 0) {
         gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: \"%s\" is %s%s%s; gitc supports \"%s\"", path,
-                  key, cJSON_IsString(it) ? "\"" : "", cJSON_IsString(it) ? it->valuestring : "not a string",
-                  cJSON_IsString(it) ? "\"" : "", want);
+                   key, cJSON_IsString(it) ? "\"" : "", cJSON_IsString(it) ? it->valuestring : "not a string",
+                   cJSON_IsString(it) ? "\"" : "", want);
         return 0;
     }
     return 1;
 }
 
 gitc_status gitci_config_parse(const char *json, size_t len, const char *path, gitc_config *cfg,
-                              gitc_error *err)
+                               gitc_error *err)
 {
     /* GitConfig defaults (transformers 4.39.3). */
     gitc_config c = {
@@ -117,8 +117,8 @@ gitc_status gitci_config_parse(const char *json, size_t len, const char *path, g
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     if (mt && (!cJSON_IsString(mt) || strcmp(mt->valuestring, "git") != 0)) {
         s = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: model_type is %s%s%s, not \"git\"", path,
-                      cJSON_IsString(mt) ? "\"" : "", cJSON_IsString(mt) ? mt->valuestring : "not a string",
-                      cJSON_IsString(mt) ? "\"" : "");
+                       cJSON_IsString(mt) ? "\"" : "", cJSON_IsString(mt) ? mt->valuestring : "not a string",
+                       cJSON_IsString(mt) ? "\"" : "");
         goto done;
     }
     const cJSON *vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
@@ -176,28 +176,28 @@ gitc_status gitci_config_parse(const char *json, size_t len, const char *path, g
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++) {
         if (pos[i].v <= 0 || pos[i].v > pos[i].max) {
             gitci_fail(err, GITC_ERR_FORMAT, "%s: %s = %d is out of range (1..%d)", path,
-                      pos[i].name, pos[i].v, pos[i].max);
+                       pos[i].name, pos[i].v, pos[i].max);
             goto done;
         }
     }
     if (c.vision_num_channels != 3) {
         s = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: vision_config.num_channels = %d (gitc supports 3)",
-                      path, c.vision_num_channels);
+                       path, c.vision_num_channels);
         goto done;
     }
     if (c.hidden_size % c.num_attention_heads || c.vision_hidden_size % c.vision_num_attention_heads) {
         gitci_fail(err, GITC_ERR_FORMAT, "%s: hidden_size must be a multiple of num_attention_heads",
-                  path);
+                   path);
         goto done;
     }
     if (c.vision_patch_size > c.vision_image_size) {
         gitci_fail(err, GITC_ERR_FORMAT, "%s: patch_size %d exceeds image_size %d", path,
-                  c.vision_patch_size, c.vision_image_size);
+                   c.vision_patch_size, c.vision_image_size);
         goto done;
     }
     if (c.num_image_with_embedding < 0 || c.num_image_with_embedding > 64) {
         gitci_fail(err, GITC_ERR_FORMAT, "%s: num_image_with_embedding = %d is out of range", path,
-                  c.num_image_with_embedding);
+                   c.num_image_with_embedding);
         goto done;
     }
     if (!(c.layer_norm_eps > 0) || !(c.vision_layer_norm_eps > 0)) {
@@ -214,7 +214,7 @@ done:
 }
 
 gitc_status gitci_generation_config_parse(const char *json, size_t len, const char *path,
-                                         gitc_generate_params *p, gitc_error *err)
+                                          gitc_generate_params *p, gitc_error *err)
 {
     cJSON *root = NULL;
     gitc_status s = gitci_json_parse_config(json, len, path, &root, err);

@@ -32,7 +32,7 @@ static float attention_scale(const gitc_config *c)
 }
 
 gitc_status gitci_decoder_image(gitc_session *s, float *x, int B, image_kv *const *kv, int want_hidden,
-                               const scratch *t, gitc_error *err)
+                                const scratch *t, gitc_error *err)
 {
     const gitc_config *c = &s->model->cfg;
     int n = kv[0]->n_img, D = c->hidden_size, M = B * n;
@@ -70,8 +70,8 @@ gitc_status gitci_decoder_image(gitc_session *s, float *x, int B, image_kv *cons
 }
 
 gitc_status gitci_decoder_text(gitc_session *s, const int32_t *ids, int n, int n_rows,
-                              const image_kv *const *img, text_kv *const *txt, float *hidden_out,
-                              gitc_error *err)
+                               const image_kv *const *img, text_kv *const *txt, float *hidden_out,
+                               gitc_error *err)
 {
     const gitc_model *m = s->model;
     const gitc_config *c = &m->cfg;
@@ -81,15 +81,15 @@ gitc_status gitci_decoder_text(gitc_session *s, const int32_t *ids, int n, int n
     for (int r = 0; r < n_rows; r++) {
         if (txt[r]->len + n > c->max_position_embeddings)
             return gitci_fail(err, GITC_ERR_LIMIT,
-                             "text of %d tokens exceeds max_position_embeddings (%d)",
-                             txt[r]->len + n, c->max_position_embeddings);
+                              "text of %d tokens exceeds max_position_embeddings (%d)",
+                              txt[r]->len + n, c->max_position_embeddings);
         if (txt[r]->len + n > txt[r]->cap)
             return gitci_fail(err, GITC_ERR_LIMIT, "text cache full (%d tokens)", txt[r]->cap);
     }
     for (int i = 0; i < M; i++)
         if (ids[i] < 0 || ids[i] >= c->vocab_size)
             return gitci_fail(err, GITC_ERR_ARGUMENT, "token id %d is outside the vocabulary (0..%d)",
-                             ids[i], c->vocab_size - 1);
+                              ids[i], c->vocab_size - 1);
     /* Keys: n_img + at most max_position_embeddings, within the attention
      * scratch gitc_session_create sized. */
     gitc_status st = gitci_workspace_check(s, M, "a decoder pass", err);

@@ -17,8 +17,8 @@ static gitc_status preprocess(const gitc_model *m, const gitc_image *images, int
     gitc_processor_output_size(m->processor, &h, &w);
     if (h != S || w != S)
         return gitci_fail(err, GITC_ERR_SHAPE,
-                         "%s: the processor produces %dx%d images but the vision model expects %dx%d",
-                         m->dir, w, h, S, S);
+                          "%s: the processor produces %dx%d images but the vision model expects %dx%d",
+                          m->dir, w, h, S, S);
     size_t per = 3 * (size_t)S * (size_t)S;
     float *px = malloc((size_t)n * per * sizeof(float));
     if (!px)
@@ -142,7 +142,7 @@ gitc_status gitc_describe(gitc_session *s, const gitc_image *frames, int n_frame
     const gitc_model *m = s->model;
     if (n_frames != gitc_model_num_frames(m))
         return gitci_fail(err, GITC_ERR_ARGUMENT, "%s takes %d frame%s per input, got %d", m->dir,
-                         gitc_model_num_frames(m), gitc_model_num_frames(m) == 1 ? "" : "s", n_frames);
+                          gitc_model_num_frames(m), gitc_model_num_frames(m) == 1 ? "" : "s", n_frames);
     return gitc_describe_batch(s, frames, 1, question, params, out, err);
 }
 
@@ -170,8 +170,8 @@ gitc_status gitc_describe_image(gitc_session *s, const gitc_image *image, const 
     const gitc_model *m = s->model;
     if (gitc_model_num_frames(m) != 1)
         return gitci_fail(err, GITC_ERR_ARGUMENT,
-                         "%s is a video model (%d frames per input): describe frames, not one image",
-                         m->dir, gitc_model_num_frames(m));
+                          "%s is a video model (%d frames per input): describe frames, not one image",
+                          m->dir, gitc_model_num_frames(m));
     return describe_one(s, image, 1, question, params, text, err);
 }
 

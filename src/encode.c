@@ -41,7 +41,7 @@ static gitc_status encode_pass(gitc_session *s, const float *const *pixels, int 
 }
 
 gitc_status gitci_encode(gitc_session *s, const float *const *pixels, int B, image_kv *const *kv,
-                        float *vision_out, float *proj_out, float *hidden_out, gitc_error *err)
+                         float *vision_out, float *proj_out, float *hidden_out, gitc_error *err)
 {
     const gitc_config *c = &s->model->cfg;
     size_t n = (size_t)gitc_model_num_image_tokens(s->model);

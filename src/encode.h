@@ -16,6 +16,6 @@
  * projected tokens, hidden_out [B*n, D] the image rows' final hidden states
  * (needs kv). */
 gitc_status gitci_encode(gitc_session *s, const float *const *pixels, int B, image_kv *const *kv,
-                        float *vision_out, float *proj_out, float *hidden_out, gitc_error *err);
+                         float *vision_out, float *proj_out, float *hidden_out, gitc_error *err);
 
 #endif /* GITC_ENCODE_H */

@@ -50,7 +50,7 @@ static gitc_status check_capacity(const char *fn, const char *buffer, const floa
 {
     if (out && capacity < need)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "%s: %s holds %zu floats, the model needs %zu", fn, buffer,
-                         capacity, need);
+                          capacity, need);
     return GITC_OK;
 }
 
@@ -96,7 +96,7 @@ gitc_status gitc_forward(gitc_session *s, const float *pixel_values, const int32
     const gitc_config *c = &s->model->cfg;
     if (T < 1 || T > c->max_position_embeddings)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "%d text tokens: must be 1..%d (max_position_embeddings)",
-                         T, c->max_position_embeddings);
+                          T, c->max_position_embeddings);
     if (loss_out && T < 2)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "the loss needs at least 2 text tokens");
     gitc_status cap;

@@ -398,11 +398,11 @@ static gitc_status check_prompt(const gitc_generate_params *p, const gitc_config
         snprintf(who, sizeof who, "input %d: ", input);
     if (np < 1 || np >= c->max_position_embeddings)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "%sprompt of %d tokens (1..%d allowed)", who, np,
-                         c->max_position_embeddings - 1);
+                          c->max_position_embeddings - 1);
     if (row_max_len(p, np) > c->max_position_embeddings)
         return gitci_fail(err, GITC_ERR_ARGUMENT,
-                         "%s%d prompt tokens + %d new tokens exceed max_position_embeddings (%d)", who, np,
-                         p->max_new_tokens, c->max_position_embeddings);
+                          "%s%d prompt tokens + %d new tokens exceed max_position_embeddings (%d)", who, np,
+                          p->max_new_tokens, c->max_position_embeddings);
     return GITC_OK;
 }
 
@@ -413,7 +413,7 @@ gitc_status gitc_batch_create(gitc_session *s, int max_rows, gitc_batch **out, g
         return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_create: no session");
     if (max_rows < 1 || max_rows > GITC_BATCH_MAX_ROWS)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "batch of %d rows: must be 1..%d", max_rows,
-                         GITC_BATCH_MAX_ROWS);
+                          GITC_BATCH_MAX_ROWS);
     const gitc_config *c = &s->model->cfg;
     gitc_batch *b = calloc(1, sizeof *b);
     if (!b)
@@ -575,7 +575,7 @@ static gitc_status batch_add(gitc_batch *b, const float *pixel_values, image_kv 
     int need = gitc_generate_rows(&p);
     if (need > b->max_rows - b->live_rows)
         return gitci_fail(err, GITC_ERR_LIMIT, "the batch has room for %d more rows; the request needs %d",
-                         b->max_rows - b->live_rows, need);
+                          b->max_rows - b->live_rows, need);
     if (b->n_req == b->cap_req) {
         int cap = b->cap_req ? 2 * b->cap_req : 8;
         request **grown = realloc(b->req, (size_t)cap * sizeof *grown);

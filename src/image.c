@@ -334,8 +334,8 @@ done:
 }
 
 gitc_status gitci_jpeg_decode_cmyk(const void *data, size_t size, const char *name,
-                                  uint64_t max_pixels, uint8_t **cmyk, int *width, int *height,
-                                  gitc_error *err)
+                                   uint64_t max_pixels, uint8_t **cmyk, int *width, int *height,
+                                   gitc_error *err)
 {
     const uint8_t *d = data;
     if (size < 3 || d[0] != 0xFF || d[1] != 0xD8 || d[2] != 0xFF)
@@ -406,7 +406,7 @@ static gitc_status decode_png(const uint8_t *data, size_t size, const char *name
     if (setjmp(png_jmpbuf(png))) {
         if (strstr(ctx.message, "truncated") || ctx.pos >= ctx.size)
             st = gitci_fail(err, GITC_ERR_FORMAT, "%s: PNG file is truncated (%s)", name,
-                           ctx.message);
+                            ctx.message);
         else
             st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt PNG: %s", name, ctx.message);
         goto done;
@@ -452,7 +452,7 @@ static gitc_status decode_png(const uint8_t *data, size_t size, const char *name
     size_t rowbytes = png_get_rowbytes(png, info);
     if (rowbytes != (size_t)w * (size_t)channels) {
         st = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: PNG color type %d depth %d not handled",
-                       name, color, depth);
+                        name, color, depth);
         goto done;
     }
     st = gitci_alloc_rgb(out, name, w, h, err);
@@ -521,7 +521,7 @@ static gitc_status decode_webp(const uint8_t *data, size_t size, const char *nam
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: WebP file is truncated", name);
     if (vs != VP8_STATUS_OK)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt WebP header (status %d)", name,
-                         (int)vs);
+                          (int)vs);
     if (f.has_animation)
         return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: animated WebP is not supported", name);
     gitc_status st = gitci_check_image_size(name, (uint64_t)GITC_MAX(f.width, 0),
@@ -583,7 +583,7 @@ static gitc_status decode_gif(const uint8_t *data, size_t size, const char *name
         GifRecordType type;
         if (DGifGetRecordType(gif, &type) == GIF_ERROR) {
             st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt or truncated GIF: %s", name,
-                           GifErrorString(gif->Error));
+                            GifErrorString(gif->Error));
             goto done;
         }
         if (type == TERMINATE_RECORD_TYPE) {
@@ -617,7 +617,7 @@ static gitc_status decode_gif(const uint8_t *data, size_t size, const char *name
         if (d->Width <= 0 || d->Height <= 0 ||
             (max_pixels && (uint64_t)d->Width * (uint64_t)d->Height > max_pixels)) {
             st = gitci_fail(err, d->Width <= 0 || d->Height <= 0 ? GITC_ERR_FORMAT : GITC_ERR_LIMIT,
-                           "%s: GIF frame of %dx%d pixels refused", name, d->Width, d->Height);
+                            "%s: GIF frame of %dx%d pixels refused", name, d->Width, d->Height);
             goto done;
         }
         /* PIL starts frame 0 from the transparency index (or 0) everywhere. */
@@ -635,7 +635,7 @@ static gitc_status decode_gif(const uint8_t *data, size_t size, const char *name
                  y += d->Interlace ? step[p] : 1) {
                 if (DGifGetLine(gif, line, d->Width) == GIF_ERROR) {
                     st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt or truncated GIF data",
-                                   name);
+                                    name);
                     goto done;
                 }
                 int yy = d->Top + y;
@@ -716,7 +716,7 @@ static gitc_status decode_bmp(const uint8_t *d, size_t size, const char *name,
             return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: BMP bit masks not supported", name);
     } else if (compression != 0) {
         return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: compressed BMP (method %u) not supported",
-                         name, compression);
+                          name, compression);
     }
     if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 24 && bpp != 32)
         return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: %u-bit BMP not supported", name, bpp);
@@ -771,8 +771,8 @@ static gitc_status decode_bmp(const uint8_t *d, size_t size, const char *name,
 static gitc_status not_built(const char *name, const char *format, gitc_error *err)
 {
     return gitci_fail(err, GITC_ERR_UNSUPPORTED,
-                     "%s: %s image, but this gitc was built without %s support (it reads: %s)",
-                     name, format, format, gitci_image_formats());
+                      "%s: %s image, but this gitc was built without %s support (it reads: %s)",
+                      name, format, format, gitci_image_formats());
 }
 #endif
 
@@ -829,8 +829,8 @@ gitc_status gitc_image_decode(const void *data, size_t size, const char *name,
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: empty file", name);
     } else {
         return gitci_fail(err, GITC_ERR_UNSUPPORTED,
-                         "%s: unknown image format (this build reads: %s)", name,
-                         gitci_image_formats());
+                          "%s: unknown image format (this build reads: %s)", name,
+                          gitci_image_formats());
     }
     if (st != GITC_OK) {
         gitc_image_free(&im);

@@ -12,10 +12,10 @@ int gitci_isobmff_brand(const uint8_t *data, size_t size);
 /* Decoders in their own files, each built when its codec is configured in;
  * `out` is filled only on success. */
 gitc_status gitci_decode_tiff(const uint8_t *data, size_t size, const char *name,
-                             uint64_t max_pixels, gitc_image *out, gitc_error *err);
+                              uint64_t max_pixels, gitc_image *out, gitc_error *err);
 gitc_status gitci_decode_avif(const uint8_t *data, size_t size, const char *name,
-                             uint64_t max_pixels, gitc_image *out, gitc_error *err);
+                              uint64_t max_pixels, gitc_image *out, gitc_error *err);
 gitc_status gitci_decode_heif(const uint8_t *data, size_t size, const char *name,
-                             uint64_t max_pixels, gitc_image *out, gitc_error *err);
+                              uint64_t max_pixels, gitc_image *out, gitc_error *err);
 
 #endif /* GITC_IMAGE_CODECS_H */

@@ -61,7 +61,7 @@ int gitci_isobmff_brand(const uint8_t *d, size_t n)
 
 #if GITC_HAVE_AVIF
 gitc_status gitci_decode_avif(const uint8_t *data, size_t size, const char *name,
-                             uint64_t max_pixels, gitc_image *out, gitc_error *err)
+                              uint64_t max_pixels, gitc_image *out, gitc_error *err)
 {
     avifDecoder *dec = avifDecoderCreate();
     if (!dec)
@@ -82,7 +82,7 @@ gitc_status gitci_decode_avif(const uint8_t *data, size_t size, const char *name
     r = avifDecoderNextImage(dec);
     if (r != AVIF_RESULT_OK) {
         st = gitci_fail(err, r == AVIF_RESULT_NO_CODEC_AVAILABLE ? GITC_ERR_UNSUPPORTED : GITC_ERR_FORMAT,
-                       "%s: cannot decode the AVIF image: %s", name, avifResultToString(r));
+                        "%s: cannot decode the AVIF image: %s", name, avifResultToString(r));
         goto done;
     }
     const avifImage *im = dec->image;
@@ -105,7 +105,7 @@ gitc_status gitci_decode_avif(const uint8_t *data, size_t size, const char *name
     } else {
         gitc_image_free(out);
         st = gitci_fail(err, r == AVIF_RESULT_OUT_OF_MEMORY ? GITC_ERR_MEMORY : GITC_ERR_FORMAT,
-                       "%s: AVIF to RGB conversion failed: %s", name, avifResultToString(r));
+                        "%s: AVIF to RGB conversion failed: %s", name, avifResultToString(r));
     }
     free(rgb.pixels);
 done:
@@ -116,7 +116,7 @@ done:
 
 #if GITC_HAVE_HEIC
 gitc_status gitci_decode_heif(const uint8_t *data, size_t size, const char *name,
-                             uint64_t max_pixels, gitc_image *out, gitc_error *err)
+                              uint64_t max_pixels, gitc_image *out, gitc_error *err)
 {
     heif_init(NULL);
     struct heif_context *ctx = heif_context_alloc();
@@ -132,12 +132,12 @@ gitc_status gitci_decode_heif(const uint8_t *data, size_t size, const char *name
         he = heif_context_get_primary_image_handle(ctx, &handle);
     if (he.code != heif_error_Ok) {
         st = gitci_fail(err, he.code == heif_error_Memory_allocation_error ? GITC_ERR_MEMORY : GITC_ERR_FORMAT,
-                       "%s: corrupt HEIF: %s", name, he.message);
+                        "%s: corrupt HEIF: %s", name, he.message);
         goto done;
     }
     int w = heif_image_handle_get_width(handle), h = heif_image_handle_get_height(handle);
     st = gitci_check_image_size(name, (uint64_t)GITC_MAX(w, 0), (uint64_t)GITC_MAX(h, 0),
-                               max_pixels, err);
+                                max_pixels, err);
     if (st != GITC_OK)
         goto done;
     he = heif_decode_image(handle, &img, heif_colorspace_RGB, heif_chroma_interleaved_RGB, NULL);

@@ -16,20 +16,20 @@ void gitc_image_free(gitc_image *image)
 }
 
 gitc_status gitci_check_image_size(const char *name, uint64_t w, uint64_t h, uint64_t max_pixels,
-                                  gitc_error *err)
+                                   gitc_error *err)
 {
     if (w == 0 || h == 0)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: image has zero size (%llux%llu)", name,
-                         (unsigned long long)w, (unsigned long long)h);
+                          (unsigned long long)w, (unsigned long long)h);
     if (max_pixels && w * h > max_pixels)
         return gitci_fail(err, GITC_ERR_LIMIT,
-                         "%s: image of %llux%llu pixels exceeds the limit of %llu pixels", name,
-                         (unsigned long long)w, (unsigned long long)h,
-                         (unsigned long long)max_pixels);
+                          "%s: image of %llux%llu pixels exceeds the limit of %llu pixels", name,
+                          (unsigned long long)w, (unsigned long long)h,
+                          (unsigned long long)max_pixels);
     /* Keep every byte offset of an RGBA buffer inside a signed int. */
     if (w > 0x7fffffffu / 4 / h)
         return gitci_fail(err, GITC_ERR_LIMIT, "%s: image of %llux%llu pixels is too large", name,
-                         (unsigned long long)w, (unsigned long long)h);
+                          (unsigned long long)w, (unsigned long long)h);
     return GITC_OK;
 }
 

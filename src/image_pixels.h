@@ -7,7 +7,7 @@
 
 /* Checks decoded dimensions against zero size, int overflow and the pixel limit. */
 gitc_status gitci_check_image_size(const char *name, uint64_t w, uint64_t h, uint64_t max_pixels,
-                                  gitc_error *err);
+                                   gitc_error *err);
 
 /* Allocates the RGB pixels of an image already checked by gitci_check_image_size. */
 gitc_status gitci_alloc_rgb(gitc_image *im, const char *name, int w, int h, gitc_error *err);

@@ -127,7 +127,7 @@ typedef enum tiff_kind {
 } tiff_kind;
 
 gitc_status gitci_decode_tiff(const uint8_t *data, size_t size, const char *name,
-                             uint64_t max_pixels, gitc_image *out, gitc_error *err)
+                              uint64_t max_pixels, gitc_image *out, gitc_error *err)
 {
     tiff_mem mem = {data, size, 0, {0}};
     TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
@@ -145,7 +145,7 @@ gitc_status gitci_decode_tiff(const uint8_t *data, size_t size, const char *name
     TIFFOpenOptionsFree(opts);
     if (!tif)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt TIFF: %s", name,
-                         mem.message[0] ? mem.message : "cannot read the header");
+                          mem.message[0] ? mem.message : "cannot read the header");
 
     gitc_status st = GITC_OK;
     uint8_t *raw = NULL, *tile = NULL;
@@ -197,9 +197,9 @@ gitc_status gitci_decode_tiff(const uint8_t *data, size_t size, const char *name
         st = GITC_ERR_UNSUPPORTED;
     if (st != GITC_OK) {
         st = gitci_fail(err, GITC_ERR_UNSUPPORTED,
-                       "%s: TIFF layout not supported (photometric %u, %u samples of %u bits, "
-                       "sample format %u, planar config %u)",
-                       name, photometric, spp, bps, format, planar);
+                        "%s: TIFF layout not supported (photometric %u, %u samples of %u bits, "
+                        "sample format %u, planar config %u)",
+                        name, photometric, spp, bps, format, planar);
         goto done;
     }
 
@@ -221,7 +221,7 @@ gitc_status gitci_decode_tiff(const uint8_t *data, size_t size, const char *name
         if (tw == 0 || th == 0 || tsize <= 0 || (spp * bps) % 8 ||
             (uint64_t)tsize < (uint64_t)tw * th * pixel) {
             st = gitci_fail(err, GITC_ERR_FORMAT, "%s: TIFF tiles of %ux%u are not readable", name,
-                           tw, th);
+                            tw, th);
             goto done;
         }
         tile = malloc((size_t)tsize);
@@ -233,7 +233,7 @@ gitc_status gitci_decode_tiff(const uint8_t *data, size_t size, const char *name
             for (uint32_t x0 = 0; x0 < w; x0 += tw) {
                 if (TIFFReadTile(tif, tile, x0, y0, 0, 0) < 0) {
                     st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt TIFF tile at %u,%u: %s",
-                                   name, x0, y0, mem.message[0] ? mem.message : "read error");
+                                    name, x0, y0, mem.message[0] ? mem.message : "read error");
                     goto done;
                 }
                 uint32_t cw = GITC_MIN(tw, w - x0), ch = GITC_MIN(th, h - y0);
@@ -249,7 +249,7 @@ gitc_status gitci_decode_tiff(const uint8_t *data, size_t size, const char *name
         for (uint32_t y = 0; y < h; y++)
             if (TIFFReadScanline(tif, raw + (size_t)y * row, y, 0) < 0) {
                 st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt or truncated TIFF at row %u: %s",
-                               name, y, mem.message[0] ? mem.message : "read error");
+                                name, y, mem.message[0] ? mem.message : "read error");
                 goto done;
             }
     }

@@ -47,25 +47,25 @@ struct cJSON;
 /* gitci_read_file with a size limit checked before the buffer is allocated
  * (GITC_ERR_LIMIT naming the file, its size and the limit). */
 gitc_status gitci_read_file_max(const char *path, size_t max_bytes, char **data, size_t *size,
-                               gitc_error *err);
+                                gitc_error *err);
 
 /* Parses untrusted JSON text named `name` after checking its nesting depth
  * (GITC_ERR_LIMIT past GITC_JSON_MAX_DEPTH); malformed JSON is GITC_ERR_FORMAT
  * naming the byte offset. Caller frees *out with cJSON_Delete. */
 gitc_status gitci_json_parse(const char *text, size_t len, const char *name, struct cJSON **out,
-                            gitc_error *err);
+                             gitc_error *err);
 
 /* gitci_json_parse for a model folder's small JSON files (config, generation,
  * preprocessor): text over GITC_CONFIG_MAX_BYTES is GITC_ERR_LIMIT. */
 gitc_status gitci_json_parse_config(const char *text, size_t len, const char *name,
-                                   struct cJSON **out, gitc_error *err);
+                                    struct cJSON **out, gitc_error *err);
 
 /* Copies the literal text of the value of `key` (in the object `parent` when
  * not NULL, else at the top level) from JSON text into buf, as written in the
  * file, so messages can show "1e400" rather than the converted inf. Returns 1
  * when found, else 0 (buf then holds ""). */
 int gitci_json_literal(const char *text, size_t len, const char *parent, const char *key, char *buf,
-                      size_t size);
+                       size_t size);
 
 /* IEEE half and bfloat16 to float32 (exact). */
 float gitci_f16_to_f32(uint16_t h);

@@ -163,8 +163,8 @@ gitc_status gitc_lowp_prepare_in(gitc_lowp_kind kind, const gitc_matrix *src, vo
             free(qbuf);
             gitc_lowp_free(m);
             return gitci_fail(err, GITC_ERR_FORMAT,
-                             "weight matrix [%d, %d]: row %d has a non-finite value, which int8 cannot quantize",
-                             N, K, n);
+                              "weight matrix [%d, %d]: row %d has a non-finite value, which int8 cannot quantize",
+                              N, K, n);
         }
     }
     free(row);

@@ -91,13 +91,13 @@ static int check_weight(void *user, const weight_spec *w)
         gitci_st_shape_string(t->shape, t->ndim, got, sizeof got);
         gitci_st_shape_string(w->shape, w->ndim, want, sizeof want);
         b->status = gitci_fail(b->err, GITC_ERR_SHAPE, "%s: tensor %s has shape %s, config says %s",
-                              t->path, w->name, got, want);
+                               t->path, w->name, got, want);
         return 0;
     }
     if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16 && t->dtype != ST_F64) {
         b->status = gitci_fail(b->err, GITC_ERR_UNSUPPORTED,
-                              "%s: tensor %s has dtype %s (gitc reads F32, F16, BF16 and F64)",
-                              t->path, w->name, gitci_st_dtype_name(t->dtype));
+                               "%s: tensor %s has dtype %s (gitc reads F32, F16, BF16 and F64)",
+                               t->path, w->name, gitci_st_dtype_name(t->dtype));
         return 0;
     }
     b->n_expected++;
@@ -120,8 +120,8 @@ static gitc_status check_no_extra(gitc_model *m, const binder *b, gitc_error *er
         const gitc_tensor *t = &src->tensors[i];
         if (!b->seen[i] && !gitci_weight_is_ignored(t->name))
             return gitci_fail(err, GITC_ERR_SHAPE,
-                             "%s: unexpected tensor %s (not a parameter of this config)", t->path,
-                             t->name);
+                              "%s: unexpected tensor %s (not a parameter of this config)", t->path,
+                              t->name);
     }
     return GITC_OK;
 }

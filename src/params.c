@@ -11,22 +11,22 @@ gitc_status gitc_generate_params_check(const gitc_generate_params *p, int n_prom
         return gitci_fail(err, GITC_ERR_ARGUMENT, "no generation settings");
     if (p->num_beams < 1 || p->num_beams > GITC_MAX_BEAMS)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "num_beams = %d: must be 1..%d", p->num_beams,
-                         GITC_MAX_BEAMS);
+                          GITC_MAX_BEAMS);
     if (p->num_return_sequences < 1 || p->num_return_sequences > GITC_MAX_BEAMS)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "num_return_sequences = %d: must be 1..%d",
-                         p->num_return_sequences, GITC_MAX_BEAMS);
+                          p->num_return_sequences, GITC_MAX_BEAMS);
     if (p->num_beams > 1 && p->do_sample)
         return gitci_fail(err, GITC_ERR_UNSUPPORTED,
-                         "beam sampling (num_beams = %d with do_sample) is not supported: "
-                         "use sampling or beam search", p->num_beams);
+                          "beam sampling (num_beams = %d with do_sample) is not supported: "
+                          "use sampling or beam search", p->num_beams);
     if (p->num_beams > 1 && p->num_return_sequences > p->num_beams)
         return gitci_fail(err, GITC_ERR_ARGUMENT,
-                         "num_return_sequences (%d) cannot exceed num_beams (%d)",
-                         p->num_return_sequences, p->num_beams);
+                          "num_return_sequences (%d) cannot exceed num_beams (%d)",
+                          p->num_return_sequences, p->num_beams);
     if (p->num_beams == 1 && !p->do_sample && p->num_return_sequences != 1)
         return gitci_fail(err, GITC_ERR_ARGUMENT,
-                         "greedy search returns one sequence: num_return_sequences = %d needs "
-                         "sampling or as many beams", p->num_return_sequences);
+                          "greedy search returns one sequence: num_return_sequences = %d needs "
+                          "sampling or as many beams", p->num_return_sequences);
     if (p->max_new_tokens < 0 || p->min_length < 0 || p->min_new_tokens < 0 || p->max_length < 0)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "lengths must not be negative");
     if (p->max_new_tokens == 0 && p->max_length < 1)
@@ -40,12 +40,12 @@ gitc_status gitc_generate_params_check(const gitc_generate_params *p, int n_prom
     if (p->do_sample) {
         if (!(p->temperature > 0) || !isfinite(p->temperature))
             return gitci_fail(err, GITC_ERR_ARGUMENT, "temperature must be a positive number (got %g)",
-                             (double)p->temperature);
+                              (double)p->temperature);
         if (p->top_k < 0)
             return gitci_fail(err, GITC_ERR_ARGUMENT, "top_k must not be negative");
         if (!(p->top_p > 0) || p->top_p > 1)
             return gitci_fail(err, GITC_ERR_ARGUMENT, "top_p must be in (0, 1] (got %g)",
-                             (double)p->top_p);
+                              (double)p->top_p);
     }
     if (p->n_bad_words < 0 || (p->n_bad_words > 0 && (!p->bad_words_ids || !p->bad_words_offsets)))
         return gitci_fail(err, GITC_ERR_ARGUMENT, "bad words: ids and offsets are required");
@@ -57,7 +57,7 @@ gitc_status gitc_generate_params_check(const gitc_generate_params *p, int n_prom
             if (p->bad_words_ids[j] < 0 ||
                 (model && p->bad_words_ids[j] >= model->cfg.vocab_size))
                 return gitci_fail(err, GITC_ERR_ARGUMENT,
-                                 "bad word id %d is outside the vocabulary", p->bad_words_ids[j]);
+                                  "bad word id %d is outside the vocabulary", p->bad_words_ids[j]);
     }
     if (!model)
         return GITC_OK;
@@ -65,21 +65,21 @@ gitc_status gitc_generate_params_check(const gitc_generate_params *p, int n_prom
     int max_pos = model->cfg.max_position_embeddings;
     if (p->max_length > max_pos)
         return gitci_fail(err, GITC_ERR_ARGUMENT,
-                         "max_length = %d exceeds the model's max_position_embeddings (%d)",
-                         p->max_length, max_pos);
+                          "max_length = %d exceeds the model's max_position_embeddings (%d)",
+                          p->max_length, max_pos);
     if (p->max_new_tokens > 0 && p->max_new_tokens >= max_pos)
         return gitci_fail(err, GITC_ERR_ARGUMENT,
-                         "max_new_tokens = %d: the model has %d text positions and the prompt "
-                         "takes at least one", p->max_new_tokens, max_pos);
+                          "max_new_tokens = %d: the model has %d text positions and the prompt "
+                          "takes at least one", p->max_new_tokens, max_pos);
     if (n_prompt_tokens > 0) {
         if (n_prompt_tokens >= max_pos)
             return gitci_fail(err, GITC_ERR_ARGUMENT,
-                             "a prompt of %d tokens leaves no room in the model's %d text positions",
-                             n_prompt_tokens, max_pos);
+                              "a prompt of %d tokens leaves no room in the model's %d text positions",
+                              n_prompt_tokens, max_pos);
         if (p->max_new_tokens > 0 && n_prompt_tokens + p->max_new_tokens > max_pos)
             return gitci_fail(err, GITC_ERR_ARGUMENT,
-                             "%d prompt tokens + max_new_tokens = %d exceed the model's %d text "
-                             "positions", n_prompt_tokens, p->max_new_tokens, max_pos);
+                              "%d prompt tokens + max_new_tokens = %d exceed the model's %d text "
+                              "positions", n_prompt_tokens, p->max_new_tokens, max_pos);
     }
     return GITC_OK;
 }

@@ -108,7 +108,7 @@ static gitc_status push(machine *m, pv *v)
         return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
     if (m->sp >= PICKLE_MAX_STACK)
         return gitci_fail(m->err, GITC_ERR_FORMAT, "%s: pickle stack deeper than %d values", m->path,
-                         PICKLE_MAX_STACK);
+                          PICKLE_MAX_STACK);
     if (!grow((void **)&m->stack, &m->cap_stack, m->sp + 1, sizeof *m->stack, PICKLE_MAX_STACK))
         return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
     m->stack[m->sp++] = v;
@@ -182,10 +182,10 @@ static gitc_status global(machine *m, const uint8_t *mod, size_t mlen, const uin
         if ((unsigned char)*c < 32 || (unsigned char)*c > 126)
             *c = '?';
     return gitci_fail(m->err, GITC_ERR_UNSUPPORTED,
-                     "%s: the pickle names the global %s, which gitc refuses (a state dict needs only "
-                     "OrderedDict, torch._utils._rebuild_tensor_v2/_rebuild_parameter and torch storage "
-                     "types; nothing in the file is executed)",
-                     m->path, shown);
+                      "%s: the pickle names the global %s, which gitc refuses (a state dict needs only "
+                      "OrderedDict, torch._utils._rebuild_tensor_v2/_rebuild_parameter and torch storage "
+                      "types; nothing in the file is executed)",
+                      m->path, shown);
 }
 
 static int int_tuple(const pv *t, int64_t *out, int *n)
@@ -282,7 +282,7 @@ static gitc_status run(machine *m, pv **result)
         case '(':
             if (m->n_marks >= PICKLE_MAX_STACK)
                 return gitci_fail(m->err, GITC_ERR_FORMAT, "%s: pickle marks nested deeper than %d",
-                                 m->path, PICKLE_MAX_STACK);
+                                  m->path, PICKLE_MAX_STACK);
             if (!grow((void **)&m->marks, &m->cap_marks, m->n_marks + 1, sizeof *m->marks, PICKLE_MAX_STACK))
                 return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
             m->marks[m->n_marks++] = m->sp;
@@ -359,7 +359,7 @@ static gitc_status run(machine *m, pv **result)
                 return fail(m, "memo store from an empty stack");
             if (idx >= PICKLE_MAX_MEMO)
                 return gitci_fail(m->err, GITC_ERR_FORMAT, "%s: pickle memo index %zu (at most %d)",
-                                 m->path, idx, PICKLE_MAX_MEMO - 1);
+                                  m->path, idx, PICKLE_MAX_MEMO - 1);
             size_t old = m->cap_memo;
             if (!grow((void **)&m->memo, &m->cap_memo, idx + 1, sizeof *m->memo, PICKLE_MAX_MEMO))
                 return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
@@ -480,8 +480,8 @@ static gitc_status run(machine *m, pv **result)
         default:
             m->pos--;
             return gitci_fail(m->err, GITC_ERR_UNSUPPORTED,
-                             "%s: pickle opcode 0x%02x at byte %zu is not one a torch state dict uses",
-                             m->path, op, m->pos);
+                              "%s: pickle opcode 0x%02x at byte %zu is not one a torch state dict uses",
+                              m->path, op, m->pos);
         }
         if (s != GITC_OK)
             return s;
@@ -513,7 +513,7 @@ static char *dup_str(const uint8_t *s, size_t n)
 }
 
 gitc_status gitci_pickle_state_dict(const uint8_t *buf, size_t len, const char *path, pk_state_dict *out,
-                              gitc_error *err)
+                                    gitc_error *err)
 {
     memset(out, 0, sizeof *out);
     machine m = {.buf = buf, .len = len, .path = path, .err = err};
@@ -534,7 +534,7 @@ gitc_status gitci_pickle_state_dict(const uint8_t *buf, size_t len, const char *
             }
             if (t->type != V_TENSOR) {
                 s = gitci_fail(err, GITC_ERR_FORMAT, "%s: state dict entry %.*s is not a tensor", path,
-                              (int)(k->slen > 200 ? 200 : k->slen), (const char *)k->s);
+                               (int)(k->slen > 200 ? 200 : k->slen), (const char *)k->s);
                 break;
             }
             pk_tensor *o = &out->tensors[out->n_tensors];

@@ -175,18 +175,18 @@ static inline uint8_t clip8(int32_t v)
 }
 
 gitc_status gitci_image_resize_region(const gitc_image *in, int out_w, int out_h, int resample,
-                                     int x0, int y0, int rw, int rh, uint8_t *out,
-                                     gitc_error *err)
+                                      int x0, int y0, int rw, int rh, uint8_t *out,
+                                      gitc_error *err)
 {
     const resample_filter *f = get_filter(resample);
     if (!f)
         return gitci_fail(err, GITC_ERR_UNSUPPORTED, "resample filter %d is not supported",
-                         resample);
+                          resample);
     int w = in->width, h = in->height;
     if (w <= 0 || h <= 0 || !in->rgb || out_w <= 0 || out_h <= 0 || x0 < 0 || y0 < 0 ||
         rw < 0 || rh < 0 || rw > out_w - x0 || rh > out_h - y0)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "invalid resize of %dx%d to %dx%d", w, h, out_w,
-                         out_h);
+                          out_h);
     if (rw == 0 || rh == 0)
         return GITC_OK;
     /* Pillow skips a pass whose size is unchanged. */
@@ -198,7 +198,7 @@ gitc_status gitci_image_resize_region(const gitc_image *in, int out_w, int out_h
     if ((need_h && !coeffs_make(&ch, w, out_w, x0, rw, f)) ||
         (need_v && !coeffs_make(&cv, h, out_h, y0, rh, f))) {
         st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory resizing %dx%d to %dx%d", w, h, out_w,
-                       out_h);
+                        out_h);
         goto done;
     }
     /* Input rows the vertical pass reads. */
@@ -291,7 +291,7 @@ done:
 }
 
 gitc_status gitci_image_resize(const gitc_image *in, int out_w, int out_h, int resample,
-                              gitc_image *out, gitc_error *err)
+                               gitc_image *out, gitc_error *err)
 {
     if (out_w <= 0 || out_h <= 0 || (uint64_t)out_w * (uint64_t)out_h > (uint64_t)INT_MAX / 3)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "invalid resize target %dx%d", out_w, out_h);
@@ -299,7 +299,7 @@ gitc_status gitci_image_resize(const gitc_image *in, int out_w, int out_h, int r
     if (!px)
         return gitci_fail(err, GITC_ERR_MEMORY, "out of memory for a %dx%d image", out_w, out_h);
     gitc_status st = gitci_image_resize_region(in, out_w, out_h, resample, 0, 0, out_w, out_h, px,
-                                              err);
+                                               err);
     if (st != GITC_OK) {
         free(px);
         return st;
@@ -362,7 +362,7 @@ static gitc_status parse_size(gitc_processor *p, const cJSON *v, const char *nam
     if (cJSON_IsNumber(v)) {
         if (!json_side(v, &p->shortest_edge))
             return gitci_fail(err, GITC_ERR_FORMAT, "%s: size must be an integer in 1..%d", name,
-                             MAX_SIDE);
+                              MAX_SIDE);
         p->size_kind = SIZE_SHORTEST_EDGE;
         return GITC_OK;
     }
@@ -383,19 +383,19 @@ static gitc_status parse_size(gitc_processor *p, const cJSON *v, const char *nam
     if (se) {
         if (!json_side(se, &p->shortest_edge))
             return gitci_fail(err, GITC_ERR_FORMAT,
-                             "%s: size.shortest_edge must be an integer in 1..%d", name, MAX_SIDE);
+                              "%s: size.shortest_edge must be an integer in 1..%d", name, MAX_SIDE);
         p->size_kind = SIZE_SHORTEST_EDGE;
         return GITC_OK;
     }
     if (hh && ww) {
         if (!json_side(hh, &p->size_height) || !json_side(ww, &p->size_width))
             return gitci_fail(err, GITC_ERR_FORMAT,
-                             "%s: size.height/width must be integers in 1..%d", name, MAX_SIDE);
+                              "%s: size.height/width must be integers in 1..%d", name, MAX_SIDE);
         p->size_kind = SIZE_HEIGHT_WIDTH;
         return GITC_OK;
     }
     return gitci_fail(err, GITC_ERR_UNSUPPORTED,
-                     "%s: size must contain 'shortest_edge' or 'height' and 'width'", name);
+                      "%s: size must contain 'shortest_edge' or 'height' and 'width'", name);
 }
 
 /* get_size_dict for crop_size (default_to_square=True): an int n is n x n. */
@@ -404,7 +404,7 @@ static gitc_status parse_crop(gitc_processor *p, const cJSON *v, const char *nam
     if (cJSON_IsNumber(v)) {
         if (!json_side(v, &p->crop_height))
             return gitci_fail(err, GITC_ERR_FORMAT, "%s: crop_size must be an integer in 1..%d",
-                             name, MAX_SIDE);
+                              name, MAX_SIDE);
         p->crop_width = p->crop_height;
         return GITC_OK;
     }
@@ -412,17 +412,17 @@ static gitc_status parse_crop(gitc_processor *p, const cJSON *v, const char *nam
         if (cJSON_GetArraySize(v) != 2 || !json_side(cJSON_GetArrayItem(v, 0), &p->crop_height) ||
             !json_side(cJSON_GetArrayItem(v, 1), &p->crop_width))
             return gitci_fail(err, GITC_ERR_FORMAT, "%s: crop_size list must be [height, width]",
-                             name);
+                              name);
         return GITC_OK;
     }
     const cJSON *hh = cJSON_GetObjectItemCaseSensitive(v, "height");
     const cJSON *ww = cJSON_GetObjectItemCaseSensitive(v, "width");
     if (!cJSON_IsObject(v) || !hh || !ww)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: crop_size must have 'height' and 'width'",
-                         name);
+                          name);
     if (!json_side(hh, &p->crop_height) || !json_side(ww, &p->crop_width))
         return gitci_fail(err, GITC_ERR_FORMAT,
-                         "%s: crop_size.height/width must be integers in 1..%d", name, MAX_SIDE);
+                          "%s: crop_size.height/width must be integers in 1..%d", name, MAX_SIDE);
     return GITC_OK;
 }
 
@@ -433,7 +433,7 @@ static gitc_status parse_stats(float out[3], const cJSON *v, const char *key, co
     int is_std = strcmp(key, "image_std") == 0;
     if (!cJSON_IsNumber(v) && (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 3))
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: %s must be 3 numbers (one per RGB channel)",
-                         name, key);
+                          name, key);
     for (int c = 0; c < 3; c++) {
         const cJSON *e = cJSON_IsNumber(v) ? v : cJSON_GetArrayItem(v, c);
         if (!cJSON_IsNumber(e))
@@ -443,7 +443,7 @@ static gitc_status parse_stats(float out[3], const cJSON *v, const char *key, co
         double d = e->valuedouble;
         if (!(fabs(d) <= FLT_MAX) || (is_std && (float)d == 0.0f))
             return gitci_fail(err, GITC_ERR_FORMAT, "%s: %s[%d] = %.17g is not a %s float", name, key,
-                             c, d, is_std ? "non-zero finite" : "finite");
+                              c, d, is_std ? "non-zero finite" : "finite");
         out[c] = (float)d;
     }
     return GITC_OK;
@@ -481,9 +481,9 @@ gitc_status gitc_processor_from_json(const char *json, size_t len, const char *n
             p->videomae = 1;
         else if (strcmp(t, "CLIPImageProcessor") && strcmp(t, "CLIPFeatureExtractor")) {
             st = gitci_fail(err, GITC_ERR_UNSUPPORTED,
-                           "%s: image processor type '%s' is not supported "
-                           "(CLIPImageProcessor, VideoMAEImageProcessor)",
-                           name, t);
+                            "%s: image processor type '%s' is not supported "
+                            "(CLIPImageProcessor, VideoMAEImageProcessor)",
+                            name, t);
             goto done;
         }
     }
@@ -544,16 +544,16 @@ gitc_status gitc_processor_from_json(const char *json, size_t len, const char *n
         if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
             v->valuedouble < 0 || v->valuedouble > 5) {
             st = gitci_fail(err, GITC_ERR_FORMAT, "%s: resample must be a PIL filter code 0..5",
-                           name);
+                            name);
             goto done;
         }
         p->resample = (int)v->valuedouble;
     }
     if (!get_filter(p->resample)) {
         st = gitci_fail(err, GITC_ERR_UNSUPPORTED,
-                       "%s: resample=%d (NEAREST) is not supported (supported: 1 LANCZOS, "
-                       "2 BILINEAR, 3 BICUBIC, 4 BOX, 5 HAMMING)",
-                       name, p->resample);
+                        "%s: resample=%d (NEAREST) is not supported (supported: 1 LANCZOS, "
+                        "2 BILINEAR, 3 BICUBIC, 4 BOX, 5 HAMMING)",
+                        name, p->resample);
         goto done;
     }
     v = cJSON_GetObjectItemCaseSensitive(root, "rescale_factor");
@@ -564,7 +564,7 @@ gitc_status gitc_processor_from_json(const char *json, size_t len, const char *n
         }
         if (!(fabs(v->valuedouble) <= FLT_MAX)) {
             st = gitci_fail(err, GITC_ERR_FORMAT, "%s: rescale_factor = %.17g is not finite", name,
-                           v->valuedouble);
+                            v->valuedouble);
             goto done;
         }
         p->rescale_factor = v->valuedouble;
@@ -655,7 +655,7 @@ void gitc_processor_output_size(const gitc_processor *p, int *height, int *width
 }
 
 int gitci_processor_image_output_size(const gitc_processor *p, int width, int height, int *out_h,
-                                     int *out_w)
+                                      int *out_w)
 {
     int rh, rw;
     if (!p || width <= 0 || height <= 0 || !resized_size(p, width, height, &rh, &rw))
@@ -688,7 +688,7 @@ gitc_status gitc_processor_run(const gitc_processor *p, const gitc_image *image,
     int rh, rw;
     if (!resized_size(p, image->width, image->height, &rh, &rw))
         return gitci_fail(err, GITC_ERR_LIMIT, "image of %dx%d resizes to a too large size",
-                         image->width, image->height);
+                          image->width, image->height);
     /* Output geometry: transformers' center_crop takes rows top .. top + ch with
      * top = (H - ch) // 2; rows outside the image are the zero padding. */
     int oh = rh, ow = rw, top = 0, left = 0;
@@ -704,9 +704,9 @@ gitc_status gitc_processor_run(const gitc_processor *p, const gitc_image *image,
     size_t need = (size_t)3 * (size_t)oh * (size_t)ow;
     if (need > out_capacity)
         return gitci_fail(err, GITC_ERR_ARGUMENT,
-                         "image of %dx%d gives pixel_values [3, %d, %d] (%zu floats), but the "
-                         "output buffer holds %zu floats",
-                         image->width, image->height, oh, ow, need, out_capacity);
+                          "image of %dx%d gives pixel_values [3, %d, %d] (%zu floats), but the "
+                          "output buffer holds %zu floats",
+                          image->width, image->height, oh, ow, need, out_capacity);
     /* The part of the resized image that lands in the output. */
     int y0 = GITC_MAX(top, 0), y1 = GITC_MIN(top + oh, rh);
     int x0 = GITC_MAX(left, 0), x1 = GITC_MIN(left + ow, rw);
@@ -723,7 +723,7 @@ gitc_status gitc_processor_run(const gitc_processor *p, const gitc_image *image,
             if (!pix)
                 return gitci_fail(err, GITC_ERR_MEMORY, "out of memory preprocessing an image");
             gitc_status st = gitci_image_resize_region(image, rw, rh, p->resample, x0, y0, vw, vh,
-                                                      pix, err);
+                                                       pix, err);
             if (st != GITC_OK) {
                 free(pix);
                 return st;

@@ -40,10 +40,10 @@ static gitc_status place_view(const pk_tensor *p, const zip_entry *e, const char
     size_t es = gitci_st_dtype_size(p->dtype);
     if (p->storage_numel < 0 || (uint64_t)p->storage_numel > e->size / es)
         return gitci_fail(err, GITC_ERR_FORMAT,
-                         "%s: storage %s of tensor %s: %lld elements of %s need %llu bytes, the entry has %llu",
-                         path, p->storage_key, p->name, (long long)p->storage_numel,
-                         gitci_st_dtype_name(p->dtype), (unsigned long long)((uint64_t)p->storage_numel * es),
-                         (unsigned long long)e->size);
+                          "%s: storage %s of tensor %s: %lld elements of %s need %llu bytes, the entry has %llu",
+                          path, p->storage_key, p->name, (long long)p->storage_numel,
+                          gitci_st_dtype_name(p->dtype), (unsigned long long)((uint64_t)p->storage_numel * es),
+                          (unsigned long long)e->size);
     uint64_t numel = 1, last = (uint64_t)p->offset;
     if (p->offset < 0)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: negative storage offset", path, p->name);
@@ -60,8 +60,8 @@ static gitc_status place_view(const pk_tensor *p, const zip_entry *e, const char
             last += (uint64_t)(p->shape[i] - 1) * (uint64_t)p->stride[i];
     if (numel > 0 && last >= (uint64_t)p->storage_numel)
         return gitci_fail(err, GITC_ERR_FORMAT,
-                         "%s: tensor %s reaches element %llu of storage %s, which has %lld", path,
-                         p->name, (unsigned long long)last, p->storage_key, (long long)p->storage_numel);
+                          "%s: tensor %s reaches element %llu of storage %s, which has %lld", path,
+                          p->name, (unsigned long long)last, p->storage_key, (long long)p->storage_numel);
     t->dtype = p->dtype;
     t->ndim = p->ndim;
     memcpy(t->shape, p->shape, sizeof t->shape);
@@ -80,15 +80,15 @@ static gitc_status place_view(const pk_tensor *p, const zip_entry *e, const char
 }
 
 gitc_status gitci_pt_parse(const uint8_t *buf, size_t size, const char *path, gitc_tensor **tensors,
-                     int *n_tensors, gitc_error *err)
+                           int *n_tensors, gitc_error *err)
 {
     *tensors = NULL;
     *n_tensors = 0;
     if (size >= sizeof legacy_magic && memcmp(buf, legacy_magic, sizeof legacy_magic) == 0)
         return gitci_fail(err, GITC_ERR_UNSUPPORTED,
-                         "%s: legacy PyTorch format (torch.save before 1.6, not a ZIP archive), which "
-                         "gitc does not read; re-save it with torch >= 1.6 or use model.safetensors",
-                         path);
+                          "%s: legacy PyTorch format (torch.save before 1.6, not a ZIP archive), which "
+                          "gitc does not read; re-save it with torch >= 1.6 or use model.safetensors",
+                          path);
     zip_archive z;
     gitc_status s = gitci_zip_open(buf, size, path, &z, err);
     if (s != GITC_OK)
@@ -115,7 +115,7 @@ gitc_status gitci_pt_parse(const uint8_t *buf, size_t size, const char *path, gi
     }
     if (!pkl->data) {
         s = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: %s is compressed (method %d); torch stores it uncompressed",
-                      path, key, pkl->method);
+                       path, key, pkl->method);
         goto done;
     }
     s = gitci_pickle_state_dict(pkl->data, (size_t)pkl->size, path, &sd, err);
@@ -136,12 +136,12 @@ gitc_status gitci_pt_parse(const uint8_t *buf, size_t size, const char *path, gi
         const zip_entry *e = gitci_zip_find(&z, key);
         if (!e) {
             s = gitci_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: storage entry %s is missing", path,
-                          p->name, key);
+                           p->name, key);
             goto done;
         }
         if (!e->data) {
             s = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: storage %s is compressed (method %d)", path, key,
-                          e->method);
+                           e->method);
             goto done;
         }
         s = place_view(p, e, path, &out[i], err);
@@ -181,7 +181,7 @@ gitc_status gitci_pt_open(const char *path, pt_file **out, gitc_error *err)
         s = gitci_fail(err, GITC_ERR_IO, "%s: not a regular file", path);
     } else if (st.st_size < 22) {
         s = gitci_fail(err, GITC_ERR_FORMAT, "%s: %lld bytes, too short for a PyTorch checkpoint", path,
-                      (long long)st.st_size);
+                       (long long)st.st_size);
     } else {
         f->map_size = (size_t)st.st_size;
         f->map = mmap(NULL, f->map_size, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -20,7 +20,7 @@ gitc_status gitci_pt_open(const char *path, pt_file **out, gitc_error *err);
 
 /* Same, over a buffer the caller keeps alive (used by the fuzz target). */
 gitc_status gitci_pt_parse(const uint8_t *buf, size_t size, const char *path, gitc_tensor **tensors,
-                     int *n_tensors, gitc_error *err);
+                           int *n_tensors, gitc_error *err);
 void gitci_pt_tensors_free(gitc_tensor *tensors, int n);
 
 void gitci_pt_close(pt_file *f);

@@ -100,15 +100,15 @@ static gitc_status parse_entry(const char *path, const cJSON *item, const uint8_
     if (!cJSON_IsObject(item) || !cJSON_IsString(dt) || !cJSON_IsArray(shape) ||
         !cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
         return gitci_fail(err, GITC_ERR_FORMAT,
-                         "%s: tensor %s: header entry needs dtype, shape and data_offsets", path,
-                         name);
+                          "%s: tensor %s: header entry needs dtype, shape and data_offsets", path,
+                          name);
     if (!dtype_parse(dt->valuestring, &t->dtype))
         return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: tensor %s: unknown dtype \"%s\"", path,
-                         name, dt->valuestring);
+                          name, dt->valuestring);
     int nd = cJSON_GetArraySize(shape);
     if (nd > ST_MAX_DIMS)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: %d dimensions (at most %d)", path,
-                         name, nd, ST_MAX_DIMS);
+                          name, nd, ST_MAX_DIMS);
     t->ndim = nd;
     uint64_t numel = 1;
     for (int i = 0; i < nd; i++) {
@@ -125,30 +125,30 @@ static gitc_status parse_entry(const char *path, const cJSON *item, const uint8_
     const cJSON *ob = cJSON_GetArrayItem(offs, 0), *oe = cJSON_GetArrayItem(offs, 1);
     if (!cJSON_IsNumber(ob) || !cJSON_IsNumber(oe))
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: data_offsets are not numbers", path,
-                         name);
+                          name);
     double b = ob->valuedouble, e = oe->valuedouble;
     if (!(b >= 0 && e >= b) || b != floor(b) || e != floor(e))
         return gitci_fail(err, GITC_ERR_FORMAT,
-                         "%s: tensor %s: data_offsets [%.17g,%.17g] are not a range of byte offsets",
-                         path, name, b, e);
+                          "%s: tensor %s: data_offsets [%.17g,%.17g] are not a range of byte offsets",
+                          path, name, b, e);
     /* Range before the conversion: a double beyond uint64_t's range is undefined to convert. */
     if (e > (double)data_size)
         return gitci_fail(err, GITC_ERR_FORMAT,
-                         "%s: tensor %s: data_offsets [%.17g,%.17g] past the end of the data (%llu bytes)",
-                         path, name, b, e, (unsigned long long)data_size);
+                          "%s: tensor %s: data_offsets [%.17g,%.17g] past the end of the data (%llu bytes)",
+                          path, name, b, e, (unsigned long long)data_size);
     uint64_t begin = (uint64_t)b, end = (uint64_t)e;
     if (end > data_size)
         return gitci_fail(err, GITC_ERR_FORMAT,
-                         "%s: tensor %s: data_offsets [%llu,%llu] past the end of the data (%llu bytes)",
-                         path, name, (unsigned long long)begin, (unsigned long long)end,
-                         (unsigned long long)data_size);
+                          "%s: tensor %s: data_offsets [%llu,%llu] past the end of the data (%llu bytes)",
+                          path, name, (unsigned long long)begin, (unsigned long long)end,
+                          (unsigned long long)data_size);
     if (end - begin != numel * gitci_st_dtype_size(t->dtype)) {
         char s[128];
         gitci_st_shape_string(t->shape, nd, s, sizeof s);
         return gitci_fail(err, GITC_ERR_FORMAT,
-                         "%s: tensor %s: %llu bytes for shape %s of %s (expected %llu)", path, name,
-                         (unsigned long long)(end - begin), s, gitci_st_dtype_name(t->dtype),
-                         (unsigned long long)(numel * gitci_st_dtype_size(t->dtype)));
+                          "%s: tensor %s: %llu bytes for shape %s of %s (expected %llu)", path, name,
+                          (unsigned long long)(end - begin), s, gitci_st_dtype_name(t->dtype),
+                          (unsigned long long)(numel * gitci_st_dtype_size(t->dtype)));
     }
     t->data = data + begin;
     t->nbytes = (size_t)(end - begin);
@@ -183,7 +183,7 @@ gitc_status gitci_st_open(const char *path, st_file **out, gitc_error *err)
     if (st.st_size < 8) {
         close(fd);
         s = gitci_fail(err, GITC_ERR_FORMAT, "%s: truncated: %lld bytes, no safetensors header",
-                      path, (long long)st.st_size);
+                       path, (long long)st.st_size);
         goto done;
     }
     f->map_size = (size_t)st.st_size;
@@ -200,13 +200,13 @@ gitc_status gitci_st_open(const char *path, st_file **out, gitc_error *err)
         hlen = (hlen << 8) | bytes[i];
     if (hlen > f->map_size - 8) {
         s = gitci_fail(err, GITC_ERR_FORMAT,
-                      "%s: header length %llu runs past the end of the file (%zu bytes)", path,
-                      (unsigned long long)hlen, f->map_size);
+                       "%s: header length %llu runs past the end of the file (%zu bytes)", path,
+                       (unsigned long long)hlen, f->map_size);
         goto done;
     }
     if (hlen > ST_MAX_HEADER_BYTES) {
         s = gitci_fail(err, GITC_ERR_LIMIT, "%s: header length %llu is over the limit of %d bytes",
-                      path, (unsigned long long)hlen, ST_MAX_HEADER_BYTES);
+                       path, (unsigned long long)hlen, ST_MAX_HEADER_BYTES);
         goto done;
     }
     header = malloc(hlen + 1);
@@ -219,7 +219,7 @@ gitc_status gitci_st_open(const char *path, st_file **out, gitc_error *err)
     size_t n_keys = count_top_level_keys(header, hlen);
     if (n_keys > ST_MAX_TENSORS + 1) { /* + __metadata__ */
         s = gitci_fail(err, GITC_ERR_LIMIT, "%s: header lists %zu entries, more than the limit of %d tensors",
-                      path, n_keys, ST_MAX_TENSORS);
+                       path, n_keys, ST_MAX_TENSORS);
         goto done;
     }
     s = gitci_json_parse(header, hlen, path, &root, err);
@@ -234,7 +234,7 @@ gitc_status gitci_st_open(const char *path, st_file **out, gitc_error *err)
         n += strcmp(it->string, "__metadata__") != 0;
     if (n > ST_MAX_TENSORS) {
         s = gitci_fail(err, GITC_ERR_LIMIT, "%s: header lists %d tensors, more than the limit of %d",
-                      path, n, ST_MAX_TENSORS);
+                       path, n, ST_MAX_TENSORS);
         goto done;
     }
     f->tensors = calloc(n ? (size_t)n : 1, sizeof *f->tensors);
@@ -257,7 +257,7 @@ gitc_status gitci_st_open(const char *path, st_file **out, gitc_error *err)
         const st_tensor *a = &f->tensors[i - 1], *b = &f->tensors[i];
         if ((const uint8_t *)a->data + a->nbytes > (const uint8_t *)b->data) {
             s = gitci_fail(err, GITC_ERR_FORMAT, "%s: tensors %s and %s overlap in the data", path,
-                          a->name, b->name);
+                           a->name, b->name);
             goto done;
         }
     }
@@ -306,7 +306,7 @@ gitc_status gitci_st_to_f32(const st_file *file, const st_tensor *t, float *out,
         }
         default:
             return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: tensor %s: dtype %s is not a float type",
-                             file->path, t->name, gitci_st_dtype_name(t->dtype));
+                              file->path, t->name, gitci_st_dtype_name(t->dtype));
         }
     }
     return GITC_OK;
@@ -343,7 +343,7 @@ void gitci_st_writer_free(st_writer *w)
 }
 
 gitc_status gitci_st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
-                          const int64_t *shape, const void *data, gitc_error *err)
+                                const int64_t *shape, const void *data, gitc_error *err)
 {
     if (ndim > ST_MAX_DIMS)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "tensor %s: too many dimensions", name);
@@ -417,13 +417,13 @@ static char *writer_header(const st_writer *w, size_t *len)
 }
 
 gitc_status gitci_st_writer_write_stream(st_writer *w, const char *path, st_fill_fn fill, void *user,
-                                   gitc_error *err)
+                                         gitc_error *err)
 {
     size_t biggest = 0;
     for (int i = 0; i < w->n; i++) {
         if (!w->entries[i].data && !fill)
             return gitci_fail(err, GITC_ERR_ARGUMENT, "%s: tensor %s has no data", path,
-                             w->entries[i].name);
+                              w->entries[i].name);
         if (!w->entries[i].data)
             biggest = GITC_MAX(biggest, w->entries[i].nbytes);
     }

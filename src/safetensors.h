@@ -77,10 +77,10 @@ st_writer *gitci_st_writer_new(void);
 void gitci_st_writer_free(st_writer *w);
 /* Declares a tensor; `data` (may be NULL: filled when written) is copied. */
 gitc_status gitci_st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
-                          const int64_t *shape, const void *data, gitc_error *err);
+                                const int64_t *shape, const void *data, gitc_error *err);
 /* Writes the file atomically; tensors declared without data come from `fill`. */
 gitc_status gitci_st_writer_write_stream(st_writer *w, const char *path, st_fill_fn fill, void *user,
-                                   gitc_error *err);
+                                         gitc_error *err);
 /* gitci_st_writer_write_stream without a fill callback: every tensor must have data. */
 gitc_status gitci_st_writer_write(st_writer *w, const char *path, gitc_error *err);
 

@@ -64,7 +64,7 @@ gitc_status gitci_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_
         float *scratch = malloc(need_scratch * sizeof(float));
         if (!scratch)
             return gitci_fail(err, GITC_ERR_MEMORY, "out of memory for attention over %d keys",
-                             n_keys);
+                              n_keys);
         free(ws->t.attn_scratch);
         ws->t.attn_scratch = scratch;
         ws->attn_scratch_len = need_scratch;
@@ -76,7 +76,7 @@ gitc_status gitci_workspace_check(const gitc_session *s, int rows, const char *w
 {
     if (rows > s->ws.rows)
         return gitci_fail(err, GITC_ERR_LIMIT, "%s of %d rows exceeds the session's workspace (%d rows)",
-                         what, rows, s->ws.rows);
+                          what, rows, s->ws.rows);
     return GITC_OK;
 }
 

@@ -152,7 +152,7 @@ static gitc_status open_index(tensor_source *src, const char *dir, const char *i
         if (!cJSON_IsString(it) || strchr(it->valuestring, '/') || strcmp(it->valuestring, "..") == 0 ||
             !it->valuestring[0]) {
             s = gitci_fail(err, GITC_ERR_FORMAT, "%s: weight_map entry %s is not a file name in the folder",
-                          index, it->string);
+                           index, it->string);
             break;
         }
         char *path = gitci_path_join(dir, it->valuestring);
@@ -191,9 +191,9 @@ gitc_status gitci_tensors_open_dir(const char *dir, tensor_source **out, gitc_er
         char found[512];
         list_dir(dir, found, sizeof found);
         return gitci_fail(err, GITC_ERR_IO,
-                         "%s: no model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
-                         "pytorch_model.bin.index.json (the folder holds: %s)",
-                         dir, found);
+                          "%s: no model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
+                          "pytorch_model.bin.index.json (the folder holds: %s)",
+                          dir, found);
     }
     tensor_source *src = calloc(1, sizeof *src);
     if (!src) {
@@ -217,7 +217,7 @@ gitc_status gitci_tensors_open_dir(const char *dir, tensor_source **out, gitc_er
         for (int i = 1; i < src->n_tensors && s == GITC_OK; i++)
             if (strcmp(src->tensors[i - 1].name, src->tensors[i].name) == 0)
                 s = gitci_fail(err, GITC_ERR_SHAPE, "%s: tensor %s is stored twice (%s and %s)", dir,
-                              src->tensors[i].name, src->tensors[i - 1].path, src->tensors[i].path);
+                               src->tensors[i].name, src->tensors[i - 1].path, src->tensors[i].path);
     }
     if (s != GITC_OK) {
         gitci_tensors_close(src);
@@ -294,7 +294,7 @@ gitc_status gitci_tensor_to_f32(const gitc_tensor *t, float *out, gitc_error *er
         }
         default:
             return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: tensor %s: dtype %s is not a float type",
-                             t->path, t->name, gitci_st_dtype_name(t->dtype));
+                              t->path, t->name, gitci_st_dtype_name(t->dtype));
         }
     }
     return GITC_OK;

@@ -453,7 +453,7 @@ static gitc_status load_vocab_txt(gitc_tokenizer *t, const char *path, gitc_erro
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: empty vocabulary", path);
     if (n_lines > TOK_MAX_VOCAB)
         return gitci_fail(err, GITC_ERR_LIMIT, "%s: %zu tokens, more than the limit of %d", path, n_lines,
-                         TOK_MAX_VOCAB);
+                          TOK_MAX_VOCAB);
     t->tokens = malloc(n_lines * sizeof *t->tokens);
     t->lens = malloc(n_lines * sizeof *t->lens);
     if (!t->tokens || !t->lens)
@@ -466,7 +466,7 @@ static gitc_status load_vocab_txt(gitc_tokenizer *t, const char *path, gitc_erro
         size_t len = i - start;
         if (len > TOK_MAX_TOKEN_BYTES)
             return gitci_fail(err, GITC_ERR_LIMIT, "%s: line %zu is a token of %zu bytes, more than the limit of %d",
-                             path, line + 1, len, TOK_MAX_TOKEN_BYTES);
+                              path, line + 1, len, TOK_MAX_TOKEN_BYTES);
         int crlf = i < size && s[i] == '\r' && i + 1 < size && s[i + 1] == '\n';
         if (i < size)
             s[i] = 0;
@@ -478,7 +478,7 @@ static gitc_status load_vocab_txt(gitc_tokenizer *t, const char *path, gitc_erro
             size_t k = utf8_next((const uint8_t *)s + start + pos, len - pos, &c);
             if (!k)
                 return gitci_fail(err, GITC_ERR_FORMAT, "%s: line %zu is not valid UTF-8 (byte %zu)", path,
-                                 line + 1, start + pos);
+                                  line + 1, start + pos);
             pos += k;
         }
         line++;
@@ -536,7 +536,7 @@ static gitc_status load_vocab_json(gitc_tokenizer *t, const char *path, gitc_err
         size_t len = strlen(e->string);
         if (len > TOK_MAX_TOKEN_BYTES) {
             st = gitci_fail(err, GITC_ERR_LIMIT, "%s: token \"%.32s...\" has %zu bytes, more than the limit of %d",
-                           path, e->string, len, TOK_MAX_TOKEN_BYTES);
+                            path, e->string, len, TOK_MAX_TOKEN_BYTES);
             goto done;
         }
         pool_size += len + 1;
@@ -553,13 +553,13 @@ static gitc_status load_vocab_json(gitc_tokenizer *t, const char *path, gitc_err
         double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
         if (!(v >= 0 && v < n) || v != (double)(int)v) {
             st = gitci_fail(err, GITC_ERR_FORMAT, "%s: token \"%.64s\" has id %s, expected an integer in [0, %d)",
-                           path, e->string, cJSON_IsNumber(e) ? "out of range" : "that is not a number", n);
+                            path, e->string, cJSON_IsNumber(e) ? "out of range" : "that is not a number", n);
             goto done;
         }
         int id = (int)v;
         if (t->tokens[id]) {
             st = gitci_fail(err, GITC_ERR_FORMAT, "%s: id %d is given to \"%.64s\" and \"%.64s\"", path, id,
-                           t->tokens[id], e->string);
+                            t->tokens[id], e->string);
             goto done;
         }
         size_t len = strlen(e->string);
@@ -584,7 +584,7 @@ static gitc_status load_vocab_json(gitc_tokenizer *t, const char *path, gitc_err
     if (cJSON_IsNumber(mc)) {
         if (!(mc->valuedouble >= 1 && mc->valuedouble <= TOK_MAX_WORD_CHARS)) {
             st = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: max_input_chars_per_word %g is outside [1, %d]", path,
-                           mc->valuedouble, TOK_MAX_WORD_CHARS);
+                            mc->valuedouble, TOK_MAX_WORD_CHARS);
             goto done;
         }
         t->max_chars = (int)mc->valuedouble;
@@ -625,7 +625,7 @@ static gitc_status json_flag(const cJSON *obj, const char *key, int *dst, int al
         return GITC_OK;
     }
     return gitci_fail(err, GITC_ERR_FORMAT, "%s: %s must be true or false%s", path, key,
-                     allow_null ? " or null" : "");
+                      allow_null ? " or null" : "");
 }
 
 /* The text of a special-token entry: a string or an AddedToken object {"content": ...}.
@@ -673,10 +673,10 @@ static gitc_status add_special(gitc_tokenizer *t, const char *s, const char *rol
     int32_t id = vocab_find(t, 0, s, strlen(s));
     if (id < 0)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s/%s: special token %s \"%.64s\" is missing", t->dir,
-                         t->vocab_name, role, s);
+                          t->vocab_name, role, s);
     if (t->is_dup[id])
         return gitci_fail(err, GITC_ERR_FORMAT, "%s/%s: special token %s \"%.64s\" appears more than once", t->dir,
-                         t->vocab_name, role, s);
+                          t->vocab_name, role, s);
     cpstr *v = realloc(t->specials, (t->n_specials + 1) * sizeof *v);
     if (!v)
         return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", t->dir);
@@ -699,7 +699,7 @@ static gitc_status read_special_strings(gitc_tokenizer *t, const cJSON *cfg, con
         int k = json_token_string(x, &s);
         if (k < 0)
             return gitci_fail(err, GITC_ERR_FORMAT, "%s: %s must be a string, null or {\"content\": ...}", path,
-                             sp_names[r]);
+                              sp_names[r]);
         free(t->sp_str[r]);
         t->sp_str[r] = k ? strdup(s) : NULL;
         if (k && !t->sp_str[r])
@@ -765,17 +765,17 @@ static gitc_status load_config(gitc_tokenizer *t, const char *path, cJSON **addi
         const char *content = NULL;
         if (!*e->string || *endp || json_token_string(e, &content) != 1) {
             st = gitci_fail(err, GITC_ERR_FORMAT, "%s: added_tokens_decoder entry \"%.32s\" is malformed", path,
-                           e->string);
+                            e->string);
             goto done;
         }
         if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "special"))) {
             st = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: added token %ld \"%.64s\" is not special (unsupported)",
-                           path, id, content);
+                            path, id, content);
             goto done;
         }
         if (id < 0 || id >= t->n_vocab || strcmp(t->tokens[id], content) != 0) {
             st = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: added token %ld \"%.64s\" is not that id of %s", path, id,
-                           content, t->vocab_name);
+                            content, t->vocab_name);
             goto done;
         }
     }
@@ -841,7 +841,7 @@ static gitc_status resolve_specials(gitc_tokenizer *t, const cJSON *additional, 
         if (!t->sp_str[r]) {
             if (r == SP_UNK || r == SP_CLS || r == SP_SEP)
                 return gitci_fail(err, GITC_ERR_FORMAT, "%s: the tokenizer config sets %s to null", t->dir,
-                                 sp_names[r]);
+                                  sp_names[r]);
             continue;
         }
         gitc_status st = add_special(t, t->sp_str[r], sp_names[r], err);
@@ -852,7 +852,7 @@ static gitc_status resolve_specials(gitc_tokenizer *t, const cJSON *additional, 
         const char *s = NULL;
         if (json_token_string(e, &s) != 1)
             return gitci_fail(err, GITC_ERR_FORMAT, "%s: additional_special_tokens has an entry that is not a string",
-                             t->dir);
+                              t->dir);
         gitc_status st = add_special(t, s, "additional_special_tokens", err);
         if (st)
             return st;
@@ -1272,7 +1272,7 @@ gitc_status gitc_tokenizer_decode(const gitc_tokenizer *t, const int32_t *ids, s
     for (size_t i = 0; i < n_ids; i++) {
         if (ids[i] < 0 || ids[i] >= t->n_vocab)
             return gitci_fail(err, GITC_ERR_ARGUMENT, "decode: id %ld at position %zu is outside the vocabulary [0, %d)",
-                             (long)ids[i], i, t->n_vocab);
+                              (long)ids[i], i, t->n_vocab);
         total += t->lens[ids[i]] + 1;
     }
     char *s = malloc(total);

@@ -61,7 +61,7 @@ gitc_status gitci_read_file(const char *path, char **data, size_t *size, gitc_er
 }
 
 gitc_status gitci_read_file_max(const char *path, size_t max_bytes, char **data, size_t *size,
-                               gitc_error *err)
+                                gitc_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -74,7 +74,7 @@ gitc_status gitci_read_file_max(const char *path, size_t max_bytes, char **data,
     if ((uint64_t)st.st_size > (uint64_t)max_bytes) {
         fclose(f);
         return gitci_fail(err, GITC_ERR_LIMIT, "%s: %lld bytes, more than the limit of %zu for this file",
-                         path, (long long)st.st_size, max_bytes);
+                          path, (long long)st.st_size, max_bytes);
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);
@@ -96,16 +96,16 @@ gitc_status gitci_read_file_max(const char *path, size_t max_bytes, char **data,
 }
 
 gitc_status gitci_json_parse_config(const char *text, size_t len, const char *name, cJSON **out,
-                                   gitc_error *err)
+                                    gitc_error *err)
 {
     if (len > GITC_CONFIG_MAX_BYTES)
         return gitci_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu for this file",
-                         name, len, GITC_CONFIG_MAX_BYTES);
+                          name, len, GITC_CONFIG_MAX_BYTES);
     return gitci_json_parse(text, len, name, out, err);
 }
 
 gitc_status gitci_json_parse(const char *text, size_t len, const char *name, cJSON **out,
-                            gitc_error *err)
+                             gitc_error *err)
 {
     *out = NULL;
     /* Depth scan (strings skipped, escapes honoured) before cJSON recurses. */
@@ -119,8 +119,8 @@ gitc_status gitci_json_parse(const char *text, size_t len, const char *name, cJS
         } else if (c == '{' || c == '[') {
             if (++depth > GITC_JSON_MAX_DEPTH)
                 return gitci_fail(err, GITC_ERR_LIMIT,
-                                 "%s: JSON nested deeper than %d levels (at byte %zu)", name,
-                                 GITC_JSON_MAX_DEPTH, i);
+                                  "%s: JSON nested deeper than %d levels (at byte %zu)", name,
+                                  GITC_JSON_MAX_DEPTH, i);
         } else if (c == '}' || c == ']') {
             depth--;
         }
@@ -129,13 +129,13 @@ gitc_status gitci_json_parse(const char *text, size_t len, const char *name, cJS
     cJSON *json = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!json)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: malformed JSON near byte %zu", name,
-                         end && end >= text ? (size_t)(end - text) : (size_t)0);
+                          end && end >= text ? (size_t)(end - text) : (size_t)0);
     *out = json;
     return GITC_OK;
 }
 
 int gitci_json_literal(const char *text, size_t len, const char *parent, const char *key, char *buf,
-                      size_t size)
+                       size_t size)
 {
     int depth = 0, in_parent = parent == NULL, want = parent ? 2 : 1;
     size_t keylen = strlen(key), parentlen = parent ? strlen(parent) : 0;

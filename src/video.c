@@ -164,13 +164,13 @@ static gitc_status check_size(const decoder *d, int width, int height, gitc_erro
 {
     if (width <= 0 || height <= 0)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: video frame has invalid size %dx%d", d->path,
-                         width, height);
+                          width, height);
     uint64_t pixels = (uint64_t)width * (uint64_t)height;
     if (d->max_pixels && pixels > d->max_pixels)
         return gitci_fail(err, GITC_ERR_LIMIT,
-                         "%s: video frames are %dx%d = %llu pixels, more than max_pixels %llu",
-                         d->path, width, height, (unsigned long long)pixels,
-                         (unsigned long long)d->max_pixels);
+                          "%s: video frames are %dx%d = %llu pixels, more than max_pixels %llu",
+                          d->path, width, height, (unsigned long long)pixels,
+                          (unsigned long long)d->max_pixels);
     return GITC_OK;
 }
 
@@ -202,7 +202,7 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
         if (rc == AVERROR(ENOMEM))
             return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: not a readable video file (%s)", d->path,
-                         av_err(rc, msg, sizeof msg));
+                          av_err(rc, msg, sizeof msg));
     }
     /* Sizes the header declares, refused before stream probing decodes (and allocates) a frame. */
     for (unsigned i = 0; i < d->fmt->nb_streams; i++) {
@@ -216,7 +216,7 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
     rc = avformat_find_stream_info(d->fmt, NULL);
     if (rc < 0)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: cannot read stream information (%s)", d->path,
-                         av_err(rc, msg, sizeof msg));
+                          av_err(rc, msg, sizeof msg));
 
     /* The first video stream, as PyAV's container.decode(video=0); cover art
      * (attached pictures) is not video. */
@@ -231,7 +231,7 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
     }
     if (d->stream < 0)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: no video stream (container %s)", d->path,
-                         d->fmt->iformat->name);
+                          d->fmt->iformat->name);
 
     const AVCodecParameters *par = d->fmt->streams[d->stream]->codecpar;
     if (par->width > 0 && par->height > 0) {
@@ -241,11 +241,11 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
     }
     if (par->codec_id == AV_CODEC_ID_NONE)
         return gitci_fail(err, GITC_ERR_FORMAT,
-                         "%s: the video stream names no codec (damaged header?)", d->path);
+                          "%s: the video stream names no codec (damaged header?)", d->path);
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
     if (!codec)
         return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: no decoder for video codec %s", d->path,
-                         avcodec_get_name(par->codec_id));
+                          avcodec_get_name(par->codec_id));
     d->codec = avcodec_alloc_context3(codec);
     d->pkt = av_packet_alloc();
     d->frame = av_frame_alloc();
@@ -258,7 +258,7 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
     }
     if (rc < 0)
         return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: cannot open the %s decoder (%s)", d->path,
-                         codec->name, av_err(rc, msg, sizeof msg));
+                          codec->name, av_err(rc, msg, sizeof msg));
     return GITC_OK;
 }
 
@@ -282,19 +282,19 @@ static gitc_status frame_to_rgb(const decoder *d, frame_sink *sink, const AVFram
     if (!sink->sws) {
         const char *name = av_get_pix_fmt_name((enum AVPixelFormat)f->format);
         return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: cannot convert pixel format %s to RGB",
-                         d->path, name ? name : "?");
+                          d->path, name ? name : "?");
     }
     uint8_t *dst[4] = {NULL};
     int dst_stride[4] = {0};
     if (av_image_alloc(dst, dst_stride, w, h, AV_PIX_FMT_RGB24, 16) < 0)
         return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory converting a %dx%d frame",
-                         d->path, w, h);
+                          d->path, w, h);
     size_t row = (size_t)w * 3;
     uint8_t *rgb = malloc(row * (size_t)h);
     if (!rgb) {
         av_freep(&dst[0]);
         return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory for a %dx%d frame", d->path, w,
-                         h);
+                          h);
     }
     int rc = sws_scale(sink->sws, (const uint8_t *const *)f->data, f->linesize, 0, h, dst,
                        dst_stride);
@@ -303,7 +303,7 @@ static gitc_status frame_to_rgb(const decoder *d, frame_sink *sink, const AVFram
         av_freep(&dst[0]);
         free(rgb);
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: RGB conversion failed (%s)", d->path,
-                         av_err(rc, msg, sizeof msg));
+                          av_err(rc, msg, sizeof msg));
     }
     for (int y = 0; y < h; y++)
         memcpy(rgb + (size_t)y * row, dst[0] + (size_t)y * (size_t)dst_stride[0], row);
@@ -324,7 +324,7 @@ static gitc_status take_frame(const decoder *d, frame_sink *sink, const AVFrame 
         return s;
     if (d->max_frames && sink->count >= d->max_frames)
         return gitci_fail(err, GITC_ERR_LIMIT, "%s: more than %d video frames", d->path,
-                         d->max_frames);
+                          d->max_frames);
     int index = sink->count++;
     if (!sink->want || sink->next >= sink->n_want || sink->want[sink->next] != index)
         return GITC_OK;
@@ -357,7 +357,7 @@ static gitc_status drain(decoder *d, frame_sink *sink, gitc_error *err)
         if (rc < 0) {
             char msg[128];
             return gitci_fail(err, GITC_ERR_FORMAT, "%s: decoding error after frame %d (%s)",
-                             d->path, sink->count, av_err(rc, msg, sizeof msg));
+                              d->path, sink->count, av_err(rc, msg, sizeof msg));
         }
         gitc_status s = take_frame(d, sink, d->frame, err);
         av_frame_unref(d->frame);
@@ -384,7 +384,7 @@ static gitc_status decode_pass(decoder *d, frame_sink *sink, gitc_error *err)
             if (rc == AVERROR(ENOMEM))
                 return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
             return gitci_fail(err, GITC_ERR_FORMAT, "%s: read error after frame %d (%s)", d->path,
-                             sink->count, av_err(rc, msg, sizeof msg));
+                              sink->count, av_err(rc, msg, sizeof msg));
         }
         /* A packet the demuxer marks corrupt (typically the last one of a
          * truncated file, cut short) is skipped, not decoded. */
@@ -392,7 +392,7 @@ static gitc_status decode_pass(decoder *d, frame_sink *sink, gitc_error *err)
             rc = avcodec_send_packet(d->codec, d->pkt);
             if (rc < 0 && rc != AVERROR(EAGAIN))
                 s = gitci_fail(err, GITC_ERR_FORMAT, "%s: decoding error after frame %d (%s)",
-                              d->path, sink->count, av_err(rc, msg, sizeof msg));
+                               d->path, sink->count, av_err(rc, msg, sizeof msg));
             else
                 s = drain(d, sink, err);
         }
@@ -401,7 +401,7 @@ static gitc_status decode_pass(decoder *d, frame_sink *sink, gitc_error *err)
     int rc = avcodec_send_packet(d->codec, NULL);
     if (rc < 0 && rc != AVERROR_EOF)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: decoding error at the end (%s)", d->path,
-                         av_err(rc, msg, sizeof msg));
+                          av_err(rc, msg, sizeof msg));
     return drain(d, sink, err);
 }
 
@@ -667,8 +667,8 @@ static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_
  * second keeps only the sampled ones, so memory stays at one decoder plus the
  * n_frames outputs whatever the clip length. */
 gitc_status gitci_video_load_mode(const char *path, int n_frames, const gitc_image_params *params,
-                                 gitc_image *frames, int *n_total, int allow_seek, int *seeked,
-                                 gitc_error *err)
+                                  gitc_image *frames, int *n_total, int allow_seek, int *seeked,
+                                  gitc_error *err)
 {
     if (n_total)
         *n_total = 0;
@@ -676,8 +676,8 @@ gitc_status gitci_video_load_mode(const char *path, int n_frames, const gitc_ima
         *seeked = 0;
     if (!path || !frames || n_frames <= 0)
         return gitci_fail(err, GITC_ERR_ARGUMENT,
-                         "%s: video load needs a path, n_frames > 0 (got %d) and an output array",
-                         path ? path : "(null)", n_frames);
+                          "%s: video load needs a path, n_frames > 0 (got %d) and an output array",
+                          path ? path : "(null)", n_frames);
     memset(frames, 0, sizeof *frames * (size_t)n_frames);
     gitc_status s = check_file(path, err);
     if (s)
@@ -698,8 +698,8 @@ gitc_status gitci_video_load_mode(const char *path, int n_frames, const gitc_ima
 }
 
 gitc_status gitci_video_load_memory(const void *data, size_t size, const char *name, int max_frames,
-                                   int n_frames, const gitc_image_params *params,
-                                   gitc_image *frames, int *n_total, gitc_error *err)
+                                    int n_frames, const gitc_image_params *params,
+                                    gitc_image *frames, int *n_total, gitc_error *err)
 {
     if (n_total)
         *n_total = 0;
@@ -707,8 +707,8 @@ gitc_status gitci_video_load_memory(const void *data, size_t size, const char *n
         name = "video";
     if (!data || !frames || n_frames <= 0)
         return gitci_fail(err, GITC_ERR_ARGUMENT,
-                         "%s: video load needs data, n_frames > 0 (got %d) and an output array",
-                         name, n_frames);
+                          "%s: video load needs data, n_frames > 0 (got %d) and an output array",
+                          name, n_frames);
     memset(frames, 0, sizeof *frames * (size_t)n_frames);
     gitc_image_params p = params ? *params : gitc_image_default_params();
     return load_frames(name, data, size, max_frames, n_frames, &p, frames, n_total, err);
@@ -746,8 +746,8 @@ static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_
     }
     if (!s && keep.next < n_frames)
         s = gitci_fail(err, GITC_ERR_FORMAT,
-                      "%s: the second decoding pass gave %d frames, the first %d", path,
-                      keep.count, count.count);
+                       "%s: the second decoding pass gave %d frames, the first %d", path,
+                       keep.count, count.count);
     sws_freeContext(keep.sws);
     log_quiet_end();
     free(want);
@@ -767,8 +767,8 @@ static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_
 #else /* !GITC_HAVE_FFMPEG */
 
 gitc_status gitci_video_load_mode(const char *path, int n_frames, const gitc_image_params *params,
-                                 gitc_image *frames, int *n_total, int allow_seek, int *seeked,
-                                 gitc_error *err)
+                                  gitc_image *frames, int *n_total, int allow_seek, int *seeked,
+                                  gitc_error *err)
 {
     (void)n_frames;
     (void)params;
@@ -779,12 +779,12 @@ gitc_status gitci_video_load_mode(const char *path, int n_frames, const gitc_ima
     if (n_total)
         *n_total = 0;
     return gitci_fail(err, GITC_ERR_UNSUPPORTED,
-                     "%s: this gitc was built without video support (FFmpeg)", path ? path : "video");
+                      "%s: this gitc was built without video support (FFmpeg)", path ? path : "video");
 }
 
 gitc_status gitci_video_load_memory(const void *data, size_t size, const char *name, int max_frames,
-                                   int n_frames, const gitc_image_params *params,
-                                   gitc_image *frames, int *n_total, gitc_error *err)
+                                    int n_frames, const gitc_image_params *params,
+                                    gitc_image *frames, int *n_total, gitc_error *err)
 {
     (void)data;
     (void)size;
@@ -795,7 +795,7 @@ gitc_status gitci_video_load_memory(const void *data, size_t size, const char *n
     if (n_total)
         *n_total = 0;
     return gitci_fail(err, GITC_ERR_UNSUPPORTED,
-                     "%s: this gitc was built without video support (FFmpeg)", name ? name : "video");
+                      "%s: this gitc was built without video support (FFmpeg)", name ? name : "video");
 }
 
 #endif /* GITC_HAVE_FFMPEG */

@@ -81,7 +81,7 @@ static void vision_embed(gitc_pool *pool, const gitc_model *m, float *x, const f
 }
 
 gitc_status gitci_vision_forward(gitc_session *s, float *x, const float *const *pixels, int B,
-                                float *patches, const scratch *t, gitc_error *err)
+                                 float *patches, const scratch *t, gitc_error *err)
 {
     const gitc_model *m = s->model;
     const gitc_config *c = &m->cfg;

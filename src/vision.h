@@ -13,7 +13,7 @@
  * patches [B*frames*Np, 3*P*P] and t are scratch. GITC_ERR_ABORTED when the
  * session's abort callback asks to stop between layers. */
 gitc_status gitci_vision_forward(gitc_session *s, float *x, const float *const *pixels, int B,
-                                float *patches, const scratch *t, gitc_error *err);
+                                 float *patches, const scratch *t, gitc_error *err);
 
 /* The image rows the decoder reads: temporal embeddings (video models, added
  * to x in place), then the projection and its LayerNorm, out [M, D] from

@@ -74,12 +74,12 @@ static int zip64_extra(const uint8_t *x, uint32_t xlen, uint64_t *usize, uint64_
 }
 
 gitc_status gitci_zip_open(const uint8_t *buf, uint64_t size, const char *path, zip_archive *out,
-                     gitc_error *err)
+                           gitc_error *err)
 {
     memset(out, 0, sizeof *out);
     if (size < 22)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: %llu bytes, too short for a ZIP archive", path,
-                         (unsigned long long)size);
+                          (unsigned long long)size);
     /* The end of central directory record: in the last 22 + 65535 bytes. */
     uint64_t lo = size > 22 + 65535 ? size - 22 - 65535 : 0, eocd = UINT64_MAX;
     for (uint64_t p = size - 22 + 1; p-- > lo;) {
@@ -90,7 +90,7 @@ gitc_status gitci_zip_open(const uint8_t *buf, uint64_t size, const char *path, 
     }
     if (eocd == UINT64_MAX)
         return gitci_fail(err, GITC_ERR_FORMAT,
-                         "%s: no ZIP end of central directory (truncated or not a ZIP archive)", path);
+                          "%s: no ZIP end of central directory (truncated or not a ZIP archive)", path);
     uint64_t n = rd16(buf + eocd + 10), cd_size = rd32(buf + eocd + 12), cd_off = rd32(buf + eocd + 16);
     if (n == 0xffff || cd_size == 0xffffffffu || cd_off == 0xffffffffu) {
         /* ZIP64: the locator sits right before the end record. */
@@ -99,22 +99,22 @@ gitc_status gitci_zip_open(const uint8_t *buf, uint64_t size, const char *path, 
         uint64_t e64 = rd64(buf + eocd - 20 + 8);
         if (e64 > size || size - e64 < 56 || rd32(buf + e64) != SIG_EOCD64)
             return gitci_fail(err, GITC_ERR_FORMAT, "%s: bad ZIP64 end of central directory offset",
-                             path);
+                              path);
         n = rd64(buf + e64 + 32);
         cd_size = rd64(buf + e64 + 40);
         cd_off = rd64(buf + e64 + 48);
     }
     if (n > ZIP_MAX_ENTRIES)
         return gitci_fail(err, GITC_ERR_FORMAT, "%s: %llu ZIP entries (gitc reads at most %d)", path,
-                         (unsigned long long)n, ZIP_MAX_ENTRIES);
+                          (unsigned long long)n, ZIP_MAX_ENTRIES);
     if (cd_off > size || cd_size > size - cd_off)
         return gitci_fail(err, GITC_ERR_FORMAT,
-                         "%s: ZIP central directory (%llu bytes at %llu) runs past the end of the file",
-                         path, (unsigned long long)cd_size, (unsigned long long)cd_off);
+                          "%s: ZIP central directory (%llu bytes at %llu) runs past the end of the file",
+                          path, (unsigned long long)cd_size, (unsigned long long)cd_off);
     if (n > cd_size / 46)
         return gitci_fail(err, GITC_ERR_FORMAT,
-                         "%s: %llu ZIP entries do not fit in a %llu-byte central directory", path,
-                         (unsigned long long)n, (unsigned long long)cd_size);
+                          "%s: %llu ZIP entries do not fit in a %llu-byte central directory", path,
+                          (unsigned long long)n, (unsigned long long)cd_size);
     out->entries = calloc(n ? (size_t)n : 1, sizeof *out->entries);
     if (!out->entries)
         return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
@@ -132,7 +132,7 @@ gitc_status gitci_zip_open(const uint8_t *buf, uint64_t size, const char *path, 
         if (nlen > ZIP_MAX_NAME) {
             gitci_zip_free(out);
             return gitci_fail(err, GITC_ERR_FORMAT, "%s: ZIP entry name of %u bytes (at most %d)",
-                             path, nlen, ZIP_MAX_NAME);
+                              path, nlen, ZIP_MAX_NAME);
         }
         if (!zip64_extra(e + 46 + nlen, xlen, &usize, &csize, &local, usize == 0xffffffffu,
                          csize == 0xffffffffu, local == 0xffffffffu))
@@ -155,23 +155,23 @@ gitc_status gitci_zip_open(const uint8_t *buf, uint64_t size, const char *path, 
         /* The local header says where the bytes start. */
         if (local > size || size - local < 30 || rd32(buf + local) != SIG_LOCAL) {
             gitci_fail(err, GITC_ERR_FORMAT, "%s: ZIP entry %s: bad local header offset %llu", path,
-                      z->name, (unsigned long long)local);
+                       z->name, (unsigned long long)local);
             gitci_zip_free(out);
             return GITC_ERR_FORMAT;
         }
         uint64_t start = local + 30 + rd16(buf + local + 26) + rd16(buf + local + 28);
         if (start > size || csize > size - start) {
             gitci_fail(err, GITC_ERR_FORMAT,
-                      "%s: ZIP entry %s: %llu bytes at %llu run past the end of the file (%llu bytes)",
-                      path, z->name, (unsigned long long)csize, (unsigned long long)start,
-                      (unsigned long long)size);
+                       "%s: ZIP entry %s: %llu bytes at %llu run past the end of the file (%llu bytes)",
+                       path, z->name, (unsigned long long)csize, (unsigned long long)start,
+                       (unsigned long long)size);
             gitci_zip_free(out);
             return GITC_ERR_FORMAT;
         }
         if (method == 0) {
             if (csize != usize) {
                 gitci_fail(err, GITC_ERR_FORMAT, "%s: stored ZIP entry %s: sizes %llu and %llu differ",
-                          path, z->name, (unsigned long long)csize, (unsigned long long)usize);
+                           path, z->name, (unsigned long long)csize, (unsigned long long)usize);
                 gitci_zip_free(out);
                 return GITC_ERR_FORMAT;
             }

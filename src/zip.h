@@ -27,7 +27,7 @@ typedef struct zip_archive {
  * and size is checked against the buffer; entries keep pointers into buf,
  * which must outlive the archive. `path` names the file in messages. */
 gitc_status gitci_zip_open(const uint8_t *buf, uint64_t size, const char *path, zip_archive *out,
-                     gitc_error *err);
+                           gitc_error *err);
 void gitci_zip_free(zip_archive *z);
 
 /* The entry of that exact name, or NULL. */

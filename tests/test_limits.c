@@ -138,7 +138,7 @@ static void generation_values(void)
         gitc_generate_params p = gitc_generate_default_params();
         gitc_error err = {0};
         gitc_status s = gitci_generation_config_parse(cases[i].json, strlen(cases[i].json),
-                                                     "m/generation_config.json", &p, &err);
+                                                      "m/generation_config.json", &p, &err);
         char what[96];
         snprintf(what, sizeof what, "generation_config %s = %s", cases[i].key, cases[i].shown);
         char shown[64];

@@ -436,7 +436,7 @@ int cmd_preprocess(int argc, char **argv)
     int64_t shape4[4] = {in.n, 3, h, wd}, shape5[5] = {in.n / frames, frames, 3, h, wd};
     int video = frames > 1;
     if (gitci_st_writer_add(w, "pixel_values", ST_F32, video ? 5 : 4, video ? shape5 : shape4, pixels,
-                      &err) != GITC_OK ||
+                            &err) != GITC_OK ||
         gitci_st_writer_write(w, out, &err) != GITC_OK) {
         cli_error("preprocess: %s", err.message);
         goto done;
