@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+void gitc_free(void *ptr) { free(ptr); }
+
 const char *gitc_status_string(gitc_status status)
 {
     switch (status) {

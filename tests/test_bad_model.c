@@ -236,8 +236,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < 3 * 30 * 30; i++)
             px[i] = (float)((i * 7919) % 200) / 100.0f - 1.0f;
         int32_t ids[5] = {101, 200, 300, 400, 500};
-        if (check_true(sa && sb && gitc_forward(sa, px, ids, 5, NULL, 0, la, sizeof la / sizeof la[0], NULL, &err) == GITC_OK &&
-                           gitc_forward(sb, px, ids, 5, NULL, 0, lb, sizeof lb / sizeof lb[0], NULL, &err) == GITC_OK,
+        if (check_true(sa && sb && gitc_forward(sa, px, sizeof px / sizeof px[0], ids, 5, NULL, 0, la, sizeof la / sizeof la[0], NULL, &err) == GITC_OK &&
+                           gitc_forward(sb, px, sizeof px / sizeof px[0], ids, 5, NULL, 0, lb, sizeof lb / sizeof lb[0], NULL, &err) == GITC_OK,
                        "forward: %s", err.message))
             check_close("sharded vs single-file logits", la, lb, 5 * 1000, 0.0);
     }

@@ -83,7 +83,7 @@ static void images(const cJSON *ex)
             gitc_generation gen = {0};
             const float *pp = px;
             snprintf(label, sizeof label, "%s beam 3", file);
-            if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &b, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
+            if (check_true(gitc_generate(s, &pp, (size_t)3 * h * w, NULL, NULL, 1, &b, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
                 int32_t ids[64];
                 int n = check_json_ids(it, "beam3_ids", ids, 64);
                 check_ids(label, gen.sequences[0].ids, gen.sequences[0].n_ids, ids, n);

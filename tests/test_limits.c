@@ -246,7 +246,7 @@ static void json_limits(void)
         json[k] = 0;
         gitc_config c;
         gitc_error err = {0};
-        gitc_status s = gitc_config_parse(json, (size_t)k, "config.json", &c, &err);
+        gitc_status s = gitc_config_from_json(json, (size_t)k, "config.json", &c, &err);
         if (depth == GITC_JSON_MAX_DEPTH) {
             check_true(s == GITC_OK, "config nested %d deep parses: %s", depth, err.message);
         } else {
@@ -269,9 +269,9 @@ static void json_limits(void)
     memcpy(big, "{}", 2);
     gitc_config c;
     gitc_error err = {0};
-    expect("config.json text of 16 MiB + 1", gitc_config_parse(big, n, "config.json", &c, &err),
+    expect("config.json text of 16 MiB + 1", gitc_config_from_json(big, n, "config.json", &c, &err),
            GITC_ERR_LIMIT, &err, "config.json", "limit", NULL);
-    check_true(gitc_config_parse(big, n - 1, "config.json", &c, &err) == GITC_OK,
+    check_true(gitc_config_from_json(big, n - 1, "config.json", &c, &err) == GITC_OK,
                "16 MiB of config text is accepted: %s", err.message);
     gitc_processor *p = NULL;
     expect("preprocessor text of 16 MiB + 1",

@@ -72,7 +72,8 @@ static void tiny(const char *name, gitc_dtype dtype)
     cJSON *ref = check_load_json(path);
     snprintf(path, sizeof path, "%s/reference.safetensors", dir);
     st_file *st = check_open_st(path);
-    float *pixels = st ? check_tensor_f32(st, "pixel_values", NULL) : NULL;
+    size_t n_px = 0;
+    float *pixels = st ? check_tensor_f32(st, "pixel_values", &n_px) : NULL;
     double *want_logits = st ? check_tensor_f64(st, "text_logits_f64", NULL) : NULL;
     float *logits = NULL;
     if (!s || !ref || !pixels || !want_logits)
@@ -95,7 +96,7 @@ static void tiny(const char *name, gitc_dtype dtype)
     logits = malloc(n_logits * sizeof(float));
     float loss = 0;
     /* the recorded logits of input_ids: how far this precision moves them */
-    if (check_true(gitc_forward(s, pixels, ids, T, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
+    if (check_true(gitc_forward(s, pixels, n_px, ids, T, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
         double worst = 0.0;
         for (size_t i = 0; i < (size_t)T * V; i++) {
             double d = logits[i] - want_logits[i];
@@ -104,7 +105,7 @@ static void tiny(const char *name, gitc_dtype dtype)
         printf("%-10s %-4s text logits vs float64: max |d| %.4f\n", name, gitc_dtype_name(dtype), worst);
     }
     /* teacher forcing along the reference greedy ids */
-    if (check_true(gitc_forward(s, pixels, gids, G - 1, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
+    if (check_true(gitc_forward(s, pixels, n_px, gids, G - 1, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
         int checked = 0, skipped = 0;
         for (int i = 0; i < G - 1; i++) {
             if (margins[i] <= 0.05) {
@@ -124,7 +125,7 @@ static void tiny(const char *name, gitc_dtype dtype)
     const float *pp = pixels;
     gitc_generation gen = {0};
     snprintf(label, sizeof label, "%s %s greedy", name, gitc_dtype_name(dtype));
-    if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
+    if (check_true(gitc_generate(s, &pp, n_px, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
         int n = compare_prefix(label, gen.sequences[0].ids, gen.sequences[0].n_ids, gids, G, margins, 1, 0.05);
         printf("%-10s %-4s free-running greedy: first %d steps equal the reference\n", name, gitc_dtype_name(dtype), n);
     }
@@ -132,7 +133,7 @@ static void tiny(const char *name, gitc_dtype dtype)
     const int32_t *pr = ids;
     p.max_length = P;
     snprintf(label, sizeof label, "%s %s greedy from prompt", name, gitc_dtype_name(dtype));
-    if (check_true(gitc_generate(s, &pp, &pr, &T, 1, &p, &gen, &err) == GITC_OK, "prompt: %s", err.message)) {
+    if (check_true(gitc_generate(s, &pp, n_px, &pr, &T, 1, &p, &gen, &err) == GITC_OK, "prompt: %s", err.message)) {
         int n = compare_prefix(label, gen.sequences[0].ids, gen.sequences[0].n_ids, pids, P, pmargins, T, 0.05);
         printf("%-10s %-4s greedy from prompt: first %d steps equal the reference\n", name, gitc_dtype_name(dtype), n);
     }
@@ -213,7 +214,7 @@ static void demo_images(const cJSON *ex, gitc_dtype dtype)
         char *text = NULL;
         /* greedy caption */
         snprintf(label, sizeof label, "%s %s greedy", dn, file);
-        if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
+        if (check_true(gitc_generate(s, &pp, (size_t)3 * h * w, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
             gitc_tokenizer_decode(tok, gen.sequences[0].ids, (size_t)gen.sequences[0].n_ids, 1, 1, &text, &err);
             check_text(label, text, cJSON_GetObjectItem(it, "greedy_text")->valuestring,
                        cJSON_GetObjectItem(it, "greedy_ids"), cJSON_GetObjectItem(it, "greedy_top2_margins"), 1, &gen);
@@ -226,7 +227,7 @@ static void demo_images(const cJSON *ex, gitc_dtype dtype)
         int np = check_json_ids(it, "vqa_prompt_ids", prompt, 64);
         const int32_t *pr = prompt;
         snprintf(label, sizeof label, "%s %s VQA", dn, file);
-        if (check_true(gitc_generate(s, &pp, &pr, &np, 1, &p, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
+        if (check_true(gitc_generate(s, &pp, (size_t)3 * h * w, &pr, &np, 1, &p, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
             gitc_tokenizer_decode(tok, gen.sequences[0].ids, (size_t)gen.sequences[0].n_ids, 1, 1, &text, &err);
             check_text(label, text, cJSON_GetObjectItem(it, "vqa_text")->valuestring, cJSON_GetObjectItem(it, "vqa_ids"),
                        cJSON_GetObjectItem(it, "vqa_top2_margins"), np, &gen);
@@ -238,7 +239,7 @@ static void demo_images(const cJSON *ex, gitc_dtype dtype)
         gitc_generate_params b = p;
         b.num_beams = 3;
         snprintf(label, sizeof label, "%s %s beam 3", dn, file);
-        if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &b, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
+        if (check_true(gitc_generate(s, &pp, (size_t)3 * h * w, NULL, NULL, 1, &b, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
             int32_t ids[64];
             int n = check_json_ids(it, "beam3_ids", ids, 64);
             gitc_tokenizer_decode(tok, gen.sequences[0].ids, (size_t)gen.sequences[0].n_ids, 1, 1, &text, &err);
@@ -295,7 +296,7 @@ static void demo_videos(const cJSON *ex, gitc_dtype dtype)
         const float *pp = px;
         gitc_generation gen = {0};
         if (check_true(ok && n == 4, "%s: frames", label) &&
-            check_true(gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
+            check_true(gitc_generate(s, &pp, 4 * frame, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
             gitc_tokenizer_decode(tok, gen.sequences[0].ids, (size_t)gen.sequences[0].n_ids, 1, 1, &text, &err);
             check_text(label, text, cJSON_GetObjectItem(it, "greedy_text")->valuestring,
                        cJSON_GetObjectItem(it, "greedy_ids"), cJSON_GetObjectItem(it, "greedy_top2_margins"), 1, &gen);

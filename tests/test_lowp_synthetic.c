@@ -59,7 +59,7 @@ int main(int argc, char **argv)
             size_t n_logits = (size_t)T * c->vocab_size;
             logits = malloc(n_logits * sizeof(float));
             float loss = 0;
-            if (check_true(gitc_forward(s, px, ids, T, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
+            if (check_true(gitc_forward(s, px, npx, ids, T, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
                 char what[64];
                 snprintf(what, sizeof what, "%s text_logits (kernels %s)", dn, gitc_model_kernels(m));
                 size_t n = (size_t)T * c->vocab_size;
@@ -76,7 +76,7 @@ int main(int argc, char **argv)
             p.max_length = 20;
             const float *pp = px;
             gitc_generation gen = {0};
-            if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
+            if (check_true(gitc_generate(s, &pp, npx, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
                 int32_t gids[64];
                 int n = check_json_ids(ref, "greedy_ids", gids, 64);
                 int same = 0;

@@ -41,7 +41,8 @@ static void check_outputs(const char *what, const char *dir, const char *ref)
     int32_t ids[64];
     int T = check_json_ids(j, "input_ids", ids, 64);
     int n_img = gitc_model_num_image_tokens(m), D = c->hidden_size, V = c->vocab_size;
-    float *px = check_tensor_f32(st, "pixel_values", NULL);
+    size_t n_px = 0;
+    float *px = check_tensor_f32(st, "pixel_values", &n_px);
     float *want_proj = check_tensor_f32(st, "visual_projection", NULL);
     float *want_logits = check_tensor_f32(st, "text_logits", NULL);
     size_t n_vis = (size_t)n_img * c->vision_hidden_size, n_proj = (size_t)n_img * D, n_logits = (size_t)T * V;
@@ -50,11 +51,11 @@ static void check_outputs(const char *what, const char *dir, const char *ref)
     float *logits = malloc(n_logits * sizeof(float));
     char label[256];
     if (px && want_proj && want_logits) {
-        if (check_true(gitc_encode_image(s, px, vis, n_vis, proj, n_proj, &err) == GITC_OK, "encode: %s", err.message)) {
+        if (check_true(gitc_encode_image(s, px, n_px, vis, n_vis, proj, n_proj, &err) == GITC_OK, "encode: %s", err.message)) {
             snprintf(label, sizeof label, "%s visual_projection", what);
             check_close(label, proj, want_proj, (size_t)n_img * D, 1e-4);
         }
-        if (check_true(gitc_forward(s, px, ids, T, NULL, 0, logits, n_logits, NULL, &err) == GITC_OK, "forward: %s", err.message)) {
+        if (check_true(gitc_forward(s, px, n_px, ids, T, NULL, 0, logits, n_logits, NULL, &err) == GITC_OK, "forward: %s", err.message)) {
             snprintf(label, sizeof label, "%s text_logits", what);
             check_close(label, logits, want_logits, (size_t)T * V, 1e-4);
         }
@@ -62,7 +63,7 @@ static void check_outputs(const char *what, const char *dir, const char *ref)
         p.max_length = 20;
         const float *pp = px;
         gitc_generation gen = {0};
-        if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
+        if (check_true(gitc_generate(s, &pp, n_px, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
             int32_t want[64];
             int nw = check_json_ids(j, "greedy_ids", want, 64);
             snprintf(label, sizeof label, "%s greedy ids", what);

@@ -139,15 +139,15 @@ static void run(const char *name)
     la = malloc(6 * (size_t)c->vocab_size * sizeof(float));
     lb = malloc(6 * (size_t)c->vocab_size * sizeof(float));
     gitc_synth_pixels("pixel_values", npx, px);
-    if (check_true(gitc_forward(sa, px, ids, 6, NULL, 0, la, 6 * (size_t)c->vocab_size, NULL, &err) == GITC_OK &&
-                       gitc_forward(sb, px, ids, 6, NULL, 0, lb, 6 * (size_t)c->vocab_size, NULL, &err) == GITC_OK,
+    if (check_true(gitc_forward(sa, px, npx, ids, 6, NULL, 0, la, 6 * (size_t)c->vocab_size, NULL, &err) == GITC_OK &&
+                       gitc_forward(sb, px, npx, ids, 6, NULL, 0, lb, 6 * (size_t)c->vocab_size, NULL, &err) == GITC_OK,
                    "forward: %s", err.message))
         check_close(".bin vs safetensors text_logits", lb, la, 6 * (size_t)c->vocab_size, 0.0);
     gitc_generate_params p = gitc_model_generate_params(a);
     p.max_length = 20;
     const float *pp = px;
-    if (check_true(gitc_generate(sa, &pp, NULL, NULL, 1, &p, &ga, &err) == GITC_OK &&
-                       gitc_generate(sb, &pp, NULL, NULL, 1, &p, &gb, &err) == GITC_OK,
+    if (check_true(gitc_generate(sa, &pp, npx, NULL, NULL, 1, &p, &ga, &err) == GITC_OK &&
+                       gitc_generate(sb, &pp, npx, NULL, NULL, 1, &p, &gb, &err) == GITC_OK,
                    "generate: %s", err.message))
         check_ids(".bin vs safetensors greedy ids", gb.sequences[0].ids, gb.sequences[0].n_ids,
                   ga.sequences[0].ids, ga.sequences[0].n_ids);

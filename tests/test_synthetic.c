@@ -62,7 +62,7 @@ static void run(const char *name)
     if (!want_vis || !want_proj || !want_logits)
         goto done;
     /* The references hold frame 0 only (for the video shape: with temporal embedding 0). */
-    if (check_true(gitc_encode_image(s, px, vis, n_vis, proj, n_proj, &err) == GITC_OK, "encode: %s", err.message)) {
+    if (check_true(gitc_encode_image(s, px, npx, vis, n_vis, proj, n_proj, &err) == GITC_OK, "encode: %s", err.message)) {
         check_close_f64("vision_last_hidden_state (frame 0)", vis, want_vis, (size_t)Tf * c->vision_hidden_size, 1e-4);
         check_close("visual_projection (frame 0)", proj, want_proj, (size_t)Tf * c->hidden_size, 1e-4);
     }
@@ -71,7 +71,7 @@ static void run(const char *name)
     size_t n_logits = (size_t)T * c->vocab_size;
     logits = malloc(n_logits * sizeof(float));
     float loss = 0;
-    if (check_true(gitc_forward(s, px, ids, T, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
+    if (check_true(gitc_forward(s, px, npx, ids, T, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
         check_close_f64("text_logits", logits, want_logits, (size_t)T * c->vocab_size, 1e-4);
         float want_loss = (float)cJSON_GetObjectItem(ref, "loss_text_next_token_mean")->valuedouble;
         check_close("loss", &loss, &want_loss, 1, 1e-4);
@@ -80,16 +80,16 @@ static void run(const char *name)
     p.max_length = 20;
     const float *pp = px;
     gitc_generation gen = {0};
-    if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message))
+    if (check_true(gitc_generate(s, &pp, npx, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message))
         compare_ids("greedy", &gen.sequences[0], cJSON_GetObjectItem(ref, "greedy_ids"));
     gitc_generation_free(&gen);
     const int32_t *pr = ids;
-    if (check_true(gitc_generate(s, &pp, &pr, &T, 1, &p, &gen, &err) == GITC_OK, "prompt: %s", err.message))
+    if (check_true(gitc_generate(s, &pp, npx, &pr, &T, 1, &p, &gen, &err) == GITC_OK, "prompt: %s", err.message))
         compare_ids("greedy from prompt", &gen.sequences[0], cJSON_GetObjectItem(ref, "greedy_from_prompt_ids"));
     gitc_generation_free(&gen);
     p.num_beams = 3;
     p.num_return_sequences = 3;
-    if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "beam: %s", err.message)) {
+    if (check_true(gitc_generate(s, &pp, npx, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "beam: %s", err.message)) {
         const cJSON *seqs = cJSON_GetObjectItem(ref, "beam_sequences");
         const cJSON *scores = cJSON_GetObjectItem(ref, "beam_sequences_scores");
         for (int i = 0; i < 3; i++) {

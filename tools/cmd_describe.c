@@ -565,7 +565,7 @@ static int check_setup(describe_opts *o, const gitc_model *model, const char *di
             cli_error("the %s: %s", o->question ? "question" : "prompt", err.message);
             return CLI_EXIT_USAGE;
         }
-        free(ids);
+        gitc_free(ids);
         n_prompt += (int)n_ids;
         unsigned length_set = CLI_SET_MAX_LENGTH | CLI_SET_MAX_NEW_TOKENS;
         if (!(o->decode.set & length_set) && params->max_new_tokens <= 0) {

@@ -200,9 +200,9 @@ int cmd_forward(int argc, char **argv)
     for (int b = 0; b < B; b++) {
         float loss = 0;
         const float *pb = px + (size_t)b * per_px;
-        if (gitc_encode_image(s, pb, vis + (size_t)b * n_vis, n_vis, proj + (size_t)b * n_proj, n_proj,
+        if (gitc_encode_image(s, pb, per_px, vis + (size_t)b * n_vis, n_vis, proj + (size_t)b * n_proj, n_proj,
                               &err) != GITC_OK ||
-            gitc_forward(s, pb, ids + (size_t)b * T, T, hidden + (size_t)b * n_hidden, n_hidden,
+            gitc_forward(s, pb, per_px, ids + (size_t)b * T, T, hidden + (size_t)b * n_hidden, n_hidden,
                          logits + (size_t)b * n_logits, n_logits, &loss, &err) != GITC_OK) {
             cli_error("%s: sample %d: %s", in_path, b, err.message);
             goto done;
@@ -234,7 +234,7 @@ int cmd_forward(int argc, char **argv)
         }
         for (int b = 0; b < B; b++)
             pxs[b] = px + (size_t)b * per_px;
-        gitc_status st = gitc_generate(s, pxs, NULL, NULL, B, &p, &gen, &err);
+        gitc_status st = gitc_generate(s, pxs, per_px, NULL, NULL, B, &p, &gen, &err);
         free(pxs);
         if (st != GITC_OK) {
             cli_error("%s", err.message);
@@ -550,7 +550,7 @@ int cmd_bench(int argc, char **argv)
         gitc_session_stats st;
         gitc_session_stats_reset(s);
         double t0 = cli_now_ms();
-        if (gitc_generate(s, pxs, NULL, NULL, B, &p, &gen, &err) != GITC_OK) {
+        if (gitc_generate(s, pxs, npx, NULL, NULL, B, &p, &gen, &err) != GITC_OK) {
             cli_error("%s", err.message);
             goto done;
         }

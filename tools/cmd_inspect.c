@@ -49,7 +49,7 @@ static double run_once(const gitc_model *m, int threads)
     int32_t ids[1] = {c->bos_token_id};
     gitc_error err = {0};
     double t0 = cli_now_ms(), ms = -1;
-    if (px && logits && gitc_forward(s, px, ids, 1, NULL, 0, logits, n_logits, NULL, &err) == GITC_OK)
+    if (px && logits && gitc_forward(s, px, npx, ids, 1, NULL, 0, logits, n_logits, NULL, &err) == GITC_OK)
         ms = cli_now_ms() - t0;
     else
         cli_error("forward pass: %s", err.message[0] ? err.message : "out of memory");
@@ -145,7 +145,7 @@ int cmd_inspect(int argc, char **argv)
         return CLI_EXIT_FAILED;
     char *text = gitc_model_describe_json(m);
     cJSON *o = text ? cJSON_Parse(text) : NULL;
-    free(text);
+    gitc_free(text);
     int status = CLI_EXIT_FAILED;
     if (!o) {
         cli_error("out of memory");

@@ -181,7 +181,7 @@ int cmd_tokenize(int argc, char **argv)
     }
     status = CLI_EXIT_OK;
 done:
-    free(ids);
+    gitc_free(ids);
     free(text);
     gitc_tokenizer_free(tok);
     return status;
@@ -287,7 +287,7 @@ int cmd_detokenize(int argc, char **argv)
     printf("%s\n", text);
     status = CLI_EXIT_OK;
 done:
-    free(text);
+    gitc_free(text);
     free(ids);
     gitc_tokenizer_free(tok);
     return status;

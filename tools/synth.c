@@ -119,7 +119,7 @@ gitc_status gitc_synth_write(const char *config_json, size_t len, const char *co
                              const char *dir, gitc_error *err)
 {
     gitc_config cfg;
-    gitc_status st = gitc_config_parse(config_json, len, config_path, &cfg, err);
+    gitc_status st = gitc_config_from_json(config_json, len, config_path, &cfg, err);
     if (st != GITC_OK)
         return st;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
@@ -131,7 +131,7 @@ gitc_status gitc_synth_write(const char *config_json, size_t len, const char *co
         st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
         goto done;
     }
-    gitc_config_for_each_param(&cfg, collect, &l);
+    gitc_config_for_each_parameter(&cfg, collect, &l);
     st = l.st;
     /* F32 tensors streamed one at a time: memory is the largest tensor. */
     if (st == GITC_OK)
