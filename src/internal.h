@@ -46,9 +46,6 @@ char *gitc_path_join(const char *dir, const char *name);
 /* 1 when path names an existing regular file. */
 int gitc_file_exists(const char *path);
 
-/* Writes `size` bytes to `path` atomically: a temporary file renamed into place. */
-gitc_status gitc_write_file_atomic(const char *path, const void *data, size_t size, gitc_error *err);
-
 /* Limits on untrusted JSON, checked before the parser allocates anything:
  * file sizes (the safetensors header has its own, ST_MAX_HEADER_BYTES) and
  * nesting depth (cJSON's own limit is 1000 and recursive). */

@@ -1,6 +1,7 @@
 /* `gitc forward` on the tiny reference models: the output file holds every
  * level of the model, equal to transformers' tensors, and greedy ids. */
 #include "check.h"
+#include "tensor_file.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,13 +43,15 @@ static void run(const char *name)
     int64_t ids[64];
     for (int i = 0; i < T; i++)
         ids[i] = ids32[i];
-    st_writer *w = st_writer_new();
+    tf_writer *w = tf_writer_new();
     gitc_error err = {0};
     int64_t ishape[2] = {1, T};
-    st_writer_add(w, "pixel_values", px->dtype, px->ndim, px->shape, px->data, &err);
-    st_writer_add(w, "input_ids", ST_I64, 2, ishape, ids, &err);
-    check_true(st_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
-    st_writer_free(w);
+    tf_dtype px_dtype = TF_F32;
+    check_true(tf_dtype_parse(st_dtype_name(px->dtype), &px_dtype), "pixel_values dtype");
+    tf_writer_add(w, "pixel_values", px_dtype, px->ndim, px->shape, px->data, &err);
+    tf_writer_add(w, "input_ids", TF_I64, 2, ishape, ids, &err);
+    check_true(tf_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
+    tf_writer_free(w);
     snprintf(cmd, sizeof cmd, "'%s' forward -m '%s' --inputs '%s' --out '%s' --max-length 20 --threads 2", bin,
              check_path(rel), in_path, out_path);
     if (!check_true(system(cmd) == 0, "%s failed", cmd))

@@ -5,12 +5,13 @@
  * stays usable after a failed allocation, inputs come with their length
  * (pixel_values refused before any read) and params structs with their size,
  * the streaming safetensors writer
- * the tools use, and the run-time version. */
+ * the tools use (tools/tensor_file.c), and the run-time version. */
 #include "check.h"
 #include "gitc.h"
 #include "image_internal.h"
 #include "model.h"
 #include "safetensors.h"
+#include "tensor_file.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -345,17 +346,17 @@ static void test_streaming_writer(void)
     snprintf(path, sizeof path, "%s/stream.safetensors", tmp && *tmp ? tmp : "/tmp");
     remove(path);
     gitc_error err = {0};
-    st_writer *w = st_writer_new();
+    tf_writer *w = tf_writer_new();
     const int64_t s1[2] = {3, 5}, s2[1] = {7}, s3[3] = {2, 2, 2};
     const int32_t ids[7] = {1, 2, 3, 4, 5, 6, 7};
     int calls = 0;
-    check_true(w && st_writer_add(w, "a", ST_F32, 2, s1, NULL, &err) == GITC_OK &&
-                   st_writer_add(w, "ids", ST_I32, 1, s2, ids, &err) == GITC_OK &&
-                   st_writer_add(w, "c", ST_F32, 3, s3, NULL, &err) == GITC_OK,
+    check_true(w && tf_writer_add(w, "a", TF_F32, 2, s1, NULL, &err) == GITC_OK &&
+                   tf_writer_add(w, "ids", TF_I32, 1, s2, ids, &err) == GITC_OK &&
+                   tf_writer_add(w, "c", TF_F32, 3, s3, NULL, &err) == GITC_OK,
                "declare: %s", err.message);
-    check_true(st_writer_write(w, path, &err) == GITC_ERR_ARGUMENT,
+    check_true(tf_writer_write(w, path, &err) == GITC_ERR_ARGUMENT,
                "tensors without data need a fill callback");
-    gitc_status st = st_writer_write_stream(w, path, fill_ramp, &calls, &err);
+    gitc_status st = tf_writer_write_stream(w, path, fill_ramp, &calls, &err);
     check_true(st == GITC_OK && calls == 2, "streamed write: %s (%d fills)", err.message, calls);
     st_file *f = NULL;
     if (check_true(st_open(path, &f, &err) == GITC_OK, "read back: %s", err.message)) {
@@ -370,15 +371,28 @@ static void test_streaming_writer(void)
         check_true(ok, "streamed tensors read back differently");
         st_close(f);
     }
+    /* The tools' own reader (gitc forward's inputs) sees the same tensors. */
+    tf_file *tf = NULL;
+    if (check_true(tf_open(path, &tf, &err) == GITC_OK, "tools' reader: %s", err.message)) {
+        const tf_tensor *a = tf_find(tf, "a"), *b = tf_find(tf, "ids"), *c = tf_find(tf, "c");
+        float a32[15] = {0};
+        int ok = a && b && c && tf->n_tensors == 3 && a->numel == 15 && c->numel == 8 && b->dtype == TF_I32 &&
+                 memcmp(b->data, ids, sizeof ids) == 0 && tf_to_f32(tf, a, a32, &err) == GITC_OK;
+        for (int i = 0; ok && i < 15; i++)
+            ok = a32[i] == (float)i;
+        printf("%-60s %s\n", "tools' safetensors reader on the same file", ok ? "equal" : "DIFFERENT");
+        check_true(ok, "the tools' reader sees other tensors");
+        tf_close(tf);
+    }
     /* A failing fill: an error naming the problem, the old file kept, no temporary left. */
-    st = st_writer_write_stream(w, path, fill_fail, NULL, &err);
+    st = tf_writer_write_stream(w, path, fill_fail, NULL, &err);
     check_true(st == GITC_ERR_IO && strstr(err.message, "on purpose"), "failing fill: %d %s",
                (int)st, err.message);
     check_true(gitc_file_exists(path), "the previous file is kept after a failed write");
     char tmpname[1200];
     snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", path, (long)getpid());
     check_true(!gitc_file_exists(tmpname), "no temporary file left behind");
-    st_writer_free(w);
+    tf_writer_free(w);
     remove(path);
 }
 

@@ -5,6 +5,7 @@
  * and the input limits of the ZIP, pickle and safetensors readers, each with
  * an input just over it. */
 #include "check.h"
+#include "tensor_file.h"
 #include "model.h"
 #include "pickle.h"
 #include "ptwrite.h"
@@ -105,11 +106,13 @@ static void check_cli_forward(const char *what, const char *dir, const char *ref
     for (int i = 0; i < T; i++)
         ids[i] = ids32[i];
     gitc_error err = {0};
-    st_writer *w = st_writer_new();
-    st_writer_add(w, "pixel_values", px->dtype, px->ndim, px->shape, px->data, &err);
-    st_writer_add(w, "input_ids", ST_I64, 2, ishape, ids, &err);
-    check_true(st_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
-    st_writer_free(w);
+    tf_writer *w = tf_writer_new();
+    tf_dtype px_dtype = TF_F32;
+    check_true(tf_dtype_parse(st_dtype_name(px->dtype), &px_dtype), "pixel_values dtype");
+    tf_writer_add(w, "pixel_values", px_dtype, px->ndim, px->shape, px->data, &err);
+    tf_writer_add(w, "input_ids", TF_I64, 2, ishape, ids, &err);
+    check_true(tf_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
+    tf_writer_free(w);
     snprintf(cmd, sizeof cmd, "'%s' forward -m '%s' --inputs '%s' --out '%s' --max-length 20 --threads 2",
              getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc", dir, in_path, out_path);
     if (!check_true(system(cmd) == 0, "%s: %s failed", what, cmd))

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "tool_files.h"
 
 #ifndef GITC_DEFAULT_MODEL_DIR
 #define GITC_DEFAULT_MODEL_DIR ""
@@ -322,11 +322,11 @@ int cli_read_small_file(const char *path, size_t max_bytes, char **text, size_t 
 /* 1 when the folder's generation_config.json sets max_length or max_new_tokens. */
 static int generation_config_sets_length(const char *model_dir)
 {
-    char *path = gitc_path_join(model_dir, "generation_config.json");
+    char *path = tool_path_join(model_dir, "generation_config.json");
     char *text = NULL;
     size_t len = 0;
     int sets = 0;
-    if (path && gitc_read_file(path, &text, &len, NULL) == GITC_OK) {
+    if (path && tool_read_file(path, (size_t)16 << 20, &text, &len, NULL) == GITC_OK) {
         cJSON *root = cJSON_ParseWithLength(text, len);
         sets = root && (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "max_length")) ||
                         cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "max_new_tokens")));
@@ -514,7 +514,7 @@ static char *hub_snapshot(const char *repo_dir, const char *rev)
     char *ref_path = str_printf("%s/refs/%s", repo_dir, rev ? rev : "main");
     char *ref = NULL;
     size_t len = 0;
-    if (ref_path && gitc_read_file(ref_path, &ref, &len, NULL) == GITC_OK) {
+    if (ref_path && tool_read_file(ref_path, 4096, &ref, &len, NULL) == GITC_OK) {
         while (len > 0 && (ref[len - 1] == '\n' || ref[len - 1] == '\r' || ref[len - 1] == ' '))
             ref[--len] = '\0';
         if (len > 0 && !strchr(ref, '/') && strcmp(ref, "..") != 0) {
@@ -1182,7 +1182,7 @@ int cli_resume(const char *path, cli_inputs *list)
     recorded *recs = NULL;
     int n_recs = 0, rc = -1;
     gitc_error err = {0};
-    if (access(path, F_OK) == 0 && gitc_read_file(path, &text, &len, &err) != GITC_OK) {
+    if (access(path, F_OK) == 0 && tool_read_file(path, SIZE_MAX - 1, &text, &len, &err) != GITC_OK) {
         cli_error("--resume: %s", err.message);
         return -1;
     }

@@ -1,8 +1,9 @@
 /* Developer commands: forward (every model level to a safetensors file),
  * synth (full-size synthetic model folders) and bench (timings). */
 #include "cli_common.h"
-#include "safetensors.h"
 #include "synth.h"
+#include "tensor_file.h"
+#include "tool_files.h"
 
 #include <dirent.h>
 #include <getopt.h>
@@ -46,9 +47,9 @@ static const char forward_help[] =
     "  gitc forward -m models/git-shapes --inputs in.safetensors --out out.safetensors --max-length 20\n";
 
 /* Reads a float input tensor; returns a malloc'd float32 copy or NULL after an error message. */
-static float *read_pixels(const st_file *in, int *B, int *F, int *S)
+static float *read_pixels(const tf_file *in, int *B, int *F, int *S)
 {
-    const st_tensor *t = st_find(in, "pixel_values");
+    const tf_tensor *t = tf_find(in, "pixel_values");
     if (!t) {
         cli_error("%s: no tensor pixel_values", in->path);
         return NULL;
@@ -69,7 +70,7 @@ static float *read_pixels(const st_file *in, int *B, int *F, int *S)
     *S = (int)h;
     float *px = malloc((size_t)t->numel * sizeof(float) + 1);
     gitc_error err = {0};
-    if (!px || st_to_f32(in, t, px, &err) != GITC_OK) {
+    if (!px || tf_to_f32(in, t, px, &err) != GITC_OK) {
         cli_error("%s", px ? err.message : "out of memory");
         free(px);
         return NULL;
@@ -77,10 +78,10 @@ static float *read_pixels(const st_file *in, int *B, int *F, int *S)
     return px;
 }
 
-static int32_t *read_ids(const st_file *in, int *B, int *T)
+static int32_t *read_ids(const tf_file *in, int *B, int *T)
 {
-    const st_tensor *t = st_find(in, "input_ids");
-    if (!t || t->ndim != 2 || (t->dtype != ST_I64 && t->dtype != ST_I32)) {
+    const tf_tensor *t = tf_find(in, "input_ids");
+    if (!t || t->ndim != 2 || (t->dtype != TF_I64 && t->dtype != TF_I32)) {
         cli_error("%s: input_ids must be an I64 (or I32) tensor [B,T]", in->path);
         return NULL;
     }
@@ -93,7 +94,7 @@ static int32_t *read_ids(const st_file *in, int *B, int *T)
     }
     for (int64_t i = 0; i < t->numel; i++) {
         int64_t v;
-        if (t->dtype == ST_I64) {
+        if (t->dtype == TF_I64) {
             memcpy(&v, (const uint8_t *)t->data + 8 * i, 8);
         } else {
             int32_t v32;
@@ -154,8 +155,8 @@ int cmd_forward(int argc, char **argv)
     }
     int status = CLI_EXIT_FAILED;
     gitc_error err = {0};
-    st_file *in = NULL;
-    st_writer *w = NULL;
+    tf_file *in = NULL;
+    tf_writer *w = NULL;
     float *px = NULL, *vis = NULL, *proj = NULL, *hidden = NULL, *logits = NULL;
     int32_t *ids = NULL;
     int64_t *greedy = NULL;
@@ -163,7 +164,7 @@ int cmd_forward(int argc, char **argv)
     gitc_model *m = cli_open_model(model_arg, 0, NULL);
     if (!m)
         return CLI_EXIT_FAILED;
-    if (st_open(in_path, &in, &err) != GITC_OK) {
+    if (tf_open(in_path, &in, &err) != GITC_OK) {
         cli_error("%s", err.message);
         goto done;
     }
@@ -210,13 +211,13 @@ int cmd_forward(int argc, char **argv)
         loss_sum += loss;
     }
     float loss = loss_sum / (float)B;
-    w = st_writer_new();
+    w = tf_writer_new();
     int64_t sv[3] = {B, n_img, Dv}, sp[3] = {B, n_img, D}, sh[3] = {B, n_img + T, D}, sl[3] = {B, T, V};
-    if (!w || st_writer_add(w, "vision_last_hidden_state", ST_F32, 3, sv, vis, &err) != GITC_OK ||
-        st_writer_add(w, "visual_projection", ST_F32, 3, sp, proj, &err) != GITC_OK ||
-        st_writer_add(w, "last_hidden_state", ST_F32, 3, sh, hidden, &err) != GITC_OK ||
-        st_writer_add(w, "text_logits", ST_F32, 3, sl, logits, &err) != GITC_OK ||
-        st_writer_add(w, "loss", ST_F32, 0, NULL, &loss, &err) != GITC_OK) {
+    if (!w || tf_writer_add(w, "vision_last_hidden_state", TF_F32, 3, sv, vis, &err) != GITC_OK ||
+        tf_writer_add(w, "visual_projection", TF_F32, 3, sp, proj, &err) != GITC_OK ||
+        tf_writer_add(w, "last_hidden_state", TF_F32, 3, sh, hidden, &err) != GITC_OK ||
+        tf_writer_add(w, "text_logits", TF_F32, 3, sl, logits, &err) != GITC_OK ||
+        tf_writer_add(w, "loss", TF_F32, 0, NULL, &loss, &err) != GITC_OK) {
         cli_error("%s", w ? err.message : "out of memory");
         goto done;
     }
@@ -250,19 +251,19 @@ int cmd_forward(int argc, char **argv)
                     j < gen.sequences[b].n_ids ? gen.sequences[b].ids[j] : cfg->pad_token_id;
         gitc_generation_free(&gen);
         int64_t sg[2] = {B, longest};
-        if (st_writer_add(w, "greedy_ids", ST_I64, 2, sg, greedy, &err) != GITC_OK) {
+        if (tf_writer_add(w, "greedy_ids", TF_I64, 2, sg, greedy, &err) != GITC_OK) {
             cli_error("%s", err.message);
             goto done;
         }
     }
-    if (st_writer_write(w, out_path, &err) != GITC_OK) {
+    if (tf_writer_write(w, out_path, &err) != GITC_OK) {
         cli_error("%s", err.message);
         goto done;
     }
     status = CLI_EXIT_OK;
 done:
-    st_writer_free(w);
-    st_close(in);
+    tf_writer_free(w);
+    tf_close(in);
     free(px);
     free(ids);
     free(vis);
@@ -343,7 +344,7 @@ int cmd_synth(int argc, char **argv)
     gitc_error err = {0};
     char *json = NULL;
     size_t len = 0;
-    if (gitc_read_file(config, &json, &len, &err) != GITC_OK ||
+    if (tool_read_file(config, (size_t)16 << 20, &json, &len, &err) != GITC_OK ||
         gitc_synth_write(json, len, config, out, &err) != GITC_OK) {
         cli_error("%s", err.message);
         free(json);
@@ -402,8 +403,8 @@ static char *synthetic_base_dir(void)
     if (!dir)
         return NULL;
     sprintf(dir, "%s/git-base-synthetic", root);
-    char *weights = gitc_path_join(dir, "model.safetensors");
-    int have = weights && gitc_file_exists(weights);
+    char *weights = tool_path_join(dir, "model.safetensors");
+    int have = weights && tool_file_exists(weights);
     free(weights);
     if (have)
         return dir;

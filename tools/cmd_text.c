@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h"
+#include "tensor_file.h"
 
 static const char tokenize_help[] =
     "Usage: gitc tokenize [-m MODEL] [--no-special] [--json] TEXT...\n"
@@ -384,7 +384,7 @@ int cmd_preprocess(int argc, char **argv)
     char *dir = NULL;
     gitc_processor *proc = NULL;
     float *pixels = NULL;
-    st_writer *w = NULL;
+    tf_writer *w = NULL;
     gitc_error err = {0};
     if (!out) {
         cli_error("preprocess: --out FILE.safetensors is required");
@@ -424,7 +424,7 @@ int cmd_preprocess(int argc, char **argv)
     }
     size_t per_image = (size_t)3 * (size_t)h * (size_t)wd;
     pixels = malloc((size_t)in.n * per_image * sizeof *pixels);
-    w = st_writer_new();
+    w = tf_writer_new();
     if (!pixels || !w) {
         cli_error("preprocess: out of memory");
         goto done;
@@ -435,15 +435,15 @@ int cmd_preprocess(int argc, char **argv)
     }
     int64_t shape4[4] = {in.n, 3, h, wd}, shape5[5] = {in.n / frames, frames, 3, h, wd};
     int video = frames > 1;
-    if (st_writer_add(w, "pixel_values", ST_F32, video ? 5 : 4, video ? shape5 : shape4, pixels,
+    if (tf_writer_add(w, "pixel_values", TF_F32, video ? 5 : 4, video ? shape5 : shape4, pixels,
                       &err) != GITC_OK ||
-        st_writer_write(w, out, &err) != GITC_OK) {
+        tf_writer_write(w, out, &err) != GITC_OK) {
         cli_error("preprocess: %s", err.message);
         goto done;
     }
     status = CLI_EXIT_OK;
 done:
-    st_writer_free(w);
+    tf_writer_free(w);
     free(pixels);
     gitc_processor_free(proc);
     free(dir);
