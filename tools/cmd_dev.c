@@ -122,34 +122,30 @@ int cmd_forward(int argc, char **argv)
         {"max-length", required_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_arg = NULL, *in_path = NULL, *out_path = NULL;
-    long threads = 0, max_length = 0;
+    cli_model_opts mo = {0};
+    const char *in_path = NULL, *out_path = NULL;
+    long max_length = 0;
     int c;
     opterr = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":m:h", opts, NULL)) != -1) {
+        int handled = cli_model_option(&mo, c, optarg);
+        if (handled < 0)
+            return CLI_EXIT_USAGE;
+        if (handled)
+            continue;
         switch (c) {
-        case 'm': model_arg = optarg; break;
         case 'i': in_path = optarg; break;
         case 'o': out_path = optarg; break;
         case 'L':
             if (cli_parse_int(optarg, 1, 1 << 16, "--max-length", &max_length) != 0)
                 return CLI_EXIT_USAGE;
             break;
-        case OPT_REVISION: cli_revision = optarg; break;
-        case OPT_THREADS:
-            if (cli_parse_int(optarg, 0, 1024, "--threads", &threads) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_DTYPE:
-            if (cli_parse_dtype(optarg) != 0)
-                return CLI_EXIT_USAGE;
-            break;
         case 'h': fputs(forward_help, stdout); return CLI_EXIT_OK;
         default: return cli_option_error("forward", c, argv);
         }
     }
-    if (!model_arg || !in_path || !out_path || optind != argc) {
+    if (!mo.model || !in_path || !out_path || optind != argc) {
         cli_error("forward needs -m MODEL, --inputs FILE and --out FILE (see gitc forward --help)");
         return CLI_EXIT_USAGE;
     }
@@ -161,7 +157,7 @@ int cmd_forward(int argc, char **argv)
     int32_t *ids = NULL;
     int64_t *greedy = NULL;
     gitc_session *s = NULL;
-    gitc_model *m = cli_open_model(model_arg, 0, NULL);
+    gitc_model *m = cli_open_model(mo.model, 0, NULL);
     if (!m)
         return CLI_EXIT_FAILED;
     if (tf_open(in_path, &in, &err) != GITC_OK) {
@@ -181,7 +177,7 @@ int cmd_forward(int argc, char **argv)
         cli_error("%s: input_ids must be [%d,T] with T >= 2 (got [%d,%d])", in_path, B, Bi, T);
         goto done;
     }
-    if (!(s = cli_open_session(m, (int)threads)))
+    if (!(s = cli_open_session(m, mo.n_threads)))
         goto done;
     int n_img = gitc_model_num_image_tokens(m), D = cfg->hidden_size, V = cfg->vocab_size;
     int Dv = cfg->vision_hidden_size;
@@ -480,28 +476,23 @@ int cmd_bench(int argc, char **argv)
         {"batch", required_argument, NULL, OPT_BATCH},
         {NULL, 0, NULL, 0},
     };
-    const char *model_arg = NULL;
-    long threads = 0, runs = 3, batch = 1;
+    cli_model_opts mo = {0};
+    long runs = 3, batch = 1;
     int json = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        int handled = cli_model_option(&mo, c, optarg);
+        if (handled < 0)
+            return CLI_EXIT_USAGE;
+        if (handled)
+            continue;
         switch (c) {
-        case 'm': model_arg = optarg; break;
-        case OPT_REVISION: cli_revision = optarg; break;
-        case OPT_THREADS:
-            if (cli_parse_int(optarg, 0, 1024, "--threads", &threads) != 0)
-                return CLI_EXIT_USAGE;
-            break;
         case 'r':
             if (cli_parse_int(optarg, 1, 1000, "--runs", &runs) != 0)
                 return CLI_EXIT_USAGE;
             break;
         case OPT_BATCH:
             if (cli_parse_int(optarg, 1, 64, "--batch", &batch) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_DTYPE:
-            if (cli_parse_dtype(optarg) != 0)
                 return CLI_EXIT_USAGE;
             break;
         case OPT_JSON: json = 1; break;
@@ -512,19 +503,19 @@ int cmd_bench(int argc, char **argv)
     if (optind != argc)
         return cli_usage_error("bench");
     char *synth_dir = NULL;
-    if (!model_arg) {
+    if (!mo.model) {
         synth_dir = synthetic_base_dir();
         if (!synth_dir)
             return CLI_EXIT_FAILED;
-        model_arg = synth_dir;
+        mo.model = synth_dir;
     }
     int status = CLI_EXIT_FAILED;
     int B = (int)batch;
     gitc_error err = {0};
     double tl = cli_now_ms();
-    gitc_model *m = cli_open_model(model_arg, 0, NULL);
+    gitc_model *m = cli_open_model(mo.model, 0, NULL);
     double load_ms = cli_now_ms() - tl;
-    gitc_session *s = m ? cli_open_session(m, (int)threads) : NULL;
+    gitc_session *s = m ? cli_open_session(m, mo.n_threads) : NULL;
     float *px = NULL;
     const float **pxs = NULL;
     if (!s)
@@ -577,7 +568,7 @@ int cmd_bench(int argc, char **argv)
     int nthreads = gitc_session_threads(s); /* after the cap to the CPU count */
     if (json) {
         printf("{\"model\": ");
-        cli_json_string(stdout, model_arg);
+        cli_json_string(stdout, mo.model);
         printf(", \"threads\": %d, \"dtype\": \"%s\", \"kernels\": \"%s\", \"batch\": %d,"
                " \"encode_ms\": %.2f, \"decode_ms_per_token\": %.3f, \"total_ms\": %.2f,"
                " \"images_per_s\": %.3f, \"encode_gflops\": %.1f, \"peak_gflops\": %.1f,"
@@ -589,7 +580,7 @@ int cmd_bench(int argc, char **argv)
                peak > 0 ? gflops / peak : 0.0, (double)dec_bytes / (1024.0 * 1024.0), read_gbs,
                bound_ms, bound_ms > 0 ? best_tok / bound_ms : 0.0, load_ms, wmb, rss, tokens, runs);
     } else {
-        printf("model            %s (%s weights, %.1f MiB, loaded in %.0f ms)\n", model_arg, dtype, wmb, load_ms);
+        printf("model            %s (%s weights, %.1f MiB, loaded in %.0f ms)\n", mo.model, dtype, wmb, load_ms);
         printf("threads          %d (kernels: %s, peak %.1f GFLOP/s)\n", nthreads, kern, peak);
         printf("image encoding   %.2f ms for %d image(s) (%.1f GFLOP/s, %.0f%% of peak)\n", best_enc, B,
                gflops, peak > 0 ? 100.0 * gflops / peak : 0.0);

@@ -26,4 +26,10 @@ char *tool_path_join(const char *dir, const char *name);
 /* 1 when path names an existing regular file. */
 int tool_file_exists(const char *path);
 
+/* 1 when path names an existing folder. */
+int tool_is_dir(const char *path);
+
+/* printf into a newly allocated string (caller frees); NULL when out of memory. */
+char *tool_printf_alloc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif
