@@ -86,21 +86,16 @@ static void test_processor_capacity(void)
     gitc_processor_free(p);
 }
 
-/* Runs a shell command; returns its exit status (-1 when it did not exit). */
+/* Runs a shell command line (set-up: copying a model folder); returns its exit
+ * status (-1 when it did not exit). */
 static int run_shell(const char *cmd)
 {
-    int rc = system(cmd);
-    return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static char *slurp(const char *path)
-{
-    char *data = NULL;
-    size_t n = 0;
-    gitc_error err = {0};
-    if (gitc_read_file(path, &data, &n, &err) != GITC_OK)
-        return calloc(1, 1);
-    return data;
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    check_run r;
+    check_run_argv(&r, NULL, argv);
+    int status = r.status;
+    check_run_free(&r);
+    return status;
 }
 
 /* The reported overflow: `gitc preprocess` with "do_center_crop": false sized
@@ -111,10 +106,9 @@ static void test_preprocess_no_crop(void)
     const char *bin = getenv("GITC_BIN"), *tmp = getenv("GITC_TMP");
     if (!check_true(bin && tmp, "GITC_BIN and GITC_TMP are set"))
         return;
-    char dir[1024], cmd[16384], out[1100], errf[1100];
+    char dir[1024], cmd[16384], out[1100];
     snprintf(dir, sizeof dir, "%s/no-crop-model", tmp);
     snprintf(out, sizeof out, "%s/no-crop.safetensors", tmp);
-    snprintf(errf, sizeof errf, "%s/no-crop.err", tmp);
     snprintf(cmd, sizeof cmd,
              "rm -rf '%s' '%s' && mkdir -p '%s' && cp '%s'/* '%s'/ && "
              "sed -i 's/\"do_center_crop\": true/\"do_center_crop\": false/' '%s/preprocessor_config.json' && "
@@ -122,10 +116,13 @@ static void test_preprocess_no_crop(void)
              dir, out, dir, check_path("models/git-shapes"), dir, dir, dir);
     if (!check_true(run_shell(cmd) == 0, "made a no-crop copy of git-shapes"))
         return;
-    snprintf(cmd, sizeof cmd, "'%s' preprocess -m '%s' --out '%s' '%s' 2> '%s'", bin, dir, out,
-             check_path("examples/shapes_1_320x240.jpg"), errf);
-    int status = run_shell(cmd);
-    char *msg = slurp(errf);
+    check_run r;
+    check_run_gitc(&r, NULL, "preprocess", "-m", dir, "--out", out, check_path("examples/shapes_1_320x240.jpg"),
+                   NULL);
+    int status = r.status;
+    char *msg = r.err; /* handed over */
+    r.err = NULL;
+    check_run_free(&r);
     printf("%-60s exit %d: %s", "gitc preprocess, do_center_crop false", status, msg);
     check_true(status == 1, "preprocess without crop exits 1 (not a crash, not 0): %d", status);
     /* The command refuses the processor before reading any image (one message). */

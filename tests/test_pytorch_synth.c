@@ -92,13 +92,16 @@ static void run(const char *name)
 {
     printf("== %s\n", name);
     const char *tmp = getenv("GITC_TMP") ? getenv("GITC_TMP") : "/tmp";
-    const char *bin = getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc";
     char rel[256], st_dir[1024], pt_dir[1024], cmd[4096], path[1200], path2[1200];
     snprintf(rel, sizeof rel, "tests/data/synthetic/%s", name);
     snprintf(st_dir, sizeof st_dir, "%s/ptsynth-st-%s", tmp, name);
     snprintf(pt_dir, sizeof pt_dir, "%s/ptsynth-pt-%s", tmp, name);
-    snprintf(cmd, sizeof cmd, "'%s' synth --config '%s/config.json' --out '%s'", bin, check_path(rel), st_dir);
-    if (!check_true(system(cmd) == 0, "%s failed", cmd))
+    snprintf(path, sizeof path, "%s/config.json", check_path(rel));
+    check_run r;
+    check_run_gitc(&r, NULL, "synth", "--config", path, "--out", st_dir, NULL);
+    int ran = check_true(r.status == 0, "gitc synth --config %s --out %s failed: %s", path, st_dir, r.err);
+    check_run_free(&r);
+    if (!ran)
         return;
     mkdir(pt_dir, 0755);
     snprintf(path, sizeof path, "%s/model.safetensors", st_dir);
@@ -112,12 +115,14 @@ static void run(const char *name)
         mkdir(plain, 0755);
         snprintf(cmd, sizeof cmd, "%s/pytorch_model.bin", plain);
         check_true(ptw_from_safetensors(src, cmd, 0), "write %s", cmd);
-        snprintf(cmd, sizeof cmd, "cp '%s/config.json' '%s/config.json'", st_dir, plain);
-        check_true(system(cmd) == 0, "%s", cmd);
+        snprintf(path, sizeof path, "%s/config.json", st_dir);
+        snprintf(path2, sizeof path2, "%s/config.json", plain);
+        check_true(check_copy_file(path, path2) == 0, "copy %s to %s", path, path2);
     }
     st_close(src);
-    snprintf(cmd, sizeof cmd, "cp '%s/config.json' '%s/config.json'", st_dir, pt_dir);
-    written = written && check_true(system(cmd) == 0, "%s", cmd);
+    snprintf(path, sizeof path, "%s/config.json", st_dir);
+    snprintf(path2, sizeof path2, "%s/config.json", pt_dir);
+    written = written && check_true(check_copy_file(path, path2) == 0, "copy %s to %s", path, path2);
     gitc_error err = {0};
     gitc_model *a = NULL, *b = NULL;
     gitc_session *sa = NULL, *sb = NULL;

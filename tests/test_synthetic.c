@@ -21,12 +21,15 @@ static void run(const char *name)
 {
     printf("== %s\n", name);
     const char *tmp = getenv("GITC_TMP") ? getenv("GITC_TMP") : "/tmp";
-    const char *bin = getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc";
-    char rel[256], dir[1024], cmd[4096], path[1100];
+    char rel[256], dir[1024], config[1100], path[1100];
     snprintf(rel, sizeof rel, "tests/data/synthetic/%s", name);
     snprintf(dir, sizeof dir, "%s/synthetic-%s", tmp, name);
-    snprintf(cmd, sizeof cmd, "'%s' synth --config '%s/config.json' --out '%s'", bin, check_path(rel), dir);
-    if (!check_true(system(cmd) == 0, "%s failed", cmd))
+    snprintf(config, sizeof config, "%s/config.json", check_path(rel));
+    check_run r;
+    check_run_gitc(&r, NULL, "synth", "--config", config, "--out", dir, NULL);
+    int ran = check_true(r.status == 0, "gitc synth --config %s --out %s failed: %s", config, dir, r.err);
+    check_run_free(&r);
+    if (!ran)
         return;
     gitc_error err = {0};
     gitc_model *m = NULL;
