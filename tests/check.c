@@ -284,6 +284,72 @@ void check_run_gitc(check_run *r, const check_run_io *io, ...)
     check_run_argv(r, io, argv);
 }
 
+/* Loads examples/<file> into *img (the test fails when it cannot). */
+static int demo_load_image(const char *file, gitc_image *img)
+{
+    char rel[512];
+    gitc_error err = {0};
+    snprintf(rel, sizeof rel, "examples/%s", file);
+    return check_true(gitc_image_load(check_path(rel), NULL, img, &err) == GITC_OK, "%s: %s", file, err.message);
+}
+
+void check_demo_run(const cJSON *examples, int videos, const gitc_model_params *mp, check_demo_fn fn, void *user)
+{
+    const char *rel = videos ? "models/git-shapes-video" : "models/git-shapes";
+    gitc_model *m = NULL;
+    gitc_session *s = NULL;
+    float *px = NULL;
+    if (!check_open_model(check_path(rel), mp, &m, &s))
+        return;
+    if (mp)
+        check_true(gitc_model_dtype(m) == mp->dtype, "%s loaded as %s", rel, gitc_dtype_name(gitc_model_dtype(m)));
+    const gitc_processor *proc = gitc_model_processor(m);
+    int h = 0, w = 0;
+    gitc_processor_output_size(proc, &h, &w);
+    size_t frame = (size_t)3 * h * w;
+    px = malloc(CHECK_DEMO_MAX_FRAMES * frame * sizeof(float));
+    if (!check_true(px && frame > 0, "%s: pixel buffer of %zu floats per frame", rel, frame))
+        goto done;
+    const cJSON *it;
+    int k = 0;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(examples, videos ? "videos" : "images"))
+    {
+        check_demo_input in = {.ref = it, .index = k++, .pixels = px};
+        char clip[32];
+        snprintf(clip, sizeof clip, "clip%d", in.index);
+        int ok = 1;
+        if (videos) {
+            in.name = clip;
+            const cJSON *f;
+            cJSON_ArrayForEach(f, cJSON_GetObjectItem(it, "frames"))
+            {
+                if (in.n_frames < CHECK_DEMO_MAX_FRAMES)
+                    ok = demo_load_image(f->valuestring, &in.frames[in.n_frames++]) && ok;
+                else
+                    ok = 0;
+            }
+            ok = check_true(ok && in.n_frames == CHECK_DEMO_MAX_FRAMES, "%s: %d frames loaded", clip, in.n_frames);
+        } else {
+            in.name = cJSON_GetObjectItem(it, "file")->valuestring;
+            ok = demo_load_image(in.name, &in.frames[in.n_frames++]);
+        }
+        for (int i = 0; ok && i < in.n_frames; i++) {
+            gitc_error err = {0};
+            ok = check_true(gitc_processor_run(proc, &in.frames[i], px + (size_t)i * frame, frame, &err) == GITC_OK,
+                            "%s: processor: %s", in.name, err.message);
+        }
+        in.n_pixels = (size_t)in.n_frames * frame;
+        if (ok)
+            fn(user, s, m, &in);
+        for (int i = 0; i < in.n_frames; i++)
+            gitc_image_free(&in.frames[i]);
+    }
+done:
+    free(px);
+    gitc_session_free(s);
+    gitc_model_free(m);
+}
+
 cJSON *check_load_json(const char *path)
 {
     char *text = NULL;

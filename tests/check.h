@@ -107,3 +107,30 @@ float *check_tensor_f32(const st_file *f, const char *name, size_t *n);
 
 /* Float64 data of a named F64 tensor (malloc'd copy). */
 double *check_tensor_f64(const st_file *f, const char *name, size_t *n);
+
+/* The demo runner: the embedded demo models over the examples of
+ * tests/data/cli/examples.json, for test_demo (f32) and test_lowp_model (bf16, int8). */
+
+#define CHECK_DEMO_MAX_FRAMES 4
+
+/* One example of examples.json, decoded and prepared for the model. */
+typedef struct check_demo_input {
+    const cJSON *ref;       /* its entry in "images" or "videos" (the reference values) */
+    const char *name;       /* the image file, or "clipK" for the K-th video */
+    int index;              /* K: its position in the list */
+    gitc_image frames[CHECK_DEMO_MAX_FRAMES]; /* the decoded images (1 for an image example) */
+    int n_frames;
+    const float *pixels;    /* the frames through the model's processor: [n_frames, 3, H, W] */
+    size_t n_pixels;        /* floats of pixels */
+} check_demo_input;
+
+/* Called once per example with the session and model it runs on. */
+typedef void (*check_demo_fn)(void *user, gitc_session *s, const gitc_model *m, const check_demo_input *in);
+
+/* Loads models/git-shapes (videos = 0: the "images" examples) or
+ * models/git-shapes-video (videos = 1: "videos", 4 frames each) with mp
+ * (NULL: the defaults; a dtype other than f32 is checked to be the one
+ * loaded), opens a 2-thread session, and calls fn for every example whose
+ * images loaded and went through the processor (a failure to do so fails
+ * the test and skips the example). */
+void check_demo_run(const cJSON *examples, int videos, const gitc_model_params *mp, check_demo_fn fn, void *user);
