@@ -222,7 +222,6 @@ def _bind(lib):
         "gitc_session_create": (_c.c_int, [_c.c_void_p, _P(gitc_session_params), _P(_c.c_void_p), err_p]),
         "gitc_session_free": (None, [_c.c_void_p]),
         "gitc_model_generate_params_init": (None, [_c.c_void_p, _P(gitc_generate_params), _c.c_size_t]),
-        "gitc_model_pixel_floats": (_c.c_size_t, [_c.c_void_p]),
         "gitc_free": (None, [_c.c_void_p]),
         "gitc_config_from_json": (_c.c_int, [_c.c_char_p, _c.c_size_t, _c.c_char_p, _P(gitc_config), err_p]),
         "gitc_config_for_each_parameter": (_c.c_int, [_P(gitc_config), parameter_fn, _c.c_void_p]),
