@@ -381,6 +381,40 @@ static void test_streaming_writer(void)
         check_true(ok, "the tools' reader sees other tensors");
         tf_close(tf);
     }
+    /* The tools' reader refuses a damaged file, naming it and the problem. */
+    static const struct {
+        const char *what, *header, *want;
+        size_t data;
+    } bad[] = {
+        {"header past the end", NULL, "header length", 0},
+        {"data_offsets past the data", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", "data_offsets", 4},
+        {"shape vs byte range", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", "shape and dtype", 8},
+        {"unknown dtype", "{\"a\":{\"dtype\":\"F7\",\"shape\":[2],\"data_offsets\":[0,8]}}", "unknown dtype", 8},
+        {"negative dimension", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", "not a count", 8},
+    };
+    char bad_path[1200];
+    snprintf(bad_path, sizeof bad_path, "%s.bad", path);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        unsigned char file[512] = {0};
+        size_t hl = bad[i].header ? strlen(bad[i].header) : 400;
+        for (int b = 0; b < 8; b++)
+            file[b] = (unsigned char)((uint64_t)hl >> (8 * b));
+        size_t n = 8;
+        if (bad[i].header) {
+            memcpy(file + 8, bad[i].header, hl);
+            n = 8 + hl + bad[i].data;
+        }
+        FILE *bf = fopen(bad_path, "wb");
+        check_true(bf && fwrite(file, 1, n, bf) == n && fclose(bf) == 0, "write %s", bad_path);
+        tf_file *t = NULL;
+        gitc_status bs = tf_open(bad_path, &t, &err);
+        printf("%-60s %s: %s\n", bad[i].what, gitc_status_string(bs), err.message);
+        check_true(bs != GITC_OK && t == NULL && strstr(err.message, bad_path) && strstr(err.message, bad[i].want),
+                   "tools' reader, %s: refused naming the file and \"%s\": %s", bad[i].what, bad[i].want,
+                   err.message);
+        tf_close(t);
+    }
+    remove(bad_path);
     /* A failing fill: an error naming the problem, the old file kept, no temporary left. */
     st = tf_writer_write_stream(w, path, fill_fail, NULL, &err);
     check_true(st == GITC_ERR_IO && strstr(err.message, "on purpose"), "failing fill: %d %s",
