@@ -89,8 +89,8 @@ static int check_act(const cJSON *obj, const char *key, const char *want, const 
     return 1;
 }
 
-gitc_status gitci_config_parse(const char *json, size_t len, const char *path, gitc_config *cfg,
-                               gitc_error *err)
+gitc_status gitc_config_from_json(const char *json, size_t len, const char *path, gitc_config *cfg,
+                                  gitc_error *err)
 {
     /* GitConfig defaults (transformers 4.39.3). */
     gitc_config c = {
@@ -104,6 +104,11 @@ gitc_status gitci_config_parse(const char *json, size_t len, const char *path, g
         .vision_image_size = 224, .vision_patch_size = 16, .vision_num_channels = 3,
         .vision_layer_norm_eps = 1e-5,
     };
+    if (!path)
+        path = "config.json";
+    if (!json || !cfg)
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "%s: gitc_config_from_json needs the text and an output",
+                          path);
     cJSON *root = NULL;
     gitc_status s = gitci_json_parse_config(json, len, path, &root, err);
     if (s != GITC_OK)

@@ -5,10 +5,6 @@
 
 #include "internal.h"
 
-/* Parses config.json text into cfg (GitConfig and GitVisionConfig defaults applied). */
-gitc_status gitci_config_parse(const char *json, size_t len, const char *path, gitc_config *cfg,
-                               gitc_error *err);
-
 /* Applies generation_config.json text to params (unknown keys ignored). */
 gitc_status gitci_generation_config_parse(const char *json, size_t len, const char *path,
                                           gitc_generate_params *params, gitc_error *err);

@@ -144,7 +144,7 @@ int gitci_weights_for_each(const gitc_config *c, gitc_model *m, gitc_weight_fn f
 }
 
 typedef struct param_adapter {
-    gitc_param_fn fn;
+    gitc_parameter_fn fn;
     void *user;
 } param_adapter;
 
@@ -154,8 +154,10 @@ static int adapt_param(void *user, const weight_spec *w)
     return a->fn(a->user, w->name, w->ndim, w->shape);
 }
 
-int gitci_config_for_each_param(const gitc_config *c, gitc_param_fn fn, void *user)
+int gitc_config_for_each_parameter(const gitc_config *c, gitc_parameter_fn fn, void *user)
 {
+    if (!c || !fn)
+        return 0;
     param_adapter a = {fn, user};
     return gitci_weights_for_each(c, NULL, adapt_param, &a);
 }

@@ -37,8 +37,4 @@ int gitci_weight_is_ignored(const char *name);
 typedef void (*gitc_matrix_fn)(void *user, const char *name, gitc_matrix *w);
 void gitci_model_for_each_matrix(gitc_model *m, gitc_matrix_fn fn, void *user);
 
-/* Calls `fn` for every parameter the config implies, with its HF name and shape. */
-typedef int (*gitc_param_fn)(void *user, const char *name, int ndim, const int64_t *shape);
-int gitci_config_for_each_param(const gitc_config *cfg, gitc_param_fn fn, void *user);
-
 #endif /* GITC_WEIGHTS_H */
