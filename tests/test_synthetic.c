@@ -114,7 +114,7 @@ done:
     free(want_vis);
     free(want_proj);
     free(want_logits);
-    st_close(st);
+    gitci_st_close(st);
     cJSON_Delete(ref);
     gitc_session_free(s);
     gitc_model_free(m);
