@@ -11,6 +11,8 @@ cross-entropy, mean over labels that are not -100).
   check  DIR...          compare with the recorded transformers logits and loss (reference.json)
   grads  MODEL OUT       loss + every parameter's gradient for a batch of 2 captioned images
   adamw  MODEL GRADS OUT torch.optim.AdamW steps on the reference gradients (see tests/data/train/README.md)
+  synth  SHAPE_DIR OUT    the full-size synthetic model (shared/reference/SYNTHETIC_WEIGHTS.md): checked
+                          against its recorded logits, then the gradients of a sample of tensors
 
 Dropout is off (the module in eval mode, as every reference here). Weights stored in 16 bits are
 upcast exactly, then everything runs in float64.
@@ -288,6 +290,94 @@ def cmd_adamw(args):
     print(f"{args.out}: lr per step {lrs}, grad norm before clipping {norms[0]:.6f}")
 
 
+def fnv1a64(name):
+    h = 0xCBF29CE484222325
+    for b in name.encode():
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def synth_stream(name, n):
+    """r in [-1, 1) of SYNTHETIC_WEIGHTS.md for elements 0..n-1 of `name` (float64)."""
+    with np.errstate(over="ignore"):
+        x = np.uint64(fnv1a64(name)) + np.arange(n, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(40)).astype(np.float64) / 16777216.0 * 2.0 - 1.0
+
+
+def synth_param(name, shape):
+    n = int(np.prod(shape))
+    r = synth_stream(name, n)
+    if len(shape) == 1:
+        v = 1.0 + 0.1 * r if name.endswith(".weight") else 0.1 * r
+    else:
+        v = r * math.sqrt(3.0 / (n // shape[0]))
+    return v.astype(np.float32).reshape(shape)
+
+
+def synth_sampled(name, nlayers_v, nlayers_d):
+    """The tensors of the full-size sample: everything outside the layers, and the first and last
+    layer of each stack."""
+    for pre, n in (("git.image_encoder.vision_model.encoder.layers.", nlayers_v), ("git.encoder.layer.", nlayers_d)):
+        if name.startswith(pre):
+            return int(name[len(pre):].split(".")[0]) in (0, n - 1)
+    return True
+
+
+def cmd_synth(args):
+    folder = args.shape
+    ref = json.load(open(os.path.join(folder, "reference.json")))
+    rt = st_load(os.path.join(folder, "reference.safetensors"))
+    cfg = load_config(folder)
+    torch.set_num_threads(args.threads)
+    p = {n: torch.tensor(synth_param(n, shp).astype(np.float64)).requires_grad_(True)
+         for n, shp in ref["parameter_names_and_shapes"]}
+    S = cfg["vision"]["image_size"]
+    pv = (1.5 * synth_stream("pixel_values", 3 * S * S)).astype(np.float32).reshape(1, 3, S, S)
+    with torch.no_grad():
+        ids = torch.tensor([ref["input_ids"]])
+        logits, I = forward(p, cfg, torch.tensor(pv.astype(np.float64)), ids)
+        d = (logits[0, I:] - torch.tensor(rt["text_logits_f64"])).abs().max().item()
+        loss1 = git_loss(logits, I, ids).item()
+    print(f"synthetic check: f64 logits vs HF f64 max abs {d:.3g}; loss {loss1:.9f} vs HF {ref['hf_loss_labels_eq_input_ids']:.9f}")
+    if d > 1e-9:
+        sys.exit("synthetic check FAILED")
+    px = np.concatenate([pv, -pv], 0)
+    row0 = list(ref["input_ids"]) + [102]
+    T = len(row0)
+    row1 = [101, 1037, 4937, 102] + [0] * (T - 4)
+    ids = np.array([row0, row1], dtype=np.int32)
+    labels = ids.copy()
+    labels[1, 4:] = -100
+    logits, I = forward(p, cfg, torch.tensor(px.astype(np.float64)), torch.tensor(ids).long())
+    loss = git_loss(logits, I, torch.tensor(labels).long())
+    loss.backward()
+    out = {"pixel_values": px, "input_ids": ids, "labels": labels, "loss": np.array([loss.item()])}
+    Lv, Ld = cfg["vision"]["num_hidden_layers"], cfg["num_hidden_layers"]
+    floats = 0
+    for k, v in p.items():
+        if not synth_sampled(k, Lv, Ld):
+            continue
+        g = v.grad.numpy().reshape(v.shape[0], -1) if v.dim() > 1 else v.grad.numpy()
+        if g.ndim == 2 and g.shape[0] > 64:
+            nz = np.nonzero(np.abs(g).max(1))[0]
+            if len(nz) < g.shape[0] // 2:
+                rows, key = nz, "rows."
+            else:
+                rows = np.arange(0, g.shape[0], args.row_step)
+                if k == "output.weight":
+                    rows = np.union1d(rows, np.unique(labels[labels >= 0]))
+                key = "sample_rows."
+            out[key + k] = rows.astype(np.int32)
+            g = g[rows]
+        out["grad." + k] = g.astype(np.float32)
+        floats += g.size
+    st_save(args.out, out, {"generator": "tools/train_reference.py synth", "torch": torch.__version__})
+    print(f"{args.out}: loss {loss.item():.12f}, {floats} gradient values")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -307,8 +397,13 @@ def main():
     a.add_argument("--total", type=int, default=4)
     a.add_argument("--clip", type=float, default=1.0)
     a.add_argument("--weight-decay", type=float, default=0.01)
+    y = sub.add_parser("synth")
+    y.add_argument("shape")
+    y.add_argument("out")
+    y.add_argument("--row-step", type=int, default=193, help="every n-th row of a dense matrix is stored")
+    y.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    {"check": cmd_check, "grads": cmd_grads, "adamw": cmd_adamw}[args.cmd](args)
+    {"check": cmd_check, "grads": cmd_grads, "adamw": cmd_adamw, "synth": cmd_synth}[args.cmd](args)
 
 
 if __name__ == "__main__":
