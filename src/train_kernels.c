@@ -83,6 +83,7 @@ static void ln_rows(const ln_ctx *c, int r0, int r1)
     }
 }
 
+/* Share ith of the LayerNorm forward: a range of rows. */
 static void ln_task(void *arg, int ith, int nth)
 {
     ln_ctx *c = arg;
@@ -138,6 +139,7 @@ static void ln_bwd_cols(const ln_ctx *c, int c0, int c1)
     }
 }
 
+/* Share ith of the LayerNorm backward: a range of rows (dx), then of columns (dgamma, dbeta). */
 static void ln_bwd_task(void *arg, int ith, int nth)
 {
     ln_ctx *c = arg;
@@ -284,6 +286,7 @@ typedef struct lin_ctx {
     int M, N, K;
 } lin_ctx;
 
+/* Share ith of dx += dy · W: a range of rows. */
 static void linear_dx_task(void *arg, int ith, int nth)
 {
     lin_ctx *c = arg;
@@ -317,6 +320,7 @@ void gitc_tk_linear_dx_ref(float *dx, const float *dy, const float *w, int M, in
         }
 }
 
+/* Share ith of dw += dyᵀ · x: a range of whole blocks of dw's rows. */
 static void linear_dw_task(void *arg, int ith, int nth)
 {
     lin_ctx *c = arg;
@@ -385,6 +389,7 @@ typedef struct act_ctx {
     int quick;
 } act_ctx;
 
+/* Share ith of an activation backward: a contiguous slice. */
 static void act_task(void *arg, int ith, int nth)
 {
     act_ctx *c = arg;
@@ -527,6 +532,7 @@ static void attn_bwd_pair(const attn_ctx *c, int seq, int h)
     }
 }
 
+/* Share ith of the attention forward or backward: a range of (sequence, head) pairs. */
 static void attn_task(void *arg, int ith, int nth)
 {
     attn_ctx *c = arg;
@@ -636,6 +642,7 @@ static void ce_row(const ce_ctx *c, int m)
     x[t] -= c->scale;
 }
 
+/* Share ith of the cross-entropy: a range of rows. */
 static void ce_task(void *arg, int ith, int nth)
 {
     ce_ctx *c = arg;
@@ -677,6 +684,7 @@ typedef struct emb_ctx {
     int M, C, ld;
 } emb_ctx;
 
+/* Share ith of a row scatter-add: a range of columns, every row in order. */
 static void emb_task(void *arg, int ith, int nth)
 {
     emb_ctx *c = arg;

@@ -222,6 +222,7 @@ static float *bind(gitc_tmodel *t, float **grad, const char *fmt, int l, const c
     return p ? p->value : NULL;
 }
 
+/* Binds a linear layer's weight (and bias when `bias`) and records its shape. */
 static void bind_lin(gitc_tmodel *t, tlin *L, const char *fmt, int l, int n_out, int n_in, int bias)
 {
     L->w = bind(t, &L->gw, fmt, l, ".weight");
@@ -232,6 +233,7 @@ static void bind_lin(gitc_tmodel *t, tlin *L, const char *fmt, int l, int n_out,
     L->n_in = n_in;
 }
 
+/* Binds a LayerNorm's weight and bias. */
 static void bind_norm(gitc_tmodel *t, tnorm *n, const char *fmt, int l)
 {
     n->g = bind(t, &n->gg, fmt, l, ".weight");
@@ -537,6 +539,7 @@ static void lin_fwd(gitc_pool *pool, float *y, const float *x, const tlin *L, in
 /* Dropout sites (the kind in the high bits, the layer below). */
 enum { SITE_EMB = 1, SITE_DEC_PROBS, SITE_DEC_ATTN, SITE_DEC_FFN, SITE_VIS_PROBS };
 
+/* The dropout of one site of one step (rate 0 when d is NULL). */
 static gitc_tk_drop drop_site(const gitc_dropout *d, float rate, int kind, int layer)
 {
     gitc_tk_drop s = {0};
@@ -738,6 +741,7 @@ static void lin_bwd(gitc_pool *pool, float *dx, const float *dy, const float *x,
         gitc_tk_linear_dw(pool, L->gw, L->gb, dy, x, M, L->n_out, L->n_in);
 }
 
+/* x[0..n) = 0. */
 static void zero(float *x, size_t n)
 {
     memset(x, 0, n * sizeof(float));
