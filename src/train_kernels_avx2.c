@@ -105,6 +105,13 @@ static void linear_dw_rows_avx2(float *dw, float *db, const float *dy, const flo
             int NB = n1 - n < 6 ? n1 - n : 6;
             for (int k0 = 0; k0 < K16; k0 += 16)
                 dw_tile16(dw, dy, x, NB, m0, m1, Nz, Kz, n, k0);
+            if (db) /* the chunk's column sums, read along the rows the tiles just used */
+                for (int i = 0; i < NB; i++) {
+                    float s = 0.0f;
+                    for (int m = m0; m < m1; m++)
+                        s += dy[(size_t)m * Nz + (size_t)(n + i)];
+                    db[n + i] += s;
+                }
             for (int i = 0; i < NB; i++)
                 for (int k = K16; k < K; k++) {
                     float s = 0.0f;
@@ -114,13 +121,6 @@ static void linear_dw_rows_avx2(float *dw, float *db, const float *dy, const flo
                 }
         }
     }
-    if (db)
-        for (int n = n0; n < n1; n++) {
-            float s = 0.0f;
-            for (int m = 0; m < M; m++)
-                s += dy[(size_t)m * Nz + (size_t)n];
-            db[n] += s;
-        }
 }
 
 const gitc_tk_products gitc_tk_products_avx2 = {

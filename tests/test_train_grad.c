@@ -90,7 +90,7 @@ static void check_model(const char *model)
     snprintf(rel, sizeof rel, "tests/data/tiny/%s", model);
     printf("%s:\n", model);
     fixture fx;
-    if (!fixture_open(&fx, model)) {
+    if (!fixture_open(&fx, model) || !check_true(fx.pixels != NULL, "%s: fixture has no pixel_values", model)) {
         fixture_close(&fx);
         return;
     }
