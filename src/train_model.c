@@ -104,6 +104,8 @@ struct gitc_tmodel {
     /* gradient scratch: rows max(Rv, Rd) x max(D, Dv), and the MLP width */
     float *s[8];
     float *sm;
+    float *ascratch;            /* attention scratch for the pool in use (grown on demand) */
+    size_t ascratch_len;        /* its floats */
 };
 
 /* ---- parameters ---- */
@@ -408,6 +410,7 @@ void gitc_tmodel_free(gitc_tmodel *t)
     free(t->vres);
     free(t->dres);
     free(t->arena);
+    free(t->ascratch);
     free(t);
 }
 
@@ -592,7 +595,7 @@ static void vision_fwd(gitc_tmodel *t, gitc_pool *pool, const float *pixels, int
         gitc_tk_attn at = {.n_seq = nf, .S = N, .H = t->Hv, .E = Dv / t->Hv, .n_full = N,
                            .scale = 1.0f / sqrtf((float)(Dv / t->Hv)),
                            .drop = drop_site(drop, drop ? drop->vision_attention : 0.0f, SITE_VIS_PROBS, l)};
-        gitc_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v);
+        gitc_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->ascratch);
         lin_fwd(pool, a->h1, a->ctx, &L->o, Rv);
         gitc_add(pool, a->h1, x, (size_t)Rv * (size_t)Dv);
         gitc_tk_layernorm(pool, a->a2, a->mean2, a->rstd2, a->h1, L->ln2.g, L->ln2.b, Rv, Dv, eps);
@@ -604,6 +607,24 @@ static void vision_fwd(gitc_tmodel *t, gitc_pool *pool, const float *pixels, int
     }
     gitc_tk_layernorm(pool, t->vout, t->post_mean, t->post_rstd, t->vres[t->Lv], t->post.g, t->post.b, Rv,
                       Dv, eps);
+}
+
+/* Makes sure the attention scratch fits a pool of gitc_pool_size(pool) threads
+ * (allocated once per pool size, before any work). */
+static gitc_status attention_scratch(gitc_tmodel *t, gitc_pool *pool, gitc_error *err)
+{
+    gitc_tk_attn v = {.S = t->N, .E = t->Dv / t->Hv}, d = {.S = t->I + t->max_text, .E = t->D / t->H};
+    int nth = gitc_pool_size(pool);
+    size_t need = GITC_MAX(gitc_tk_attention_scratch(nth, &v), gitc_tk_attention_scratch(nth, &d));
+    if (need <= t->ascratch_len)
+        return GITC_OK;
+    float *p = alloc_floats(need);
+    if (!p)
+        return gitc_fail(err, GITC_ERR_MEMORY, "train: out of memory for attention scratch (%d threads)", nth);
+    free(t->ascratch);
+    t->ascratch = p;
+    t->ascratch_len = need;
+    return GITC_OK;
 }
 
 /* Checks the inputs of a step or loss pass; GITC_OK or the error. */
@@ -690,7 +711,7 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
         gitc_tk_attn at = {.n_seq = B, .S = S, .H = t->H, .E = D / t->H, .n_full = I,
                            .scale = 1.0f / sqrtf((float)(D / t->H)),
                            .drop = drop_site(drop, drop ? drop->attention : 0.0f, SITE_DEC_PROBS, l)};
-        gitc_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v);
+        gitc_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->ascratch);
         lin_fwd(pool, a->r1, a->ctx, &L->o, Rd);
         gitc_tk_drop d1 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_ATTN, l);
         gitc_tk_dropout(pool, a->r1, RD, &d1);
@@ -783,7 +804,7 @@ static void vision_bwd(gitc_tmodel *t, gitc_pool *pool, float *dvout, int nf, co
         gitc_tk_attn at = {.n_seq = nf, .S = N, .H = t->Hv, .E = Dv / t->Hv, .n_full = N,
                            .scale = 1.0f / sqrtf((float)(Dv / t->Hv)),
                            .drop = drop_site(drop, drop ? drop->vision_attention : 0.0f, SITE_VIS_PROBS, l)};
-        gitc_tk_attention_bwd(pool, &at, dq, dk, dvv, dc, a->probs, a->q, a->k, a->v);
+        gitc_tk_attention_bwd(pool, &at, dq, dk, dvv, dc, a->probs, a->q, a->k, a->v, t->ascratch);
         zero(da, RD);
         lin_bwd(pool, da, dq, a->a1, &L->q, Rv);
         key_bwd(pool, da, dk, a->a1, &L->k, Rv);
@@ -854,7 +875,7 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
         gitc_tk_attn at = {.n_seq = B, .S = S, .H = t->H, .E = D / t->H, .n_full = I,
                            .scale = 1.0f / sqrtf((float)(D / t->H)),
                            .drop = drop_site(drop, drop ? drop->attention : 0.0f, SITE_DEC_PROBS, l)};
-        gitc_tk_attention_bwd(pool, &at, dq, dk, dv, dc, a->probs, a->q, a->k, a->v);
+        gitc_tk_attention_bwd(pool, &at, dq, dk, dv, dc, a->probs, a->q, a->k, a->v, t->ascratch);
         const float *x = t->dres[l];
         lin_bwd(pool, dnext, dq, x, &L->q, Rd);
         key_bwd(pool, dnext, dk, x, &L->k, Rd);
@@ -917,6 +938,8 @@ gitc_status gitc_tmodel_step(gitc_tmodel *t, gitc_pool *pool, const float *pixel
     if (!t || !loss || !n_targets)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "train: model, loss and n_targets are required");
     gitc_status st = check_inputs(t, pixels, vision, input_floats, B, ids, labels, T, 0, err);
+    if (st == GITC_OK)
+        st = attention_scratch(t, pool, err);
     if (st != GITC_OK)
         return st;
     if (!t->grads)
@@ -937,6 +960,8 @@ gitc_status gitc_tmodel_loss(gitc_tmodel *t, gitc_pool *pool, const float *pixel
         return gitc_fail(err, GITC_ERR_ARGUMENT, "train: model, loss and n_targets are required");
     /* cached vision features are welcome in evaluation whatever trains */
     gitc_status st = check_inputs(t, pixels, vision, input_floats, B, ids, labels, T, 1, err);
+    if (st == GITC_OK)
+        st = attention_scratch(t, pool, err);
     if (st != GITC_OK)
         return st;
     *n_targets = forward(t, pool, pixels, vision, B, ids, labels, T, 1.0f, NULL, loss);
@@ -958,6 +983,9 @@ gitc_status gitc_tmodel_vision(gitc_tmodel *t, gitc_pool *pool, float *out, size
     if (out_floats != (size_t)B * per_out)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "train: out has room for %zu floats, %d images need %zu",
                          out_floats, B, (size_t)B * per_out);
+    gitc_status st = attention_scratch(t, pool, err);
+    if (st != GITC_OK)
+        return st;
     for (int b0 = 0; b0 < B; b0 += t->max_batch) {
         int n = B - b0 < t->max_batch ? B - b0 : t->max_batch;
         vision_fwd(t, pool, pixels + (size_t)b0 * per_px, n * t->F, NULL);
