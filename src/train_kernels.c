@@ -546,9 +546,9 @@ static void attn_bwd_pair(const attn_ctx *c, int seq, int h, float *vT)
             dp[j] *= ds;
             dot += (double)dp[j] * p[j];
         }
-        float fdot = (float)dot;
         for (int j = 0; j < nk; j++) {
-            float s = p[j] * (dp[j] - fdot) * a->scale;
+            /* dp - dot cancels when one key dominates: take the difference in float64 */
+            float s = (float)((double)p[j] * ((double)dp[j] - dot) * a->scale);
             if (s == 0.0f)
                 continue;
             const float *k = c->k + (row0 + (size_t)j) * ld + col;
