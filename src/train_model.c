@@ -213,111 +213,117 @@ static gitc_tparam *find_param(gitc_tmodel *t, const char *name)
     return NULL;
 }
 
-/* Binds value/grad pointers of `name` (missing names leave NULLs: checked by the caller). */
-static float *bind(gitc_tmodel *t, float **grad, const char *fmt, int l, const char *suffix)
+/* The value of parameter `prefix` + `suffix` and (in *grad) its gradient;
+ * NULLs when absent (bind_all checks). */
+static float *bind(gitc_tmodel *t, float **grad, const char *prefix, const char *suffix)
 {
-    char name[160];
-    snprintf(name, sizeof name, fmt, l);
-    strncat(name, suffix, sizeof name - strlen(name) - 1);
+    char name[256];
+    snprintf(name, sizeof name, "%s%s", prefix, suffix);
     gitc_tparam *p = find_param(t, name);
     *grad = p ? p->grad : NULL;
     return p ? p->value : NULL;
 }
 
-/* Binds a linear layer's weight (and bias when `bias`) and records its shape. */
-static void bind_lin(gitc_tmodel *t, tlin *L, const char *fmt, int l, int n_out, int n_in, int bias)
+/* Binds linear layer `prefix` ([n_out, n_in] weight and a bias); 1 when both exist. */
+static int bind_lin(gitc_tmodel *t, tlin *L, const char *prefix, int n_out, int n_in)
 {
-    L->w = bind(t, &L->gw, fmt, l, ".weight");
-    L->b = bias ? bind(t, &L->gb, fmt, l, ".bias") : NULL;
-    if (!bias)
-        L->gb = NULL;
+    L->w = bind(t, &L->gw, prefix, ".weight");
+    L->b = bind(t, &L->gb, prefix, ".bias");
     L->n_out = n_out;
     L->n_in = n_in;
+    return L->w && L->b;
 }
 
-/* Binds a LayerNorm's weight and bias. */
-static void bind_norm(gitc_tmodel *t, tnorm *n, const char *fmt, int l)
+/* Binds LayerNorm `prefix`'s weight and bias; 1 when both exist. */
+static int bind_norm(gitc_tmodel *t, tnorm *n, const char *prefix)
 {
-    n->g = bind(t, &n->gg, fmt, l, ".weight");
-    n->b = bind(t, &n->gb, fmt, l, ".bias");
+    n->g = bind(t, &n->gg, prefix, ".weight");
+    n->b = bind(t, &n->gb, prefix, ".bias");
+    return n->g && n->b;
+}
+
+/* One linear layer of a layer struct: its offset, name and shape (d/i: the
+ * stack's hidden and MLP widths). */
+typedef struct lin_row {
+    size_t off;
+    const char *name;
+    char n_out, n_in;
+} lin_row;
+
+/* Binds the linear layers of one layer struct from a table; 1 when all exist. */
+static int bind_lins(gitc_tmodel *t, void *layer, const char *prefix, const lin_row *rows, size_t n, int d,
+                     int i)
+{
+    int ok = 1;
+    for (size_t r = 0; r < n; r++) {
+        char name[160];
+        snprintf(name, sizeof name, "%s%s", prefix, rows[r].name);
+        ok &= bind_lin(t, (tlin *)((char *)layer + rows[r].off), name, rows[r].n_out == 'd' ? d : i,
+                       rows[r].n_in == 'd' ? d : i);
+    }
+    return ok;
 }
 
 /* Binds every named field; returns 0 (with err) when a parameter is missing. */
 static int bind_all(gitc_tmodel *t, gitc_error *err)
 {
-    const char *V = "git.image_encoder.vision_model.%.0d";
+    static const lin_row vlins[] = {
+        {offsetof(tvlayer, q), "self_attn.q_proj", 'd', 'd'},
+        {offsetof(tvlayer, k), "self_attn.k_proj", 'd', 'd'},
+        {offsetof(tvlayer, v), "self_attn.v_proj", 'd', 'd'},
+        {offsetof(tvlayer, o), "self_attn.out_proj", 'd', 'd'},
+        {offsetof(tvlayer, fc1), "mlp.fc1", 'i', 'd'},
+        {offsetof(tvlayer, fc2), "mlp.fc2", 'd', 'i'},
+    };
+    static const lin_row dlins[] = {
+        {offsetof(tdlayer, q), "attention.self.query", 'd', 'd'},
+        {offsetof(tdlayer, k), "attention.self.key", 'd', 'd'},
+        {offsetof(tdlayer, v), "attention.self.value", 'd', 'd'},
+        {offsetof(tdlayer, o), "attention.output.dense", 'd', 'd'},
+        {offsetof(tdlayer, fc1), "intermediate.dense", 'i', 'd'},
+        {offsetof(tdlayer, fc2), "output.dense", 'd', 'i'},
+    };
+    const char *V = "git.image_encoder.vision_model.";
+    char name[160];
     t->tstride = padded((size_t)t->Dv);
-    t->cls = bind(t, &t->gcls, V, 0, "embeddings.class_embedding");
-    bind_lin(t, &t->patch, V, 0, t->Dv, 3 * t->P * t->P, 0);
-    t->patch.w = bind(t, &t->patch.gw, V, 0, "embeddings.patch_embedding.weight");
-    t->vpos = bind(t, &t->gvpos, V, 0, "embeddings.position_embedding.weight");
-    bind_norm(t, &t->pre, "git.image_encoder.vision_model.pre_layrnorm%.0d", 0);
-    bind_norm(t, &t->post, "git.image_encoder.vision_model.post_layernorm%.0d", 0);
-    int ok = t->cls && t->patch.w && t->vpos && t->pre.g && t->pre.b && t->post.g && t->post.b;
+    t->cls = bind(t, &t->gcls, V, "embeddings.class_embedding");
+    t->patch = (tlin){.n_out = t->Dv, .n_in = 3 * t->P * t->P};
+    t->patch.w = bind(t, &t->patch.gw, V, "embeddings.patch_embedding.weight");
+    t->vpos = bind(t, &t->gvpos, V, "embeddings.position_embedding.weight");
+    int ok = t->cls && t->patch.w && t->vpos;
+    ok &= bind_norm(t, &t->pre, "git.image_encoder.vision_model.pre_layrnorm");
+    ok &= bind_norm(t, &t->post, "git.image_encoder.vision_model.post_layernorm");
     for (int l = 0; l < t->Lv; l++) {
         tvlayer *L = &t->vl[l];
-        const char *f = "git.image_encoder.vision_model.encoder.layers.%d.";
-        char fmt[128];
-        snprintf(fmt, sizeof fmt, "%s", f);
-#define VLIN(field, sub, no, ni)                                                                   \
-    do {                                                                                           \
-        char ff[160];                                                                              \
-        snprintf(ff, sizeof ff, "%s%s", fmt, sub);                                                 \
-        bind_lin(t, &L->field, ff, l, no, ni, 1);                                                  \
-        ok = ok && L->field.w && L->field.b;                                                       \
-    } while (0)
-        VLIN(q, "self_attn.q_proj", t->Dv, t->Dv);
-        VLIN(k, "self_attn.k_proj", t->Dv, t->Dv);
-        VLIN(v, "self_attn.v_proj", t->Dv, t->Dv);
-        VLIN(o, "self_attn.out_proj", t->Dv, t->Dv);
-        VLIN(fc1, "mlp.fc1", t->Iv, t->Dv);
-        VLIN(fc2, "mlp.fc2", t->Dv, t->Iv);
-#undef VLIN
-        char ff[160];
-        snprintf(ff, sizeof ff, "%slayer_norm1", fmt);
-        bind_norm(t, &L->ln1, ff, l);
-        snprintf(ff, sizeof ff, "%slayer_norm2", fmt);
-        bind_norm(t, &L->ln2, ff, l);
-        ok = ok && L->ln1.g && L->ln1.b && L->ln2.g && L->ln2.b;
+        snprintf(name, sizeof name, "%sencoder.layers.%d.", V, l);
+        ok &= bind_lins(t, L, name, vlins, sizeof vlins / sizeof vlins[0], t->Dv, t->Iv);
+        char ln[200];
+        snprintf(ln, sizeof ln, "%slayer_norm1", name);
+        ok &= bind_norm(t, &L->ln1, ln);
+        snprintf(ln, sizeof ln, "%slayer_norm2", name);
+        ok &= bind_norm(t, &L->ln2, ln);
     }
-    if (t->cfg.num_image_with_embedding > 0) {
-        t->temporal = bind(t, &t->gtemporal, "git.img_temperal_embedding.%d", 0, "");
-        ok = ok && t->temporal;
+    if (t->cfg.num_image_with_embedding > 0) { /* frames follow frame 0, tstride apart */
+        t->temporal = bind(t, &t->gtemporal, "git.img_temperal_embedding.0", "");
+        ok &= t->temporal != NULL;
     }
-    bind_lin(t, &t->proj, "git.visual_projection.visual_projection.0%.0d", 0, t->D, t->Dv, 1);
-    bind_norm(t, &t->proj_ln, "git.visual_projection.visual_projection.1%.0d", 0);
-    t->wte = bind(t, &t->gwte, "git.embeddings.word_embeddings.weight%.0d", 0, "");
-    t->wpe = bind(t, &t->gwpe, "git.embeddings.position_embeddings.weight%.0d", 0, "");
-    bind_norm(t, &t->emb_ln, "git.embeddings.LayerNorm%.0d", 0);
-    ok = ok && t->proj.w && t->proj.b && t->proj_ln.g && t->proj_ln.b && t->wte && t->wpe &&
-         t->emb_ln.g && t->emb_ln.b;
+    ok &= bind_lin(t, &t->proj, "git.visual_projection.visual_projection.0", t->D, t->Dv);
+    ok &= bind_norm(t, &t->proj_ln, "git.visual_projection.visual_projection.1");
+    t->wte = bind(t, &t->gwte, "git.embeddings.word_embeddings.weight", "");
+    t->wpe = bind(t, &t->gwpe, "git.embeddings.position_embeddings.weight", "");
+    ok &= t->wte && t->wpe;
+    ok &= bind_norm(t, &t->emb_ln, "git.embeddings.LayerNorm");
     for (int l = 0; l < t->Ld; l++) {
         tdlayer *L = &t->dl[l];
-        static const struct {
-            size_t off;
-            const char *sub;
-            char no, ni;
-        } lins[] = {
-            {offsetof(tdlayer, q), "attention.self.query", 'D', 'D'},
-            {offsetof(tdlayer, k), "attention.self.key", 'D', 'D'},
-            {offsetof(tdlayer, v), "attention.self.value", 'D', 'D'},
-            {offsetof(tdlayer, o), "attention.output.dense", 'D', 'D'},
-            {offsetof(tdlayer, fc1), "intermediate.dense", 'I', 'D'},
-            {offsetof(tdlayer, fc2), "output.dense", 'D', 'I'},
-        };
-        for (size_t i = 0; i < sizeof lins / sizeof lins[0]; i++) {
-            char ff[160];
-            snprintf(ff, sizeof ff, "git.encoder.layer.%%d.%s", lins[i].sub);
-            tlin *x = (tlin *)((char *)L + lins[i].off);
-            bind_lin(t, x, ff, l, lins[i].no == 'D' ? t->D : t->Id, lins[i].ni == 'D' ? t->D : t->Id, 1);
-            ok = ok && x->w && x->b;
-        }
-        bind_norm(t, &L->ln1, "git.encoder.layer.%d.attention.output.LayerNorm", l);
-        bind_norm(t, &L->ln2, "git.encoder.layer.%d.output.LayerNorm", l);
-        ok = ok && L->ln1.g && L->ln1.b && L->ln2.g && L->ln2.b;
+        snprintf(name, sizeof name, "git.encoder.layer.%d.", l);
+        ok &= bind_lins(t, L, name, dlins, sizeof dlins / sizeof dlins[0], t->D, t->Id);
+        char ln[200];
+        snprintf(ln, sizeof ln, "%sattention.output.LayerNorm", name);
+        ok &= bind_norm(t, &L->ln1, ln);
+        snprintf(ln, sizeof ln, "%soutput.LayerNorm", name);
+        ok &= bind_norm(t, &L->ln2, ln);
     }
-    bind_lin(t, &t->head, "output%.0d", 0, t->V, t->D, 1);
-    ok = ok && t->head.w && t->head.b;
+    ok &= bind_lin(t, &t->head, "output", t->V, t->D);
     if (!ok)
         gitc_fail(err, GITC_ERR_SHAPE, "train: the model lacks a parameter the training pass needs");
     return ok;
