@@ -204,6 +204,81 @@ static int param_visit(void *user, const weight_spec *w)
     return 1;
 }
 
+/* Layer index of a parameter of a layer stack (vision 1, decoder 2) into
+ * *stack and the name's offset after the layer number; -1 outside the stacks. */
+static int stack_layer(const char *name, int *stack, size_t *rest)
+{
+    static const char *const pre[2] = {"git.image_encoder.vision_model.encoder.layers.", "git.encoder.layer."};
+    for (int s = 0; s < 2; s++) {
+        size_t n = strlen(pre[s]);
+        if (strncmp(name, pre[s], n) == 0) {
+            char *end;
+            long l = strtol(name + n, &end, 10);
+            *stack = s + 1;
+            *rest = (size_t)(end - name);
+            return (int)l;
+        }
+    }
+    *stack = 0;
+    *rest = 0;
+    return -1;
+}
+
+/* Where a parameter goes in state-dict order (see state_dict_order). */
+typedef struct order_key {
+    long block, layer, row;
+    gitc_tparam p;
+} order_key;
+
+/* qsort order of order_key: block, then layer, then row. */
+static int order_cmp(const void *a, const void *b)
+{
+    const order_key *x = a, *y = b;
+    if (x->block != y->block)
+        return x->block < y->block ? -1 : 1;
+    if (x->layer != y->layer)
+        return x->layer < y->layer ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+/* Puts the parameters in state-dict order: the weight table walks a layer
+ * stack row by row (every layer's k_proj, then every layer's v_proj...);
+ * transformers lists layer by layer. Returns 0 when out of memory. */
+static int state_dict_order(gitc_tmodel *t)
+{
+    int n = t->n_params;
+    order_key *k = calloc((size_t)n, sizeof *k);
+    if (!k)
+        return 0;
+    long first[3] = {-1, -1, -1};
+    for (int i = 0; i < n; i++) {
+        int stack;
+        size_t rest;
+        int l = stack_layer(t->params[i].name, &stack, &rest);
+        if (stack && first[stack] < 0)
+            first[stack] = i;
+        k[i].p = t->params[i];
+        k[i].block = stack ? first[stack] : i;
+        k[i].layer = stack ? l : 0;
+        k[i].row = i;
+        if (stack) /* the row of the same name in layer 0 (walked first) */
+            for (int j = (int)first[stack]; j < i; j++) {
+                int sj;
+                size_t rj;
+                if (stack_layer(t->params[j].name, &sj, &rj) == 0 && sj == stack &&
+                    strcmp(t->params[j].name + rj, t->params[i].name + rest) == 0) {
+                    k[i].row = j;
+                    break;
+                }
+            }
+    }
+    qsort(k, (size_t)n, sizeof *k, order_cmp);
+    for (int i = 0; i < n; i++)
+        t->params[i] = k[i].p;
+    free(k);
+    return 1;
+}
+
 /* The parameter named `name` (NULL when absent). */
 static gitc_tparam *find_param(gitc_tmodel *t, const char *name)
 {
@@ -502,6 +577,10 @@ gitc_status gitc_tmodel_create(const gitc_model *m, unsigned frozen, int max_bat
     pw = (param_walk){.t = t, .m = m, .err = err};
     if (!gitc_weights_for_each(c, (gitc_model *)m, param_visit, &pw) || pw.fail) {
         st = err ? err->status : GITC_ERR_SHAPE;
+        goto fail;
+    }
+    if (!state_dict_order(t)) {
+        st = gitc_fail(err, GITC_ERR_MEMORY, "train: out of memory");
         goto fail;
     }
     if (!bind_all(t, err)) {

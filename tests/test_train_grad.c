@@ -120,6 +120,19 @@ static void check_model(const char *model)
 
     gitc_tparam *p;
     int n = gitc_tmodel_params(t, &p);
+    {
+        /* the parameters are transformers' state dict, in its order */
+        char jpath[300];
+        snprintf(jpath, sizeof jpath, "%s/reference.json", check_path(rel));
+        cJSON *ref = check_load_json(jpath);
+        const cJSON *names = ref ? cJSON_GetObjectItem(ref, "parameter_names") : NULL;
+        int same = names && cJSON_GetArraySize(names) == n;
+        for (int i = 0; same && i < n; i++)
+            same = strcmp(cJSON_GetArrayItem(names, i)->valuestring, p[i].name) == 0;
+        check_true(same, "%d parameters, not transformers' state dict in its order", n);
+        printf("  %d parameters: transformers' state dict names, in its order\n", n);
+        cJSON_Delete(ref);
+    }
     double worst = 0;
     const char *worst_name = "";
     for (int i = 0; i < n; i++) {
