@@ -50,7 +50,6 @@ static double rel_diff(const float *got, const float *want, size_t n)
 }
 
 static gitc_pool *pools[3]; /* NULL (1 thread), 2 and 3 threads */
-static const int pool_threads[3] = {1, 2, 3};
 
 /* Records that a threaded result matches the reference and is the same on every pool. */
 static void report(const char *what, double rel, double tol, int same_bits)
@@ -353,7 +352,6 @@ int main(int argc, char **argv)
     pools[0] = NULL;
     pools[1] = gitc_pool_create(2);
     pools[2] = gitc_pool_create(3);
-    (void)pool_threads;
     test_linear(1, 1, 1);
     test_linear(7, 13, 5);
     test_linear(67, 259, 130);
