@@ -239,6 +239,23 @@ static void check_model(const char *model)
         free(after);
     }
 
+    /* vision features of more images than max_batch: computed in chunks, the same bits */
+    {
+        gitc_tmodel *t1 = NULL;
+        size_t nfeat = (size_t)fx.B * gitc_tmodel_vision_floats(t);
+        float *fa = malloc(nfeat * sizeof(float)), *fb = malloc(nfeat * sizeof(float));
+        gitc_status sa = gitc_tmodel_vision(t, pool2, fa, nfeat, fx.pixels, fx.n_pixels, fx.B, &err);
+        gitc_status sb = gitc_tmodel_create(m, GITC_TPART_VISION, 1, fx.T, &t1, &err);
+        if (sb == GITC_OK)
+            sb = gitc_tmodel_vision(t1, NULL, fb, nfeat, fx.pixels, fx.n_pixels, fx.B, &err);
+        check_true(sa == GITC_OK && sb == GITC_OK && !memcmp(fa, fb, nfeat * sizeof(float)),
+                   "vision features in chunks of 1 differ from a batch of %d (%s)", fx.B, err.message);
+        printf("  vision features of %d images with max_batch 1 (chunks, 1 thread) = one batch (2 threads)\n", fx.B);
+        gitc_tmodel_free(t1);
+        free(fa);
+        free(fb);
+    }
+
     /* refused settings of create */
     {
         gitc_tmodel *bad = NULL;
