@@ -147,5 +147,19 @@ int gitc_lowp_kernel_sets(gitc_lowp_kind kind, const gitc_lowp_kernels *const **
 extern const gitc_lowp_kernels gitc_lowp_ref_bf16, gitc_lowp_ref_int8;
 extern const gitc_lowp_kernels gitc_lowp_avx2_bf16, gitc_lowp_avx2_int8;
 extern const gitc_lowp_kernels gitc_lowp_avx512_bf16, gitc_lowp_avx512_vnni;
+/* AVX-VNNI (vpdpbusd on ymm, kernels_lowp_avxvnni.c), and the same tile with
+ * vpdpbusd emulated by AVX2 instructions: not registered, it lets test_lowp
+ * check the set's layout and correction terms on CPUs without AVX-VNNI. */
+extern const gitc_lowp_kernels gitc_lowp_avxvnni, gitc_lowp_avxvnni_emulated;
+/* gitc_lowp_avxvnni_emulated where this build and CPU run AVX2, else NULL
+ * (for tests; kernels_registry.c). */
+const gitc_lowp_kernels *gitc_lowp_avxvnni_emulated_set(void);
+
+/* Rows per tile of the AVX2 int8 packing, shared by the avx2 and AVX-VNNI
+ * int8 sets. */
+#define GITC_LOWP_AVX2_MR_I 4
+/* The AVX2 int8 packing (pack_row of both sets; AVX2 code: runs only through
+ * a set chosen after the CPU check). */
+void gitc_lowp_avx2_pack_int8(const gitc_lowp_job *j, int m);
 
 #endif /* GITC_LOWP_H */
