@@ -31,48 +31,45 @@ typedef gitc_lowp_job lowp_job;
 
 /* ---- bf16 ---- */
 
+/* Row m of x into its tile, each input as the float32 value of its bfloat16
+ * rounding (nearest even, NaN quieted): group g of row r is the pair
+ * (x[2g], x[2g+1]) at xp[2 * (m0 * G + g * mr + r)], so the tile broadcasts
+ * them straight from memory (two words per group: xp_words 2). */
 T_AVX2 static void pack_row_bf16(const lowp_job *j, int m)
 {
     int K = j->w->n_in, G = j->w->n_groups;
     int m0 = m / MR_B * MR_B, mr = GITC_MIN(MR_B, j->M - m0), r = m - m0;
-    uint32_t *dst = j->xp + (size_t)m0 * G + r;
+    float *dst = (float *)j->xp + 2 * ((size_t)m0 * G + r);
     const float *xr = j->x + (size_t)m * K;
-    int g = 0;
     const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
     const __m256i absm = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
-    uint32_t tmp[8];
-    for (; 2 * g + 16 <= K; g += 8) {
-        /* 16 floats -> 8 pairs: round each to bf16 (nearest even, NaN quieted) */
-        __m256i lo = _mm256_loadu_si256((const __m256i *)(xr + 2 * g));
-        __m256i hi = _mm256_loadu_si256((const __m256i *)(xr + 2 * g + 8));
-        __m256i out[2];
-        __m256i in[2] = {lo, hi};
-        for (int h = 0; h < 2; h++) {
-            __m256i u = in[h];
-            __m256i rr = _mm256_srli_epi32(
-                _mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), one))), 16);
-            __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absm), inf);
-            __m256i q = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
-            out[h] = _mm256_blendv_epi8(rr, q, nan);
-        }
-        /* lanes (x0, x1, ..., x7) as 32-bit -> pairs x0 | x1 << 16 */
-        __m256i p = _mm256_packus_epi32(out[0], out[1]); /* per 128-bit half: 4 from out0, 4 from out1 */
-        p = _mm256_permute4x64_epi64(p, 0xd8);
-        _mm256_storeu_si256((__m256i *)tmp, p);
-        for (int i = 0; i < 8; i++)
-            dst[(size_t)(g + i) * mr] = tmp[i];
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u), quiet = _mm256_set1_epi32(0x400000);
+    int g = 0;
+    for (; 2 * g + 8 <= K; g += 4) {
+        /* 8 floats (4 groups) -> bf16 (nearest even; NaN: top half | 0x40) as float32 */
+        __m256i u = _mm256_loadu_si256((const __m256i *)(xr + 2 * g));
+        __m256i rr = _mm256_and_si256(
+            _mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), one))), hi);
+        __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absm), inf);
+        __m256i q = _mm256_or_si256(_mm256_and_si256(u, hi), quiet);
+        __m256i v = _mm256_blendv_epi8(rr, q, nan);
+        __m128i lo = _mm256_castsi256_si128(v), h1 = _mm256_extracti128_si256(v, 1);
+        _mm_storel_epi64((__m128i *)(dst + 2 * (size_t)(g + 0) * mr), lo);
+        _mm_storeh_pd((double *)(dst + 2 * (size_t)(g + 1) * mr), _mm_castsi128_pd(lo));
+        _mm_storel_epi64((__m128i *)(dst + 2 * (size_t)(g + 2) * mr), h1);
+        _mm_storeh_pd((double *)(dst + 2 * (size_t)(g + 3) * mr), _mm_castsi128_pd(h1));
     }
-    for (; g < j->w->n_groups; g++) {
-        uint32_t a = gitc_lowp_bf16_round(xr[2 * g]);
-        uint32_t b = 2 * g + 1 < K ? gitc_lowp_bf16_round(xr[2 * g + 1]) : 0;
-        dst[(size_t)g * mr] = a | b << 16;
+    for (; g < G; g++) {
+        float *d = dst + 2 * (size_t)g * mr;
+        d[0] = gitc_lowp_bf16_f32(gitc_lowp_bf16_round(xr[2 * g]));
+        d[1] = 2 * g + 1 < K ? gitc_lowp_bf16_f32(gitc_lowp_bf16_round(xr[2 * g + 1])) : 0.0f;
     }
 }
 
 T_AVX2 INLINE void tile_bf16(const lowp_job *j, int m0, int p, const int mr)
 {
     int G = j->w->n_groups, N = j->w->n_out;
-    const uint32_t *xp = j->xp + (size_t)m0 * G;
+    const float *xp = (const float *)j->xp + 2 * (size_t)m0 * G;
     const uint32_t *wp = j->w->w + (size_t)p * G * GITC_LOWP_PANEL;
     const __m256i himask = _mm256_set1_epi32((int)0xffff0000u);
     __m256 acc[MR_B][2];
@@ -86,14 +83,10 @@ T_AVX2 INLINE void tile_bf16(const lowp_job *j, int m0, int p, const int mr)
         __m256 wo0 = _mm256_castsi256_ps(_mm256_and_si256(w0, himask));
         __m256 we1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
         __m256 wo1 = _mm256_castsi256_ps(_mm256_and_si256(w1, himask));
+        const float *xg = xp + 2 * (size_t)g * mr;
 #pragma GCC unroll 4
         for (int r = 0; r < mr; r++) {
-            uint32_t pr = xp[(size_t)g * mr + r];
-            uint32_t ue = pr << 16, uo = pr & 0xffff0000u;
-            float fe, fo;
-            memcpy(&fe, &ue, 4);
-            memcpy(&fo, &uo, 4);
-            __m256 xe = _mm256_set1_ps(fe), xo = _mm256_set1_ps(fo);
+            __m256 xe = _mm256_broadcast_ss(xg + 2 * r), xo = _mm256_broadcast_ss(xg + 2 * r + 1);
             acc[r][0] = _mm256_fmadd_ps(wo0, xo, acc[r][0]);
             acc[r][1] = _mm256_fmadd_ps(wo1, xo, acc[r][1]);
             acc[r][0] = _mm256_fmadd_ps(we0, xe, acc[r][0]);
@@ -279,7 +272,7 @@ static void tile(const lowp_job *j, int m0, int p0, int mr, int nv)
         run_tile_int8(j, m0, p0, mr);
 }
 
-const gitc_lowp_kernels gitc_lowp_avx2_bf16 = {"avx2", GITC_LOWP_BF16, MR_B, 1, pack_row_bf16, tile};
-const gitc_lowp_kernels gitc_lowp_avx2_int8 = {"avx2", GITC_LOWP_INT8, MR_I, 1, gitc_lowp_avx2_pack_int8, tile};
+const gitc_lowp_kernels gitc_lowp_avx2_bf16 = {"avx2", GITC_LOWP_BF16, MR_B, 1, pack_row_bf16, tile, 2};
+const gitc_lowp_kernels gitc_lowp_avx2_int8 = {"avx2", GITC_LOWP_INT8, MR_I, 1, gitc_lowp_avx2_pack_int8, tile, 1};
 
 #endif

@@ -138,8 +138,8 @@ T_AVX2 static void run_tile_emulated(const lowp_job *j, int m0, int p0, int mr, 
 }
 
 const gitc_lowp_kernels gitc_lowp_avxvnni = {"avx_vnni", GITC_LOWP_INT8, MR, 1, gitc_lowp_avx2_pack_int8,
-                                             run_tile_vnni};
+                                             run_tile_vnni, 1};
 const gitc_lowp_kernels gitc_lowp_avxvnni_emulated = {"avx_vnni (emulated)", GITC_LOWP_INT8, MR, 1,
-                                                      gitc_lowp_avx2_pack_int8, run_tile_emulated};
+                                                      gitc_lowp_avx2_pack_int8, run_tile_emulated, 1};
 
 #endif

@@ -136,6 +136,7 @@ typedef struct gitc_lowp_kernels {
     int mr, nv; /* rows per register tile, panels per unit of work */
     void (*pack_row)(const gitc_lowp_job *j, int m);
     void (*tile)(const gitc_lowp_job *j, int m0, int p0, int mr, int nv);
+    int xp_words; /* 32-bit words pack_row writes per group and row (0: one) */
 } gitc_lowp_kernels;
 
 /* Every set this build and CPU run for kind, reference first, best last,
