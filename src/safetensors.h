@@ -44,23 +44,23 @@ typedef struct st_file {
 } st_file;
 
 /* Bytes per element of a dtype. */
-size_t st_dtype_size(st_dtype dtype);
+size_t gitci_st_dtype_size(st_dtype dtype);
 /* The safetensors name of a dtype ("F32", ...). */
-const char *st_dtype_name(st_dtype dtype);
+const char *gitci_st_dtype_name(st_dtype dtype);
 
 /* Maps a file and validates its header: header length inside the file, JSON
  * well formed, known dtypes, shapes matching byte ranges, ranges inside the
- * data and not overlapping. Caller frees with st_close. */
-gitc_status st_open(const char *path, st_file **out, gitc_error *err);
-void st_close(st_file *file);
+ * data and not overlapping. Caller frees with gitci_st_close. */
+gitc_status gitci_st_open(const char *path, st_file **out, gitc_error *err);
+void gitci_st_close(st_file *file);
 
 /* The tensor of that name, or NULL. Borrowed. */
-const st_tensor *st_find(const st_file *file, const char *name);
+const st_tensor *gitci_st_find(const st_file *file, const char *name);
 
 /* Formats a shape as "[a,b,c]" into buf. */
-void st_shape_string(const int64_t *shape, int ndim, char *buf, size_t size);
+void gitci_st_shape_string(const int64_t *shape, int ndim, char *buf, size_t size);
 
 /* Copies a tensor to float32, converting F16/BF16/F64/F32 (other dtypes: error). */
-gitc_status st_to_f32(const st_file *file, const st_tensor *t, float *out, gitc_error *err);
+gitc_status gitci_st_to_f32(const st_file *file, const st_tensor *t, float *out, gitc_error *err);
 
 #endif /* GITC_SAFETENSORS_H */
