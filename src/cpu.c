@@ -172,6 +172,7 @@ static int caches_cpuid(gitc_caches *c)
 static gitc_caches caches;
 static pthread_once_t caches_once = PTHREAD_ONCE_INIT;
 
+/* cpuid, else sysconf, else the defaults (see cpu.h), once. */
 static void find_caches(void)
 {
     gitc_caches c = {0};

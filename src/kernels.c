@@ -107,6 +107,7 @@ static gitc_f32_blocking cpu_blocking;
 static const gitc_f32_blocking *_Atomic blocking_now;
 static pthread_once_t blocking_once = PTHREAD_ONCE_INIT;
 
+/* The CPU's blocks, once (the L2 probe runs here, in plain C). */
 static void find_blocking(void)
 {
     gitc_f32_blocking_for(&cpu_blocking, gitc_cpu_caches()->l2);

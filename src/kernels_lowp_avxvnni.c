@@ -45,6 +45,7 @@ T_AVX2 INLINE __m256i dpbusd_emulated(__m256i acc, __m256i a, __m256i b)
     return _mm256_add_epi32(acc, s);
 }
 
+/* The instruction itself (VEX vpdpbusd on ymm). */
 T_VNNI INLINE __m256i dpbusd_vnni(__m256i acc, __m256i a, __m256i b)
 {
     return _mm256_dpbusd_avx_epi32(acc, a, b);
@@ -126,6 +127,7 @@ T_VNNI static void run_tile_vnni(const lowp_job *j, int m0, int p0, int mr, int 
     }
 }
 
+/* The same entry for the emulated twin (tests only). */
 T_AVX2 static void run_tile_emulated(const lowp_job *j, int m0, int p0, int mr, int nv)
 {
     (void)nv;

@@ -28,7 +28,8 @@ OWNERS = {"internal.h": "util.c", "image_internal.h": "image.c", "video_internal
 # Rooms whose mutual calls are known and tolerated for now: the kernel sets and
 # their low-precision drivers (the CPU-feature registry will order them).
 KNOWN = {"kernels.c", "kernels_avx2.c", "kernels_avx512.c", "kernels_lowp_avx2.c",
-         "kernels_lowp_avx512.c", "kernels_portable.c", "kernels_registry.c", "lowp.c"}
+         "kernels_lowp_avx512.c", "kernels_lowp_avxvnni.c", "kernels_portable.c", "kernels_registry.c",
+         "lowp.c"}
 
 # Files whose internal symbols still carry the public prefix (renamed with the
 # kernel registry work).
