@@ -341,6 +341,13 @@ GITC_API const char *gitc_model_cpu_features(const gitc_model *model);
  * bf16 and int8 "ref", "avx2", "avx512_bf16", "avx512_vnni", ... Static
  * string; NULL for a dtype outside the enum. */
 GITC_API const char *gitc_model_kernel_set(const gitc_model *model, gitc_dtype dtype);
+/* The CPU caches the kernels saw and the f32 linear's block sizes, as one
+ * JSON object: "l1d", "l2", "l3" (bytes per core, L3 whole; 0 = unknown),
+ * "cache_source" ("cpuid", "sysconf" or "default"), "f32_set", and
+ * "f32_blocks": for avx2 {"kc", "dot_rows", "pk", "pack_rows"} (rows of x per
+ * M chunk, chosen from the L2), for avx512 {"kc", "rows"} (fixed), else null.
+ * Borrowed, valid while the model lives. */
+GITC_API const char *gitc_model_blocking_json(const gitc_model *model);
 
 /* ------------------------------------------------------------------ */
 /* Session: per-thread state (thread pool, scratch, KV caches)         */

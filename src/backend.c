@@ -2,6 +2,7 @@
  * in the layout and precision the kernels read, pools shared by sessions. */
 #include "backend.h"
 #include "cpu.h"
+#include "kernels_blocking.h"
 #include "kernels_registry.h"
 #include "lowp.h"
 #include "model.h"
@@ -24,6 +25,7 @@ struct gitc_backend {
     gitc_kernels kernels; /* chosen at load; every pool of the model runs them */
     char kernels_name[64];
     char cpu_features[128];
+    char blocking_json[320]; /* gitc_model_blocking_json */
     size_t weight_bytes;  /* bytes the matrix products read */
     size_t decode_bytes;  /* of which the text decoder's and the LM head's */
     void *arena;          /* every prepared matrix, in model order (NULL when none is prepared) */
@@ -156,6 +158,26 @@ static int by_size_desc(const void *x, const void *y)
     return (a->bytes < b->bytes) - (a->bytes > b->bytes);
 }
 
+
+/* b->blocking_json: the caches and the f32 set's blocks (gitc_model_blocking_json). */
+static void describe_blocking(gitc_backend *b)
+{
+    const gitc_caches *c = gitci_cpu_caches();
+    const char *set = b->kernels.f32.name;
+    char blocks[128] = "null";
+    if (strcmp(set, "avx2") == 0) {
+        const gitc_f32_blocking *f = gitci_f32_blocking_get();
+        snprintf(blocks, sizeof blocks, "{\"kc\": %d, \"dot_rows\": %d, \"pk\": %d, \"pack_rows\": %d}", f->kc,
+                 f->dot_rows, f->pk, f->pack_rows);
+    } else if (strcmp(set, "avx512") == 0) {
+        snprintf(blocks, sizeof blocks, "{\"kc\": %d, \"rows\": %d}", GITC_AVX512_KC, GITC_AVX512_MC);
+    }
+    snprintf(b->blocking_json, sizeof b->blocking_json,
+             "{\"l1d\": %ld, \"l2\": %ld, \"l3\": %ld, \"cache_source\": \"%s\", \"f32_set\": \"%s\", "
+             "\"f32_blocks\": %s}",
+             c->l1d, c->l2, c->l3, c->source, set, blocks);
+}
+
 /* The arena: one allocation for every prepared matrix, aligned to 2 MiB and
  * marked for transparent huge pages. A decode step streams all of it; with
  * 4 KiB pages the TLB misses cost ~20 % of the step (notes/kernels.md). */
@@ -245,6 +267,7 @@ gitc_status gitci_backend_prepare(gitc_model *m, const gitc_model_params *params
             b->decode_bytes += bytes;
     }
     gitci_cpu_feature_names(b->kernels.cpu, b->cpu_features, sizeof b->cpu_features);
+    describe_blocking(b);
     if (dtype == GITC_DTYPE_F32)
         snprintf(b->kernels_name, sizeof b->kernels_name, "%s", b->kernels.f32.name);
     else
@@ -295,6 +318,8 @@ gitc_pool *gitci_backend_pool(const gitc_model *m, int n_threads)
 gitc_dtype gitc_model_dtype(const gitc_model *m) { return m->backend->dtype; }
 const char *gitc_model_kernels(const gitc_model *m) { return m->backend->kernels_name; }
 const char *gitc_model_cpu_features(const gitc_model *m) { return m->backend->cpu_features; }
+
+const char *gitc_model_blocking_json(const gitc_model *m) { return m->backend->blocking_json; }
 
 const char *gitc_model_kernel_set(const gitc_model *m, gitc_dtype dtype)
 {

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -115,4 +116,96 @@ void gitci_cpu_feature_names(unsigned mask, char *buf, size_t cap)
     }
     if (!used)
         snprintf(buf, cap, "none");
+}
+
+/* ---- Caches ---- */
+
+/* Plausible per-core figures; anything else (a hypervisor's odd cpuid or
+ * glibc's L3 sums) falls through to the next source. */
+static int caches_plausible(const gitc_caches *c)
+{
+    return c->l1d >= (8L << 10) && c->l1d <= (1L << 20) && c->l2 >= c->l1d && c->l2 <= (64L << 20);
+}
+
+#ifdef GITC_CPU_X86
+/* Walks the deterministic cache parameters (leaf 4 on Intel, 0x8000001D on
+ * AMD/Hygon with TOPOEXT): size = ways x partitions x line x sets. */
+static int caches_cpuid(gitc_caches *c)
+{
+    unsigned a, b, cx, d, leaf = 4;
+    char vendor[13] = {0};
+    if (!__get_cpuid(0, &a, &b, &cx, &d))
+        return 0;
+    unsigned max_leaf = a;
+    memcpy(vendor, &b, 4);
+    memcpy(vendor + 4, &d, 4);
+    memcpy(vendor + 8, &cx, 4);
+    if (strcmp(vendor, "AuthenticAMD") == 0 || strcmp(vendor, "HygonGenuine") == 0) {
+        unsigned e1;
+        if (__get_cpuid_max(0x80000000u, NULL) < 0x8000001Du ||
+            !__get_cpuid(0x80000001u, &a, &b, &e1, &d) || !((e1 >> 22) & 1)) /* TOPOEXT */
+            return 0;
+        leaf = 0x8000001Du;
+    } else if (max_leaf < 4) {
+        return 0;
+    }
+    for (unsigned i = 0; i < 16; i++) {
+        __cpuid_count(leaf, i, a, b, cx, d);
+        unsigned type = a & 0x1f, level = (a >> 5) & 7;
+        if (type == 0)
+            break;
+        if (type == 2) /* instructions */
+            continue;
+        long size = (long)(((b >> 22) & 0x3ff) + 1) * (long)(((b >> 12) & 0x3ff) + 1) *
+                    (long)((b & 0xfff) + 1) * (long)(cx + 1);
+        if (level == 1)
+            c->l1d = size;
+        else if (level == 2)
+            c->l2 = size;
+        else if (level == 3)
+            c->l3 = size;
+    }
+    return 1;
+}
+#endif
+
+static gitc_caches caches;
+static pthread_once_t caches_once = PTHREAD_ONCE_INIT;
+
+/* cpuid, else sysconf, else the defaults (see cpu.h), once. */
+static void find_caches(void)
+{
+    gitc_caches c = {0};
+#ifdef GITC_CPU_X86
+    if (caches_cpuid(&c) && caches_plausible(&c)) {
+        c.source = "cpuid";
+        caches = c;
+        return;
+    }
+#endif
+    memset(&c, 0, sizeof c);
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE)
+    c.l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    c.l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    c.l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+#endif
+    if (c.l3 < 0)
+        c.l3 = 0;
+    if (caches_plausible(&c)) {
+        c.source = "sysconf";
+        caches = c;
+        return;
+    }
+#endif
+    caches.l1d = 32L << 10;
+    caches.l2 = 256L << 10;
+    caches.l3 = 0;
+    caches.source = "default";
+}
+
+const gitc_caches *gitci_cpu_caches(void)
+{
+    pthread_once(&caches_once, find_caches);
+    return &caches;
 }

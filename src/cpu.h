@@ -25,4 +25,17 @@ unsigned gitci_cpu_features(void);
  * into buf (cap bytes, NUL-terminated, truncated to fit). */
 void gitci_cpu_feature_names(unsigned mask, char *buf, size_t cap);
 
+/* Cache sizes in bytes (0 = unknown) and where they came from: "cpuid"
+ * (x86 leaf 4, or 0x8000001D on AMD), "sysconf" (glibc's figures), or
+ * "default" (32 KiB L1 data, 256 KiB L2: the smallest of current x86 and
+ * ARM cores, so blocks chosen from them fit anywhere). l1d and l2 are one
+ * core's; l3 is the whole cache as the CPU reports it (shared). */
+typedef struct gitc_caches {
+    long l1d, l2, l3;
+    const char *source;
+} gitc_caches;
+
+/* This CPU's caches (probed on the first call; plain C, no SIMD). */
+const gitc_caches *gitci_cpu_caches(void);
+
 #endif /* GITC_CPU_H */

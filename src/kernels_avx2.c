@@ -5,6 +5,7 @@
  * kernels.c. Sums are reordered relative to the `*_ref` oracles, never
  * computed in lower precision. */
 #include "kernel_set.h"
+#include "kernels_blocking.h"
 #include "internal.h"
 #include "kernels_exp.h"
 
@@ -78,14 +79,11 @@ GITC_INLINE __m256 exp8(__m256 x)
 /* Register tile: MR rows of x times NR rows of W, 8-wide accumulators along K. */
 #define MR 4
 #define NR 3
-/* K chunk (a multiple of 8) and the x rows per chunk, sized so that an x
- * panel of MC x KC floats stays in L2 and an NR x KC slice of W in L1. */
-#ifndef KC_MAX
-#define KC_MAX 768
-#endif
-#ifndef X_PANEL_FLOATS
-#define X_PANEL_FLOATS (48 * 1024)
-#endif
+/* K chunk (a multiple of 8; it sets the order of the sums, so it is fixed)
+ * and the x rows per M chunk (from the L2 size: gitci_f32_blocking_get), so
+ * that an x panel of rows x KC floats stays in L2 and an NR x KC slice of W
+ * (9 KiB) in L1. */
+#define KC_MAX GITC_AVX2_KC
 
 /* 8 weights from w[i..i+8) converted exactly to float32. */
 GITC_INLINE __m256 load_w(const void *w, size_t i, const int type)
@@ -197,7 +195,11 @@ GITC_INLINE void linear_range(const linear_ctx *c, int n0, int n1, const int typ
 {
     int K = c->w->n_in, M = c->M;
     int kc_max = (M <= 2 * MR || K <= KC_MAX) ? K : KC_MAX;
-    int mc = X_PANEL_FLOATS / (kc_max > 0 ? kc_max : 1);
+    /* rows of x per M chunk: the L2's x panel of dot_rows x KC floats (or
+     * as many rows of a shorter K) */
+    long floats = (long)gitci_f32_blocking_get()->dot_rows * KC_MAX;
+    long mcl = floats / (kc_max > 0 ? kc_max : 1);
+    int mc = mcl > M ? M + MR : (int)mcl;
     mc = mc < MR ? MR : mc - mc % MR;
     for (int k0 = 0; k0 < K || k0 == 0; k0 += kc_max) {
         int kc = GITC_MIN(kc_max, K - k0);
@@ -234,10 +236,7 @@ GITC_INLINE void linear_range(const linear_ctx *c, int n0, int n1, const int typ
 #endif
 #define PM 6
 #define PN 16
-#ifndef PK
-#define PK 256
-#endif
-#define PACK_X_FLOATS (64 * 1024) /* x rows per M chunk: PACK_X_FLOATS / PK */
+#define PK GITC_AVX2_PK /* x rows per M chunk: gitci_f32_blocking_get()->pack_rows */
 
 /* Transposes an 8x8 block: rows r[0..8) become columns. */
 GITC_INLINE void transpose8(__m256 r[8])
@@ -328,7 +327,7 @@ GITC_INLINE void packed_range(const linear_ctx *c, int n0, int n1, const int typ
 {
     float panel[PK * PN] __attribute__((aligned(32)));
     int K = c->w->n_in, M = c->M;
-    int mc = PACK_X_FLOATS / PK;
+    int mc = gitci_f32_blocking_get()->pack_rows;
     for (int m0 = 0; m0 < M; m0 += mc) {
         int m1 = GITC_MIN(m0 + mc, M);
         for (int k0 = 0; k0 < K || k0 == 0; k0 += PK) {

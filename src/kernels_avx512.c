@@ -8,6 +8,7 @@
  * within a KC chunk, chunks added in order), never computed in lower
  * precision. */
 #include "kernel_set.h"
+#include "kernels_blocking.h"
 #include "kernels_portable.h"
 #include "internal.h"
 #include "kernels_exp.h"
@@ -27,13 +28,9 @@
 #define MR 12
 /* Inputs per pass over a panel: its KC x 32 slice (32 KiB) stays in L1 while
  * every row tile of the block uses it. */
-#ifndef KC
-#define KC 256
-#endif
+#define KC GITC_AVX512_KC
 /* Rows per block: MC x KC floats of x (240 KiB) stay in L2 across the panels. */
-#ifndef MC
-#define MC 240
-#endif
+#define MC GITC_AVX512_MC
 
 /* y[mr, 32] (masked to the panel's real columns) = or += x[mr, kc] . b[kc, 32] (+ bias). */
 GITC_INLINE void tile(const int mr, const float *x, size_t ldx, const float *b, int kc, float *y,

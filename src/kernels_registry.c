@@ -39,6 +39,7 @@ static const entry registry[] = {
     {"avx2", GITC_CPU_AVX2, &gitci_kernels_avx2_set, NULL},
     {"avx2", GITC_CPU_AVX2, NULL, &gitci_lowp_avx2_bf16},
     {"avx2", GITC_CPU_AVX2, NULL, &gitci_lowp_avx2_int8},
+    {"avx2", GITC_CPU_AVX2 | GITC_CPU_AVX_VNNI, NULL, &gitci_lowp_avxvnni},
     {"avx512", GITC_CPU_AVX512, &gitci_kernels_avx512_set, NULL},
     {"avx512", GITC_CPU_AVX512 | GITC_CPU_AVX512_BF16, NULL, &gitci_lowp_avx512_bf16},
     {"avx512", GITC_CPU_AVX512 | GITC_CPU_AVX512_VNNI, NULL, &gitci_lowp_avx512_vnni},
@@ -165,4 +166,13 @@ int gitci_lowp_kernel_sets(gitc_lowp_kind kind, const gitc_lowp_kernels *const *
     pthread_once(&once, find_usable);
     *sets = kind == GITC_LOWP_BF16 ? bf16_list : int8_list;
     return kind == GITC_LOWP_BF16 ? n_bf16 : n_int8;
+}
+
+const gitc_lowp_kernels *gitci_lowp_avxvnni_emulated_set(void)
+{
+#ifdef GITC_HAVE_X86_SIMD
+    if (gitci_cpu_features() & GITC_CPU_AVX2)
+        return &gitci_lowp_avxvnni_emulated;
+#endif
+    return NULL;
 }

@@ -390,7 +390,8 @@ void gitci_lowp_run(const gitc_lowp_kernels *k, gitc_pool *pool, float *y, const
     if (M <= 0)
         return;
     size_t G = (size_t)w->n_groups, nb = (size_t)w->n_blocks;
-    size_t xp_bytes = ((size_t)M * G * 4 + 63) / 64 * 64;
+    size_t words = k->xp_words > 0 ? (size_t)k->xp_words : 1;
+    size_t xp_bytes = ((size_t)M * G * 4 * words + 63) / 64 * 64;
     size_t meta_bytes = ((size_t)M * nb * 4 + 63) / 64 * 64;
     unsigned char *s = k->pack_row ? gitci_lowp_scratch(xp_bytes + 2 * meta_bytes) : NULL;
     if (!s) { /* the reference set, or out of memory: slow but correct */
@@ -409,5 +410,5 @@ void gitci_lowp_run(const gitc_lowp_kernels *k, gitc_pool *pool, float *y, const
     gitci_pool_run(pool, compute_task, &c);
 }
 
-const gitc_lowp_kernels gitci_lowp_ref_bf16 = {"ref", GITC_LOWP_BF16, 1, 1, NULL, NULL};
-const gitc_lowp_kernels gitci_lowp_ref_int8 = {"ref", GITC_LOWP_INT8, 1, 1, NULL, NULL};
+const gitc_lowp_kernels gitci_lowp_ref_bf16 = {"ref", GITC_LOWP_BF16, 1, 1, NULL, NULL, 0};
+const gitc_lowp_kernels gitci_lowp_ref_int8 = {"ref", GITC_LOWP_INT8, 1, 1, NULL, NULL, 0};

@@ -136,11 +136,26 @@ typedef struct gitc_lowp_kernels {
     int mr, nv; /* rows per register tile, panels per unit of work */
     void (*pack_row)(const gitc_lowp_job *j, int m);
     void (*tile)(const gitc_lowp_job *j, int m0, int p0, int mr, int nv);
+    int xp_words; /* 32-bit words pack_row writes per group and row (0: one) */
 } gitc_lowp_kernels;
 
 /* The sets (kernels_lowp_*.c; the x86 ones where GITC_HAVE_X86_SIMD). */
 extern const gitc_lowp_kernels gitci_lowp_ref_bf16, gitci_lowp_ref_int8;
 extern const gitc_lowp_kernels gitci_lowp_avx2_bf16, gitci_lowp_avx2_int8;
 extern const gitc_lowp_kernels gitci_lowp_avx512_bf16, gitci_lowp_avx512_vnni;
+/* AVX-VNNI (vpdpbusd on ymm, kernels_lowp_avxvnni.c), and the same tile with
+ * vpdpbusd emulated by AVX2 instructions: not registered, it lets test_lowp
+ * check the set's layout and correction terms on CPUs without AVX-VNNI. */
+extern const gitc_lowp_kernels gitci_lowp_avxvnni, gitci_lowp_avxvnni_emulated;
+/* gitci_lowp_avxvnni_emulated where this build and CPU run AVX2, else NULL
+ * (for tests; kernels_registry.c). */
+const gitc_lowp_kernels *gitci_lowp_avxvnni_emulated_set(void);
+
+/* Rows per tile of the AVX2 int8 packing, shared by the avx2 and AVX-VNNI
+ * int8 sets. */
+#define GITC_LOWP_AVX2_MR_I 4
+/* The AVX2 int8 packing (pack_row of both sets; AVX2 code: runs only through
+ * a set chosen after the CPU check). */
+void gitci_lowp_avx2_pack_int8(const gitc_lowp_job *j, int m);
 
 #endif /* GITC_LOWP_H */

@@ -3,6 +3,7 @@
  * f32, bf16 and int8 sets together, an unknown level refused by name, and
  * each model running the sets it chose (two models loaded under different
  * caps in one process give the results of their own sets). */
+#include "kernels_blocking.h"
 #include "kernels_registry.h"
 #include "check.h"
 #include "cpu.h"
@@ -10,6 +11,7 @@
 #include "kernels.h"
 #include "lowp.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +72,39 @@ static void expected_sets(const char *level, const char **f32, const char **bf16
     *int8 = k.int8->name;
 }
 
+/* gitc_model_blocking_json: valid JSON with plausible caches, the f32 set's
+ * name, and for avx2 the blocks the linear uses (from the L2). */
+static void check_blocking(const gitc_model *m, const char *f32)
+{
+    const char *text = gitc_model_blocking_json(m);
+    printf("blocking (f32 %s): %s\n", f32, text);
+    cJSON *o = cJSON_Parse(text);
+    if (!check_true(o != NULL, "the blocking report is JSON: %s", text))
+        return;
+    const gitc_caches *c = gitci_cpu_caches();
+    const cJSON *set = cJSON_GetObjectItem(o, "f32_set"), *blocks = cJSON_GetObjectItem(o, "f32_blocks");
+    const cJSON *src = cJSON_GetObjectItem(o, "cache_source");
+    check_true(c->l1d >= 8192 && c->l2 >= c->l1d && cJSON_GetObjectItem(o, "l2") &&
+                   cJSON_GetObjectItem(o, "l2")->valuedouble == (double)c->l2 && cJSON_IsString(src) &&
+                   (!strcmp(src->valuestring, "cpuid") || !strcmp(src->valuestring, "sysconf") ||
+                    !strcmp(src->valuestring, "default")),
+               "plausible caches reported (l1d %ld, l2 %ld, from %s)", c->l1d, c->l2, c->source);
+    check_true(cJSON_IsString(set) && strcmp(set->valuestring, f32) == 0, "the report names the f32 set %s", f32);
+    if (strcmp(f32, "avx2") == 0) {
+        const gitc_f32_blocking *b = gitci_f32_blocking_get();
+        gitc_f32_blocking want;
+        gitci_f32_blocking_for(&want, c->l2);
+        const cJSON *rows = cJSON_GetObjectItem(blocks, "dot_rows"), *prows = cJSON_GetObjectItem(blocks, "pack_rows");
+        check_true(rows && prows && rows->valueint == b->dot_rows && prows->valueint == b->pack_rows &&
+                       b->dot_rows == want.dot_rows && b->pack_rows == want.pack_rows,
+                   "avx2: the reported blocks are the ones chosen from the L2 (%d, %d rows)", b->dot_rows,
+                   b->pack_rows);
+    } else if (strcmp(f32, "portable") == 0) {
+        check_true(cJSON_IsNull(blocks), "portable: no blocks reported");
+    }
+    cJSON_Delete(o);
+}
+
 int main(int argc, char **argv)
 {
     check_init(argc, argv);
@@ -123,6 +158,7 @@ int main(int argc, char **argv)
         if (strcmp(levels[i], "portable") == 0)
             check_true(strcmp(f, "portable") == 0 && strcmp(b, "ref") == 0 && strcmp(q, "ref") == 0,
                        "GITC_KERNELS=portable runs the references in every precision");
+        check_blocking(m, f);
         gitc_model_free(m);
     }
 

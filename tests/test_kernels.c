@@ -3,6 +3,7 @@
  * (the avx512 set both on W in place and on prepared f32 panels),
  * attention with and without a causal second block, layer norm, the
  * activations and add; with 1, 2 and 3 threads. Also exercises the pool. */
+#include "kernels_blocking.h"
 #include "kernels_registry.h"
 #include "check.h"
 #include "internal.h"
@@ -173,8 +174,60 @@ static void test_linear_rows_independent(void)
     free(one);
 }
 
+/* The avx2 linear's M blocks come from the L2 size: for caches from 64 KiB
+ * to 8 MiB (and the CPU's own) every output has the same bits, on the dot
+ * tiles and the packed panels, 1 and 2 threads. */
+static void test_linear_blocking(void)
+{
+    const gitc_kernel_table *avx2 = NULL;
+    for (int t = 0; t < n_tables; t++)
+        if (strcmp(tables[t]->name, "avx2") == 0)
+            avx2 = tables[t];
+    if (!avx2) {
+        printf("linear blocking: no avx2 set on this CPU, skipped\n");
+        return;
+    }
+    const gitc_f32_blocking *cpu = gitci_f32_blocking_get();
+    printf("linear blocking for this CPU's L2 (%ld bytes): dot tiles %d rows x %d, packed %d rows x %d\n",
+           cpu->l2, cpu->dot_rows, cpu->kc, cpu->pack_rows, cpu->pk);
+    check_true(cpu->dot_rows >= 4 && cpu->dot_rows % 4 == 0 && cpu->pack_rows >= 6 && cpu->pack_rows % 6 == 0 &&
+                   cpu->kc == GITC_AVX2_KC && cpu->pk == GITC_AVX2_PK,
+               "the CPU's blocks are whole register tiles with the fixed K chunks");
+    static const int shapes[][3] = {{197, 70, 768}, {300, 37, 200}, {40, 33, 1100}, {530, 20, 1030}, {9, 50, 2000}};
+    static const long l2s[] = {64L << 10, 256L << 10, 512L << 10, 1L << 20, 8L << 20};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        gitc_matrix w = make_matrix(GITC_W_F32, N, K);
+        float *x = malloc((size_t)M * K * sizeof *x), *bias = malloc((size_t)N * sizeof *bias);
+        float *want = malloc((size_t)M * N * sizeof *want), *got = malloc((size_t)M * N * sizeof *got);
+        fill(x, (size_t)M * K);
+        fill(bias, (size_t)N);
+        avx2->linear(pools[2], want, x, &w, bias, M);
+        int same = 1;
+        for (size_t b = 0; b < sizeof l2s / sizeof l2s[0]; b++) {
+            gitc_f32_blocking blk;
+            gitci_f32_blocking_for(&blk, l2s[b]);
+            gitci_f32_blocking_set(&blk);
+            for (int nth = 1; nth <= 2; nth++) {
+                avx2->linear(pools[nth], got, x, &w, bias, M);
+                same &= memcmp(got, want, (size_t)M * N * sizeof *got) == 0;
+            }
+        }
+        gitci_f32_blocking_set(NULL);
+        printf("linear avx2 M=%d N=%d K=%d: L2 64 KiB..8 MiB blocks give the same bits: %s\n", M, N, K,
+               same ? "yes" : "no");
+        check_true(same, "avx2 linear M=%d N=%d K=%d: the bits depend on the cache blocking", M, N, K);
+        free((void *)w.data);
+        free(x);
+        free(bias);
+        free(want);
+        free(got);
+    }
+}
+
 static void test_linear(void)
 {
+    test_linear_blocking();
     test_linear_rows_independent();
     static const int Ms[] = {1, 2, 3, 5, 8, 17, 197};
     static const int NK[][2] = {{37, 40}, {40, 37}, {145, 1000}, {1000, 145}, {16, 16}, {1, 1}, {3, 9}};

@@ -4,10 +4,11 @@
  * float32 summation-order bound), over odd shapes (K not a multiple of 32, N
  * tails, M = 1, 3, 8, 197), with and without bias, with 1 and 2 threads.
  * Also: preparation from F16/BF16 sources, prepared sizes, bad weights. */
-#include "kernels.h"
-#include "kernels_registry.h"
 #include "check.h"
 #include "internal.h"
+#include "kernels.h"
+#include "kernels_blocking.h"
+#include "kernels_registry.h"
 #include "lowp.h"
 
 #include <math.h>
@@ -120,8 +121,16 @@ static void check_ref_accuracy(gitc_lowp_kind kind, const float *x, const float 
 static void check_sets(gitc_lowp_kind kind, const gitc_lowp_matrix *w, const float *x, const float *bias,
                        const float *ref, float *y, int M, gitc_pool *pool)
 {
-    const gitc_lowp_kernels *const *sets;
-    int n_sets = gitci_lowp_kernel_sets(kind, &sets);
+    const gitc_lowp_kernels *const *usable;
+    int n_usable = gitci_lowp_kernel_sets(kind, &usable);
+    /* int8: also the AVX-VNNI tile with vpdpbusd emulated (its layout and
+     * correction terms, where the CPU lacks the instruction) */
+    const gitc_lowp_kernels *sets[16];
+    int n_sets = 0;
+    for (int s = 0; s < n_usable && n_sets < 15; s++)
+        sets[n_sets++] = usable[s];
+    if (kind == GITC_LOWP_INT8 && gitci_lowp_avxvnni_emulated_set())
+        sets[n_sets++] = gitci_lowp_avxvnni_emulated_set();
     int N = w->n_out, K = w->n_in;
     for (int s = 0; s < n_sets; s++) {
         for (size_t i = 0; i < (size_t)M * N; i++)
@@ -204,6 +213,54 @@ done:
     free(w16);
 }
 
+/* int8 with activations the quantizer must treat as the reference does:
+ * NaN (skipped by the block maximum, quantized to -127), infinities (scale
+ * inf, every q of the block -127 or NaN-derived), an all-zero block, values
+ * that round half-way, and K past the last full block: every set (and the
+ * emulated AVX-VNNI tile) bit-identical to the reference, NaN outputs too. */
+static void check_int8_special(gitc_pool *pool)
+{
+    int M = 6, N = 40, K = 200;
+    float *wf = malloc((size_t)N * K * sizeof *wf), *x = malloc((size_t)M * K * sizeof *x);
+    float *ref = malloc((size_t)M * N * sizeof *ref), *y = malloc((size_t)M * N * sizeof *y);
+    fill(wf, (size_t)N * K, 0.05f);
+    fill(x, (size_t)M * K, 1.0f);
+    for (int k = 32; k < 64; k++)
+        x[k] = 0.0f;                 /* row 0: a zero block */
+    x[1 * K + 5] = NAN;              /* row 1: NaN in block 0 */
+    x[2 * K + 70] = INFINITY;        /* row 2: +inf in block 2 */
+    x[3 * K + 199] = -INFINITY;      /* row 3: -inf in the tail block */
+    for (int k = 96; k < 128; k++)   /* row 4: q = x * 127 / 127 exactly, .5 steps */
+        x[4 * K + k] = (float)(k - 112) * 0.5f;
+    x[4 * K + 127] = 127.0f;
+    gitc_matrix src = {wf, GITC_W_F32, N, K, NULL, NULL};
+    gitc_lowp_matrix *w = NULL;
+    gitc_error err = {0};
+    if (check_true(gitci_lowp_prepare(GITC_LOWP_INT8, &src, &w, &err) == GITC_OK, "prepare: %s", err.message)) {
+        gitci_lowp_linear_ref(ref, x, w, NULL, M);
+        const gitc_lowp_kernels *const *usable;
+        int n = gitci_lowp_kernel_sets(GITC_LOWP_INT8, &usable);
+        for (int s = 0; s <= n; s++) {
+            const gitc_lowp_kernels *k = s < n ? usable[s] : gitci_lowp_avxvnni_emulated_set();
+            if (!k)
+                continue;
+            for (int t = 0; t < 2; t++) {
+                memset(y, 0xff, (size_t)M * N * sizeof *y);
+                gitci_lowp_run(k, t ? pool : NULL, y, x, w, NULL, M);
+                int same = memcmp(y, ref, (size_t)M * N * sizeof *y) == 0;
+                printf("int8 set %s%s, NaN/inf/zero/half-way activations: %s\n", k->name,
+                       t ? " 2 threads" : "", same ? "bit-identical to the reference" : "DIFFERENT");
+                check_true(same, "int8 set %s: special activations differ from the reference", k->name);
+            }
+        }
+    }
+    gitci_lowp_free(w);
+    free(wf);
+    free(x);
+    free(ref);
+    free(y);
+}
+
 /* Prepared sizes: bf16 half and int8 about a quarter of float32. */
 static void check_sizes(void)
 {
@@ -270,6 +327,7 @@ int main(int argc, char **argv)
             run_shape(kinds[i], type, M, N, K, (int)(s % 2), NULL);
             run_shape(kinds[i], type, M, N, K, (int)(s % 2 == 0), pool);
         }
+    check_int8_special(pool);
     gitci_pool_free(pool);
     for (int i = 0; i < 2; i++)
         printf("%s: reference vs float64 max |dy| %.3g (%.2f of the quantization bound); "

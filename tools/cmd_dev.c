@@ -364,7 +364,9 @@ static const char bench_help[] =
     "~/.cache/gitc/...). Each field is the best of --runs runs (default 3) after one\n"
     "warm-up run; encode and decode times are measured within each run.\n"
     "\n"
-    "Output with --json: {\"model\", \"threads\", \"dtype\", \"kernels\", \"batch\",\n"
+    "Output with --json: {\"model\", \"cpu_features\", \"kernel_sets\", \"blocking\" (the CPU's\n"
+    "cache sizes and the f32 linear's block sizes chosen from them), \"threads\",\n"
+    "\"dtype\", \"kernels\", \"batch\",\n"
     "\"encode_ms\" (all images), \"decode_ms_per_token\" (one step of all rows),\n"
     "\"total_ms\", \"images_per_s\", \"encode_gflops\", \"peak_gflops\" (an FMA loop of\n"
     "the kernel set on the same threads, run before the timings),\n"
@@ -572,6 +574,7 @@ int cmd_bench(int argc, char **argv)
         printf(", \"cpu_features\": \"%s\", \"kernel_sets\": {\"f32\": \"%s\", \"bf16\": \"%s\","
                " \"int8\": \"%s\"}", gitc_model_cpu_features(m), gitc_model_kernel_set(m, GITC_DTYPE_F32),
                gitc_model_kernel_set(m, GITC_DTYPE_BF16), gitc_model_kernel_set(m, GITC_DTYPE_INT8));
+        printf(", \"blocking\": %s", gitc_model_blocking_json(m));
         printf(", \"threads\": %d, \"dtype\": \"%s\", \"kernels\": \"%s\", \"batch\": %d,"
                " \"encode_ms\": %.2f, \"decode_ms_per_token\": %.3f, \"total_ms\": %.2f,"
                " \"images_per_s\": %.3f, \"encode_gflops\": %.1f, \"peak_gflops\": %.1f,"
@@ -588,6 +591,7 @@ int cmd_bench(int argc, char **argv)
         printf("cpu              %s (sets: f32 %s, bf16 %s, int8 %s)\n", gitc_model_cpu_features(m),
                gitc_model_kernel_set(m, GITC_DTYPE_F32), gitc_model_kernel_set(m, GITC_DTYPE_BF16),
                gitc_model_kernel_set(m, GITC_DTYPE_INT8));
+        printf("caches, blocks   %s\n", gitc_model_blocking_json(m));
         printf("image encoding   %.2f ms for %d image(s) (%.1f GFLOP/s, %.0f%% of peak)\n", best_enc, B,
                gflops, peak > 0 ? 100.0 * gflops / peak : 0.0);
         printf("decoding         %.3f ms per token (%d row(s) together); bandwidth bound %.3f ms "
