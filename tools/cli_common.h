@@ -15,6 +15,12 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILED = 1, CLI_EXIT_USAGE = 2 };
  * max_length nor max_new_tokens (transformers' 20 cuts captions short). */
 #define CLI_DEFAULT_MAX_LENGTH 30
 
+/* What the embedded demo model is, said wherever a user meets it (the CLI's
+ * stderr, gitc inspect, gitc serve's /v1/models and web page). */
+#define CLI_EMBEDDED_NOTICE                                                                        \
+    "the embedded demo model knows only coloured shapes on plain backgrounds (a photo gets a "   \
+    "shape caption); for photos: hf download microsoft/git-base-coco, then -m microsoft/git-base-coco"
+
 /* getopt_long codes of the long-only options. */
 enum {
     OPT_MAX_LENGTH = 1000,
