@@ -102,6 +102,8 @@ def main():
         cli[os.path.basename(rec["file"])] = rec["text"]
     answer = subprocess.run([GITC, "ask", "-q", os.path.join(ROOT, "examples", "shapes_1_320x240.jpg"),
                              "what color is the background?"], check=True, capture_output=True, text=True).stdout.strip()
+    answer0 = subprocess.run([GITC, "ask", "-q", "--beams", "3", os.path.join(ROOT, "examples", "shapes_0_224x224.png"),
+                              "what color is the background?"], check=True, capture_output=True, text=True).stdout.strip()
     answer_beam3 = subprocess.run([GITC, "caption", "-q", "--beams", "3", "--max-length", "30",
                                    os.path.join(ROOT, "examples", "shapes_1_320x240.jpg")], check=True,
                                   capture_output=True, text=True).stdout.strip()
@@ -154,7 +156,7 @@ def main():
                 check(r.stderr.count("Traceback") == 0, "%s: no tracebacks on stderr" % where)
             elif "gitc.Model" in code:
                 lines = r.stdout.splitlines()
-                check(lines[:2] == [cli["shapes_1_320x240.jpg"], answer],
+                check(lines[:2] == [cli["shapes_0_224x224.png"], answer0],
                       "%s prints the CLI's caption and answer first: %r" % (where, lines[:2]))
             elif "huggingface_hub" in code or "openai" in code:
                 check(cli["shapes_0_224x224.png"] in r.stdout and answer in r.stdout, "%s: the CLI's texts" % where)
