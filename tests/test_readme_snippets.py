@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -72,12 +73,13 @@ def run_python(code, cwd, name, timeout=180):
 
 def run_c(code, work, where, want):
     """Compiles a C block against include/ and libgitc.so, runs it on the embedded model and an example."""
-    cc = shutil.which("cc") or shutil.which("gcc")
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    flags = shlex.split(os.environ.get("GITC_CONSUMER_CFLAGS", ""))  # the sanitizer build's, from ctest
     lib = os.path.abspath(os.environ.get("GITC_LIBRARY") or os.path.join(os.path.dirname(GITC), "libgitc.so"))
     src, exe = os.path.join(work, "snippet.c"), os.path.join(work, "snippet")
     with open(src, "w") as f:
         f.write(code)
-    r = subprocess.run([cc, "-std=c11", "-Wall", "-Werror", "-I", os.path.join(ROOT, "include"), src, "-o", exe, lib,
+    r = subprocess.run([cc, "-std=c11", "-Wall", "-Werror", *flags, "-I", os.path.join(ROOT, "include"), src, "-o", exe, lib,
                         "-Wl,-rpath," + os.path.dirname(lib)], capture_output=True, text=True)
     if r.returncode != 0:
         print("%s: cc failed:\n%s" % (where, r.stderr[-2000:]))
