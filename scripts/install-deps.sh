@@ -43,3 +43,8 @@ apt_get install -y -qq --no-install-recommends \
     python3 python3-pytest python3-numpy python3-pil python3-distributed \
     libtiff-dev libavif-dev libheif-dev \
     libmicrohttpd-dev chromium chromium-driver python3-selenium >/dev/null
+# node and npm run the official JavaScript clients against gitc serve (tests/clients); a
+# machine that has them already (another packaging of Node.js) keeps its own.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi

@@ -9,9 +9,11 @@ Usage: test_serve.py REPO_ROOT GITC_BINARY"""
 import base64
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -49,6 +51,80 @@ def text_of(obj):
     return obj[0]["generated_text"] if isinstance(obj, list) and obj else None
 
 
+def clients_as_they_are(port, greedy, answers):
+    """Issue 21: what the official clients send and expect, unmodified."""
+    path = os.path.join(EX, IMAGES[1])
+    data = open(path, "rb").read()
+    want = greedy[IMAGES[1]]["text"]
+    # huggingface.js from 4.13.15 on reads the object alone; older ones and huggingface_hub the array
+    for ua, shape in (("@huggingface/inference/4.13.30", dict), ("@huggingface/inference/5.0.0", dict),
+                      ("@huggingface/inference/4.13.14", list), ("@huggingface/inference/3.15.0", list),
+                      ("huggingface_hub/0.30.0; python/3.11", list), (None, list)):
+        st, _, b = request(port, "POST", "/", data, {"Content-Type": "image/jpeg", **({"User-Agent": ua} if ua else {})})
+        obj = json.loads(b)
+        got = obj.get("generated_text") if isinstance(obj, dict) else text_of(obj)
+        check(st == 200 and isinstance(obj, shape) and got == want, "image-to-text for %s: %s %s" % (ua, shape.__name__, b))
+    # the HF visual-question-answering task: {"inputs": {"question", "image"}} -> [{"answer", "score"}]
+    for f in IMAGES[:4]:
+        b64 = base64.b64encode(open(os.path.join(EX, f), "rb").read()).decode()
+        st, obj = post_json(port, "/", {"inputs": {"question": QUESTION, "image": b64}})
+        check(st == 200 and isinstance(obj, list) and len(obj) == 1 and obj[0].get("answer") == answers[f] and
+              0 < obj[0].get("score", -1) <= 1, "HF VQA %s: %s" % (f, obj))
+    st, obj = post_json(port, "/", {"inputs": {"image": b64}})
+    check(st == 400 and "question" in obj["error"]["message"], "HF VQA without a question: 400 %s" % obj)
+    st, obj = post_json(port, "/", {"inputs": {"question": QUESTION}})
+    check(st == 400 and "image" in obj["error"]["message"], "HF VQA without an image: 400 %s" % obj)
+    # models.retrieve, and the embedded model's notice
+    st, obj = request(port, "GET", "/v1/models/git-shapes")[0], json.loads(request(port, "GET", "/v1/models/git-shapes")[2])
+    check(st == 200 and obj["id"] == "git-shapes" and obj["object"] == "model" and
+          "microsoft/git-base-coco" in obj.get("notice", ""), "GET /v1/models/git-shapes: %s" % obj)
+    st, _, b = request(port, "GET", "/v1/models/gpt-4o")
+    check(st == 404 and b"gpt-4o" in b and b"git-shapes" in b, "GET /v1/models/another: 404 %s" % b)
+    st, _, b = request(port, "GET", "/v1/models")
+    check("only coloured shapes" in json.loads(b)["data"][0].get("notice", ""), "/v1/models: the embedded model's notice")
+    # a follow-up question about the image of an earlier user turn; the most recent image counts
+    img = chat_body(path)["messages"][0]
+    other = chat_body(os.path.join(EX, IMAGES[0]))["messages"][0]
+    convo = [img, {"role": "assistant", "content": want}, {"role": "user", "content": QUESTION}]
+    st, obj = post_json(port, "/v1/chat/completions", {"messages": convo})
+    check(st == 200 and obj["choices"][0]["message"]["content"] == answers[IMAGES[1]], "chat follow-up turn: %s" % obj)
+    convo = [other, {"role": "assistant", "content": "..."}, img, {"role": "assistant", "content": want},
+             {"role": "system", "content": "be brief"}, {"role": "user", "content": [{"type": "text", "text": QUESTION}]}]
+    st, obj = post_json(port, "/v1/chat/completions", {"messages": convo})
+    check(st == 200 and obj["choices"][0]["message"]["content"] == answers[IMAGES[1]], "chat: the most recent image: %s" % obj)
+    st, obj = post_json(port, "/v1/chat/completions", {"messages": [{"role": "user", "content": QUESTION}]})
+    check(st == 400 and "image" in obj["error"]["message"], "chat without any image: 400 %s" % obj)
+    # stream_options.include_usage: "usage": null on every chunk, then a chunk with the usage
+    body = dict(chat_body(path), stream=True, stream_options={"include_usage": True})
+    st, _, raw_sse = request(port, "POST", "/v1/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    events = [json.loads(e[5:]) for e in raw_sse.decode().split("\n\n") if e.startswith("data: {")]
+    last = events[-1] if events else {}
+    text = "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1])
+    u = last.get("usage") or {}
+    check(st == 200 and text == want and last.get("choices") == [] and
+          u.get("completion_tokens") == len(ref_ids(IMAGES[1])) - 1 and
+          u.get("total_tokens") == u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) and
+          all("usage" in e and e["usage"] is None for e in events[:-1]), "stream include_usage: %s" % last)
+    st, chunks, done = chat_stream(port, chat_body(path))
+    check(all("usage" not in c for c in chunks), "a stream without include_usage has no usage")
+    st, obj = post_json(port, "/v1/chat/completions", dict(body, stream_options=True))
+    check(st == 400 and "stream_options" in obj["error"]["message"], "stream_options not an object: 400 %s" % obj)
+    # /v1/caption: image= must be a file
+    body, ctype = multipart({"image": "examples/shapes_0_224x224.png"}, [])
+    st, _, b = request(port, "POST", "/v1/caption", body, {"Content-Type": ctype})
+    check(st == 400 and b"must be a file" in b and b"image=@" in b, "/v1/caption with image= text: %s" % b)
+
+
+def ref_text(f):
+    ref = json.load(open(os.path.join(ROOT, "tests/data/cli/examples.json")))
+    return {r["file"]: r for r in ref["images"]}[f]["greedy_text"]
+
+
+def ref_ids(f):
+    ref = json.load(open(os.path.join(ROOT, "tests/data/cli/examples.json")))
+    return {r["file"]: r for r in ref["images"]}[f]["greedy_ids"]
+
+
 def main():
     ref = json.load(open(os.path.join(ROOT, "tests/data/cli/examples.json")))
     ref_images = {r["file"]: r for r in ref["images"]}
@@ -73,7 +149,12 @@ def main():
         check(r.returncode == 2 and r.stderr.startswith("gitc:"), "serve %s: usage error (%d %r)" % (bad, r.returncode, r.stderr))
     r = subprocess.run([GITC, "serve", "--port", "0", "-m", os.path.join(ROOT, "tests/data/cli")],
                        capture_output=True, text=True, timeout=60)
-    check(r.returncode == 1 and "config.json" in r.stderr, "serve with a folder that is no model: exit 1 (%r)" % r.stderr)
+    check(r.returncode == 1 and "config.json" in r.stderr and "listening" not in r.stdout,
+          "serve with a folder that is no model: exit 1, nothing announced (%r %r)" % (r.stdout, r.stderr))
+    r = subprocess.run([GITC, "serve", "--port", "0", "-m", "microsoft/git-not-downloaded"], capture_output=True, text=True,
+                       timeout=60)
+    check(r.returncode == 1 and "hf download" in r.stderr and "listening" not in r.stdout,
+          "serve with a model not downloaded: exit 1 before announcing (%r)" % r.stdout)
 
     srv = Server(GITC, ["--threads", "2", "--parallel", "16", "--queue", "256"])
     port = srv.port
@@ -142,6 +223,7 @@ def main():
     check(m.get('gitc_requests_total{status="200"}', 0) > 40 and m.get("gitc_tokens_generated_total", 0) > 100 and
           m.get('gitc_encode_seconds_bucket{le="+Inf"}', 0) > 0 and "gitc_queue_depth" in m and
           "gitc_rows_in_flight" in m, "/metrics counters")
+    clients_as_they_are(port, greedy, answers)
 
     # ---- 32 concurrent clients x 8 requests: greedy, sampled, beam ----
     results, lost = [], []
@@ -398,7 +480,69 @@ def main():
     st, _, b = request(srv.port, "POST", "/", png, {"Authorization": "Bearer s3cret"})
     check(st == 200 and text_of(json.loads(b)) == greedy[IMAGES[0]]["text"], "API key: caption with the key")
     check(request(srv.port, "POST", "/", png)[0] == 401, "API key: caption without it")
+    st, hd, b = request(srv.port, "GET", "/")
+    check(st == 200 and hd["content-type"].startswith("text/html") and b'id="apikey"' in b,
+          "API key: the page loads without it (its API calls carry the key typed in)")
+    for method, path in (("GET", "/v1/models"), ("GET", "/v1/models/git-shapes"), ("GET", "/metrics"), ("POST", "/"),
+                         ("POST", "/v1/image-to-text"), ("POST", "/v1/chat/completions"), ("POST", "/v1/caption"),
+                         ("GET", "/nope")):
+        check(request(srv.port, method, path, png if method == "POST" else None)[0] == 401,
+              "API key: %s %s without it: 401" % (method, path))
+    out = b""
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+    try:
+        while True:
+            piece = s.recv(65536)
+            if not piece:
+                break
+            out += piece
+    except socket.timeout:
+        pass
+    s.close()
+    check(out.startswith(b"HTTP/1.1 401"), "API key: an oversized body without the key: 401 first (%r)" % out[:40])
     check(srv.stop()[0] == 0, "third server exits 0")
+    # --api-key-file: the key from a file (not in `ps`); an empty file is a usage error
+    key_dir = tempfile.mkdtemp(prefix="gitc-key-")
+    key_file = os.path.join(key_dir, "key.txt")
+    with open(key_file, "w") as f:
+        f.write("  fr0m-a-file \n")
+    srv = Server(GITC, ["--api-key-file", key_file])
+    check(request(srv.port, "GET", "/v1/models", headers={"Authorization": "Bearer fr0m-a-file"})[0] == 200 and
+          request(srv.port, "GET", "/v1/models")[0] == 401, "--api-key-file: the file's key is required")
+    check("fr0m-a-file" not in open("/proc/%d/cmdline" % srv.proc.pid, "rb").read().decode(errors="replace"),
+          "--api-key-file: the key is not on the command line")
+    check(srv.stop()[0] == 0, "key-file server exits 0")
+    open(key_file, "w").close()
+    r = subprocess.run([GITC, "serve", "--port", "0", "--api-key-file", key_file], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 2 and "no key" in r.stderr and "listening" not in r.stdout, "--api-key-file of an empty file: %r" % r.stderr)
+    shutil.rmtree(key_dir, ignore_errors=True)
+    # a client trickling its headers is closed after --header-timeout; the others are served meanwhile
+    srv = Server(GITC, ["--header-timeout", "2"])
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    t0 = time.time()
+    closed_after = None
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+    served = None
+    while time.time() - t0 < 8:
+        try:
+            s.sendall(b"X-Slow: a\r\n")
+            s.settimeout(0.5)
+            if s.recv(1) == b"":
+                closed_after = time.time() - t0
+                break
+        except socket.timeout:
+            pass
+        except OSError:
+            closed_after = time.time() - t0
+            break
+        if served is None:
+            st, _, b = hf_image_to_text(srv.port, os.path.join(EX, IMAGES[0]))
+            served = st == 200 and text_of(json.loads(b)) == ref_text(IMAGES[0])
+    s.close()
+    check(closed_after is not None and 1.5 < closed_after < 5, "--header-timeout 2: a trickling client closed after %s s" % closed_after)
+    check(served, "--header-timeout: another client was served meanwhile")
+    check(srv.stop()[0] == 0, "header-timeout server exits 0")
 
     # ---- a video model: a video file, or the clip's frames ----
     video = os.path.join(EX, "moving_square_h264.mp4")

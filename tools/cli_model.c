@@ -209,6 +209,9 @@ static char *hub_lookup(const char *id, const char *rev)
                 "or set HF_HUB_CACHE / HF_HOME to the cache that holds it, or pass a folder)\n",
                 id, rev ? " --revision " : "", rev ? rev : "", id, rev ? " --revision " : "",
                 rev ? rev : "");
+        /* Microsoft's checkpoints are named without their org more often than not. */
+        if (!strchr(id, '/') && !strncmp(id, "git-", 4))
+            fprintf(stderr, "A hub id is ORG/NAME: did you mean microsoft/%s? (hf download microsoft/%s)\n", id, id);
     } else {
         const char *slash = strrchr(snapshot, '/');
         snprintf(resolved_revision, sizeof resolved_revision, "%s", slash ? slash + 1 : snapshot);

@@ -5,6 +5,12 @@
 
 #include "cli.h"
 
+/* What the embedded demo model is, said wherever a user meets it (the CLI's
+ * stderr, gitc inspect, gitc serve's /v1/models and web page). */
+#define CLI_EMBEDDED_NOTICE                                                                        \
+    "the embedded demo model knows only coloured shapes on plain backgrounds (a photo gets a "   \
+    "shape caption); for photos: hf download microsoft/git-base-coco, then -m microsoft/git-base-coco"
+
 /* The number of online CPUs (at least 1). */
 int cli_cpu_count(void);
 

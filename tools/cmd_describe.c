@@ -25,6 +25,7 @@ typedef struct describe_opts {
     const char *question; /* ask, video: the question (answers leave it out) */
     const char *prompt;   /* caption, video --prompt: a prefix to continue */
     int no_exif;          /* --no-exif: keep the stored pixel order */
+    int quiet;            /* -q: no note about the embedded model */
     double read_timeout;  /* --read-timeout: seconds to wait on pipes and FIFOs */
     cli_decode_flags decode;
     cli_inputs inputs;
@@ -79,6 +80,8 @@ static const char caption_help[] =
     "                         input (default 60); also limits the wait on stdin\n"
     "      --batch N          describe N images together (default " CLI_BATCH_DEFAULT_STR "): one\n"
     "                         encoder pass, their tokens decoded together; same texts\n"
+    "  -q, --quiet            no note on stderr that the embedded demo model knows only\n"
+    "                         shapes (-m MODEL also silences it)\n"
     "  -h, --help             this help\n"
     "\n";
 
@@ -110,6 +113,8 @@ static const char ask_help[] =
     "      --read-timeout S   seconds to wait for data from a pipe or FIFO named as an\n"
     "                         input (default 60); also limits the wait on stdin\n"
     "      --batch N          answer for N images together (default " CLI_BATCH_DEFAULT_STR ")\n"
+    "  -q, --quiet            no note on stderr that the embedded demo model knows only\n"
+    "                         shapes (-m MODEL also silences it)\n"
     "  -h, --help             this help\n"
     "\n";
 
@@ -137,6 +142,8 @@ static const char video_help[] =
     "  -0, --null             paths on stdin are NUL-separated (find -print0)\n"
     "  -r, --recursive        folders include their subfolders\n"
     "      --no-exif          --frames: ignore the images' EXIF orientation\n"
+    "  -q, --quiet            no note on stderr that the embedded demo model knows only\n"
+    "                         shapes (-m MODEL also silences it)\n"
     "  -h, --help             this help\n"
     "\n";
 
@@ -238,6 +245,7 @@ static int parse_args(describe_opts *o, int argc, char **argv)
         {"shard", required_argument, NULL, OPT_SHARD},
         {"resume", required_argument, NULL, OPT_RESUME},
         {"batch", required_argument, NULL, OPT_BATCH},
+        {"quiet", no_argument, NULL, 'q'},
         {NULL, 0, NULL, 0},
     };
     int use_stdin = 0;
@@ -245,12 +253,13 @@ static int parse_args(describe_opts *o, int argc, char **argv)
     int c;
     opterr = 0;
     optind = 0; /* full re-initialisation of GNU getopt */
-    while ((c = getopt_long(argc, argv, ":m:h0r", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:h0rq", long_options, NULL)) != -1) {
         int handled = cli_decode_option(&o->decode, c, optarg);
         if (!handled) handled = cli_model_option(&o->m, c, optarg);
         if (handled < 0) return CLI_EXIT_USAGE;
         if (handled > 0) continue;
         switch (c) {
+        case 'q': o->quiet = 1; break;
         case 'h': print_help(o->mode); return CLI_EXIT_OK;
         case OPT_JSON: o->json = 1; break;
         case OPT_STDIN: use_stdin = 1; break;
@@ -678,6 +687,8 @@ static int run_describe(describe_opts *o)
     status = CLI_EXIT_FAILED;
     session = cli_open_session(model, o->m.n_threads);
     if (!session) goto done;
+    if (!o->m.model && !o->quiet)
+        fprintf(stderr, "gitc: note: %s (-q silences this note)\n", CLI_EMBEDDED_NOTICE);
 
     int n_jobs = o->frames ? 1 : o->inputs.n;
     int several = !o->frames && cli_inputs_several(&o->inputs);

@@ -63,6 +63,8 @@ static void print_text(const cJSON *o)
 {
     const cJSON *it;
     printf("model folder:   %s\n", cJSON_GetObjectItem(o, "folder")->valuestring);
+    if ((it = cJSON_GetObjectItem(o, "notice")) && cJSON_IsString(it))
+        printf("note:           %s\n", it->valuestring);
     if ((it = cJSON_GetObjectItem(o, "revision")) && cJSON_IsString(it))
         printf("hub revision:   %s (snapshot %s)\n", cJSON_GetObjectItem(o, "revision_asked")->valuestring,
                it->valuestring);
@@ -153,6 +155,8 @@ int cmd_inspect(int argc, char **argv)
         cli_error("out of memory");
         goto done;
     }
+    if (!mo.model)
+        cJSON_AddStringToObject(o, "notice", CLI_EMBEDDED_NOTICE);
     if (cli_resolved_revision()) {
         cJSON_AddStringToObject(o, "revision_asked", cli_revision ? cli_revision
                                                      : strchr(mo.model, '@') ? strchr(mo.model, '@') + 1

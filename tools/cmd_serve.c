@@ -31,6 +31,19 @@ extern const char serve_page_html[];
 /* Jobs and the server                                                 */
 /* ------------------------------------------------------------------ */
 
+/* One open connection, for the header watchdog: libmicrohttpd only calls
+ * back once a request's headers are complete, so a client that trickles
+ * header bytes would hold its connection (and thread) for ever. */
+typedef struct sock {
+    int fd;
+    int in_request;     /* headers complete; the request is being handled */
+    int shut;           /* the watchdog closed it */
+    double since;       /* when it connected or its last request ended (ms) */
+    struct sock *prev, *next;
+} sock;
+
+static void sock_mark(struct MHD_Connection *c, int in_request);
+
 enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED };
 
 /* One input to generate for (an image, or a clip's frames). */
@@ -76,7 +89,9 @@ typedef struct server {
     int threads, parallel, queue_cap;
     size_t max_body;
     double timeout_ms;
+    double header_timeout_ms;   /* a connection must finish its request headers within this */
     const char *api_key;
+    char *api_key_owned;        /* read from --api-key-file */
     const char *model_arg;
     char model_name[128];
     /* model (read-only once ready) */
@@ -104,6 +119,11 @@ typedef struct server {
     histogram h_encode, h_step, h_request;
     struct MHD_Daemon *daemon;
     pthread_t sched;
+    /* open connections, under conn_mu, for the header watchdog */
+    pthread_mutex_t conn_mu;
+    struct sock *socks;
+    int watchdog_quit;
+    pthread_t watchdog;
 } server;
 
 static server S;
@@ -631,6 +651,7 @@ typedef struct conn {
     char **sent;          /* [n] text sent so far per choice */
     int *toks_sent;       /* [n] tokens turned into chunks per choice */
     int role_sent, finished;
+    int include_usage;    /* stream_options.include_usage: "usage": null per chunk, then a usage chunk */
     char *out;            /* pending SSE bytes */
     size_t out_len, out_off;
     double deadline;
@@ -716,16 +737,43 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const
 
 static const char *finish_reason(const gitc_sequence *sq) { return sq->stopped ? "stop" : "length"; }
 
-/* [{"generated_text": ...}] per returned sequence: the HuggingFace Inference API form. */
-static enum MHD_Result answer_hf(struct MHD_Connection *c, job *j)
+/* 1 when the client is huggingface.js 4.13.15 or later (User-Agent
+ * "@huggingface/inference/X.Y.Z"), whose imageToText takes a bare
+ * {"generated_text"} object; older ones and huggingface_hub take the array. */
+static int hf_wants_object(struct MHD_Connection *c)
+{
+    static const char prefix[] = "@huggingface/inference/";
+    const char *ua = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "User-Agent");
+    int major = 0, minor = 0, patch = 0;
+    if (!ua || strncmp(ua, prefix, sizeof prefix - 1) ||
+        sscanf(ua + sizeof prefix - 1, "%d.%d.%d", &major, &minor, &patch) < 2)
+        return 0;
+    return major > 4 || (major == 4 && (minor > 13 || (minor == 13 && patch >= 15)));
+}
+
+/* The HuggingFace Inference API forms: image-to-text [{"generated_text"}] per
+ * returned sequence (or the first one alone for clients that take an object),
+ * visual-question-answering [{"answer", "score"}] with score = exp(the
+ * sequence's summed log-probability: the answer's tokens and [SEP]). */
+static enum MHD_Result answer_hf(struct MHD_Connection *c, job *j, const serve_request *r)
 {
     cJSON *arr = cJSON_CreateArray();
     for (int q = 0; q < j->result.n_sequences; q++) {
         char *t = result_text(j, q);
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "generated_text", t);
+        if (r->hf_vqa) {
+            cJSON_AddStringToObject(o, "answer", t);
+            cJSON_AddNumberToObject(o, "score", exp((double)j->result.sequences[q].score));
+        } else {
+            cJSON_AddStringToObject(o, "generated_text", t);
+        }
         cJSON_AddItemToArray(arr, o);
         free(t);
+    }
+    if (!r->hf_vqa && hf_wants_object(c)) {
+        cJSON *first = cJSON_DetachItemFromArray(arr, 0);
+        cJSON_Delete(arr);
+        arr = first;
     }
     return respond_json(c, 200, arr);
 }
@@ -739,6 +787,20 @@ static void make_chat_id(char *id, size_t n)
     snprintf(id, n, "chatcmpl-%llx%llx", (unsigned long long)time(NULL), k);
 }
 
+/* The OpenAI "usage" object of a finished job: image tokens + prompt, and every returned sequence's new tokens. */
+static cJSON *usage_json(const job *j)
+{
+    int completion = 0;
+    for (int q = 0; q < j->result.n_sequences; q++)
+        completion += j->result.sequences[q].n_ids - j->result.sequences[q].n_prompt;
+    cJSON *u = cJSON_CreateObject();
+    int prompt = S.n_image_tokens + j->n_prompt;
+    cJSON_AddNumberToObject(u, "prompt_tokens", prompt);
+    cJSON_AddNumberToObject(u, "completion_tokens", completion);
+    cJSON_AddNumberToObject(u, "total_tokens", prompt + completion);
+    return u;
+}
+
 static enum MHD_Result answer_chat(struct MHD_Connection *c, job *j)
 {
     char id[40];
@@ -749,7 +811,6 @@ static enum MHD_Result answer_chat(struct MHD_Connection *c, job *j)
     cJSON_AddNumberToObject(o, "created", (double)time(NULL));
     cJSON_AddStringToObject(o, "model", S.model_name);
     cJSON *choices = cJSON_AddArrayToObject(o, "choices");
-    int completion = 0;
     for (int q = 0; q < j->result.n_sequences; q++) {
         const gitc_sequence *sq = &j->result.sequences[q];
         char *t = result_text(j, q);
@@ -760,14 +821,9 @@ static enum MHD_Result answer_chat(struct MHD_Connection *c, job *j)
         cJSON_AddNullToObject(ch, "logprobs");
         cJSON_AddStringToObject(ch, "finish_reason", finish_reason(sq));
         cJSON_AddItemToArray(choices, ch);
-        completion += sq->n_ids - sq->n_prompt;
         free(t);
     }
-    cJSON *u = cJSON_AddObjectToObject(o, "usage");
-    int prompt = S.n_image_tokens + j->n_prompt;
-    cJSON_AddNumberToObject(u, "prompt_tokens", prompt);
-    cJSON_AddNumberToObject(u, "completion_tokens", completion);
-    cJSON_AddNumberToObject(u, "total_tokens", prompt + completion);
+    cJSON_AddItemToObject(o, "usage", usage_json(j));
     return respond_json(c, 200, o);
 }
 
@@ -840,6 +896,28 @@ static void sse_chunk(conn *cx, int index, const char *role, const char *content
     else
         cJSON_AddNullToObject(ch, "finish_reason");
     cJSON_AddItemToArray(choices, ch);
+    if (cx->include_usage)
+        cJSON_AddNullToObject(o, "usage");
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (s) {
+        sse_append(cx, "data: ");
+        sse_append(cx, s);
+        sse_append(cx, "\n\n");
+        free(s);
+    }
+}
+
+/* Appends the last chunk of a stream with stream_options.include_usage: no choices, the usage. */
+static void sse_usage(conn *cx, const job *j)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", cx->id);
+    cJSON_AddStringToObject(o, "object", "chat.completion.chunk");
+    cJSON_AddNumberToObject(o, "created", (double)cx->created);
+    cJSON_AddStringToObject(o, "model", S.model_name);
+    cJSON_AddArrayToObject(o, "choices");
+    cJSON_AddItemToObject(o, "usage", usage_json(j));
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (s) {
@@ -927,6 +1005,8 @@ static void stream_fill(conn *cx, int *changed)
                 sse_delta(cx, q, t, finish_reason(&j->result.sequences[q]));
                 free(t);
             }
+            if (cx->include_usage)
+                sse_usage(cx, j);
             sse_append(cx, "data: [DONE]\n\n");
             cx->finished = 1;
         }
@@ -975,10 +1055,11 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void stream_free(void *cls) { conn_unref(cls); }
 
-static enum MHD_Result start_stream(struct MHD_Connection *c, conn *cx, job *j, int n_choices)
+static enum MHD_Result start_stream(struct MHD_Connection *c, conn *cx, job *j, int n_choices, int include_usage)
 {
     cx->job = j; /* the connection holds the HTTP reference from now on */
     cx->n_choices = n_choices;
+    cx->include_usage = include_usage;
     cx->sent = calloc((size_t)n_choices, sizeof *cx->sent);
     cx->toks_sent = calloc((size_t)n_choices, sizeof *cx->toks_sent);
     if (!cx->sent || !cx->toks_sent)
@@ -1037,8 +1118,9 @@ static enum MHD_Result handle_generate(struct MHD_Connection *c, conn *cx, int e
         return respond_error(c, st, msg);
     }
     if (ep == EP_CHAT && r.stream) {
+        int include_usage = r.include_usage;
         serve_request_free(&r);
-        return start_stream(c, cx, jobs[0], jobs[0]->n_seq);
+        return start_stream(c, cx, jobs[0], jobs[0]->n_seq, include_usage);
     }
     int w = wait_jobs(c, jobs, n_jobs, cx->t_start + S.timeout_ms);
     enum MHD_Result ok;
@@ -1055,7 +1137,7 @@ static enum MHD_Result handle_generate(struct MHD_Connection *c, conn *cx, int e
         if (failed >= 0)
             ok = respond_error(c, jobs[failed]->status == 499 ? 503 : jobs[failed]->status, jobs[failed]->message);
         else if (ep == EP_HF)
-            ok = answer_hf(c, jobs[0]);
+            ok = answer_hf(c, jobs[0], &r);
         else if (ep == EP_CHAT)
             ok = answer_chat(c, jobs[0]);
         else
@@ -1113,19 +1195,38 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c)
     return ok;
 }
 
-static enum MHD_Result handle_models(struct MHD_Connection *c)
+/* The OpenAI model object of the loaded model; "notice" says what the embedded demo model is. */
+static cJSON *model_json(void)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "object", "list");
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "id", S.model_name);
     cJSON_AddStringToObject(m, "object", "model");
     cJSON_AddNumberToObject(m, "created", 0);
     cJSON_AddStringToObject(m, "owned_by", "gitc");
     cJSON_AddNumberToObject(m, "frames", S.frames);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "data"), m);
+    if (!S.model_arg)
+        cJSON_AddStringToObject(m, "notice", CLI_EMBEDDED_NOTICE);
+    return m;
+}
+
+/* GET /v1/models (the list) and /v1/models/ID (one model, 404 for another id). */
+static enum MHD_Result handle_models(struct MHD_Connection *c, const char *id)
+{
+    if (id) {
+        if (strcmp(id, S.model_name)) {
+            char msg[320];
+            snprintf(msg, sizeof msg, "model '%.128s' not found: this server has '%s'", id, S.model_name);
+            return respond_error(c, 404, msg);
+        }
+        return respond_json(c, 200, model_json());
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "data"), model_json());
     return respond_json(c, 200, o);
 }
+
+#define UNAUTHORIZED "missing or wrong API key (Authorization: Bearer KEY)"
 
 static int authorized(struct MHD_Connection *c)
 {
@@ -1150,11 +1251,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cx->refs = 1;
         cx->t_start = now_ms();
         *con_cls = cx;
+        sock_mark(c, 1);
         pthread_mutex_lock(&S.mu);
         S.active++;
         cx->counted = 1;
         pthread_mutex_unlock(&S.mu);
-        /* Refuse an announced oversized body before reading it. */
+        /* The key first (a stranger learns nothing, not even the size limit), then an
+         * announced oversized body is refused before it is read. */
+        int open = !strcmp(url, "/health") || (!strcmp(url, "/") && (!strcmp(method, "GET") || !strcmp(method, "HEAD")));
+        if (!open && !authorized(c))
+            return respond_error(c, 401, UNAUTHORIZED);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
             char *end = NULL;
@@ -1211,12 +1317,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return ready ? respond(c, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL)
                      : respond(c, 503, "application/json", "{\"status\":\"loading\"}", 20, "1");
     }
+    /* The page is HTML without data: it loads without the key, and its API calls carry the key typed in. */
+    if (!strcmp(url, "/") && get)
+        return respond(c, 200, "text/html; charset=utf-8", serve_page_html, strlen(serve_page_html), NULL);
     if (!authorized(c))
-        return respond_error(c, 401, "missing or wrong API key (Authorization: Bearer KEY)");
+        return respond_error(c, 401, UNAUTHORIZED);
     int ep = EP_NONE;
     if (!strcmp(url, "/")) {
-        if (get)
-            return respond(c, 200, "text/html; charset=utf-8", serve_page_html, strlen(serve_page_html), NULL);
         ep = EP_HF;
     } else if (!strcmp(url, "/v1/image-to-text")) {
         ep = EP_HF;
@@ -1225,7 +1332,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     } else if (!strcmp(url, "/v1/caption")) {
         ep = EP_CAPTION;
     } else if (!strcmp(url, "/v1/models")) {
-        return get ? handle_models(c) : respond_error(c, 405, "use GET");
+        return get ? handle_models(c, NULL) : respond_error(c, 405, "use GET");
+    } else if (!strncmp(url, "/v1/models/", 11)) {
+        return get ? handle_models(c, url + 11) : respond_error(c, 405, "use GET");
     } else if (!strcmp(url, "/metrics")) {
         return get ? handle_metrics(c) : respond_error(c, 405, "use GET");
     } else {
@@ -1244,7 +1353,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code)
 {
-    (void)cls, (void)c, (void)code;
+    (void)cls, (void)code;
+    sock_mark(c, 0);
     conn *cx = *con_cls;
     if (!cx)
         return;
@@ -1264,6 +1374,80 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 }
 
 /* ------------------------------------------------------------------ */
+/* The header watchdog                                                 */
+/* ------------------------------------------------------------------ */
+
+/* Tracks connections as libmicrohttpd opens and closes them. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        sock *k = ci ? calloc(1, sizeof *k) : NULL;
+        *socket_context = k;
+        if (!k)
+            return;
+        k->fd = ci->connect_fd;
+        k->since = now_ms();
+        pthread_mutex_lock(&S.conn_mu);
+        k->next = S.socks;
+        if (S.socks)
+            S.socks->prev = k;
+        S.socks = k;
+        pthread_mutex_unlock(&S.conn_mu);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        sock *k = *socket_context;
+        pthread_mutex_lock(&S.conn_mu);
+        if (k->prev)
+            k->prev->next = k->next;
+        else
+            S.socks = k->next;
+        if (k->next)
+            k->next->prev = k->prev;
+        pthread_mutex_unlock(&S.conn_mu);
+        free(k);
+        *socket_context = NULL;
+    }
+}
+
+/* Marks a connection's request as started (headers complete) or ended (waiting for the next one). */
+static void sock_mark(struct MHD_Connection *c, int in_request)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    sock *k = ci ? ci->socket_context : NULL;
+    if (!k)
+        return;
+    pthread_mutex_lock(&S.conn_mu);
+    k->in_request = in_request;
+    k->since = now_ms();
+    pthread_mutex_unlock(&S.conn_mu);
+}
+
+/* Every 200 ms: shuts down the connections that have not completed a request's
+ * headers within --header-timeout (slow or idle clients); their threads see the
+ * end of the stream and close them. */
+static void *watchdog_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        usleep(200 * 1000);
+        pthread_mutex_lock(&S.conn_mu);
+        if (S.watchdog_quit) {
+            pthread_mutex_unlock(&S.conn_mu);
+            return NULL;
+        }
+        double t = now_ms();
+        for (sock *k = S.socks; k; k = k->next)
+            if (!k->in_request && !k->shut && t - k->since > S.header_timeout_ms) {
+                shutdown(k->fd, SHUT_RDWR);
+                k->shut = 1;
+            }
+        pthread_mutex_unlock(&S.conn_mu);
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* Command line                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -1275,12 +1459,17 @@ static const char serve_help[] =
     "  GET  /                     a web page: drop, paste or pick an image, see the caption stream in\n"
     "  POST /, /v1/image-to-text  HuggingFace Inference API: raw image bytes, or JSON\n"
     "                             {\"inputs\": \"<base64>\", \"parameters\": {...}} -> [{\"generated_text\"}]\n"
-    "  POST /v1/chat/completions  OpenAI chat form: image_url parts (data: URLs), a text part is a\n"
-    "                             question; max_tokens, temperature (> 0 samples), top_p, seed, n,\n"
-    "                             stream (Server-Sent Events); num_beams, top_k, ... as extensions\n"
+    "                             (the object alone for huggingface.js 4.13.15 and later);\n"
+    "                             {\"inputs\": {\"question\", \"image\"}} -> [{\"answer\", \"score\"}], score =\n"
+    "                             exp(sum of the answer's token log-probs, [SEP] included)\n"
+    "  POST /v1/chat/completions  OpenAI chat form: image_url parts (data: URLs); the last user\n"
+    "                             message's text is the question, about the most recent image of\n"
+    "                             a user message; max_tokens, temperature (> 0 samples), top_p,\n"
+    "                             seed, n, stream (Server-Sent Events), stream_options.include_usage;\n"
+    "                             num_beams, top_k, ... as extensions\n"
     "  POST /v1/caption           multipart form: image files, question, the CLI's decoding options\n"
     "                             -> the CLI's --json objects in an array\n"
-    "  GET  /v1/models, /health (503 while loading), /metrics (Prometheus)\n"
+    "  GET  /v1/models, /v1/models/ID, /health (503 while stopping), /metrics (Prometheus)\n"
     "\n"
     "Options:\n"
     "  -m, --model MODEL      model folder or hub id (default: the embedded git-shapes)\n"
@@ -1291,8 +1480,13 @@ static const char serve_help[] =
     "      --queue N          inputs waiting at most; more get 503 + Retry-After (default 64)\n"
     "      --max-body BYTES   request body limit, else 413 (default 20000000)\n"
     "      --timeout SECONDS  per-request limit, else 504 and the rows are cancelled (default 120)\n"
-    "      --api-key KEY      require \"Authorization: Bearer KEY\" on every endpoint but /health\n"
-    "                         (also $GITC_API_KEY)\n"
+    "      --header-timeout S a connection that has not sent a request's headers within S\n"
+    "                         seconds (slow or idle) is closed (default 10)\n"
+    "      --api-key-file FILE\n"
+    "                         require \"Authorization: Bearer KEY\" on every endpoint but\n"
+    "                         /health and the page (GET /), KEY being FILE's first line;\n"
+    "                         or set $GITC_API_KEY (--api-key KEY also works, but every\n"
+    "                         user of `ps` sees KEY)\n"
     "  -h, --help             this help\n"
     "\n"
     "Decoding defaults: the model's generation_config.json (max length 30 when it sets none),\n"
@@ -1307,9 +1501,45 @@ static const char serve_help[] =
     "  curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' -d \\\n"
     "    '{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":\n"
     "      {\"url\":\"data:image/png;base64,'$(base64 -w0 examples/shapes_0_224x224.png)'\"}}]}]}'\n"
-    "  gitc serve -m microsoft/git-base-coco --host 0.0.0.0 --api-key \"$(cat key.txt)\" --parallel 8\n";
+    "  gitc serve -m microsoft/git-base-coco --host 0.0.0.0 --api-key-file key.txt --parallel 8\n";
 
-enum { OPT_HOST = 2000, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_MAX_BODY, OPT_TIMEOUT, OPT_API_KEY };
+enum { OPT_HOST = 2000, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_MAX_BODY, OPT_TIMEOUT, OPT_API_KEY, OPT_API_KEY_FILE,
+       OPT_HEADER_TIMEOUT };
+
+/* Reads the API key from the first line of a file (surrounding whitespace dropped). */
+static int read_api_key_file(const char *path)
+{
+    char text[4097];
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_error("serve: --api-key-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    int has_nul = memchr(text, '\0', len) != NULL;
+    char *b = text, *e;
+    while (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n')
+        b++;
+    for (e = b; *e && *e != '\n' && *e != '\r'; e++)
+        ;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    *e = '\0';
+    if (!*b || has_nul) {
+        cli_error("serve: --api-key-file %s: %s", path, has_nul ? "the file holds a NUL byte" : "the file holds no key");
+        return -1;
+    }
+    free(S.api_key_owned);
+    S.api_key_owned = strdup(b);
+    if (!S.api_key_owned) {
+        cli_error("serve: out of memory");
+        return -1;
+    }
+    S.api_key = S.api_key_owned;
+    return 0;
+}
 
 /* Binds host:port; returns the daemon or NULL after a message. */
 static struct MHD_Daemon *start_daemon(void)
@@ -1330,7 +1560,8 @@ static struct MHD_Daemon *start_daemon(void)
         flags |= MHD_USE_IPv6;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
         MHD_OPTION_END);
     freeaddrinfo(ai);
@@ -1346,7 +1577,8 @@ static int parse_serve_args(int argc, char **argv)
         {"port", required_argument, NULL, OPT_PORT},   {"threads", required_argument, NULL, OPT_THREADS},
         {"parallel", required_argument, NULL, OPT_PARALLEL}, {"queue", required_argument, NULL, OPT_QUEUE},
         {"max-body", required_argument, NULL, OPT_MAX_BODY}, {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"api-key", required_argument, NULL, OPT_API_KEY}, {"help", no_argument, NULL, 'h'},
+        {"api-key", required_argument, NULL, OPT_API_KEY}, {"api-key-file", required_argument, NULL, OPT_API_KEY_FILE},
+        {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     S.host = "127.0.0.1";
     S.port = 8080;
@@ -1354,6 +1586,7 @@ static int parse_serve_args(int argc, char **argv)
     S.queue_cap = 64;
     S.max_body = 20000000;
     S.timeout_ms = 120e3;
+    S.header_timeout_ms = 10e3;
     S.api_key = getenv("GITC_API_KEY");
     if (S.api_key && !*S.api_key)
         S.api_key = NULL;
@@ -1378,6 +1611,13 @@ static int parse_serve_args(int argc, char **argv)
             S.max_body = (size_t)v;
             break;
         case OPT_TIMEOUT: if (cli_parse_int(optarg, 1, 86400, "--timeout", &v)) return CLI_EXIT_USAGE; S.timeout_ms = v * 1e3; break;
+        case OPT_HEADER_TIMEOUT:
+            if (cli_parse_int(optarg, 1, 3600, "--header-timeout", &v)) return CLI_EXIT_USAGE;
+            S.header_timeout_ms = v * 1e3;
+            break;
+        case OPT_API_KEY_FILE:
+            if (read_api_key_file(optarg)) return CLI_EXIT_USAGE;
+            break;
         case OPT_API_KEY:
             if (!*optarg) {
                 cli_error("serve: --api-key must not be empty");
@@ -1420,13 +1660,8 @@ int cmd_serve(int argc, char **argv)
     pthread_mutex_init(&S.mu, NULL);
     pthread_cond_init(&S.sched_cv, NULL);
     pthread_cond_init(&S.progress_cv, NULL);
-    S.daemon = start_daemon();
-    if (!S.daemon)
-        return CLI_EXIT_FAILED;
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(S.daemon, MHD_DAEMON_INFO_BIND_PORT);
-    printf("gitc serve: listening on http://%s:%u/\n", S.host, di ? di->port : (unsigned)S.port);
-    fflush(stdout);
-    /* Load while /health answers 503. */
+    pthread_mutex_init(&S.conn_mu, NULL);
+    /* The model first: a missing or broken model is reported before anything is announced. */
     char *dir = NULL;
     S.model = cli_open_model(S.model_arg, 0, &dir);
     gitc_error err = {0};
@@ -1442,25 +1677,39 @@ int cmd_serve(int argc, char **argv)
         cli_error("serve: %s", err.message[0] ? err.message : "out of memory");
         rc = CLI_EXIT_FAILED;
     }
+    if (rc < 0 && !(S.daemon = start_daemon()))
+        rc = CLI_EXIT_FAILED;
     if (rc >= 0) {
-        MHD_stop_daemon(S.daemon);
+        gitc_batch_free(S.batch);
+        free(S.running);
         free(dir);
         gitc_session_free(S.session);
         gitc_model_free(S.model);
+        free(S.api_key_owned);
         return rc;
     }
+    /* The name clients use: a hub id as given, else the folder's name. */
     const char *slash = strrchr(dir, '/');
-    snprintf(S.model_name, sizeof S.model_name, "%s", slash && slash[1] ? slash + 1 : dir);
+    if (S.model_arg && strcmp(S.model_arg, dir))
+        snprintf(S.model_name, sizeof S.model_name, "%s", S.model_arg);
+    else
+        snprintf(S.model_name, sizeof S.model_name, "%s", slash && slash[1] ? slash + 1 : dir);
     S.tok = gitc_model_tokenizer(S.model);
     S.proc = gitc_model_processor(S.model);
     S.frames = gitc_model_num_frames(S.model);
     S.image_size = gitc_model_config(S.model)->vision_image_size;
     S.n_image_tokens = gitc_model_num_image_tokens(S.model);
     pthread_create(&S.sched, NULL, scheduler_main, NULL);
+    pthread_create(&S.watchdog, NULL, watchdog_main, NULL);
     pthread_mutex_lock(&S.mu);
     S.ready = 1;
     pthread_mutex_unlock(&S.mu);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(S.daemon, MHD_DAEMON_INFO_BIND_PORT);
+    printf("gitc serve: listening on http://%s:%u/\n", S.host, di ? di->port : (unsigned)S.port);
+    fflush(stdout);
     fprintf(stderr, "gitc serve: %s ready (%d rows together, queue %d)\n", S.model_name, S.parallel, S.queue_cap);
+    if (!S.model_arg)
+        fprintf(stderr, "gitc serve: note: %s\n", CLI_EMBEDDED_NOTICE);
 
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -1480,6 +1729,11 @@ int cmd_serve(int argc, char **argv)
     pthread_mutex_unlock(&S.mu);
     pthread_join(S.sched, NULL);
     MHD_stop_daemon(S.daemon);
+    pthread_mutex_lock(&S.conn_mu);
+    S.watchdog_quit = 1;
+    pthread_mutex_unlock(&S.conn_mu);
+    pthread_join(S.watchdog, NULL);
+    free(S.api_key_owned);
     gitc_batch_free(S.batch);
     free(S.running);
     gitc_session_free(S.session);

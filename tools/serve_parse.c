@@ -397,6 +397,25 @@ static int looks_like_json(const uint8_t *body, size_t len, const char *content_
     return i < len && body[i] == '{';
 }
 
+/* The visual-question-answering task's inputs: {"question": "...", "image": "<base64 or data URL>"}. */
+static int hf_vqa_inputs(const cJSON *inputs, serve_request *out, char *msg)
+{
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(inputs, "question");
+    const cJSON *img = cJSON_GetObjectItemCaseSensitive(inputs, "image");
+    if (!cJSON_IsString(q) || !q->valuestring[0])
+        return bad(msg, "\"inputs\".\"question\" must be a non-empty string");
+    if (!cJSON_IsString(img))
+        return bad(msg, "\"inputs\".\"image\" must be a string (the image as base64 or a data: URL)");
+    if (serve_image_ref(img->valuestring, strlen(img->valuestring), "inputs.image", &out->images[0], msg))
+        return 400;
+    out->n_images = 1;
+    out->question = strdup(q->valuestring);
+    if (!out->question)
+        return bad(msg, "out of memory");
+    out->hf_vqa = 1;
+    return 0;
+}
+
 int serve_parse_hf(const uint8_t *body, size_t len, const char *content_type,
                    const gitc_generate_params *base, serve_request *out, char *msg)
 {
@@ -419,8 +438,11 @@ int serve_parse_hf(const uint8_t *body, size_t len, const char *content_type,
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "parameters");
     if (!inputs)
         st = bad(msg, "missing field \"inputs\" (the image as base64 or a data: URL)");
+    else if (cJSON_IsObject(inputs))
+        st = hf_vqa_inputs(inputs, out, msg);
     else if (!cJSON_IsString(inputs))
-        st = bad(msg, "\"inputs\" must be a string (the image as base64 or a data: URL)");
+        st = bad(msg, "\"inputs\" must be a string (the image as base64 or a data: URL) or, to ask a question, "
+                      "an object {\"question\", \"image\"}");
     else if ((st = serve_image_ref(inputs->valuestring, strlen(inputs->valuestring), "inputs", &out->images[0], msg)) == 0)
         out->n_images = 1;
     if (!st && params && !cJSON_IsNull(params)) {
@@ -455,11 +477,25 @@ static int add_text(serve_request *out, const char *text, char *msg)
     return 0;
 }
 
-/* The parts of one user message: text and image_url. */
-static int chat_content(const cJSON *content, serve_request *out, char *msg)
+/* 1 when a message's content has an image_url part. */
+static int has_image(const cJSON *message)
+{
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(message, "content"), *part;
+    if (!cJSON_IsArray(content))
+        return 0;
+    cJSON_ArrayForEach(part, content) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
+        if (cJSON_IsString(type) && !strcmp(type->valuestring, "image_url"))
+            return 1;
+    }
+    return 0;
+}
+
+/* The parts of one user message: its text parts when `texts`, its image_url parts when `images`. */
+static int chat_content(const cJSON *content, int texts, int images, serve_request *out, char *msg)
 {
     if (cJSON_IsString(content))
-        return add_text(out, content->valuestring, msg);
+        return texts ? add_text(out, content->valuestring, msg) : 0;
     if (!cJSON_IsArray(content))
         return bad(msg, "\"content\" must be a string or an array of parts");
     int i = 0;
@@ -472,13 +508,17 @@ static int chat_content(const cJSON *content, serve_request *out, char *msg)
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
             if (!cJSON_IsString(t))
                 return bad(msg, "content part %d: \"text\" must be a string", i);
-            if (add_text(out, t->valuestring, msg))
+            if (texts && add_text(out, t->valuestring, msg))
                 return 400;
         } else if (!strcmp(type->valuestring, "image_url")) {
             const cJSON *iu = cJSON_GetObjectItemCaseSensitive(part, "image_url");
             const cJSON *url = cJSON_IsObject(iu) ? cJSON_GetObjectItemCaseSensitive(iu, "url") : iu;
             if (!cJSON_IsString(url))
                 return bad(msg, "content part %d: \"image_url\" needs a \"url\" string", i);
+            if (!images) {
+                i++;
+                continue;
+            }
             if (out->n_images >= SERVE_MAX_IMAGES)
                 return bad(msg, "more than %d images in one message", SERVE_MAX_IMAGES);
             char what[48];
@@ -506,7 +546,7 @@ int serve_parse_chat(const uint8_t *body, size_t len, const gitc_generate_params
         return 400;
     int st = 0;
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
-    const cJSON *user = NULL, *m;
+    const cJSON *user = NULL, *with_image = NULL, *m;
     if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0) {
         st = bad(msg, "missing field \"messages\" (a non-empty array)");
         goto done;
@@ -517,8 +557,11 @@ int serve_parse_chat(const uint8_t *body, size_t len, const gitc_generate_params
             st = bad(msg, "every message needs a \"role\" string");
             goto done;
         }
-        if (!strcmp(role->valuestring, "user"))
+        if (!strcmp(role->valuestring, "user")) {
             user = m;
+            if (has_image(m))
+                with_image = m;
+        }
     }
     if (!user) {
         st = bad(msg, "no message with role \"user\"");
@@ -529,10 +572,14 @@ int serve_parse_chat(const uint8_t *body, size_t len, const gitc_generate_params
         st = bad(msg, "the user message has no \"content\"");
         goto done;
     }
-    if ((st = chat_content(content, out, msg)))
+    /* The question of the last user message, about the most recent image sent. */
+    if ((st = chat_content(content, 1, with_image == user, out, msg)))
+        goto done;
+    if (with_image && with_image != user &&
+        (st = chat_content(cJSON_GetObjectItemCaseSensitive(with_image, "content"), 0, 1, out, msg)))
         goto done;
     if (out->n_images == 0) {
-        st = bad(msg, "the user message has no image: add an image_url part with a data: URL");
+        st = bad(msg, "no user message has an image: add an image_url part with a data: URL");
         goto done;
     }
     /* transformers' names first (extensions), then the OpenAI ones. */
@@ -573,6 +620,15 @@ int serve_parse_chat(const uint8_t *body, size_t len, const gitc_generate_params
             goto done;
         }
         out->stream = cJSON_IsTrue(stream);
+    }
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    if (so && !cJSON_IsNull(so)) {
+        const cJSON *iu = cJSON_IsObject(so) ? cJSON_GetObjectItemCaseSensitive(so, "include_usage") : NULL;
+        if (!cJSON_IsObject(so) || (iu && !cJSON_IsNull(iu) && !cJSON_IsBool(iu))) {
+            st = bad(msg, "\"stream_options\" must be an object whose \"include_usage\" is true or false");
+            goto done;
+        }
+        out->include_usage = cJSON_IsTrue(iu);
     }
 done:
     cJSON_Delete(root);
@@ -622,7 +678,10 @@ int serve_parse_caption(const uint8_t *body, size_t len, const char *content_typ
             }
         } else {
             int r = serve_param_field(pt->name, (const char *)pt->data, pt->len, &out->params, msg);
-            if (r == -1)
+            if (r == -1 && (!strcmp(pt->name, "image") || !strcmp(pt->name, "video") || !strcmp(pt->name, "frame")))
+                st = bad(msg, "form field '%s' must be a file, not text: with curl, -F %s=@photo.jpg (the '@' "
+                              "uploads the file)", pt->name, pt->name);
+            else if (r == -1)
                 st = bad(msg, "unknown form field '%s' (files, question, and the CLI's decoding options)", pt->name);
             else
                 st = r;

@@ -32,7 +32,9 @@ typedef struct serve_request {
     char *question;             /* malloc'd, NULL when none */
     gitc_generate_params params;
     int stream;                 /* chat: "stream": true */
+    int include_usage;          /* chat: "stream_options": {"include_usage": true} */
     int n;                      /* chat: "n" choices (1) */
+    int hf_vqa;                 /* HF: {"inputs": {"question", "image"}}, answered [{"answer", "score"}] */
 } serve_request;
 
 /* Frees what a request owns and zeroes it; NULL is fine. */
@@ -78,15 +80,19 @@ int serve_params_json(const void *obj, gitc_generate_params *p, char *msg);
 int serve_param_field(const char *name, const char *value, size_t len, gitc_generate_params *p, char *msg);
 
 /* POST / and /v1/image-to-text: raw image bytes, or (Content-Type
- * application/json) {"inputs": "<base64 or data URL>", "parameters": {...}}.
- * The settings start from `base`. */
+ * application/json) {"inputs": "<base64 or data URL>", "parameters": {...}},
+ * or the visual-question-answering task's {"inputs": {"question": "...",
+ * "image": "<base64 or data URL>"}} (sets hf_vqa). The settings start from `base`. */
 int serve_parse_hf(const uint8_t *body, size_t len, const char *content_type,
                    const gitc_generate_params *base, serve_request *out, char *msg);
 
-/* POST /v1/chat/completions: the last user message's image_url parts (data:
- * URLs) and text part (the question); max_tokens / max_completion_tokens,
+/* POST /v1/chat/completions: the question is the text of the last user
+ * message; the images are that message's image_url parts (data: URLs), or,
+ * when it has none, those of the most recent earlier user message that has
+ * some (a follow-up question about an image sent before). Assistant and
+ * system messages are not read. max_tokens / max_completion_tokens,
  * temperature (> 0 samples; absent or 0 is greedy), top_p, seed, n, stream,
- * plus transformers' names as extensions. */
+ * stream_options.include_usage, plus transformers' names as extensions. */
 int serve_parse_chat(const uint8_t *body, size_t len, const gitc_generate_params *base,
                      serve_request *out, char *msg);
 

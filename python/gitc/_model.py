@@ -81,10 +81,12 @@ def _hub_snapshot(model_id, revision):
     cache = _hub_cache_dir()
     repo = os.path.join(cache, "models--" + model_id.replace("/", "--"))
     if not os.path.isdir(repo):
+        hint = (f"; a hub id is ORG/NAME: did you mean microsoft/{model_id}? (hf download microsoft/{model_id})"
+                if "/" not in model_id and model_id.lower().startswith("git-") else "")
         raise IoError(
             f"model '{model_id}' is not a folder and is not in the local HuggingFace cache "
-            f"(looked for {repo}); gitc works offline: download it first "
-            f"(huggingface-cli download {model_id})"
+            f"(looked for {repo}); gitc works offline: download it first with hf download {model_id} "
+            f"(with an older huggingface_hub: huggingface-cli download {model_id}){hint}"
         )
     rev = revision or "main"
     if rev.startswith("/") or ".." in rev.split("/"):
@@ -108,7 +110,8 @@ def _hub_snapshot(model_id, revision):
         if found:
             return max(found, key=os.path.getmtime)
     raise IoError(f"model '{model_id}': revision '{rev}' is not in the local cache ({repo}: no refs/{rev} "
-                  f"and no snapshots/{rev}); download it with huggingface-cli download {model_id} --revision {rev}")
+                  f"and no snapshots/{rev}); download it with hf download {model_id} --revision {rev} "
+                  f"(with an older huggingface_hub: huggingface-cli download {model_id} --revision {rev})")
 
 
 def resolve_model(path_or_hub_id, revision=None, video=False):

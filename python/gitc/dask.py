@@ -22,10 +22,18 @@ use absolute paths on a shared file system.
 """
 import collections
 import os
+import sys
 import threading
 import uuid
 
-import distributed
+try:
+    import distributed
+except ImportError as e:
+    raise ImportError(
+        f"gitc.dask needs Dask's distributed package, which {sys.executable} cannot import ({e}); "
+        "Debian packages it as python3-distributed for /usr/bin/python3 (scripts/install-deps.sh installs it), "
+        "another Python needs it installed there"
+    ) from None
 
 from . import GENERATE_KEYWORDS, ArgumentError, Model
 from .records import dumps, record, recorded_files
@@ -106,6 +114,9 @@ def caption_files(client, paths, model=None, out=None, batch_size=8, *, question
             else:
                 todo.append(p)
         paths = todo
+    out_dir = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(out_dir):
+        raise ArgumentError(f"out={out!r}: the folder {out_dir} does not exist")
     model_arg = None if model is None else os.fsdecode(os.fspath(model))
     spec = (model_arg, revision, threads, bool(video))
     batches = [paths[i:i + batch_size] for i in range(0, len(paths), batch_size)]
@@ -114,7 +125,10 @@ def caption_files(client, paths, model=None, out=None, batch_size=8, *, question
         max_in_flight = max(4, 2 * n_threads)
     run_id = uuid.uuid4().hex[:12]
     written = errors = 0
-    with open(out, "a" if resume else "w", encoding="utf-8") as f:
+    # `out` is opened when the first batch's records arrive, so a run that fails before any
+    # (a model that does not load on the workers) leaves no empty or truncated file behind.
+    f = None
+    try:
         pending = iter(enumerate(batches))
 
         def submit(n):
@@ -130,6 +144,8 @@ def caption_files(client, paths, model=None, out=None, batch_size=8, *, question
         for future in ac:
             records = future.result()  # re-raises a failed task (a model that does not load)
             future.release()
+            if f is None:
+                f = open(out, "a" if resume else "w", encoding="utf-8")
             for rec in records:
                 f.write(dumps(rec) + "\n")
                 errors += "error" in rec
@@ -139,4 +155,9 @@ def caption_files(client, paths, model=None, out=None, batch_size=8, *, question
                 ac.add(nf)
             if progress is not None:
                 progress(written, len(paths))
+        if f is None:  # nothing to caption: the (empty, or kept with resume) file still exists
+            f = open(out, "a" if resume else "w", encoding="utf-8")
+    finally:
+        if f is not None:
+            f.close()
     return {"written": written, "errors": errors, "skipped": skipped}

@@ -113,6 +113,19 @@ def test_resume_after_the_client_stopped_half_way(client, inputs, expected, tmp_
     print(f"stopped after {len(first)} records; the resumed run wrote the other {summary['written']}")
 
 
+def test_a_model_that_does_not_load_leaves_no_output_file(client, inputs, tmp_path):
+    # Before: `out` was created (or truncated) first, and stayed empty when every task failed.
+    out = tmp_path / "captions.jsonl"
+    missing = str(tmp_path / "no-such-model")
+    with pytest.raises(gitc.Error, match="no-such-model"):
+        gitc.dask.caption_files(client, inputs[:2], model=missing, out=str(out), batch_size=1, threads=1)
+    assert not out.exists()
+    out.write_text("kept\n")
+    with pytest.raises(gitc.Error, match="no-such-model"):
+        gitc.dask.caption_files(client, inputs[:2], model=missing, out=str(out), batch_size=1, threads=1)
+    assert out.read_text() == "kept\n"
+
+
 def test_a_killed_worker_loses_nothing(client, inputs, expected, tmp_path):
     out = tmp_path / "captions.jsonl"
     pids = client.run(os.getpid)
