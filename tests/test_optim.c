@@ -1,0 +1,107 @@
+/* The optimizer against values derived by hand from torch.optim.AdamW's
+ * update rule, transformers' schedules and clip_grad_norm_'s coefficient,
+ * and the same results on any thread count. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "optim.h"
+
+/* Three AdamW steps on two elements (lr 0.1, wd 0.01), one with a zero first
+ * gradient (its update is 0 / eps = 0): the values torch's formula gives,
+ * worked out in float64 by hand. */
+static void test_adamw_by_hand(void)
+{
+    float p[2] = {1.0f, -2.0f}, m[2] = {0}, v[2] = {0};
+    const float g[3][2] = {{0.5f, 0.0f}, {-0.25f, 3.0f}, {0.125f, -1.0f}};
+    const double want[3][2] = {{0.899000002, -1.998},
+                               {0.8714672987058463, -2.0704156820059967},
+                               {0.8365529176159483, -2.1027025319502983}};
+    gitc_adamw opt = {0.9, 0.999, 1e-8, 0.01};
+    for (int t = 0; t < 3; t++) {
+        gitc_adamw_update(p, m, v, g[t], 2, &opt, 0.1, 1, t + 1, NULL);
+        for (int i = 0; i < 2; i++)
+            check_true(fabs(p[i] - want[t][i]) <= 1e-6 * fabs(want[t][i]),
+                       "adamw step %d element %d: %.9g, want %.9g", t + 1, i, p[i], want[t][i]);
+    }
+    /* No decay: after one step of g = 0.5 from 1.0 the update is lr exactly (m/sqrt(v) = 1). */
+    float q = 1.0f, qm = 0.0f, qv = 0.0f, qg = 0.5f;
+    gitc_adamw_update(&q, &qm, &qv, &qg, 1, &opt, 0.1, 0, 1, NULL);
+    check_true(fabs(q - 0.9) < 1e-7, "adamw without decay: %.9g, want 0.9", q);
+    printf("adamw: 3 hand-derived steps within 1e-6 relative\n");
+}
+
+/* transformers' get_{linear,cosine,constant}_schedule_with_warmup, warm-up 2, total 10. */
+static void test_schedules(void)
+{
+    const struct { gitc_schedule s; long step; double want; } cases[] = {
+        {GITC_SCHEDULE_LINEAR, 0, 0.0},   {GITC_SCHEDULE_LINEAR, 1, 0.5},
+        {GITC_SCHEDULE_LINEAR, 2, 1.0},   {GITC_SCHEDULE_LINEAR, 6, 0.5},
+        {GITC_SCHEDULE_LINEAR, 10, 0.0},  {GITC_SCHEDULE_LINEAR, 12, 0.0},
+        {GITC_SCHEDULE_COSINE, 1, 0.5},   {GITC_SCHEDULE_COSINE, 2, 1.0},
+        {GITC_SCHEDULE_COSINE, 4, 0.85355339059327373}, {GITC_SCHEDULE_COSINE, 6, 0.5},
+        {GITC_SCHEDULE_COSINE, 10, 0.0},  {GITC_SCHEDULE_CONSTANT, 1, 0.5},
+        {GITC_SCHEDULE_CONSTANT, 2, 1.0}, {GITC_SCHEDULE_CONSTANT, 50, 1.0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double f = gitc_schedule_factor(cases[i].s, cases[i].step, 2, 10);
+        check_true(fabs(f - cases[i].want) < 1e-12, "schedule %d step %ld: %.17g, want %.17g",
+                   (int)cases[i].s, cases[i].step, f, cases[i].want);
+    }
+    /* No warm-up: step 0 is the full rate (max(1, warmup) avoids 0/0). */
+    check_true(gitc_schedule_factor(GITC_SCHEDULE_LINEAR, 0, 0, 4) == 1.0, "linear without warm-up");
+    printf("schedules: %zu points\n", sizeof cases / sizeof cases[0]);
+}
+
+/* Sum of squares and clipping: exact small cases, and a large tensor whose sum is
+ * the same on 1 and 3 threads. */
+static void test_norm_and_clip(void)
+{
+    float x[4] = {3.0f, 0.0f, -4.0f, 0.0f};
+    check_true(gitc_sum_squares(x, 4, NULL) == 25.0, "sum of squares of (3, 0, -4, 0)");
+    check_true(gitc_clip_coef(5.0, 1.0) == (float)(1.0 / (5.0 + 1e-6)), "clip coef 1/(5+1e-6)");
+    check_true(gitc_clip_coef(0.5, 1.0) == 1.0f, "clip coef is at most 1");
+    size_t n = 300001;
+    float *big = malloc(n * sizeof *big), *big2 = malloc(n * sizeof *big2);
+    if (!check_true(big && big2, "allocation"))
+        return;
+    for (size_t i = 0; i < n; i++)
+        big[i] = big2[i] = (float)sin((double)i * 0.001) * 0.01f;
+    gitc_pool *pool = gitc_pool_create(3);
+    double s1 = gitc_sum_squares(big, n, NULL), s3 = gitc_sum_squares(big, n, pool);
+    check_true(s1 == s3, "sum of squares: 1 thread %.17g, 3 threads %.17g", s1, s3);
+    gitc_scale(big, n, 0.25f, pool);
+    gitc_scale(big2, n, 0.25f, NULL);
+    int same = 1;
+    for (size_t i = 0; i < n; i++)
+        same &= big[i] == big2[i] && big[i] == big2[i];
+    check_true(same, "scale on 1 and 3 threads");
+    float *p1 = calloc(3 * n, sizeof(float)), *p3 = calloc(3 * n, sizeof(float));
+    gitc_adamw opt = {0.9, 0.999, 1e-8, 0.01};
+    if (check_true(p1 && p3, "allocation")) {
+        for (int t = 1; t <= 2; t++) {
+            gitc_adamw_update(p1, p1 + n, p1 + 2 * n, big, n, &opt, 1e-3, 1, t, NULL);
+            gitc_adamw_update(p3, p3 + n, p3 + 2 * n, big, n, &opt, 1e-3, 1, t, pool);
+        }
+        size_t diff = 0;
+        for (size_t i = 0; i < 3 * n; i++)
+            diff += p1[i] != p3[i];
+        check_true(diff == 0, "adamw on 1 and 3 threads: %zu values differ", diff);
+    }
+    free(p1);
+    free(p3);
+    gitc_pool_free(pool);
+    free(big);
+    free(big2);
+    printf("norm, clip, scale and adamw: thread-count independent\n");
+}
+
+int main(int argc, char **argv)
+{
+    check_init(argc, argv);
+    test_adamw_by_hand();
+    test_schedules();
+    test_norm_and_clip();
+    return check_done("test_optim");
+}
