@@ -596,6 +596,74 @@ GITC_API gitc_status gitc_describe_image(gitc_session *session, const gitc_image
 GITC_API gitc_status gitc_describe_frames(gitc_session *session, const gitc_image *frames, int n_frames,
                                           const gitc_generate_params *params, char **text, gitc_error *err);
 
+/* ------------------------------------------------------------------ */
+/* Fine-tuning (GitForCausalLM with labels)                            */
+/* ------------------------------------------------------------------ */
+
+/* A dataset in the layout of HF `imagefolder`: a folder of images with
+ * metadata.jsonl ({"file_name": "a.jpg", "text": "..."} per line, or
+ * "question" and "answer" for VQA) or metadata.csv (a header naming
+ * file_name and text, RFC 4180 quoting). Texts are tokenized with the model's
+ * tokenizer: a caption trains as [CLS] text [SEP] (labels = ids), a VQA record
+ * as [CLS] question answer [SEP] with labels on the answer and [SEP] only.
+ * Immutable after loading; may be shared by threads. */
+typedef struct gitc_dataset gitc_dataset;
+
+typedef struct gitc_dataset_params {
+    size_t size;     /* sizeof(gitc_dataset_params), set by gitc_dataset_default_params */
+    int max_length;  /* most tokens of a record ([CLS] ... [SEP]); 0 = the longest record,
+                        at most max_position_embeddings; default 0 */
+    int skip_bad;    /* 1: leave bad records out; 0: any bad record fails the load; default 0 */
+    int check_images; /* 1: decode every image while loading (unreadable ones are bad records);
+                         0: only check that the files exist; default 1 */
+    int exif_transpose; /* as gitc_image_params; default 1 (the gitc command's default) */
+} gitc_dataset_params;
+
+GITC_API gitc_dataset_params gitc_dataset_default_params(void);
+
+/* Reads and checks a dataset folder for a model (its tokenizer, processor and
+ * max_position_embeddings). Every record is checked before this returns: a
+ * missing or unreadable image, an empty text, a text over max_length, a
+ * malformed line are each listed with the metadata file's line number. With
+ * bad records and skip_bad 0 it fails with GITC_ERR_FORMAT; with skip_bad 1 the
+ * rest is the dataset. `report` (may be NULL) receives the list of bad records,
+ * one per line (NULL when there are none; caller frees with free()), on success
+ * and on failure alike. *out (caller frees with gitc_dataset_free) is set only
+ * on success. */
+GITC_API gitc_status gitc_dataset_load(const char *dir, const gitc_model *model,
+                                       const gitc_dataset_params *params, gitc_dataset **out,
+                                       char **report, gitc_error *err);
+
+GITC_API void gitc_dataset_free(gitc_dataset *dataset);
+
+/* Records kept, records left out as bad, and the most tokens of a kept record. */
+GITC_API int gitc_dataset_size(const gitc_dataset *dataset);
+GITC_API int gitc_dataset_skipped(const gitc_dataset *dataset);
+GITC_API int gitc_dataset_max_tokens(const gitc_dataset *dataset);
+
+/* Record i's image path, text (the caption or the answer) and question (NULL for
+ * a caption record); NULL when i is out of range. Borrowed. */
+GITC_API const char *gitc_dataset_image_path(const gitc_dataset *dataset, int i);
+GITC_API const char *gitc_dataset_text(const gitc_dataset *dataset, int i);
+GITC_API const char *gitc_dataset_question(const gitc_dataset *dataset, int i);
+
+/* Builds a batch of the records indices[0..B): pixel_values [B, frames, 3, H, W]
+ * through the model's processor (pixel_capacity floats available), and ids and
+ * labels [B, T] with T = the longest of these records (*n_text), right-padded
+ * with pad_token_id and -100 (ids_capacity ints available in each). Images are
+ * decoded here, each time. */
+GITC_API gitc_status gitc_dataset_batch(const gitc_dataset *dataset, const int *indices, int B,
+                                        float *pixel_values, size_t pixel_capacity, int32_t *ids,
+                                        int32_t *labels, size_t ids_capacity, int *n_text,
+                                        gitc_error *err);
+
+/* Learning-rate schedule after the warm-up (transformers' get_*_schedule_with_warmup). */
+typedef enum gitc_schedule {
+    GITC_SCHEDULE_LINEAR = 0, /* linear decay to 0 at total_steps */
+    GITC_SCHEDULE_COSINE,     /* half a cosine to 0 at total_steps */
+    GITC_SCHEDULE_CONSTANT    /* the peak rate */
+} gitc_schedule;
+
 #ifdef __cplusplus
 }
 #endif
