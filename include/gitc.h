@@ -664,6 +664,97 @@ typedef enum gitc_schedule {
     GITC_SCHEDULE_CONSTANT    /* the peak rate */
 } gitc_schedule;
 
+/* Parts of the model that can be frozen (gitc_train_params.freeze, bits). */
+#define GITC_FREEZE_VISION 1u      /* git.image_encoder: its outputs are cached per image key */
+#define GITC_FREEZE_PROJECTION 2u  /* git.visual_projection (and temporal embeddings) */
+#define GITC_FREEZE_EMBEDDINGS 4u  /* git.embeddings (word, position, LayerNorm) */
+
+typedef struct gitc_train_params {
+    size_t size;          /* sizeof(gitc_train_params), set by gitc_train_default_params */
+    double lr;            /* peak learning rate; default 5e-5 */
+    double beta1, beta2;  /* AdamW betas; default 0.9, 0.999 */
+    double eps;           /* default 1e-8 */
+    double weight_decay;  /* on every parameter but biases and LayerNorm weights; default 0.01 */
+    double clip;          /* largest global gradient norm; 0 = no clipping; default 1.0 */
+    gitc_schedule schedule; /* default linear */
+    long warmup_steps;    /* optimizer steps of linear warm-up from 0; default 0 */
+    long total_steps;     /* optimizer steps the schedule spans (linear, cosine); default 0 =
+                             constant after the warm-up whatever `schedule` says */
+    int accumulate;       /* micro-batches (gitc_trainer_step calls) per optimizer step; default 1 */
+    unsigned freeze;      /* GITC_FREEZE_* bits; default 0 (everything trains) */
+    int dropout;          /* 1: dropout at the config's rates while training; default 1 */
+    uint64_t seed;        /* dropout masks (step k's masks depend on seed and k only); default 42 */
+    int n_threads;        /* 0 = online CPUs; default 0 */
+    int max_batch;        /* most images of one call; default 8 */
+    int max_text;         /* most text tokens of one call; default 0 = max_position_embeddings */
+    int cache_images;     /* with GITC_FREEZE_VISION: image keys 0..cache_images-1 keep their vision
+                             outputs (a later call with the same key reuses them); default 0 */
+} gitc_train_params;
+
+GITC_API gitc_train_params gitc_train_default_params(void);
+
+/* A trainer: a float32 training copy of a model (weights, gradients, the AdamW
+ * moments), its thread pool and its step counters. One thread at a time. */
+typedef struct gitc_trainer gitc_trainer;
+
+/* Copies the weights of `model` (which may be freed afterwards) and checks the
+ * params (params->size tells which fields the caller knows; NULL = defaults).
+ * Caller frees with gitc_trainer_free. */
+GITC_API gitc_status gitc_trainer_create(const gitc_model *model, const gitc_train_params *params,
+                                         gitc_trainer **out, gitc_error *err);
+GITC_API void gitc_trainer_free(gitc_trainer *trainer);
+
+/* What one gitc_trainer_step did. */
+typedef struct gitc_train_stats {
+    double loss;      /* mean loss of this micro-batch */
+    int n_targets;    /* targets (labels not -100) it counted */
+    int stepped;      /* 1: this call completed an optimizer step */
+    long step;        /* optimizer steps done so far */
+    double lr;        /* learning rate of the last optimizer step */
+    double grad_norm; /* global gradient norm of the last optimizer step, before clipping */
+} gitc_train_stats;
+
+/* One micro-batch: forward, backward, gradients accumulated; every
+ * `accumulate`-th call also clips and takes the AdamW step. pixel_values
+ * [B, frames, 3, H, W]; image_keys (B keys, or NULL) name the images for the
+ * frozen-vision cache; ids, labels [B, T] (labels -100: not a target; the loss
+ * is transformers': logits shifted by one against labels[:, 1:]). stats may be NULL. */
+GITC_API gitc_status gitc_trainer_step(gitc_trainer *trainer, const float *pixel_values,
+                                       const int64_t *image_keys, int B, const int32_t *ids,
+                                       const int32_t *labels, int T, gitc_train_stats *stats,
+                                       gitc_error *err);
+
+/* The loss of a batch with the current weights (no dropout, no gradient, nothing
+ * changes): *loss the mean over its *n_targets targets (either may be NULL). */
+GITC_API gitc_status gitc_trainer_evaluate(gitc_trainer *trainer, const float *pixel_values,
+                                           const int64_t *image_keys, int B, const int32_t *ids,
+                                           const int32_t *labels, int T, double *loss,
+                                           int *n_targets, gitc_error *err);
+
+/* Optimizer steps and micro-batches done so far. */
+GITC_API long gitc_trainer_steps(const gitc_trainer *trainer);
+GITC_API long gitc_trainer_micro_steps(const gitc_trainer *trainer);
+
+/* Writes the current weights as a model folder transformers and gitc load
+ * (created when missing): config.json, generation_config.json and the
+ * processor and tokenizer files of the input model, and model.safetensors
+ * (float32, transformers' tensor names, {"format": "pt"} metadata). Files are
+ * written atomically. */
+GITC_API gitc_status gitc_trainer_save(gitc_trainer *trainer, const char *dir, gitc_error *err);
+
+/* gitc_trainer_save plus optimizer.safetensors (the AdamW moments) and
+ * trainer_state.json (steps, seed, settings, and `user_json`, a JSON object the
+ * caller keeps there, or NULL): everything gitc_trainer_resume needs. */
+GITC_API gitc_status gitc_trainer_save_checkpoint(gitc_trainer *trainer, const char *dir,
+                                                  const char *user_json, gitc_error *err);
+
+/* Loads a checkpoint written by gitc_trainer_save_checkpoint into a trainer
+ * created from the same model with the same settings: weights, moments and
+ * counters, so the next steps are those an uninterrupted run takes.
+ * `user_json` (may be NULL) receives the caller's object (caller frees). */
+GITC_API gitc_status gitc_trainer_resume(gitc_trainer *trainer, const char *dir, char **user_json,
+                                         gitc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -326,6 +326,7 @@ typedef struct st_entry {
 struct st_writer {
     st_entry *entries;
     int n, cap;
+    char *format; /* __metadata__ {"format": ...}, or NULL for none */
 };
 
 st_writer *st_writer_new(void) { return calloc(1, sizeof(st_writer)); }
@@ -339,7 +340,18 @@ void st_writer_free(st_writer *w)
         free(w->entries[i].data);
     }
     free(w->entries);
+    free(w->format);
     free(w);
+}
+
+gitc_status st_writer_set_format(st_writer *w, const char *format, gitc_error *err)
+{
+    char *f = strdup(format);
+    if (!f)
+        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    free(w->format);
+    w->format = f;
+    return GITC_OK;
 }
 
 gitc_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
@@ -384,6 +396,13 @@ static char *writer_header(const st_writer *w, size_t *len)
 {
     cJSON *root = cJSON_CreateObject();
     size_t offset = 0;
+    if (root && w->format) {
+        cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
+        if (!meta || !cJSON_AddStringToObject(meta, "format", w->format)) {
+            cJSON_Delete(root);
+            return NULL;
+        }
+    }
     for (int i = 0; root && i < w->n; i++) {
         const st_entry *e = &w->entries[i];
         cJSON *o = cJSON_AddObjectToObject(root, e->name);

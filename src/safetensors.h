@@ -75,6 +75,9 @@ typedef gitc_status (*st_fill_fn)(void *user, int index, void *buf, size_t nbyte
 
 st_writer *st_writer_new(void);
 void st_writer_free(st_writer *w);
+/* Sets the header's __metadata__ to {"format": format} (transformers writes
+ * "pt" and its loader wants it); the string is copied. */
+gitc_status st_writer_set_format(st_writer *w, const char *format, gitc_error *err);
 /* Declares a tensor; `data` (may be NULL: filled when written) is copied. */
 gitc_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
                           const int64_t *shape, const void *data, gitc_error *err);
