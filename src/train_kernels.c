@@ -1,0 +1,657 @@
+/* Kernels of training: forward pieces that keep statistics, backward of every
+ * operation, dropout (see train_kernels.h). Portable C; the matrix products
+ * are blocked so that the compiler vectorizes their inner loops. */
+#include "train_kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+/* One splitmix64 step: a well-mixed 64-bit hash of x. */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+float gitc_tk_drop_scale(const gitc_tk_drop *d, uint64_t i)
+{
+    if (!d || d->rate <= 0.0f)
+        return 1.0f;
+    uint64_t h = mix64(mix64(d->seed ^ mix64(d->site)) ^ i);
+    float u = (float)(h >> 40) * (1.0f / 16777216.0f); /* 24 bits: uniform in [0, 1) */
+    return u < d->rate ? 0.0f : 1.0f / (1.0f - d->rate);
+}
+
+typedef struct drop_ctx {
+    float *x;
+    size_t n;
+    const gitc_tk_drop *d;
+} drop_ctx;
+
+/* Share ith of a dropout pass: a contiguous slice of the elements. */
+static void drop_task(void *arg, int ith, int nth)
+{
+    drop_ctx *c = arg;
+    size_t per = (c->n + (size_t)nth - 1) / (size_t)nth;
+    size_t a = per * (size_t)ith, b = a + per < c->n ? a + per : c->n;
+    for (size_t i = a; i < b; i++)
+        c->x[i] *= gitc_tk_drop_scale(c->d, i);
+}
+
+void gitc_tk_dropout(gitc_pool *pool, float *x, size_t n, const gitc_tk_drop *d)
+{
+    if (!d || d->rate <= 0.0f)
+        return;
+    drop_ctx c = {x, n, d};
+    gitc_pool_run(pool, drop_task, &c);
+}
+
+/* ---- LayerNorm ---- */
+
+typedef struct ln_ctx {
+    float *out, *mean, *rstd, *dx, *dgamma, *dbeta;
+    const float *x, *gamma, *beta, *dy;
+    const float *cmean, *crstd; /* the statistics the backward pass reads */
+    int M, C;
+    float eps;
+} ln_ctx;
+
+/* Forward rows [r0, r1): statistics in float64, then the affine output. */
+static void ln_rows(const ln_ctx *c, int r0, int r1)
+{
+    for (int m = r0; m < r1; m++) {
+        const float *x = c->x + (size_t)m * (size_t)c->C;
+        float *o = c->out + (size_t)m * (size_t)c->C;
+        double s = 0.0, ss = 0.0;
+        for (int i = 0; i < c->C; i++)
+            s += x[i];
+        double mu = s / c->C;
+        for (int i = 0; i < c->C; i++) {
+            double d = x[i] - mu;
+            ss += d * d;
+        }
+        float rs = (float)(1.0 / sqrt(ss / c->C + (double)c->eps));
+        float mf = (float)mu;
+        for (int i = 0; i < c->C; i++)
+            o[i] = (x[i] - mf) * rs * c->gamma[i] + c->beta[i];
+        c->mean[m] = mf;
+        c->rstd[m] = rs;
+    }
+}
+
+static void ln_task(void *arg, int ith, int nth)
+{
+    ln_ctx *c = arg;
+    int r0, r1;
+    gitc_split(c->M, ith, nth, &r0, &r1);
+    ln_rows(c, r0, r1);
+}
+
+void gitc_tk_layernorm(gitc_pool *pool, float *out, float *mean, float *rstd, const float *x,
+                       const float *gamma, const float *beta, int M, int C, float eps)
+{
+    ln_ctx c = {.out = out, .mean = mean, .rstd = rstd, .x = x, .gamma = gamma, .beta = beta,
+                .M = M, .C = C, .eps = eps};
+    gitc_pool_run(pool, ln_task, &c);
+}
+
+/* Input gradient of rows [r0, r1). */
+static void ln_bwd_rows(const ln_ctx *c, int r0, int r1)
+{
+    int C = c->C;
+    for (int m = r0; m < r1; m++) {
+        const float *x = c->x + (size_t)m * (size_t)C, *dy = c->dy + (size_t)m * (size_t)C;
+        float *dx = c->dx + (size_t)m * (size_t)C;
+        float mu = c->cmean[m], rs = c->crstd[m];
+        double s1 = 0.0, s2 = 0.0;
+        for (int i = 0; i < C; i++) {
+            double g = (double)dy[i] * c->gamma[i];
+            s1 += g;
+            s2 += g * ((double)(x[i] - mu) * rs);
+        }
+        float m1 = (float)(s1 / C), m2 = (float)(s2 / C);
+        for (int i = 0; i < C; i++) {
+            float xh = (x[i] - mu) * rs;
+            dx[i] += rs * (dy[i] * c->gamma[i] - m1 - xh * m2);
+        }
+    }
+}
+
+/* gamma/beta gradients of columns [c0, c1), summed over every row in order. */
+static void ln_bwd_cols(const ln_ctx *c, int c0, int c1)
+{
+    for (int i = c0; i < c1; i++) {
+        float sg = 0.0f, sb = 0.0f;
+        for (int m = 0; m < c->M; m++) {
+            float dy = c->dy[(size_t)m * (size_t)c->C + (size_t)i];
+            sg += dy * (c->x[(size_t)m * (size_t)c->C + (size_t)i] - c->cmean[m]) * c->crstd[m];
+            sb += dy;
+        }
+        if (c->dgamma)
+            c->dgamma[i] += sg;
+        if (c->dbeta)
+            c->dbeta[i] += sb;
+    }
+}
+
+static void ln_bwd_task(void *arg, int ith, int nth)
+{
+    ln_ctx *c = arg;
+    int a, b;
+    if (c->dx) {
+        gitc_split(c->M, ith, nth, &a, &b);
+        ln_bwd_rows(c, a, b);
+    }
+    if (c->dgamma || c->dbeta) {
+        gitc_split(c->C, ith, nth, &a, &b);
+        ln_bwd_cols(c, a, b);
+    }
+}
+
+void gitc_tk_layernorm_bwd(gitc_pool *pool, float *dx, float *dgamma, float *dbeta, const float *dy,
+                           const float *x, const float *mean, const float *rstd, const float *gamma,
+                           int M, int C)
+{
+    ln_ctx c = {.dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x, .cmean = mean,
+                .crstd = rstd, .gamma = gamma, .M = M, .C = C};
+    gitc_pool_run(pool, ln_bwd_task, &c);
+}
+
+void gitc_tk_layernorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const float *dy,
+                               const float *x, const float *mean, const float *rstd,
+                               const float *gamma, int M, int C)
+{
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * (size_t)C, *g = dy + (size_t)m * (size_t)C;
+        double s1 = 0.0, s2 = 0.0;
+        for (int i = 0; i < C; i++) {
+            double xh = ((double)xr[i] - mean[m]) * rstd[m];
+            s1 += (double)g[i] * gamma[i];
+            s2 += (double)g[i] * gamma[i] * xh;
+            if (dgamma)
+                dgamma[i] += (float)(g[i] * xh);
+            if (dbeta)
+                dbeta[i] += g[i];
+        }
+        if (!dx)
+            continue;
+        for (int i = 0; i < C; i++) {
+            double xh = ((double)xr[i] - mean[m]) * rstd[m];
+            dx[(size_t)m * (size_t)C + (size_t)i] +=
+                (float)(rstd[m] * ((double)g[i] * gamma[i] - s1 / C - xh * s2 / C));
+        }
+    }
+}
+
+/* ---- linear backward ---- */
+
+typedef struct lin_ctx {
+    float *dx, *dw, *db;
+    const float *dy, *w, *x;
+    int M, N, K;
+} lin_ctx;
+
+/* Rows per block of the products: each loaded weight (or input) row is used
+ * for this many output rows while it is in cache. */
+#define TK_BLOCK 4
+/* Outputs per block of the input-gradient product (a block of W stays in L2). */
+#define TK_NBLOCK 256
+
+/* dx rows [r0, r1) += dy · W, blocked by TK_BLOCK rows and TK_NBLOCK outputs. */
+static void linear_dx_rows(const lin_ctx *c, int r0, int r1)
+{
+    size_t K = (size_t)c->K, N = (size_t)c->N;
+    for (int n0 = 0; n0 < c->N; n0 += TK_NBLOCK) {
+        int n1 = n0 + TK_NBLOCK < c->N ? n0 + TK_NBLOCK : c->N;
+        for (int m0 = r0; m0 < r1; m0 += TK_BLOCK) {
+            int mb = m0 + TK_BLOCK <= r1 ? TK_BLOCK : r1 - m0;
+            for (int n = n0; n < n1; n++) {
+                const float *w = c->w + (size_t)n * K;
+                for (int i = 0; i < mb; i++) {
+                    float g = c->dy[(size_t)(m0 + i) * N + (size_t)n];
+                    if (g == 0.0f)
+                        continue;
+                    float *dx = c->dx + (size_t)(m0 + i) * K;
+                    for (size_t k = 0; k < K; k++)
+                        dx[k] += g * w[k];
+                }
+            }
+        }
+    }
+}
+
+static void linear_dx_task(void *arg, int ith, int nth)
+{
+    lin_ctx *c = arg;
+    int r0, r1;
+    gitc_split(c->M, ith, nth, &r0, &r1);
+    linear_dx_rows(c, r0, r1);
+}
+
+void gitc_tk_linear_dx(gitc_pool *pool, float *dx, const float *dy, const float *w, int M, int N,
+                       int K)
+{
+    lin_ctx c = {.dx = dx, .dy = dy, .w = w, .M = M, .N = N, .K = K};
+    gitc_pool_run(pool, linear_dx_task, &c);
+}
+
+void gitc_tk_linear_dx_ref(float *dx, const float *dy, const float *w, int M, int N, int K)
+{
+    for (int m = 0; m < M; m++)
+        for (int k = 0; k < K; k++) {
+            double s = 0.0;
+            for (int n = 0; n < N; n++)
+                s += (double)dy[(size_t)m * (size_t)N + (size_t)n] * w[(size_t)n * (size_t)K + (size_t)k];
+            dx[(size_t)m * (size_t)K + (size_t)k] += (float)s;
+        }
+}
+
+/* dw rows [n0, n1) += dyᵀ · x (and db), every row summed over m in order. */
+static void linear_dw_rows(const lin_ctx *c, int n0, int n1)
+{
+    size_t K = (size_t)c->K, N = (size_t)c->N;
+    for (int nb = n0; nb < n1; nb += TK_BLOCK) {
+        int cnt = nb + TK_BLOCK <= n1 ? TK_BLOCK : n1 - nb;
+        for (int m = 0; m < c->M; m++) {
+            const float *x = c->x + (size_t)m * K;
+            const float *dy = c->dy + (size_t)m * N + (size_t)nb;
+            for (int i = 0; i < cnt; i++) {
+                float g = dy[i];
+                if (g == 0.0f)
+                    continue;
+                float *dw = c->dw + (size_t)(nb + i) * K;
+                for (size_t k = 0; k < K; k++)
+                    dw[k] += g * x[k];
+            }
+        }
+        if (c->db)
+            for (int i = 0; i < cnt; i++) {
+                float s = 0.0f;
+                for (int m = 0; m < c->M; m++)
+                    s += c->dy[(size_t)m * N + (size_t)(nb + i)];
+                c->db[nb + i] += s;
+            }
+    }
+}
+
+static void linear_dw_task(void *arg, int ith, int nth)
+{
+    lin_ctx *c = arg;
+    /* whole blocks per thread, so the blocking (and the sums) do not depend on nth */
+    int blocks = (c->N + TK_BLOCK - 1) / TK_BLOCK, b0, b1;
+    gitc_split(blocks, ith, nth, &b0, &b1);
+    int n0 = b0 * TK_BLOCK, n1 = b1 * TK_BLOCK < c->N ? b1 * TK_BLOCK : c->N;
+    if (n0 < n1)
+        linear_dw_rows(c, n0, n1);
+}
+
+void gitc_tk_linear_dw(gitc_pool *pool, float *dw, float *db, const float *dy, const float *x,
+                       int M, int N, int K)
+{
+    lin_ctx c = {.dw = dw, .db = db, .dy = dy, .x = x, .M = M, .N = N, .K = K};
+    gitc_pool_run(pool, linear_dw_task, &c);
+}
+
+void gitc_tk_linear_dw_ref(float *dw, float *db, const float *dy, const float *x, int M, int N,
+                           int K)
+{
+    for (int n = 0; n < N; n++) {
+        for (int k = 0; k < K; k++) {
+            double s = 0.0;
+            for (int m = 0; m < M; m++)
+                s += (double)dy[(size_t)m * (size_t)N + (size_t)n] * x[(size_t)m * (size_t)K + (size_t)k];
+            dw[(size_t)n * (size_t)K + (size_t)k] += (float)s;
+        }
+        if (db) {
+            double s = 0.0;
+            for (int m = 0; m < M; m++)
+                s += dy[(size_t)m * (size_t)N + (size_t)n];
+            db[n] += (float)s;
+        }
+    }
+}
+
+/* ---- activations ---- */
+
+/* gelu'(u) = Φ(u) + u φ(u), computed in float64. */
+static float gelu_grad(float u)
+{
+    double x = u;
+    double cdf = 0.5 * (1.0 + erf(x * 0.70710678118654752440));
+    double pdf = 0.39894228040143267794 * exp(-0.5 * x * x);
+    return (float)(cdf + x * pdf);
+}
+
+/* quick_gelu'(u) = σ(1.702u) (1 + 1.702 u (1 - σ(1.702u))). */
+static float quick_gelu_grad(float u)
+{
+    double s = 1.0 / (1.0 + exp(-1.702 * (double)u));
+    return (float)(s * (1.0 + 1.702 * (double)u * (1.0 - s)));
+}
+
+typedef struct act_ctx {
+    float *dx;
+    const float *dy, *u;
+    size_t n;
+    int quick;
+} act_ctx;
+
+static void act_task(void *arg, int ith, int nth)
+{
+    act_ctx *c = arg;
+    size_t per = (c->n + (size_t)nth - 1) / (size_t)nth;
+    size_t a = per * (size_t)ith, b = a + per < c->n ? a + per : c->n;
+    for (size_t i = a; i < b; i++)
+        c->dx[i] = c->dy[i] * (c->quick ? quick_gelu_grad(c->u[i]) : gelu_grad(c->u[i]));
+}
+
+void gitc_tk_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n)
+{
+    act_ctx c = {dx, dy, u, n, 0};
+    gitc_pool_run(pool, act_task, &c);
+}
+
+void gitc_tk_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double x = u[i];
+        double d = 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) * 0.39894228040143267794;
+        dx[i] = (float)(dy[i] * d);
+    }
+}
+
+void gitc_tk_quick_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n)
+{
+    act_ctx c = {dx, dy, u, n, 1};
+    gitc_pool_run(pool, act_task, &c);
+}
+
+void gitc_tk_quick_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double x = u[i], s = 1.0 / (1.0 + exp(-1.702 * x));
+        dx[i] = (float)(dy[i] * (s + x * 1.702 * s * (1.0 - s)));
+    }
+}
+
+/* ---- attention ---- */
+
+typedef struct attn_ctx {
+    const gitc_tk_attn *a;
+    float *out, *probs, *dq, *dk, *dv;
+    const float *q, *k, *v, *dout, *cprobs;
+} attn_ctx;
+
+/* Keys query i sees. */
+static int attn_keys(const gitc_tk_attn *a, int i)
+{
+    return i < a->n_full ? a->n_full : i + 1;
+}
+
+/* Forward of one (sequence, head) pair. */
+static void attn_pair(const attn_ctx *c, int seq, int h)
+{
+    const gitc_tk_attn *a = c->a;
+    size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S;
+    size_t row0 = (size_t)seq * S, col = (size_t)h * (size_t)a->E;
+    float *P = c->probs + ((size_t)seq * (size_t)a->H + (size_t)h) * S * S;
+    uint64_t base = ((uint64_t)seq * (uint64_t)a->H + (uint64_t)h) * S * S;
+    for (int i = 0; i < a->S; i++) {
+        int nk = attn_keys(a, i);
+        const float *q = c->q + (row0 + (size_t)i) * ld + col;
+        float *p = P + (size_t)i * S;
+        float mx = -INFINITY;
+        for (int j = 0; j < nk; j++) {
+            const float *k = c->k + (row0 + (size_t)j) * ld + col;
+            float s = 0.0f;
+            for (int e = 0; e < a->E; e++)
+                s += q[e] * k[e];
+            p[j] = s * a->scale;
+            mx = p[j] > mx ? p[j] : mx;
+        }
+        double sum = 0.0;
+        for (int j = 0; j < nk; j++) {
+            p[j] = expf(p[j] - mx);
+            sum += p[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int j = 0; j < nk; j++)
+            p[j] *= inv;
+        for (int j = nk; j < a->S; j++)
+            p[j] = 0.0f;
+        float *o = c->out + (row0 + (size_t)i) * ld + col;
+        memset(o, 0, (size_t)a->E * sizeof(float));
+        for (int j = 0; j < nk; j++) {
+            float w = p[j] * gitc_tk_drop_scale(&a->drop, base + (uint64_t)i * S + (uint64_t)j);
+            const float *v = c->v + (row0 + (size_t)j) * ld + col;
+            for (int e = 0; e < a->E; e++)
+                o[e] += w * v[e];
+        }
+    }
+}
+
+/* Backward of one (sequence, head) pair: dq, dk, dv of its rows and columns. */
+static void attn_bwd_pair(const attn_ctx *c, int seq, int h)
+{
+    const gitc_tk_attn *a = c->a;
+    size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S, E = (size_t)a->E;
+    size_t row0 = (size_t)seq * S, col = (size_t)h * E;
+    const float *P = c->cprobs + ((size_t)seq * (size_t)a->H + (size_t)h) * S * S;
+    uint64_t base = ((uint64_t)seq * (uint64_t)a->H + (uint64_t)h) * S * S;
+    for (size_t i = 0; i < S; i++) {
+        memset(c->dq + (row0 + i) * ld + col, 0, E * sizeof(float));
+        memset(c->dk + (row0 + i) * ld + col, 0, E * sizeof(float));
+        memset(c->dv + (row0 + i) * ld + col, 0, E * sizeof(float));
+    }
+    float dp[GITC_TK_MAX_S];
+    for (int i = 0; i < a->S; i++) {
+        int nk = attn_keys(a, i);
+        const float *p = P + (size_t)i * S;
+        const float *go = c->dout + (row0 + (size_t)i) * ld + col;
+        const float *q = c->q + (row0 + (size_t)i) * ld + col;
+        float *dq = c->dq + (row0 + (size_t)i) * ld + col;
+        double dot = 0.0;
+        for (int j = 0; j < nk; j++) {
+            float ds = gitc_tk_drop_scale(&a->drop, base + (uint64_t)i * S + (uint64_t)j);
+            const float *v = c->v + (row0 + (size_t)j) * ld + col;
+            float *dv = c->dv + (row0 + (size_t)j) * ld + col;
+            float g = 0.0f, w = p[j] * ds;
+            for (size_t e = 0; e < E; e++) {
+                g += go[e] * v[e];
+                dv[e] += w * go[e];
+            }
+            dp[j] = g * ds;
+            dot += (double)dp[j] * p[j];
+        }
+        float fdot = (float)dot;
+        for (int j = 0; j < nk; j++) {
+            float s = p[j] * (dp[j] - fdot) * a->scale;
+            if (s == 0.0f)
+                continue;
+            const float *k = c->k + (row0 + (size_t)j) * ld + col;
+            float *dk = c->dk + (row0 + (size_t)j) * ld + col;
+            for (size_t e = 0; e < E; e++) {
+                dq[e] += s * k[e];
+                dk[e] += s * q[e];
+            }
+        }
+    }
+}
+
+static void attn_task(void *arg, int ith, int nth)
+{
+    attn_ctx *c = arg;
+    int p0, p1;
+    gitc_split(c->a->n_seq * c->a->H, ith, nth, &p0, &p1);
+    for (int p = p0; p < p1; p++) {
+        if (c->dq)
+            attn_bwd_pair(c, p / c->a->H, p % c->a->H);
+        else
+            attn_pair(c, p / c->a->H, p % c->a->H);
+    }
+}
+
+void gitc_tk_attention(gitc_pool *pool, const gitc_tk_attn *a, float *out, float *probs,
+                       const float *q, const float *k, const float *v)
+{
+    attn_ctx c = {.a = a, .out = out, .probs = probs, .q = q, .k = k, .v = v};
+    gitc_pool_run(pool, attn_task, &c);
+}
+
+void gitc_tk_attention_bwd(gitc_pool *pool, const gitc_tk_attn *a, float *dq, float *dk, float *dv,
+                           const float *dout, const float *probs, const float *q, const float *k,
+                           const float *v)
+{
+    attn_ctx c = {.a = a, .dq = dq, .dk = dk, .dv = dv, .dout = dout, .cprobs = probs,
+                  .q = q, .k = k, .v = v};
+    gitc_pool_run(pool, attn_task, &c);
+}
+
+void gitc_tk_attention_bwd_ref(const gitc_tk_attn *a, float *dq, float *dk, float *dv,
+                               const float *dout, const float *probs, const float *q,
+                               const float *k, const float *v)
+{
+    size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S;
+    for (int seq = 0; seq < a->n_seq; seq++)
+        for (int h = 0; h < a->H; h++) {
+            size_t row0 = (size_t)seq * S, col = (size_t)h * (size_t)a->E;
+            const float *P = probs + ((size_t)seq * (size_t)a->H + (size_t)h) * S * S;
+            uint64_t base = ((uint64_t)seq * (uint64_t)a->H + (uint64_t)h) * S * S;
+            /* dS[i][j] = P (dP - Σ_j P dP), dP = (dout vᵀ) ∘ drop, in float64 */
+            for (size_t i = 0; i < S; i++) {
+                double dP[GITC_TK_MAX_S], sum = 0.0;
+                for (size_t j = 0; j < S; j++) {
+                    double g = 0.0;
+                    for (int e = 0; e < a->E; e++)
+                        g += (double)dout[(row0 + i) * ld + col + (size_t)e] * v[(row0 + j) * ld + col + (size_t)e];
+                    dP[j] = g * gitc_tk_drop_scale(&a->drop, base + i * S + j);
+                    sum += dP[j] * P[i * S + j];
+                }
+                for (int e = 0; e < a->E; e++) {
+                    double s = 0.0;
+                    for (size_t j = 0; j < S; j++)
+                        s += P[i * S + j] * (dP[j] - sum) * k[(row0 + j) * ld + col + (size_t)e];
+                    dq[(row0 + i) * ld + col + (size_t)e] = (float)(s * a->scale);
+                }
+            }
+            for (size_t j = 0; j < S; j++)
+                for (int e = 0; e < a->E; e++) {
+                    double sk = 0.0, sv = 0.0;
+                    for (size_t i = 0; i < S; i++) {
+                        double g = 0.0, sum = 0.0;
+                        for (size_t jj = 0; jj < S; jj++) {
+                            double d = 0.0;
+                            for (int ee = 0; ee < a->E; ee++)
+                                d += (double)dout[(row0 + i) * ld + col + (size_t)ee] * v[(row0 + jj) * ld + col + (size_t)ee];
+                            d *= gitc_tk_drop_scale(&a->drop, base + i * S + jj);
+                            if (jj == j)
+                                g = d;
+                            sum += d * P[i * S + jj];
+                        }
+                        double ds = P[i * S + j] * (g - sum);
+                        sk += ds * q[(row0 + i) * ld + col + (size_t)e];
+                        sv += (double)P[i * S + j] * gitc_tk_drop_scale(&a->drop, base + i * S + j) *
+                              dout[(row0 + i) * ld + col + (size_t)e];
+                    }
+                    dk[(row0 + j) * ld + col + (size_t)e] = (float)(sk * a->scale);
+                    dv[(row0 + j) * ld + col + (size_t)e] = (float)sv;
+                }
+        }
+}
+
+/* ---- loss ---- */
+
+typedef struct ce_ctx {
+    double *loss;
+    float *logits;
+    const int32_t *targets;
+    int M, V;
+    float scale;
+} ce_ctx;
+
+/* Loss and gradient of one row of logits. */
+static void ce_row(const ce_ctx *c, int m)
+{
+    float *x = c->logits + (size_t)m * (size_t)c->V;
+    float mx = -INFINITY;
+    for (int i = 0; i < c->V; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    double s = 0.0;
+    for (int i = 0; i < c->V; i++)
+        s += exp((double)x[i] - mx);
+    double lse = mx + log(s);
+    int t = c->targets[m];
+    c->loss[m] = lse - x[t];
+    for (int i = 0; i < c->V; i++)
+        x[i] = c->scale * (float)exp((double)x[i] - lse);
+    x[t] -= c->scale;
+}
+
+static void ce_task(void *arg, int ith, int nth)
+{
+    ce_ctx *c = arg;
+    int r0, r1;
+    gitc_split(c->M, ith, nth, &r0, &r1);
+    for (int m = r0; m < r1; m++)
+        ce_row(c, m);
+}
+
+void gitc_tk_cross_entropy(gitc_pool *pool, double *loss, float *logits, const int32_t *targets,
+                           int M, int V, float scale)
+{
+    ce_ctx c = {loss, logits, targets, M, V, scale};
+    gitc_pool_run(pool, ce_task, &c);
+}
+
+void gitc_tk_cross_entropy_ref(double *loss, float *logits, const int32_t *targets, int M, int V,
+                               float scale)
+{
+    for (int m = 0; m < M; m++) {
+        float *x = logits + (size_t)m * (size_t)V;
+        double mx = x[0], s = 0.0;
+        for (int i = 1; i < V; i++)
+            mx = x[i] > mx ? x[i] : mx;
+        for (int i = 0; i < V; i++)
+            s += exp(x[i] - mx);
+        loss[m] = mx + log(s) - x[targets[m]];
+        for (int i = 0; i < V; i++)
+            x[i] = (float)(scale * (exp(x[i] - mx) / s - (i == targets[m])));
+    }
+}
+
+/* ---- embeddings and sums ---- */
+
+typedef struct emb_ctx {
+    float *dtable;
+    const float *dy;
+    const int32_t *ids;
+    int M, C, ld;
+} emb_ctx;
+
+static void emb_task(void *arg, int ith, int nth)
+{
+    emb_ctx *c = arg;
+    int c0, c1;
+    gitc_split(c->C, ith, nth, &c0, &c1);
+    for (int m = 0; m < c->M; m++) {
+        float *dst = c->dtable + (c->ids ? (size_t)c->ids[m] * (size_t)c->C : 0);
+        const float *src = c->dy + (size_t)m * (size_t)c->ld;
+        for (int i = c0; i < c1; i++)
+            dst[i] += src[i];
+    }
+}
+
+void gitc_tk_embedding_bwd(gitc_pool *pool, float *dtable, const float *dy, const int32_t *ids,
+                           int M, int C)
+{
+    emb_ctx c = {dtable, dy, ids, M, C, C};
+    gitc_pool_run(pool, emb_task, &c);
+}
+
+void gitc_tk_sum_rows(gitc_pool *pool, float *dsum, const float *dy, int M, int C, int ld)
+{
+    emb_ctx c = {dsum, dy, NULL, M, C, ld};
+    gitc_pool_run(pool, emb_task, &c);
+}
