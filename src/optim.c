@@ -158,3 +158,28 @@ float gitc_clip_coef(double total_norm, double max_norm)
     float coef = (float)(max_norm / ((double)(float)total_norm + 1e-6));
     return coef < 1.0f ? coef : 1.0f;
 }
+
+double gitc_optim_step(gitc_tparam *params, int n_params, float *const *m, float *const *v,
+                       const gitc_adamw *opt, double clip, double lr, long step, gitc_pool *pool)
+{
+    double sq = 0.0;
+    for (int i = 0; i < n_params; i++)
+        if (params[i].grad)
+            sq += gitc_sum_squares(params[i].grad, params[i].numel, pool);
+    double norm = sqrt(sq);
+    if (!isfinite(norm))
+        return norm;
+    if (clip > 0) {
+        float coef = gitc_clip_coef(norm, clip);
+        if (coef != 1.0f) /* x * 1.0f == x: torch's multiply by a coefficient of 1 changes nothing */
+            for (int i = 0; i < n_params; i++)
+                if (params[i].grad)
+                    gitc_scale(params[i].grad, params[i].numel, coef, pool);
+    }
+    for (int i = 0; i < n_params; i++) {
+        gitc_tparam *p = &params[i];
+        if (p->grad && m[i] && v[i])
+            gitc_adamw_update(p->value, m[i], v[i], p->grad, p->numel, opt, lr, p->decay, step, pool);
+    }
+    return norm;
+}

@@ -8,6 +8,7 @@
 
 #include "gitc.h"
 #include "pool.h"
+#include "train_model.h"
 
 #include <stddef.h>
 
@@ -46,5 +47,14 @@ void gitc_scale(float *x, size_t n, float scale, gitc_pool *pool);
 /* torch's clip coefficient for a total norm: min(1, max_norm / (norm + 1e-6)),
  * rounded to float as torch computes it for float32 gradients. */
 float gitc_clip_coef(double total_norm, double max_norm);
+
+/* One optimizer step over a parameter list, as transformers' Trainer takes
+ * it: the global norm of every gradient (parameters without one are frozen
+ * and skipped), clip_grad_norm_(max_norm = clip; 0 = none), then AdamW at
+ * rate lr as step `step` (from 1), weight decay where tparam.decay says.
+ * m[i], v[i] are parameter i's moments (NULL when frozen). Returns the norm
+ * before clipping; when it is not finite nothing is changed. */
+double gitc_optim_step(gitc_tparam *params, int n_params, float *const *m, float *const *v,
+                       const gitc_adamw *opt, double clip, double lr, long step, gitc_pool *pool);
 
 #endif /* GITC_OPTIM_H */

@@ -308,28 +308,11 @@ static double step_lr(const gitc_trainer *t, long step)
 /* Clips the accumulated gradients and takes one AdamW step. */
 static gitc_status optimizer_step(gitc_trainer *t, gitc_error *err)
 {
-    double sq = 0.0;
-    for (int i = 0; i < t->n_params; i++)
-        if (t->params[i].grad)
-            sq += gitc_sum_squares(t->params[i].grad, t->params[i].numel, t->pool);
-    double norm = sqrt(sq);
+    double lr = step_lr(t, t->step);
+    double norm = gitc_optim_step(t->params, t->n_params, t->m, t->v, &t->opt, t->p.clip, lr, t->step + 1, t->pool);
     if (!isfinite(norm))
         return gitc_fail(err, GITC_ERR_ARGUMENT, "trainer: the gradient norm is %g at step %ld; weights left "
                          "unchanged (lower the learning rate?)", norm, t->step + 1);
-    if (t->p.clip > 0) {
-        float coef = gitc_clip_coef(norm, t->p.clip);
-        if (coef != 1.0f)
-            for (int i = 0; i < t->n_params; i++)
-                if (t->params[i].grad)
-                    gitc_scale(t->params[i].grad, t->params[i].numel, coef, t->pool);
-    }
-    double lr = step_lr(t, t->step);
-    for (int i = 0; i < t->n_params; i++) {
-        gitc_tparam *p = &t->params[i];
-        if (p->grad)
-            gitc_adamw_update(p->value, t->m[i], t->v[i], p->grad, p->numel, &t->opt, lr, p->decay, t->step + 1,
-                              t->pool);
-    }
     t->step++;
     t->last_lr = lr;
     t->last_norm = norm;

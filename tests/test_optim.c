@@ -4,9 +4,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "optim.h"
+#include "safetensors.h"
 
 /* Three AdamW steps on two elements (lr 0.1, wd 0.01), one with a zero first
  * gradient (its update is 0 / eps = 0): the values torch's formula gives,
@@ -97,11 +99,144 @@ static void test_norm_and_clip(void)
     printf("norm, clip, scale and adamw: thread-count independent\n");
 }
 
+/* A float64 copy of a fixture tensor stored as F64 or F32 (NULL when absent). */
+static double *fixture_f64(const st_file *f, const char *name, size_t *n)
+{
+    const st_tensor *t = st_find(f, name);
+    if (!t)
+        return NULL;
+    if (t->dtype == ST_F64)
+        return check_tensor_f64(f, name, n);
+    float *x = check_tensor_f32(f, name, n);
+    double *d = x ? malloc(*n * sizeof *d + 8) : NULL;
+    for (size_t i = 0; d && i < *n; i++)
+        d[i] = x[i];
+    free(x);
+    return d;
+}
+
+/* The position of `name` in the fixture's "params" metadata (the order of its
+ * `decay` flags), or -1. */
+static int fixture_param_index(const char *path, const char *name)
+{
+    FILE *f = fopen(path, "rb");
+    uint64_t n = 0;
+    int at = -1;
+    if (!f || fread(&n, 8, 1, f) != 1 || n > (1u << 24)) {
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    char *h = malloc(n + 1);
+    if (h && fread(h, 1, n, f) == n) {
+        h[n] = 0;
+        cJSON *root = cJSON_Parse(h);
+        const cJSON *meta = cJSON_GetObjectItem(root, "__metadata__");
+        const cJSON *ps = cJSON_GetObjectItem(meta, "params");
+        cJSON *list = cJSON_IsString(ps) ? cJSON_Parse(ps->valuestring) : NULL;
+        for (int i = 0; i < cJSON_GetArraySize(list); i++)
+            if (!strcmp(cJSON_GetArrayItem(list, i)->valuestring, name))
+                at = i;
+        cJSON_Delete(list);
+        cJSON_Delete(root);
+    }
+    free(h);
+    fclose(f);
+    return at;
+}
+
+/* Three optimizer steps (clipping at 1.0, linear warm-up 2 of 4 steps, lr 1e-3)
+ * on the tiny model's float64 reference gradients against torch.optim.AdamW
+ * run in float64 (tests/data/train/tiny/adamw.safetensors): every weight within
+ * 1e-5 relative (max abs difference / max abs value of its tensor). */
+static void test_adamw_fixture(void)
+{
+    gitc_model *model = NULL;
+    gitc_error err = {0};
+    if (!check_true(gitc_model_load(check_path("tests/data/tiny/tiny"), NULL, &model, &err) == GITC_OK,
+                    "load tiny: %s", err.message))
+        return;
+    gitc_tmodel *tm = NULL;
+    st_file *grads = check_open_st(check_path("tests/data/train/tiny/grads.safetensors"));
+    st_file *want = check_open_st(check_path("tests/data/train/tiny/adamw.safetensors"));
+    if (!grads || !want ||
+        !check_true(gitc_tmodel_create(model, 0, 2, 8, &tm, &err) == GITC_OK, "tmodel: %s", err.message))
+        goto done;
+    gitc_tparam *params = NULL;
+    int n = gitc_tmodel_params(tm, &params);
+    float **m = calloc((size_t)n, sizeof *m), **v = calloc((size_t)n, sizeof *v);
+    double **g = calloc((size_t)n, sizeof *g);
+    size_t nd = 0;
+    const st_tensor *decay = st_find(want, "decay");
+    int ok = check_true(decay && decay->dtype == ST_I32 && decay->numel == n, "fixture decay flags for %d params", n);
+    for (int i = 0; ok && i < n; i++) {
+        char name[160];
+        snprintf(name, sizeof name, "grad.%s", params[i].name);
+        g[i] = fixture_f64(grads, name, &nd);
+        m[i] = calloc(params[i].numel, sizeof(float));
+        v[i] = calloc(params[i].numel, sizeof(float));
+        ok = check_true(g[i] && nd == params[i].numel && m[i] && v[i], "fixture gradient %s", name);
+        int at = fixture_param_index(check_path("tests/data/train/tiny/adamw.safetensors"), params[i].name);
+        ok &= check_true(at >= 0 && ((const int32_t *)decay->data)[at] == params[i].decay, "decay flag of %s",
+                         params[i].name);
+    }
+    size_t nlr = 0, nnorm = 0;
+    double *lr = check_tensor_f64(want, "lr", &nlr), *norm = check_tensor_f64(want, "grad_norm", &nnorm);
+    gitc_adamw opt = {0.9, 0.999, 1e-8, 0.01};
+    double worst = 0.0;
+    for (int k = 0; ok && lr && norm && k < 3; k++) {
+        for (int i = 0; i < n; i++)
+            for (size_t j = 0; j < params[i].numel; j++)
+                params[i].grad[j] = (float)g[i][j];
+        double rate = 1e-3 * gitc_schedule_factor(GITC_SCHEDULE_LINEAR, k, 2, 4);
+        check_true(fabs(rate - lr[k]) < 1e-15, "step %d lr %g, torch %g", k + 1, rate, lr[k]);
+        double got = gitc_optim_step(params, n, m, v, &opt, 1.0, rate, k + 1, NULL);
+        check_true(fabs(got - norm[k]) <= 1e-6 * norm[k], "step %d grad norm %.9g, torch %.9g", k + 1, got, norm[k]);
+        for (int i = 0; i < n; i++) {
+            char name[160];
+            snprintf(name, sizeof name, "step%d.%s", k + 1, params[i].name);
+            size_t nw = 0;
+            float *w = check_tensor_f32(want, name, &nw);
+            if (!w || nw != params[i].numel) {
+                check_true(0, "fixture %s", name);
+                free(w);
+                continue;
+            }
+            double maxd = 0, maxv = 0;
+            for (size_t j = 0; j < nw; j++) {
+                maxd = fmax(maxd, fabs((double)params[i].value[j] - w[j]));
+                maxv = fmax(maxv, fabs((double)w[j]));
+            }
+            double rel = maxv > 0 ? maxd / maxv : maxd;
+            worst = fmax(worst, rel);
+            check_true(rel <= 1e-5, "%s: %.3g relative", name, rel);
+            free(w);
+        }
+    }
+    printf("adamw fixture: 3 steps of %d tensors, worst %.3g relative (bound 1e-5)\n", n, worst);
+    free(lr);
+    free(norm);
+    for (int i = 0; i < n; i++) {
+        free(m[i]);
+        free(v[i]);
+        free(g[i]);
+    }
+    free(m);
+    free(v);
+    free(g);
+done:
+    gitc_tmodel_free(tm);
+    st_close(grads);
+    st_close(want);
+    gitc_model_free(model);
+}
+
 int main(int argc, char **argv)
 {
     check_init(argc, argv);
     test_adamw_by_hand();
     test_schedules();
     test_norm_and_clip();
+    test_adamw_fixture();
     return check_done("test_optim");
 }
