@@ -3,6 +3,8 @@
  * are blocked so that the compiler vectorizes their inner loops. */
 #include "train_kernels.h"
 
+#include "kernels.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -81,6 +83,7 @@ static void ln_rows(const ln_ctx *c, int r0, int r1)
     }
 }
 
+/* Share ith of the LayerNorm forward: a range of rows. */
 static void ln_task(void *arg, int ith, int nth)
 {
     ln_ctx *c = arg;
@@ -136,6 +139,7 @@ static void ln_bwd_cols(const ln_ctx *c, int c0, int c1)
     }
 }
 
+/* Share ith of the LayerNorm backward: a range of rows (dx), then of columns (dgamma, dbeta). */
 static void ln_bwd_task(void *arg, int ith, int nth)
 {
     ln_ctx *c = arg;
@@ -187,33 +191,27 @@ void gitc_tk_layernorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const flo
 
 /* ---- linear backward ---- */
 
-typedef struct lin_ctx {
-    float *dx, *dw, *db;
-    const float *dy, *w, *x;
-    int M, N, K;
-} lin_ctx;
-
-/* Rows per block of the products: each loaded weight (or input) row is used
- * for this many output rows while it is in cache. */
+/* Rows per block of the portable products: each loaded weight (or input) row
+ * is used for this many output rows while it is in cache. */
 #define TK_BLOCK 4
 /* Outputs per block of the input-gradient product (a block of W stays in L2). */
 #define TK_NBLOCK 256
 
 /* dx rows [r0, r1) += dy · W, blocked by TK_BLOCK rows and TK_NBLOCK outputs. */
-static void linear_dx_rows(const lin_ctx *c, int r0, int r1)
+static void linear_dx_rows(float *dx_, const float *dy_, const float *w_, int N_, int K_, int r0, int r1)
 {
-    size_t K = (size_t)c->K, N = (size_t)c->N;
-    for (int n0 = 0; n0 < c->N; n0 += TK_NBLOCK) {
-        int n1 = n0 + TK_NBLOCK < c->N ? n0 + TK_NBLOCK : c->N;
+    size_t K = (size_t)K_, N = (size_t)N_;
+    for (int n0 = 0; n0 < N_; n0 += TK_NBLOCK) {
+        int n1 = n0 + TK_NBLOCK < N_ ? n0 + TK_NBLOCK : N_;
         for (int m0 = r0; m0 < r1; m0 += TK_BLOCK) {
             int mb = m0 + TK_BLOCK <= r1 ? TK_BLOCK : r1 - m0;
             for (int n = n0; n < n1; n++) {
-                const float *w = c->w + (size_t)n * K;
+                const float *w = w_ + (size_t)n * K;
                 for (int i = 0; i < mb; i++) {
-                    float g = c->dy[(size_t)(m0 + i) * N + (size_t)n];
+                    float g = dy_[(size_t)(m0 + i) * N + (size_t)n];
                     if (g == 0.0f)
                         continue;
-                    float *dx = c->dx + (size_t)(m0 + i) * K;
+                    float *dx = dx_ + (size_t)(m0 + i) * K;
                     for (size_t k = 0; k < K; k++)
                         dx[k] += g * w[k];
                 }
@@ -222,19 +220,93 @@ static void linear_dx_rows(const lin_ctx *c, int r0, int r1)
     }
 }
 
+/* dw rows [n0, n1) += dyᵀ · x (and db), every row summed over m in order. */
+static void linear_dw_rows(float *dw_, float *db, const float *dy_, const float *x_, int M, int N_, int K_, int n0,
+                           int n1)
+{
+    size_t K = (size_t)K_, N = (size_t)N_;
+    for (int nb = n0; nb < n1; nb += TK_BLOCK) {
+        int cnt = nb + TK_BLOCK <= n1 ? TK_BLOCK : n1 - nb;
+        for (int m = 0; m < M; m++) {
+            const float *x = x_ + (size_t)m * K;
+            const float *dy = dy_ + (size_t)m * N + (size_t)nb;
+            for (int i = 0; i < cnt; i++) {
+                float g = dy[i];
+                if (g == 0.0f)
+                    continue;
+                float *dw = dw_ + (size_t)(nb + i) * K;
+                for (size_t k = 0; k < K; k++)
+                    dw[k] += g * x[k];
+            }
+        }
+        if (db)
+            for (int i = 0; i < cnt; i++) {
+                float s = 0.0f;
+                for (int m = 0; m < M; m++)
+                    s += dy_[(size_t)m * N + (size_t)(nb + i)];
+                db[nb + i] += s;
+            }
+    }
+}
+
+static const gitc_tk_products products_portable = {
+    .name = "portable",
+    .linear_dx_rows = linear_dx_rows,
+    .linear_dw_rows = linear_dw_rows,
+};
+
+/* 1 when the AVX2 set is compiled in and the CPU check of kernels.c lists an
+ * AVX2 (or wider) forward set; that check is cached there. */
+static int avx2_runs(void)
+{
+    const gitc_kernel_table *const *tables;
+    int nt = gitc_kernel_tables(&tables), ok = 0;
+    for (int i = 0; i < nt; i++)
+        ok |= strcmp(tables[i]->name, "avx2") == 0 || strcmp(tables[i]->name, "avx512") == 0;
+    return ok && gitc_tk_products_avx2.name != NULL;
+}
+
+int gitc_tk_product_sets(const gitc_tk_products *const **sets)
+{
+    static const gitc_tk_products *const with_avx2[2] = {&products_portable, &gitc_tk_products_avx2};
+    *sets = with_avx2;
+    return avx2_runs() ? 2 : 1;
+}
+
+/* The best set for this CPU. */
+static const gitc_tk_products *best_products(void)
+{
+    return avx2_runs() ? &gitc_tk_products_avx2 : &products_portable;
+}
+
+typedef struct lin_ctx {
+    const gitc_tk_products *set;
+    float *dx, *dw, *db;
+    const float *dy, *w, *x;
+    int M, N, K;
+} lin_ctx;
+
+/* Share ith of dx += dy · W: a range of rows. */
 static void linear_dx_task(void *arg, int ith, int nth)
 {
     lin_ctx *c = arg;
     int r0, r1;
     gitc_split(c->M, ith, nth, &r0, &r1);
-    linear_dx_rows(c, r0, r1);
+    if (r0 < r1)
+        c->set->linear_dx_rows(c->dx, c->dy, c->w, c->N, c->K, r0, r1);
+}
+
+void gitc_tk_linear_dx_set(const gitc_tk_products *set, gitc_pool *pool, float *dx, const float *dy,
+                           const float *w, int M, int N, int K)
+{
+    lin_ctx c = {.set = set, .dx = dx, .dy = dy, .w = w, .M = M, .N = N, .K = K};
+    gitc_pool_run(pool, linear_dx_task, &c);
 }
 
 void gitc_tk_linear_dx(gitc_pool *pool, float *dx, const float *dy, const float *w, int M, int N,
                        int K)
 {
-    lin_ctx c = {.dx = dx, .dy = dy, .w = w, .M = M, .N = N, .K = K};
-    gitc_pool_run(pool, linear_dx_task, &c);
+    gitc_tk_linear_dx_set(best_products(), pool, dx, dy, w, M, N, K);
 }
 
 void gitc_tk_linear_dx_ref(float *dx, const float *dy, const float *w, int M, int N, int K)
@@ -248,50 +320,29 @@ void gitc_tk_linear_dx_ref(float *dx, const float *dy, const float *w, int M, in
         }
 }
 
-/* dw rows [n0, n1) += dyᵀ · x (and db), every row summed over m in order. */
-static void linear_dw_rows(const lin_ctx *c, int n0, int n1)
-{
-    size_t K = (size_t)c->K, N = (size_t)c->N;
-    for (int nb = n0; nb < n1; nb += TK_BLOCK) {
-        int cnt = nb + TK_BLOCK <= n1 ? TK_BLOCK : n1 - nb;
-        for (int m = 0; m < c->M; m++) {
-            const float *x = c->x + (size_t)m * K;
-            const float *dy = c->dy + (size_t)m * N + (size_t)nb;
-            for (int i = 0; i < cnt; i++) {
-                float g = dy[i];
-                if (g == 0.0f)
-                    continue;
-                float *dw = c->dw + (size_t)(nb + i) * K;
-                for (size_t k = 0; k < K; k++)
-                    dw[k] += g * x[k];
-            }
-        }
-        if (c->db)
-            for (int i = 0; i < cnt; i++) {
-                float s = 0.0f;
-                for (int m = 0; m < c->M; m++)
-                    s += c->dy[(size_t)m * N + (size_t)(nb + i)];
-                c->db[nb + i] += s;
-            }
-    }
-}
-
+/* Share ith of dw += dyᵀ · x: a range of whole blocks of dw's rows. */
 static void linear_dw_task(void *arg, int ith, int nth)
 {
     lin_ctx *c = arg;
-    /* whole blocks per thread, so the blocking (and the sums) do not depend on nth */
+    /* whole blocks per thread (the sums of an element never depend on the split) */
     int blocks = (c->N + TK_BLOCK - 1) / TK_BLOCK, b0, b1;
     gitc_split(blocks, ith, nth, &b0, &b1);
     int n0 = b0 * TK_BLOCK, n1 = b1 * TK_BLOCK < c->N ? b1 * TK_BLOCK : c->N;
     if (n0 < n1)
-        linear_dw_rows(c, n0, n1);
+        c->set->linear_dw_rows(c->dw, c->db, c->dy, c->x, c->M, c->N, c->K, n0, n1);
+}
+
+void gitc_tk_linear_dw_set(const gitc_tk_products *set, gitc_pool *pool, float *dw, float *db,
+                           const float *dy, const float *x, int M, int N, int K)
+{
+    lin_ctx c = {.set = set, .dw = dw, .db = db, .dy = dy, .x = x, .M = M, .N = N, .K = K};
+    gitc_pool_run(pool, linear_dw_task, &c);
 }
 
 void gitc_tk_linear_dw(gitc_pool *pool, float *dw, float *db, const float *dy, const float *x,
                        int M, int N, int K)
 {
-    lin_ctx c = {.dw = dw, .db = db, .dy = dy, .x = x, .M = M, .N = N, .K = K};
-    gitc_pool_run(pool, linear_dw_task, &c);
+    gitc_tk_linear_dw_set(best_products(), pool, dw, db, dy, x, M, N, K);
 }
 
 void gitc_tk_linear_dw_ref(float *dw, float *db, const float *dy, const float *x, int M, int N,
@@ -338,6 +389,7 @@ typedef struct act_ctx {
     int quick;
 } act_ctx;
 
+/* Share ith of an activation backward: a contiguous slice. */
 static void act_task(void *arg, int ith, int nth)
 {
     act_ctx *c = arg;
@@ -480,6 +532,7 @@ static void attn_bwd_pair(const attn_ctx *c, int seq, int h)
     }
 }
 
+/* Share ith of the attention forward or backward: a range of (sequence, head) pairs. */
 static void attn_task(void *arg, int ith, int nth)
 {
     attn_ctx *c = arg;
@@ -589,6 +642,7 @@ static void ce_row(const ce_ctx *c, int m)
     x[t] -= c->scale;
 }
 
+/* Share ith of the cross-entropy: a range of rows. */
 static void ce_task(void *arg, int ith, int nth)
 {
     ce_ctx *c = arg;
@@ -630,6 +684,7 @@ typedef struct emb_ctx {
     int M, C, ld;
 } emb_ctx;
 
+/* Share ith of a row scatter-add: a range of columns, every row in order. */
 static void emb_task(void *arg, int ith, int nth)
 {
     emb_ctx *c = arg;

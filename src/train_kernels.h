@@ -45,6 +45,31 @@ void gitc_tk_layernorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const flo
                                const float *x, const float *mean, const float *rstd,
                                const float *gamma, int M, int C);
 
+/* One set of the backward products (portable, AVX2): the share of rows a
+ * thread computes. A set's functions run only after the CPU check. */
+typedef struct gitc_tk_products {
+    const char *name; /* NULL: the set is not compiled in */
+    /* dx rows [r0, r1) += dy[M,N] · W[N,K] */
+    void (*linear_dx_rows)(float *dx, const float *dy, const float *w, int N, int K, int r0, int r1);
+    /* dw rows [n0, n1) += dyᵀ · x, db[n0..n1) += column sums of dy (db may be NULL) */
+    void (*linear_dw_rows)(float *dw, float *db, const float *dy, const float *x, int M, int N, int K,
+                           int n0, int n1);
+} gitc_tk_products;
+
+/* The AVX2+FMA set (train_kernels_avx2.c: const data only). */
+extern const gitc_tk_products gitc_tk_products_avx2;
+
+/* Every product set this build and CPU run, portable first, best last (for
+ * tests); *sets is static storage. GITC_KERNELS=portable caps it as it caps
+ * the forward kernels. */
+int gitc_tk_product_sets(const gitc_tk_products *const **sets);
+
+/* Linear backward through a given set (tests); the functions below use the best. */
+void gitc_tk_linear_dx_set(const gitc_tk_products *set, gitc_pool *pool, float *dx, const float *dy,
+                           const float *w, int M, int N, int K);
+void gitc_tk_linear_dw_set(const gitc_tk_products *set, gitc_pool *pool, float *dw, float *db,
+                           const float *dy, const float *x, int M, int N, int K);
+
 /* Linear backward, input side: dx[M,K] += dy[M,N] · W[N,K]. */
 void gitc_tk_linear_dx(gitc_pool *pool, float *dx, const float *dy, const float *w, int M, int N,
                        int K);

@@ -222,6 +222,7 @@ static float *bind(gitc_tmodel *t, float **grad, const char *fmt, int l, const c
     return p ? p->value : NULL;
 }
 
+/* Binds a linear layer's weight (and bias when `bias`) and records its shape. */
 static void bind_lin(gitc_tmodel *t, tlin *L, const char *fmt, int l, int n_out, int n_in, int bias)
 {
     L->w = bind(t, &L->gw, fmt, l, ".weight");
@@ -232,6 +233,7 @@ static void bind_lin(gitc_tmodel *t, tlin *L, const char *fmt, int l, int n_out,
     L->n_in = n_in;
 }
 
+/* Binds a LayerNorm's weight and bias. */
 static void bind_norm(gitc_tmodel *t, tnorm *n, const char *fmt, int l)
 {
     n->g = bind(t, &n->gg, fmt, l, ".weight");
@@ -537,6 +539,7 @@ static void lin_fwd(gitc_pool *pool, float *y, const float *x, const tlin *L, in
 /* Dropout sites (the kind in the high bits, the layer below). */
 enum { SITE_EMB = 1, SITE_DEC_PROBS, SITE_DEC_ATTN, SITE_DEC_FFN, SITE_VIS_PROBS };
 
+/* The dropout of one site of one step (rate 0 when d is NULL). */
 static gitc_tk_drop drop_site(const gitc_dropout *d, float rate, int kind, int layer)
 {
     gitc_tk_drop s = {0};
@@ -738,6 +741,18 @@ static void lin_bwd(gitc_pool *pool, float *dx, const float *dy, const float *x,
         gitc_tk_linear_dw(pool, L->gw, L->gb, dy, x, M, L->n_out, L->n_in);
 }
 
+/* The key projection's backward without its bias gradient: that gradient is
+ * exactly zero (q·b_k is added to every score of a row and softmax ignores
+ * it), and summing dK would only add up rounding noise, which AdamW would
+ * turn into steps of a sizeable fraction of the learning rate. */
+static void key_bwd(gitc_pool *pool, float *dx, const float *dk, const float *x, const tlin *L, int M)
+{
+    tlin k = *L;
+    k.gb = NULL;
+    lin_bwd(pool, dx, dk, x, &k, M);
+}
+
+/* x[0..n) = 0. */
 static void zero(float *x, size_t n)
 {
     memset(x, 0, n * sizeof(float));
@@ -771,7 +786,7 @@ static void vision_bwd(gitc_tmodel *t, gitc_pool *pool, float *dvout, int nf, co
         gitc_tk_attention_bwd(pool, &at, dq, dk, dvv, dc, a->probs, a->q, a->k, a->v);
         zero(da, RD);
         lin_bwd(pool, da, dq, a->a1, &L->q, Rv);
-        lin_bwd(pool, da, dk, a->a1, &L->k, Rv);
+        key_bwd(pool, da, dk, a->a1, &L->k, Rv);
         lin_bwd(pool, da, dvv, a->a1, &L->v, Rv);
         memcpy(dnext, dh1, RD * sizeof(float));
         gitc_tk_layernorm_bwd(pool, dnext, L->ln1.gg, L->ln1.gb, da, t->vres[l], a->mean1, a->rstd1, L->ln1.g, Rv,
@@ -842,7 +857,7 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
         gitc_tk_attention_bwd(pool, &at, dq, dk, dv, dc, a->probs, a->q, a->k, a->v);
         const float *x = t->dres[l];
         lin_bwd(pool, dnext, dq, x, &L->q, Rd);
-        lin_bwd(pool, dnext, dk, x, &L->k, Rd);
+        key_bwd(pool, dnext, dk, x, &L->k, Rd);
         lin_bwd(pool, dnext, dv, x, &L->v, Rd);
         float *tmp = dcur;
         dcur = dnext;

@@ -90,7 +90,7 @@ static void check_model(const char *model)
     snprintf(rel, sizeof rel, "tests/data/tiny/%s", model);
     printf("%s:\n", model);
     fixture fx;
-    if (!fixture_open(&fx, model)) {
+    if (!fixture_open(&fx, model) || !check_true(fx.pixels != NULL, "%s: fixture has no pixel_values", model)) {
         fixture_close(&fx);
         return;
     }
@@ -210,6 +210,34 @@ static void check_model(const char *model)
     check_frozen(m, &fx, t, pool2, GITC_TPART_VISION | GITC_TPART_PROJECTION, "vision,projection");
     check_frozen(m, &fx, t, pool2, GITC_TPART_EMBEDDINGS, "embeddings");
     check_frozen(m, &fx, t, pool2, GITC_TPART_DECODER | GITC_TPART_HEAD, "decoder,head");
+
+    /* evaluation: the same loss as the step, and no gradient touched */
+    {
+        size_t ns = 0;
+        float *before = snapshot(t, &ns);
+        double le = 0;
+        int nte = 0;
+        st = gitc_tmodel_loss(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, &le, &nte, &err);
+        float *after = snapshot(t, &ns);
+        check_true(st == GITC_OK && le == loss2 && nte == nt && !memcmp(before, after, ns * sizeof(float)),
+                   "gitc_tmodel_loss: %.17g vs step %.17g, %d vs %d targets, gradients %s (%s)", le, loss2, nte, nt,
+                   memcmp(before, after, ns * sizeof(float)) ? "changed" : "kept", err.message);
+        free(before);
+        free(after);
+    }
+
+    /* refused settings of create */
+    {
+        gitc_tmodel *bad = NULL;
+        const gitc_config *c = gitc_model_config(m);
+        check_true(gitc_tmodel_create(m, 0, 0, fx.T, &bad, &err) == GITC_ERR_ARGUMENT && !bad, "max_batch 0: %s",
+                   err.message);
+        check_true(gitc_tmodel_create(m, 0, 1, c->max_position_embeddings + 1, &bad, &err) == GITC_ERR_ARGUMENT && !bad,
+                   "max_text above max_position_embeddings: %s", err.message);
+        check_true(gitc_tmodel_create(m, 1u << 9, 1, fx.T, &bad, &err) == GITC_ERR_ARGUMENT && !bad,
+                   "unknown frozen bits: %s", err.message);
+        printf("  create refuses: %s\n", err.message);
+    }
 
     /* refused inputs: a short buffer, a wrong batch, an id outside the vocabulary */
     {

@@ -64,30 +64,36 @@ static void test_linear(int M, int N, int K)
 {
     float *dy = rand_buf((size_t)M * N, 1.0f), *w = rand_buf((size_t)N * K, 0.5f), *x = rand_buf((size_t)M * K, 1.0f);
     float *dx0 = rand_buf((size_t)M * K, 1.0f), *dw0 = rand_buf((size_t)N * K, 1.0f), *db0 = rand_buf((size_t)N, 1.0f);
+    for (size_t i = 0; i < (size_t)M * N; i += 7)
+        dy[i] = 0.0f; /* zeros, as the loss gradient has them */
     float *rdx = copy_buf(dx0, (size_t)M * K), *rdw = copy_buf(dw0, (size_t)N * K), *rdb = copy_buf(db0, (size_t)N);
     gitc_tk_linear_dx_ref(rdx, dy, w, M, N, K);
     gitc_tk_linear_dw_ref(rdw, rdb, dy, x, M, N, K);
-    float *dx[3], *dw[3], *db[3];
-    int same = 1;
-    for (int p = 0; p < 3; p++) {
-        dx[p] = copy_buf(dx0, (size_t)M * K);
-        dw[p] = copy_buf(dw0, (size_t)N * K);
-        db[p] = copy_buf(db0, (size_t)N);
-        gitc_tk_linear_dx(pools[p], dx[p], dy, w, M, N, K);
-        gitc_tk_linear_dw(pools[p], dw[p], db[p], dy, x, M, N, K);
-        if (p > 0)
-            same = same && !memcmp(dx[p], dx[0], (size_t)M * K * 4) && !memcmp(dw[p], dw[0], (size_t)N * K * 4) &&
-                   !memcmp(db[p], db[0], (size_t)N * 4);
-    }
-    char what[96];
-    snprintf(what, sizeof what, "linear dx M=%d N=%d K=%d", M, N, K);
-    report(what, rel_diff(dx[0], rdx, (size_t)M * K), 1e-5, same);
-    snprintf(what, sizeof what, "linear dw M=%d N=%d K=%d", M, N, K);
-    report(what, fmax(rel_diff(dw[0], rdw, (size_t)N * K), rel_diff(db[0], rdb, (size_t)N)), 1e-5, same);
-    for (int p = 0; p < 3; p++) {
-        free(dx[p]);
-        free(dw[p]);
-        free(db[p]);
+    const gitc_tk_products *const *sets;
+    int n_sets = gitc_tk_product_sets(&sets);
+    for (int s = 0; s < n_sets; s++) {
+        float *dx[3], *dw[3], *db[3];
+        int same = 1;
+        for (int p = 0; p < 3; p++) {
+            dx[p] = copy_buf(dx0, (size_t)M * K);
+            dw[p] = copy_buf(dw0, (size_t)N * K);
+            db[p] = copy_buf(db0, (size_t)N);
+            gitc_tk_linear_dx_set(sets[s], pools[p], dx[p], dy, w, M, N, K);
+            gitc_tk_linear_dw_set(sets[s], pools[p], dw[p], db[p], dy, x, M, N, K);
+            if (p > 0)
+                same = same && !memcmp(dx[p], dx[0], (size_t)M * K * 4) &&
+                       !memcmp(dw[p], dw[0], (size_t)N * K * 4) && !memcmp(db[p], db[0], (size_t)N * 4);
+        }
+        char what[96];
+        snprintf(what, sizeof what, "%s linear dx M=%d N=%d K=%d", sets[s]->name, M, N, K);
+        report(what, rel_diff(dx[0], rdx, (size_t)M * K), 1e-5, same);
+        snprintf(what, sizeof what, "%s linear dw M=%d N=%d K=%d", sets[s]->name, M, N, K);
+        report(what, fmax(rel_diff(dw[0], rdw, (size_t)N * K), rel_diff(db[0], rdb, (size_t)N)), 1e-5, same);
+        for (int p = 0; p < 3; p++) {
+            free(dx[p]);
+            free(dw[p]);
+            free(db[p]);
+        }
     }
     free(dy), free(w), free(x), free(dx0), free(dw0), free(db0), free(rdx), free(rdw), free(rdb);
 }
@@ -345,6 +351,8 @@ int main(int argc, char **argv)
     test_linear(7, 13, 5);
     test_linear(67, 259, 130);
     test_linear(33, 300, 517);
+    test_linear(300, 37, 64);
+    test_linear(13, 600, 48);
     test_layernorm(9, 40);
     test_layernorm(31, 768);
     test_activation(0);

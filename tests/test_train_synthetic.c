@@ -45,6 +45,14 @@ int main(int argc, char **argv)
         !check_true(gitc_model_load(dir, NULL, &m, &err) == GITC_OK, "load: %s", err.message) ||
         !check_true(gitc_tmodel_create(m, 0, fx.B, fx.T, &t, &err) == GITC_OK, "create: %s", err.message))
         goto done;
+    /* the batch's images: the synthetic pixel_values and their negation */
+    const gitc_config *c = gitc_model_config(m);
+    size_t per = 3 * (size_t)c->vision_image_size * (size_t)c->vision_image_size;
+    fx.n_pixels = (size_t)fx.B * per;
+    fx.pixels = malloc(fx.n_pixels * sizeof(float));
+    gitc_synth_pixels("pixel_values", per, fx.pixels);
+    for (size_t i = 0; i < per; i++)
+        fx.pixels[per + i] = -fx.pixels[i];
     double loss = 0, t0 = now_s();
     int nt = 0;
     gitc_status st = gitc_tmodel_step(t, pool, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f,
@@ -66,6 +74,8 @@ int main(int argc, char **argv)
             continue;
         double r = compare_grad(fx.st, &p[i]);
         compared++;
+        if (r > 1e-5)
+            printf("  %-70s relative %.3g\n", p[i].name, r);
         if (r > worst) {
             worst = r;
             worst_name = p[i].name;
@@ -74,6 +84,7 @@ int main(int argc, char **argv)
     check_true(compared >= 60, "only %d tensors compared", compared);
     printf("%d of %d gradients compared: worst relative error %.3g (%s), bound %g\n", compared, n, worst, worst_name,
            GRAD_TOL);
+    check_true(fx.B == 2, "the fixture batch has %d images, 2 expected", fx.B);
 done:
     gitc_tmodel_free(t);
     gitc_model_free(m);

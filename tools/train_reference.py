@@ -354,7 +354,8 @@ def cmd_synth(args):
     logits, I = forward(p, cfg, torch.tensor(px.astype(np.float64)), torch.tensor(ids).long())
     loss = git_loss(logits, I, torch.tensor(labels).long())
     loss.backward()
-    out = {"pixel_values": px, "input_ids": ids, "labels": labels, "loss": np.array([loss.item()])}
+    # no pixel_values: the test generates them (gitc_synth_pixels, then their negation)
+    out = {"input_ids": ids, "labels": labels, "loss": np.array([loss.item()])}
     Lv, Ld = cfg["vision"]["num_hidden_layers"], cfg["num_hidden_layers"]
     floats = 0
     for k, v in p.items():
