@@ -626,7 +626,8 @@ GITC_API gitc_dataset_params gitc_dataset_default_params(void);
  * missing or unreadable image, an empty text, a text over max_length, a
  * malformed line are each listed with the metadata file's line number. With
  * bad records and skip_bad 0 it fails with GITC_ERR_FORMAT; with skip_bad 1 the
- * rest is the dataset. `report` (may be NULL) receives the list of bad records,
+ * rest is the dataset, which keeps its own copy of the processor (the model
+ * may be freed after this returns). `report` (may be NULL) receives the list of bad records,
  * one per line (NULL when there are none; caller frees with free()), on success
  * and on failure alike. *out (caller frees with gitc_dataset_free) is set only
  * on success. */

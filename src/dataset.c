@@ -1,6 +1,7 @@
 /* Training datasets: metadata.jsonl / metadata.csv parsing, the check of
  * every record before training, and batches of pixel_values, ids and labels. */
 #include "dataset.h"
+#include "model.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -492,7 +493,8 @@ typedef struct ds_record {
 } ds_record;
 
 struct gitc_dataset {
-    const gitc_model *model; /* borrowed: its tokenizer and processor build the batches */
+    gitc_processor *processor; /* the model folder's, owned: the model may be freed after loading */
+    size_t pixel_floats;       /* one sample's pixel_values */
     ds_record *records;
     int n;
     int skipped;
@@ -529,6 +531,7 @@ void gitc_dataset_free(gitc_dataset *d)
     for (int i = 0; i < d->n; i++)
         record_free(&d->records[i]);
     free(d->records);
+    gitc_processor_free(d->processor);
     free(d);
 }
 
@@ -699,8 +702,14 @@ gitc_status gitc_dataset_load(const char *dir, const gitc_model *model, const gi
         free(meta_path);
         return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
-    d->model = model;
     d->params = p;
+    d->pixel_floats = gitc_model_pixel_floats(model);
+    if ((st = gitc_processor_load(model->dir, &d->processor, err)) != GITC_OK) {
+        gitc_dataset_free(d);
+        gitc_meta_free(&meta);
+        free(meta_path);
+        return st;
+    }
     d->pad_id = cfg->pad_token_id;
     int limit = p.max_length ? p.max_length : cfg->max_position_embeddings;
     int bad_records = meta.n_problems; /* the parser's problems are one per bad record */
@@ -833,7 +842,7 @@ gitc_status gitc_dataset_batch(const gitc_dataset *d, const int *indices, int B,
         if (d->records[indices[b]].n_ids > T)
             T = d->records[indices[b]].n_ids;
     }
-    size_t npx = gitc_model_pixel_floats(d->model);
+    size_t npx = d->pixel_floats;
     if ((size_t)B * T > ids_capacity)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_dataset_batch: %d x %d ids do not fit %zu", B, T,
                          ids_capacity);
@@ -853,7 +862,7 @@ gitc_status gitc_dataset_batch(const gitc_dataset *d, const int *indices, int B,
         gitc_image im = {0};
         gitc_status st = gitc_image_load(r->path, &ip, &im, err);
         if (st == GITC_OK)
-            st = gitc_processor_run(gitc_model_processor(d->model), &im, pixel_values + (size_t)b * npx, npx, err);
+            st = gitc_processor_run(d->processor, &im, pixel_values + (size_t)b * npx, npx, err);
         gitc_image_free(&im);
         if (st != GITC_OK)
             return st;

@@ -544,6 +544,10 @@ int cmd_train(int argc, char **argv)
             goto done;
     }
     r.npx = gitc_model_pixel_floats(r.model);
+    /* The trainer and the datasets hold copies of what they need: the loaded model's
+     * prepared weights would only add to the peak memory. */
+    gitc_model_free(r.model);
+    r.model = NULL;
     r.ntok = (size_t)r.B * (size_t)tp.max_text;
     r.px = malloc(r.npx * (size_t)r.B * sizeof *r.px);
     r.ids = malloc(r.ntok * sizeof *r.ids);
@@ -751,7 +755,8 @@ int cmd_bench_train(int argc, char **argv)
     int64_t *keys = NULL;
     if (!m)
         goto done;
-    const gitc_config *cfg = gitc_model_config(m);
+    gitc_config config = *gitc_model_config(m); /* a copy: the model is freed before the timings */
+    const gitc_config *cfg = &config;
     size_t npx = gitc_model_pixel_floats(m);
     px = malloc((size_t)B * npx * sizeof *px);
     ids = malloc((size_t)B * T * sizeof *ids);
@@ -790,6 +795,9 @@ int cmd_bench_train(int argc, char **argv)
         cli_error("%s", err.message);
         goto done;
     }
+    double wmb = (double)gitc_model_weight_bytes(m) / (1024.0 * 1024.0);
+    gitc_model_free(m); /* the trainer holds its own float32 copy */
+    m = NULL;
     double best = INFINITY;
     for (int r = 0; r <= runs; r++) { /* step 0 warms up (and fills the vision cache) */
         double t0 = cli_now_ms();
@@ -802,7 +810,6 @@ int cmd_bench_train(int argc, char **argv)
     }
     double flops = train_flops(cfg, B, T, (freeze & GITC_FREEZE_VISION) != 0);
     double gflops = flops / (best * 1e6), rss = rss_peak_mb();
-    double wmb = (double)gitc_model_weight_bytes(m) / (1024.0 * 1024.0);
     if (json) {
         printf("{\"model\": ");
         cli_json_string(stdout, model_arg);
