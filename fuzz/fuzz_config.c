@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     gitc_config c;
     gitc_error err = {0};
-    gitc_status st = gitc_config_parse((const char *)data, size, "config.json", &c, &err);
+    gitc_status st = gitc_config_from_json((const char *)data, size, "config.json", &c, &err);
     fuzz_check_error(st, &err);
     if (st != GITC_OK)
         return 0;
@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The parameter walk is linear in the layer count; keep big configs quick. */
     if (c.num_hidden_layers + c.vision_num_hidden_layers <= 64) {
         n_params = 0;
-        FUZZ_CHECK(gitc_config_for_each_param(&c, count_param, NULL) == 1, "param walk stopped");
+        FUZZ_CHECK(gitc_config_for_each_parameter(&c, count_param, NULL) == 1, "param walk stopped");
         FUZZ_CHECK(n_params > 0, "no parameters");
     }
     return 0;

@@ -3,8 +3,19 @@
 #   scripts/test.sh             Release build in ./build, every test
 #   scripts/test.sh --sanitize  AddressSanitizer + UBSan build in ./build-asan,
 #                               every test but the full-size synthetic models
+#   scripts/test.sh --cpus [CPU...]
+#                               the CPU matrix (tests/cpus/matrix.sh): the command
+#                               and the kernel, model and low-precision tests
+#                               natively and under qemu-x86_64 -cpu Nehalem,
+#                               SandyBridge, Haswell, compared with the native run
 set -e
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--cpus" ]; then
+    shift
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build -j"$(nproc)"
+    exec sh tests/cpus/matrix.sh build . "$@"
+fi
 if [ "${1:-}" = "--sanitize" ]; then
     dir=build-asan
     cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGITC_SANITIZE=ON -DGITC_FULL_TESTS=OFF >/dev/null

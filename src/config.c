@@ -89,8 +89,8 @@ static int check_act(const cJSON *obj, const char *key, const char *want, const 
     return 1;
 }
 
-gitc_status gitc_config_parse(const char *json, size_t len, const char *path, gitc_config *cfg,
-                              gitc_error *err)
+gitc_status gitc_config_from_json(const char *json, size_t len, const char *path, gitc_config *cfg,
+                                  gitc_error *err)
 {
     /* GitConfig defaults (transformers 4.39.3). */
     gitc_config c = {
@@ -104,6 +104,11 @@ gitc_status gitc_config_parse(const char *json, size_t len, const char *path, gi
         .vision_image_size = 224, .vision_patch_size = 16, .vision_num_channels = 3,
         .vision_layer_norm_eps = 1e-5,
     };
+    if (!path)
+        path = "config.json";
+    if (!json || !cfg)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: gitc_config_from_json needs the text and an output",
+                         path);
     cJSON *root = NULL;
     gitc_status s = gitc_json_parse_config(json, len, path, &root, err);
     if (s != GITC_OK)
@@ -405,7 +410,7 @@ int gitc_weights_for_each(const gitc_config *c, gitc_model *m, gitc_weight_fn fn
 }
 
 typedef struct param_adapter {
-    gitc_param_fn fn;
+    gitc_parameter_fn fn;
     void *user;
 } param_adapter;
 
@@ -415,8 +420,10 @@ static int adapt_param(void *user, const weight_spec *w)
     return a->fn(a->user, w->name, w->ndim, w->shape);
 }
 
-int gitc_config_for_each_param(const gitc_config *c, gitc_param_fn fn, void *user)
+int gitc_config_for_each_parameter(const gitc_config *c, gitc_parameter_fn fn, void *user)
 {
+    if (!c || !fn)
+        return 0;
     param_adapter a = {fn, user};
     return gitc_weights_for_each(c, NULL, adapt_param, &a);
 }

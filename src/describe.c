@@ -100,7 +100,7 @@ gitc_status gitc_describe_batch(gitc_session *s, const gitc_image *frames, int n
             pr[i] = prompt;
             np[i] = n_prompt;
         }
-        st = gitc_generate(s, px, pr, np, n_inputs, params, &gen, err);
+        st = gitc_generate(s, px, per, pr, np, n_inputs, params, &gen, err);
     }
     int per_input = st == GITC_OK ? gen.n_sequences / n_inputs : 0;
     for (int i = 0; st == GITC_OK && i < n_inputs; i++) {
@@ -150,6 +150,8 @@ static gitc_status describe_one(gitc_session *s, const gitc_image *frames, int n
                                 const char *question, const gitc_generate_params *params,
                                 char **text, gitc_error *err)
 {
+    if (params && gitc_params_size_check(params->size, sizeof *params, "gitc_generate_params", err) != GITC_OK)
+        return GITC_ERR_ARGUMENT;
     gitc_generate_params p = params ? *params : s->model->gen_defaults;
     p.num_return_sequences = 1;
     gitc_texts t;

@@ -13,6 +13,20 @@ size_t gitc_model_pixel_floats(const gitc_model *m)
     return (size_t)gitc_model_num_frames(m) * 3 * S * S;
 }
 
+gitc_status gitc_pixel_check(const char *fn, const gitc_model *m, const float *pixel_values,
+                             size_t pixel_floats, gitc_error *err)
+{
+    if (!pixel_values)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: pixel_values is NULL", fn);
+    size_t need = gitc_model_pixel_floats(m);
+    if (pixel_floats != need)
+        return gitc_fail(err, GITC_ERR_ARGUMENT,
+                         "%s: pixel_values holds %zu floats, the model takes %zu ([%d, 3, %d, %d])", fn,
+                         pixel_floats, need, gitc_model_num_frames(m), m->cfg.vision_image_size,
+                         m->cfg.vision_image_size);
+    return GITC_OK;
+}
+
 size_t gitc_model_vision_floats(const gitc_model *m)
 {
     if (!m)
@@ -51,15 +65,16 @@ static gitc_status check_capacity(const char *fn, const char *buffer, const floa
     return GITC_OK;
 }
 
-gitc_status gitc_encode_image(gitc_session *s, const float *pixel_values, float *vision_out,
-                              size_t vision_capacity, float *projection_out, size_t projection_capacity,
-                              gitc_error *err)
+gitc_status gitc_encode_image(gitc_session *s, const float *pixel_values, size_t pixel_floats,
+                              float *vision_out, size_t vision_capacity, float *projection_out,
+                              size_t projection_capacity, gitc_error *err)
 {
-    if (!s || !pixel_values)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_encode_image: NULL argument");
+    if (!s)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_encode_image: NULL session");
     size_t n = gitc_model_projection_floats(s->model);
     gitc_status st;
-    if ((st = check_capacity("gitc_encode_image", "vision_out", vision_out, vision_capacity,
+    if ((st = gitc_pixel_check("gitc_encode_image", s->model, pixel_values, pixel_floats, err)) != GITC_OK ||
+        (st = check_capacity("gitc_encode_image", "vision_out", vision_out, vision_capacity,
                              gitc_model_vision_floats(s->model), err)) != GITC_OK ||
         (st = check_capacity("gitc_encode_image", "projection_out", projection_out, projection_capacity, n,
                              err)) != GITC_OK)
@@ -90,12 +105,15 @@ static float next_token_loss(const float *logits, const int32_t *ids, int T, int
     return (float)(total / (T - 1));
 }
 
-gitc_status gitc_forward(gitc_session *s, const float *pixel_values, const int32_t *ids, int T,
-                         float *hidden_out, size_t hidden_capacity, float *logits_out, size_t logits_capacity,
-                         float *loss_out, gitc_error *err)
+gitc_status gitc_forward(gitc_session *s, const float *pixel_values, size_t pixel_floats, const int32_t *ids,
+                         int T, float *hidden_out, size_t hidden_capacity, float *logits_out,
+                         size_t logits_capacity, float *loss_out, gitc_error *err)
 {
-    if (!s || !pixel_values || !ids)
+    if (!s || !ids)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_forward: NULL argument");
+    gitc_status px_st = gitc_pixel_check("gitc_forward", s->model, pixel_values, pixel_floats, err);
+    if (px_st != GITC_OK)
+        return px_st;
     const gitc_config *c = &s->model->cfg;
     if (T < 1 || T > c->max_position_embeddings)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "%d text tokens: must be 1..%d (max_position_embeddings)",
@@ -144,24 +162,5 @@ done:
         free(logits);
     free(proj);
     free(text_hidden);
-    return st;
-}
-
-gitc_status gitc_prefill_image(gitc_session *s, const float *pixel_values, gitc_error *err)
-{
-    if (!s || !pixel_values)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_prefill_image: NULL argument");
-    const gitc_config *c = &s->model->cfg;
-    int n_img = gitc_model_num_image_tokens(s->model);
-    float *proj = malloc((size_t)n_img * (size_t)c->hidden_size * sizeof(float));
-    image_kv kv = {0};
-    gitc_status st = proj ? image_kv_init(&kv, c, n_img, err)
-                          : gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    if (st == GITC_OK)
-        st = gitc_vision_run(s, pixel_values, NULL, proj, err);
-    if (st == GITC_OK)
-        st = gitc_decoder_image(s, proj, &kv, NULL, err);
-    image_kv_free(&kv);
-    free(proj);
     return st;
 }

@@ -562,6 +562,10 @@ static gitc_status batch_add(gitc_batch *b, const float *pixel_values, image_kv 
     if (!b || !pixel_values || !id)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_add: batch, pixel values and id are required");
     const gitc_config *c = b->c;
+    gitc_status size_st = params ? gitc_params_size_check(params->size, sizeof *params, "gitc_generate_params", err)
+                                 : GITC_OK;
+    if (size_st != GITC_OK)
+        return size_st;
     gitc_generate_params p = params ? *params : b->s->model->gen_defaults;
     gitc_status st = gitc_generate_params_check(&p, 0, b->s->model, err);
     if (st != GITC_OK)
@@ -606,9 +610,17 @@ static gitc_status batch_add(gitc_batch *b, const float *pixel_values, image_kv 
     return GITC_OK;
 }
 
-gitc_status gitc_batch_add(gitc_batch *b, const float *pixel_values, const int32_t *prompt, int n_prompt,
-                           const gitc_generate_params *params, int *id, gitc_error *err)
+gitc_status gitc_batch_add(gitc_batch *b, const float *pixel_values, size_t pixel_floats,
+                           const int32_t *prompt, int n_prompt, const gitc_generate_params *params, int *id,
+                           gitc_error *err)
 {
+    if (id)
+        *id = -1;
+    if (b) {
+        gitc_status st = gitc_pixel_check("gitc_batch_add", b->s->model, pixel_values, pixel_floats, err);
+        if (st != GITC_OK)
+            return st;
+    }
     return batch_add(b, pixel_values, NULL, prompt, n_prompt, params, id, err);
 }
 
@@ -924,7 +936,7 @@ void gitc_generation_free(gitc_generation *g)
     g->n_sequences = 0;
 }
 
-gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
+gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values, size_t pixel_floats,
                           const int32_t *const *prompts, const int *n_prompt, int n_inputs,
                           const gitc_generate_params *params, gitc_generation *out, gitc_error *err)
 {
@@ -933,15 +945,20 @@ gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
         return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_generate: no inputs");
     const gitc_model *m = s->model;
     const gitc_config *c = &m->cfg;
-    gitc_generate_params p = params ? *params : m->gen_defaults;
-    gitc_status st = gitc_generate_params_check(&p, 0, m, err);
+    gitc_status st = params ? gitc_params_size_check(params->size, sizeof *params, "gitc_generate_params", err)
+                            : GITC_OK;
     if (st != GITC_OK)
+        return st;
+    gitc_generate_params p = params ? *params : m->gen_defaults;
+    if ((st = gitc_generate_params_check(&p, 0, m, err)) != GITC_OK)
         return st;
     int per_input = gitc_generate_rows(&p);
     for (int i = 0; i < n_inputs; i++) {
         int np = prompts && prompts[i] ? n_prompt[i] : 1;
         if (!pixel_values[i])
             return gitc_fail(err, GITC_ERR_ARGUMENT, "input %d has no pixel values", i);
+        if ((st = gitc_pixel_check("gitc_generate", m, pixel_values[i], pixel_floats, err)) != GITC_OK)
+            return st;
         if ((st = check_prompt(&p, c, np, i, err)) != GITC_OK)
             return st;
     }

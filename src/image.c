@@ -24,12 +24,10 @@
 #include <webp/decode.h>
 #endif
 
-gitc_image_params gitc_image_default_params(void)
+void gitc_image_params_init(gitc_image_params *p, size_t size)
 {
-    gitc_image_params p;
-    p.max_pixels = 100000000;
-    p.exif_transpose = 0;
-    return p;
+    gitc_image_params d = {.size = sizeof d, .max_pixels = 100000000, .exif_transpose = 0};
+    gitc_params_fill(p, size, &d, sizeof d);
 }
 
 void gitc_image_free(gitc_image *image)
@@ -872,6 +870,8 @@ static gitc_status not_built(const char *name, const char *format, gitc_error *e
 gitc_status gitc_image_decode(const void *data, size_t size, const char *name,
                               const gitc_image_params *params, gitc_image *out, gitc_error *err)
 {
+    if (params && gitc_params_size_check(params->size, sizeof *params, "gitc_image_params", err) != GITC_OK)
+        return GITC_ERR_ARGUMENT;
     gitc_image_params p = params ? *params : gitc_image_default_params();
     const uint8_t *d = data;
     if (!name)

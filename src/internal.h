@@ -23,6 +23,20 @@ gitc_status gitc_fail(gitc_error *err, gitc_status status, const char *fmt, ...)
 /* Prefixes an existing error message with "prefix: ". */
 void gitc_error_prefix(gitc_error *err, const char *prefix);
 
+/* Checks the `size` field of a caller's params struct against the struct this
+ * library was built with: GITC_ERR_ARGUMENT naming `type` when they differ
+ * (never initialized, or built against another gitc.h). */
+gitc_status gitc_params_size_check(size_t size, size_t want, const char *type, gitc_error *err);
+
+/* Fills `size` bytes at dst (a caller's params struct) from `defaults` (the
+ * library's struct of `full` bytes) and records `size` in its first field. */
+void gitc_params_fill(void *dst, size_t size, const void *defaults, size_t full);
+
+/* GITC_ERR_ARGUMENT (naming `fn`) unless pixel_values is not NULL and holds
+ * exactly gitc_model_pixel_floats(model) floats; checked before it is read. */
+gitc_status gitc_pixel_check(const char *fn, const gitc_model *model, const float *pixel_values,
+                             size_t pixel_floats, gitc_error *err);
+
 /* Reads a whole file into a NUL-terminated buffer (caller frees). */
 gitc_status gitc_read_file(const char *path, char **data, size_t *size, gitc_error *err);
 
@@ -31,9 +45,6 @@ char *gitc_path_join(const char *dir, const char *name);
 
 /* 1 when path names an existing regular file. */
 int gitc_file_exists(const char *path);
-
-/* Writes `size` bytes to `path` atomically: a temporary file renamed into place. */
-gitc_status gitc_write_file_atomic(const char *path, const void *data, size_t size, gitc_error *err);
 
 /* Limits on untrusted JSON, checked before the parser allocates anything:
  * file sizes (the safetensors header has its own, ST_MAX_HEADER_BYTES) and

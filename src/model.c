@@ -11,26 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-gitc_model_params gitc_model_default_params(void)
-{
-    gitc_model_params p = {.load_tokenizer = 1, .load_processor = 1};
-    return p;
-}
-
-gitc_generate_params gitc_generate_default_params(void)
-{
-    gitc_generate_params p = {
-        .max_length = 20, .num_beams = 1, .length_penalty = 1.0f,
-        .early_stopping = GITC_EARLY_STOPPING_FALSE, .num_return_sequences = 1,
-        .repetition_penalty = 1.0f, .temperature = 1.0f, .top_k = 50, .top_p = 1.0f,
-    };
-    return p;
-}
-
 const gitc_config *gitc_model_config(const gitc_model *m) { return &m->cfg; }
 const gitc_tokenizer *gitc_model_tokenizer(const gitc_model *m) { return m->tokenizer; }
 const gitc_processor *gitc_model_processor(const gitc_model *m) { return m->processor; }
-gitc_generate_params gitc_model_generate_params(const gitc_model *m) { return m->gen_defaults; }
 
 int gitc_model_num_frames(const gitc_model *m)
 {
@@ -215,6 +198,8 @@ gitc_status gitc_model_load(const char *dir, const gitc_model_params *params, gi
                             gitc_error *err)
 {
     *out = NULL;
+    if (params && gitc_params_size_check(params->size, sizeof *params, "gitc_model_params", err) != GITC_OK)
+        return GITC_ERR_ARGUMENT;
     gitc_model_params p = params ? *params : gitc_model_default_params();
     gitc_model *m = calloc(1, sizeof *m);
     if (!m || !(m->dir = strdup(dir))) {
@@ -236,7 +221,7 @@ gitc_status gitc_model_load(const char *dir, const gitc_model_params *params, gi
     if (s == GITC_OK && !text)
         s = gitc_fail(err, GITC_ERR_IO, "%s: missing (not a GIT model folder?)", path);
     if (s == GITC_OK)
-        s = gitc_config_parse(text, len, path, &m->cfg, err);
+        s = gitc_config_from_json(text, len, path, &m->cfg, err);
     free(path);
     free(text);
     path = text = NULL;
@@ -363,6 +348,10 @@ char *gitc_model_describe_json(const gitc_model *m)
     cJSON_AddNumberToObject(o, "weight_bytes", (double)m->weight_bytes);
     cJSON_AddNumberToObject(o, "copied_matrices", m->n_aligned_copies);
     cJSON_AddNumberToObject(o, "load_ms", m->load_ms);
+    cJSON_AddStringToObject(o, "cpu_features", gitc_model_cpu_features(m));
+    cJSON *sets = cJSON_AddObjectToObject(o, "kernel_sets");
+    for (int d = GITC_DTYPE_F32; d <= GITC_DTYPE_INT8; d++)
+        cJSON_AddStringToObject(sets, gitc_dtype_name((gitc_dtype)d), gitc_model_kernel_set(m, (gitc_dtype)d));
     const gitc_config *c = &m->cfg;
     cJSON *cfg = cJSON_AddObjectToObject(o, "config");
     cJSON_AddNumberToObject(cfg, "hidden_size", c->hidden_size);

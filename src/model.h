@@ -69,10 +69,6 @@ struct gitc_model {
     gitc_generate_params gen_defaults;
 };
 
-/* Parses config.json text into cfg (GitConfig and GitVisionConfig defaults applied). */
-gitc_status gitc_config_parse(const char *json, size_t len, const char *path, gitc_config *cfg,
-                              gitc_error *err);
-
 /* Applies generation_config.json text to params (unknown keys ignored). */
 gitc_status gitc_generation_config_parse(const char *json, size_t len, const char *path,
                                          gitc_generate_params *params, gitc_error *err);
@@ -109,10 +105,6 @@ int gitc_weight_is_ignored(const char *name);
  * embedding tables) and its HF name, e.g. to convert weights after loading. */
 typedef void (*gitc_matrix_fn)(void *user, const char *name, gitc_matrix *w);
 void gitc_model_for_each_matrix(gitc_model *m, gitc_matrix_fn fn, void *user);
-
-/* Calls `fn` for every parameter the config implies, with its HF name and shape. */
-typedef int (*gitc_param_fn)(void *user, const char *name, int ndim, const int64_t *shape);
-int gitc_config_for_each_param(const gitc_config *cfg, gitc_param_fn fn, void *user);
 
 /* Per-sample image context in the decoder: the image tokens' keys and values
  * for every layer, computed once per image. */

@@ -1,14 +1,63 @@
-/* One validation of generation settings, shared by gitc_generate and its
- * callers (the CLI, the server): the limits of every field live here. */
+/* The params structs of the API: their versioned initialization (the `size`
+ * field), and one validation of generation settings, shared by gitc_generate
+ * and its callers (the CLI, the server): the limits of every field live here. */
 #include "model.h"
 
 #include <math.h>
+#include <string.h>
+
+void gitc_params_fill(void *dst, size_t size, const void *defaults, size_t full)
+{
+    if (!dst || size < sizeof(size_t))
+        return;
+    memset(dst, 0, size);
+    memcpy(dst, defaults, GITC_MIN(size, full));
+    memcpy(dst, &size, sizeof size);
+}
+
+gitc_status gitc_params_size_check(size_t size, size_t want, const char *type, gitc_error *err)
+{
+    if (size == want)
+        return GITC_OK;
+    return gitc_fail(err, GITC_ERR_ARGUMENT,
+                     "%s.size is %zu, this library's %s has %zu bytes: initialize it with %s_init "
+                     "(or the inline default-params function of the gitc.h this library was built with)",
+                     type, size, type, want, type);
+}
+
+void gitc_generate_params_init(gitc_generate_params *p, size_t size)
+{
+    gitc_generate_params d = {
+        .size = sizeof d, .max_length = 20, .num_beams = 1, .length_penalty = 1.0f,
+        .early_stopping = GITC_EARLY_STOPPING_FALSE, .num_return_sequences = 1,
+        .repetition_penalty = 1.0f, .temperature = 1.0f, .top_k = 50, .top_p = 1.0f,
+    };
+    gitc_params_fill(p, size, &d, sizeof d);
+}
+
+void gitc_model_generate_params_init(const gitc_model *m, gitc_generate_params *p, size_t size)
+{
+    if (!m) {
+        gitc_generate_params_init(p, size);
+        return;
+    }
+    gitc_params_fill(p, size, &m->gen_defaults, sizeof m->gen_defaults);
+}
+
+void gitc_model_params_init(gitc_model_params *p, size_t size)
+{
+    gitc_model_params d = {.size = sizeof d, .load_tokenizer = 1, .load_processor = 1};
+    gitc_params_fill(p, size, &d, sizeof d);
+}
 
 gitc_status gitc_generate_params_check(const gitc_generate_params *p, int n_prompt_tokens,
                                        const gitc_model *model, gitc_error *err)
 {
     if (!p)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "no generation settings");
+    gitc_status size_st = gitc_params_size_check(p->size, sizeof *p, "gitc_generate_params", err);
+    if (size_st != GITC_OK)
+        return size_st;
     if (p->num_beams < 1 || p->num_beams > GITC_MAX_BEAMS)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "num_beams = %d: must be 1..%d", p->num_beams,
                          GITC_MAX_BEAMS);

@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-gitc_session_params gitc_session_default_params(void)
+void gitc_session_params_init(gitc_session_params *p, size_t size)
 {
-    gitc_session_params p = {0};
-    return p;
+    gitc_session_params d = {.size = sizeof d};
+    gitc_params_fill(p, size, &d, sizeof d);
 }
 
 static void workspace_free(workspace *ws)
@@ -87,6 +87,8 @@ gitc_status gitc_session_create(const gitc_model *model, const gitc_session_para
                                 gitc_session **out, gitc_error *err)
 {
     *out = NULL;
+    if (params && gitc_params_size_check(params->size, sizeof *params, "gitc_session_params", err) != GITC_OK)
+        return GITC_ERR_ARGUMENT;
     gitc_session_params p = params ? *params : gitc_session_default_params();
     if (p.n_threads < 0 || p.n_threads > 1024)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "n_threads = %d is out of range (0..1024)", p.n_threads);

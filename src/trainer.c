@@ -434,13 +434,39 @@ static gitc_status make_dirs(const char *dir, gitc_error *err)
     return GITC_OK;
 }
 
+/* Writes `size` bytes to `path` atomically: a temporary file renamed into place. */
+static gitc_status write_file_atomic(const char *path, const void *data, size_t size, gitc_error *err)
+{
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 32);
+    if (!tmp)
+        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+    snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        gitc_status s = gitc_fail(err, GITC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        free(tmp);
+        return s;
+    }
+    int ok = fwrite(data, 1, size, f) == size;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        gitc_status s = gitc_fail(err, GITC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        remove(tmp);
+        free(tmp);
+        return s;
+    }
+    free(tmp);
+    return GITC_OK;
+}
+
 /* Writes text to dir/name atomically. */
 static gitc_status write_text(const char *dir, const char *name, const char *text, gitc_error *err)
 {
     char *path = gitc_path_join(dir, name);
     if (!path)
         return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    gitc_status st = gitc_write_file_atomic(path, text, strlen(text), err);
+    gitc_status st = write_file_atomic(path, text, strlen(text), err);
     free(path);
     return st;
 }
@@ -478,7 +504,7 @@ static gitc_status copy_if_present(const char *from_dir, const char *to_dir, con
     if (!from || !to)
         st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
     else if (gitc_file_exists(from) && (st = gitc_read_file_max(from, GITC_TOKENIZER_MAX_BYTES, &data, &len, err)) == GITC_OK)
-        st = gitc_write_file_atomic(to, data, len, err);
+        st = write_file_atomic(to, data, len, err);
     free(data);
     free(from);
     free(to);

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+void gitc_free(void *ptr) { free(ptr); }
+
 const char *gitc_status_string(gitc_status status)
 {
     switch (status) {
@@ -195,31 +197,6 @@ int gitc_file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-gitc_status gitc_write_file_atomic(const char *path, const void *data, size_t size, gitc_error *err)
-{
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 32);
-    if (!tmp)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
-    snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        gitc_status s = gitc_fail(err, GITC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    int ok = fwrite(data, 1, size, f) == size;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        gitc_status s = gitc_fail(err, GITC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return s;
-    }
-    free(tmp);
-    return GITC_OK;
 }
 
 float gitc_f16_to_f32(uint16_t h)

@@ -804,5 +804,7 @@ gitc_status gitc_video_load_memory(const void *data, size_t size, const char *na
 gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_params *params,
                             gitc_image *frames, int *n_total, gitc_error *err)
 {
+    if (params && gitc_params_size_check(params->size, sizeof *params, "gitc_image_params", err) != GITC_OK)
+        return GITC_ERR_ARGUMENT;
     return gitc_video_load_mode(path, n_frames, params, frames, n_total, 1, NULL, err);
 }

@@ -153,40 +153,19 @@ static void generation_values(void)
                "in-range generation values are accepted: %s", err.message);
 }
 
-/* Runs $GITC_BIN with args; returns the exit status, stderr in `errbuf`. */
+/* Runs $GITC_BIN with args (NULL-terminated, at most 14); returns the exit
+ * status, stderr in `errbuf`. */
 static int run_gitc(char *errbuf, size_t size, const char *const *args)
 {
-    const char *bin = getenv("GITC_BIN");
-    if (!check_true(bin != NULL, "GITC_BIN is set"))
-        return -1;
-    char errpath[1200];
-    snprintf(errpath, sizeof errpath, "%s/limits-cli.err", tmp_root());
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int nul = open("/dev/null", O_RDWR);
-        if (fd < 0 || nul < 0)
-            _exit(126);
-        dup2(nul, 0);
-        dup2(nul, 1);
-        dup2(fd, 2);
-        const char *argv[16] = {bin};
-        for (int i = 0; args[i] && i < 14; i++)
-            argv[i + 1] = args[i];
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
-        return -1;
-    errbuf[0] = 0;
-    FILE *f = fopen(errpath, "rb");
-    if (f) {
-        size_t n = fread(errbuf, 1, size - 1, f);
-        errbuf[n] = 0;
-        fclose(f);
-    }
-    return WEXITSTATUS(st);
+    const char *argv[16] = {check_gitc_bin()};
+    for (int i = 0; args[i] && i < 14; i++)
+        argv[i + 1] = args[i];
+    check_run r;
+    check_run_argv(&r, &(check_run_io){.stdout_path = "/dev/null"}, argv);
+    snprintf(errbuf, size, "%s", r.err);
+    int status = r.status;
+    check_run_free(&r);
+    return status;
 }
 
 /* The CLI: a generation_config.json value the model cannot use is exit 1, names
@@ -246,7 +225,7 @@ static void json_limits(void)
         json[k] = 0;
         gitc_config c;
         gitc_error err = {0};
-        gitc_status s = gitc_config_parse(json, (size_t)k, "config.json", &c, &err);
+        gitc_status s = gitc_config_from_json(json, (size_t)k, "config.json", &c, &err);
         if (depth == GITC_JSON_MAX_DEPTH) {
             check_true(s == GITC_OK, "config nested %d deep parses: %s", depth, err.message);
         } else {
@@ -269,9 +248,9 @@ static void json_limits(void)
     memcpy(big, "{}", 2);
     gitc_config c;
     gitc_error err = {0};
-    expect("config.json text of 16 MiB + 1", gitc_config_parse(big, n, "config.json", &c, &err),
+    expect("config.json text of 16 MiB + 1", gitc_config_from_json(big, n, "config.json", &c, &err),
            GITC_ERR_LIMIT, &err, "config.json", "limit", NULL);
-    check_true(gitc_config_parse(big, n - 1, "config.json", &c, &err) == GITC_OK,
+    check_true(gitc_config_from_json(big, n - 1, "config.json", &c, &err) == GITC_OK,
                "16 MiB of config text is accepted: %s", err.message);
     gitc_processor *p = NULL;
     expect("preprocessor text of 16 MiB + 1",

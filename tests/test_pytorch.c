@@ -5,6 +5,7 @@
  * and the input limits of the ZIP, pickle and safetensors readers, each with
  * an input just over it. */
 #include "check.h"
+#include "tensor_file.h"
 #include "model.h"
 #include "pickle.h"
 #include "ptwrite.h"
@@ -41,7 +42,8 @@ static void check_outputs(const char *what, const char *dir, const char *ref)
     int32_t ids[64];
     int T = check_json_ids(j, "input_ids", ids, 64);
     int n_img = gitc_model_num_image_tokens(m), D = c->hidden_size, V = c->vocab_size;
-    float *px = check_tensor_f32(st, "pixel_values", NULL);
+    size_t n_px = 0;
+    float *px = check_tensor_f32(st, "pixel_values", &n_px);
     float *want_proj = check_tensor_f32(st, "visual_projection", NULL);
     float *want_logits = check_tensor_f32(st, "text_logits", NULL);
     size_t n_vis = (size_t)n_img * c->vision_hidden_size, n_proj = (size_t)n_img * D, n_logits = (size_t)T * V;
@@ -50,11 +52,11 @@ static void check_outputs(const char *what, const char *dir, const char *ref)
     float *logits = malloc(n_logits * sizeof(float));
     char label[256];
     if (px && want_proj && want_logits) {
-        if (check_true(gitc_encode_image(s, px, vis, n_vis, proj, n_proj, &err) == GITC_OK, "encode: %s", err.message)) {
+        if (check_true(gitc_encode_image(s, px, n_px, vis, n_vis, proj, n_proj, &err) == GITC_OK, "encode: %s", err.message)) {
             snprintf(label, sizeof label, "%s visual_projection", what);
             check_close(label, proj, want_proj, (size_t)n_img * D, 1e-4);
         }
-        if (check_true(gitc_forward(s, px, ids, T, NULL, 0, logits, n_logits, NULL, &err) == GITC_OK, "forward: %s", err.message)) {
+        if (check_true(gitc_forward(s, px, n_px, ids, T, NULL, 0, logits, n_logits, NULL, &err) == GITC_OK, "forward: %s", err.message)) {
             snprintf(label, sizeof label, "%s text_logits", what);
             check_close(label, logits, want_logits, (size_t)T * V, 1e-4);
         }
@@ -62,7 +64,7 @@ static void check_outputs(const char *what, const char *dir, const char *ref)
         p.max_length = 20;
         const float *pp = px;
         gitc_generation gen = {0};
-        if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
+        if (check_true(gitc_generate(s, &pp, n_px, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
             int32_t want[64];
             int nw = check_json_ids(j, "greedy_ids", want, 64);
             snprintf(label, sizeof label, "%s greedy ids", what);
@@ -86,7 +88,7 @@ done:
 /* `gitc forward` on dir: text_logits and greedy_ids equal the reference. */
 static void check_cli_forward(const char *what, const char *dir, const char *ref)
 {
-    char rel[512], ref_path[1024], in_path[1024], out_path[1024], cmd[4096];
+    char rel[512], ref_path[1024], in_path[1024], out_path[1024];
     snprintf(rel, sizeof rel, "tests/data/%s", ref);
     snprintf(ref_path, sizeof ref_path, "%s/reference.safetensors", check_path(rel));
     snprintf(in_path, sizeof in_path, "%s/pt-forward-in.safetensors", tmp_dir());
@@ -104,14 +106,19 @@ static void check_cli_forward(const char *what, const char *dir, const char *ref
     for (int i = 0; i < T; i++)
         ids[i] = ids32[i];
     gitc_error err = {0};
-    st_writer *w = st_writer_new();
-    st_writer_add(w, "pixel_values", px->dtype, px->ndim, px->shape, px->data, &err);
-    st_writer_add(w, "input_ids", ST_I64, 2, ishape, ids, &err);
-    check_true(st_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
-    st_writer_free(w);
-    snprintf(cmd, sizeof cmd, "'%s' forward -m '%s' --inputs '%s' --out '%s' --max-length 20 --threads 2",
-             getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc", dir, in_path, out_path);
-    if (!check_true(system(cmd) == 0, "%s: %s failed", what, cmd))
+    tf_writer *w = tf_writer_new();
+    tf_dtype px_dtype = TF_F32;
+    check_true(tf_dtype_parse(st_dtype_name(px->dtype), &px_dtype), "pixel_values dtype");
+    tf_writer_add(w, "pixel_values", px_dtype, px->ndim, px->shape, px->data, &err);
+    tf_writer_add(w, "input_ids", TF_I64, 2, ishape, ids, &err);
+    check_true(tf_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
+    tf_writer_free(w);
+    check_run r;
+    check_run_gitc(&r, NULL, "forward", "-m", dir, "--inputs", in_path, "--out", out_path, "--max-length", "20",
+                   "--threads", "2", NULL);
+    int ran = check_true(r.status == 0, "%s: gitc forward -m %s failed: %s", what, dir, r.err);
+    check_run_free(&r);
+    if (!ran)
         goto done;
     st_file *out = check_open_st(out_path);
     if (out) {
@@ -211,7 +218,7 @@ static void run_cases(void)
 /* The os.system case is refused through the library and the CLI, and its command never runs. */
 static void evil_never_runs(void)
 {
-    char dir[1024], marker[1200], cmd[4096];
+    char dir[1024], marker[1200];
     snprintf(dir, sizeof dir, "%s/pt-evil-cwd", tmp_dir());
     mkdir(dir, 0755);
     snprintf(marker, sizeof marker, "%s/pickle_code_ran", dir);
@@ -226,10 +233,11 @@ static void evil_never_runs(void)
     check_true(gitc_model_load(check_path("tests/data/pytorch/bad-evil-global"), NULL, &m, &err) != GITC_OK,
                "evil pickle refused by the library");
     check_true(access("pickle_code_ran", F_OK) != 0, "library: the pickle's command did not run");
-    snprintf(cmd, sizeof cmd, "'%s' caption -m '%s' '%s' 2>/dev/null",
-             getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc", check_path("tests/data/pytorch/bad-evil-global"),
-             check_path("examples/shapes_0_224x224.png"));
-    int rc = system(cmd);
+    check_run r;
+    check_run_gitc(&r, NULL, "caption", "-m", check_path("tests/data/pytorch/bad-evil-global"),
+                   check_path("examples/shapes_0_224x224.png"), NULL);
+    int rc = r.status;
+    check_run_free(&r);
     check_true(rc != 0, "gitc caption on the evil pickle fails (status %d)", rc);
     check_true(access("pickle_code_ran", F_OK) != 0, "CLI: the pickle's command did not run");
     check_true(chdir(old) == 0, "chdir back");
@@ -506,13 +514,24 @@ static void safetensors_header_limit(void)
     unlink(path);
 }
 
-/* Runs `gitc inspect --json` with HF_HUB_CACHE=cache; returns the exit status, output in out/err files. */
+/* Runs `gitc inspect --json ARGS` (ARGS split at spaces) with HF_HUB_CACHE=cache;
+ * returns the exit status, stdout in the file `out`, stderr in `errf`. */
 static int inspect(const char *cache, const char *args, const char *out, const char *errf)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "HF_HUB_CACHE='%s' '%s' inspect --json %s >'%s' 2>'%s'", cache,
-             getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc", args, out, errf);
-    int rc = system(cmd);
+    char words[1024], env_cache[1200];
+    snprintf(words, sizeof words, "%s", args);
+    snprintf(env_cache, sizeof env_cache, "HF_HUB_CACHE=%s", cache);
+    const char *argv[32] = {check_gitc_bin(), "inspect", "--json"};
+    int argc = 3;
+    for (char *w = strtok(words, " "); w && argc < 31; w = strtok(NULL, " "))
+        argv[argc++] = w;
+    argv[argc] = NULL;
+    const char *env[] = {env_cache, NULL};
+    check_run r;
+    check_run_argv(&r, &(check_run_io){.env = env, .stdout_path = out}, argv);
+    check_write_file(errf, r.err, strlen(r.err));
+    int rc = r.status;
+    check_run_free(&r);
     return rc;
 }
 
@@ -611,11 +630,13 @@ static void hub_revisions(void)
 /* `gitc inspect` in text form names the format, the strided tensor and the ignored buffers. */
 static void inspect_text(void)
 {
-    char out[1100], cmd[4096];
+    char out[1100];
     snprintf(out, sizeof out, "%s/pt-inspect.txt", tmp_dir());
-    snprintf(cmd, sizeof cmd, "'%s' inspect -m '%s' --run --threads 2 > '%s'",
-             getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc", check_path("tests/data/pytorch/tiny-views"), out);
-    int rc = system(cmd);
+    check_run r;
+    check_run_gitc(&r, &(check_run_io){.stdout_path = out}, "inspect", "-m", check_path("tests/data/pytorch/tiny-views"),
+                   "--run", "--threads", "2", NULL);
+    int rc = r.status;
+    check_run_free(&r);
     char *text = NULL;
     size_t len = 0;
     gitc_read_file(out, &text, &len, NULL);
