@@ -255,28 +255,35 @@ static const gitc_tk_products products_portable = {
     .linear_dw_rows = linear_dw_rows,
 };
 
-/* 1 when the AVX2 set is compiled in and the CPU check of kernels.c lists an
- * AVX2 (or wider) forward set; that check is cached there. */
-static int avx2_runs(void)
+/* How many product sets run here: 1 portable, 2 + AVX2, 3 + AVX-512, from the
+ * forward kernels' CPU check (cached in kernels.c; GITC_KERNELS caps it). */
+static int sets_running(void)
 {
     const gitc_kernel_table *const *tables;
-    int nt = gitc_kernel_tables(&tables), ok = 0;
-    for (int i = 0; i < nt; i++)
-        ok |= strcmp(tables[i]->name, "avx2") == 0 || strcmp(tables[i]->name, "avx512") == 0;
-    return ok && gitc_tk_products_avx2.name != NULL;
+    int nt = gitc_kernel_tables(&tables), avx2 = 0, avx512 = 0;
+    for (int i = 0; i < nt; i++) {
+        avx2 |= strcmp(tables[i]->name, "avx2") == 0;
+        avx512 |= strcmp(tables[i]->name, "avx512") == 0;
+    }
+    if (!avx2 || !gitc_tk_products_avx2.name)
+        return 1;
+    return avx512 && gitc_tk_products_avx512.name ? 3 : 2;
 }
 
 int gitc_tk_product_sets(const gitc_tk_products *const **sets)
 {
-    static const gitc_tk_products *const with_avx2[2] = {&products_portable, &gitc_tk_products_avx2};
-    *sets = with_avx2;
-    return avx2_runs() ? 2 : 1;
+    static const gitc_tk_products *const all[3] = {&products_portable, &gitc_tk_products_avx2,
+                                                    &gitc_tk_products_avx512};
+    *sets = all;
+    return sets_running();
 }
 
 /* The best set for this CPU. */
 static const gitc_tk_products *best_products(void)
 {
-    return avx2_runs() ? &gitc_tk_products_avx2 : &products_portable;
+    const gitc_tk_products *const *sets;
+    int n = gitc_tk_product_sets(&sets);
+    return sets[n - 1];
 }
 
 typedef struct lin_ctx {
@@ -432,7 +439,7 @@ void gitc_tk_quick_gelu_bwd_ref(float *dx, const float *dy, const float *u, size
 
 typedef struct attn_ctx {
     const gitc_tk_attn *a;
-    float *out, *probs, *dq, *dk, *dv;
+    float *out, *probs, *dq, *dk, *dv, *scratch;
     const float *q, *k, *v, *dout, *cprobs;
 } attn_ctx;
 
@@ -442,25 +449,47 @@ static int attn_keys(const gitc_tk_attn *a, int i)
     return i < a->n_full ? a->n_full : i + 1;
 }
 
-/* Forward of one (sequence, head) pair. */
-static void attn_pair(const attn_ctx *c, int seq, int h)
+/* xT[e, j] = x[row0 + j, col + e] for j < S, e < E: one head's keys (or
+ * values) transposed, so that the scores of a query are a vectorizable loop
+ * over keys (summed over e in order for every key). */
+static void head_transpose(float *xT, const float *x, size_t row0, size_t col, size_t ld, int S, int E)
+{
+    for (int j = 0; j < S; j++) {
+        const float *r = x + (row0 + (size_t)j) * ld + col;
+        for (int e = 0; e < E; e++)
+            xT[(size_t)e * (size_t)S + (size_t)j] = r[e];
+    }
+}
+
+/* dots[j] = Σ_e u[e] · xT[e, j] for j < n (e in order). */
+static void dots_T(float *dots, const float *u, const float *xT, int n, int S, int E)
+{
+    for (int j = 0; j < n; j++)
+        dots[j] = 0.0f;
+    for (int e = 0; e < E; e++) {
+        float ue = u[e];
+        const float *row = xT + (size_t)e * (size_t)S;
+        for (int j = 0; j < n; j++)
+            dots[j] += ue * row[j];
+    }
+}
+
+/* Forward of one (sequence, head) pair; kT is E x S floats of scratch. */
+static void attn_pair(const attn_ctx *c, int seq, int h, float *kT)
 {
     const gitc_tk_attn *a = c->a;
     size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S;
     size_t row0 = (size_t)seq * S, col = (size_t)h * (size_t)a->E;
     float *P = c->probs + ((size_t)seq * (size_t)a->H + (size_t)h) * S * S;
     uint64_t base = ((uint64_t)seq * (uint64_t)a->H + (uint64_t)h) * S * S;
+    head_transpose(kT, c->k, row0, col, ld, a->S, a->E);
     for (int i = 0; i < a->S; i++) {
         int nk = attn_keys(a, i);
-        const float *q = c->q + (row0 + (size_t)i) * ld + col;
         float *p = P + (size_t)i * S;
+        dots_T(p, c->q + (row0 + (size_t)i) * ld + col, kT, nk, a->S, a->E);
         float mx = -INFINITY;
         for (int j = 0; j < nk; j++) {
-            const float *k = c->k + (row0 + (size_t)j) * ld + col;
-            float s = 0.0f;
-            for (int e = 0; e < a->E; e++)
-                s += q[e] * k[e];
-            p[j] = s * a->scale;
+            p[j] *= a->scale;
             mx = p[j] > mx ? p[j] : mx;
         }
         double sum = 0.0;
@@ -484,8 +513,9 @@ static void attn_pair(const attn_ctx *c, int seq, int h)
     }
 }
 
-/* Backward of one (sequence, head) pair: dq, dk, dv of its rows and columns. */
-static void attn_bwd_pair(const attn_ctx *c, int seq, int h)
+/* Backward of one (sequence, head) pair: dq, dk, dv of its rows and columns;
+ * vT is E x S floats of scratch. */
+static void attn_bwd_pair(const attn_ctx *c, int seq, int h, float *vT)
 {
     const gitc_tk_attn *a = c->a;
     size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S, E = (size_t)a->E;
@@ -497,6 +527,7 @@ static void attn_bwd_pair(const attn_ctx *c, int seq, int h)
         memset(c->dk + (row0 + i) * ld + col, 0, E * sizeof(float));
         memset(c->dv + (row0 + i) * ld + col, 0, E * sizeof(float));
     }
+    head_transpose(vT, c->v, row0, col, ld, a->S, a->E);
     float dp[GITC_TK_MAX_S];
     for (int i = 0; i < a->S; i++) {
         int nk = attn_keys(a, i);
@@ -504,22 +535,20 @@ static void attn_bwd_pair(const attn_ctx *c, int seq, int h)
         const float *go = c->dout + (row0 + (size_t)i) * ld + col;
         const float *q = c->q + (row0 + (size_t)i) * ld + col;
         float *dq = c->dq + (row0 + (size_t)i) * ld + col;
+        dots_T(dp, go, vT, nk, a->S, a->E);
         double dot = 0.0;
         for (int j = 0; j < nk; j++) {
             float ds = gitc_tk_drop_scale(&a->drop, base + (uint64_t)i * S + (uint64_t)j);
-            const float *v = c->v + (row0 + (size_t)j) * ld + col;
+            float w = p[j] * ds;
             float *dv = c->dv + (row0 + (size_t)j) * ld + col;
-            float g = 0.0f, w = p[j] * ds;
-            for (size_t e = 0; e < E; e++) {
-                g += go[e] * v[e];
+            for (size_t e = 0; e < E; e++)
                 dv[e] += w * go[e];
-            }
-            dp[j] = g * ds;
+            dp[j] *= ds;
             dot += (double)dp[j] * p[j];
         }
-        float fdot = (float)dot;
         for (int j = 0; j < nk; j++) {
-            float s = p[j] * (dp[j] - fdot) * a->scale;
+            /* dp - dot cancels when one key dominates: take the difference in float64 */
+            float s = (float)((double)p[j] * ((double)dp[j] - dot) * a->scale);
             if (s == 0.0f)
                 continue;
             const float *k = c->k + (row0 + (size_t)j) * ld + col;
@@ -537,28 +566,34 @@ static void attn_task(void *arg, int ith, int nth)
 {
     attn_ctx *c = arg;
     int p0, p1;
+    float *mine = c->scratch + (size_t)ith * (size_t)c->a->E * (size_t)c->a->S;
     gitc_split(c->a->n_seq * c->a->H, ith, nth, &p0, &p1);
     for (int p = p0; p < p1; p++) {
         if (c->dq)
-            attn_bwd_pair(c, p / c->a->H, p % c->a->H);
+            attn_bwd_pair(c, p / c->a->H, p % c->a->H, mine);
         else
-            attn_pair(c, p / c->a->H, p % c->a->H);
+            attn_pair(c, p / c->a->H, p % c->a->H, mine);
     }
 }
 
-void gitc_tk_attention(gitc_pool *pool, const gitc_tk_attn *a, float *out, float *probs,
-                       const float *q, const float *k, const float *v)
+size_t gitc_tk_attention_scratch(int n_threads, const gitc_tk_attn *a)
 {
-    attn_ctx c = {.a = a, .out = out, .probs = probs, .q = q, .k = k, .v = v};
+    return (size_t)(n_threads > 0 ? n_threads : 1) * (size_t)a->E * (size_t)a->S;
+}
+
+void gitc_tk_attention(gitc_pool *pool, const gitc_tk_attn *a, float *out, float *probs,
+                       const float *q, const float *k, const float *v, float *scratch)
+{
+    attn_ctx c = {.a = a, .out = out, .probs = probs, .q = q, .k = k, .v = v, .scratch = scratch};
     gitc_pool_run(pool, attn_task, &c);
 }
 
 void gitc_tk_attention_bwd(gitc_pool *pool, const gitc_tk_attn *a, float *dq, float *dk, float *dv,
                            const float *dout, const float *probs, const float *q, const float *k,
-                           const float *v)
+                           const float *v, float *scratch)
 {
     attn_ctx c = {.a = a, .dq = dq, .dk = dk, .dv = dv, .dout = dout, .cprobs = probs,
-                  .q = q, .k = k, .v = v};
+                  .q = q, .k = k, .v = v, .scratch = scratch};
     gitc_pool_run(pool, attn_task, &c);
 }
 

@@ -56,8 +56,10 @@ typedef struct gitc_tk_products {
                            int n0, int n1);
 } gitc_tk_products;
 
-/* The AVX2+FMA set (train_kernels_avx2.c: const data only). */
+/* The AVX2+FMA and AVX-512F sets (train_kernels_avx2.c, train_kernels_avx512.c:
+ * const data only). */
 extern const gitc_tk_products gitc_tk_products_avx2;
+extern const gitc_tk_products gitc_tk_products_avx512;
 
 /* Every product set this build and CPU run, portable first, best last (for
  * tests); *sets is static storage. GITC_KERNELS=portable caps it as it caps
@@ -99,15 +101,19 @@ typedef struct gitc_tk_attn {
     gitc_tk_drop drop; /* dropout on the probabilities (element index (seq*H+h)*S*S + i*S + j) */
 } gitc_tk_attn;
 
+/* Scratch floats gitc_tk_attention and gitc_tk_attention_bwd need on a pool
+ * of n_threads threads (one head's keys or values transposed per thread). */
+size_t gitc_tk_attention_scratch(int n_threads, const gitc_tk_attn *a);
+
 /* out = softmax(q kᵀ · scale + mask) v per head; probs [n_seq, H, S, S] keeps
  * the probabilities before dropout (0 where masked). */
 void gitc_tk_attention(gitc_pool *pool, const gitc_tk_attn *a, float *out, float *probs,
-                       const float *q, const float *k, const float *v);
+                       const float *q, const float *k, const float *v, float *scratch);
 
 /* Attention backward from dout: dq, dk, dv [n_seq*S, H*E] are overwritten. */
 void gitc_tk_attention_bwd(gitc_pool *pool, const gitc_tk_attn *a, float *dq, float *dk, float *dv,
                            const float *dout, const float *probs, const float *q, const float *k,
-                           const float *v);
+                           const float *v, float *scratch);
 void gitc_tk_attention_bwd_ref(const gitc_tk_attn *a, float *dq, float *dk, float *dv,
                                const float *dout, const float *probs, const float *q,
                                const float *k, const float *v);

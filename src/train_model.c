@@ -104,6 +104,8 @@ struct gitc_tmodel {
     /* gradient scratch: rows max(Rv, Rd) x max(D, Dv), and the MLP width */
     float *s[8];
     float *sm;
+    float *ascratch;            /* attention scratch for the pool in use (grown on demand) */
+    size_t ascratch_len;        /* its floats */
 };
 
 /* ---- parameters ---- */
@@ -202,6 +204,81 @@ static int param_visit(void *user, const weight_spec *w)
     return 1;
 }
 
+/* Layer index of a parameter of a layer stack (vision 1, decoder 2) into
+ * *stack and the name's offset after the layer number; -1 outside the stacks. */
+static int stack_layer(const char *name, int *stack, size_t *rest)
+{
+    static const char *const pre[2] = {"git.image_encoder.vision_model.encoder.layers.", "git.encoder.layer."};
+    for (int s = 0; s < 2; s++) {
+        size_t n = strlen(pre[s]);
+        if (strncmp(name, pre[s], n) == 0) {
+            char *end;
+            long l = strtol(name + n, &end, 10);
+            *stack = s + 1;
+            *rest = (size_t)(end - name);
+            return (int)l;
+        }
+    }
+    *stack = 0;
+    *rest = 0;
+    return -1;
+}
+
+/* Where a parameter goes in state-dict order (see state_dict_order). */
+typedef struct order_key {
+    long block, layer, row;
+    gitc_tparam p;
+} order_key;
+
+/* qsort order of order_key: block, then layer, then row. */
+static int order_cmp(const void *a, const void *b)
+{
+    const order_key *x = a, *y = b;
+    if (x->block != y->block)
+        return x->block < y->block ? -1 : 1;
+    if (x->layer != y->layer)
+        return x->layer < y->layer ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+/* Puts the parameters in state-dict order: the weight table walks a layer
+ * stack row by row (every layer's k_proj, then every layer's v_proj...);
+ * transformers lists layer by layer. Returns 0 when out of memory. */
+static int state_dict_order(gitc_tmodel *t)
+{
+    int n = t->n_params;
+    order_key *k = calloc((size_t)n, sizeof *k);
+    if (!k)
+        return 0;
+    long first[3] = {-1, -1, -1};
+    for (int i = 0; i < n; i++) {
+        int stack;
+        size_t rest;
+        int l = stack_layer(t->params[i].name, &stack, &rest);
+        if (stack && first[stack] < 0)
+            first[stack] = i;
+        k[i].p = t->params[i];
+        k[i].block = stack ? first[stack] : i;
+        k[i].layer = stack ? l : 0;
+        k[i].row = i;
+        if (stack) /* the row of the same name in layer 0 (walked first) */
+            for (int j = (int)first[stack]; j < i; j++) {
+                int sj;
+                size_t rj;
+                if (stack_layer(t->params[j].name, &sj, &rj) == 0 && sj == stack &&
+                    strcmp(t->params[j].name + rj, t->params[i].name + rest) == 0) {
+                    k[i].row = j;
+                    break;
+                }
+            }
+    }
+    qsort(k, (size_t)n, sizeof *k, order_cmp);
+    for (int i = 0; i < n; i++)
+        t->params[i] = k[i].p;
+    free(k);
+    return 1;
+}
+
 /* The parameter named `name` (NULL when absent). */
 static gitc_tparam *find_param(gitc_tmodel *t, const char *name)
 {
@@ -211,111 +288,117 @@ static gitc_tparam *find_param(gitc_tmodel *t, const char *name)
     return NULL;
 }
 
-/* Binds value/grad pointers of `name` (missing names leave NULLs: checked by the caller). */
-static float *bind(gitc_tmodel *t, float **grad, const char *fmt, int l, const char *suffix)
+/* The value of parameter `prefix` + `suffix` and (in *grad) its gradient;
+ * NULLs when absent (bind_all checks). */
+static float *bind(gitc_tmodel *t, float **grad, const char *prefix, const char *suffix)
 {
-    char name[160];
-    snprintf(name, sizeof name, fmt, l);
-    strncat(name, suffix, sizeof name - strlen(name) - 1);
+    char name[256];
+    snprintf(name, sizeof name, "%s%s", prefix, suffix);
     gitc_tparam *p = find_param(t, name);
     *grad = p ? p->grad : NULL;
     return p ? p->value : NULL;
 }
 
-/* Binds a linear layer's weight (and bias when `bias`) and records its shape. */
-static void bind_lin(gitc_tmodel *t, tlin *L, const char *fmt, int l, int n_out, int n_in, int bias)
+/* Binds linear layer `prefix` ([n_out, n_in] weight and a bias); 1 when both exist. */
+static int bind_lin(gitc_tmodel *t, tlin *L, const char *prefix, int n_out, int n_in)
 {
-    L->w = bind(t, &L->gw, fmt, l, ".weight");
-    L->b = bias ? bind(t, &L->gb, fmt, l, ".bias") : NULL;
-    if (!bias)
-        L->gb = NULL;
+    L->w = bind(t, &L->gw, prefix, ".weight");
+    L->b = bind(t, &L->gb, prefix, ".bias");
     L->n_out = n_out;
     L->n_in = n_in;
+    return L->w && L->b;
 }
 
-/* Binds a LayerNorm's weight and bias. */
-static void bind_norm(gitc_tmodel *t, tnorm *n, const char *fmt, int l)
+/* Binds LayerNorm `prefix`'s weight and bias; 1 when both exist. */
+static int bind_norm(gitc_tmodel *t, tnorm *n, const char *prefix)
 {
-    n->g = bind(t, &n->gg, fmt, l, ".weight");
-    n->b = bind(t, &n->gb, fmt, l, ".bias");
+    n->g = bind(t, &n->gg, prefix, ".weight");
+    n->b = bind(t, &n->gb, prefix, ".bias");
+    return n->g && n->b;
+}
+
+/* One linear layer of a layer struct: its offset, name and shape (d/i: the
+ * stack's hidden and MLP widths). */
+typedef struct lin_row {
+    size_t off;
+    const char *name;
+    char n_out, n_in;
+} lin_row;
+
+/* Binds the linear layers of one layer struct from a table; 1 when all exist. */
+static int bind_lins(gitc_tmodel *t, void *layer, const char *prefix, const lin_row *rows, size_t n, int d,
+                     int i)
+{
+    int ok = 1;
+    for (size_t r = 0; r < n; r++) {
+        char name[160];
+        snprintf(name, sizeof name, "%s%s", prefix, rows[r].name);
+        ok &= bind_lin(t, (tlin *)((char *)layer + rows[r].off), name, rows[r].n_out == 'd' ? d : i,
+                       rows[r].n_in == 'd' ? d : i);
+    }
+    return ok;
 }
 
 /* Binds every named field; returns 0 (with err) when a parameter is missing. */
 static int bind_all(gitc_tmodel *t, gitc_error *err)
 {
-    const char *V = "git.image_encoder.vision_model.%.0d";
+    static const lin_row vlins[] = {
+        {offsetof(tvlayer, q), "self_attn.q_proj", 'd', 'd'},
+        {offsetof(tvlayer, k), "self_attn.k_proj", 'd', 'd'},
+        {offsetof(tvlayer, v), "self_attn.v_proj", 'd', 'd'},
+        {offsetof(tvlayer, o), "self_attn.out_proj", 'd', 'd'},
+        {offsetof(tvlayer, fc1), "mlp.fc1", 'i', 'd'},
+        {offsetof(tvlayer, fc2), "mlp.fc2", 'd', 'i'},
+    };
+    static const lin_row dlins[] = {
+        {offsetof(tdlayer, q), "attention.self.query", 'd', 'd'},
+        {offsetof(tdlayer, k), "attention.self.key", 'd', 'd'},
+        {offsetof(tdlayer, v), "attention.self.value", 'd', 'd'},
+        {offsetof(tdlayer, o), "attention.output.dense", 'd', 'd'},
+        {offsetof(tdlayer, fc1), "intermediate.dense", 'i', 'd'},
+        {offsetof(tdlayer, fc2), "output.dense", 'd', 'i'},
+    };
+    const char *V = "git.image_encoder.vision_model.";
+    char name[160];
     t->tstride = padded((size_t)t->Dv);
-    t->cls = bind(t, &t->gcls, V, 0, "embeddings.class_embedding");
-    bind_lin(t, &t->patch, V, 0, t->Dv, 3 * t->P * t->P, 0);
-    t->patch.w = bind(t, &t->patch.gw, V, 0, "embeddings.patch_embedding.weight");
-    t->vpos = bind(t, &t->gvpos, V, 0, "embeddings.position_embedding.weight");
-    bind_norm(t, &t->pre, "git.image_encoder.vision_model.pre_layrnorm%.0d", 0);
-    bind_norm(t, &t->post, "git.image_encoder.vision_model.post_layernorm%.0d", 0);
-    int ok = t->cls && t->patch.w && t->vpos && t->pre.g && t->pre.b && t->post.g && t->post.b;
+    t->cls = bind(t, &t->gcls, V, "embeddings.class_embedding");
+    t->patch = (tlin){.n_out = t->Dv, .n_in = 3 * t->P * t->P};
+    t->patch.w = bind(t, &t->patch.gw, V, "embeddings.patch_embedding.weight");
+    t->vpos = bind(t, &t->gvpos, V, "embeddings.position_embedding.weight");
+    int ok = t->cls && t->patch.w && t->vpos;
+    ok &= bind_norm(t, &t->pre, "git.image_encoder.vision_model.pre_layrnorm");
+    ok &= bind_norm(t, &t->post, "git.image_encoder.vision_model.post_layernorm");
     for (int l = 0; l < t->Lv; l++) {
         tvlayer *L = &t->vl[l];
-        const char *f = "git.image_encoder.vision_model.encoder.layers.%d.";
-        char fmt[128];
-        snprintf(fmt, sizeof fmt, "%s", f);
-#define VLIN(field, sub, no, ni)                                                                   \
-    do {                                                                                           \
-        char ff[160];                                                                              \
-        snprintf(ff, sizeof ff, "%s%s", fmt, sub);                                                 \
-        bind_lin(t, &L->field, ff, l, no, ni, 1);                                                  \
-        ok = ok && L->field.w && L->field.b;                                                       \
-    } while (0)
-        VLIN(q, "self_attn.q_proj", t->Dv, t->Dv);
-        VLIN(k, "self_attn.k_proj", t->Dv, t->Dv);
-        VLIN(v, "self_attn.v_proj", t->Dv, t->Dv);
-        VLIN(o, "self_attn.out_proj", t->Dv, t->Dv);
-        VLIN(fc1, "mlp.fc1", t->Iv, t->Dv);
-        VLIN(fc2, "mlp.fc2", t->Dv, t->Iv);
-#undef VLIN
-        char ff[160];
-        snprintf(ff, sizeof ff, "%slayer_norm1", fmt);
-        bind_norm(t, &L->ln1, ff, l);
-        snprintf(ff, sizeof ff, "%slayer_norm2", fmt);
-        bind_norm(t, &L->ln2, ff, l);
-        ok = ok && L->ln1.g && L->ln1.b && L->ln2.g && L->ln2.b;
+        snprintf(name, sizeof name, "%sencoder.layers.%d.", V, l);
+        ok &= bind_lins(t, L, name, vlins, sizeof vlins / sizeof vlins[0], t->Dv, t->Iv);
+        char ln[200];
+        snprintf(ln, sizeof ln, "%slayer_norm1", name);
+        ok &= bind_norm(t, &L->ln1, ln);
+        snprintf(ln, sizeof ln, "%slayer_norm2", name);
+        ok &= bind_norm(t, &L->ln2, ln);
     }
-    if (t->cfg.num_image_with_embedding > 0) {
-        t->temporal = bind(t, &t->gtemporal, "git.img_temperal_embedding.%d", 0, "");
-        ok = ok && t->temporal;
+    if (t->cfg.num_image_with_embedding > 0) { /* frames follow frame 0, tstride apart */
+        t->temporal = bind(t, &t->gtemporal, "git.img_temperal_embedding.0", "");
+        ok &= t->temporal != NULL;
     }
-    bind_lin(t, &t->proj, "git.visual_projection.visual_projection.0%.0d", 0, t->D, t->Dv, 1);
-    bind_norm(t, &t->proj_ln, "git.visual_projection.visual_projection.1%.0d", 0);
-    t->wte = bind(t, &t->gwte, "git.embeddings.word_embeddings.weight%.0d", 0, "");
-    t->wpe = bind(t, &t->gwpe, "git.embeddings.position_embeddings.weight%.0d", 0, "");
-    bind_norm(t, &t->emb_ln, "git.embeddings.LayerNorm%.0d", 0);
-    ok = ok && t->proj.w && t->proj.b && t->proj_ln.g && t->proj_ln.b && t->wte && t->wpe &&
-         t->emb_ln.g && t->emb_ln.b;
+    ok &= bind_lin(t, &t->proj, "git.visual_projection.visual_projection.0", t->D, t->Dv);
+    ok &= bind_norm(t, &t->proj_ln, "git.visual_projection.visual_projection.1");
+    t->wte = bind(t, &t->gwte, "git.embeddings.word_embeddings.weight", "");
+    t->wpe = bind(t, &t->gwpe, "git.embeddings.position_embeddings.weight", "");
+    ok &= t->wte && t->wpe;
+    ok &= bind_norm(t, &t->emb_ln, "git.embeddings.LayerNorm");
     for (int l = 0; l < t->Ld; l++) {
         tdlayer *L = &t->dl[l];
-        static const struct {
-            size_t off;
-            const char *sub;
-            char no, ni;
-        } lins[] = {
-            {offsetof(tdlayer, q), "attention.self.query", 'D', 'D'},
-            {offsetof(tdlayer, k), "attention.self.key", 'D', 'D'},
-            {offsetof(tdlayer, v), "attention.self.value", 'D', 'D'},
-            {offsetof(tdlayer, o), "attention.output.dense", 'D', 'D'},
-            {offsetof(tdlayer, fc1), "intermediate.dense", 'I', 'D'},
-            {offsetof(tdlayer, fc2), "output.dense", 'D', 'I'},
-        };
-        for (size_t i = 0; i < sizeof lins / sizeof lins[0]; i++) {
-            char ff[160];
-            snprintf(ff, sizeof ff, "git.encoder.layer.%%d.%s", lins[i].sub);
-            tlin *x = (tlin *)((char *)L + lins[i].off);
-            bind_lin(t, x, ff, l, lins[i].no == 'D' ? t->D : t->Id, lins[i].ni == 'D' ? t->D : t->Id, 1);
-            ok = ok && x->w && x->b;
-        }
-        bind_norm(t, &L->ln1, "git.encoder.layer.%d.attention.output.LayerNorm", l);
-        bind_norm(t, &L->ln2, "git.encoder.layer.%d.output.LayerNorm", l);
-        ok = ok && L->ln1.g && L->ln1.b && L->ln2.g && L->ln2.b;
+        snprintf(name, sizeof name, "git.encoder.layer.%d.", l);
+        ok &= bind_lins(t, L, name, dlins, sizeof dlins / sizeof dlins[0], t->D, t->Id);
+        char ln[200];
+        snprintf(ln, sizeof ln, "%sattention.output.LayerNorm", name);
+        ok &= bind_norm(t, &L->ln1, ln);
+        snprintf(ln, sizeof ln, "%soutput.LayerNorm", name);
+        ok &= bind_norm(t, &L->ln2, ln);
     }
-    bind_lin(t, &t->head, "output%.0d", 0, t->V, t->D, 1);
-    ok = ok && t->head.w && t->head.b;
+    ok &= bind_lin(t, &t->head, "output", t->V, t->D);
     if (!ok)
         gitc_fail(err, GITC_ERR_SHAPE, "train: the model lacks a parameter the training pass needs");
     return ok;
@@ -408,6 +491,7 @@ void gitc_tmodel_free(gitc_tmodel *t)
     free(t->vres);
     free(t->dres);
     free(t->arena);
+    free(t->ascratch);
     free(t);
 }
 
@@ -493,6 +577,10 @@ gitc_status gitc_tmodel_create(const gitc_model *m, unsigned frozen, int max_bat
     pw = (param_walk){.t = t, .m = m, .err = err};
     if (!gitc_weights_for_each(c, (gitc_model *)m, param_visit, &pw) || pw.fail) {
         st = err ? err->status : GITC_ERR_SHAPE;
+        goto fail;
+    }
+    if (!state_dict_order(t)) {
+        st = gitc_fail(err, GITC_ERR_MEMORY, "train: out of memory");
         goto fail;
     }
     if (!bind_all(t, err)) {
@@ -592,7 +680,7 @@ static void vision_fwd(gitc_tmodel *t, gitc_pool *pool, const float *pixels, int
         gitc_tk_attn at = {.n_seq = nf, .S = N, .H = t->Hv, .E = Dv / t->Hv, .n_full = N,
                            .scale = 1.0f / sqrtf((float)(Dv / t->Hv)),
                            .drop = drop_site(drop, drop ? drop->vision_attention : 0.0f, SITE_VIS_PROBS, l)};
-        gitc_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v);
+        gitc_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->ascratch);
         lin_fwd(pool, a->h1, a->ctx, &L->o, Rv);
         gitc_add(pool, a->h1, x, (size_t)Rv * (size_t)Dv);
         gitc_tk_layernorm(pool, a->a2, a->mean2, a->rstd2, a->h1, L->ln2.g, L->ln2.b, Rv, Dv, eps);
@@ -604,6 +692,24 @@ static void vision_fwd(gitc_tmodel *t, gitc_pool *pool, const float *pixels, int
     }
     gitc_tk_layernorm(pool, t->vout, t->post_mean, t->post_rstd, t->vres[t->Lv], t->post.g, t->post.b, Rv,
                       Dv, eps);
+}
+
+/* Makes sure the attention scratch fits a pool of gitc_pool_size(pool) threads
+ * (allocated once per pool size, before any work). */
+static gitc_status attention_scratch(gitc_tmodel *t, gitc_pool *pool, gitc_error *err)
+{
+    gitc_tk_attn v = {.S = t->N, .E = t->Dv / t->Hv}, d = {.S = t->I + t->max_text, .E = t->D / t->H};
+    int nth = gitc_pool_size(pool);
+    size_t need = GITC_MAX(gitc_tk_attention_scratch(nth, &v), gitc_tk_attention_scratch(nth, &d));
+    if (need <= t->ascratch_len)
+        return GITC_OK;
+    float *p = alloc_floats(need);
+    if (!p)
+        return gitc_fail(err, GITC_ERR_MEMORY, "train: out of memory for attention scratch (%d threads)", nth);
+    free(t->ascratch);
+    t->ascratch = p;
+    t->ascratch_len = need;
+    return GITC_OK;
 }
 
 /* Checks the inputs of a step or loss pass; GITC_OK or the error. */
@@ -690,7 +796,7 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
         gitc_tk_attn at = {.n_seq = B, .S = S, .H = t->H, .E = D / t->H, .n_full = I,
                            .scale = 1.0f / sqrtf((float)(D / t->H)),
                            .drop = drop_site(drop, drop ? drop->attention : 0.0f, SITE_DEC_PROBS, l)};
-        gitc_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v);
+        gitc_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->ascratch);
         lin_fwd(pool, a->r1, a->ctx, &L->o, Rd);
         gitc_tk_drop d1 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_ATTN, l);
         gitc_tk_dropout(pool, a->r1, RD, &d1);
@@ -783,7 +889,7 @@ static void vision_bwd(gitc_tmodel *t, gitc_pool *pool, float *dvout, int nf, co
         gitc_tk_attn at = {.n_seq = nf, .S = N, .H = t->Hv, .E = Dv / t->Hv, .n_full = N,
                            .scale = 1.0f / sqrtf((float)(Dv / t->Hv)),
                            .drop = drop_site(drop, drop ? drop->vision_attention : 0.0f, SITE_VIS_PROBS, l)};
-        gitc_tk_attention_bwd(pool, &at, dq, dk, dvv, dc, a->probs, a->q, a->k, a->v);
+        gitc_tk_attention_bwd(pool, &at, dq, dk, dvv, dc, a->probs, a->q, a->k, a->v, t->ascratch);
         zero(da, RD);
         lin_bwd(pool, da, dq, a->a1, &L->q, Rv);
         key_bwd(pool, da, dk, a->a1, &L->k, Rv);
@@ -854,7 +960,7 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
         gitc_tk_attn at = {.n_seq = B, .S = S, .H = t->H, .E = D / t->H, .n_full = I,
                            .scale = 1.0f / sqrtf((float)(D / t->H)),
                            .drop = drop_site(drop, drop ? drop->attention : 0.0f, SITE_DEC_PROBS, l)};
-        gitc_tk_attention_bwd(pool, &at, dq, dk, dv, dc, a->probs, a->q, a->k, a->v);
+        gitc_tk_attention_bwd(pool, &at, dq, dk, dv, dc, a->probs, a->q, a->k, a->v, t->ascratch);
         const float *x = t->dres[l];
         lin_bwd(pool, dnext, dq, x, &L->q, Rd);
         key_bwd(pool, dnext, dk, x, &L->k, Rd);
@@ -917,6 +1023,8 @@ gitc_status gitc_tmodel_step(gitc_tmodel *t, gitc_pool *pool, const float *pixel
     if (!t || !loss || !n_targets)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "train: model, loss and n_targets are required");
     gitc_status st = check_inputs(t, pixels, vision, input_floats, B, ids, labels, T, 0, err);
+    if (st == GITC_OK)
+        st = attention_scratch(t, pool, err);
     if (st != GITC_OK)
         return st;
     if (!t->grads)
@@ -937,6 +1045,8 @@ gitc_status gitc_tmodel_loss(gitc_tmodel *t, gitc_pool *pool, const float *pixel
         return gitc_fail(err, GITC_ERR_ARGUMENT, "train: model, loss and n_targets are required");
     /* cached vision features are welcome in evaluation whatever trains */
     gitc_status st = check_inputs(t, pixels, vision, input_floats, B, ids, labels, T, 1, err);
+    if (st == GITC_OK)
+        st = attention_scratch(t, pool, err);
     if (st != GITC_OK)
         return st;
     *n_targets = forward(t, pool, pixels, vision, B, ids, labels, T, 1.0f, NULL, loss);
@@ -958,6 +1068,9 @@ gitc_status gitc_tmodel_vision(gitc_tmodel *t, gitc_pool *pool, float *out, size
     if (out_floats != (size_t)B * per_out)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "train: out has room for %zu floats, %d images need %zu",
                          out_floats, B, (size_t)B * per_out);
+    gitc_status st = attention_scratch(t, pool, err);
+    if (st != GITC_OK)
+        return st;
     for (int b0 = 0; b0 < B; b0 += t->max_batch) {
         int n = B - b0 < t->max_batch ? B - b0 : t->max_batch;
         vision_fwd(t, pool, pixels + (size_t)b0 * per_px, n * t->F, NULL);

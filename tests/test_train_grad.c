@@ -120,6 +120,19 @@ static void check_model(const char *model)
 
     gitc_tparam *p;
     int n = gitc_tmodel_params(t, &p);
+    {
+        /* the parameters are transformers' state dict, in its order */
+        char jpath[300];
+        snprintf(jpath, sizeof jpath, "%s/reference.json", check_path(rel));
+        cJSON *ref = check_load_json(jpath);
+        const cJSON *names = ref ? cJSON_GetObjectItem(ref, "parameter_names") : NULL;
+        int same = names && cJSON_GetArraySize(names) == n;
+        for (int i = 0; same && i < n; i++)
+            same = strcmp(cJSON_GetArrayItem(names, i)->valuestring, p[i].name) == 0;
+        check_true(same, "%d parameters, not transformers' state dict in its order", n);
+        printf("  %d parameters: transformers' state dict names, in its order\n", n);
+        cJSON_Delete(ref);
+    }
     double worst = 0;
     const char *worst_name = "";
     for (int i = 0; i < n; i++) {
@@ -224,6 +237,23 @@ static void check_model(const char *model)
                    memcmp(before, after, ns * sizeof(float)) ? "changed" : "kept", err.message);
         free(before);
         free(after);
+    }
+
+    /* vision features of more images than max_batch: computed in chunks, the same bits */
+    {
+        gitc_tmodel *t1 = NULL;
+        size_t nfeat = (size_t)fx.B * gitc_tmodel_vision_floats(t);
+        float *fa = malloc(nfeat * sizeof(float)), *fb = malloc(nfeat * sizeof(float));
+        gitc_status sa = gitc_tmodel_vision(t, pool2, fa, nfeat, fx.pixels, fx.n_pixels, fx.B, &err);
+        gitc_status sb = gitc_tmodel_create(m, GITC_TPART_VISION, 1, fx.T, &t1, &err);
+        if (sb == GITC_OK)
+            sb = gitc_tmodel_vision(t1, NULL, fb, nfeat, fx.pixels, fx.n_pixels, fx.B, &err);
+        check_true(sa == GITC_OK && sb == GITC_OK && !memcmp(fa, fb, nfeat * sizeof(float)),
+                   "vision features in chunks of 1 differ from a batch of %d (%s)", fx.B, err.message);
+        printf("  vision features of %d images with max_batch 1 (chunks, 1 thread) = one batch (2 threads)\n", fx.B);
+        gitc_tmodel_free(t1);
+        free(fa);
+        free(fb);
     }
 
     /* refused settings of create */

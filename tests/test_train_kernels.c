@@ -50,7 +50,6 @@ static double rel_diff(const float *got, const float *want, size_t n)
 }
 
 static gitc_pool *pools[3]; /* NULL (1 thread), 2 and 3 threads */
-static const int pool_threads[3] = {1, 2, 3};
 
 /* Records that a threaded result matches the reference and is the same on every pool. */
 static void report(const char *what, double rel, double tol, int same_bits)
@@ -204,7 +203,14 @@ static void test_attention(int n_seq, int S, int H, int E, int n_full, float rat
     gitc_tk_attn a = {.n_seq = n_seq, .S = S, .H = H, .E = E, .n_full = n_full, .scale = 1.0f / sqrtf((float)E),
                       .drop = {.rate = rate, .seed = 5, .site = 9}};
     float *out = malloc(n * 4), *probs = malloc((size_t)n_seq * H * S * S * 4);
-    gitc_tk_attention(NULL, &a, out, probs, q, k, v);
+    float *scr = malloc(gitc_tk_attention_scratch(3, &a) * sizeof(float));
+    gitc_tk_attention(NULL, &a, out, probs, q, k, v, scr);
+    /* the same forward on 3 threads gives the same bits */
+    float *out3 = malloc(n * 4), *probs3 = malloc((size_t)n_seq * H * S * S * 4);
+    gitc_tk_attention(pools[2], &a, out3, probs3, q, k, v, scr);
+    check_true(!memcmp(out, out3, n * 4) && !memcmp(probs, probs3, (size_t)n_seq * H * S * S * 4),
+               "attention forward differs between 1 and 3 threads");
+    free(out3), free(probs3);
     /* the forward without dropout against gitc_attention_ref (the inference oracle) for sequence 0 */
     if (rate == 0.0f) {
         float *ref = malloc((size_t)S * H * E * 4);
@@ -230,7 +236,7 @@ static void test_attention(int n_seq, int S, int H, int E, int n_full, float rat
     int same = 1;
     for (int p = 0; p < 3; p++) {
         dq[p] = malloc(n * 4), dk[p] = malloc(n * 4), dv[p] = malloc(n * 4);
-        gitc_tk_attention_bwd(pools[p], &a, dq[p], dk[p], dv[p], dout, probs, q, k, v);
+        gitc_tk_attention_bwd(pools[p], &a, dq[p], dk[p], dv[p], dout, probs, q, k, v, scr);
         if (p > 0)
             same = same && !memcmp(dq[p], dq[0], n * 4) && !memcmp(dk[p], dk[0], n * 4) && !memcmp(dv[p], dv[0], n * 4);
     }
@@ -239,7 +245,7 @@ static void test_attention(int n_seq, int S, int H, int E, int n_full, float rat
     report(what, fmax(rel_diff(dq[0], rq, n), fmax(rel_diff(dk[0], rk, n), rel_diff(dv[0], rv, n))), 1e-5, same);
     for (int p = 0; p < 3; p++)
         free(dq[p]), free(dk[p]), free(dv[p]);
-    free(q), free(k), free(v), free(dout), free(out), free(probs), free(rq), free(rk), free(rv);
+    free(q), free(k), free(v), free(dout), free(out), free(probs), free(rq), free(rk), free(rv), free(scr);
 }
 
 static void test_cross_entropy(int M, int V)
@@ -346,7 +352,6 @@ int main(int argc, char **argv)
     pools[0] = NULL;
     pools[1] = gitc_pool_create(2);
     pools[2] = gitc_pool_create(3);
-    (void)pool_threads;
     test_linear(1, 1, 1);
     test_linear(7, 13, 5);
     test_linear(67, 259, 130);

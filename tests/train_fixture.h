@@ -1,10 +1,10 @@
 /* Helpers of the training tests: the fixtures of tools/train_reference.py
  * (tests/data/train/README.md) and the per-tensor gradient comparison.
- * Included by test_train_grad.c and test_train_synthetic.c only. */
+ * Included by test_train_grad.c and test_train_synthetic.c only, after
+ * check.h (whose second half has no include guard). */
 #ifndef GITC_TRAIN_FIXTURE_H
 #define GITC_TRAIN_FIXTURE_H
 
-#include "check.h"
 #include "train_model.h"
 
 #include <math.h>
