@@ -698,7 +698,7 @@ GITC_API gitc_status gitc_describe_frames(gitc_session *session, const gitc_imag
 typedef struct gitc_dataset gitc_dataset;
 
 typedef struct gitc_dataset_params {
-    size_t size;     /* sizeof(gitc_dataset_params), set by gitc_dataset_default_params */
+    size_t size;     /* sizeof(gitc_dataset_params), set by gitc_dataset_params_init */
     int max_length;  /* most tokens of a record ([CLS] ... [SEP]); 0 = the longest record,
                         at most max_position_embeddings; default 0 */
     int skip_bad;    /* 1: leave bad records out; 0: any bad record fails the load; default 0 */
@@ -707,7 +707,16 @@ typedef struct gitc_dataset_params {
     int exif_transpose; /* as gitc_image_params; default 1 (the gitc command's default) */
 } gitc_dataset_params;
 
-GITC_API gitc_dataset_params gitc_dataset_default_params(void);
+/* Fills `size` bytes of *params (sizeof(gitc_dataset_params)) with the defaults. */
+GITC_API void gitc_dataset_params_init(gitc_dataset_params *params, size_t size);
+
+/* The defaults, as a value. */
+static inline gitc_dataset_params gitc_dataset_default_params(void)
+{
+    gitc_dataset_params p;
+    gitc_dataset_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Reads and checks a dataset folder for a model (its tokenizer, processor and
  * max_position_embeddings). Every record is checked before this returns: a
@@ -716,7 +725,7 @@ GITC_API gitc_dataset_params gitc_dataset_default_params(void);
  * bad records and skip_bad 0 it fails with GITC_ERR_FORMAT; with skip_bad 1 the
  * rest is the dataset, which keeps its own copy of the processor (the model
  * may be freed after this returns). `report` (may be NULL) receives the list of bad records,
- * one per line (NULL when there are none; caller frees with free()), on success
+ * one per line (NULL when there are none; caller frees with gitc_free), on success
  * and on failure alike. *out (caller frees with gitc_dataset_free) is set only
  * on success. */
 GITC_API gitc_status gitc_dataset_load(const char *dir, const gitc_model *model,
@@ -759,7 +768,7 @@ typedef enum gitc_schedule {
 #define GITC_FREEZE_EMBEDDINGS 4u  /* git.embeddings (word, position, LayerNorm) */
 
 typedef struct gitc_train_params {
-    size_t size;          /* sizeof(gitc_train_params), set by gitc_train_default_params */
+    size_t size;          /* sizeof(gitc_train_params), set by gitc_train_params_init */
     double lr;            /* peak learning rate; default 5e-5 */
     double beta1, beta2;  /* AdamW betas; default 0.9, 0.999 */
     double eps;           /* default 1e-8 */
@@ -780,14 +789,23 @@ typedef struct gitc_train_params {
                              outputs (a later call with the same key reuses them); default 0 */
 } gitc_train_params;
 
-GITC_API gitc_train_params gitc_train_default_params(void);
+/* Fills `size` bytes of *params (sizeof(gitc_train_params)) with the defaults. */
+GITC_API void gitc_train_params_init(gitc_train_params *params, size_t size);
+
+/* The defaults, as a value. */
+static inline gitc_train_params gitc_train_default_params(void)
+{
+    gitc_train_params p;
+    gitc_train_params_init(&p, sizeof p);
+    return p;
+}
 
 /* A trainer: a float32 training copy of a model (weights, gradients, the AdamW
  * moments), its thread pool and its step counters. One thread at a time. */
 typedef struct gitc_trainer gitc_trainer;
 
 /* Copies the weights of `model` (which may be freed afterwards) and checks the
- * params (params->size tells which fields the caller knows; NULL = defaults).
+ * params (NULL = defaults).
  * Caller frees with gitc_trainer_free. */
 GITC_API gitc_status gitc_trainer_create(const gitc_model *model, const gitc_train_params *params,
                                          gitc_trainer **out, gitc_error *err);
@@ -805,18 +823,18 @@ typedef struct gitc_train_stats {
 
 /* One micro-batch: forward, backward, gradients accumulated; every
  * `accumulate`-th call also clips and takes the AdamW step. pixel_values
- * [B, frames, 3, H, W]; image_keys (B keys, or NULL) name the images for the
+ * [B, frames, 3, H, W] of pixel_floats = B * gitc_model_pixel_floats floats; image_keys (B keys, or NULL) name the images for the
  * frozen-vision cache; ids, labels [B, T] (labels -100: not a target; the loss
  * is transformers': logits shifted by one against labels[:, 1:]). stats may be NULL. */
 GITC_API gitc_status gitc_trainer_step(gitc_trainer *trainer, const float *pixel_values,
-                                       const int64_t *image_keys, int B, const int32_t *ids,
+                                       size_t pixel_floats, const int64_t *image_keys, int B, const int32_t *ids,
                                        const int32_t *labels, int T, gitc_train_stats *stats,
                                        gitc_error *err);
 
 /* The loss of a batch with the current weights (no dropout, no gradient, nothing
  * changes): *loss the mean over its *n_targets targets (either may be NULL). */
 GITC_API gitc_status gitc_trainer_evaluate(gitc_trainer *trainer, const float *pixel_values,
-                                           const int64_t *image_keys, int B, const int32_t *ids,
+                                           size_t pixel_floats, const int64_t *image_keys, int B, const int32_t *ids,
                                            const int32_t *labels, int T, double *loss,
                                            int *n_targets, gitc_error *err);
 
@@ -840,7 +858,7 @@ GITC_API gitc_status gitc_trainer_save_checkpoint(gitc_trainer *trainer, const c
 /* Loads a checkpoint written by gitc_trainer_save_checkpoint into a trainer
  * created from the same model with the same settings: weights, moments and
  * counters, so the next steps are those an uninterrupted run takes.
- * `user_json` (may be NULL) receives the caller's object (caller frees). */
+ * `user_json` (may be NULL) receives the caller's object (caller frees with gitc_free). */
 GITC_API gitc_status gitc_trainer_resume(gitc_trainer *trainer, const char *dir, char **user_json,
                                          gitc_error *err);
 

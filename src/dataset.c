@@ -503,15 +503,11 @@ struct gitc_dataset {
     gitc_dataset_params params;
 };
 
-gitc_dataset_params gitc_dataset_default_params(void)
+void gitc_dataset_params_init(gitc_dataset_params *params, size_t size)
 {
-    gitc_dataset_params p = {0};
-    p.size = sizeof p;
-    p.max_length = 0;
-    p.skip_bad = 0;
-    p.check_images = 1;
-    p.exif_transpose = 1;
-    return p;
+    gitc_dataset_params d = {.size = sizeof d, .max_length = 0, .skip_bad = 0, .check_images = 1,
+                             .exif_transpose = 1};
+    gitc_params_fill(params, size, &d, sizeof d);
 }
 
 /* Frees one record's strings and arrays. */
@@ -650,14 +646,13 @@ done:
 /* Copies a caller's params struct over the defaults (params->size bytes of it). */
 static gitc_status dataset_params(const gitc_dataset_params *in, gitc_dataset_params *out, gitc_error *err)
 {
-    *out = gitc_dataset_default_params();
+    gitc_dataset_params_init(out, sizeof *out);
     if (!in)
         return GITC_OK;
-    if (in->size < sizeof(size_t) || in->size > sizeof *out)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_dataset_params.size is %zu (this library knows %zu)",
-                         in->size, sizeof *out);
-    memcpy(out, in, in->size);
-    out->size = sizeof *out;
+    gitc_status st = gitc_params_size_check(in->size, sizeof *out, "gitc_dataset_params", err);
+    if (st != GITC_OK)
+        return st;
+    *out = *in;
     if (out->max_length < 0)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "max_length %d is negative", out->max_length);
     return GITC_OK;

@@ -50,7 +50,7 @@ struct gitc_trainer {
     float **cache;            /* [cache_images] per-key vision features (lazily allocated) */
 };
 
-gitc_train_params gitc_train_default_params(void)
+void gitc_train_params_init(gitc_train_params *params, size_t size)
 {
     gitc_train_params p;
     memset(&p, 0, sizeof p);
@@ -66,20 +66,19 @@ gitc_train_params gitc_train_default_params(void)
     p.dropout = 1;
     p.seed = 42;
     p.max_batch = 8;
-    return p;
+    gitc_params_fill(params, size, &p, sizeof p);
 }
 
 /* Copies the caller's params (params->size bytes) over the defaults and checks them. */
 static gitc_status train_params(const gitc_train_params *in, const gitc_config *cfg, gitc_train_params *p,
                                 gitc_error *err)
 {
-    *p = gitc_train_default_params();
+    gitc_train_params_init(p, sizeof *p);
     if (in) {
-        if (in->size < sizeof(size_t) || in->size > sizeof *p)
-            return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_train_params.size is %zu (this library knows %zu)",
-                             in->size, sizeof *p);
-        memcpy(p, in, in->size);
-        p->size = sizeof *p;
+        gitc_status st = gitc_params_size_check(in->size, sizeof *p, "gitc_train_params", err);
+        if (st != GITC_OK)
+            return st;
+        *p = *in;
     }
     if (!(p->lr > 0 && isfinite(p->lr)))
         return gitc_fail(err, GITC_ERR_ARGUMENT, "learning rate %g: must be positive", p->lr);
@@ -241,13 +240,16 @@ long gitc_trainer_steps(const gitc_trainer *t) { return t ? t->step : 0; }
 long gitc_trainer_micro_steps(const gitc_trainer *t) { return t ? t->micro : 0; }
 
 /* Checks the inputs of a step or an evaluation. */
-static gitc_status check_batch(const gitc_trainer *t, const float *px, const int64_t *keys, int B,
-                               const int32_t *ids, const int32_t *labels, int T, gitc_error *err)
+static gitc_status check_batch(const gitc_trainer *t, const float *px, size_t pixel_floats, const int64_t *keys,
+                               int B, const int32_t *ids, const int32_t *labels, int T, gitc_error *err)
 {
     if (!px || !ids || !labels)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "trainer: NULL pixel_values, ids or labels");
     if (B < 1 || B > t->p.max_batch)
         return gitc_fail(err, GITC_ERR_LIMIT, "trainer: batch of %d images (max_batch is %d)", B, t->p.max_batch);
+    if (pixel_floats != (size_t)B * t->pixel_floats)
+        return gitc_fail(err, GITC_ERR_ARGUMENT, "trainer: %zu pixel_values floats for %d images of %zu", pixel_floats,
+                         B, t->pixel_floats);
     if (T < 2 || T > t->p.max_text)
         return gitc_fail(err, GITC_ERR_LIMIT, "trainer: %d text tokens (2..%d)", T, t->p.max_text);
     int targets = 0;
@@ -328,12 +330,13 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-gitc_status gitc_trainer_step(gitc_trainer *t, const float *px, const int64_t *keys, int B, const int32_t *ids,
-                              const int32_t *labels, int T, gitc_train_stats *stats, gitc_error *err)
+gitc_status gitc_trainer_step(gitc_trainer *t, const float *px, size_t pixel_floats, const int64_t *keys, int B,
+                              const int32_t *ids, const int32_t *labels, int T, gitc_train_stats *stats,
+                              gitc_error *err)
 {
     if (!t)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_step: NULL trainer");
-    gitc_status st = check_batch(t, px, keys, B, ids, labels, T, err);
+    gitc_status st = check_batch(t, px, pixel_floats, keys, B, ids, labels, T, err);
     if (st != GITC_OK)
         return st;
     int frozen_vision = (t->p.freeze & GITC_FREEZE_VISION) != 0;
@@ -376,12 +379,13 @@ gitc_status gitc_trainer_step(gitc_trainer *t, const float *px, const int64_t *k
     return GITC_OK;
 }
 
-gitc_status gitc_trainer_evaluate(gitc_trainer *t, const float *px, const int64_t *keys, int B, const int32_t *ids,
-                                  const int32_t *labels, int T, double *loss, int *n_targets, gitc_error *err)
+gitc_status gitc_trainer_evaluate(gitc_trainer *t, const float *px, size_t pixel_floats, const int64_t *keys, int B,
+                                  const int32_t *ids, const int32_t *labels, int T, double *loss, int *n_targets,
+                                  gitc_error *err)
 {
     if (!t)
         return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_evaluate: NULL trainer");
-    gitc_status st = check_batch(t, px, keys, B, ids, labels, T, err);
+    gitc_status st = check_batch(t, px, pixel_floats, keys, B, ids, labels, T, err);
     if (st != GITC_OK)
         return st;
     int frozen_vision = (t->p.freeze & GITC_FREEZE_VISION) != 0;

@@ -186,11 +186,11 @@ static void test_folder(void)
     check_true(report && strstr(report, ":2:") < strstr(report, ":8:"), "report in line order");
     if (report)
         printf("refused with:\n%s", report);
-    free(report);
+    gitc_free(report);
 
     p.skip_bad = 1;
     st = gitc_dataset_load(dir, m, &p, &d, &report, &err);
-    free(report);
+    gitc_free(report);
     if (check_true(st == GITC_OK && d, "skip_bad loads the rest: %s", err.message)) {
         check_true(gitc_dataset_size(d) == 2 && gitc_dataset_skipped(d) == 6, "2 kept, 6 skipped (%d, %d)",
                    gitc_dataset_size(d), gitc_dataset_skipped(d));
@@ -241,9 +241,9 @@ static void test_folder(void)
                        GITC_ERR_ARGUMENT, "index out of range refused");
         free(px);
         free(want_px);
-        free(cap);
-        free(q);
-        free(a);
+        gitc_free(cap);
+        gitc_free(q);
+        gitc_free(a);
         gitc_dataset_free(d);
     }
     /* Default max_length: the model's 512 positions; no metadata is an I/O error naming the folder. */
@@ -260,7 +260,7 @@ static void test_folder(void)
     st = gitc_dataset_load(empty, m, NULL, &d, &report, &err);
     check_true(st == GITC_ERR_FORMAT && report && strstr(report, "metadata.csv:2: a quoted field is not closed"),
                "csv problem through the folder: %s", report ? report : err.message);
-    free(report);
+    gitc_free(report);
     gitc_model_free(m);
     printf("folder: every bad record listed, skip_bad, batches\n");
 }

@@ -17,6 +17,9 @@
 
 static char tmp_root[1024];
 
+/* Floats of one image of the tiny model's fixture ([3, 30, 30]). */
+#define PXF ((size_t)3 * 30 * 30)
+
 /* The fixture batch of tests/data/train/tiny (2 images, 6 tokens). */
 typedef struct batch {
     float *px;
@@ -93,7 +96,7 @@ static int run_steps(gitc_trainer *t, const batch *b, int from, int to)
     gitc_error err = {0};
     for (int k = from; k < to; k++) {
         gitc_train_stats s;
-        if (!check_true(gitc_trainer_step(t, b->px, NULL, b->B, b->ids, b->labels, b->T, &s, &err) == GITC_OK,
+        if (!check_true(gitc_trainer_step(t, b->px, PXF * b->B, NULL, b->B, b->ids, b->labels, b->T, &s, &err) == GITC_OK,
                         "step %d: %s", k, err.message))
             return 0;
     }
@@ -113,17 +116,17 @@ static void test_loss_and_accumulation(const gitc_model *m, const batch *b)
     gitc_error err = {0};
     double loss = 0;
     int n = 0;
-    check_true(gitc_trainer_evaluate(t, b->px, NULL, b->B, b->ids, b->labels, b->T, &loss, &n, &err) == GITC_OK,
+    check_true(gitc_trainer_evaluate(t, b->px, PXF * b->B, NULL, b->B, b->ids, b->labels, b->T, &loss, &n, &err) == GITC_OK,
                "evaluate: %s", err.message);
     check_true(fabs(loss - b->loss) < 1e-5, "evaluate loss %.9f, float64 reference %.9f", loss, b->loss);
     gitc_train_stats s = {0};
-    check_true(gitc_trainer_step(t, b->px, NULL, b->B, b->ids, b->labels, b->T, &s, &err) == GITC_OK, "step: %s",
+    check_true(gitc_trainer_step(t, b->px, PXF * b->B, NULL, b->B, b->ids, b->labels, b->T, &s, &err) == GITC_OK, "step: %s",
                err.message);
     check_true(fabs(s.loss - b->loss) < 1e-5 && s.stepped && s.step == 1 && s.grad_norm > 0,
                "step: loss %.9f, stepped %d, step %ld, norm %g", s.loss, s.stepped, s.step, s.grad_norm);
     check_true(s.lr == 5e-5, "lr without warm-up or total steps: %g", s.lr);
     double after = 0;
-    gitc_trainer_evaluate(t, b->px, NULL, b->B, b->ids, b->labels, b->T, &after, NULL, &err);
+    gitc_trainer_evaluate(t, b->px, PXF * b->B, NULL, b->B, b->ids, b->labels, b->T, &after, NULL, &err);
     check_true(after < loss, "one step lowers the loss (%.6f -> %.6f)", loss, after);
     printf("trainer: loss %.9f (reference %.9f), after one step %.9f\n", loss, b->loss, after);
     gitc_trainer_free(t);
@@ -136,8 +139,8 @@ static void test_loss_and_accumulation(const gitc_model *m, const batch *b)
     if (!t)
         return;
     gitc_train_stats s1 = {0}, s2 = {0};
-    gitc_trainer_step(t, b->px, NULL, 1, b->ids, b->labels, b->T, &s1, &err);
-    gitc_trainer_step(t, b->px + 3 * 30 * 30, NULL, 1, b->ids + b->T, b->labels + b->T, b->T, &s2, &err);
+    gitc_trainer_step(t, b->px, PXF, NULL, 1, b->ids, b->labels, b->T, &s1, &err);
+    gitc_trainer_step(t, b->px + PXF, PXF, NULL, 1, b->ids + b->T, b->labels + b->T, b->T, &s2, &err);
     check_true(!s1.stepped && s1.step == 0 && s2.stepped && s2.step == 1 && gitc_trainer_micro_steps(t) == 2,
                "accumulate 2: the second micro-batch steps");
     gitc_trainer_free(t);
@@ -175,7 +178,7 @@ static void test_resume(const gitc_model *m, const batch *b)
     char *user = NULL;
     check_true(gitc_trainer_resume(t, ck, &user, &err) == GITC_OK, "resume: %s", err.message);
     check_true(user && strstr(user, "\"epoch\":3"), "the caller's JSON comes back: %s", user ? user : "(none)");
-    free(user);
+    gitc_free(user);
     check_true(gitc_trainer_steps(t) == 1 && gitc_trainer_micro_steps(t) == 3, "counters restored");
     run_steps(t, b, 3, 6);
     check_true(gitc_trainer_save(t, part, &err) == GITC_OK, "save: %s", err.message);
@@ -218,13 +221,13 @@ static void test_saved_folder(const gitc_model *m, const batch *b)
     gitc_error err = {0};
     check_true(gitc_trainer_save(t, dir, &err) == GITC_OK, "save: %s", err.message);
     double tl = 0;
-    gitc_trainer_evaluate(t, b->px, NULL, 1, b->ids, b->labels, b->T, &tl, NULL, &err);
+    gitc_trainer_evaluate(t, b->px, PXF, NULL, 1, b->ids, b->labels, b->T, &tl, NULL, &err);
     gitc_model *m2 = NULL;
     gitc_session *s = NULL;
     if (check_open_model(dir, NULL, &m2, &s)) {
         float loss = 0;
         /* Row 0 has no padding: gitc_forward's loss is the same quantity. */
-        check_true(gitc_forward(s, b->px, b->ids, b->T, NULL, 0, NULL, 0, &loss, &err) == GITC_OK, "forward: %s",
+        check_true(gitc_forward(s, b->px, PXF, b->ids, b->T, NULL, 0, NULL, 0, &loss, &err) == GITC_OK, "forward: %s",
                    err.message);
         check_true(fabs(loss - tl) < 1e-5, "saved folder's loss %.7f, trainer's %.7f", loss, tl);
         gitc_session_free(s);
@@ -278,8 +281,8 @@ static void test_frozen_vision(const gitc_model *m, const batch *b)
     gitc_error err = {0};
     for (int k = 0; cached && plain && k < 3; k++) {
         gitc_train_stats a, c;
-        check_true(gitc_trainer_step(cached, b->px, keys, b->B, b->ids, b->labels, b->T, &a, &err) == GITC_OK &&
-                       gitc_trainer_step(plain, b->px, NULL, b->B, b->ids, b->labels, b->T, &c, &err) == GITC_OK,
+        check_true(gitc_trainer_step(cached, b->px, PXF * b->B, keys, b->B, b->ids, b->labels, b->T, &a, &err) == GITC_OK &&
+                       gitc_trainer_step(plain, b->px, PXF * b->B, NULL, b->B, b->ids, b->labels, b->T, &c, &err) == GITC_OK,
                    "frozen steps: %s", err.message);
         check_true(a.loss == c.loss, "step %d: cached vision loss %.9f = recomputed %.9f", k, a.loss, c.loss);
     }
@@ -324,13 +327,13 @@ static void test_refused(const gitc_model *m, const batch *b)
     t = make(m, &p);
     if (!t)
         return;
-    check_true(gitc_trainer_step(t, b->px, NULL, 2, b->ids, b->labels, b->T, NULL, &err) == GITC_ERR_LIMIT,
+    check_true(gitc_trainer_step(t, b->px, PXF * 2, NULL, 2, b->ids, b->labels, b->T, NULL, &err) == GITC_ERR_LIMIT,
                "batch over max_batch: %s", err.message);
     int32_t none[6] = {-100, -100, -100, -100, -100, -100};
-    check_true(gitc_trainer_step(t, b->px, NULL, 1, b->ids, none, 6, NULL, &err) == GITC_ERR_ARGUMENT,
+    check_true(gitc_trainer_step(t, b->px, PXF, NULL, 1, b->ids, none, 6, NULL, &err) == GITC_ERR_ARGUMENT,
                "no targets: %s", err.message);
     int32_t bad[6] = {101, 5000, 102, 0, 0, 0};
-    check_true(gitc_trainer_step(t, b->px, NULL, 1, bad, b->labels, 6, NULL, &err) == GITC_ERR_ARGUMENT,
+    check_true(gitc_trainer_step(t, b->px, PXF, NULL, 1, bad, b->labels, 6, NULL, &err) == GITC_ERR_ARGUMENT,
                "id outside the vocabulary: %s", err.message);
     check_true(gitc_trainer_steps(t) == 0, "refused steps change nothing");
     gitc_trainer_free(t);

@@ -186,7 +186,7 @@ static gitc_dataset *open_dataset(const char *dir, const gitc_model *m, const gi
         fputs(report, stderr);
     if (st != GITC_OK && report)
         fprintf(stderr, "gitc: fix them, or train on the rest with --skip-bad\n");
-    free(report);
+    gitc_free(report);
     return d;
 }
 
@@ -286,7 +286,7 @@ static int evaluate(run *r, long step)
         int nt = 0;
         if (gitc_dataset_batch(r->eval, idx, B, r->px, r->npx * (size_t)r->B, r->ids, r->labels, r->ntok, &T,
                                &err) != GITC_OK ||
-            gitc_trainer_evaluate(r->trainer, r->px, r->keys, B, r->ids, r->labels, T, &loss, &nt, &err) != GITC_OK) {
+            gitc_trainer_evaluate(r->trainer, r->px, r->npx * (size_t)B, r->keys, B, r->ids, r->labels, T, &loss, &nt, &err) != GITC_OK) {
             cli_error("evaluation: %s", err.message);
             return -1;
         }
@@ -338,7 +338,7 @@ static int evaluate(run *r, long step)
                     texts[i] ? texts[i] : "", gitc_dataset_text(r->eval, i));
     }
     for (int i = 0; i < n_cap; i++)
-        free(texts[i]);
+        gitc_free(texts[i]);
     gitc_session_free(s);
     gitc_model_free(m);
     return 0;
@@ -574,7 +574,7 @@ int cmd_train(int argc, char **argv)
         if (load_micro_batch(&r, micro, &B, &T) != 0)
             goto done;
         gitc_train_stats s;
-        if (gitc_trainer_step(r.trainer, r.px, r.keys, B, r.ids, r.labels, T, &s, &err) != GITC_OK) {
+        if (gitc_trainer_step(r.trainer, r.px, r.npx * (size_t)B, r.keys, B, r.ids, r.labels, T, &s, &err) != GITC_OK) {
             cli_error("step %ld: %s", gitc_trainer_steps(r.trainer) + 1, err.message);
             goto done;
         }
@@ -635,7 +635,7 @@ int cmd_train(int argc, char **argv)
 done:
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    free(user);
+    gitc_free(user);
     free(r.px);
     free(r.ids);
     free(r.labels);
@@ -801,7 +801,7 @@ int cmd_bench_train(int argc, char **argv)
     double best = INFINITY;
     for (int r = 0; r <= runs; r++) { /* step 0 warms up (and fills the vision cache) */
         double t0 = cli_now_ms();
-        if (gitc_trainer_step(t, px, keys, B, ids, ids, T, NULL, &err) != GITC_OK) {
+        if (gitc_trainer_step(t, px, (size_t)B * npx, keys, B, ids, ids, T, NULL, &err) != GITC_OK) {
             cli_error("%s", err.message);
             goto done;
         }

@@ -11,7 +11,7 @@ import ctypes
 import os
 
 from . import _lib
-from ._lib import lib, libc
+from ._lib import lib
 from ._model import _check
 from .errors import ArgumentError
 
@@ -70,7 +70,7 @@ def _bind():
     err_p = _P(_lib.gitc_error)
     vp = _c.c_void_p
     sigs = {
-        "gitc_dataset_default_params": (gitc_dataset_params, []),
+        "gitc_dataset_params_init": (None, [_P(gitc_dataset_params), _c.c_size_t]),
         "gitc_dataset_load": (_c.c_int, [_c.c_char_p, vp, _P(gitc_dataset_params), _P(vp), _P(vp), err_p]),
         "gitc_dataset_free": (None, [vp]),
         "gitc_dataset_size": (_c.c_int, [vp]),
@@ -84,17 +84,17 @@ def _bind():
             [vp, _P(_c.c_int), _c.c_int, _P(_c.c_float), _c.c_size_t, _P(_c.c_int32), _P(_c.c_int32),
              _c.c_size_t, _P(_c.c_int), err_p],
         ),
-        "gitc_train_default_params": (gitc_train_params, []),
+        "gitc_train_params_init": (None, [_P(gitc_train_params), _c.c_size_t]),
         "gitc_trainer_create": (_c.c_int, [vp, _P(gitc_train_params), _P(vp), err_p]),
         "gitc_trainer_free": (None, [vp]),
         "gitc_trainer_step": (
             _c.c_int,
-            [vp, _P(_c.c_float), _P(_c.c_int64), _c.c_int, _P(_c.c_int32), _P(_c.c_int32), _c.c_int,
+            [vp, _P(_c.c_float), _c.c_size_t, _P(_c.c_int64), _c.c_int, _P(_c.c_int32), _P(_c.c_int32), _c.c_int,
              _P(gitc_train_stats), err_p],
         ),
         "gitc_trainer_evaluate": (
             _c.c_int,
-            [vp, _P(_c.c_float), _P(_c.c_int64), _c.c_int, _P(_c.c_int32), _P(_c.c_int32), _c.c_int,
+            [vp, _P(_c.c_float), _c.c_size_t, _P(_c.c_int64), _c.c_int, _P(_c.c_int32), _P(_c.c_int32), _c.c_int,
              _P(_c.c_double), _P(_c.c_int), err_p],
         ),
         "gitc_trainer_steps": (_c.c_long, [vp]),
@@ -118,7 +118,7 @@ def _take_string(ptr):
     if not ptr:
         return None
     text = ctypes.string_at(ptr).decode("utf-8", "replace")
-    libc.free(ptr)
+    lib.gitc_free(ptr)
     return text
 
 
@@ -141,7 +141,8 @@ class Dataset:
     def __init__(self, model, path, max_length=0, skip_bad=False):
         self._ptr = None
         self._model = model  # keeps the model alive: the dataset uses its tokenizer and processor
-        p = lib.gitc_dataset_default_params()
+        p = gitc_dataset_params()
+        lib.gitc_dataset_params_init(_c.byref(p), _c.sizeof(p))
         p.max_length = int(max_length)
         p.skip_bad = 1 if skip_bad else 0
         ptr, report, err = _c.c_void_p(), _c.c_void_p(), _lib.gitc_error()
@@ -194,14 +195,15 @@ class Dataset:
         self.close()
 
 
-def _float_buffer(x, n=None):
-    """A float32 pointer over x: a ctypes array or a C-contiguous float32 numpy array."""
+def _float_buffer(x):
+    """A float32 pointer over x (a ctypes array or a C-contiguous float32 numpy array),
+    the object that keeps it alive, and its length in floats."""
     if isinstance(x, _c.Array):
-        return _c.cast(x, _P(_c.c_float)), x
+        return _c.cast(x, _P(_c.c_float)), x, len(x)
     import numpy as np
 
     a = np.ascontiguousarray(x, dtype=np.float32)
-    return a.ctypes.data_as(_P(_c.c_float)), a
+    return a.ctypes.data_as(_P(_c.c_float)), a, a.size
 
 
 def _int_buffer(x, ctype):
@@ -224,7 +226,8 @@ class Trainer:
         self._ptr = None
         if schedule not in SCHEDULES:
             raise ArgumentError(f"schedule {schedule!r}: linear, cosine or constant")
-        p = lib.gitc_train_default_params()
+        p = gitc_train_params()
+        lib.gitc_train_params_init(_c.byref(p), _c.sizeof(p))
         p.lr, (p.beta1, p.beta2), p.eps = float(lr), (float(betas[0]), float(betas[1])), float(eps)
         p.weight_decay, p.clip, p.schedule = float(weight_decay), float(clip), SCHEDULES[schedule]
         p.warmup_steps, p.total_steps, p.accumulate = int(warmup), int(total_steps), int(accumulate)
@@ -239,24 +242,24 @@ class Trainer:
     def step(self, pixel_values, ids, labels, batch, text_len, image_keys=None):
         """One micro-batch of `batch` images and `text_len` tokens per row (labels -100: no
         target). Returns {"loss", "n_targets", "stepped", "step", "lr", "grad_norm"}."""
-        px, keep_px = _float_buffer(pixel_values)
+        px, keep_px, npx = _float_buffer(pixel_values)
         ip, keep_ids = _int_buffer(ids, _c.c_int32)
         lp, keep_labels = _int_buffer(labels, _c.c_int32)
         kp = _int_buffer(image_keys, _c.c_int64)[0] if image_keys is not None else None
         s, err = gitc_train_stats(), _lib.gitc_error()
-        _check(lib.gitc_trainer_step(self._ptr, px, kp, int(batch), ip, lp, int(text_len), _c.byref(s),
+        _check(lib.gitc_trainer_step(self._ptr, px, npx, kp, int(batch), ip, lp, int(text_len), _c.byref(s),
                                      _c.byref(err)), err)
         return {"loss": s.loss, "n_targets": s.n_targets, "stepped": bool(s.stepped), "step": s.step,
                 "lr": s.lr, "grad_norm": s.grad_norm}
 
     def evaluate(self, pixel_values, ids, labels, batch, text_len, image_keys=None):
         """(mean loss, targets) of a batch with the current weights."""
-        px, keep_px = _float_buffer(pixel_values)
+        px, keep_px, npx = _float_buffer(pixel_values)
         ip, keep_ids = _int_buffer(ids, _c.c_int32)
         lp, keep_labels = _int_buffer(labels, _c.c_int32)
         kp = _int_buffer(image_keys, _c.c_int64)[0] if image_keys is not None else None
         loss, n, err = _c.c_double(), _c.c_int(), _lib.gitc_error()
-        _check(lib.gitc_trainer_evaluate(self._ptr, px, kp, int(batch), ip, lp, int(text_len), _c.byref(loss),
+        _check(lib.gitc_trainer_evaluate(self._ptr, px, npx, kp, int(batch), ip, lp, int(text_len), _c.byref(loss),
                                          _c.byref(n), _c.byref(err)), err)
         return loss.value, n.value
 
