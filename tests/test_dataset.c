@@ -22,6 +22,7 @@ static int count_lines(const char *s)
     return n;
 }
 
+/* metadata.jsonl: records, line numbers and every problem. */
 static void test_jsonl(void)
 {
     const char text[] = "\xEF\xBB\xBF{\"file_name\": \"a.png\", \"text\": \"a red circle\"}\n"
@@ -59,6 +60,7 @@ static void test_jsonl(void)
     printf("jsonl: records, lines and 6 problems as expected\n");
 }
 
+/* metadata.csv: quoting, line numbers, problems, header checks. */
 static void test_csv(void)
 {
     const char text[] = "file_name,text,extra\r\n"
@@ -107,6 +109,7 @@ static void test_csv(void)
     printf("csv: quoting, line numbers, 3 problems, header checks\n");
 }
 
+/* file_name values that must be refused and some that must not. */
 static void test_file_names(void)
 {
     check_true(gitc_meta_bad_file_name("a/b.png") == NULL, "a/b.png is fine");
@@ -148,6 +151,7 @@ static void copy_file(const char *from, const char *dir, const char *name)
         fclose(out);
 }
 
+/* A dataset folder against the shapes model: bad records listed, skip_bad, batches. */
 static void test_folder(void)
 {
     gitc_model *m = NULL;

@@ -28,6 +28,7 @@ typedef struct batch {
     double loss;
 } batch;
 
+/* Reads the fixture batch into b; 0 (a failure) when it is missing. */
 static int load_batch(batch *b)
 {
     st_file *f = check_open_st(check_path("tests/data/train/tiny/grads.safetensors"));
@@ -82,6 +83,7 @@ static int same_file(const char *a, const char *b)
     return same;
 }
 
+/* A trainer on m with params p (the test fails when it cannot be made). */
 static gitc_trainer *make(const gitc_model *m, gitc_train_params *p)
 {
     gitc_trainer *t = NULL;
@@ -103,6 +105,7 @@ static int run_steps(gitc_trainer *t, const batch *b, int from, int to)
     return 1;
 }
 
+/* Loss against the fixture, one step lowers it, accumulation steps every second call. */
 static void test_loss_and_accumulation(const gitc_model *m, const batch *b)
 {
     gitc_train_params p = gitc_train_default_params();
@@ -146,6 +149,7 @@ static void test_loss_and_accumulation(const gitc_model *m, const batch *b)
     gitc_trainer_free(t);
 }
 
+/* Checkpoint mid-accumulation + resume = the uninterrupted run, bit for bit. */
 static void test_resume(const gitc_model *m, const batch *b)
 {
     gitc_train_params p = gitc_train_default_params();
@@ -206,6 +210,7 @@ static void test_resume(const gitc_model *m, const batch *b)
     printf("trainer: checkpoint mid-accumulation + resume bit-identical\n");
 }
 
+/* The saved folder loads in gitc with the trainer's loss and carries transformers' files. */
 static void test_saved_folder(const gitc_model *m, const batch *b)
 {
     gitc_train_params p = gitc_train_default_params();
@@ -265,6 +270,7 @@ static void test_saved_folder(const gitc_model *m, const batch *b)
     gitc_trainer_free(t);
 }
 
+/* A frozen vision encoder stays fixed; its cache changes no loss. */
 static void test_frozen_vision(const gitc_model *m, const batch *b)
 {
     gitc_train_params p = gitc_train_default_params();
@@ -310,6 +316,7 @@ static void test_frozen_vision(const gitc_model *m, const batch *b)
     printf("trainer: frozen vision encoder fixed, cache = recomputation\n");
 }
 
+/* Bad settings and batches are refused and change nothing. */
 static void test_refused(const gitc_model *m, const batch *b)
 {
     gitc_error err = {0};

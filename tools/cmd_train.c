@@ -383,6 +383,7 @@ static int check_resume(const run *r, const char *user, const char *dir)
     return 0;
 }
 
+/* gitc train: parses the options, checks --out and the data, then runs the loop. */
 int cmd_train(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -702,6 +703,7 @@ static double rss_peak_mb(void)
     return kb < 0 ? -1 : kb / 1024.0;
 }
 
+/* gitc bench --train: times training steps on synthetic inputs. */
 int cmd_bench_train(int argc, char **argv)
 {
     static const struct option opts[] = {
