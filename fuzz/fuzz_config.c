@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for config.json (GitConfig + vision_config): parses the
- * input with gitc_config_parse and, on success, walks the parameter table the
+ * input with gitc_config_from_json and, on success, walks the parameter table the
  * config implies. Traps when an invariant breaks:
  *   - a failure sets a message;
  *   - an accepted config has positive sizes within the documented maxima, heads
@@ -10,7 +10,6 @@
  * FUZZ_MAX_LEN: 8192
  */
 #include "common.h"
-#include "model.h"
 
 static int n_params;
 

@@ -24,8 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *name = csv ? "metadata.csv" : "metadata.jsonl";
     gitc_meta m;
     gitc_error err = {0};
-    gitc_status st = csv ? gitc_meta_parse_csv(text, len, name, &m, &err)
-                         : gitc_meta_parse_jsonl(text, len, name, &m, &err);
+    gitc_status st = csv ? gitci_meta_parse_csv(text, len, name, &m, &err)
+                         : gitci_meta_parse_jsonl(text, len, name, &m, &err);
     fuzz_check_error(st, &err);
     if (st != GITC_OK)
         return 0;
@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(r->line > prev && r->line <= lines, "record %d on line %d (previous %d, %d lines)", i,
                    r->line, prev, lines);
         prev = r->line;
-        (void)gitc_meta_bad_file_name(r->file_name);
+        (void)gitci_meta_bad_file_name(r->file_name);
     }
     int n_lines = 0;
     for (const char *p = m.problems; p && *p; p++) {
@@ -50,6 +50,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int want = m.n_problems < GITC_META_MAX_PROBLEMS ? m.n_problems : GITC_META_MAX_PROBLEMS;
     FUZZ_CHECK(n_lines == want, "%d problem lines for %d problems", n_lines, m.n_problems);
     FUZZ_CHECK(m.n_problems == 0 || m.problems, "problems counted but not listed");
-    gitc_meta_free(&m);
+    gitci_meta_free(&m);
     return 0;
 }

@@ -13,7 +13,7 @@
 
 /* ---- problem list ---- */
 
-gitc_status gitc_meta_problem(gitc_meta *meta, const char *name, int line, const char *fmt, ...)
+gitc_status gitci_meta_problem(gitc_meta *meta, const char *name, int line, const char *fmt, ...)
 {
     meta->n_problems++;
     if (meta->n_problems > GITC_META_MAX_PROBLEMS)
@@ -38,7 +38,7 @@ gitc_status gitc_meta_problem(gitc_meta *meta, const char *name, int line, const
     return GITC_OK;
 }
 
-void gitc_meta_free(gitc_meta *meta)
+void gitci_meta_free(gitc_meta *meta)
 {
     if (!meta)
         return;
@@ -57,12 +57,12 @@ static gitc_status meta_add(gitc_meta *meta, int *cap, int line, const char *fil
                             const char *text, const char *question, gitc_error *err)
 {
     if (meta->n_records >= GITC_META_MAX_RECORDS)
-        return gitc_fail(err, GITC_ERR_LIMIT, "more than %d records", GITC_META_MAX_RECORDS);
+        return gitci_fail(err, GITC_ERR_LIMIT, "more than %d records", GITC_META_MAX_RECORDS);
     if (meta->n_records == *cap) {
         int nc = *cap ? *cap * 2 : 64;
         gitc_meta_record *r = realloc(meta->records, (size_t)nc * sizeof *r);
         if (!r)
-            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+            return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         meta->records = r;
         *cap = nc;
     }
@@ -71,13 +71,13 @@ static gitc_status meta_add(gitc_meta *meta, int *cap, int line, const char *fil
         free(rec.file_name);
         free(rec.text);
         free(rec.question);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     meta->records[meta->n_records++] = rec;
     return GITC_OK;
 }
 
-const char *gitc_meta_bad_file_name(const char *f)
+const char *gitci_meta_bad_file_name(const char *f)
 {
     if (!f[0])
         return "empty file_name";
@@ -128,58 +128,58 @@ static gitc_status jsonl_line(gitc_meta *meta, int *cap, const char *name, int l
     cJSON *o = NULL;
     gitc_error perr = {0};
     const char *end = NULL;
-    if (gitc_json_parse(s, n, name, &o, &perr) != GITC_OK)
-        return gitc_meta_problem(meta, name, line, "not a JSON object (%s)",
+    if (gitci_json_parse(s, n, name, &o, &perr) != GITC_OK)
+        return gitci_meta_problem(meta, name, line, "not a JSON object (%s)",
                                  strstr(perr.message, ": ") ? strstr(perr.message, ": ") + 2 : perr.message);
     cJSON_Delete(o);
     o = cJSON_ParseWithLengthOpts(s, n, &end, 0);
     gitc_status st = GITC_OK;
     const char *fn, *text, *q, *a;
     if (!o) {
-        st = gitc_meta_problem(meta, name, line, "not a JSON object");
+        st = gitci_meta_problem(meta, name, line, "not a JSON object");
         goto done;
     }
     for (const char *e = end; e && e < s + n; e++)
         if (*e != ' ' && *e != '\t' && *e != '\r') {
-            st = gitc_meta_problem(meta, name, line, "text after the JSON object");
+            st = gitci_meta_problem(meta, name, line, "text after the JSON object");
             goto done;
         }
     if (!cJSON_IsObject(o)) {
-        st = gitc_meta_problem(meta, name, line, "not a JSON object");
+        st = gitci_meta_problem(meta, name, line, "not a JSON object");
         goto done;
     }
     if (!json_string(o, "file_name", &fn) || !fn) {
-        st = gitc_meta_problem(meta, name, line, "no \"file_name\" string");
+        st = gitci_meta_problem(meta, name, line, "no \"file_name\" string");
         goto done;
     }
     if (!json_string(o, "text", &text) || !json_string(o, "question", &q) || !json_string(o, "answer", &a)) {
-        st = gitc_meta_problem(meta, name, line, "\"text\", \"question\" and \"answer\" must be strings");
+        st = gitci_meta_problem(meta, name, line, "\"text\", \"question\" and \"answer\" must be strings");
         goto done;
     }
     if (q || a) {
         if (!q || !a) {
-            st = gitc_meta_problem(meta, name, line, "a VQA record needs both \"question\" and \"answer\"");
+            st = gitci_meta_problem(meta, name, line, "a VQA record needs both \"question\" and \"answer\"");
             goto done;
         }
         st = meta_add(meta, cap, line, fn, a, q, err);
     } else if (!text) {
-        st = gitc_meta_problem(meta, name, line, "no \"text\" (or \"question\" and \"answer\")");
+        st = gitci_meta_problem(meta, name, line, "no \"text\" (or \"question\" and \"answer\")");
     } else {
         st = meta_add(meta, cap, line, fn, text, NULL, err);
     }
 done:
     cJSON_Delete(o);
     if (st == GITC_ERR_MEMORY && err && !err->message[0])
-        gitc_fail(err, st, "out of memory");
+        gitci_fail(err, st, "out of memory");
     return st;
 }
 
-gitc_status gitc_meta_parse_jsonl(const char *text, size_t len, const char *name, gitc_meta *out,
+gitc_status gitci_meta_parse_jsonl(const char *text, size_t len, const char *name, gitc_meta *out,
                                   gitc_error *err)
 {
     memset(out, 0, sizeof *out);
     if (len > GITC_META_MAX_BYTES)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu", name, len,
+        return gitci_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu", name, len,
                          GITC_META_MAX_BYTES);
     int cap = 0, line = 0;
     size_t i = skip_bom(text, len);
@@ -193,16 +193,16 @@ gitc_status gitc_meta_parse_jsonl(const char *text, size_t len, const char *name
         if (b < n) {
             gitc_status st = GITC_OK;
             if (n > GITC_META_MAX_FIELD)
-                st = gitc_meta_problem(out, name, line, "line of %zu bytes, more than the limit of %zu",
+                st = gitci_meta_problem(out, name, line, "line of %zu bytes, more than the limit of %zu",
                                        n, GITC_META_MAX_FIELD);
             else
                 st = jsonl_line(out, &cap, name, line, text + i, n, err);
             if (st != GITC_OK) {
                 if (st == GITC_ERR_MEMORY)
-                    gitc_fail(err, st, "%s: out of memory", name);
+                    gitci_fail(err, st, "%s: out of memory", name);
                 else
-                    gitc_error_prefix(err, name);
-                gitc_meta_free(out);
+                    gitci_error_prefix(err, name);
+                gitci_meta_free(out);
                 return st;
             }
         }
@@ -338,12 +338,12 @@ static int csv_record(const char *text, size_t len, size_t *pos, int *line, csv_
     return broken;
 }
 
-gitc_status gitc_meta_parse_csv(const char *text, size_t len, const char *name, gitc_meta *out,
+gitc_status gitci_meta_parse_csv(const char *text, size_t len, const char *name, gitc_meta *out,
                                 gitc_error *err)
 {
     memset(out, 0, sizeof *out);
     if (len > GITC_META_MAX_BYTES)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu", name, len,
+        return gitci_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu", name, len,
                          GITC_META_MAX_BYTES);
     csv_row r = {0};
     gitc_status st = GITC_OK;
@@ -355,14 +355,14 @@ gitc_status gitc_meta_parse_csv(const char *text, size_t len, const char *name, 
         const char *why = NULL;
         int rc = csv_record(text, len, &pos, &line, &r, &why);
         if (rc < 0) {
-            st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", name);
+            st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", name);
             goto fail;
         }
         if (r.n == 1 && r.buf[0] == '\0' && rc == 0)
             continue; /* a blank line */
         if (header) {
             if (rc != 0) {
-                st = gitc_fail(err, GITC_ERR_FORMAT, "%s:%d: header: %s", name, start, why);
+                st = gitci_fail(err, GITC_ERR_FORMAT, "%s:%d: header: %s", name, start, why);
                 goto fail;
             }
             n_cols = r.n;
@@ -374,7 +374,7 @@ gitc_status gitc_meta_parse_csv(const char *text, size_t len, const char *name, 
                             : !strcmp(h, "answer")  ? &col_a
                                                     : NULL;
                 if (slot && *slot >= 0) {
-                    st = gitc_fail(err, GITC_ERR_FORMAT, "%s:%d: header names column \"%s\" twice", name,
+                    st = gitci_fail(err, GITC_ERR_FORMAT, "%s:%d: header names column \"%s\" twice", name,
                                    start, h);
                     goto fail;
                 }
@@ -382,7 +382,7 @@ gitc_status gitc_meta_parse_csv(const char *text, size_t len, const char *name, 
                     *slot = c;
             }
             if (col_file < 0 || (col_text < 0 && (col_q < 0 || col_a < 0))) {
-                st = gitc_fail(err, GITC_ERR_FORMAT,
+                st = gitci_fail(err, GITC_ERR_FORMAT,
                                "%s:%d: the header must name the columns file_name and text (or file_name, "
                                "question and answer)",
                                name, start);
@@ -392,9 +392,9 @@ gitc_status gitc_meta_parse_csv(const char *text, size_t len, const char *name, 
             continue;
         }
         if (rc != 0) {
-            st = gitc_meta_problem(out, name, start, "%s", why);
+            st = gitci_meta_problem(out, name, start, "%s", why);
         } else if (r.n != n_cols) {
-            st = gitc_meta_problem(out, name, start, "%d fields, the header has %d", r.n, n_cols);
+            st = gitci_meta_problem(out, name, start, "%d fields, the header has %d", r.n, n_cols);
         } else {
             const char *fn = r.buf + r.starts[col_file];
             const char *q = col_q >= 0 ? r.buf + r.starts[col_q] : NULL;
@@ -406,16 +406,16 @@ gitc_status gitc_meta_parse_csv(const char *text, size_t len, const char *name, 
             else
                 st = meta_add(out, &cap, start, fn, t, NULL, err);
             if (st != GITC_OK)
-                gitc_error_prefix(err, name);
+                gitci_error_prefix(err, name);
         }
         if (st != GITC_OK) {
             if (st == GITC_ERR_MEMORY)
-                gitc_fail(err, st, "%s: out of memory", name);
+                gitci_fail(err, st, "%s: out of memory", name);
             goto fail;
         }
     }
     if (header) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: empty (no header line)", name);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: empty (no header line)", name);
         goto fail;
     }
     free(r.buf);
@@ -424,7 +424,7 @@ gitc_status gitc_meta_parse_csv(const char *text, size_t len, const char *name, 
 fail:
     free(r.buf);
     free(r.starts);
-    gitc_meta_free(out);
+    gitci_meta_free(out);
     return st;
 }
 
@@ -507,7 +507,7 @@ void gitc_dataset_params_init(gitc_dataset_params *params, size_t size)
 {
     gitc_dataset_params d = {.size = sizeof d, .max_length = 0, .skip_bad = 0, .check_images = 1,
                              .exif_transpose = 1};
-    gitc_params_fill(params, size, &d, sizeof d);
+    gitci_params_fill(params, size, &d, sizeof d);
 }
 
 /* Frees one record's strings and arrays. */
@@ -546,7 +546,7 @@ static gitc_status record_tokens(const gitc_tokenizer *tok, const gitc_meta_reco
     if (st == GITC_ERR_MEMORY) {
         free(a);
         free(q);
-        return gitc_fail(err, st, "out of memory");
+        return gitci_fail(err, st, "out of memory");
     }
     if (st != GITC_OK) {
         snprintf(why, why_size, "%s", terr.message);
@@ -568,7 +568,7 @@ static gitc_status record_tokens(const gitc_tokenizer *tok, const gitc_meta_reco
         if (!r->ids || !r->labels) {
             free(a);
             free(q);
-            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+            return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         }
         memcpy(r->ids, q, (nq - 1) * sizeof *q);
         memcpy(r->ids + nq - 1, a, na * sizeof *a);
@@ -588,7 +588,7 @@ static gitc_status record_tokens(const gitc_tokenizer *tok, const gitc_meta_reco
     r->ids = a;
     r->labels = malloc(na * sizeof *r->labels);
     if (!r->labels)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     memcpy(r->labels, a, na * sizeof *a);
     r->n_ids = (int)na;
     return GITC_OK;
@@ -597,38 +597,38 @@ static gitc_status record_tokens(const gitc_tokenizer *tok, const gitc_meta_reco
 /* Reads and parses DIR/metadata.jsonl or DIR/metadata.csv. */
 static gitc_status read_metadata(const char *dir, gitc_meta *meta, char **meta_path, gitc_error *err)
 {
-    char *jl = gitc_path_join(dir, "metadata.jsonl"), *csv = gitc_path_join(dir, "metadata.csv");
+    char *jl = gitci_path_join(dir, "metadata.jsonl"), *csv = gitci_path_join(dir, "metadata.csv");
     char *text = NULL;
     size_t len = 0;
     gitc_status st;
     *meta_path = NULL;
     if (!jl || !csv) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         goto done;
     }
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        st = gitc_fail(err, GITC_ERR_IO, "%s: not a folder%s%s", dir, errno == ENOENT ? " (it does not exist)" : "",
+        st = gitci_fail(err, GITC_ERR_IO, "%s: not a folder%s%s", dir, errno == ENOENT ? " (it does not exist)" : "",
                        "");
         goto done;
     }
-    int has_jl = gitc_file_exists(jl), has_csv = gitc_file_exists(csv);
+    int has_jl = gitci_file_exists(jl), has_csv = gitci_file_exists(csv);
     if (has_jl && has_csv) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: has both metadata.jsonl and metadata.csv; keep one", dir);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: has both metadata.jsonl and metadata.csv; keep one", dir);
         goto done;
     }
     if (!has_jl && !has_csv) {
-        st = gitc_fail(err, GITC_ERR_IO,
+        st = gitci_fail(err, GITC_ERR_IO,
                        "%s: no metadata.jsonl or metadata.csv (the HF imagefolder layout: one record per "
                        "image, with file_name and text)",
                        dir);
         goto done;
     }
     const char *path = has_jl ? jl : csv;
-    st = gitc_read_file_max(path, GITC_META_MAX_BYTES, &text, &len, err);
+    st = gitci_read_file_max(path, GITC_META_MAX_BYTES, &text, &len, err);
     if (st != GITC_OK)
         goto done;
-    st = has_jl ? gitc_meta_parse_jsonl(text, len, path, meta, err) : gitc_meta_parse_csv(text, len, path, meta, err);
+    st = has_jl ? gitci_meta_parse_jsonl(text, len, path, meta, err) : gitci_meta_parse_csv(text, len, path, meta, err);
     if (st == GITC_OK) {
         *meta_path = has_jl ? jl : csv;
         if (has_jl)
@@ -649,12 +649,12 @@ static gitc_status dataset_params(const gitc_dataset_params *in, gitc_dataset_pa
     gitc_dataset_params_init(out, sizeof *out);
     if (!in)
         return GITC_OK;
-    gitc_status st = gitc_params_size_check(in->size, sizeof *out, "gitc_dataset_params", err);
+    gitc_status st = gitci_params_size_check(in->size, sizeof *out, "gitc_dataset_params", err);
     if (st != GITC_OK)
         return st;
     *out = *in;
     if (out->max_length < 0)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "max_length %d is negative", out->max_length);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "max_length %d is negative", out->max_length);
     return GITC_OK;
 }
 
@@ -666,7 +666,7 @@ gitc_status gitc_dataset_load(const char *dir, const gitc_model *model, const gi
     if (report)
         *report = NULL;
     if (!dir || !model || !out)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_dataset_load: NULL argument");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_dataset_load: NULL argument");
     gitc_dataset_params p;
     gitc_status st = dataset_params(params, &p, err);
     if (st != GITC_OK)
@@ -675,13 +675,13 @@ gitc_status gitc_dataset_load(const char *dir, const gitc_model *model, const gi
     const gitc_tokenizer *tok = gitc_model_tokenizer(model);
     const gitc_processor *proc = gitc_model_processor(model);
     if (!tok || !proc)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "the model has no %s: a dataset needs the model folder's "
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "the model has no %s: a dataset needs the model folder's "
                          "tokenizer and preprocessor_config.json", !tok ? "tokenizer" : "image processor");
     if (gitc_model_num_frames(model) != 1)
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: the model takes %d frames per sample; an image "
+        return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: the model takes %d frames per sample; an image "
                          "folder trains image models only", dir, gitc_model_num_frames(model));
     if (p.max_length > cfg->max_position_embeddings)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "max_length %d is more than the model's "
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "max_length %d is more than the model's "
                          "max_position_embeddings %d", p.max_length, cfg->max_position_embeddings);
     gitc_meta meta = {0};
     char *meta_path = NULL;
@@ -693,15 +693,15 @@ gitc_status gitc_dataset_load(const char *dir, const gitc_model *model, const gi
         d->records = calloc(meta.n_records ? (size_t)meta.n_records : 1, sizeof *d->records);
     if (!d || !d->records) {
         free(d);
-        gitc_meta_free(&meta);
+        gitci_meta_free(&meta);
         free(meta_path);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     d->params = p;
     d->pixel_floats = gitc_model_pixel_floats(model);
     if ((st = gitc_processor_load(model->dir, &d->processor, err)) != GITC_OK) {
         gitc_dataset_free(d);
-        gitc_meta_free(&meta);
+        gitci_meta_free(&meta);
         free(meta_path);
         return st;
     }
@@ -715,31 +715,31 @@ gitc_status gitc_dataset_load(const char *dir, const gitc_model *model, const gi
         ds_record r = {0};
         char why[600] = "";
         int bad = 0;
-        const char *fn_problem = gitc_meta_bad_file_name(m->file_name);
+        const char *fn_problem = gitci_meta_bad_file_name(m->file_name);
         if (fn_problem) {
-            st = gitc_meta_problem(&meta, meta_path, m->line, "%s", fn_problem);
+            st = gitci_meta_problem(&meta, meta_path, m->line, "%s", fn_problem);
             bad = 1;
         }
         gitc_status tst = GITC_OK;
         if (st == GITC_OK) {
             tst = record_tokens(tok, m, &r, why, sizeof why, err);
             if (tst == GITC_ERR_FORMAT) {
-                st = gitc_meta_problem(&meta, meta_path, m->line, "%s", why);
+                st = gitci_meta_problem(&meta, meta_path, m->line, "%s", why);
                 bad = 1;
             } else if (tst != GITC_OK) {
                 st = tst;
             } else if (r.n_ids > limit) {
-                st = gitc_meta_problem(&meta, meta_path, m->line, "text of %d tokens, more than %s %d",
+                st = gitci_meta_problem(&meta, meta_path, m->line, "text of %d tokens, more than %s %d",
                                        r.n_ids, p.max_length ? "max_length" : "max_position_embeddings", limit);
                 bad = 1;
             }
         }
         if (st == GITC_OK && !fn_problem) {
-            r.path = gitc_path_join(dir, m->file_name);
+            r.path = gitci_path_join(dir, m->file_name);
             if (!r.path) {
-                st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-            } else if (!gitc_file_exists(r.path)) {
-                st = gitc_meta_problem(&meta, meta_path, m->line, "%s: image file not found", m->file_name);
+                st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
+            } else if (!gitci_file_exists(r.path)) {
+                st = gitci_meta_problem(&meta, meta_path, m->line, "%s: image file not found", m->file_name);
                 bad = 1;
             } else if (p.check_images) {
                 gitc_image im = {0};
@@ -747,15 +747,15 @@ gitc_status gitc_dataset_load(const char *dir, const gitc_model *model, const gi
                 gitc_status ist = gitc_image_load(r.path, &ip, &im, &ierr);
                 gitc_image_free(&im);
                 if (ist == GITC_ERR_MEMORY) {
-                    st = gitc_fail(err, ist, "%s", ierr.message);
+                    st = gitci_fail(err, ist, "%s", ierr.message);
                 } else if (ist != GITC_OK) {
-                    st = gitc_meta_problem(&meta, meta_path, m->line, "unreadable image: %s", ierr.message);
+                    st = gitci_meta_problem(&meta, meta_path, m->line, "unreadable image: %s", ierr.message);
                     bad = 1;
                 }
             }
         }
         if (st == GITC_ERR_MEMORY && err && !err->message[0])
-            gitc_fail(err, st, "out of memory");
+            gitci_fail(err, st, "out of memory");
         if (bad || st != GITC_OK) {
             bad_records += bad;
             record_free(&r);
@@ -765,7 +765,7 @@ gitc_status gitc_dataset_load(const char *dir, const gitc_model *model, const gi
         r.question = m->question ? strdup(m->question) : NULL;
         if (!r.text || (m->question && !r.question)) {
             record_free(&r);
-            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+            st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
             break;
         }
         if (r.n_ids > d->max_tokens)
@@ -786,15 +786,15 @@ gitc_status gitc_dataset_load(const char *dir, const gitc_model *model, const gi
         }
     }
     if (st == GITC_OK && bad_records > 0 && !p.skip_bad)
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: %d bad record%s of %d (each listed with its line)",
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: %d bad record%s of %d (each listed with its line)",
                        meta_path, bad_records, bad_records == 1 ? "" : "s", bad_records + d->n);
     if (st == GITC_OK && d->n == 0)
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: no usable records", meta_path);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: no usable records", meta_path);
     if (report) {
         *report = meta.problems;
         meta.problems = NULL;
     }
-    gitc_meta_free(&meta);
+    gitci_meta_free(&meta);
     free(meta_path);
     if (st != GITC_OK) {
         gitc_dataset_free(d);
@@ -828,21 +828,21 @@ gitc_status gitc_dataset_batch(const gitc_dataset *d, const int *indices, int B,
                                int *n_text, gitc_error *err)
 {
     if (!d || !indices || B <= 0 || !ids || !labels || !n_text)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_dataset_batch: NULL argument or B <= 0");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_dataset_batch: NULL argument or B <= 0");
     int T = 0;
     for (int b = 0; b < B; b++) {
         if (indices[b] < 0 || indices[b] >= d->n)
-            return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_dataset_batch: index %d outside 0..%d", indices[b],
+            return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_dataset_batch: index %d outside 0..%d", indices[b],
                              d->n - 1);
         if (d->records[indices[b]].n_ids > T)
             T = d->records[indices[b]].n_ids;
     }
     size_t npx = d->pixel_floats;
     if ((size_t)B * T > ids_capacity)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_dataset_batch: %d x %d ids do not fit %zu", B, T,
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_dataset_batch: %d x %d ids do not fit %zu", B, T,
                          ids_capacity);
     if (pixel_values && (size_t)B * npx > pixel_capacity)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_dataset_batch: %d images of %zu floats do not fit %zu",
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_dataset_batch: %d images of %zu floats do not fit %zu",
                          B, npx, pixel_capacity);
     gitc_image_params ip = gitc_image_default_params();
     ip.exif_transpose = d->params.exif_transpose;

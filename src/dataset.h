@@ -22,7 +22,7 @@ typedef struct gitc_meta_record {
 } gitc_meta_record;
 
 /* The records of a metadata file and the problems found so far (one line
- * each, "NAME:LINE: problem\n"). Free with gitc_meta_free. */
+ * each, "NAME:LINE: problem\n"). Free with gitci_meta_free. */
 typedef struct gitc_meta {
     gitc_meta_record *records; /* [n_records] records that parsed */
     int n_records;
@@ -37,7 +37,7 @@ typedef struct gitc_meta {
  * "text", or strings "question" and "answer". A line that is not such an object
  * is a problem of that line, not a failure; the call fails only past the limits
  * or out of memory. `name` prefixes the problems. *out is filled on success. */
-gitc_status gitc_meta_parse_jsonl(const char *text, size_t len, const char *name, gitc_meta *out,
+gitc_status gitci_meta_parse_jsonl(const char *text, size_t len, const char *name, gitc_meta *out,
                                   gitc_error *err);
 
 /* Parses metadata.csv text (RFC 4180: comma-separated, fields in double
@@ -46,19 +46,19 @@ gitc_status gitc_meta_parse_jsonl(const char *text, size_t len, const char *name
  * file_name, question and answer (other columns ignored); a header without
  * them fails (GITC_ERR_FORMAT). A record with a different field count or a
  * broken quote is a problem of its line. */
-gitc_status gitc_meta_parse_csv(const char *text, size_t len, const char *name, gitc_meta *out,
+gitc_status gitci_meta_parse_csv(const char *text, size_t len, const char *name, gitc_meta *out,
                                 gitc_error *err);
 
 /* Appends "NAME:LINE: message" to the problem list (counted past the cap, not
  * stored). Returns GITC_OK or GITC_ERR_MEMORY. */
-gitc_status gitc_meta_problem(gitc_meta *meta, const char *name, int line, const char *fmt, ...)
+gitc_status gitci_meta_problem(gitc_meta *meta, const char *name, int line, const char *fmt, ...)
     GITC_PRINTF(4, 5);
 
 /* Releases the records and the problem list and zeroes *meta; NULL is fine. */
-void gitc_meta_free(gitc_meta *meta);
+void gitci_meta_free(gitc_meta *meta);
 
 /* A problem with a file_name (empty, absolute, with a ".." component or a
  * control character) as a static message, or NULL when it is usable. */
-const char *gitc_meta_bad_file_name(const char *file_name);
+const char *gitci_meta_bad_file_name(const char *file_name);
 
 #endif /* GITC_DATASET_H */

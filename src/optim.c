@@ -40,7 +40,7 @@ static void adamw_worker(void *ctx, int ith, int nth)
     }
 }
 
-void gitc_adamw_update(float *param, float *m, float *v, const float *grad, size_t n,
+void gitci_adamw_update(float *param, float *m, float *v, const float *grad, size_t n,
                        const gitc_adamw *opt, double lr, int decay, long step, gitc_pool *pool)
 {
     adamw_task t = {
@@ -57,7 +57,7 @@ void gitc_adamw_update(float *param, float *m, float *v, const float *grad, size
         gitc_pool_run(pool, adamw_worker, &t);
 }
 
-double gitc_schedule_factor(gitc_schedule schedule, long step, long warmup, long total)
+double gitci_schedule_factor(gitc_schedule schedule, long step, long warmup, long total)
 {
     if (step < warmup)
         return (double)step / (double)(warmup > 1 ? warmup : 1);
@@ -94,7 +94,7 @@ static void squares_worker(void *ctx, int ith, int nth)
     }
 }
 
-double gitc_sum_squares(const float *x, size_t n, gitc_pool *pool)
+double gitci_sum_squares(const float *x, size_t n, gitc_pool *pool)
 {
     size_t n_chunks = (n + OPTIM_CHUNK - 1) / OPTIM_CHUNK;
     double one, *partial = n_chunks > 1 ? malloc(n_chunks * sizeof *partial) : &one;
@@ -144,7 +144,7 @@ static void scale_worker(void *ctx, int ith, int nth)
         t->x[i] *= t->scale;
 }
 
-void gitc_scale(float *x, size_t n, float scale, gitc_pool *pool)
+void gitci_scale(float *x, size_t n, float scale, gitc_pool *pool)
 {
     scale_task t = {x, n, scale};
     if (n <= OPTIM_CHUNK)
@@ -153,33 +153,33 @@ void gitc_scale(float *x, size_t n, float scale, gitc_pool *pool)
         gitc_pool_run(pool, scale_worker, &t);
 }
 
-float gitc_clip_coef(double total_norm, double max_norm)
+float gitci_clip_coef(double total_norm, double max_norm)
 {
     float coef = (float)(max_norm / ((double)(float)total_norm + 1e-6));
     return coef < 1.0f ? coef : 1.0f;
 }
 
-double gitc_optim_step(gitc_tparam *params, int n_params, float *const *m, float *const *v,
+double gitci_optim_step(gitc_tparam *params, int n_params, float *const *m, float *const *v,
                        const gitc_adamw *opt, double clip, double lr, long step, gitc_pool *pool)
 {
     double sq = 0.0;
     for (int i = 0; i < n_params; i++)
         if (params[i].grad)
-            sq += gitc_sum_squares(params[i].grad, params[i].numel, pool);
+            sq += gitci_sum_squares(params[i].grad, params[i].numel, pool);
     double norm = sqrt(sq);
     if (!isfinite(norm))
         return norm;
     if (clip > 0) {
-        float coef = gitc_clip_coef(norm, clip);
+        float coef = gitci_clip_coef(norm, clip);
         if (coef != 1.0f) /* x * 1.0f == x: torch's multiply by a coefficient of 1 changes nothing */
             for (int i = 0; i < n_params; i++)
                 if (params[i].grad)
-                    gitc_scale(params[i].grad, params[i].numel, coef, pool);
+                    gitci_scale(params[i].grad, params[i].numel, coef, pool);
     }
     for (int i = 0; i < n_params; i++) {
         gitc_tparam *p = &params[i];
         if (p->grad && m[i] && v[i])
-            gitc_adamw_update(p->value, m[i], v[i], p->grad, p->numel, opt, lr, p->decay, step, pool);
+            gitci_adamw_update(p->value, m[i], v[i], p->grad, p->numel, opt, lr, p->decay, step, pool);
     }
     return norm;
 }

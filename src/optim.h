@@ -27,7 +27,7 @@ typedef struct gitc_adamw {
  * 0 skips the weight decay. param, m, v updated in place ([n] each); the
  * arithmetic is double per element, stored as float. Threads share the
  * elements (pool may be NULL). */
-void gitc_adamw_update(float *param, float *m, float *v, const float *grad, size_t n,
+void gitci_adamw_update(float *param, float *m, float *v, const float *grad, size_t n,
                        const gitc_adamw *opt, double lr, int decay, long step, gitc_pool *pool);
 
 /* The learning-rate multiplier of optimizer step `step` (0-based, the value
@@ -35,18 +35,18 @@ void gitc_adamw_update(float *param, float *m, float *v, const float *grad, size
  * warm-up step / max(1, warmup) for step < warmup, then linear
  * max(0, (total - step) / max(1, total - warmup)), cosine
  * max(0, 0.5 (1 + cos(pi * progress))), or constant 1. */
-double gitc_schedule_factor(gitc_schedule schedule, long step, long warmup, long total);
+double gitci_schedule_factor(gitc_schedule schedule, long step, long warmup, long total);
 
 /* Sum of squares of x[0..n) in double, over fixed chunks of 65536 elements
  * summed in order (the same result on any thread count). */
-double gitc_sum_squares(const float *x, size_t n, gitc_pool *pool);
+double gitci_sum_squares(const float *x, size_t n, gitc_pool *pool);
 
 /* x *= scale, elementwise (float, as torch's grad.mul_(clip_coef)). */
-void gitc_scale(float *x, size_t n, float scale, gitc_pool *pool);
+void gitci_scale(float *x, size_t n, float scale, gitc_pool *pool);
 
 /* torch's clip coefficient for a total norm: min(1, max_norm / (norm + 1e-6)),
  * rounded to float as torch computes it for float32 gradients. */
-float gitc_clip_coef(double total_norm, double max_norm);
+float gitci_clip_coef(double total_norm, double max_norm);
 
 /* One optimizer step over a parameter list, as transformers' Trainer takes
  * it: the global norm of every gradient (parameters without one are frozen
@@ -54,7 +54,7 @@ float gitc_clip_coef(double total_norm, double max_norm);
  * rate lr as step `step` (from 1), weight decay where tparam.decay says.
  * m[i], v[i] are parameter i's moments (NULL when frozen). Returns the norm
  * before clipping; when it is not finite nothing is changed. */
-double gitc_optim_step(gitc_tparam *params, int n_params, float *const *m, float *const *v,
+double gitci_optim_step(gitc_tparam *params, int n_params, float *const *m, float *const *v,
                        const gitc_adamw *opt, double clip, double lr, long step, gitc_pool *pool);
 
 #endif /* GITC_OPTIM_H */

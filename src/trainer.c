@@ -66,7 +66,7 @@ void gitc_train_params_init(gitc_train_params *params, size_t size)
     p.dropout = 1;
     p.seed = 42;
     p.max_batch = 8;
-    gitc_params_fill(params, size, &p, sizeof p);
+    gitci_params_fill(params, size, &p, sizeof p);
 }
 
 /* Copies the caller's params (params->size bytes) over the defaults and checks them. */
@@ -75,42 +75,42 @@ static gitc_status train_params(const gitc_train_params *in, const gitc_config *
 {
     gitc_train_params_init(p, sizeof *p);
     if (in) {
-        gitc_status st = gitc_params_size_check(in->size, sizeof *p, "gitc_train_params", err);
+        gitc_status st = gitci_params_size_check(in->size, sizeof *p, "gitc_train_params", err);
         if (st != GITC_OK)
             return st;
         *p = *in;
     }
     if (!(p->lr > 0 && isfinite(p->lr)))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "learning rate %g: must be positive", p->lr);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "learning rate %g: must be positive", p->lr);
     if (!(p->beta1 >= 0 && p->beta1 < 1) || !(p->beta2 >= 0 && p->beta2 < 1))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "betas %g, %g: each must be in [0, 1)", p->beta1, p->beta2);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "betas %g, %g: each must be in [0, 1)", p->beta1, p->beta2);
     if (!(p->eps > 0 && isfinite(p->eps)))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "eps %g: must be positive", p->eps);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "eps %g: must be positive", p->eps);
     if (!(p->weight_decay >= 0 && isfinite(p->weight_decay)))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "weight decay %g: must be >= 0", p->weight_decay);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "weight decay %g: must be >= 0", p->weight_decay);
     if (!(p->clip >= 0 && isfinite(p->clip)))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "clip %g: must be >= 0 (0: no clipping)", p->clip);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "clip %g: must be >= 0 (0: no clipping)", p->clip);
     if ((unsigned)p->schedule > GITC_SCHEDULE_CONSTANT)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "unknown schedule %d", (int)p->schedule);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "unknown schedule %d", (int)p->schedule);
     if (p->warmup_steps < 0 || p->total_steps < 0)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "warm-up %ld and total steps %ld: must be >= 0", p->warmup_steps,
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "warm-up %ld and total steps %ld: must be >= 0", p->warmup_steps,
                          p->total_steps);
     if (p->accumulate < 1 || p->accumulate > TRAINER_MAX_ACCUMULATE)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "accumulate %d: must be 1..%d", p->accumulate,
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "accumulate %d: must be 1..%d", p->accumulate,
                          TRAINER_MAX_ACCUMULATE);
     if (p->freeze & ~(GITC_FREEZE_VISION | GITC_FREEZE_PROJECTION | GITC_FREEZE_EMBEDDINGS))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "freeze: unknown bits 0x%x", p->freeze);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "freeze: unknown bits 0x%x", p->freeze);
     if (p->n_threads < 0 || p->n_threads > 1024)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "threads %d: must be 0..1024", p->n_threads);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "threads %d: must be 0..1024", p->n_threads);
     if (p->max_batch < 1 || p->max_batch > TRAINER_MAX_BATCH)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "max_batch %d: must be 1..%d", p->max_batch, TRAINER_MAX_BATCH);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "max_batch %d: must be 1..%d", p->max_batch, TRAINER_MAX_BATCH);
     if (p->max_text == 0)
         p->max_text = cfg->max_position_embeddings;
     if (p->max_text < 2 || p->max_text > cfg->max_position_embeddings)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "max_text %d: must be 2..%d (max_position_embeddings)",
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "max_text %d: must be 2..%d (max_position_embeddings)",
                          p->max_text, cfg->max_position_embeddings);
     if (p->cache_images < 0 || p->cache_images > TRAINER_MAX_CACHE)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "cache_images %d: must be 0..%d", p->cache_images,
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "cache_images %d: must be 0..%d", p->cache_images,
                          TRAINER_MAX_CACHE);
     return GITC_OK;
 }
@@ -127,14 +127,14 @@ static double config_number(const cJSON *root, const char *sub, const char *key,
  * GitVisionConfig's 0 / 0 when a key is absent). */
 static gitc_status read_dropout(gitc_trainer *t, gitc_error *err)
 {
-    char *path = gitc_path_join(t->model_dir, "config.json"), *text = NULL;
+    char *path = gitci_path_join(t->model_dir, "config.json"), *text = NULL;
     size_t len = 0;
     if (!path)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    gitc_status st = gitc_read_file_max(path, GITC_CONFIG_MAX_BYTES, &text, &len, err);
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
+    gitc_status st = gitci_read_file_max(path, GITC_CONFIG_MAX_BYTES, &text, &len, err);
     cJSON *root = NULL;
     if (st == GITC_OK)
-        st = gitc_json_parse_config(text, len, path, &root, err);
+        st = gitci_json_parse_config(text, len, path, &root, err);
     if (st == GITC_OK) {
         t->rates[0] = (float)config_number(root, NULL, "hidden_dropout_prob", 0.1);
         t->rates[1] = (float)config_number(root, NULL, "attention_probs_dropout_prob", 0.1);
@@ -142,7 +142,7 @@ static gitc_status read_dropout(gitc_trainer *t, gitc_error *err)
         t->rates[3] = (float)config_number(root, "vision_config", "attention_dropout", 0.0);
         for (int i = 0; i < 4; i++)
             if (!(t->rates[i] >= 0.0f && t->rates[i] < 1.0f))
-                st = gitc_fail(err, GITC_ERR_FORMAT, "%s: a dropout probability is %g (it must be in [0, 1))",
+                st = gitci_fail(err, GITC_ERR_FORMAT, "%s: a dropout probability is %g (it must be in [0, 1))",
                                path, t->rates[i]);
     }
     cJSON_Delete(root);
@@ -157,17 +157,17 @@ gitc_status gitc_trainer_create(const gitc_model *model, const gitc_train_params
     if (out)
         *out = NULL;
     if (!model || !out)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_create: NULL argument");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_create: NULL argument");
     gitc_trainer *t = calloc(1, sizeof *t);
     if (!t)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     t->cfg = *gitc_model_config(model);
     gitc_status st = train_params(params, &t->cfg, &t->p, err);
     if (st != GITC_OK)
         goto fail;
     t->model_dir = strdup(model->dir);
     if (!t->model_dir) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         goto fail;
     }
     if ((st = read_dropout(t, err)) != GITC_OK)
@@ -183,7 +183,7 @@ gitc_status gitc_trainer_create(const gitc_model *model, const gitc_train_params
         n_train += t->params[i].grad ? t->params[i].numel : 0;
     t->moments = n_train ? calloc(2 * n_train, sizeof *t->moments) : NULL;
     if (!t->m || !t->v || (n_train && !t->moments)) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory for the AdamW moments (%zu MB)",
+        st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory for the AdamW moments (%zu MB)",
                        2 * n_train * sizeof(float) >> 20);
         goto fail;
     }
@@ -198,7 +198,7 @@ gitc_status gitc_trainer_create(const gitc_model *model, const gitc_train_params
     int n_threads = t->p.n_threads ? t->p.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     t->pool = gitc_pool_create(n_threads > 0 ? n_threads : 1);
     if (!t->pool) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "cannot start %d threads", n_threads);
+        st = gitci_fail(err, GITC_ERR_MEMORY, "cannot start %d threads", n_threads);
         goto fail;
     }
     t->pixel_floats = gitc_model_pixel_floats(model);
@@ -207,7 +207,7 @@ gitc_status gitc_trainer_create(const gitc_model *model, const gitc_train_params
         t->vision_buf = malloc((size_t)t->p.max_batch * t->vision_floats * sizeof(float));
         t->cache = t->p.cache_images ? calloc((size_t)t->p.cache_images, sizeof *t->cache) : NULL;
         if (!t->vision_buf || (t->p.cache_images && !t->cache)) {
-            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory for the vision features");
+            st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory for the vision features");
             goto fail;
         }
     }
@@ -244,32 +244,32 @@ static gitc_status check_batch(const gitc_trainer *t, const float *px, size_t pi
                                int B, const int32_t *ids, const int32_t *labels, int T, gitc_error *err)
 {
     if (!px || !ids || !labels)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "trainer: NULL pixel_values, ids or labels");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "trainer: NULL pixel_values, ids or labels");
     if (B < 1 || B > t->p.max_batch)
-        return gitc_fail(err, GITC_ERR_LIMIT, "trainer: batch of %d images (max_batch is %d)", B, t->p.max_batch);
+        return gitci_fail(err, GITC_ERR_LIMIT, "trainer: batch of %d images (max_batch is %d)", B, t->p.max_batch);
     if (pixel_floats != (size_t)B * t->pixel_floats)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "trainer: %zu pixel_values floats for %d images of %zu", pixel_floats,
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "trainer: %zu pixel_values floats for %d images of %zu", pixel_floats,
                          B, t->pixel_floats);
     if (T < 2 || T > t->p.max_text)
-        return gitc_fail(err, GITC_ERR_LIMIT, "trainer: %d text tokens (2..%d)", T, t->p.max_text);
+        return gitci_fail(err, GITC_ERR_LIMIT, "trainer: %d text tokens (2..%d)", T, t->p.max_text);
     int targets = 0;
     for (int b = 0; b < B; b++)
         for (int i = 0; i < T; i++) {
             int32_t id = ids[(size_t)b * T + i], l = labels[(size_t)b * T + i];
             if (id < 0 || id >= t->cfg.vocab_size)
-                return gitc_fail(err, GITC_ERR_ARGUMENT, "trainer: id %d at [%d, %d] outside the vocabulary of %d",
+                return gitci_fail(err, GITC_ERR_ARGUMENT, "trainer: id %d at [%d, %d] outside the vocabulary of %d",
                                  id, b, i, t->cfg.vocab_size);
             if (l != -100 && (l < 0 || l >= t->cfg.vocab_size))
-                return gitc_fail(err, GITC_ERR_ARGUMENT, "trainer: label %d at [%d, %d] is neither -100 nor an id",
+                return gitci_fail(err, GITC_ERR_ARGUMENT, "trainer: label %d at [%d, %d] is neither -100 nor an id",
                                  l, b, i);
             targets += i > 0 && l != -100;
         }
     if (!targets)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "trainer: the batch has no targets (labels[:, 1:] are all -100)");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "trainer: the batch has no targets (labels[:, 1:] are all -100)");
     if (keys)
         for (int b = 0; b < B; b++)
             if (keys[b] < 0)
-                return gitc_fail(err, GITC_ERR_ARGUMENT, "trainer: image key %" PRId64 " is negative", keys[b]);
+                return gitci_fail(err, GITC_ERR_ARGUMENT, "trainer: image key %" PRId64 " is negative", keys[b]);
     return GITC_OK;
 }
 
@@ -304,16 +304,16 @@ static gitc_status batch_vision(gitc_trainer *t, const float *px, const int64_t 
 static double step_lr(const gitc_trainer *t, long step)
 {
     gitc_schedule s = t->p.total_steps > 0 ? t->p.schedule : GITC_SCHEDULE_CONSTANT;
-    return t->p.lr * gitc_schedule_factor(s, step, t->p.warmup_steps, t->p.total_steps);
+    return t->p.lr * gitci_schedule_factor(s, step, t->p.warmup_steps, t->p.total_steps);
 }
 
 /* Clips the accumulated gradients and takes one AdamW step. */
 static gitc_status optimizer_step(gitc_trainer *t, gitc_error *err)
 {
     double lr = step_lr(t, t->step);
-    double norm = gitc_optim_step(t->params, t->n_params, t->m, t->v, &t->opt, t->p.clip, lr, t->step + 1, t->pool);
+    double norm = gitci_optim_step(t->params, t->n_params, t->m, t->v, &t->opt, t->p.clip, lr, t->step + 1, t->pool);
     if (!isfinite(norm))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "trainer: the gradient norm is %g at step %ld; weights left "
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "trainer: the gradient norm is %g at step %ld; weights left "
                          "unchanged (lower the learning rate?)", norm, t->step + 1);
     t->step++;
     t->last_lr = lr;
@@ -335,7 +335,7 @@ gitc_status gitc_trainer_step(gitc_trainer *t, const float *px, size_t pixel_flo
                               gitc_error *err)
 {
     if (!t)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_step: NULL trainer");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_step: NULL trainer");
     gitc_status st = check_batch(t, px, pixel_floats, keys, B, ids, labels, T, err);
     if (st != GITC_OK)
         return st;
@@ -358,7 +358,7 @@ gitc_status gitc_trainer_step(gitc_trainer *t, const float *px, size_t pixel_flo
     if (st != GITC_OK)
         return st;
     if (!isfinite(loss))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "trainer: the loss is %g at micro-batch %ld", loss, t->micro + 1);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "trainer: the loss is %g at micro-batch %ld", loss, t->micro + 1);
     t->micro++;
     t->pending++;
     int stepped = 0;
@@ -384,7 +384,7 @@ gitc_status gitc_trainer_evaluate(gitc_trainer *t, const float *px, size_t pixel
                                   gitc_error *err)
 {
     if (!t)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_evaluate: NULL trainer");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_evaluate: NULL trainer");
     gitc_status st = check_batch(t, px, pixel_floats, keys, B, ids, labels, T, err);
     if (st != GITC_OK)
         return st;
@@ -413,7 +413,7 @@ static gitc_status make_dirs(const char *dir, gitc_error *err)
     size_t n = strlen(dir);
     char *p = malloc(n + 1);
     if (!p)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     memcpy(p, dir, n + 1);
     for (size_t i = 1; i <= n; i++) {
         if (p[i] != '/' && p[i] != '\0')
@@ -423,12 +423,12 @@ static gitc_status make_dirs(const char *dir, gitc_error *err)
         struct stat sb;
         if (stat(p, &sb) != 0) {
             if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-                gitc_status st = gitc_fail(err, GITC_ERR_IO, "%s: cannot create the folder: %s", p, strerror(errno));
+                gitc_status st = gitci_fail(err, GITC_ERR_IO, "%s: cannot create the folder: %s", p, strerror(errno));
                 free(p);
                 return st;
             }
         } else if (!S_ISDIR(sb.st_mode)) {
-            gitc_status st = gitc_fail(err, GITC_ERR_IO, "%s: exists and is not a folder", p);
+            gitc_status st = gitci_fail(err, GITC_ERR_IO, "%s: exists and is not a folder", p);
             free(p);
             return st;
         }
@@ -444,18 +444,18 @@ static gitc_status write_file_atomic(const char *path, const void *data, size_t 
     size_t n = strlen(path);
     char *tmp = malloc(n + 32);
     if (!tmp)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
     snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        gitc_status s = gitc_fail(err, GITC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        gitc_status s = gitci_fail(err, GITC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
         free(tmp);
         return s;
     }
     int ok = fwrite(data, 1, size, f) == size;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, path) != 0) {
-        gitc_status s = gitc_fail(err, GITC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        gitc_status s = gitci_fail(err, GITC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
         remove(tmp);
         free(tmp);
         return s;
@@ -467,9 +467,9 @@ static gitc_status write_file_atomic(const char *path, const void *data, size_t 
 /* Writes text to dir/name atomically. */
 static gitc_status write_text(const char *dir, const char *name, const char *text, gitc_error *err)
 {
-    char *path = gitc_path_join(dir, name);
+    char *path = gitci_path_join(dir, name);
     if (!path)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     gitc_status st = write_file_atomic(path, text, strlen(text), err);
     free(path);
     return st;
@@ -478,17 +478,17 @@ static gitc_status write_text(const char *dir, const char *name, const char *tex
 /* config.json of the input folder with torch_dtype "float32" (the saved weights). */
 static gitc_status save_config(const gitc_trainer *t, const char *dir, gitc_error *err)
 {
-    char *path = gitc_path_join(t->model_dir, "config.json"), *text = NULL, *out = NULL;
+    char *path = gitci_path_join(t->model_dir, "config.json"), *text = NULL, *out = NULL;
     size_t len = 0;
     cJSON *root = NULL;
-    gitc_status st = path ? gitc_read_file_max(path, GITC_CONFIG_MAX_BYTES, &text, &len, err)
-                          : gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    gitc_status st = path ? gitci_read_file_max(path, GITC_CONFIG_MAX_BYTES, &text, &len, err)
+                          : gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     if (st == GITC_OK)
-        st = gitc_json_parse_config(text, len, path, &root, err);
+        st = gitci_json_parse_config(text, len, path, &root, err);
     if (st == GITC_OK) {
         cJSON_DeleteItemFromObjectCaseSensitive(root, "torch_dtype");
         if (!cJSON_AddStringToObject(root, "torch_dtype", "float32") || !(out = cJSON_Print(root)))
-            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+            st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     if (st == GITC_OK)
         st = write_text(dir, "config.json", out, err);
@@ -502,12 +502,12 @@ static gitc_status save_config(const gitc_trainer *t, const char *dir, gitc_erro
 /* Copies dir_from/name to dir_to/name when the source exists (atomically). */
 static gitc_status copy_if_present(const char *from_dir, const char *to_dir, const char *name, gitc_error *err)
 {
-    char *from = gitc_path_join(from_dir, name), *to = gitc_path_join(to_dir, name), *data = NULL;
+    char *from = gitci_path_join(from_dir, name), *to = gitci_path_join(to_dir, name), *data = NULL;
     size_t len = 0;
     gitc_status st = GITC_OK;
     if (!from || !to)
-        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    else if (gitc_file_exists(from) && (st = gitc_read_file_max(from, GITC_TOKENIZER_MAX_BYTES, &data, &len, err)) == GITC_OK)
+        st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
+    else if (gitci_file_exists(from) && (st = gitci_read_file_max(from, GITC_TOKENIZER_MAX_BYTES, &data, &len, err)) == GITC_OK)
         st = write_file_atomic(to, data, len, err);
     free(data);
     free(from);
@@ -518,10 +518,10 @@ static gitc_status copy_if_present(const char *from_dir, const char *to_dir, con
 /* generation_config.json: the input folder's, else the ids transformers writes from the config. */
 static gitc_status save_generation_config(const gitc_trainer *t, const char *dir, gitc_error *err)
 {
-    char *src = gitc_path_join(t->model_dir, "generation_config.json");
+    char *src = gitci_path_join(t->model_dir, "generation_config.json");
     if (!src)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    int present = gitc_file_exists(src);
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
+    int present = gitci_file_exists(src);
     free(src);
     if (present)
         return copy_if_present(t->model_dir, dir, "generation_config.json", err);
@@ -550,51 +550,51 @@ static gitc_status fill_tensor(void *user, int index, void *buf, size_t nbytes, 
  * dir/file with {"format": "pt"}. kind: 0 weights, 1 exp_avg + exp_avg_sq, 2 grads. */
 static gitc_status save_tensors(const gitc_trainer *t, const char *dir, const char *file, int kind, gitc_error *err)
 {
-    st_writer *w = st_writer_new();
+    st_writer *w = gitci_st_writer_new();
     const float **arrays = calloc(2 * (size_t)t->n_params + 1, sizeof *arrays);
-    char *path = gitc_path_join(dir, file);
+    char *path = gitci_path_join(dir, file);
     gitc_status st = GITC_OK;
     if (!w || !arrays || !path) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         goto done;
     }
-    if ((st = st_writer_set_format(w, "pt", err)) != GITC_OK)
+    if ((st = gitci_st_writer_set_format(w, "pt", err)) != GITC_OK)
         goto done;
     int n = 0;
     for (int i = 0; i < t->n_params && st == GITC_OK; i++) {
         const gitc_tparam *p = &t->params[i];
         char name[160];
         if (kind == 0) {
-            st = st_writer_add(w, p->name, ST_F32, p->ndim, p->shape, NULL, err);
+            st = gitci_st_writer_add(w, p->name, ST_F32, p->ndim, p->shape, NULL, err);
             arrays[n++] = p->value;
         } else if (kind == 1 && t->m[i]) {
             snprintf(name, sizeof name, "exp_avg.%s", p->name);
-            st = st_writer_add(w, name, ST_F32, p->ndim, p->shape, NULL, err);
+            st = gitci_st_writer_add(w, name, ST_F32, p->ndim, p->shape, NULL, err);
             arrays[n++] = t->m[i];
             snprintf(name, sizeof name, "exp_avg_sq.%s", p->name);
             if (st == GITC_OK)
-                st = st_writer_add(w, name, ST_F32, p->ndim, p->shape, NULL, err);
+                st = gitci_st_writer_add(w, name, ST_F32, p->ndim, p->shape, NULL, err);
             arrays[n++] = t->v[i];
         } else if (kind == 2 && p->grad) {
             snprintf(name, sizeof name, "grad.%s", p->name);
-            st = st_writer_add(w, name, ST_F32, p->ndim, p->shape, NULL, err);
+            st = gitci_st_writer_add(w, name, ST_F32, p->ndim, p->shape, NULL, err);
             arrays[n++] = p->grad;
         }
     }
     fill_ctx ctx = {arrays};
     if (st == GITC_OK)
-        st = st_writer_write_stream(w, path, fill_tensor, &ctx, err);
+        st = gitci_st_writer_write_stream(w, path, fill_tensor, &ctx, err);
 done:
     free(path);
     free(arrays);
-    st_writer_free(w);
+    gitci_st_writer_free(w);
     return st;
 }
 
 gitc_status gitc_trainer_save(gitc_trainer *t, const char *dir, gitc_error *err)
 {
     if (!t || !dir)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_save: NULL argument");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_save: NULL argument");
     gitc_status st = make_dirs(dir, err);
     if (st == GITC_OK)
         st = save_config(t, dir, err);
@@ -613,7 +613,7 @@ static cJSON *state_json(const gitc_trainer *t, const char *user_json, gitc_erro
     cJSON *root = cJSON_CreateObject(), *user = NULL;
     char seed[32];
     snprintf(seed, sizeof seed, "%" PRIu64, t->p.seed);
-    if (user_json && gitc_json_parse(user_json, strlen(user_json), "user_json", &user, err) != GITC_OK) {
+    if (user_json && gitci_json_parse(user_json, strlen(user_json), "user_json", &user, err) != GITC_OK) {
         cJSON_Delete(root);
         return NULL;
     }
@@ -633,7 +633,7 @@ static cJSON *state_json(const gitc_trainer *t, const char *user_json, gitc_erro
         cJSON_Delete(user);
     if (!ok) {
         cJSON_Delete(root);
-        gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         return NULL;
     }
     return root;
@@ -642,14 +642,14 @@ static cJSON *state_json(const gitc_trainer *t, const char *user_json, gitc_erro
 gitc_status gitc_trainer_save_checkpoint(gitc_trainer *t, const char *dir, const char *user_json, gitc_error *err)
 {
     if (!t || !dir)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_save_checkpoint: NULL argument");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_save_checkpoint: NULL argument");
     cJSON *state = state_json(t, user_json, err);
     if (!state)
         return err ? err->status : GITC_ERR_MEMORY;
     char *text = cJSON_Print(state);
     cJSON_Delete(state);
     if (!text)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     gitc_status st = gitc_trainer_save(t, dir, err);
     if (st == GITC_OK)
         st = save_tensors(t, dir, "optimizer.safetensors", 1, err);
@@ -665,14 +665,14 @@ gitc_status gitc_trainer_save_checkpoint(gitc_trainer *t, const char *dir, const
 /* Copies the F32 tensor `name` of f into dst (numel floats, the shape checked). */
 static gitc_status load_tensor(const st_file *f, const char *name, const gitc_tparam *p, float *dst, gitc_error *err)
 {
-    const st_tensor *x = st_find(f, name);
+    const st_tensor *x = gitci_st_find(f, name);
     if (!x)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: no tensor %s", f->path, name);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: no tensor %s", f->path, name);
     int same = x->dtype == ST_F32 && x->ndim == p->ndim;
     for (int d = 0; same && d < p->ndim; d++)
         same = x->shape[d] == p->shape[d];
     if (!same)
-        return gitc_fail(err, GITC_ERR_SHAPE, "%s: tensor %s is not F32 of the model's shape", f->path, name);
+        return gitci_fail(err, GITC_ERR_SHAPE, "%s: tensor %s is not F32 of the model's shape", f->path, name);
     memcpy(dst, x->data, p->numel * sizeof(float));
     return GITC_OK;
 }
@@ -680,11 +680,11 @@ static gitc_status load_tensor(const st_file *f, const char *name, const gitc_tp
 /* Reads one safetensors file of a checkpoint into the trainer. */
 static gitc_status load_tensors(gitc_trainer *t, const char *dir, const char *file, int kind, gitc_error *err)
 {
-    char *path = gitc_path_join(dir, file);
+    char *path = gitci_path_join(dir, file);
     if (!path)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     st_file *f = NULL;
-    gitc_status st = st_open(path, &f, err);
+    gitc_status st = gitci_st_open(path, &f, err);
     free(path);
     for (int i = 0; st == GITC_OK && i < t->n_params; i++) {
         gitc_tparam *p = &t->params[i];
@@ -702,7 +702,7 @@ static gitc_status load_tensors(gitc_trainer *t, const char *dir, const char *fi
             st = load_tensor(f, name, p, p->grad, err);
         }
     }
-    st_close(f);
+    gitci_st_close(f);
     return st;
 }
 
@@ -711,15 +711,15 @@ gitc_status gitc_trainer_resume(gitc_trainer *t, const char *dir, char **user_js
     if (user_json)
         *user_json = NULL;
     if (!t || !dir)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_resume: NULL argument");
-    char *path = gitc_path_join(dir, "trainer_state.json"), *text = NULL;
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_resume: NULL argument");
+    char *path = gitci_path_join(dir, "trainer_state.json"), *text = NULL;
     size_t len = 0;
     cJSON *root = NULL;
     if (!path)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    gitc_status st = gitc_read_file_max(path, GITC_CONFIG_MAX_BYTES, &text, &len, err);
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
+    gitc_status st = gitci_read_file_max(path, GITC_CONFIG_MAX_BYTES, &text, &len, err);
     if (st == GITC_OK)
-        st = gitc_json_parse_config(text, len, path, &root, err);
+        st = gitci_json_parse_config(text, len, path, &root, err);
     long step = 0, micro = 0, pending = 0, freeze = -1;
     if (st == GITC_OK) {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "step");
@@ -729,7 +729,7 @@ gitc_status gitc_trainer_resume(gitc_trainer *t, const char *dir, char **user_js
         if (!cJSON_IsNumber(s) || !cJSON_IsNumber(m) || !cJSON_IsNumber(pm) || !cJSON_IsNumber(fz) ||
             s->valuedouble < 0 || m->valuedouble < 0 || pm->valuedouble < 0 || s->valuedouble > 1e15 ||
             m->valuedouble > 1e15)
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: step, micro_step, pending_micro_batches or freeze missing "
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: step, micro_step, pending_micro_batches or freeze missing "
                            "or out of range", path);
         else {
             step = (long)s->valuedouble;
@@ -739,10 +739,10 @@ gitc_status gitc_trainer_resume(gitc_trainer *t, const char *dir, char **user_js
         }
     }
     if (st == GITC_OK && freeze != (long)t->p.freeze)
-        st = gitc_fail(err, GITC_ERR_ARGUMENT, "%s: the checkpoint froze parts 0x%lx, this run freezes 0x%x "
+        st = gitci_fail(err, GITC_ERR_ARGUMENT, "%s: the checkpoint froze parts 0x%lx, this run freezes 0x%x "
                        "(resume with the same --freeze)", path, freeze, t->p.freeze);
     if (st == GITC_OK && pending >= t->p.accumulate)
-        st = gitc_fail(err, GITC_ERR_ARGUMENT, "%s: %ld micro-batches were accumulated, this run steps every %d "
+        st = gitci_fail(err, GITC_ERR_ARGUMENT, "%s: %ld micro-batches were accumulated, this run steps every %d "
                        "(resume with the same --accumulate)", path, pending, t->p.accumulate);
     if (st == GITC_OK)
         st = load_tensors(t, dir, "model.safetensors", 0, err);
@@ -760,7 +760,7 @@ gitc_status gitc_trainer_resume(gitc_trainer *t, const char *dir, char **user_js
         t->last_norm = cJSON_IsNumber(ln) ? ln->valuedouble : 0.0;
         const cJSON *user = cJSON_GetObjectItemCaseSensitive(root, "user");
         if (user_json && user && !(*user_json = cJSON_PrintUnformatted(user)))
-            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+            st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     cJSON_Delete(root);
     free(text);

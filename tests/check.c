@@ -355,7 +355,7 @@ cJSON *check_load_json(const char *path)
     char *text = NULL;
     size_t len = 0;
     gitc_error err = {0};
-    if (gitc_read_file(path, &text, &len, &err) != GITC_OK) {
+    if (gitci_read_file(path, &text, &len, &err) != GITC_OK) {
         check_true(0, "cannot read %s: %s", path, err.message);
         return NULL;
     }
@@ -380,19 +380,19 @@ st_file *check_open_st(const char *path)
 {
     st_file *f = NULL;
     gitc_error err = {0};
-    if (st_open(path, &f, &err) != GITC_OK)
+    if (gitci_st_open(path, &f, &err) != GITC_OK)
         check_true(0, "cannot open %s: %s", path, err.message);
     return f;
 }
 
 float *check_tensor_f32(const st_file *f, const char *name, size_t *n)
 {
-    const st_tensor *t = f ? st_find(f, name) : NULL;
+    const st_tensor *t = f ? gitci_st_find(f, name) : NULL;
     if (!check_true(t != NULL, "reference tensor %s missing", name))
         return NULL;
     float *out = malloc((size_t)t->numel * sizeof(float) + 1);
     gitc_error err = {0};
-    if (st_to_f32(f, t, out, &err) != GITC_OK) {
+    if (gitci_st_to_f32(f, t, out, &err) != GITC_OK) {
         check_true(0, "%s", err.message);
         free(out);
         return NULL;
@@ -404,7 +404,7 @@ float *check_tensor_f32(const st_file *f, const char *name, size_t *n)
 
 double *check_tensor_f64(const st_file *f, const char *name, size_t *n)
 {
-    const st_tensor *t = f ? st_find(f, name) : NULL;
+    const st_tensor *t = f ? gitci_st_find(f, name) : NULL;
     if (!check_true(t != NULL && t->dtype == ST_F64, "reference tensor %s missing or not F64", name))
         return NULL;
     double *out = malloc(t->nbytes + 1);

@@ -37,7 +37,7 @@ static char *read_data(const char *rel, size_t *n)
 {
     char *d = NULL;
     gitc_error err = {0};
-    gitc_read_file(check_path(rel), &d, n, &err);
+    gitci_read_file(check_path(rel), &d, n, &err);
     return d;
 }
 
@@ -103,7 +103,7 @@ static void rewrite_model(const char *dir, const char *drop, const char *extra, 
             continue;
         int part = shard_split && i >= src->n_tensors / 2;
         tf_dtype dt = TF_F32;
-        check_true(tf_dtype_parse(st_dtype_name(t->dtype), &dt), "%s: dtype", t->name);
+        check_true(tf_dtype_parse(gitci_st_dtype_name(t->dtype), &dt), "%s: dtype", t->name);
         if (as_int && strcmp(t->name, as_int) == 0)
             dt = TF_I32;
         tf_writer_add(w[part], t->name, dt, t->ndim, t->shape, t->data, &err);
@@ -129,7 +129,7 @@ static void rewrite_model(const char *dir, const char *drop, const char *extra, 
     }
     tf_writer_free(w[0]);
     tf_writer_free(w[1]);
-    st_close(src);
+    gitci_st_close(src);
 }
 
 int main(int argc, char **argv)

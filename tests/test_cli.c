@@ -673,12 +673,12 @@ static void test_preprocess(void)
     check_run_free(&r);
     st_file *f = NULL;
     gitc_error err = {0};
-    if (!check_true(st_open(out, &f, &err) == GITC_OK, "preprocess output opens: %s",
+    if (!check_true(gitci_st_open(out, &f, &err) == GITC_OK, "preprocess output opens: %s",
                     err.message)) {
         free(out);
         return;
     }
-    const st_tensor *t = st_find(f, "pixel_values");
+    const st_tensor *t = gitci_st_find(f, "pixel_values");
     int shape_ok = t && t->dtype == ST_F32 && t->ndim == 4 && t->shape[0] == 2 &&
                    t->shape[1] == 3 && t->shape[2] == 224 && t->shape[3] == 224;
     check_true(shape_ok, "pixel_values is F32 [2,3,224,224]");
@@ -702,7 +702,7 @@ static void test_preprocess(void)
         free(want);
     }
     gitc_processor_free(proc);
-    st_close(f);
+    gitci_st_close(f);
 
     /* A bad image: reported, nothing written. */
     char *bad = strdup(tmp_path("not_an_image.png"));

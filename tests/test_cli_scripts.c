@@ -670,15 +670,15 @@ static float *read_pixels(const char *path, size_t *n)
     st_file *f = NULL;
     gitc_error err = {0};
     float *px = NULL;
-    if (st_open(path, &f, &err) == GITC_OK) {
-        const st_tensor *t = st_find(f, "pixel_values");
+    if (gitci_st_open(path, &f, &err) == GITC_OK) {
+        const st_tensor *t = gitci_st_find(f, "pixel_values");
         if (t && t->dtype == ST_F32) {
             *n = (size_t)t->numel;
             px = malloc(*n * sizeof *px);
             memcpy(px, t->data, *n * sizeof *px);
         }
     }
-    st_close(f);
+    gitci_st_close(f);
     return px;
 }
 
@@ -846,10 +846,10 @@ static void test_messages(void)
     st_file *f = NULL;
     gitc_error err = {0};
     const st_tensor *t = NULL;
-    if (r.status == 0 && st_open(out, &f, &err) == GITC_OK) t = st_find(f, "pixel_values");
+    if (r.status == 0 && gitci_st_open(out, &f, &err) == GITC_OK) t = gitci_st_find(f, "pixel_values");
     ok = check_true(t && t->ndim == 5 && t->shape[0] == 1 && t->shape[1] == 4 && t->shape[2] == 3,
                     "video preprocess: pixel_values [1,4,3,H,W]");
-    st_close(f);
+    gitci_st_close(f);
     report("16. preprocess for a video model writes [B,F,3,H,W]", ok, &r);
     check_run_free(&r);
 

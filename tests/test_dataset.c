@@ -37,7 +37,7 @@ static void test_jsonl(void)
                         "{\"file_name\": \"f.png\", \"text\": \"last\"}";
     gitc_meta m;
     gitc_error err = {0};
-    if (!check_true(gitc_meta_parse_jsonl(text, sizeof text - 1, "m.jsonl", &m, &err) == GITC_OK,
+    if (!check_true(gitci_meta_parse_jsonl(text, sizeof text - 1, "m.jsonl", &m, &err) == GITC_OK,
                     "jsonl parses: %s", err.message))
         return;
     check_true(m.n_records == 3, "jsonl: 3 records, got %d", m.n_records);
@@ -56,7 +56,7 @@ static void test_jsonl(void)
                           "m.jsonl:8: a VQA record needs both", "m.jsonl:9: not a JSON object"};
     for (int i = 0; i < 6; i++)
         check_true(m.problems && strstr(m.problems, want[i]) != NULL, "jsonl problem \"%s\"", want[i]);
-    gitc_meta_free(&m);
+    gitci_meta_free(&m);
     printf("jsonl: records, lines and 6 problems as expected\n");
 }
 
@@ -75,7 +75,7 @@ static void test_csv(void)
                         "h.png,x,6\n";
     gitc_meta m;
     gitc_error err = {0};
-    if (!check_true(gitc_meta_parse_csv(text, sizeof text - 1, "m.csv", &m, &err) == GITC_OK,
+    if (!check_true(gitci_meta_parse_csv(text, sizeof text - 1, "m.csv", &m, &err) == GITC_OK,
                     "csv parses: %s", err.message))
         return;
     check_true(m.n_records == 4, "csv: 4 records, got %d", m.n_records);
@@ -93,32 +93,32 @@ static void test_csv(void)
     check_true(m.n_problems == 3, "csv: 3 problems, got %d:\n%s", m.n_problems, m.problems ? m.problems : "");
     for (int i = 0; i < 3; i++)
         check_true(m.problems && strstr(m.problems, want[i]) != NULL, "csv problem \"%s\"", want[i]);
-    gitc_meta_free(&m);
+    gitci_meta_free(&m);
 
     const char vqa[] = "question,answer,file_name\nwhat color?,red,a.png\n";
-    check_true(gitc_meta_parse_csv(vqa, sizeof vqa - 1, "v.csv", &m, &err) == GITC_OK && m.n_records == 1 &&
+    check_true(gitci_meta_parse_csv(vqa, sizeof vqa - 1, "v.csv", &m, &err) == GITC_OK && m.n_records == 1 &&
                    m.records[0].question && !strcmp(m.records[0].text, "red"),
                "csv VQA columns in any order");
-    gitc_meta_free(&m);
+    gitci_meta_free(&m);
     const char nohdr[] = "name,caption\na.png,x\n";
     err.message[0] = 0;
-    check_true(gitc_meta_parse_csv(nohdr, sizeof nohdr - 1, "h.csv", &m, &err) == GITC_ERR_FORMAT &&
+    check_true(gitci_meta_parse_csv(nohdr, sizeof nohdr - 1, "h.csv", &m, &err) == GITC_ERR_FORMAT &&
                    strstr(err.message, "h.csv:1: the header must name the columns file_name and text"),
                "csv without file_name/text columns refused: %s", err.message);
-    check_true(gitc_meta_parse_csv("", 0, "e.csv", &m, &err) == GITC_ERR_FORMAT, "empty csv refused");
+    check_true(gitci_meta_parse_csv("", 0, "e.csv", &m, &err) == GITC_ERR_FORMAT, "empty csv refused");
     printf("csv: quoting, line numbers, 3 problems, header checks\n");
 }
 
 /* file_name values that must be refused and some that must not. */
 static void test_file_names(void)
 {
-    check_true(gitc_meta_bad_file_name("a/b.png") == NULL, "a/b.png is fine");
-    check_true(gitc_meta_bad_file_name("..a.png") == NULL, "..a.png is fine");
-    check_true(gitc_meta_bad_file_name("") != NULL, "empty refused");
-    check_true(gitc_meta_bad_file_name("/etc/passwd") != NULL, "absolute refused");
-    check_true(gitc_meta_bad_file_name("a/../../b.png") != NULL, ".. refused");
-    check_true(gitc_meta_bad_file_name("..") != NULL, ".. alone refused");
-    check_true(gitc_meta_bad_file_name("a\nb") != NULL, "control character refused");
+    check_true(gitci_meta_bad_file_name("a/b.png") == NULL, "a/b.png is fine");
+    check_true(gitci_meta_bad_file_name("..a.png") == NULL, "..a.png is fine");
+    check_true(gitci_meta_bad_file_name("") != NULL, "empty refused");
+    check_true(gitci_meta_bad_file_name("/etc/passwd") != NULL, "absolute refused");
+    check_true(gitci_meta_bad_file_name("a/../../b.png") != NULL, ".. refused");
+    check_true(gitci_meta_bad_file_name("..") != NULL, ".. alone refused");
+    check_true(gitci_meta_bad_file_name("a\nb") != NULL, "control character refused");
 }
 
 /* Writes text to dir/name. */

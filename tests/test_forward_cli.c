@@ -37,7 +37,7 @@ static void run(const char *name)
     if (!ref || !j)
         goto done;
     /* Inputs: the reference pixel_values and input_ids (I64). */
-    const st_tensor *px = st_find(ref, "pixel_values");
+    const st_tensor *px = gitci_st_find(ref, "pixel_values");
     int32_t ids32[64];
     int T = check_json_ids(j, "input_ids", ids32, 64);
     int64_t ids[64];
@@ -47,7 +47,7 @@ static void run(const char *name)
     gitc_error err = {0};
     int64_t ishape[2] = {1, T};
     tf_dtype px_dtype = TF_F32;
-    check_true(tf_dtype_parse(st_dtype_name(px->dtype), &px_dtype), "pixel_values dtype");
+    check_true(tf_dtype_parse(gitci_st_dtype_name(px->dtype), &px_dtype), "pixel_values dtype");
     tf_writer_add(w, "pixel_values", px_dtype, px->ndim, px->shape, px->data, &err);
     tf_writer_add(w, "input_ids", TF_I64, 2, ishape, ids, &err);
     check_true(tf_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
@@ -70,7 +70,7 @@ static void run(const char *name)
         if (loss && check_true(n == 1, "loss is a scalar"))
             check_close("loss", loss, &want, 1, 1e-4);
         free(loss);
-        const st_tensor *g = st_find(out, "greedy_ids");
+        const st_tensor *g = gitci_st_find(out, "greedy_ids");
         if (check_true(g && g->dtype == ST_I64 && g->ndim == 2, "greedy_ids I64 [1,N]")) {
             int32_t got[64], exp[64];
             int ne = check_json_ids(j, "greedy_ids", exp, 64);
@@ -82,7 +82,7 @@ static void run(const char *name)
             }
             check_ids("greedy_ids", got, ng, exp, ne);
         }
-        st_close(out);
+        gitci_st_close(out);
     }
     /* Wrong input shapes are refused with a message, and no output is written. */
     unlink(out_path);
@@ -95,7 +95,7 @@ static void run(const char *name)
     }
 done:
     cJSON_Delete(j);
-    st_close(ref);
+    gitci_st_close(ref);
     unlink(in_path);
     unlink(out_path);
 }

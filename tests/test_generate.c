@@ -1,6 +1,7 @@
 /* generate() of the tiny reference models: greedy, prompt, beams, logits
  * processors and a batch of two, against transformers 4.39.3's ids. */
 #include "check.h"
+#include "config.h"
 #include "model.h"
 
 #include <stdio.h>
@@ -152,7 +153,7 @@ static void run_model(const char *name)
     gitc_generation_free(&b);
 done:
     free(c.pixels);
-    st_close(st);
+    gitci_st_close(st);
     cJSON_Delete(c.ref);
     gitc_session_free(c.s);
     gitc_model_free(c.m);
@@ -165,12 +166,12 @@ static void generation_config(void)
                        " \"early_stopping\": \"never\", \"no_repeat_ngram_size\": 3, \"bos_token_id\": 101}";
     gitc_generate_params p = gitc_generate_default_params();
     gitc_error err = {0};
-    check_true(gitc_generation_config_parse(json, strlen(json), "test", &p, &err) == GITC_OK, "parse: %s", err.message);
+    check_true(gitci_generation_config_parse(json, strlen(json), "test", &p, &err) == GITC_OK, "parse: %s", err.message);
     check_true(p.num_beams == 4 && p.max_length == 50 && p.no_repeat_ngram_size == 3, "integers applied");
     check_true(p.length_penalty == 0.6f && p.early_stopping == GITC_EARLY_STOPPING_NEVER, "penalty and early_stopping applied");
     check_true(p.top_k == 50 && p.temperature == 1.0f && p.repetition_penalty == 1.0f, "defaults kept");
     const char *bad = "{\"num_beams\": \"four\"}";
-    check_true(gitc_generation_config_parse(bad, strlen(bad), "generation_config.json", &p, &err) == GITC_ERR_FORMAT &&
+    check_true(gitci_generation_config_parse(bad, strlen(bad), "generation_config.json", &p, &err) == GITC_ERR_FORMAT &&
                    strstr(err.message, "num_beams") != NULL,
                "a non-integer num_beams is refused: %s", err.message);
 }

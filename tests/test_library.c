@@ -10,6 +10,7 @@
 #include "gitc.h"
 #include "image_internal.h"
 #include "model.h"
+#include "session.h"
 #include "safetensors.h"
 #include "tensor_file.h"
 
@@ -293,7 +294,7 @@ static void test_session_after_failed_reserve(void)
     check_true(gitc_encode_image(s, px, npx, NULL, 0, a, nproj, &err) == GITC_OK, "encode before: %s",
                err.message);
     /* INT_MAX rows of activations: terabytes, so every allocation fails. */
-    gitc_status st = gitc_workspace_reserve(s, INT_MAX, 16, &err);
+    gitc_status st = gitci_workspace_reserve(s, INT_MAX, 16, &err);
     printf("%-60s %s: %s\n", "reserve INT_MAX rows", gitc_status_string(st), err.message);
     check_true(st == GITC_ERR_MEMORY, "huge reserve fails with GITC_ERR_MEMORY: %d", (int)st);
     check_true(s->ws.patches != NULL && s->ws.rows > 0, "workspace kept after the failure");
@@ -301,7 +302,7 @@ static void test_session_after_failed_reserve(void)
     if (check_true(st == GITC_OK, "encode after the failure: %s", err.message))
         check_close("image encoding after a failed reserve vs before", b, a, nproj, 0.0);
     /* A huge attention scratch alone fails the same way. */
-    st = gitc_workspace_reserve(s, 1, INT_MAX, &err);
+    st = gitci_workspace_reserve(s, 1, INT_MAX, &err);
     check_true(st == GITC_ERR_MEMORY, "huge attention scratch fails: %d", (int)st);
     st = gitc_encode_image(s, px, npx, NULL, 0, b, nproj, &err);
     if (check_true(st == GITC_OK, "encode after the scratch failure: %s", err.message))
@@ -320,7 +321,7 @@ static gitc_status fill_ramp(void *user, int index, void *buf, size_t nbytes, gi
     int *calls = user;
     (*calls)++;
     if (index == 99)
-        return gitc_fail(err, GITC_ERR_IO, "fill failed on purpose");
+        return gitci_fail(err, GITC_ERR_IO, "fill failed on purpose");
     float *f = buf;
     for (size_t i = 0; i < nbytes / sizeof(float); i++)
         f[i] = (float)index * 1000.0f + (float)i;
@@ -333,7 +334,7 @@ static gitc_status fill_fail(void *user, int index, void *buf, size_t nbytes, gi
     (void)index;
     (void)buf;
     (void)nbytes;
-    return gitc_fail(err, GITC_ERR_IO, "fill failed on purpose");
+    return gitci_fail(err, GITC_ERR_IO, "fill failed on purpose");
 }
 
 static void test_streaming_writer(void)
@@ -356,8 +357,8 @@ static void test_streaming_writer(void)
     gitc_status st = tf_writer_write_stream(w, path, fill_ramp, &calls, &err);
     check_true(st == GITC_OK && calls == 2, "streamed write: %s (%d fills)", err.message, calls);
     st_file *f = NULL;
-    if (check_true(st_open(path, &f, &err) == GITC_OK, "read back: %s", err.message)) {
-        const st_tensor *a = st_find(f, "a"), *b = st_find(f, "ids"), *c = st_find(f, "c");
+    if (check_true(gitci_st_open(path, &f, &err) == GITC_OK, "read back: %s", err.message)) {
+        const st_tensor *a = gitci_st_find(f, "a"), *b = gitci_st_find(f, "ids"), *c = gitci_st_find(f, "c");
         int ok = a && b && c && a->numel == 15 && c->numel == 8 && b->dtype == ST_I32 &&
                  memcmp(b->data, ids, sizeof ids) == 0;
         for (int i = 0; ok && i < 15; i++)
@@ -366,7 +367,7 @@ static void test_streaming_writer(void)
             ok = ((const float *)c->data)[i] == 2000.0f + (float)i;
         printf("%-60s %s\n", "streaming safetensors writer read back", ok ? "equal" : "DIFFERENT");
         check_true(ok, "streamed tensors read back differently");
-        st_close(f);
+        gitci_st_close(f);
     }
     /* The tools' own reader (gitc forward's inputs) sees the same tensors. */
     tf_file *tf = NULL;
@@ -419,10 +420,10 @@ static void test_streaming_writer(void)
     st = tf_writer_write_stream(w, path, fill_fail, NULL, &err);
     check_true(st == GITC_ERR_IO && strstr(err.message, "on purpose"), "failing fill: %d %s",
                (int)st, err.message);
-    check_true(gitc_file_exists(path), "the previous file is kept after a failed write");
+    check_true(gitci_file_exists(path), "the previous file is kept after a failed write");
     char tmpname[1200];
     snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", path, (long)getpid());
-    check_true(!gitc_file_exists(tmpname), "no temporary file left behind");
+    check_true(!gitci_file_exists(tmpname), "no temporary file left behind");
     tf_writer_free(w);
     remove(path);
 }

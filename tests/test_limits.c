@@ -6,6 +6,7 @@
  * small live in tests/data/limits; large ones are written at run time (sparse
  * files where only the declared size matters). */
 #include "check.h"
+#include "config.h"
 #include "model.h"
 #include "safetensors.h"
 #include "video_internal.h"
@@ -99,9 +100,9 @@ static void safetensors_offsets(void)
     for (int i = 0; i < 2; i++) {
         gitc_error err = {0};
         st_file *f = NULL;
-        gitc_status s = st_open(check_path(files[i]), &f, &err);
+        gitc_status s = gitci_st_open(check_path(files[i]), &f, &err);
         expect(files[i], s, GITC_ERR_FORMAT, &err, "tensor a", "1e+20", "past the end", NULL);
-        st_close(f);
+        gitci_st_close(f);
     }
     /* Through the model loader, with an empty config. */
     char *d = folder("offsets");
@@ -136,8 +137,8 @@ static void generation_values(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         gitc_generate_params p = gitc_generate_default_params();
         gitc_error err = {0};
-        gitc_status s = gitc_generation_config_parse(cases[i].json, strlen(cases[i].json),
-                                                     "m/generation_config.json", &p, &err);
+        gitc_status s = gitci_generation_config_parse(cases[i].json, strlen(cases[i].json),
+                                                      "m/generation_config.json", &p, &err);
         char what[96];
         snprintf(what, sizeof what, "generation_config %s = %s", cases[i].key, cases[i].shown);
         char shown[64];
@@ -148,7 +149,7 @@ static void generation_values(void)
     const char *ok = "{\"max_new_tokens\": 65536, \"temperature\": 3.4e38, \"top_p\": 0}";
     gitc_generate_params p = gitc_generate_default_params();
     gitc_error err = {0};
-    gitc_status s = gitc_generation_config_parse(ok, strlen(ok), "g", &p, &err);
+    gitc_status s = gitci_generation_config_parse(ok, strlen(ok), "g", &p, &err);
     check_true(s == GITC_OK && p.max_new_tokens == 65536 && p.temperature == 3.4e38f,
                "in-range generation values are accepted: %s", err.message);
 }
@@ -235,7 +236,7 @@ static void json_limits(void)
             expect("preprocessor_config.json nested 65 deep", s, GITC_ERR_LIMIT, &err, "deeper than 64", NULL);
             gitc_processor_free(p);
             gitc_generate_params gp = gitc_generate_default_params();
-            s = gitc_generation_config_parse(json, (size_t)k, "generation_config.json", &gp, &err);
+            s = gitci_generation_config_parse(json, (size_t)k, "generation_config.json", &gp, &err);
             expect("generation_config.json nested 65 deep", s, GITC_ERR_LIMIT, &err, "deeper than 64", NULL);
         }
     }
@@ -258,7 +259,7 @@ static void json_limits(void)
            &err, "limit", NULL);
     gitc_generate_params gp = gitc_generate_default_params();
     expect("generation_config text of 16 MiB + 1",
-           gitc_generation_config_parse(big, n, "generation_config.json", &gp, &err),
+           gitci_generation_config_parse(big, n, "generation_config.json", &gp, &err),
            GITC_ERR_LIMIT, &err, "limit", NULL);
     free(big);
 
@@ -291,9 +292,9 @@ static void safetensors_limits(void)
     write_sparse(path, head, sizeof head, (off_t)(8 + hl));
     gitc_error err = {0};
     st_file *f = NULL;
-    expect("safetensors header of 100 MB + 1", st_open(path, &f, &err), GITC_ERR_LIMIT, &err,
+    expect("safetensors header of 100 MB + 1", gitci_st_open(path, &f, &err), GITC_ERR_LIMIT, &err,
            "big-header.safetensors", "limit", NULL);
-    st_close(f);
+    gitci_st_close(f);
 
     /* ST_MAX_TENSORS + 1 entries (refused by count) and ST_MAX_TENSORS (then refused as entries). */
     for (int n = ST_MAX_TENSORS; n <= ST_MAX_TENSORS + 1; n++) {
@@ -313,13 +314,13 @@ static void safetensors_limits(void)
         write_file(path, h, k);
         free(h);
         f = NULL;
-        gitc_status s = st_open(path, &f, &err);
+        gitc_status s = gitci_st_open(path, &f, &err);
         if (n > ST_MAX_TENSORS)
             expect("safetensors with 65537 tensors", s, GITC_ERR_LIMIT, &err, "65537", "limit", NULL);
         else
             check_true(s == GITC_ERR_FORMAT && strstr(err.message, "needs dtype"),
                        "65536 entries pass the count and fail as entries: %s", err.message);
-        st_close(f);
+        gitci_st_close(f);
     }
 }
 
@@ -433,10 +434,10 @@ static void video_limits(void)
     /* Frame size just over max_pixels: the 64x64 test clip with max_pixels 64*64 - 1, from memory. */
     char *data = NULL;
     size_t size = 0;
-    if (!check_true(gitc_read_file(check_path("tests/data/video/moving_square_h264.mp4"), &data, &size, &err) == GITC_OK,
+    if (!check_true(gitci_read_file(check_path("tests/data/video/moving_square_h264.mp4"), &data, &size, &err) == GITC_OK,
                     "read the test clip: %s", err.message))
         return;
-    s = gitc_video_load_memory(data, size, "clip.mp4", 0, 2, NULL, frames, &total, &err);
+    s = gitci_video_load_memory(data, size, "clip.mp4", 0, 2, NULL, frames, &total, &err);
     check_true(s == GITC_OK && total > 2, "the clip decodes from memory: %s", err.message);
     int n_frames = total, w = s == GITC_OK ? frames[0].width : 0, h = s == GITC_OK ? frames[0].height : 0;
     if (s == GITC_OK)
@@ -444,13 +445,13 @@ static void video_limits(void)
             gitc_image_free(&frames[i]);
     gitc_image_params p = gitc_image_default_params();
     p.max_pixels = (uint64_t)w * (uint64_t)h - 1;
-    s = gitc_video_load_memory(data, size, "clip.mp4", 0, 2, &p, frames, &total, &err);
+    s = gitci_video_load_memory(data, size, "clip.mp4", 0, 2, &p, frames, &total, &err);
     expect("video frames 1 pixel over max_pixels", s, GITC_ERR_LIMIT, &err, "clip.mp4", "max_pixels", NULL);
     /* Frame count: a limit one below the clip's frames refuses it, the exact count passes. */
-    s = gitc_video_load_memory(data, size, "clip.mp4", n_frames - 1, 2, NULL, frames, &total, &err);
+    s = gitci_video_load_memory(data, size, "clip.mp4", n_frames - 1, 2, NULL, frames, &total, &err);
     expect("video with one frame more than the frame limit", s, GITC_ERR_LIMIT, &err, "clip.mp4",
            "video frames", NULL);
-    s = gitc_video_load_memory(data, size, "clip.mp4", n_frames, 2, NULL, frames, &total, &err);
+    s = gitci_video_load_memory(data, size, "clip.mp4", n_frames, 2, NULL, frames, &total, &err);
     check_true(s == GITC_OK, "a clip of exactly the frame limit decodes: %s", err.message);
     if (s == GITC_OK)
         for (int i = 0; i < 2; i++)

@@ -142,7 +142,7 @@ done:
     free(logits);
     free(pixels);
     free(want_logits);
-    st_close(st);
+    gitci_st_close(st);
     cJSON_Delete(ref);
     gitc_session_free(s);
     gitc_model_free(m);

@@ -95,7 +95,7 @@ int main(int argc, char **argv)
         gitc_model_free(m);
     }
     free(want);
-    st_close(st);
+    gitci_st_close(st);
     cJSON_Delete(ref);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     unlink(path);

@@ -69,7 +69,7 @@ static void check_tiny(const char *name)
     free(logits);
 done:
     cJSON_Delete(ref);
-    st_close(st);
+    gitci_st_close(st);
     gitc_session_free(s);
     gitc_model_free(m);
 }

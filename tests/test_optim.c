@@ -22,14 +22,14 @@ static void test_adamw_by_hand(void)
                                {0.8365529176159483, -2.1027025319502983}};
     gitc_adamw opt = {0.9, 0.999, 1e-8, 0.01};
     for (int t = 0; t < 3; t++) {
-        gitc_adamw_update(p, m, v, g[t], 2, &opt, 0.1, 1, t + 1, NULL);
+        gitci_adamw_update(p, m, v, g[t], 2, &opt, 0.1, 1, t + 1, NULL);
         for (int i = 0; i < 2; i++)
             check_true(fabs(p[i] - want[t][i]) <= 1e-6 * fabs(want[t][i]),
                        "adamw step %d element %d: %.9g, want %.9g", t + 1, i, p[i], want[t][i]);
     }
     /* No decay: after one step of g = 0.5 from 1.0 the update is lr exactly (m/sqrt(v) = 1). */
     float q = 1.0f, qm = 0.0f, qv = 0.0f, qg = 0.5f;
-    gitc_adamw_update(&q, &qm, &qv, &qg, 1, &opt, 0.1, 0, 1, NULL);
+    gitci_adamw_update(&q, &qm, &qv, &qg, 1, &opt, 0.1, 0, 1, NULL);
     check_true(fabs(q - 0.9) < 1e-7, "adamw without decay: %.9g, want 0.9", q);
     printf("adamw: 3 hand-derived steps within 1e-6 relative\n");
 }
@@ -47,12 +47,12 @@ static void test_schedules(void)
         {GITC_SCHEDULE_CONSTANT, 2, 1.0}, {GITC_SCHEDULE_CONSTANT, 50, 1.0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        double f = gitc_schedule_factor(cases[i].s, cases[i].step, 2, 10);
+        double f = gitci_schedule_factor(cases[i].s, cases[i].step, 2, 10);
         check_true(fabs(f - cases[i].want) < 1e-12, "schedule %d step %ld: %.17g, want %.17g",
                    (int)cases[i].s, cases[i].step, f, cases[i].want);
     }
     /* No warm-up: step 0 is the full rate (max(1, warmup) avoids 0/0). */
-    check_true(gitc_schedule_factor(GITC_SCHEDULE_LINEAR, 0, 0, 4) == 1.0, "linear without warm-up");
+    check_true(gitci_schedule_factor(GITC_SCHEDULE_LINEAR, 0, 0, 4) == 1.0, "linear without warm-up");
     printf("schedules: %zu points\n", sizeof cases / sizeof cases[0]);
 }
 
@@ -61,9 +61,9 @@ static void test_schedules(void)
 static void test_norm_and_clip(void)
 {
     float x[4] = {3.0f, 0.0f, -4.0f, 0.0f};
-    check_true(gitc_sum_squares(x, 4, NULL) == 25.0, "sum of squares of (3, 0, -4, 0)");
-    check_true(gitc_clip_coef(5.0, 1.0) == (float)(1.0 / (5.0 + 1e-6)), "clip coef 1/(5+1e-6)");
-    check_true(gitc_clip_coef(0.5, 1.0) == 1.0f, "clip coef is at most 1");
+    check_true(gitci_sum_squares(x, 4, NULL) == 25.0, "sum of squares of (3, 0, -4, 0)");
+    check_true(gitci_clip_coef(5.0, 1.0) == (float)(1.0 / (5.0 + 1e-6)), "clip coef 1/(5+1e-6)");
+    check_true(gitci_clip_coef(0.5, 1.0) == 1.0f, "clip coef is at most 1");
     size_t n = 300001;
     float *big = malloc(n * sizeof *big), *big2 = malloc(n * sizeof *big2);
     if (!check_true(big && big2, "allocation"))
@@ -71,10 +71,10 @@ static void test_norm_and_clip(void)
     for (size_t i = 0; i < n; i++)
         big[i] = big2[i] = (float)sin((double)i * 0.001) * 0.01f;
     gitc_pool *pool = gitc_pool_create(3);
-    double s1 = gitc_sum_squares(big, n, NULL), s3 = gitc_sum_squares(big, n, pool);
+    double s1 = gitci_sum_squares(big, n, NULL), s3 = gitci_sum_squares(big, n, pool);
     check_true(s1 == s3, "sum of squares: 1 thread %.17g, 3 threads %.17g", s1, s3);
-    gitc_scale(big, n, 0.25f, pool);
-    gitc_scale(big2, n, 0.25f, NULL);
+    gitci_scale(big, n, 0.25f, pool);
+    gitci_scale(big2, n, 0.25f, NULL);
     int same = 1;
     for (size_t i = 0; i < n; i++)
         same &= big[i] == big2[i] && big[i] == big2[i];
@@ -83,8 +83,8 @@ static void test_norm_and_clip(void)
     gitc_adamw opt = {0.9, 0.999, 1e-8, 0.01};
     if (check_true(p1 && p3, "allocation")) {
         for (int t = 1; t <= 2; t++) {
-            gitc_adamw_update(p1, p1 + n, p1 + 2 * n, big, n, &opt, 1e-3, 1, t, NULL);
-            gitc_adamw_update(p3, p3 + n, p3 + 2 * n, big, n, &opt, 1e-3, 1, t, pool);
+            gitci_adamw_update(p1, p1 + n, p1 + 2 * n, big, n, &opt, 1e-3, 1, t, NULL);
+            gitci_adamw_update(p3, p3 + n, p3 + 2 * n, big, n, &opt, 1e-3, 1, t, pool);
         }
         size_t diff = 0;
         for (size_t i = 0; i < 3 * n; i++)
@@ -102,7 +102,7 @@ static void test_norm_and_clip(void)
 /* A float64 copy of a fixture tensor stored as F64 or F32 (NULL when absent). */
 static double *fixture_f64(const st_file *f, const char *name, size_t *n)
 {
-    const st_tensor *t = st_find(f, name);
+    const st_tensor *t = gitci_st_find(f, name);
     if (!t)
         return NULL;
     if (t->dtype == ST_F64)
@@ -167,7 +167,7 @@ static void test_adamw_fixture(void)
     float **m = calloc((size_t)n, sizeof *m), **v = calloc((size_t)n, sizeof *v);
     double **g = calloc((size_t)n, sizeof *g);
     size_t nd = 0;
-    const st_tensor *decay = st_find(want, "decay");
+    const st_tensor *decay = gitci_st_find(want, "decay");
     int ok = check_true(decay && decay->dtype == ST_I32 && decay->numel == n, "fixture decay flags for %d params", n);
     for (int i = 0; ok && i < n; i++) {
         char name[160];
@@ -188,9 +188,9 @@ static void test_adamw_fixture(void)
         for (int i = 0; i < n; i++)
             for (size_t j = 0; j < params[i].numel; j++)
                 params[i].grad[j] = (float)g[i][j];
-        double rate = 1e-3 * gitc_schedule_factor(GITC_SCHEDULE_LINEAR, k, 2, 4);
+        double rate = 1e-3 * gitci_schedule_factor(GITC_SCHEDULE_LINEAR, k, 2, 4);
         check_true(fabs(rate - lr[k]) < 1e-15, "step %d lr %g, torch %g", k + 1, rate, lr[k]);
-        double got = gitc_optim_step(params, n, m, v, &opt, 1.0, rate, k + 1, NULL);
+        double got = gitci_optim_step(params, n, m, v, &opt, 1.0, rate, k + 1, NULL);
         check_true(fabs(got - norm[k]) <= 1e-6 * norm[k], "step %d grad norm %.9g, torch %.9g", k + 1, got, norm[k]);
         for (int i = 0; i < n; i++) {
             char name[160];
@@ -226,8 +226,8 @@ static void test_adamw_fixture(void)
     free(g);
 done:
     gitc_tmodel_free(tm);
-    st_close(grads);
-    st_close(want);
+    gitci_st_close(grads);
+    gitci_st_close(want);
     gitc_model_free(model);
 }
 

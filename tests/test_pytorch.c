@@ -80,7 +80,7 @@ static void check_outputs(const char *what, const char *dir, const char *ref)
     free(logits);
 done:
     cJSON_Delete(j);
-    st_close(st);
+    gitci_st_close(st);
     gitc_session_free(s);
     gitc_model_free(m);
 }
@@ -99,7 +99,7 @@ static void check_cli_forward(const char *what, const char *dir, const char *ref
     cJSON *j = check_load_json(jp);
     if (!st || !j)
         goto done;
-    const st_tensor *px = st_find(st, "pixel_values");
+    const st_tensor *px = gitci_st_find(st, "pixel_values");
     int32_t ids32[64];
     int T = check_json_ids(j, "input_ids", ids32, 64);
     int64_t ids[64], ishape[2] = {1, T};
@@ -108,7 +108,7 @@ static void check_cli_forward(const char *what, const char *dir, const char *ref
     gitc_error err = {0};
     tf_writer *w = tf_writer_new();
     tf_dtype px_dtype = TF_F32;
-    check_true(tf_dtype_parse(st_dtype_name(px->dtype), &px_dtype), "pixel_values dtype");
+    check_true(tf_dtype_parse(gitci_st_dtype_name(px->dtype), &px_dtype), "pixel_values dtype");
     tf_writer_add(w, "pixel_values", px_dtype, px->ndim, px->shape, px->data, &err);
     tf_writer_add(w, "input_ids", TF_I64, 2, ishape, ids, &err);
     check_true(tf_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
@@ -126,10 +126,10 @@ static void check_cli_forward(const char *what, const char *dir, const char *ref
         char label[256];
         snprintf(label, sizeof label, "%s: gitc forward text_logits", what);
         if (got && want)
-            check_close(label, got, want, (size_t)T * (size_t)(st_find(st, "text_logits")->numel / T), 1e-4);
+            check_close(label, got, want, (size_t)T * (size_t)(gitci_st_find(st, "text_logits")->numel / T), 1e-4);
         free(got);
         free(want);
-        const st_tensor *g = st_find(out, "greedy_ids");
+        const st_tensor *g = gitci_st_find(out, "greedy_ids");
         if (check_true(g && g->dtype == ST_I64 && g->ndim == 2, "greedy_ids I64 [1,N]")) {
             int32_t gi[64], exp[64];
             int ne = check_json_ids(j, "greedy_ids", exp, 64), ng = (int)g->shape[1];
@@ -141,11 +141,11 @@ static void check_cli_forward(const char *what, const char *dir, const char *ref
             snprintf(label, sizeof label, "%s: gitc forward greedy_ids", what);
             check_ids(label, gi, ng, exp, ne);
         }
-        st_close(out);
+        gitci_st_close(out);
     }
 done:
     cJSON_Delete(j);
-    st_close(st);
+    gitci_st_close(st);
     unlink(in_path);
     unlink(out_path);
 }
@@ -262,7 +262,7 @@ static void folder_rules(void)
     mkdir(dir, 0755);
     char *cfg = NULL;
     size_t len = 0;
-    gitc_read_file(check_path("tests/data/tiny/tiny/config.json"), &cfg, &len, NULL);
+    gitci_read_file(check_path("tests/data/tiny/tiny/config.json"), &cfg, &len, NULL);
     snprintf(path, sizeof path, "%s/config.json", dir);
     write_file(path, cfg, len);
     snprintf(path, sizeof path, "%s/tf_model.h5", dir);
@@ -278,7 +278,7 @@ static void folder_rules(void)
         check_outputs(zip64 ? "own writer, ZIP64" : "own writer", dir, "tiny/tiny");
         unlink(path);
     }
-    st_close(src);
+    gitci_st_close(src);
     snprintf(path, sizeof path, "%s/config.json", dir);
     unlink(path);
     rmdir(dir);
@@ -321,14 +321,14 @@ static void zip_limits(void)
         ptw_le(&b, 0, 2);
         zip_archive z;
         gitc_error err = {0};
-        gitc_status s = zip_open(b.p, b.n, "entries.zip", &z, &err);
+        gitc_status s = gitci_zip_open(b.p, b.n, "entries.zip", &z, &err);
         if (over)
             expect_msg("ZIP entries: limit + 1", s, &err, 0, "gitc reads at most");
         else
             check_true(s != GITC_OK && !strstr(err.message, "gitc reads at most"),
                        "ZIP entries at the limit pass the limit check (%s)", err.message);
         if (s == GITC_OK)
-            zip_free(&z);
+            gitci_zip_free(&z);
         free(b.p);
     }
     /* An entry name of ZIP_MAX_NAME + 1 bytes (and one of ZIP_MAX_NAME, which reads). */
@@ -372,11 +372,11 @@ static void zip_limits(void)
         ptw_le(&b, 0, 2);
         zip_archive z;
         gitc_error err = {0};
-        gitc_status s = zip_open(b.p, b.n, "name.zip", &z, &err);
+        gitc_status s = gitci_zip_open(b.p, b.n, "name.zip", &z, &err);
         expect_msg(over ? "ZIP entry name: limit + 1" : "ZIP entry name: at the limit", s, &err, !over, "name of");
         if (s == GITC_OK) {
             check_true(z.n_entries == 1 && strlen(z.entries[0].name) == ZIP_MAX_NAME, "name read whole");
-            zip_free(&z);
+            gitci_zip_free(&z);
         }
         free(name);
         free(b.p);
@@ -410,10 +410,10 @@ static void zip_declared_size(void)
             buf[at + 20 + k] = buf[at + 24 + k] = (uint8_t)(0x7ffffff0u >> (8 * k));
         zip_archive z = {0};
         gitc_error err = {0};
-        gitc_status s = zip_open(buf, (uint64_t)n, "bomb.bin", &z, &err);
+        gitc_status s = gitci_zip_open(buf, (uint64_t)n, "bomb.bin", &z, &err);
         expect_msg("ZIP entry declaring 2 GB in a small file", s, &err, 0, "past the end");
         if (s == GITC_OK)
-            zip_free(&z);
+            gitci_zip_free(&z);
     }
     free(buf);
 }
@@ -429,7 +429,7 @@ static void pickle_limits(void)
         p[n + 2] = '.';
         pk_state_dict sd;
         gitc_error err = {0};
-        gitc_status s = pickle_state_dict(p, n + 3, "stack.pkl", &sd, &err);
+        gitc_status s = gitci_pickle_state_dict(p, n + 3, "stack.pkl", &sd, &err);
         if (over)
             expect_msg("pickle stack: limit + 1", s, &err, 0, "stack deeper than");
         else
@@ -445,7 +445,7 @@ static void pickle_limits(void)
         p[n + 2] = '.';
         pk_state_dict sd;
         gitc_error err = {0};
-        gitc_status s = pickle_state_dict(p, n + 3, "marks.pkl", &sd, &err);
+        gitc_status s = gitci_pickle_state_dict(p, n + 3, "marks.pkl", &sd, &err);
         expect_msg("pickle marks: limit + 1", s, &err, 0, "marks nested deeper");
         free(p);
     }
@@ -456,12 +456,12 @@ static void pickle_limits(void)
                        (uint8_t)(idx >> 24), '.'};
         pk_state_dict sd;
         gitc_error err = {0};
-        gitc_status s = pickle_state_dict(p, sizeof p, "memo.pkl", &sd, &err);
+        gitc_status s = gitci_pickle_state_dict(p, sizeof p, "memo.pkl", &sd, &err);
         expect_msg(over ? "pickle memo index: limit + 1" : "pickle memo index: at the limit", s, &err, !over,
                    "memo index");
         if (s == GITC_OK) {
             check_true(sd.n_tensors == 0, "empty dict");
-            pk_state_dict_free(&sd);
+            gitci_pk_state_dict_free(&sd);
         }
     }
     /* Refused globals name themselves; nothing else than the allowlist passes. */
@@ -482,7 +482,7 @@ static void pickle_limits(void)
         snprintf(want, sizeof want, "global %s", evil[i]);
         *strchr(want, '\n') = '.';
         *strchr(want, '\n') = 0;
-        gitc_status s = pickle_state_dict(b.p, b.n, "evil.pkl", &sd, &err);
+        gitc_status s = gitci_pickle_state_dict(b.p, b.n, "evil.pkl", &sd, &err);
         expect_msg(want, s, &err, 0, want);
         free(b.p);
     }
@@ -504,12 +504,12 @@ static void safetensors_header_limit(void)
             check_true(0, "truncate %s", path);
         st_file *f = NULL;
         gitc_error err = {0};
-        gitc_status s = st_open(path, &f, &err);
+        gitc_status s = gitci_st_open(path, &f, &err);
         if (over)
             expect_msg("safetensors header: limit + 1", s, &err, 0, "over the limit");
         else
             expect_msg("safetensors header: at the limit", s, &err, 0, "runs past the end");
-        st_close(f);
+        gitci_st_close(f);
     }
     unlink(path);
 }
@@ -593,7 +593,7 @@ static void hub_revisions(void)
         int rc = inspect(cache, ok[i].args, out, errf);
         char *text = NULL;
         size_t len = 0;
-        gitc_read_file(out, &text, &len, NULL);
+        gitci_read_file(out, &text, &len, NULL);
         cJSON *j = text ? cJSON_Parse(text) : NULL;
         const cJSON *f = cJSON_GetObjectItem(j, "format"), *r = cJSON_GetObjectItem(j, "revision");
         printf("inspect %-58s -> %s %s\n", ok[i].args, cJSON_IsString(f) ? f->valuestring : "?",
@@ -617,7 +617,7 @@ static void hub_revisions(void)
         int rc = inspect(cache, bad[i].args, out, errf);
         char *text = NULL;
         size_t len = 0;
-        gitc_read_file(errf, &text, &len, NULL);
+        gitci_read_file(errf, &text, &len, NULL);
         printf("inspect %s -> status %d: %s", bad[i].args, rc, text ? text : "");
         check_true(rc != 0 && text && strstr(text, bad[i].want1) && strstr(text, bad[i].want2),
                    "%s: fails naming \"%s\" and \"%s\"", bad[i].args, bad[i].want1, bad[i].want2);
@@ -639,7 +639,7 @@ static void inspect_text(void)
     check_run_free(&r);
     char *text = NULL;
     size_t len = 0;
-    gitc_read_file(out, &text, &len, NULL);
+    gitci_read_file(out, &text, &len, NULL);
     printf("%s", text ? text : "");
     const char *want[] = {"weight format:  pytorch", "pytorch_model.bin", "83 (81 F32, 2 I64)",
                           "ignored:        2 buffers", "strided:        1 tensor", "parameters:     126954",

@@ -38,7 +38,7 @@ static int write_bin(const st_file *src, const char *path)
             char kn[128], vn[128];
             snprintf(kn, sizeof kn, "git.encoder.layer.%d.attention.self.key.weight", layer);
             snprintf(vn, sizeof vn, "git.encoder.layer.%d.attention.self.value.weight", layer);
-            const st_tensor *k = st_find(src, kn), *v = st_find(src, vn);
+            const st_tensor *k = gitci_st_find(src, kn), *v = gitci_st_find(src, vn);
             uint8_t *fused = malloc(3 * x->nbytes);
             memcpy(fused, x->data, x->nbytes);
             memcpy(fused + x->nbytes, k->data, x->nbytes);
@@ -119,7 +119,7 @@ static void run(const char *name)
         snprintf(path2, sizeof path2, "%s/config.json", plain);
         check_true(check_copy_file(path, path2) == 0, "copy %s to %s", path, path2);
     }
-    st_close(src);
+    gitci_st_close(src);
     snprintf(path, sizeof path, "%s/config.json", st_dir);
     snprintf(path2, sizeof path2, "%s/config.json", pt_dir);
     written = written && check_true(check_copy_file(path, path2) == 0, "copy %s to %s", path, path2);

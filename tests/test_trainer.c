@@ -36,7 +36,7 @@ static int load_batch(batch *b)
         return 0;
     size_t n = 0;
     b->px = check_tensor_f32(f, "pixel_values", &n);
-    const st_tensor *ids = st_find(f, "input_ids"), *labels = st_find(f, "labels");
+    const st_tensor *ids = gitci_st_find(f, "input_ids"), *labels = gitci_st_find(f, "labels");
     double *loss = check_tensor_f64(f, "loss", &n);
     int ok = b->px && ids && labels && loss && ids->numel <= 64;
     if (ok) {
@@ -47,7 +47,7 @@ static int load_batch(batch *b)
         b->loss = loss[0];
     }
     free(loss);
-    st_close(f);
+    gitci_st_close(f);
     return check_true(ok, "fixture batch");
 }
 
@@ -308,8 +308,8 @@ static void test_frozen_vision(const gitc_model *m, const batch *b)
         free(y);
         free(u);
         free(w);
-        st_close(f);
-        st_close(o);
+        gitci_st_close(f);
+        gitci_st_close(o);
     }
     gitc_trainer_free(cached);
     gitc_trainer_free(plain);
