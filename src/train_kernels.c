@@ -17,7 +17,7 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-float gitc_tk_drop_scale(const gitc_tk_drop *d, uint64_t i)
+float gitci_tk_drop_scale(const gitci_tk_drop *d, uint64_t i)
 {
     if (!d || d->rate <= 0.0f)
         return 1.0f;
@@ -29,7 +29,7 @@ float gitc_tk_drop_scale(const gitc_tk_drop *d, uint64_t i)
 typedef struct drop_ctx {
     float *x;
     size_t n;
-    const gitc_tk_drop *d;
+    const gitci_tk_drop *d;
 } drop_ctx;
 
 /* Share ith of a dropout pass: a contiguous slice of the elements. */
@@ -39,10 +39,10 @@ static void drop_task(void *arg, int ith, int nth)
     size_t per = (c->n + (size_t)nth - 1) / (size_t)nth;
     size_t a = per * (size_t)ith, b = a + per < c->n ? a + per : c->n;
     for (size_t i = a; i < b; i++)
-        c->x[i] *= gitc_tk_drop_scale(c->d, i);
+        c->x[i] *= gitci_tk_drop_scale(c->d, i);
 }
 
-void gitc_tk_dropout(gitc_pool *pool, float *x, size_t n, const gitc_tk_drop *d)
+void gitci_tk_dropout(gitc_pool *pool, float *x, size_t n, const gitci_tk_drop *d)
 {
     if (!d || d->rate <= 0.0f)
         return;
@@ -92,7 +92,7 @@ static void ln_task(void *arg, int ith, int nth)
     ln_rows(c, r0, r1);
 }
 
-void gitc_tk_layernorm(gitc_pool *pool, float *out, float *mean, float *rstd, const float *x,
+void gitci_tk_layernorm(gitc_pool *pool, float *out, float *mean, float *rstd, const float *x,
                        const float *gamma, const float *beta, int M, int C, float eps)
 {
     ln_ctx c = {.out = out, .mean = mean, .rstd = rstd, .x = x, .gamma = gamma, .beta = beta,
@@ -154,7 +154,7 @@ static void ln_bwd_task(void *arg, int ith, int nth)
     }
 }
 
-void gitc_tk_layernorm_bwd(gitc_pool *pool, float *dx, float *dgamma, float *dbeta, const float *dy,
+void gitci_tk_layernorm_bwd(gitc_pool *pool, float *dx, float *dgamma, float *dbeta, const float *dy,
                            const float *x, const float *mean, const float *rstd, const float *gamma,
                            int M, int C)
 {
@@ -163,7 +163,7 @@ void gitc_tk_layernorm_bwd(gitc_pool *pool, float *dx, float *dgamma, float *dbe
     gitc_pool_run(pool, ln_bwd_task, &c);
 }
 
-void gitc_tk_layernorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const float *dy,
+void gitci_tk_layernorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const float *dy,
                                const float *x, const float *mean, const float *rstd,
                                const float *gamma, int M, int C)
 {
@@ -249,7 +249,7 @@ static void linear_dw_rows(float *dw_, float *db, const float *dy_, const float 
     }
 }
 
-static const gitc_tk_products products_portable = {
+static const gitci_tk_products products_portable = {
     .name = "portable",
     .linear_dx_rows = linear_dx_rows,
     .linear_dw_rows = linear_dw_rows,
@@ -265,29 +265,29 @@ static int sets_running(void)
         avx2 |= strcmp(tables[i]->name, "avx2") == 0;
         avx512 |= strcmp(tables[i]->name, "avx512") == 0;
     }
-    if (!avx2 || !gitc_tk_products_avx2.name)
+    if (!avx2 || !gitci_tk_products_avx2.name)
         return 1;
-    return avx512 && gitc_tk_products_avx512.name ? 3 : 2;
+    return avx512 && gitci_tk_products_avx512.name ? 3 : 2;
 }
 
-int gitc_tk_product_sets(const gitc_tk_products *const **sets)
+int gitci_tk_product_sets(const gitci_tk_products *const **sets)
 {
-    static const gitc_tk_products *const all[3] = {&products_portable, &gitc_tk_products_avx2,
-                                                    &gitc_tk_products_avx512};
+    static const gitci_tk_products *const all[3] = {&products_portable, &gitci_tk_products_avx2,
+                                                    &gitci_tk_products_avx512};
     *sets = all;
     return sets_running();
 }
 
 /* The best set for this CPU. */
-static const gitc_tk_products *best_products(void)
+static const gitci_tk_products *best_products(void)
 {
-    const gitc_tk_products *const *sets;
-    int n = gitc_tk_product_sets(&sets);
+    const gitci_tk_products *const *sets;
+    int n = gitci_tk_product_sets(&sets);
     return sets[n - 1];
 }
 
 typedef struct lin_ctx {
-    const gitc_tk_products *set;
+    const gitci_tk_products *set;
     float *dx, *dw, *db;
     const float *dy, *w, *x;
     int M, N, K;
@@ -303,20 +303,20 @@ static void linear_dx_task(void *arg, int ith, int nth)
         c->set->linear_dx_rows(c->dx, c->dy, c->w, c->N, c->K, r0, r1);
 }
 
-void gitc_tk_linear_dx_set(const gitc_tk_products *set, gitc_pool *pool, float *dx, const float *dy,
+void gitci_tk_linear_dx_set(const gitci_tk_products *set, gitc_pool *pool, float *dx, const float *dy,
                            const float *w, int M, int N, int K)
 {
     lin_ctx c = {.set = set, .dx = dx, .dy = dy, .w = w, .M = M, .N = N, .K = K};
     gitc_pool_run(pool, linear_dx_task, &c);
 }
 
-void gitc_tk_linear_dx(gitc_pool *pool, float *dx, const float *dy, const float *w, int M, int N,
+void gitci_tk_linear_dx(gitc_pool *pool, float *dx, const float *dy, const float *w, int M, int N,
                        int K)
 {
-    gitc_tk_linear_dx_set(best_products(), pool, dx, dy, w, M, N, K);
+    gitci_tk_linear_dx_set(best_products(), pool, dx, dy, w, M, N, K);
 }
 
-void gitc_tk_linear_dx_ref(float *dx, const float *dy, const float *w, int M, int N, int K)
+void gitci_tk_linear_dx_ref(float *dx, const float *dy, const float *w, int M, int N, int K)
 {
     for (int m = 0; m < M; m++)
         for (int k = 0; k < K; k++) {
@@ -339,20 +339,20 @@ static void linear_dw_task(void *arg, int ith, int nth)
         c->set->linear_dw_rows(c->dw, c->db, c->dy, c->x, c->M, c->N, c->K, n0, n1);
 }
 
-void gitc_tk_linear_dw_set(const gitc_tk_products *set, gitc_pool *pool, float *dw, float *db,
+void gitci_tk_linear_dw_set(const gitci_tk_products *set, gitc_pool *pool, float *dw, float *db,
                            const float *dy, const float *x, int M, int N, int K)
 {
     lin_ctx c = {.set = set, .dw = dw, .db = db, .dy = dy, .x = x, .M = M, .N = N, .K = K};
     gitc_pool_run(pool, linear_dw_task, &c);
 }
 
-void gitc_tk_linear_dw(gitc_pool *pool, float *dw, float *db, const float *dy, const float *x,
+void gitci_tk_linear_dw(gitc_pool *pool, float *dw, float *db, const float *dy, const float *x,
                        int M, int N, int K)
 {
-    gitc_tk_linear_dw_set(best_products(), pool, dw, db, dy, x, M, N, K);
+    gitci_tk_linear_dw_set(best_products(), pool, dw, db, dy, x, M, N, K);
 }
 
-void gitc_tk_linear_dw_ref(float *dw, float *db, const float *dy, const float *x, int M, int N,
+void gitci_tk_linear_dw_ref(float *dw, float *db, const float *dy, const float *x, int M, int N,
                            int K)
 {
     for (int n = 0; n < N; n++) {
@@ -406,13 +406,13 @@ static void act_task(void *arg, int ith, int nth)
         c->dx[i] = c->dy[i] * (c->quick ? quick_gelu_grad(c->u[i]) : gelu_grad(c->u[i]));
 }
 
-void gitc_tk_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n)
+void gitci_tk_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n)
 {
     act_ctx c = {dx, dy, u, n, 0};
     gitc_pool_run(pool, act_task, &c);
 }
 
-void gitc_tk_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n)
+void gitci_tk_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         double x = u[i];
@@ -421,13 +421,13 @@ void gitc_tk_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n)
     }
 }
 
-void gitc_tk_quick_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n)
+void gitci_tk_quick_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n)
 {
     act_ctx c = {dx, dy, u, n, 1};
     gitc_pool_run(pool, act_task, &c);
 }
 
-void gitc_tk_quick_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n)
+void gitci_tk_quick_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         double x = u[i], s = 1.0 / (1.0 + exp(-1.702 * x));
@@ -438,13 +438,13 @@ void gitc_tk_quick_gelu_bwd_ref(float *dx, const float *dy, const float *u, size
 /* ---- attention ---- */
 
 typedef struct attn_ctx {
-    const gitc_tk_attn *a;
+    const gitci_tk_attn *a;
     float *out, *probs, *dq, *dk, *dv, *scratch;
     const float *q, *k, *v, *dout, *cprobs;
 } attn_ctx;
 
 /* Keys query i sees. */
-static int attn_keys(const gitc_tk_attn *a, int i)
+static int attn_keys(const gitci_tk_attn *a, int i)
 {
     return i < a->n_full ? a->n_full : i + 1;
 }
@@ -477,7 +477,7 @@ static void dots_T(float *dots, const float *u, const float *xT, int n, int S, i
 /* Forward of one (sequence, head) pair; kT is E x S floats of scratch. */
 static void attn_pair(const attn_ctx *c, int seq, int h, float *kT)
 {
-    const gitc_tk_attn *a = c->a;
+    const gitci_tk_attn *a = c->a;
     size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S;
     size_t row0 = (size_t)seq * S, col = (size_t)h * (size_t)a->E;
     float *P = c->probs + ((size_t)seq * (size_t)a->H + (size_t)h) * S * S;
@@ -505,7 +505,7 @@ static void attn_pair(const attn_ctx *c, int seq, int h, float *kT)
         float *o = c->out + (row0 + (size_t)i) * ld + col;
         memset(o, 0, (size_t)a->E * sizeof(float));
         for (int j = 0; j < nk; j++) {
-            float w = p[j] * gitc_tk_drop_scale(&a->drop, base + (uint64_t)i * S + (uint64_t)j);
+            float w = p[j] * gitci_tk_drop_scale(&a->drop, base + (uint64_t)i * S + (uint64_t)j);
             const float *v = c->v + (row0 + (size_t)j) * ld + col;
             for (int e = 0; e < a->E; e++)
                 o[e] += w * v[e];
@@ -517,7 +517,7 @@ static void attn_pair(const attn_ctx *c, int seq, int h, float *kT)
  * vT is E x S floats of scratch. */
 static void attn_bwd_pair(const attn_ctx *c, int seq, int h, float *vT)
 {
-    const gitc_tk_attn *a = c->a;
+    const gitci_tk_attn *a = c->a;
     size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S, E = (size_t)a->E;
     size_t row0 = (size_t)seq * S, col = (size_t)h * E;
     const float *P = c->cprobs + ((size_t)seq * (size_t)a->H + (size_t)h) * S * S;
@@ -538,7 +538,7 @@ static void attn_bwd_pair(const attn_ctx *c, int seq, int h, float *vT)
         dots_T(dp, go, vT, nk, a->S, a->E);
         double dot = 0.0;
         for (int j = 0; j < nk; j++) {
-            float ds = gitc_tk_drop_scale(&a->drop, base + (uint64_t)i * S + (uint64_t)j);
+            float ds = gitci_tk_drop_scale(&a->drop, base + (uint64_t)i * S + (uint64_t)j);
             float w = p[j] * ds;
             float *dv = c->dv + (row0 + (size_t)j) * ld + col;
             for (size_t e = 0; e < E; e++)
@@ -576,19 +576,19 @@ static void attn_task(void *arg, int ith, int nth)
     }
 }
 
-size_t gitc_tk_attention_scratch(int n_threads, const gitc_tk_attn *a)
+size_t gitci_tk_attention_scratch(int n_threads, const gitci_tk_attn *a)
 {
     return (size_t)(n_threads > 0 ? n_threads : 1) * (size_t)a->E * (size_t)a->S;
 }
 
-void gitc_tk_attention(gitc_pool *pool, const gitc_tk_attn *a, float *out, float *probs,
+void gitci_tk_attention(gitc_pool *pool, const gitci_tk_attn *a, float *out, float *probs,
                        const float *q, const float *k, const float *v, float *scratch)
 {
     attn_ctx c = {.a = a, .out = out, .probs = probs, .q = q, .k = k, .v = v, .scratch = scratch};
     gitc_pool_run(pool, attn_task, &c);
 }
 
-void gitc_tk_attention_bwd(gitc_pool *pool, const gitc_tk_attn *a, float *dq, float *dk, float *dv,
+void gitci_tk_attention_bwd(gitc_pool *pool, const gitci_tk_attn *a, float *dq, float *dk, float *dv,
                            const float *dout, const float *probs, const float *q, const float *k,
                            const float *v, float *scratch)
 {
@@ -597,7 +597,7 @@ void gitc_tk_attention_bwd(gitc_pool *pool, const gitc_tk_attn *a, float *dq, fl
     gitc_pool_run(pool, attn_task, &c);
 }
 
-void gitc_tk_attention_bwd_ref(const gitc_tk_attn *a, float *dq, float *dk, float *dv,
+void gitci_tk_attention_bwd_ref(const gitci_tk_attn *a, float *dq, float *dk, float *dv,
                                const float *dout, const float *probs, const float *q,
                                const float *k, const float *v)
 {
@@ -614,7 +614,7 @@ void gitc_tk_attention_bwd_ref(const gitc_tk_attn *a, float *dq, float *dk, floa
                     double g = 0.0;
                     for (int e = 0; e < a->E; e++)
                         g += (double)dout[(row0 + i) * ld + col + (size_t)e] * v[(row0 + j) * ld + col + (size_t)e];
-                    dP[j] = g * gitc_tk_drop_scale(&a->drop, base + i * S + j);
+                    dP[j] = g * gitci_tk_drop_scale(&a->drop, base + i * S + j);
                     sum += dP[j] * P[i * S + j];
                 }
                 for (int e = 0; e < a->E; e++) {
@@ -633,14 +633,14 @@ void gitc_tk_attention_bwd_ref(const gitc_tk_attn *a, float *dq, float *dk, floa
                             double d = 0.0;
                             for (int ee = 0; ee < a->E; ee++)
                                 d += (double)dout[(row0 + i) * ld + col + (size_t)ee] * v[(row0 + jj) * ld + col + (size_t)ee];
-                            d *= gitc_tk_drop_scale(&a->drop, base + i * S + jj);
+                            d *= gitci_tk_drop_scale(&a->drop, base + i * S + jj);
                             if (jj == j)
                                 g = d;
                             sum += d * P[i * S + jj];
                         }
                         double ds = P[i * S + j] * (g - sum);
                         sk += ds * q[(row0 + i) * ld + col + (size_t)e];
-                        sv += (double)P[i * S + j] * gitc_tk_drop_scale(&a->drop, base + i * S + j) *
+                        sv += (double)P[i * S + j] * gitci_tk_drop_scale(&a->drop, base + i * S + j) *
                               dout[(row0 + i) * ld + col + (size_t)e];
                     }
                     dk[(row0 + j) * ld + col + (size_t)e] = (float)(sk * a->scale);
@@ -687,14 +687,14 @@ static void ce_task(void *arg, int ith, int nth)
         ce_row(c, m);
 }
 
-void gitc_tk_cross_entropy(gitc_pool *pool, double *loss, float *logits, const int32_t *targets,
+void gitci_tk_cross_entropy(gitc_pool *pool, double *loss, float *logits, const int32_t *targets,
                            int M, int V, float scale)
 {
     ce_ctx c = {loss, logits, targets, M, V, scale};
     gitc_pool_run(pool, ce_task, &c);
 }
 
-void gitc_tk_cross_entropy_ref(double *loss, float *logits, const int32_t *targets, int M, int V,
+void gitci_tk_cross_entropy_ref(double *loss, float *logits, const int32_t *targets, int M, int V,
                                float scale)
 {
     for (int m = 0; m < M; m++) {
@@ -733,14 +733,14 @@ static void emb_task(void *arg, int ith, int nth)
     }
 }
 
-void gitc_tk_embedding_bwd(gitc_pool *pool, float *dtable, const float *dy, const int32_t *ids,
+void gitci_tk_embedding_bwd(gitc_pool *pool, float *dtable, const float *dy, const int32_t *ids,
                            int M, int C)
 {
     emb_ctx c = {dtable, dy, ids, M, C, C};
     gitc_pool_run(pool, emb_task, &c);
 }
 
-void gitc_tk_sum_rows(gitc_pool *pool, float *dsum, const float *dy, int M, int C, int ld)
+void gitci_tk_sum_rows(gitc_pool *pool, float *dsum, const float *dy, int M, int C, int ld)
 {
     emb_ctx c = {dsum, dy, NULL, M, C, ld};
     gitc_pool_run(pool, emb_task, &c);

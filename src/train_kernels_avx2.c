@@ -5,7 +5,9 @@
  * says the AVX2 set runs. Every output element is summed in an order that
  * depends on its position only (never on the rows a thread was given), so
  * results are the same on any thread count. */
-#include "train_kernels.h"
+#include "train_products.h"
+
+#include <stddef.h>
 
 #if defined(__AVX2__) && defined(__FMA__)
 
@@ -123,7 +125,7 @@ static void linear_dw_rows_avx2(float *dw, float *db, const float *dy, const flo
     }
 }
 
-const gitc_tk_products gitc_tk_products_avx2 = {
+const gitci_tk_products gitci_tk_products_avx2 = {
     .name = "avx2",
     .linear_dx_rows = linear_dx_rows_avx2,
     .linear_dw_rows = linear_dw_rows_avx2,
@@ -131,6 +133,6 @@ const gitc_tk_products gitc_tk_products_avx2 = {
 
 #else
 
-const gitc_tk_products gitc_tk_products_avx2 = {.name = NULL};
+const gitci_tk_products gitci_tk_products_avx2 = {.name = NULL};
 
 #endif

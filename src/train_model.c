@@ -9,6 +9,7 @@
 
 #include "kernels.h"
 #include "model.h"
+#include "weights.h"
 #include "train_kernels.h"
 
 #include <math.h>
@@ -184,7 +185,7 @@ static int param_visit(void *user, const weight_spec *w)
     if (w->kind == WEIGHT_MATRIX || w->kind == WEIGHT_EMBEDDING) {
         const gitc_matrix *mx = w->matrix;
         if (!mx || !mx->data || (size_t)mx->n_out * (size_t)mx->n_in != numel) {
-            gitc_fail(pw->err, GITC_ERR_SHAPE, "train: weight %s is not bound as a [%zu] matrix", p->name, numel);
+            gitci_fail(pw->err, GITC_ERR_SHAPE, "train: weight %s is not bound as a [%zu] matrix", p->name, numel);
             pw->fail = 1;
             return 0;
         }
@@ -195,7 +196,7 @@ static int param_visit(void *user, const weight_spec *w)
         if (strncmp(p->name, "git.img_temperal_embedding.", 27) == 0)
             src = pw->m->temporal ? pw->m->temporal + (size_t)pw->frame++ * numel : NULL;
         if (!src) {
-            gitc_fail(pw->err, GITC_ERR_SHAPE, "train: weight %s is not bound", p->name);
+            gitci_fail(pw->err, GITC_ERR_SHAPE, "train: weight %s is not bound", p->name);
             pw->fail = 1;
             return 0;
         }
@@ -400,7 +401,7 @@ static int bind_all(gitc_tmodel *t, gitc_error *err)
     }
     ok &= bind_lin(t, &t->head, "output", t->V, t->D);
     if (!ok)
-        gitc_fail(err, GITC_ERR_SHAPE, "train: the model lacks a parameter the training pass needs");
+        gitci_fail(err, GITC_ERR_SHAPE, "train: the model lacks a parameter the training pass needs");
     return ok;
 }
 
@@ -477,7 +478,7 @@ static void layout(gitc_tmodel *t, arena_cursor *c)
     t->sm = take(c, R * Wm);
 }
 
-void gitc_tmodel_free(gitc_tmodel *t)
+void gitci_tmodel_free(gitc_tmodel *t)
 {
     if (!t)
         return;
@@ -507,34 +508,34 @@ static float *alloc_floats(size_t n)
     return p;
 }
 
-gitc_status gitc_tmodel_create(const gitc_model *m, unsigned frozen, int max_batch, int max_text,
+gitc_status gitci_tmodel_create(const gitc_model *m, unsigned frozen, int max_batch, int max_text,
                                gitc_tmodel **out, gitc_error *err)
 {
     if (!out)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: out is NULL");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: out is NULL");
     *out = NULL;
     if (!m)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: model is NULL");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: model is NULL");
     const gitc_config *c = &m->cfg;
     if (frozen & ~ALL_PARTS)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: frozen has unknown part bits 0x%x", frozen);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: frozen has unknown part bits 0x%x", frozen);
     if (max_batch < 1 || max_batch > 4096)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: max_batch %d is outside 1..4096", max_batch);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: max_batch %d is outside 1..4096", max_batch);
     if (max_text < 2 || max_text > c->max_position_embeddings)
-        return gitc_fail(err, GITC_ERR_ARGUMENT,
+        return gitci_fail(err, GITC_ERR_ARGUMENT,
                          "train: max_text %d is outside 2..%d (max_position_embeddings)", max_text,
                          c->max_position_embeddings);
     int F = c->num_image_with_embedding > 0 ? c->num_image_with_embedding : 1;
     int I = F * c->image_tokens_per_frame;
     if (I + max_text > GITC_TK_MAX_S)
-        return gitc_fail(err, GITC_ERR_LIMIT, "train: %d image + %d text tokens exceed %d", I, max_text,
+        return gitci_fail(err, GITC_ERR_LIMIT, "train: %d image + %d text tokens exceed %d", I, max_text,
                          GITC_TK_MAX_S);
     if (c->vision_num_channels != 3)
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "train: vision num_channels %d (3 supported)",
+        return gitci_fail(err, GITC_ERR_UNSUPPORTED, "train: vision num_channels %d (3 supported)",
                          c->vision_num_channels);
     gitc_tmodel *t = calloc(1, sizeof *t);
     if (!t)
-        return gitc_fail(err, GITC_ERR_MEMORY, "train: out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "train: out of memory");
     t->cfg = *c;
     t->frozen = frozen;
     t->max_batch = max_batch;
@@ -556,7 +557,7 @@ gitc_status gitc_tmodel_create(const gitc_model *m, unsigned frozen, int max_bat
 
     gitc_status st = GITC_OK;
     param_walk pw = {.t = t, .m = m, .err = err};
-    gitc_weights_for_each(c, (gitc_model *)m, param_visit, &pw);
+    gitci_weights_for_each(c, (gitc_model *)m, param_visit, &pw);
     t->n_params = pw.count;
     size_t floats = pw.floats;
     t->params = calloc((size_t)t->n_params, sizeof *t->params);
@@ -571,16 +572,16 @@ gitc_status gitc_tmodel_create(const gitc_model *m, unsigned frozen, int max_bat
     t->dres = calloc((size_t)t->Ld + 1, sizeof *t->dres);
     if (!t->params || !t->values || (!t->grads && frozen != ALL_PARTS) || !t->vl || !t->dl || !t->va ||
         !t->da || !t->vres || !t->dres) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "train: out of memory for %zu parameter floats", floats);
+        st = gitci_fail(err, GITC_ERR_MEMORY, "train: out of memory for %zu parameter floats", floats);
         goto fail;
     }
     pw = (param_walk){.t = t, .m = m, .err = err};
-    if (!gitc_weights_for_each(c, (gitc_model *)m, param_visit, &pw) || pw.fail) {
+    if (!gitci_weights_for_each(c, (gitc_model *)m, param_visit, &pw) || pw.fail) {
         st = err ? err->status : GITC_ERR_SHAPE;
         goto fail;
     }
     if (!state_dict_order(t)) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "train: out of memory");
+        st = gitci_fail(err, GITC_ERR_MEMORY, "train: out of memory");
         goto fail;
     }
     if (!bind_all(t, err)) {
@@ -591,7 +592,7 @@ gitc_status gitc_tmodel_create(const gitc_model *m, unsigned frozen, int max_bat
     layout(t, &cur);
     t->arena = alloc_floats(cur.used);
     if (!t->arena) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "train: out of memory for %zu MB of activations",
+        st = gitci_fail(err, GITC_ERR_MEMORY, "train: out of memory for %zu MB of activations",
                        cur.used * sizeof(float) >> 20);
         goto fail;
     }
@@ -600,17 +601,17 @@ gitc_status gitc_tmodel_create(const gitc_model *m, unsigned frozen, int max_bat
     *out = t;
     return GITC_OK;
 fail:
-    gitc_tmodel_free(t);
+    gitci_tmodel_free(t);
     return st;
 }
 
-int gitc_tmodel_params(gitc_tmodel *t, gitc_tparam **params)
+int gitci_tmodel_params(gitc_tmodel *t, gitc_tparam **params)
 {
     *params = t->params;
     return t->n_params;
 }
 
-size_t gitc_tmodel_vision_floats(const gitc_tmodel *t)
+size_t gitci_tmodel_vision_floats(const gitc_tmodel *t)
 {
     return (size_t)t->I * (size_t)t->Dv;
 }
@@ -628,9 +629,9 @@ static void lin_fwd(gitc_pool *pool, float *y, const float *x, const tlin *L, in
 enum { SITE_EMB = 1, SITE_DEC_PROBS, SITE_DEC_ATTN, SITE_DEC_FFN, SITE_VIS_PROBS };
 
 /* The dropout of one site of one step (rate 0 when d is NULL). */
-static gitc_tk_drop drop_site(const gitc_dropout *d, float rate, int kind, int layer)
+static gitci_tk_drop drop_site(const gitc_dropout *d, float rate, int kind, int layer)
 {
-    gitc_tk_drop s = {0};
+    gitci_tk_drop s = {0};
     if (d && rate > 0.0f) {
         s.rate = rate;
         s.seed = d->seed;
@@ -668,29 +669,29 @@ static void vision_fwd(gitc_tmodel *t, gitc_pool *pool, const float *pixels, int
             for (int i = 0; i < Dv; i++)
                 dst[i] = src[i] + pos[i];
         }
-    gitc_tk_layernorm(pool, t->vres[0], t->pre_mean, t->pre_rstd, t->vx0, t->pre.g, t->pre.b, Rv, Dv, eps);
+    gitci_tk_layernorm(pool, t->vres[0], t->pre_mean, t->pre_rstd, t->vx0, t->pre.g, t->pre.b, Rv, Dv, eps);
     for (int l = 0; l < t->Lv; l++) {
         tvlayer *L = &t->vl[l];
         vacts *a = &t->va[l];
         const float *x = t->vres[l];
-        gitc_tk_layernorm(pool, a->a1, a->mean1, a->rstd1, x, L->ln1.g, L->ln1.b, Rv, Dv, eps);
+        gitci_tk_layernorm(pool, a->a1, a->mean1, a->rstd1, x, L->ln1.g, L->ln1.b, Rv, Dv, eps);
         lin_fwd(pool, a->q, a->a1, &L->q, Rv);
         lin_fwd(pool, a->k, a->a1, &L->k, Rv);
         lin_fwd(pool, a->v, a->a1, &L->v, Rv);
-        gitc_tk_attn at = {.n_seq = nf, .S = N, .H = t->Hv, .E = Dv / t->Hv, .n_full = N,
+        gitci_tk_attn at = {.n_seq = nf, .S = N, .H = t->Hv, .E = Dv / t->Hv, .n_full = N,
                            .scale = 1.0f / sqrtf((float)(Dv / t->Hv)),
                            .drop = drop_site(drop, drop ? drop->vision_attention : 0.0f, SITE_VIS_PROBS, l)};
-        gitc_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->ascratch);
+        gitci_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->ascratch);
         lin_fwd(pool, a->h1, a->ctx, &L->o, Rv);
         gitc_add(pool, a->h1, x, (size_t)Rv * (size_t)Dv);
-        gitc_tk_layernorm(pool, a->a2, a->mean2, a->rstd2, a->h1, L->ln2.g, L->ln2.b, Rv, Dv, eps);
+        gitci_tk_layernorm(pool, a->a2, a->mean2, a->rstd2, a->h1, L->ln2.g, L->ln2.b, Rv, Dv, eps);
         lin_fwd(pool, a->u, a->a2, &L->fc1, Rv);
         memcpy(a->g, a->u, (size_t)Rv * (size_t)t->Iv * sizeof(float));
         gitc_quick_gelu(pool, a->g, (size_t)Rv * (size_t)t->Iv);
         lin_fwd(pool, t->vres[l + 1], a->g, &L->fc2, Rv);
         gitc_add(pool, t->vres[l + 1], a->h1, (size_t)Rv * (size_t)Dv);
     }
-    gitc_tk_layernorm(pool, t->vout, t->post_mean, t->post_rstd, t->vres[t->Lv], t->post.g, t->post.b, Rv,
+    gitci_tk_layernorm(pool, t->vout, t->post_mean, t->post_rstd, t->vres[t->Lv], t->post.g, t->post.b, Rv,
                       Dv, eps);
 }
 
@@ -698,14 +699,14 @@ static void vision_fwd(gitc_tmodel *t, gitc_pool *pool, const float *pixels, int
  * (allocated once per pool size, before any work). */
 static gitc_status attention_scratch(gitc_tmodel *t, gitc_pool *pool, gitc_error *err)
 {
-    gitc_tk_attn v = {.S = t->N, .E = t->Dv / t->Hv}, d = {.S = t->I + t->max_text, .E = t->D / t->H};
+    gitci_tk_attn v = {.S = t->N, .E = t->Dv / t->Hv}, d = {.S = t->I + t->max_text, .E = t->D / t->H};
     int nth = gitc_pool_size(pool);
-    size_t need = GITC_MAX(gitc_tk_attention_scratch(nth, &v), gitc_tk_attention_scratch(nth, &d));
+    size_t need = GITC_MAX(gitci_tk_attention_scratch(nth, &v), gitci_tk_attention_scratch(nth, &d));
     if (need <= t->ascratch_len)
         return GITC_OK;
     float *p = alloc_floats(need);
     if (!p)
-        return gitc_fail(err, GITC_ERR_MEMORY, "train: out of memory for attention scratch (%d threads)", nth);
+        return gitci_fail(err, GITC_ERR_MEMORY, "train: out of memory for attention scratch (%d threads)", nth);
     free(t->ascratch);
     t->ascratch = p;
     t->ascratch_len = need;
@@ -718,27 +719,27 @@ static gitc_status check_inputs(const gitc_tmodel *t, const float *pixels, const
                                 const int32_t *labels, int T, int any_vision, gitc_error *err)
 {
     if (!!pixels == !!vision)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: give exactly one of pixels and vision features");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: give exactly one of pixels and vision features");
     if (B < 1 || B > t->max_batch)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: batch %d is outside 1..%d (max_batch)", B, t->max_batch);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: batch %d is outside 1..%d (max_batch)", B, t->max_batch);
     if (T < 2 || T > t->max_text)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: text length %d is outside 2..%d (max_text)", T,
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: text length %d is outside 2..%d (max_text)", T,
                          t->max_text);
     if (!ids || !labels)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: ids and labels are required");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: ids and labels are required");
     size_t Sz = (size_t)t->cfg.vision_image_size;
-    size_t want = pixels ? (size_t)B * (size_t)t->F * 3 * Sz * Sz : (size_t)B * gitc_tmodel_vision_floats(t);
+    size_t want = pixels ? (size_t)B * (size_t)t->F * 3 * Sz * Sz : (size_t)B * gitci_tmodel_vision_floats(t);
     if (input_floats != want)
-        return gitc_fail(err, GITC_ERR_SHAPE, "train: %s: %zu floats given, a batch of %d needs %zu",
+        return gitci_fail(err, GITC_ERR_SHAPE, "train: %s: %zu floats given, a batch of %d needs %zu",
                          pixels ? "pixels" : "vision features", input_floats, B, want);
     if (vision && !any_vision && !(t->frozen & GITC_TPART_VISION))
-        return gitc_fail(err, GITC_ERR_ARGUMENT,
+        return gitci_fail(err, GITC_ERR_ARGUMENT,
                          "train: cached vision features need a frozen vision part (it trains here)");
     for (size_t i = 0; i < (size_t)B * (size_t)T; i++) {
         if (ids[i] < 0 || ids[i] >= t->V)
-            return gitc_fail(err, GITC_ERR_ARGUMENT, "train: ids[%zu] = %d is outside 0..%d", i, ids[i], t->V - 1);
+            return gitci_fail(err, GITC_ERR_ARGUMENT, "train: ids[%zu] = %d is outside 0..%d", i, ids[i], t->V - 1);
         if (labels[i] != -100 && (labels[i] < 0 || labels[i] >= t->V))
-            return gitc_fail(err, GITC_ERR_ARGUMENT, "train: labels[%zu] = %d is neither -100 nor in 0..%d", i,
+            return gitci_fail(err, GITC_ERR_ARGUMENT, "train: labels[%zu] = %d is neither -100 nor in 0..%d", i,
                              labels[i], t->V - 1);
     }
     return GITC_OK;
@@ -765,7 +766,7 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
                 x[i] += te[i];
         }
     lin_fwd(pool, t->pl, t->pin, &t->proj, B * I);
-    gitc_tk_layernorm(pool, t->img, t->proj_mean, t->proj_rstd, t->pl, t->proj_ln.g, t->proj_ln.b, B * I, D,
+    gitci_tk_layernorm(pool, t->img, t->proj_mean, t->proj_rstd, t->pl, t->proj_ln.g, t->proj_ln.b, B * I, D,
                       veps);
     for (int b = 0; b < B; b++)
         for (int i = 0; i < T; i++) {
@@ -776,9 +777,9 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
                 e[c] = w[c] + p[c];
             t->pos[r] = i;
         }
-    gitc_tk_layernorm(pool, t->txt, t->emb_mean, t->emb_rstd, t->temb, t->emb_ln.g, t->emb_ln.b, B * T, D, eps);
-    gitc_tk_drop de = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_EMB, 0);
-    gitc_tk_dropout(pool, t->txt, (size_t)B * (size_t)T * (size_t)D, &de);
+    gitci_tk_layernorm(pool, t->txt, t->emb_mean, t->emb_rstd, t->temb, t->emb_ln.g, t->emb_ln.b, B * T, D, eps);
+    gitci_tk_drop de = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_EMB, 0);
+    gitci_tk_dropout(pool, t->txt, (size_t)B * (size_t)T * (size_t)D, &de);
     for (int b = 0; b < B; b++) {
         memcpy(t->dres[0] + (size_t)b * (size_t)S * (size_t)D, t->img + (size_t)b * (size_t)I * (size_t)D,
                (size_t)I * (size_t)D * sizeof(float));
@@ -793,23 +794,23 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
         lin_fwd(pool, a->q, x, &L->q, Rd);
         lin_fwd(pool, a->k, x, &L->k, Rd);
         lin_fwd(pool, a->v, x, &L->v, Rd);
-        gitc_tk_attn at = {.n_seq = B, .S = S, .H = t->H, .E = D / t->H, .n_full = I,
+        gitci_tk_attn at = {.n_seq = B, .S = S, .H = t->H, .E = D / t->H, .n_full = I,
                            .scale = 1.0f / sqrtf((float)(D / t->H)),
                            .drop = drop_site(drop, drop ? drop->attention : 0.0f, SITE_DEC_PROBS, l)};
-        gitc_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->ascratch);
+        gitci_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->ascratch);
         lin_fwd(pool, a->r1, a->ctx, &L->o, Rd);
-        gitc_tk_drop d1 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_ATTN, l);
-        gitc_tk_dropout(pool, a->r1, RD, &d1);
+        gitci_tk_drop d1 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_ATTN, l);
+        gitci_tk_dropout(pool, a->r1, RD, &d1);
         gitc_add(pool, a->r1, x, RD);
-        gitc_tk_layernorm(pool, a->a, a->mean1, a->rstd1, a->r1, L->ln1.g, L->ln1.b, Rd, D, eps);
+        gitci_tk_layernorm(pool, a->a, a->mean1, a->rstd1, a->r1, L->ln1.g, L->ln1.b, Rd, D, eps);
         lin_fwd(pool, a->u, a->a, &L->fc1, Rd);
         memcpy(a->g, a->u, (size_t)Rd * (size_t)t->Id * sizeof(float));
         gitc_gelu(pool, a->g, (size_t)Rd * (size_t)t->Id);
         lin_fwd(pool, a->r2, a->g, &L->fc2, Rd);
-        gitc_tk_drop d2 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_FFN, l);
-        gitc_tk_dropout(pool, a->r2, RD, &d2);
+        gitci_tk_drop d2 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_FFN, l);
+        gitci_tk_dropout(pool, a->r2, RD, &d2);
         gitc_add(pool, a->r2, a->a, RD);
-        gitc_tk_layernorm(pool, t->dres[l + 1], a->mean2, a->rstd2, a->r2, L->ln2.g, L->ln2.b, Rd, D, eps);
+        gitci_tk_layernorm(pool, t->dres[l + 1], a->mean2, a->rstd2, a->r2, L->ln2.g, L->ln2.b, Rd, D, eps);
     }
     /* transformers: logits of text rows 0..T-2 against labels 1..T-1, -100 ignored */
     int nt = 0;
@@ -828,7 +829,7 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
     if (nt == 0)
         return 0;
     lin_fwd(pool, t->logits, t->hsel, &t->head, nt);
-    gitc_tk_cross_entropy(pool, t->row_loss, t->logits, t->tgt, nt, t->V, grad_scale / (float)nt);
+    gitci_tk_cross_entropy(pool, t->row_loss, t->logits, t->tgt, nt, t->V, grad_scale / (float)nt);
     double sum = 0.0;
     for (int i = 0; i < nt; i++)
         sum += t->row_loss[i];
@@ -842,9 +843,9 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
 static void lin_bwd(gitc_pool *pool, float *dx, const float *dy, const float *x, const tlin *L, int M)
 {
     if (dx)
-        gitc_tk_linear_dx(pool, dx, dy, L->w, M, L->n_out, L->n_in);
+        gitci_tk_linear_dx(pool, dx, dy, L->w, M, L->n_out, L->n_in);
     if (L->gw)
-        gitc_tk_linear_dw(pool, L->gw, L->gb, dy, x, M, L->n_out, L->n_in);
+        gitci_tk_linear_dw(pool, L->gw, L->gb, dy, x, M, L->n_out, L->n_in);
 }
 
 /* The key projection's backward without its bias gradient: that gradient is
@@ -872,7 +873,7 @@ static void vision_bwd(gitc_tmodel *t, gitc_pool *pool, float *dvout, int nf, co
     float *dcur = t->s[0], *dh1 = t->s[1], *da = t->s[2], *dc = t->s[3], *dq = t->s[4], *dk = t->s[5],
           *dvv = t->s[6], *dnext = t->s[7], *dm = t->sm;
     zero(dcur, RD);
-    gitc_tk_layernorm_bwd(pool, dcur, t->post.gg, t->post.gb, dvout, t->vres[t->Lv], t->post_mean, t->post_rstd,
+    gitci_tk_layernorm_bwd(pool, dcur, t->post.gg, t->post.gb, dvout, t->vres[t->Lv], t->post_mean, t->post_rstd,
                           t->post.g, Rv, Dv);
     for (int l = t->Lv - 1; l >= 0; l--) {
         tvlayer *L = &t->vl[l];
@@ -880,22 +881,22 @@ static void vision_bwd(gitc_tmodel *t, gitc_pool *pool, float *dvout, int nf, co
         memcpy(dh1, dcur, RD * sizeof(float));
         zero(dm, (size_t)Rv * (size_t)Iv);
         lin_bwd(pool, dm, dcur, a->g, &L->fc2, Rv);
-        gitc_tk_quick_gelu_bwd(pool, dm, dm, a->u, (size_t)Rv * (size_t)Iv);
+        gitci_tk_quick_gelu_bwd(pool, dm, dm, a->u, (size_t)Rv * (size_t)Iv);
         zero(da, RD);
         lin_bwd(pool, da, dm, a->a2, &L->fc1, Rv);
-        gitc_tk_layernorm_bwd(pool, dh1, L->ln2.gg, L->ln2.gb, da, a->h1, a->mean2, a->rstd2, L->ln2.g, Rv, Dv);
+        gitci_tk_layernorm_bwd(pool, dh1, L->ln2.gg, L->ln2.gb, da, a->h1, a->mean2, a->rstd2, L->ln2.g, Rv, Dv);
         zero(dc, RD);
         lin_bwd(pool, dc, dh1, a->ctx, &L->o, Rv);
-        gitc_tk_attn at = {.n_seq = nf, .S = N, .H = t->Hv, .E = Dv / t->Hv, .n_full = N,
+        gitci_tk_attn at = {.n_seq = nf, .S = N, .H = t->Hv, .E = Dv / t->Hv, .n_full = N,
                            .scale = 1.0f / sqrtf((float)(Dv / t->Hv)),
                            .drop = drop_site(drop, drop ? drop->vision_attention : 0.0f, SITE_VIS_PROBS, l)};
-        gitc_tk_attention_bwd(pool, &at, dq, dk, dvv, dc, a->probs, a->q, a->k, a->v, t->ascratch);
+        gitci_tk_attention_bwd(pool, &at, dq, dk, dvv, dc, a->probs, a->q, a->k, a->v, t->ascratch);
         zero(da, RD);
         lin_bwd(pool, da, dq, a->a1, &L->q, Rv);
         key_bwd(pool, da, dk, a->a1, &L->k, Rv);
         lin_bwd(pool, da, dvv, a->a1, &L->v, Rv);
         memcpy(dnext, dh1, RD * sizeof(float));
-        gitc_tk_layernorm_bwd(pool, dnext, L->ln1.gg, L->ln1.gb, da, t->vres[l], a->mean1, a->rstd1, L->ln1.g, Rv,
+        gitci_tk_layernorm_bwd(pool, dnext, L->ln1.gg, L->ln1.gb, da, t->vres[l], a->mean1, a->rstd1, L->ln1.g, Rv,
                               Dv);
         float *tmp = dcur;
         dcur = dnext;
@@ -903,12 +904,12 @@ static void vision_bwd(gitc_tmodel *t, gitc_pool *pool, float *dvout, int nf, co
     }
     /* pre-LN, then the class, position and patch embeddings */
     zero(dnext, RD);
-    gitc_tk_layernorm_bwd(pool, dnext, t->pre.gg, t->pre.gb, dcur, t->vx0, t->pre_mean, t->pre_rstd, t->pre.g, Rv,
+    gitci_tk_layernorm_bwd(pool, dnext, t->pre.gg, t->pre.gb, dcur, t->vx0, t->pre_mean, t->pre_rstd, t->pre.g, Rv,
                           Dv);
     if (t->gcls)
-        gitc_tk_sum_rows(pool, t->gcls, dnext, nf, Dv, N * Dv);
+        gitci_tk_sum_rows(pool, t->gcls, dnext, nf, Dv, N * Dv);
     if (t->gvpos)
-        gitc_tk_sum_rows(pool, t->gvpos, dnext, nf, N * Dv, N * Dv);
+        gitci_tk_sum_rows(pool, t->gvpos, dnext, nf, N * Dv, N * Dv);
     if (t->patch.gw) {
         for (int f = 0; f < nf; f++)
             memcpy(dcur + (size_t)f * (size_t)t->Np * (size_t)Dv, dnext + ((size_t)f * (size_t)N + 1) * (size_t)Dv,
@@ -934,7 +935,7 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
         return;
     /* d(hidden) of the target rows, scattered into the decoder output rows */
     zero(dr, (size_t)nt * (size_t)D);
-    gitc_tk_linear_dx(pool, dr, t->logits, t->head.w, nt, t->V, D);
+    gitci_tk_linear_dx(pool, dr, t->logits, t->head.w, nt, t->V, D);
     zero(dcur, RD);
     for (int i = 0; i < nt; i++)
         memcpy(dcur + (size_t)t->sel[i] * (size_t)D, dr + (size_t)i * (size_t)D, (size_t)D * sizeof(float));
@@ -942,25 +943,25 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
         tdlayer *L = &t->dl[l];
         dacts *a = &t->da[l];
         zero(dr, RD);
-        gitc_tk_layernorm_bwd(pool, dr, L->ln2.gg, L->ln2.gb, dcur, a->r2, a->mean2, a->rstd2, L->ln2.g, Rd, D);
+        gitci_tk_layernorm_bwd(pool, dr, L->ln2.gg, L->ln2.gb, dcur, a->r2, a->mean2, a->rstd2, L->ln2.g, Rd, D);
         memcpy(da, dr, RD * sizeof(float));
-        gitc_tk_drop d2 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_FFN, l);
-        gitc_tk_dropout(pool, dr, RD, &d2);
+        gitci_tk_drop d2 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_FFN, l);
+        gitci_tk_dropout(pool, dr, RD, &d2);
         zero(dm, (size_t)Rd * (size_t)t->Id);
         lin_bwd(pool, dm, dr, a->g, &L->fc2, Rd);
-        gitc_tk_gelu_bwd(pool, dm, dm, a->u, (size_t)Rd * (size_t)t->Id);
+        gitci_tk_gelu_bwd(pool, dm, dm, a->u, (size_t)Rd * (size_t)t->Id);
         lin_bwd(pool, da, dm, a->a, &L->fc1, Rd);
         zero(dr, RD);
-        gitc_tk_layernorm_bwd(pool, dr, L->ln1.gg, L->ln1.gb, da, a->r1, a->mean1, a->rstd1, L->ln1.g, Rd, D);
+        gitci_tk_layernorm_bwd(pool, dr, L->ln1.gg, L->ln1.gb, da, a->r1, a->mean1, a->rstd1, L->ln1.g, Rd, D);
         memcpy(dnext, dr, RD * sizeof(float));
-        gitc_tk_drop d1 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_ATTN, l);
-        gitc_tk_dropout(pool, dr, RD, &d1);
+        gitci_tk_drop d1 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_ATTN, l);
+        gitci_tk_dropout(pool, dr, RD, &d1);
         zero(dc, RD);
         lin_bwd(pool, dc, dr, a->ctx, &L->o, Rd);
-        gitc_tk_attn at = {.n_seq = B, .S = S, .H = t->H, .E = D / t->H, .n_full = I,
+        gitci_tk_attn at = {.n_seq = B, .S = S, .H = t->H, .E = D / t->H, .n_full = I,
                            .scale = 1.0f / sqrtf((float)(D / t->H)),
                            .drop = drop_site(drop, drop ? drop->attention : 0.0f, SITE_DEC_PROBS, l)};
-        gitc_tk_attention_bwd(pool, &at, dq, dk, dv, dc, a->probs, a->q, a->k, a->v, t->ascratch);
+        gitci_tk_attention_bwd(pool, &at, dq, dk, dv, dc, a->probs, a->q, a->k, a->v, t->ascratch);
         const float *x = t->dres[l];
         lin_bwd(pool, dnext, dq, x, &L->q, Rd);
         key_bwd(pool, dnext, dk, x, &L->k, Rd);
@@ -975,15 +976,15 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
         for (int b = 0; b < B; b++)
             memcpy(dt + (size_t)b * (size_t)T * (size_t)D, dcur + ((size_t)b * (size_t)S + (size_t)I) * (size_t)D,
                    (size_t)T * (size_t)D * sizeof(float));
-        gitc_tk_drop de0 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_EMB, 0);
-        gitc_tk_dropout(pool, dt, (size_t)B * (size_t)T * (size_t)D, &de0);
+        gitci_tk_drop de0 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_EMB, 0);
+        gitci_tk_dropout(pool, dt, (size_t)B * (size_t)T * (size_t)D, &de0);
         zero(de, (size_t)B * (size_t)T * (size_t)D);
-        gitc_tk_layernorm_bwd(pool, de, t->emb_ln.gg, t->emb_ln.gb, dt, t->temb, t->emb_mean, t->emb_rstd,
+        gitci_tk_layernorm_bwd(pool, de, t->emb_ln.gg, t->emb_ln.gb, dt, t->temb, t->emb_mean, t->emb_rstd,
                               t->emb_ln.g, B * T, D);
         if (t->gwte)
-            gitc_tk_embedding_bwd(pool, t->gwte, de, ids, B * T, D);
+            gitci_tk_embedding_bwd(pool, t->gwte, de, ids, B * T, D);
         if (t->gwpe)
-            gitc_tk_embedding_bwd(pool, t->gwpe, de, t->pos, B * T, D);
+            gitci_tk_embedding_bwd(pool, t->gwpe, de, t->pos, B * T, D);
     }
     if (!proj)
         return;
@@ -992,7 +993,7 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
         memcpy(di + (size_t)b * (size_t)I * (size_t)D, dcur + (size_t)b * (size_t)S * (size_t)D,
                (size_t)I * (size_t)D * sizeof(float));
     zero(dpl, (size_t)B * (size_t)I * (size_t)D);
-    gitc_tk_layernorm_bwd(pool, dpl, t->proj_ln.gg, t->proj_ln.gb, di, t->pl, t->proj_mean, t->proj_rstd,
+    gitci_tk_layernorm_bwd(pool, dpl, t->proj_ln.gg, t->proj_ln.gb, di, t->pl, t->proj_mean, t->proj_rstd,
                           t->proj_ln.g, B * I, D);
     if (vis)
         zero(dpin, (size_t)Rv * (size_t)Dv);
@@ -1003,32 +1004,32 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
         if (!vis) {
             dpin_t = dq;
             zero(dpin_t, (size_t)Rv * (size_t)Dv);
-            gitc_tk_linear_dx(pool, dpin_t, dpl, t->proj.w, B * I, D, Dv);
+            gitci_tk_linear_dx(pool, dpin_t, dpl, t->proj.w, B * I, D, Dv);
         }
         for (int b = 0; b < B; b++)
             for (int f = 0; f < F; f++)
-                gitc_tk_sum_rows(pool, t->gtemporal + (size_t)f * t->tstride,
+                gitci_tk_sum_rows(pool, t->gtemporal + (size_t)f * t->tstride,
                                  dpin_t + ((size_t)b * (size_t)F + (size_t)f) * (size_t)N * (size_t)Dv, N, Dv, Dv);
     }
     if (vis)
         vision_bwd(t, pool, dpin, B * F, drop); /* reads dpin before it reuses s[7] */
 }
 
-gitc_status gitc_tmodel_step(gitc_tmodel *t, gitc_pool *pool, const float *pixels,
+gitc_status gitci_tmodel_step(gitc_tmodel *t, gitc_pool *pool, const float *pixels,
                              const float *vision, size_t input_floats, int B, const int32_t *ids,
                              const int32_t *labels, int T, float grad_scale,
                              const gitc_dropout *dropout, double *loss, int *n_targets,
                              gitc_error *err)
 {
     if (!t || !loss || !n_targets)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: model, loss and n_targets are required");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: model, loss and n_targets are required");
     gitc_status st = check_inputs(t, pixels, vision, input_floats, B, ids, labels, T, 0, err);
     if (st == GITC_OK)
         st = attention_scratch(t, pool, err);
     if (st != GITC_OK)
         return st;
     if (!t->grads)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: every part is frozen: nothing to train");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: every part is frozen: nothing to train");
     int nt = forward(t, pool, pixels, vision, B, ids, labels, T, grad_scale, dropout, loss);
     *n_targets = nt;
     if (nt > 0)
@@ -1036,13 +1037,13 @@ gitc_status gitc_tmodel_step(gitc_tmodel *t, gitc_pool *pool, const float *pixel
     return GITC_OK;
 }
 
-gitc_status gitc_tmodel_loss(gitc_tmodel *t, gitc_pool *pool, const float *pixels,
+gitc_status gitci_tmodel_loss(gitc_tmodel *t, gitc_pool *pool, const float *pixels,
                              const float *vision, size_t input_floats, int B, const int32_t *ids,
                              const int32_t *labels, int T, double *loss, int *n_targets,
                              gitc_error *err)
 {
     if (!t || !loss || !n_targets)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: model, loss and n_targets are required");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: model, loss and n_targets are required");
     /* cached vision features are welcome in evaluation whatever trains */
     gitc_status st = check_inputs(t, pixels, vision, input_floats, B, ids, labels, T, 1, err);
     if (st == GITC_OK)
@@ -1053,20 +1054,20 @@ gitc_status gitc_tmodel_loss(gitc_tmodel *t, gitc_pool *pool, const float *pixel
     return GITC_OK;
 }
 
-gitc_status gitc_tmodel_vision(gitc_tmodel *t, gitc_pool *pool, float *out, size_t out_floats,
+gitc_status gitci_tmodel_vision(gitc_tmodel *t, gitc_pool *pool, float *out, size_t out_floats,
                                const float *pixels, size_t pixel_floats, int B, gitc_error *err)
 {
     if (!t || !out || !pixels)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: model, out and pixels are required");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: model, out and pixels are required");
     if (B < 1)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: batch %d is below 1", B);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: batch %d is below 1", B);
     size_t Sz = (size_t)t->cfg.vision_image_size, per_px = (size_t)t->F * 3 * Sz * Sz;
-    size_t per_out = gitc_tmodel_vision_floats(t);
+    size_t per_out = gitci_tmodel_vision_floats(t);
     if (pixel_floats != (size_t)B * per_px)
-        return gitc_fail(err, GITC_ERR_SHAPE, "train: pixels have %zu floats, %d images need %zu", pixel_floats,
+        return gitci_fail(err, GITC_ERR_SHAPE, "train: pixels have %zu floats, %d images need %zu", pixel_floats,
                          B, (size_t)B * per_px);
     if (out_floats != (size_t)B * per_out)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "train: out has room for %zu floats, %d images need %zu",
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "train: out has room for %zu floats, %d images need %zu",
                          out_floats, B, (size_t)B * per_out);
     gitc_status st = attention_scratch(t, pool, err);
     if (st != GITC_OK)

@@ -54,23 +54,23 @@ typedef struct gitc_dropout {
 /* Copies every parameter of m into float32 training tensors (and zeroed
  * gradients for the parts not in `frozen`), and sizes the activation memory
  * for up to max_batch rows of max_text tokens once. Fails with a gitc_status
- * and err text (never aborts). *out is freed with gitc_tmodel_free. */
-gitc_status gitc_tmodel_create(const gitc_model *m, unsigned frozen, int max_batch, int max_text,
+ * and err text (never aborts). *out is freed with gitci_tmodel_free. */
+gitc_status gitci_tmodel_create(const gitc_model *m, unsigned frozen, int max_batch, int max_text,
                                gitc_tmodel **out, gitc_error *err);
-void gitc_tmodel_free(gitc_tmodel *t); /* NULL is fine */
+void gitci_tmodel_free(gitc_tmodel *t); /* NULL is fine */
 
 /* The parameters, in state-dict order; *params is owned by t. Returns the count. */
-int gitc_tmodel_params(gitc_tmodel *t, gitc_tparam **params);
+int gitci_tmodel_params(gitc_tmodel *t, gitc_tparam **params);
 
 /* Floats of one image's vision features (I * Dv: the post-LayerNorm vision
  * output, the input of the visual projection): what a frozen vision encoder's
  * cache stores per image. */
-size_t gitc_tmodel_vision_floats(const gitc_tmodel *t);
+size_t gitci_tmodel_vision_floats(const gitc_tmodel *t);
 
 /* Runs the vision encoder only (no gradient) for B images:
  * pixels [B, 3, H, W] (pixel_floats = its float count, checked) -> out
  * [B, I, Dv] (out_floats checked). For the frozen-vision cache. */
-gitc_status gitc_tmodel_vision(gitc_tmodel *t, gitc_pool *pool, float *out, size_t out_floats,
+gitc_status gitci_tmodel_vision(gitc_tmodel *t, gitc_pool *pool, float *out, size_t out_floats,
                                const float *pixels, size_t pixel_floats, int B, gitc_error *err);
 
 /* One forward + backward pass over a batch. Input is either pixels [B,3,H,W]
@@ -82,14 +82,14 @@ gitc_status gitc_tmodel_vision(gitc_tmodel *t, gitc_pool *pool, float *out, size
  * every unfrozen parameter's grad (the trainer zeroes them; grad_scale is
  * 1/accumulation steps). *loss = the mean loss, *n_targets = targets counted.
  * dropout NULL: none. */
-gitc_status gitc_tmodel_step(gitc_tmodel *t, gitc_pool *pool, const float *pixels,
+gitc_status gitci_tmodel_step(gitc_tmodel *t, gitc_pool *pool, const float *pixels,
                              const float *vision, size_t input_floats, int B, const int32_t *ids,
                              const int32_t *labels, int T, float grad_scale,
                              const gitc_dropout *dropout, double *loss, int *n_targets,
                              gitc_error *err);
 
 /* Forward only (evaluation): the same loss, no gradient, no dropout. */
-gitc_status gitc_tmodel_loss(gitc_tmodel *t, gitc_pool *pool, const float *pixels,
+gitc_status gitci_tmodel_loss(gitc_tmodel *t, gitc_pool *pool, const float *pixels,
                              const float *vision, size_t input_floats, int B, const int32_t *ids,
                              const int32_t *labels, int T, double *loss, int *n_targets,
                              gitc_error *err);

@@ -18,7 +18,7 @@
 static float *snapshot(gitc_tmodel *t, size_t *n_out)
 {
     gitc_tparam *p;
-    int n = gitc_tmodel_params(t, &p);
+    int n = gitci_tmodel_params(t, &p);
     size_t total = 0;
     for (int i = 0; i < n; i++)
         total += p[i].grad ? p[i].numel : 0;
@@ -39,12 +39,12 @@ static void check_frozen(const gitc_model *m, const fixture *fx, gitc_tmodel *fu
 {
     gitc_error err = {0};
     gitc_tmodel *t = NULL;
-    if (!check_true(gitc_tmodel_create(m, frozen, fx->B, fx->T, &t, &err) == GITC_OK, "%s: create: %s", what,
+    if (!check_true(gitci_tmodel_create(m, frozen, fx->B, fx->T, &t, &err) == GITC_OK, "%s: create: %s", what,
                     err.message))
         return;
     gitc_tparam *p, *pf;
-    int n = gitc_tmodel_params(t, &p);
-    gitc_tmodel_params(full, &pf);
+    int n = gitci_tmodel_params(t, &p);
+    gitci_tmodel_params(full, &pf);
     double loss = 0;
     int nt = 0;
     for (int pass = 0; pass < ((frozen & GITC_TPART_VISION) ? 2 : 1); pass++) {
@@ -52,14 +52,14 @@ static void check_frozen(const gitc_model *m, const fixture *fx, gitc_tmodel *fu
         gitc_status st;
         float *feat = NULL;
         if (pass == 0) {
-            st = gitc_tmodel_step(t, pool, fx->pixels, NULL, fx->n_pixels, fx->B, fx->ids, fx->labels, fx->T, 1.0f,
+            st = gitci_tmodel_step(t, pool, fx->pixels, NULL, fx->n_pixels, fx->B, fx->ids, fx->labels, fx->T, 1.0f,
                                   NULL, &loss, &nt, &err);
         } else {
-            size_t nfeat = (size_t)fx->B * gitc_tmodel_vision_floats(t);
+            size_t nfeat = (size_t)fx->B * gitci_tmodel_vision_floats(t);
             feat = malloc(nfeat * sizeof(float));
-            st = gitc_tmodel_vision(t, pool, feat, nfeat, fx->pixels, fx->n_pixels, fx->B, &err);
+            st = gitci_tmodel_vision(t, pool, feat, nfeat, fx->pixels, fx->n_pixels, fx->B, &err);
             check_true(st == GITC_OK, "%s: vision features: %s", what, err.message);
-            st = gitc_tmodel_step(t, pool, NULL, feat, nfeat, fx->B, fx->ids, fx->labels, fx->T, 1.0f, NULL, &loss,
+            st = gitci_tmodel_step(t, pool, NULL, feat, nfeat, fx->B, fx->ids, fx->labels, fx->T, 1.0f, NULL, &loss,
                                   &nt, &err);
         }
         check_true(st == GITC_OK, "%s: step: %s", what, err.message);
@@ -81,7 +81,7 @@ static void check_frozen(const gitc_model *m, const fixture *fx, gitc_tmodel *fu
                pass ? " (cached vision features)" : "");
         free(feat);
     }
-    gitc_tmodel_free(t);
+    gitci_tmodel_free(t);
 }
 
 static void check_model(const char *model)
@@ -102,11 +102,11 @@ static void check_model(const char *model)
     }
     gitc_pool *pool2 = gitc_pool_create(2);
     gitc_tmodel *t = NULL;
-    if (!check_true(gitc_tmodel_create(m, 0, fx.B, fx.T, &t, &err) == GITC_OK, "create: %s", err.message))
+    if (!check_true(gitci_tmodel_create(m, 0, fx.B, fx.T, &t, &err) == GITC_OK, "create: %s", err.message))
         goto done;
     double loss = 0;
     int nt = 0;
-    gitc_status st = gitc_tmodel_step(t, NULL, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f,
+    gitc_status st = gitci_tmodel_step(t, NULL, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f,
                                       NULL, &loss, &nt, &err);
     if (!check_true(st == GITC_OK, "step: %s", err.message))
         goto done;
@@ -119,7 +119,7 @@ static void check_model(const char *model)
     printf("  loss %.9f, float64 reference %.9f (diff %.2g), %d targets\n", loss, fx.loss, fabs(loss - fx.loss), nt);
 
     gitc_tparam *p;
-    int n = gitc_tmodel_params(t, &p);
+    int n = gitci_tmodel_params(t, &p);
     {
         /* the parameters are transformers' state dict, in its order */
         char jpath[300];
@@ -149,7 +149,7 @@ static void check_model(const char *model)
     float *g1 = snapshot(t, &n1);
     zero_grads(t);
     double loss2 = 0;
-    st = gitc_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f, NULL, &loss2,
+    st = gitci_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f, NULL, &loss2,
                           &nt, &err);
     float *g2 = snapshot(t, &n2);
     check_true(st == GITC_OK && loss2 == loss && n1 == n2 && memcmp(g1, g2, n1 * sizeof(float)) == 0,
@@ -157,7 +157,7 @@ static void check_model(const char *model)
     printf("  1 and 2 threads: identical bits over %zu gradient values\n", n1);
 
     /* grad_scale scales, and gradients add up */
-    st = gitc_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 0.5f, NULL, &loss2,
+    st = gitci_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 0.5f, NULL, &loss2,
                           &nt, &err);
     float *g3 = snapshot(t, &n2);
     double acc_diff = 0, acc_max = 0;
@@ -176,10 +176,10 @@ static void check_model(const char *model)
         int32_t *hid = tensor_i32(fx.st, "hf_input_ids", &nh);
         double *hl = check_tensor_f64(fx.st, "hf_loss", NULL);
         gitc_tmodel *t1 = NULL;
-        if (hid && hl && gitc_tmodel_create(m, 0, 1, (int)nh, &t1, &err) == GITC_OK) {
+        if (hid && hl && gitci_tmodel_create(m, 0, 1, (int)nh, &t1, &err) == GITC_OK) {
             double l1 = 0;
             int n1t = 0;
-            st = gitc_tmodel_loss(t1, pool2, fx.pixels, NULL, fx.n_pixels / (size_t)fx.B, 1, hid, hid, (int)nh, &l1,
+            st = gitci_tmodel_loss(t1, pool2, fx.pixels, NULL, fx.n_pixels / (size_t)fx.B, 1, hid, hid, (int)nh, &l1,
                                   &n1t, &err);
             check_true(st == GITC_OK && fabs(l1 - hl[0]) <= LOSS_TOL, "loss %.9f vs transformers %.9f (%s)", l1,
                        hl[0], err.message);
@@ -187,7 +187,7 @@ static void check_model(const char *model)
         } else {
             check_true(0, "single-image loss: %s", err.message);
         }
-        gitc_tmodel_free(t1);
+        gitci_tmodel_free(t1);
         free(hid);
         free(hl);
     }
@@ -197,15 +197,15 @@ static void check_model(const char *model)
         gitc_dropout d = {.hidden = 0.1f, .attention = 0.1f, .vision = 0.0f, .vision_attention = 0.1f, .seed = 7};
         double la = 0, lb = 0, lc = 0;
         zero_grads(t);
-        gitc_tmodel_step(t, NULL, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f, &d, &la, &nt,
+        gitci_tmodel_step(t, NULL, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f, &d, &la, &nt,
                          &err);
         float *ga = snapshot(t, &n1);
         zero_grads(t);
-        gitc_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f, &d, &lb, &nt,
+        gitci_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f, &d, &lb, &nt,
                          &err);
         float *gb = snapshot(t, &n2);
         d.seed = 8;
-        gitc_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f, &d, &lc, &nt,
+        gitci_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f, &d, &lc, &nt,
                          &err);
         check_true(la == lb && memcmp(ga, gb, n1 * sizeof(float)) == 0, "dropout differs between 1 and 2 threads");
         check_true(la != loss && lc != la, "dropout does not change the loss (%.9f %.9f %.9f)", loss, la, lc);
@@ -216,7 +216,7 @@ static void check_model(const char *model)
     }
     /* restore the no-dropout gradients for the frozen comparisons */
     zero_grads(t);
-    gitc_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f, NULL, &loss2, &nt,
+    gitci_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f, NULL, &loss2, &nt,
                      &err);
 
     check_frozen(m, &fx, t, pool2, GITC_TPART_VISION, "vision");
@@ -230,10 +230,10 @@ static void check_model(const char *model)
         float *before = snapshot(t, &ns);
         double le = 0;
         int nte = 0;
-        st = gitc_tmodel_loss(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, &le, &nte, &err);
+        st = gitci_tmodel_loss(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, &le, &nte, &err);
         float *after = snapshot(t, &ns);
         check_true(st == GITC_OK && le == loss2 && nte == nt && !memcmp(before, after, ns * sizeof(float)),
-                   "gitc_tmodel_loss: %.17g vs step %.17g, %d vs %d targets, gradients %s (%s)", le, loss2, nte, nt,
+                   "gitci_tmodel_loss: %.17g vs step %.17g, %d vs %d targets, gradients %s (%s)", le, loss2, nte, nt,
                    memcmp(before, after, ns * sizeof(float)) ? "changed" : "kept", err.message);
         free(before);
         free(after);
@@ -242,16 +242,16 @@ static void check_model(const char *model)
     /* vision features of more images than max_batch: computed in chunks, the same bits */
     {
         gitc_tmodel *t1 = NULL;
-        size_t nfeat = (size_t)fx.B * gitc_tmodel_vision_floats(t);
+        size_t nfeat = (size_t)fx.B * gitci_tmodel_vision_floats(t);
         float *fa = malloc(nfeat * sizeof(float)), *fb = malloc(nfeat * sizeof(float));
-        gitc_status sa = gitc_tmodel_vision(t, pool2, fa, nfeat, fx.pixels, fx.n_pixels, fx.B, &err);
-        gitc_status sb = gitc_tmodel_create(m, GITC_TPART_VISION, 1, fx.T, &t1, &err);
+        gitc_status sa = gitci_tmodel_vision(t, pool2, fa, nfeat, fx.pixels, fx.n_pixels, fx.B, &err);
+        gitc_status sb = gitci_tmodel_create(m, GITC_TPART_VISION, 1, fx.T, &t1, &err);
         if (sb == GITC_OK)
-            sb = gitc_tmodel_vision(t1, NULL, fb, nfeat, fx.pixels, fx.n_pixels, fx.B, &err);
+            sb = gitci_tmodel_vision(t1, NULL, fb, nfeat, fx.pixels, fx.n_pixels, fx.B, &err);
         check_true(sa == GITC_OK && sb == GITC_OK && !memcmp(fa, fb, nfeat * sizeof(float)),
                    "vision features in chunks of 1 differ from a batch of %d (%s)", fx.B, err.message);
         printf("  vision features of %d images with max_batch 1 (chunks, 1 thread) = one batch (2 threads)\n", fx.B);
-        gitc_tmodel_free(t1);
+        gitci_tmodel_free(t1);
         free(fa);
         free(fb);
     }
@@ -260,35 +260,35 @@ static void check_model(const char *model)
     {
         gitc_tmodel *bad = NULL;
         const gitc_config *c = gitc_model_config(m);
-        check_true(gitc_tmodel_create(m, 0, 0, fx.T, &bad, &err) == GITC_ERR_ARGUMENT && !bad, "max_batch 0: %s",
+        check_true(gitci_tmodel_create(m, 0, 0, fx.T, &bad, &err) == GITC_ERR_ARGUMENT && !bad, "max_batch 0: %s",
                    err.message);
-        check_true(gitc_tmodel_create(m, 0, 1, c->max_position_embeddings + 1, &bad, &err) == GITC_ERR_ARGUMENT && !bad,
+        check_true(gitci_tmodel_create(m, 0, 1, c->max_position_embeddings + 1, &bad, &err) == GITC_ERR_ARGUMENT && !bad,
                    "max_text above max_position_embeddings: %s", err.message);
-        check_true(gitc_tmodel_create(m, 1u << 9, 1, fx.T, &bad, &err) == GITC_ERR_ARGUMENT && !bad,
+        check_true(gitci_tmodel_create(m, 1u << 9, 1, fx.T, &bad, &err) == GITC_ERR_ARGUMENT && !bad,
                    "unknown frozen bits: %s", err.message);
         printf("  create refuses: %s\n", err.message);
     }
 
     /* refused inputs: a short buffer, a wrong batch, an id outside the vocabulary */
     {
-        st = gitc_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels - 1, fx.B, fx.ids, fx.labels, fx.T, 1.0f, NULL,
+        st = gitci_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels - 1, fx.B, fx.ids, fx.labels, fx.T, 1.0f, NULL,
                               &loss2, &nt, &err);
         check_true(st == GITC_ERR_SHAPE && strstr(err.message, "pixels"), "short pixels: %d %s", st, err.message);
         printf("  short pixel buffer refused: %s\n", err.message);
-        size_t nfeat = (size_t)fx.B * gitc_tmodel_vision_floats(t);
+        size_t nfeat = (size_t)fx.B * gitci_tmodel_vision_floats(t);
         float *feat = malloc(nfeat * sizeof(float));
-        st = gitc_tmodel_vision(t, pool2, feat, nfeat - 1, fx.pixels, fx.n_pixels, fx.B, &err);
+        st = gitci_tmodel_vision(t, pool2, feat, nfeat - 1, fx.pixels, fx.n_pixels, fx.B, &err);
         check_true(st == GITC_ERR_ARGUMENT, "short vision output buffer: %d %s", st, err.message);
-        st = gitc_tmodel_step(t, pool2, NULL, feat, nfeat, fx.B, fx.ids, fx.labels, fx.T, 1.0f, NULL, &loss2, &nt,
+        st = gitci_tmodel_step(t, pool2, NULL, feat, nfeat, fx.B, fx.ids, fx.labels, fx.T, 1.0f, NULL, &loss2, &nt,
                               &err);
         check_true(st == GITC_ERR_ARGUMENT, "vision features with a trained vision part: %d %s", st, err.message);
         free(feat);
-        st = gitc_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B + 1, fx.ids, fx.labels, fx.T, 1.0f, NULL,
+        st = gitci_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B + 1, fx.ids, fx.labels, fx.T, 1.0f, NULL,
                               &loss2, &nt, &err);
         check_true(st == GITC_ERR_ARGUMENT, "batch above max_batch: %d %s", st, err.message);
         int32_t keep = fx.ids[1];
         fx.ids[1] = 1 << 30;
-        st = gitc_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f, NULL,
+        st = gitci_tmodel_step(t, pool2, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f, NULL,
                               &loss2, &nt, &err);
         fx.ids[1] = keep;
         check_true(st == GITC_ERR_ARGUMENT && strstr(err.message, "ids[1]"), "bad id: %d %s", st, err.message);
@@ -296,7 +296,7 @@ static void check_model(const char *model)
     free(g1);
     free(g2);
 done:
-    gitc_tmodel_free(t);
+    gitci_tmodel_free(t);
     gitc_pool_free(pool2);
     gitc_model_free(m);
     fixture_close(&fx);

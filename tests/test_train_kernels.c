@@ -66,10 +66,10 @@ static void test_linear(int M, int N, int K)
     for (size_t i = 0; i < (size_t)M * N; i += 7)
         dy[i] = 0.0f; /* zeros, as the loss gradient has them */
     float *rdx = copy_buf(dx0, (size_t)M * K), *rdw = copy_buf(dw0, (size_t)N * K), *rdb = copy_buf(db0, (size_t)N);
-    gitc_tk_linear_dx_ref(rdx, dy, w, M, N, K);
-    gitc_tk_linear_dw_ref(rdw, rdb, dy, x, M, N, K);
-    const gitc_tk_products *const *sets;
-    int n_sets = gitc_tk_product_sets(&sets);
+    gitci_tk_linear_dx_ref(rdx, dy, w, M, N, K);
+    gitci_tk_linear_dw_ref(rdw, rdb, dy, x, M, N, K);
+    const gitci_tk_products *const *sets;
+    int n_sets = gitci_tk_product_sets(&sets);
     for (int s = 0; s < n_sets; s++) {
         float *dx[3], *dw[3], *db[3];
         int same = 1;
@@ -77,8 +77,8 @@ static void test_linear(int M, int N, int K)
             dx[p] = copy_buf(dx0, (size_t)M * K);
             dw[p] = copy_buf(dw0, (size_t)N * K);
             db[p] = copy_buf(db0, (size_t)N);
-            gitc_tk_linear_dx_set(sets[s], pools[p], dx[p], dy, w, M, N, K);
-            gitc_tk_linear_dw_set(sets[s], pools[p], dw[p], db[p], dy, x, M, N, K);
+            gitci_tk_linear_dx_set(sets[s], pools[p], dx[p], dy, w, M, N, K);
+            gitci_tk_linear_dw_set(sets[s], pools[p], dw[p], db[p], dy, x, M, N, K);
             if (p > 0)
                 same = same && !memcmp(dx[p], dx[0], (size_t)M * K * 4) &&
                        !memcmp(dw[p], dw[0], (size_t)N * K * 4) && !memcmp(db[p], db[0], (size_t)N * 4);
@@ -119,19 +119,19 @@ static void test_layernorm(int M, int C)
     float *out = malloc(n * 4), *mean = malloc((size_t)M * 4), *rstd = malloc((size_t)M * 4);
     for (int i = 0; i < M; i++)
         x[(size_t)i * C] += 3.0f * (float)i; /* rows with different means */
-    gitc_tk_layernorm(NULL, out, mean, rstd, x, g, b, M, C, 1e-5f);
+    gitci_tk_layernorm(NULL, out, mean, rstd, x, g, b, M, C, 1e-5f);
     /* the forward against gitc_layernorm (the inference kernel) */
     float *out2 = malloc(n * 4);
     gitc_layernorm(NULL, out2, x, g, b, M, C, 1e-5f);
     double fwd = rel_diff(out, out2, n);
     check_true(fwd < 1e-5, "layernorm forward vs gitc_layernorm: %.3g", fwd);
     float *rdx = calloc(n, 4), *rdg = calloc((size_t)C, 4), *rdb = calloc((size_t)C, 4);
-    gitc_tk_layernorm_bwd_ref(rdx, rdg, rdb, dy, x, mean, rstd, g, M, C);
+    gitci_tk_layernorm_bwd_ref(rdx, rdg, rdb, dy, x, mean, rstd, g, M, C);
     float *dx[3], *dg[3], *db[3];
     int same = 1;
     for (int p = 0; p < 3; p++) {
         dx[p] = calloc(n, 4), dg[p] = calloc((size_t)C, 4), db[p] = calloc((size_t)C, 4);
-        gitc_tk_layernorm_bwd(pools[p], dx[p], dg[p], db[p], dy, x, mean, rstd, g, M, C);
+        gitci_tk_layernorm_bwd(pools[p], dx[p], dg[p], db[p], dy, x, mean, rstd, g, M, C);
         if (p > 0)
             same = same && !memcmp(dx[p], dx[0], n * 4) && !memcmp(dg[p], dg[0], (size_t)C * 4) &&
                    !memcmp(db[p], db[0], (size_t)C * 4);
@@ -167,12 +167,12 @@ static void test_activation(int quick)
 {
     size_t n = 10007;
     float *u = rand_buf(n, 6.0f), *dy = rand_buf(n, 1.0f), *ref = malloc(n * 4);
-    (quick ? gitc_tk_quick_gelu_bwd_ref : gitc_tk_gelu_bwd_ref)(ref, dy, u, n);
+    (quick ? gitci_tk_quick_gelu_bwd_ref : gitci_tk_gelu_bwd_ref)(ref, dy, u, n);
     float *dx[3];
     int same = 1;
     for (int p = 0; p < 3; p++) {
         dx[p] = malloc(n * 4);
-        (quick ? gitc_tk_quick_gelu_bwd : gitc_tk_gelu_bwd)(pools[p], dx[p], dy, u, n);
+        (quick ? gitci_tk_quick_gelu_bwd : gitci_tk_gelu_bwd)(pools[p], dx[p], dy, u, n);
         if (p > 0)
             same = same && !memcmp(dx[p], dx[0], n * 4);
     }
@@ -200,14 +200,14 @@ static void test_attention(int n_seq, int S, int H, int E, int n_full, float rat
 {
     size_t n = (size_t)n_seq * S * H * E;
     float *q = rand_buf(n, 1.0f), *k = rand_buf(n, 1.0f), *v = rand_buf(n, 1.0f), *dout = rand_buf(n, 1.0f);
-    gitc_tk_attn a = {.n_seq = n_seq, .S = S, .H = H, .E = E, .n_full = n_full, .scale = 1.0f / sqrtf((float)E),
+    gitci_tk_attn a = {.n_seq = n_seq, .S = S, .H = H, .E = E, .n_full = n_full, .scale = 1.0f / sqrtf((float)E),
                       .drop = {.rate = rate, .seed = 5, .site = 9}};
     float *out = malloc(n * 4), *probs = malloc((size_t)n_seq * H * S * S * 4);
-    float *scr = malloc(gitc_tk_attention_scratch(3, &a) * sizeof(float));
-    gitc_tk_attention(NULL, &a, out, probs, q, k, v, scr);
+    float *scr = malloc(gitci_tk_attention_scratch(3, &a) * sizeof(float));
+    gitci_tk_attention(NULL, &a, out, probs, q, k, v, scr);
     /* the same forward on 3 threads gives the same bits */
     float *out3 = malloc(n * 4), *probs3 = malloc((size_t)n_seq * H * S * S * 4);
-    gitc_tk_attention(pools[2], &a, out3, probs3, q, k, v, scr);
+    gitci_tk_attention(pools[2], &a, out3, probs3, q, k, v, scr);
     check_true(!memcmp(out, out3, n * 4) && !memcmp(probs, probs3, (size_t)n_seq * H * S * S * 4),
                "attention forward differs between 1 and 3 threads");
     free(out3), free(probs3);
@@ -231,12 +231,12 @@ static void test_attention(int n_seq, int S, int H, int E, int n_full, float rat
         free(ref), free(scratch);
     }
     float *rq = malloc(n * 4), *rk = malloc(n * 4), *rv = malloc(n * 4);
-    gitc_tk_attention_bwd_ref(&a, rq, rk, rv, dout, probs, q, k, v);
+    gitci_tk_attention_bwd_ref(&a, rq, rk, rv, dout, probs, q, k, v);
     float *dq[3], *dk[3], *dv[3];
     int same = 1;
     for (int p = 0; p < 3; p++) {
         dq[p] = malloc(n * 4), dk[p] = malloc(n * 4), dv[p] = malloc(n * 4);
-        gitc_tk_attention_bwd(pools[p], &a, dq[p], dk[p], dv[p], dout, probs, q, k, v, scr);
+        gitci_tk_attention_bwd(pools[p], &a, dq[p], dk[p], dv[p], dout, probs, q, k, v, scr);
         if (p > 0)
             same = same && !memcmp(dq[p], dq[0], n * 4) && !memcmp(dk[p], dk[0], n * 4) && !memcmp(dv[p], dv[0], n * 4);
     }
@@ -256,13 +256,13 @@ static void test_cross_entropy(int M, int V)
     for (int m = 0; m < M; m++)
         t[m] = (m * 7919) % V;
     double *lr = malloc((size_t)M * 8), *l[3];
-    gitc_tk_cross_entropy_ref(lr, ref, t, M, V, 0.25f);
+    gitci_tk_cross_entropy_ref(lr, ref, t, M, V, 0.25f);
     float *g[3];
     int same = 1;
     for (int p = 0; p < 3; p++) {
         g[p] = copy_buf(x, n);
         l[p] = malloc((size_t)M * 8);
-        gitc_tk_cross_entropy(pools[p], l[p], g[p], t, M, V, 0.25f);
+        gitci_tk_cross_entropy(pools[p], l[p], g[p], t, M, V, 0.25f);
         if (p > 0)
             same = same && !memcmp(g[p], g[0], n * 4) && !memcmp(l[p], l[0], (size_t)M * 8);
     }
@@ -310,8 +310,8 @@ static void test_sums_and_dropout(void)
     int ok = 1;
     for (int p = 0; p < 3; p++) {
         float *got = calloc((size_t)V * C, 4), *sum = calloc((size_t)C, 4);
-        gitc_tk_embedding_bwd(pools[p], got, dy, ids, M, C);
-        gitc_tk_sum_rows(pools[p], sum, dy, M, C, C);
+        gitci_tk_embedding_bwd(pools[p], got, dy, ids, M, C);
+        gitci_tk_sum_rows(pools[p], sum, dy, M, C, C);
         ok = ok && !memcmp(got, want, (size_t)V * C * 4) && !memcmp(sum, sum_want, (size_t)C * 4);
         free(got), free(sum);
     }
@@ -319,13 +319,13 @@ static void test_sums_and_dropout(void)
     printf("%-44s equal to the plain loop on 1/2/3 threads\n", "embedding backward, row sums");
     /* dropout: the kept fraction near 1 - rate, scale 1/(1-rate), the same on any thread count */
     size_t n = 100003;
-    gitc_tk_drop d = {.rate = 0.1f, .seed = 42, .site = 3};
+    gitci_tk_drop d = {.rate = 0.1f, .seed = 42, .site = 3};
     float *x[3];
     for (int p = 0; p < 3; p++) {
         x[p] = malloc(n * 4);
         for (size_t i = 0; i < n; i++)
             x[p][i] = 1.0f;
-        gitc_tk_dropout(pools[p], x[p], n, &d);
+        gitci_tk_dropout(pools[p], x[p], n, &d);
     }
     size_t kept = 0, bad = 0;
     for (size_t i = 0; i < n; i++) {
@@ -338,7 +338,7 @@ static void test_sums_and_dropout(void)
     d.seed = 43;
     size_t differ = 0;
     for (size_t i = 0; i < n; i++)
-        differ += (gitc_tk_drop_scale(&d, i) == 0.0f) != (x[0][i] == 0.0f);
+        differ += (gitci_tk_drop_scale(&d, i) == 0.0f) != (x[0][i] == 0.0f);
     check_true(differ > n / 20, "another seed gives nearly the same mask (%zu differ)", differ);
     printf("%-44s kept %.4f at rate 0.1, same on 1/2/3 threads, seed changes %zu of %zu\n", "dropout", frac, differ, n);
     for (int p = 0; p < 3; p++)

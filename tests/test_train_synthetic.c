@@ -40,10 +40,10 @@ int main(int argc, char **argv)
     gitc_pool *pool = gitc_pool_create(2);
     if (!fixture_open(&fx, "git-base-shape"))
         goto done;
-    if (!check_true(gitc_read_file(cfg_path, &cfg, &len, &err) == GITC_OK, "%s", err.message) ||
+    if (!check_true(gitci_read_file(cfg_path, &cfg, &len, &err) == GITC_OK, "%s", err.message) ||
         !check_true(gitc_synth_write(cfg, len, cfg_path, dir, &err) == GITC_OK, "synth: %s", err.message) ||
         !check_true(gitc_model_load(dir, NULL, &m, &err) == GITC_OK, "load: %s", err.message) ||
-        !check_true(gitc_tmodel_create(m, 0, fx.B, fx.T, &t, &err) == GITC_OK, "create: %s", err.message))
+        !check_true(gitci_tmodel_create(m, 0, fx.B, fx.T, &t, &err) == GITC_OK, "create: %s", err.message))
         goto done;
     /* the batch's images: the synthetic pixel_values and their negation */
     const gitc_config *c = gitc_model_config(m);
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
         fx.pixels[per + i] = -fx.pixels[i];
     double loss = 0, t0 = now_s();
     int nt = 0;
-    gitc_status st = gitc_tmodel_step(t, pool, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f,
+    gitc_status st = gitci_tmodel_step(t, pool, fx.pixels, NULL, fx.n_pixels, fx.B, fx.ids, fx.labels, fx.T, 1.0f,
                                       NULL, &loss, &nt, &err);
     double secs = now_s() - t0;
     if (!check_true(st == GITC_OK, "step: %s", err.message))
@@ -64,13 +64,13 @@ int main(int argc, char **argv)
     printf("git-base (synthetic) batch %d: forward + backward %.1f s on 2 threads; loss %.9f, float64 %.9f (diff %.2g)\n",
            fx.B, secs, loss, fx.loss, fabs(loss - fx.loss));
     gitc_tparam *p;
-    int n = gitc_tmodel_params(t, &p), compared = 0;
+    int n = gitci_tmodel_params(t, &p), compared = 0;
     double worst = 0;
     const char *worst_name = "";
     for (int i = 0; i < n; i++) {
         char name[160];
         snprintf(name, sizeof name, "grad.%s", p[i].name);
-        if (!st_find(fx.st, name))
+        if (!gitci_st_find(fx.st, name))
             continue;
         double r = compare_grad(fx.st, &p[i]);
         compared++;
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
            GRAD_TOL);
     check_true(fx.B == 2, "the fixture batch has %d images, 2 expected", fx.B);
 done:
-    gitc_tmodel_free(t);
+    gitci_tmodel_free(t);
     gitc_model_free(m);
     gitc_pool_free(pool);
     free(cfg);

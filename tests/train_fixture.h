@@ -28,7 +28,7 @@ typedef struct fixture {
 /* A copy of an I32 tensor (NULL and a failure when absent). */
 static inline int32_t *tensor_i32(const st_file *f, const char *name, size_t *n)
 {
-    const st_tensor *t = st_find(f, name);
+    const st_tensor *t = gitci_st_find(f, name);
     if (!check_true(t && t->dtype == ST_I32, "fixture tensor %s missing or not I32", name))
         return NULL;
     int32_t *out = malloc(t->nbytes + 4);
@@ -41,7 +41,7 @@ static inline int32_t *tensor_i32(const st_file *f, const char *name, size_t *n)
 /* A tensor as float64 whatever its stored float type (NULL when absent). */
 static inline double *tensor_f64(const st_file *f, const char *name, size_t *n)
 {
-    const st_tensor *t = st_find(f, name);
+    const st_tensor *t = gitci_st_find(f, name);
     if (!t)
         return NULL;
     if (t->dtype == ST_F64)
@@ -68,12 +68,12 @@ static inline int fixture_open(fixture *fx, const char *model)
     if (!fx->st)
         return 0;
     size_t n = 0;
-    if (st_find(fx->st, "pixel_values")) /* the synthetic fixture has none: its pixels are generated */
+    if (gitci_st_find(fx->st, "pixel_values")) /* the synthetic fixture has none: its pixels are generated */
         fx->pixels = check_tensor_f32(fx->st, "pixel_values", &fx->n_pixels);
     fx->ids = tensor_i32(fx->st, "input_ids", &n);
     fx->labels = tensor_i32(fx->st, "labels", NULL);
     double *loss = check_tensor_f64(fx->st, "loss", NULL);
-    const st_tensor *t = st_find(fx->st, "input_ids");
+    const st_tensor *t = gitci_st_find(fx->st, "input_ids");
     if (!fx->ids || !fx->labels || !loss || !t)
         return 0;
     fx->B = (int)t->shape[0];
@@ -89,14 +89,14 @@ static inline void fixture_close(fixture *fx)
     free(fx->pixels);
     free(fx->ids);
     free(fx->labels);
-    st_close(fx->st);
+    gitci_st_close(fx->st);
 }
 
 /* Zeroes every gradient of t. */
 static inline void zero_grads(gitc_tmodel *t)
 {
     gitc_tparam *p;
-    int n = gitc_tmodel_params(t, &p);
+    int n = gitci_tmodel_params(t, &p);
     for (int i = 0; i < n; i++)
         if (p[i].grad)
             memset(p[i].grad, 0, p[i].numel * sizeof(float));
@@ -114,12 +114,12 @@ static inline double compare_grad(const st_file *st, const gitc_tparam *p)
     int32_t *rows = NULL;
     int sparse = 0;
     snprintf(name, sizeof name, "rows.%s", p->name);
-    if (st_find(st, name)) {
+    if (gitci_st_find(st, name)) {
         rows = tensor_i32(st, name, &nr);
         sparse = 1;
     } else {
         snprintf(name, sizeof name, "sample_rows.%s", p->name);
-        if (st_find(st, name))
+        if (gitci_st_find(st, name))
             rows = tensor_i32(st, name, &nr);
     }
     double maxabs = 0.0, maxdiff = 0.0;
