@@ -173,9 +173,9 @@ gitc_status gitc_trainer_create(const gitc_model *model, const gitc_train_params
     if ((st = read_dropout(t, err)) != GITC_OK)
         goto fail;
     t->opt = (gitc_adamw){t->p.beta1, t->p.beta2, t->p.eps, t->p.weight_decay};
-    if ((st = gitc_tmodel_create(model, t->p.freeze, t->p.max_batch, t->p.max_text, &t->tm, err)) != GITC_OK)
+    if ((st = gitci_tmodel_create(model, t->p.freeze, t->p.max_batch, t->p.max_text, &t->tm, err)) != GITC_OK)
         goto fail;
-    t->n_params = gitc_tmodel_params(t->tm, &t->params);
+    t->n_params = gitci_tmodel_params(t->tm, &t->params);
     t->m = calloc((size_t)t->n_params, sizeof *t->m);
     t->v = calloc((size_t)t->n_params, sizeof *t->v);
     size_t n_train = 0;
@@ -202,7 +202,7 @@ gitc_status gitc_trainer_create(const gitc_model *model, const gitc_train_params
         goto fail;
     }
     t->pixel_floats = gitc_model_pixel_floats(model);
-    t->vision_floats = gitc_tmodel_vision_floats(t->tm);
+    t->vision_floats = gitci_tmodel_vision_floats(t->tm);
     if (t->p.freeze & GITC_FREEZE_VISION) {
         t->vision_buf = malloc((size_t)t->p.max_batch * t->vision_floats * sizeof(float));
         t->cache = t->p.cache_images ? calloc((size_t)t->p.cache_images, sizeof *t->cache) : NULL;
@@ -231,7 +231,7 @@ void gitc_trainer_free(gitc_trainer *t)
     free(t->moments);
     free(t->m);
     free(t->v);
-    gitc_tmodel_free(t->tm);
+    gitci_tmodel_free(t->tm);
     free(t->model_dir);
     free(t);
 }
@@ -287,7 +287,7 @@ static gitc_status batch_vision(gitc_trainer *t, const float *px, const int64_t 
             memcpy(dst, *slot, vf * sizeof *dst);
             continue;
         }
-        gitc_status st = gitc_tmodel_vision(t->tm, t->pool, dst, vf, px + (size_t)b * t->pixel_floats,
+        gitc_status st = gitci_tmodel_vision(t->tm, t->pool, dst, vf, px + (size_t)b * t->pixel_floats,
                                             t->pixel_floats, 1, err);
         if (st != GITC_OK)
             return st;
@@ -352,7 +352,7 @@ gitc_status gitc_trainer_step(gitc_trainer *t, const float *px, size_t pixel_flo
                                        drop.vision_attention > 0);
     double loss = 0.0;
     int n_targets = 0;
-    st = gitc_tmodel_step(t->tm, t->pool, frozen_vision ? NULL : px, frozen_vision ? t->vision_buf : NULL,
+    st = gitci_tmodel_step(t->tm, t->pool, frozen_vision ? NULL : px, frozen_vision ? t->vision_buf : NULL,
                           (size_t)B * (frozen_vision ? t->vision_floats : t->pixel_floats), B, ids, labels, T,
                           1.0f / (float)t->p.accumulate, use_dropout ? &drop : NULL, &loss, &n_targets, err);
     if (st != GITC_OK)
@@ -393,7 +393,7 @@ gitc_status gitc_trainer_evaluate(gitc_trainer *t, const float *px, size_t pixel
         return st;
     double l = 0.0;
     int n = 0;
-    st = gitc_tmodel_loss(t->tm, t->pool, frozen_vision ? NULL : px, frozen_vision ? t->vision_buf : NULL,
+    st = gitci_tmodel_loss(t->tm, t->pool, frozen_vision ? NULL : px, frozen_vision ? t->vision_buf : NULL,
                           (size_t)B * (frozen_vision ? t->vision_floats : t->pixel_floats), B, ids, labels, T, &l,
                           &n, err);
     if (st != GITC_OK)

@@ -160,10 +160,10 @@ static void test_adamw_fixture(void)
     st_file *grads = check_open_st(check_path("tests/data/train/tiny/grads.safetensors"));
     st_file *want = check_open_st(check_path("tests/data/train/tiny/adamw.safetensors"));
     if (!grads || !want ||
-        !check_true(gitc_tmodel_create(model, 0, 2, 8, &tm, &err) == GITC_OK, "tmodel: %s", err.message))
+        !check_true(gitci_tmodel_create(model, 0, 2, 8, &tm, &err) == GITC_OK, "tmodel: %s", err.message))
         goto done;
     gitc_tparam *params = NULL;
-    int n = gitc_tmodel_params(tm, &params);
+    int n = gitci_tmodel_params(tm, &params);
     float **m = calloc((size_t)n, sizeof *m), **v = calloc((size_t)n, sizeof *v);
     double **g = calloc((size_t)n, sizeof *g);
     size_t nd = 0;
@@ -225,7 +225,7 @@ static void test_adamw_fixture(void)
     free(v);
     free(g);
 done:
-    gitc_tmodel_free(tm);
+    gitci_tmodel_free(tm);
     gitci_st_close(grads);
     gitci_st_close(want);
     gitc_model_free(model);
