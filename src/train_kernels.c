@@ -4,6 +4,7 @@
 #include "train_kernels.h"
 
 #include "kernels.h"
+#include "kernels_registry.h"
 
 #include <math.h>
 #include <string.h>
@@ -47,7 +48,7 @@ void gitci_tk_dropout(gitc_pool *pool, float *x, size_t n, const gitci_tk_drop *
     if (!d || d->rate <= 0.0f)
         return;
     drop_ctx c = {x, n, d};
-    gitc_pool_run(pool, drop_task, &c);
+    gitci_pool_run(pool, drop_task, &c);
 }
 
 /* ---- LayerNorm ---- */
@@ -97,7 +98,7 @@ void gitci_tk_layernorm(gitc_pool *pool, float *out, float *mean, float *rstd, c
 {
     ln_ctx c = {.out = out, .mean = mean, .rstd = rstd, .x = x, .gamma = gamma, .beta = beta,
                 .M = M, .C = C, .eps = eps};
-    gitc_pool_run(pool, ln_task, &c);
+    gitci_pool_run(pool, ln_task, &c);
 }
 
 /* Input gradient of rows [r0, r1). */
@@ -160,7 +161,7 @@ void gitci_tk_layernorm_bwd(gitc_pool *pool, float *dx, float *dgamma, float *db
 {
     ln_ctx c = {.dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .x = x, .cmean = mean,
                 .crstd = rstd, .gamma = gamma, .M = M, .C = C};
-    gitc_pool_run(pool, ln_bwd_task, &c);
+    gitci_pool_run(pool, ln_bwd_task, &c);
 }
 
 void gitci_tk_layernorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const float *dy,
@@ -260,7 +261,7 @@ static const gitci_tk_products products_portable = {
 static int sets_running(void)
 {
     const gitc_kernel_table *const *tables;
-    int nt = gitc_kernel_tables(&tables), avx2 = 0, avx512 = 0;
+    int nt = gitci_kernel_tables(&tables), avx2 = 0, avx512 = 0;
     for (int i = 0; i < nt; i++) {
         avx2 |= strcmp(tables[i]->name, "avx2") == 0;
         avx512 |= strcmp(tables[i]->name, "avx512") == 0;
@@ -278,12 +279,15 @@ int gitci_tk_product_sets(const gitci_tk_products *const **sets)
     return sets_running();
 }
 
-/* The best set for this CPU. */
+/* The best set for this CPU, capped like the forward kernels by
+ * GITC_KERNELS (the default choice's level). */
 static const gitci_tk_products *best_products(void)
 {
     const gitci_tk_products *const *sets;
     int n = gitci_tk_product_sets(&sets);
-    return sets[n - 1];
+    const char *level = gitci_kernels_default()->level;
+    int cap = strcmp(level, "portable") == 0 ? 1 : strcmp(level, "avx2") == 0 ? 2 : 3;
+    return sets[(n < cap ? n : cap) - 1];
 }
 
 typedef struct lin_ctx {
@@ -307,7 +311,7 @@ void gitci_tk_linear_dx_set(const gitci_tk_products *set, gitc_pool *pool, float
                            const float *w, int M, int N, int K)
 {
     lin_ctx c = {.set = set, .dx = dx, .dy = dy, .w = w, .M = M, .N = N, .K = K};
-    gitc_pool_run(pool, linear_dx_task, &c);
+    gitci_pool_run(pool, linear_dx_task, &c);
 }
 
 void gitci_tk_linear_dx(gitc_pool *pool, float *dx, const float *dy, const float *w, int M, int N,
@@ -343,7 +347,7 @@ void gitci_tk_linear_dw_set(const gitci_tk_products *set, gitc_pool *pool, float
                            const float *dy, const float *x, int M, int N, int K)
 {
     lin_ctx c = {.set = set, .dw = dw, .db = db, .dy = dy, .x = x, .M = M, .N = N, .K = K};
-    gitc_pool_run(pool, linear_dw_task, &c);
+    gitci_pool_run(pool, linear_dw_task, &c);
 }
 
 void gitci_tk_linear_dw(gitc_pool *pool, float *dw, float *db, const float *dy, const float *x,
@@ -409,7 +413,7 @@ static void act_task(void *arg, int ith, int nth)
 void gitci_tk_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n)
 {
     act_ctx c = {dx, dy, u, n, 0};
-    gitc_pool_run(pool, act_task, &c);
+    gitci_pool_run(pool, act_task, &c);
 }
 
 void gitci_tk_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n)
@@ -424,7 +428,7 @@ void gitci_tk_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n)
 void gitci_tk_quick_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n)
 {
     act_ctx c = {dx, dy, u, n, 1};
-    gitc_pool_run(pool, act_task, &c);
+    gitci_pool_run(pool, act_task, &c);
 }
 
 void gitci_tk_quick_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n)
@@ -585,7 +589,7 @@ void gitci_tk_attention(gitc_pool *pool, const gitci_tk_attn *a, float *out, flo
                        const float *q, const float *k, const float *v, float *scratch)
 {
     attn_ctx c = {.a = a, .out = out, .probs = probs, .q = q, .k = k, .v = v, .scratch = scratch};
-    gitc_pool_run(pool, attn_task, &c);
+    gitci_pool_run(pool, attn_task, &c);
 }
 
 void gitci_tk_attention_bwd(gitc_pool *pool, const gitci_tk_attn *a, float *dq, float *dk, float *dv,
@@ -594,7 +598,7 @@ void gitci_tk_attention_bwd(gitc_pool *pool, const gitci_tk_attn *a, float *dq, 
 {
     attn_ctx c = {.a = a, .dq = dq, .dk = dk, .dv = dv, .dout = dout, .cprobs = probs,
                   .q = q, .k = k, .v = v, .scratch = scratch};
-    gitc_pool_run(pool, attn_task, &c);
+    gitci_pool_run(pool, attn_task, &c);
 }
 
 void gitci_tk_attention_bwd_ref(const gitci_tk_attn *a, float *dq, float *dk, float *dv,
@@ -691,7 +695,7 @@ void gitci_tk_cross_entropy(gitc_pool *pool, double *loss, float *logits, const 
                            int M, int V, float scale)
 {
     ce_ctx c = {loss, logits, targets, M, V, scale};
-    gitc_pool_run(pool, ce_task, &c);
+    gitci_pool_run(pool, ce_task, &c);
 }
 
 void gitci_tk_cross_entropy_ref(double *loss, float *logits, const int32_t *targets, int M, int V,
@@ -737,11 +741,11 @@ void gitci_tk_embedding_bwd(gitc_pool *pool, float *dtable, const float *dy, con
                            int M, int C)
 {
     emb_ctx c = {dtable, dy, ids, M, C, C};
-    gitc_pool_run(pool, emb_task, &c);
+    gitci_pool_run(pool, emb_task, &c);
 }
 
 void gitci_tk_sum_rows(gitc_pool *pool, float *dsum, const float *dy, int M, int C, int ld)
 {
     emb_ctx c = {dsum, dy, NULL, M, C, ld};
-    gitc_pool_run(pool, emb_task, &c);
+    gitci_pool_run(pool, emb_task, &c);
 }

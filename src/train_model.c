@@ -190,7 +190,7 @@ static int param_visit(void *user, const weight_spec *w)
             return 0;
         }
         for (int r = 0; r < mx->n_out; r++)
-            gitc_matrix_row(mx, r, p->value + (size_t)r * (size_t)mx->n_in);
+            gitci_matrix_row(mx, r, p->value + (size_t)r * (size_t)mx->n_in);
     } else {
         const float *src = w->vector ? *w->vector : NULL;
         if (strncmp(p->name, "git.img_temperal_embedding.", 27) == 0)
@@ -622,7 +622,7 @@ size_t gitci_tmodel_vision_floats(const gitc_tmodel *t)
 static void lin_fwd(gitc_pool *pool, float *y, const float *x, const tlin *L, int M)
 {
     gitc_matrix w = {.data = L->w, .type = GITC_W_F32, .n_out = L->n_out, .n_in = L->n_in};
-    gitc_linear(pool, y, x, &w, L->b, M);
+    gitci_linear(pool, y, x, &w, L->b, M);
 }
 
 /* Dropout sites (the kind in the high bits, the layer below). */
@@ -683,24 +683,24 @@ static void vision_fwd(gitc_tmodel *t, gitc_pool *pool, const float *pixels, int
                            .drop = drop_site(drop, drop ? drop->vision_attention : 0.0f, SITE_VIS_PROBS, l)};
         gitci_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->ascratch);
         lin_fwd(pool, a->h1, a->ctx, &L->o, Rv);
-        gitc_add(pool, a->h1, x, (size_t)Rv * (size_t)Dv);
+        gitci_add(pool, a->h1, x, (size_t)Rv * (size_t)Dv);
         gitci_tk_layernorm(pool, a->a2, a->mean2, a->rstd2, a->h1, L->ln2.g, L->ln2.b, Rv, Dv, eps);
         lin_fwd(pool, a->u, a->a2, &L->fc1, Rv);
         memcpy(a->g, a->u, (size_t)Rv * (size_t)t->Iv * sizeof(float));
-        gitc_quick_gelu(pool, a->g, (size_t)Rv * (size_t)t->Iv);
+        gitci_quick_gelu(pool, a->g, (size_t)Rv * (size_t)t->Iv);
         lin_fwd(pool, t->vres[l + 1], a->g, &L->fc2, Rv);
-        gitc_add(pool, t->vres[l + 1], a->h1, (size_t)Rv * (size_t)Dv);
+        gitci_add(pool, t->vres[l + 1], a->h1, (size_t)Rv * (size_t)Dv);
     }
     gitci_tk_layernorm(pool, t->vout, t->post_mean, t->post_rstd, t->vres[t->Lv], t->post.g, t->post.b, Rv,
                       Dv, eps);
 }
 
-/* Makes sure the attention scratch fits a pool of gitc_pool_size(pool) threads
+/* Makes sure the attention scratch fits a pool of gitci_pool_size(pool) threads
  * (allocated once per pool size, before any work). */
 static gitc_status attention_scratch(gitc_tmodel *t, gitc_pool *pool, gitc_error *err)
 {
     gitci_tk_attn v = {.S = t->N, .E = t->Dv / t->Hv}, d = {.S = t->I + t->max_text, .E = t->D / t->H};
-    int nth = gitc_pool_size(pool);
+    int nth = gitci_pool_size(pool);
     size_t need = GITC_MAX(gitci_tk_attention_scratch(nth, &v), gitci_tk_attention_scratch(nth, &d));
     if (need <= t->ascratch_len)
         return GITC_OK;
@@ -801,15 +801,15 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
         lin_fwd(pool, a->r1, a->ctx, &L->o, Rd);
         gitci_tk_drop d1 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_ATTN, l);
         gitci_tk_dropout(pool, a->r1, RD, &d1);
-        gitc_add(pool, a->r1, x, RD);
+        gitci_add(pool, a->r1, x, RD);
         gitci_tk_layernorm(pool, a->a, a->mean1, a->rstd1, a->r1, L->ln1.g, L->ln1.b, Rd, D, eps);
         lin_fwd(pool, a->u, a->a, &L->fc1, Rd);
         memcpy(a->g, a->u, (size_t)Rd * (size_t)t->Id * sizeof(float));
-        gitc_gelu(pool, a->g, (size_t)Rd * (size_t)t->Id);
+        gitci_gelu(pool, a->g, (size_t)Rd * (size_t)t->Id);
         lin_fwd(pool, a->r2, a->g, &L->fc2, Rd);
         gitci_tk_drop d2 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_FFN, l);
         gitci_tk_dropout(pool, a->r2, RD, &d2);
-        gitc_add(pool, a->r2, a->a, RD);
+        gitci_add(pool, a->r2, a->a, RD);
         gitci_tk_layernorm(pool, t->dres[l + 1], a->mean2, a->rstd2, a->r2, L->ln2.g, L->ln2.b, Rd, D, eps);
     }
     /* transformers: logits of text rows 0..T-2 against labels 1..T-1, -100 ignored */

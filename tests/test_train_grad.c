@@ -100,7 +100,7 @@ static void check_model(const char *model)
         fixture_close(&fx);
         return;
     }
-    gitc_pool *pool2 = gitc_pool_create(2);
+    gitc_pool *pool2 = gitci_pool_create(2);
     gitc_tmodel *t = NULL;
     if (!check_true(gitci_tmodel_create(m, 0, fx.B, fx.T, &t, &err) == GITC_OK, "create: %s", err.message))
         goto done;
@@ -297,7 +297,7 @@ static void check_model(const char *model)
     free(g2);
 done:
     gitci_tmodel_free(t);
-    gitc_pool_free(pool2);
+    gitci_pool_free(pool2);
     gitc_model_free(m);
     fixture_close(&fx);
 }

@@ -120,11 +120,11 @@ static void test_layernorm(int M, int C)
     for (int i = 0; i < M; i++)
         x[(size_t)i * C] += 3.0f * (float)i; /* rows with different means */
     gitci_tk_layernorm(NULL, out, mean, rstd, x, g, b, M, C, 1e-5f);
-    /* the forward against gitc_layernorm (the inference kernel) */
+    /* the forward against gitci_layernorm (the inference kernel) */
     float *out2 = malloc(n * 4);
-    gitc_layernorm(NULL, out2, x, g, b, M, C, 1e-5f);
+    gitci_layernorm(NULL, out2, x, g, b, M, C, 1e-5f);
     double fwd = rel_diff(out, out2, n);
-    check_true(fwd < 1e-5, "layernorm forward vs gitc_layernorm: %.3g", fwd);
+    check_true(fwd < 1e-5, "layernorm forward vs gitci_layernorm: %.3g", fwd);
     float *rdx = calloc(n, 4), *rdg = calloc((size_t)C, 4), *rdb = calloc((size_t)C, 4);
     gitci_tk_layernorm_bwd_ref(rdx, rdg, rdb, dy, x, mean, rstd, g, M, C);
     float *dx[3], *dg[3], *db[3];
@@ -211,22 +211,22 @@ static void test_attention(int n_seq, int S, int H, int E, int n_full, float rat
     check_true(!memcmp(out, out3, n * 4) && !memcmp(probs, probs3, (size_t)n_seq * H * S * S * 4),
                "attention forward differs between 1 and 3 threads");
     free(out3), free(probs3);
-    /* the forward without dropout against gitc_attention_ref (the inference oracle) for sequence 0 */
+    /* the forward without dropout against gitci_attention_ref (the inference oracle) for sequence 0 */
     if (rate == 0.0f) {
         float *ref = malloc((size_t)S * H * E * 4);
-        float *scratch = malloc(gitc_attention_scratch(1, S) * sizeof(float));
+        float *scratch = malloc(gitci_attention_scratch(1, S) * sizeof(float));
         int ld = H * E;
         gitc_attention_args ar = {.out = ref, .ldo = ld, .q = q, .ldq = ld, .n_q = S, .k1 = k, .v1 = v, .ld1 = ld,
                                   .n1 = n_full, .k2 = k + (size_t)n_full * ld, .v2 = v + (size_t)n_full * ld, .ld2 = ld,
                                   .n2 = S - n_full, .q_start = 0, .n_heads = H, .head_dim = E, .scale = a.scale};
-        /* gitc_attention_ref's text rows start after the image rows: compare those rows only when n_full < S */
+        /* gitci_attention_ref's text rows start after the image rows: compare those rows only when n_full < S */
         ar.q = q + (size_t)n_full * ld;
         ar.n_q = S - n_full;
         ar.out = ref;
         if (ar.n_q > 0) {
-            gitc_attention_ref(&ar, scratch);
+            gitci_attention_ref(&ar, scratch);
             double d = rel_diff(out + (size_t)n_full * ld, ref, (size_t)ar.n_q * ld);
-            check_true(d < 1e-5, "attention forward (text rows) vs gitc_attention_ref: %.3g", d);
+            check_true(d < 1e-5, "attention forward (text rows) vs gitci_attention_ref: %.3g", d);
         }
         free(ref), free(scratch);
     }
@@ -350,8 +350,8 @@ int main(int argc, char **argv)
 {
     check_init(argc, argv);
     pools[0] = NULL;
-    pools[1] = gitc_pool_create(2);
-    pools[2] = gitc_pool_create(3);
+    pools[1] = gitci_pool_create(2);
+    pools[2] = gitci_pool_create(3);
     test_linear(1, 1, 1);
     test_linear(7, 13, 5);
     test_linear(67, 259, 130);
@@ -367,7 +367,7 @@ int main(int argc, char **argv)
     test_attention(3, 11, 2, 5, 4, 0.2f);
     test_cross_entropy(5, 1000);
     test_sums_and_dropout();
-    gitc_pool_free(pools[1]);
-    gitc_pool_free(pools[2]);
+    gitci_pool_free(pools[1]);
+    gitci_pool_free(pools[2]);
     return check_done("test_train_kernels");
 }

@@ -37,7 +37,7 @@ int main(int argc, char **argv)
     fixture fx;
     gitc_model *m = NULL;
     gitc_tmodel *t = NULL;
-    gitc_pool *pool = gitc_pool_create(2);
+    gitc_pool *pool = gitci_pool_create(2);
     if (!fixture_open(&fx, "git-base-shape"))
         goto done;
     if (!check_true(gitci_read_file(cfg_path, &cfg, &len, &err) == GITC_OK, "%s", err.message) ||
@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 done:
     gitci_tmodel_free(t);
     gitc_model_free(m);
-    gitc_pool_free(pool);
+    gitci_pool_free(pool);
     free(cfg);
     if (fx.st)
         fixture_close(&fx);
