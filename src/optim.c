@@ -54,7 +54,7 @@ void gitci_adamw_update(float *param, float *m, float *v, const float *grad, siz
     if (n <= OPTIM_CHUNK)
         adamw_worker(&t, 0, 1);
     else
-        gitc_pool_run(pool, adamw_worker, &t);
+        gitci_pool_run(pool, adamw_worker, &t);
 }
 
 double gitci_schedule_factor(gitc_schedule schedule, long step, long warmup, long total)
@@ -115,7 +115,7 @@ double gitci_sum_squares(const float *x, size_t n, gitc_pool *pool)
         if (n_chunks == 1)
             squares_worker(&t, 0, 1);
     } else {
-        gitc_pool_run(pool, squares_worker, &t);
+        gitci_pool_run(pool, squares_worker, &t);
     }
     double s = 0.0;
     for (size_t c = 0; c < n_chunks; c++)
@@ -150,7 +150,7 @@ void gitci_scale(float *x, size_t n, float scale, gitc_pool *pool)
     if (n <= OPTIM_CHUNK)
         scale_worker(&t, 0, 1);
     else
-        gitc_pool_run(pool, scale_worker, &t);
+        gitci_pool_run(pool, scale_worker, &t);
 }
 
 float gitci_clip_coef(double total_norm, double max_norm)

@@ -196,7 +196,7 @@ gitc_status gitc_trainer_create(const gitc_model *model, const gitc_train_params
         at += 2 * t->params[i].numel;
     }
     int n_threads = t->p.n_threads ? t->p.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    t->pool = gitc_pool_create(n_threads > 0 ? n_threads : 1);
+    t->pool = gitci_pool_create(n_threads > 0 ? n_threads : 1);
     if (!t->pool) {
         st = gitci_fail(err, GITC_ERR_MEMORY, "cannot start %d threads", n_threads);
         goto fail;
@@ -227,7 +227,7 @@ void gitc_trainer_free(gitc_trainer *t)
             free(t->cache[i]);
     free(t->cache);
     free(t->vision_buf);
-    gitc_pool_free(t->pool);
+    gitci_pool_free(t->pool);
     free(t->moments);
     free(t->m);
     free(t->v);

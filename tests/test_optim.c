@@ -70,7 +70,7 @@ static void test_norm_and_clip(void)
         return;
     for (size_t i = 0; i < n; i++)
         big[i] = big2[i] = (float)sin((double)i * 0.001) * 0.01f;
-    gitc_pool *pool = gitc_pool_create(3);
+    gitc_pool *pool = gitci_pool_create(3);
     double s1 = gitci_sum_squares(big, n, NULL), s3 = gitci_sum_squares(big, n, pool);
     check_true(s1 == s3, "sum of squares: 1 thread %.17g, 3 threads %.17g", s1, s3);
     gitci_scale(big, n, 0.25f, pool);
@@ -93,7 +93,7 @@ static void test_norm_and_clip(void)
     }
     free(p1);
     free(p3);
-    gitc_pool_free(pool);
+    gitci_pool_free(pool);
     free(big);
     free(big2);
     printf("norm, clip, scale and adamw: thread-count independent\n");
