@@ -691,6 +691,184 @@ GITC_API gitc_status gitc_describe_image(gitc_session *session, const gitc_image
 GITC_API gitc_status gitc_describe_frames(gitc_session *session, const gitc_image *frames, int n_frames,
                                           const gitc_generate_params *params, char **text, gitc_error *err);
 
+/* ------------------------------------------------------------------ */
+/* Fine-tuning (GitForCausalLM with labels)                            */
+/* ------------------------------------------------------------------ */
+
+/* A dataset in the layout of HF `imagefolder`: a folder of images with
+ * metadata.jsonl ({"file_name": "a.jpg", "text": "..."} per line, or
+ * "question" and "answer" for VQA) or metadata.csv (a header naming
+ * file_name and text, RFC 4180 quoting). Texts are tokenized with the model's
+ * tokenizer: a caption trains as [CLS] text [SEP] (labels = ids), a VQA record
+ * as [CLS] question answer [SEP] with labels on the answer and [SEP] only.
+ * Immutable after loading; may be shared by threads. */
+typedef struct gitc_dataset gitc_dataset;
+
+typedef struct gitc_dataset_params {
+    size_t size;     /* sizeof(gitc_dataset_params), set by gitc_dataset_params_init */
+    int max_length;  /* most tokens of a record ([CLS] ... [SEP]); 0 = the longest record,
+                        at most max_position_embeddings; default 0 */
+    int skip_bad;    /* 1: leave bad records out; 0: any bad record fails the load; default 0 */
+    int check_images; /* 1: decode every image while loading (unreadable ones are bad records);
+                         0: only check that the files exist; default 1 */
+    int exif_transpose; /* as gitc_image_params; default 1 (the gitc command's default) */
+} gitc_dataset_params;
+
+/* Fills `size` bytes of *params (sizeof(gitc_dataset_params)) with the defaults. */
+GITC_API void gitc_dataset_params_init(gitc_dataset_params *params, size_t size);
+
+/* The defaults, as a value. */
+static inline gitc_dataset_params gitc_dataset_default_params(void)
+{
+    gitc_dataset_params p;
+    gitc_dataset_params_init(&p, sizeof p);
+    return p;
+}
+
+/* Reads and checks a dataset folder for a model (its tokenizer, processor and
+ * max_position_embeddings). Every record is checked before this returns: a
+ * missing or unreadable image, an empty text, a text over max_length, a
+ * malformed line are each listed with the metadata file's line number. With
+ * bad records and skip_bad 0 it fails with GITC_ERR_FORMAT; with skip_bad 1 the
+ * rest is the dataset, which keeps its own copy of the processor (the model
+ * may be freed after this returns). `report` (may be NULL) receives the list of bad records,
+ * one per line (NULL when there are none; caller frees with gitc_free), on success
+ * and on failure alike. *out (caller frees with gitc_dataset_free) is set only
+ * on success. */
+GITC_API gitc_status gitc_dataset_load(const char *dir, const gitc_model *model,
+                                       const gitc_dataset_params *params, gitc_dataset **out,
+                                       char **report, gitc_error *err);
+
+GITC_API void gitc_dataset_free(gitc_dataset *dataset);
+
+/* Records kept, records left out as bad, and the most tokens of a kept record. */
+GITC_API int gitc_dataset_size(const gitc_dataset *dataset);
+GITC_API int gitc_dataset_skipped(const gitc_dataset *dataset);
+GITC_API int gitc_dataset_max_tokens(const gitc_dataset *dataset);
+
+/* Record i's image path, text (the caption or the answer) and question (NULL for
+ * a caption record); NULL when i is out of range. Borrowed. */
+GITC_API const char *gitc_dataset_image_path(const gitc_dataset *dataset, int i);
+GITC_API const char *gitc_dataset_text(const gitc_dataset *dataset, int i);
+GITC_API const char *gitc_dataset_question(const gitc_dataset *dataset, int i);
+
+/* Builds a batch of the records indices[0..B): pixel_values [B, frames, 3, H, W]
+ * through the model's processor (pixel_capacity floats available), and ids and
+ * labels [B, T] with T = the longest of these records (*n_text), right-padded
+ * with pad_token_id and -100 (ids_capacity ints available in each). Images are
+ * decoded here, each time. */
+GITC_API gitc_status gitc_dataset_batch(const gitc_dataset *dataset, const int *indices, int B,
+                                        float *pixel_values, size_t pixel_capacity, int32_t *ids,
+                                        int32_t *labels, size_t ids_capacity, int *n_text,
+                                        gitc_error *err);
+
+/* Learning-rate schedule after the warm-up (transformers' get_*_schedule_with_warmup). */
+typedef enum gitc_schedule {
+    GITC_SCHEDULE_LINEAR = 0, /* linear decay to 0 at total_steps */
+    GITC_SCHEDULE_COSINE,     /* half a cosine to 0 at total_steps */
+    GITC_SCHEDULE_CONSTANT    /* the peak rate */
+} gitc_schedule;
+
+/* Parts of the model that can be frozen (gitc_train_params.freeze, bits). */
+#define GITC_FREEZE_VISION 1u      /* git.image_encoder: its outputs are cached per image key */
+#define GITC_FREEZE_PROJECTION 2u  /* git.visual_projection (and temporal embeddings) */
+#define GITC_FREEZE_EMBEDDINGS 4u  /* git.embeddings (word, position, LayerNorm) */
+
+typedef struct gitc_train_params {
+    size_t size;          /* sizeof(gitc_train_params), set by gitc_train_params_init */
+    double lr;            /* peak learning rate; default 5e-5 */
+    double beta1, beta2;  /* AdamW betas; default 0.9, 0.999 */
+    double eps;           /* default 1e-8 */
+    double weight_decay;  /* on every parameter but biases and LayerNorm weights; default 0.01 */
+    double clip;          /* largest global gradient norm; 0 = no clipping; default 1.0 */
+    gitc_schedule schedule; /* default linear */
+    long warmup_steps;    /* optimizer steps of linear warm-up from 0; default 0 */
+    long total_steps;     /* optimizer steps the schedule spans (linear, cosine); default 0 =
+                             constant after the warm-up whatever `schedule` says */
+    int accumulate;       /* micro-batches (gitc_trainer_step calls) per optimizer step; default 1 */
+    unsigned freeze;      /* GITC_FREEZE_* bits; default 0 (everything trains) */
+    int dropout;          /* 1: dropout at the config's rates while training; default 1 */
+    uint64_t seed;        /* dropout masks (step k's masks depend on seed and k only); default 42 */
+    int n_threads;        /* 0 = online CPUs; default 0 */
+    int max_batch;        /* most images of one call; default 8 */
+    int max_text;         /* most text tokens of one call; default 0 = max_position_embeddings */
+    int cache_images;     /* with GITC_FREEZE_VISION: image keys 0..cache_images-1 keep their vision
+                             outputs (a later call with the same key reuses them); default 0 */
+} gitc_train_params;
+
+/* Fills `size` bytes of *params (sizeof(gitc_train_params)) with the defaults. */
+GITC_API void gitc_train_params_init(gitc_train_params *params, size_t size);
+
+/* The defaults, as a value. */
+static inline gitc_train_params gitc_train_default_params(void)
+{
+    gitc_train_params p;
+    gitc_train_params_init(&p, sizeof p);
+    return p;
+}
+
+/* A trainer: a float32 training copy of a model (weights, gradients, the AdamW
+ * moments), its thread pool and its step counters. One thread at a time. */
+typedef struct gitc_trainer gitc_trainer;
+
+/* Copies the weights of `model` (which may be freed afterwards) and checks the
+ * params (NULL = defaults).
+ * Caller frees with gitc_trainer_free. */
+GITC_API gitc_status gitc_trainer_create(const gitc_model *model, const gitc_train_params *params,
+                                         gitc_trainer **out, gitc_error *err);
+GITC_API void gitc_trainer_free(gitc_trainer *trainer);
+
+/* What one gitc_trainer_step did. */
+typedef struct gitc_train_stats {
+    double loss;      /* mean loss of this micro-batch */
+    int n_targets;    /* targets (labels not -100) it counted */
+    int stepped;      /* 1: this call completed an optimizer step */
+    long step;        /* optimizer steps done so far */
+    double lr;        /* learning rate of the last optimizer step */
+    double grad_norm; /* global gradient norm of the last optimizer step, before clipping */
+} gitc_train_stats;
+
+/* One micro-batch: forward, backward, gradients accumulated; every
+ * `accumulate`-th call also clips and takes the AdamW step. pixel_values
+ * [B, frames, 3, H, W] of pixel_floats = B * gitc_model_pixel_floats floats; image_keys (B keys, or NULL) name the images for the
+ * frozen-vision cache; ids, labels [B, T] (labels -100: not a target; the loss
+ * is transformers': logits shifted by one against labels[:, 1:]). stats may be NULL. */
+GITC_API gitc_status gitc_trainer_step(gitc_trainer *trainer, const float *pixel_values,
+                                       size_t pixel_floats, const int64_t *image_keys, int B, const int32_t *ids,
+                                       const int32_t *labels, int T, gitc_train_stats *stats,
+                                       gitc_error *err);
+
+/* The loss of a batch with the current weights (no dropout, no gradient, nothing
+ * changes): *loss the mean over its *n_targets targets (either may be NULL). */
+GITC_API gitc_status gitc_trainer_evaluate(gitc_trainer *trainer, const float *pixel_values,
+                                           size_t pixel_floats, const int64_t *image_keys, int B, const int32_t *ids,
+                                           const int32_t *labels, int T, double *loss,
+                                           int *n_targets, gitc_error *err);
+
+/* Optimizer steps and micro-batches done so far. */
+GITC_API long gitc_trainer_steps(const gitc_trainer *trainer);
+GITC_API long gitc_trainer_micro_steps(const gitc_trainer *trainer);
+
+/* Writes the current weights as a model folder transformers and gitc load
+ * (created when missing): config.json, generation_config.json and the
+ * processor and tokenizer files of the input model, and model.safetensors
+ * (float32, transformers' tensor names, {"format": "pt"} metadata). Files are
+ * written atomically. */
+GITC_API gitc_status gitc_trainer_save(gitc_trainer *trainer, const char *dir, gitc_error *err);
+
+/* gitc_trainer_save plus optimizer.safetensors (the AdamW moments) and
+ * trainer_state.json (steps, seed, settings, and `user_json`, a JSON object the
+ * caller keeps there, or NULL): everything gitc_trainer_resume needs. */
+GITC_API gitc_status gitc_trainer_save_checkpoint(gitc_trainer *trainer, const char *dir,
+                                                  const char *user_json, gitc_error *err);
+
+/* Loads a checkpoint written by gitc_trainer_save_checkpoint into a trainer
+ * created from the same model with the same settings: weights, moments and
+ * counters, so the next steps are those an uninterrupted run takes.
+ * `user_json` (may be NULL) receives the caller's object (caller frees with gitc_free). */
+GITC_API gitc_status gitc_trainer_resume(gitc_trainer *trainer, const char *dir, char **user_json,
+                                         gitc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,4 @@
-/* Safetensors reading: mmap + header validation (the library never writes
- * a model; the tools' writer is tools/tensor_file.c). */
+/* Safetensors reading (mmap + header validation) and writing. */
 #include "safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -311,4 +310,187 @@ gitc_status gitci_st_to_f32(const st_file *file, const st_tensor *t, float *out,
         }
     }
     return GITC_OK;
+}
+
+/* ---- writer ---- */
+
+typedef struct st_entry {
+    char *name;
+    st_dtype dtype;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    void *data;
+    size_t nbytes;
+} st_entry;
+
+struct st_writer {
+    st_entry *entries;
+    int n, cap;
+    char *format; /* __metadata__ {"format": ...}, or NULL for none */
+};
+
+st_writer *gitci_st_writer_new(void) { return calloc(1, sizeof(st_writer)); }
+
+void gitci_st_writer_free(st_writer *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < w->n; i++) {
+        free(w->entries[i].name);
+        free(w->entries[i].data);
+    }
+    free(w->entries);
+    free(w->format);
+    free(w);
+}
+
+gitc_status gitci_st_writer_set_format(st_writer *w, const char *format, gitc_error *err)
+{
+    char *f = strdup(format);
+    if (!f)
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
+    free(w->format);
+    w->format = f;
+    return GITC_OK;
+}
+
+gitc_status gitci_st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
+                          const int64_t *shape, const void *data, gitc_error *err)
+{
+    if (ndim > ST_MAX_DIMS)
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "tensor %s: too many dimensions", name);
+    if (w->n == w->cap) {
+        int cap = w->cap ? 2 * w->cap : 16;
+        st_entry *e = realloc(w->entries, (size_t)cap * sizeof *e);
+        if (!e)
+            return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
+        w->entries = e;
+        w->cap = cap;
+    }
+    st_entry *e = &w->entries[w->n];
+    memset(e, 0, sizeof *e);
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        e->shape[i] = shape[i];
+        numel *= (size_t)shape[i];
+    }
+    e->nbytes = numel * gitci_st_dtype_size(dtype);
+    e->name = strdup(name);
+    e->data = data ? malloc(e->nbytes ? e->nbytes : 1) : NULL;
+    if (!e->name || (data && !e->data)) {
+        free(e->name);
+        free(e->data);
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
+    }
+    if (data && e->nbytes)
+        memcpy(e->data, data, e->nbytes);
+    e->dtype = dtype;
+    e->ndim = ndim;
+    w->n++;
+    return GITC_OK;
+}
+
+/* The header: JSON of names, dtypes, shapes and offsets, space-padded to a
+ * multiple of 8 so the data stays aligned. Caller frees. */
+static char *writer_header(const st_writer *w, size_t *len)
+{
+    cJSON *root = cJSON_CreateObject();
+    size_t offset = 0;
+    if (root && w->format) {
+        cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
+        if (!meta || !cJSON_AddStringToObject(meta, "format", w->format)) {
+            cJSON_Delete(root);
+            return NULL;
+        }
+    }
+    for (int i = 0; root && i < w->n; i++) {
+        const st_entry *e = &w->entries[i];
+        cJSON *o = cJSON_AddObjectToObject(root, e->name);
+        cJSON *shape = o ? cJSON_AddArrayToObject(o, "shape") : NULL;
+        cJSON *offs = o ? cJSON_AddArrayToObject(o, "data_offsets") : NULL;
+        if (!shape || !offs || !cJSON_AddStringToObject(o, "dtype", gitci_st_dtype_name(e->dtype))) {
+            cJSON_Delete(root);
+            return NULL;
+        }
+        for (int d = 0; d < e->ndim; d++)
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)e->shape[d]));
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)offset));
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(offset + e->nbytes)));
+        offset += e->nbytes;
+    }
+    char *json = root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!json)
+        return NULL;
+    size_t hlen = strlen(json);
+    size_t padded = (hlen + 7) & ~(size_t)7;
+    char *header = realloc(json, padded + 1);
+    if (!header) {
+        free(json);
+        return NULL;
+    }
+    memset(header + hlen, ' ', padded - hlen);
+    header[padded] = '\0';
+    *len = padded;
+    return header;
+}
+
+gitc_status gitci_st_writer_write_stream(st_writer *w, const char *path, st_fill_fn fill, void *user,
+                                   gitc_error *err)
+{
+    size_t biggest = 0;
+    for (int i = 0; i < w->n; i++) {
+        if (!w->entries[i].data && !fill)
+            return gitci_fail(err, GITC_ERR_ARGUMENT, "%s: tensor %s has no data", path,
+                             w->entries[i].name);
+        if (!w->entries[i].data)
+            biggest = GITC_MAX(biggest, w->entries[i].nbytes);
+    }
+    size_t hlen = 0;
+    char *header = writer_header(w, &hlen);
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 32);
+    void *buf = biggest ? malloc(biggest) : NULL;
+    if (!header || !tmp || (biggest && !buf)) {
+        free(header);
+        free(tmp);
+        free(buf);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+    }
+    snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
+    gitc_status st = GITC_OK;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        st = gitci_fail(err, GITC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        goto done;
+    }
+    uint8_t hl[8];
+    for (int i = 0; i < 8; i++)
+        hl[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+    int ok = fwrite(hl, 1, 8, f) == 8 && fwrite(header, 1, hlen, f) == hlen;
+    for (int i = 0; ok && st == GITC_OK && i < w->n; i++) {
+        const st_entry *e = &w->entries[i];
+        const void *data = e->data;
+        if (!data) {
+            st = fill(user, i, buf, e->nbytes, err);
+            data = buf;
+        }
+        if (st == GITC_OK)
+            ok = fwrite(data, 1, e->nbytes, f) == e->nbytes;
+    }
+    ok = (fclose(f) == 0) && ok;
+    if (st == GITC_OK && (!ok || rename(tmp, path) != 0))
+        st = gitci_fail(err, GITC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    if (st != GITC_OK)
+        remove(tmp);
+done:
+    free(header);
+    free(tmp);
+    free(buf);
+    return st;
+}
+
+gitc_status gitci_st_writer_write(st_writer *w, const char *path, gitc_error *err)
+{
+    return gitci_st_writer_write_stream(w, path, NULL, NULL, err);
 }

@@ -1,5 +1,4 @@
-/* Safetensors files: mmapped, validated reading (the writer is the tools',
- * tools/tensor_file.c: the library never writes a model). */
+/* Safetensors files: mmapped, validated reading and atomic writing. */
 #ifndef GITC_SAFETENSORS_H
 #define GITC_SAFETENSORS_H
 
@@ -62,5 +61,30 @@ void gitci_st_shape_string(const int64_t *shape, int ndim, char *buf, size_t siz
 
 /* Copies a tensor to float32, converting F16/BF16/F64/F32 (other dtypes: error). */
 gitc_status gitci_st_to_f32(const st_file *file, const st_tensor *t, float *out, gitc_error *err);
+
+/* Writer: tensors are declared in file order, then written one after the
+ * other to a temporary file renamed into place. A tensor declared with data
+ * has it copied; one declared without data (NULL) is produced when it is
+ * written by the fill callback of gitci_st_writer_write_stream, into one buffer the
+ * size of the largest such tensor, so files larger than memory stream out. */
+typedef struct st_writer st_writer;
+
+/* Fills tensor `index` (declaration order): `nbytes` bytes into `buf`. */
+typedef gitc_status (*st_fill_fn)(void *user, int index, void *buf, size_t nbytes,
+                                  gitc_error *err);
+
+st_writer *gitci_st_writer_new(void);
+void gitci_st_writer_free(st_writer *w);
+/* Sets the header's __metadata__ to {"format": format} (transformers writes
+ * "pt" and its loader wants it); the string is copied. */
+gitc_status gitci_st_writer_set_format(st_writer *w, const char *format, gitc_error *err);
+/* Declares a tensor; `data` (may be NULL: filled when written) is copied. */
+gitc_status gitci_st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
+                          const int64_t *shape, const void *data, gitc_error *err);
+/* Writes the file atomically; tensors declared without data come from `fill`. */
+gitc_status gitci_st_writer_write_stream(st_writer *w, const char *path, st_fill_fn fill, void *user,
+                                   gitc_error *err);
+/* gitci_st_writer_write_stream without a fill callback: every tensor must have data. */
+gitc_status gitci_st_writer_write(st_writer *w, const char *path, gitc_error *err);
 
 #endif /* GITC_SAFETENSORS_H */

@@ -20,6 +20,13 @@ int cmd_forward(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
+/* gitc train and gitc bench --train (tools/cmd_train.c). */
+int cmd_train(int argc, char **argv);
+int cmd_bench_train(int argc, char **argv);
+/* The cached synthetic git-base folder of gitc bench, written on first use
+ * (tools/cmd_dev.c); malloc'd, or NULL after printing a message. */
+char *cli_synthetic_base_dir(void);
+
 /* gitc inspect (tools/cmd_inspect.c). */
 int cmd_inspect(int argc, char **argv);
 

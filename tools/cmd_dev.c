@@ -355,6 +355,7 @@ int cmd_synth(int argc, char **argv)
 
 static const char bench_help[] =
     "Usage: gitc bench [-m MODEL] [--threads N] [--dtype T] [--batch N] [--runs N] [--json]\n"
+    "       gitc bench --train ... (training steps: gitc bench --train --help)\n"
     "\n"
     "Times gitc_generate on --batch N synthetic images (default 1): image encoding\n"
     "(vision encoder + the decoder's image rows, computed once per image, all images\n"
@@ -389,7 +390,7 @@ static const char git_base_config[] =
     " \"vision_config\": {\"model_type\": \"git_vision_model\"}}\n";
 
 /* The cached synthetic git-base folder, written on first use. */
-static char *synthetic_base_dir(void)
+char *cli_synthetic_base_dir(void)
 {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     char root[4096];
@@ -481,6 +482,9 @@ int cmd_bench(int argc, char **argv)
     cli_model_opts mo = {0};
     long runs = 3, batch = 1;
     int json = 0, c;
+    for (int i = 1; i < argc; i++) /* gitc bench --train times training steps (cmd_train.c) */
+        if (!strcmp(argv[i], "--train"))
+            return cmd_bench_train(argc, argv);
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         int handled = cli_model_option(&mo, c, optarg);
@@ -506,7 +510,7 @@ int cmd_bench(int argc, char **argv)
         return cli_usage_error("bench");
     char *synth_dir = NULL;
     if (!mo.model) {
-        synth_dir = synthetic_base_dir();
+        synth_dir = cli_synthetic_base_dir();
         if (!synth_dir)
             return CLI_EXIT_FAILED;
         mo.model = synth_dir;

@@ -18,6 +18,7 @@ static const command commands[] = {
     {"preprocess", cmd_preprocess, "write the processor's pixel_values to a safetensors file"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"detokenize", cmd_detokenize, "print the text of token ids"},
+    {"train", cmd_train, "fine-tune a model on a folder of captioned images"},
     {"inspect", cmd_inspect, "show the files, format and weights a model folder would load"},
     {"serve", cmd_serve, "run an HTTP service (HF Inference API, OpenAI chat, web page)"},
     {"forward", cmd_forward, "(developer) run one forward pass and dump tensors"},

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import gitc
+import gitc._train
 from conftest import EXAMPLES, ROOT, cli_records, example, run_cli
 
 IMAGES = sorted(n for n in os.listdir(EXAMPLES) if n.startswith("shapes_"))
@@ -62,7 +63,9 @@ def test_ctypes_structs_match_gitc_h():
     structs = {"gitc_error": L.gitc_error, "gitc_image": L.gitc_image, "gitc_image_params": L.gitc_image_params,
                "gitc_session_params": L.gitc_session_params, "gitc_sequence": L.gitc_sequence,
                "gitc_generation": L.gitc_generation, "gitc_generate_params": L.gitc_generate_params,
-               "gitc_config": L.gitc_config}
+               "gitc_config": L.gitc_config, "gitc_dataset_params": gitc._train.gitc_dataset_params,
+               "gitc_train_params": gitc._train.gitc_train_params,
+               "gitc_train_stats": gitc._train.gitc_train_stats}
     n = 0
     for key, value in c.items():
         if key == "end":

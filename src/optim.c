@@ -1,0 +1,185 @@
+/* AdamW, learning-rate schedules and gradient clipping (see optim.h). */
+#include "optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* Elements one thread share of the elementwise work covers at least. */
+#define OPTIM_CHUNK 65536
+
+typedef struct adamw_task {
+    float *param, *m, *v;
+    const float *grad;
+    size_t n;
+    double decay_factor; /* 1 - lr * wd */
+    double beta1, beta2;
+    double step_size;    /* lr / (1 - beta1^t) */
+    double bc2_sqrt;     /* sqrt(1 - beta2^t) */
+    double eps;
+} adamw_task;
+
+/* Thread ith's share of one AdamW tensor update. */
+static void adamw_worker(void *ctx, int ith, int nth)
+{
+    const adamw_task *t = ctx;
+    int n_chunks = (int)((t->n + OPTIM_CHUNK - 1) / OPTIM_CHUNK), c0, c1;
+    gitc_split(n_chunks, ith, nth, &c0, &c1);
+    size_t i0 = (size_t)c0 * OPTIM_CHUNK, i1 = (size_t)c1 * OPTIM_CHUNK;
+    if (i1 > t->n)
+        i1 = t->n;
+    for (size_t i = i0; i < i1; i++) {
+        double g = t->grad[i];
+        double p = (double)t->param[i] * t->decay_factor;
+        double m = (double)t->m[i] + (g - (double)t->m[i]) * (1.0 - t->beta1); /* lerp */
+        double v = (double)t->v[i] * t->beta2 + (1.0 - t->beta2) * g * g;
+        double denom = sqrt(v) / t->bc2_sqrt + t->eps;
+        p -= t->step_size * m / denom;
+        t->param[i] = (float)p;
+        t->m[i] = (float)m;
+        t->v[i] = (float)v;
+    }
+}
+
+void gitci_adamw_update(float *param, float *m, float *v, const float *grad, size_t n,
+                       const gitc_adamw *opt, double lr, int decay, long step, gitc_pool *pool)
+{
+    adamw_task t = {
+        .param = param, .m = m, .v = v, .grad = grad, .n = n,
+        .decay_factor = decay ? 1.0 - lr * opt->weight_decay : 1.0,
+        .beta1 = opt->beta1, .beta2 = opt->beta2,
+        .step_size = lr / (1.0 - pow(opt->beta1, (double)step)),
+        .bc2_sqrt = sqrt(1.0 - pow(opt->beta2, (double)step)),
+        .eps = opt->eps,
+    };
+    if (n <= OPTIM_CHUNK)
+        adamw_worker(&t, 0, 1);
+    else
+        gitci_pool_run(pool, adamw_worker, &t);
+}
+
+double gitci_schedule_factor(gitc_schedule schedule, long step, long warmup, long total)
+{
+    if (step < warmup)
+        return (double)step / (double)(warmup > 1 ? warmup : 1);
+    if (schedule == GITC_SCHEDULE_CONSTANT)
+        return 1.0;
+    long span = total - warmup > 1 ? total - warmup : 1;
+    if (schedule == GITC_SCHEDULE_COSINE) {
+        double progress = (double)(step - warmup) / (double)span;
+        double f = 0.5 * (1.0 + cos(M_PI * 0.5 * 2.0 * progress)); /* num_cycles 0.5 */
+        return f > 0.0 ? f : 0.0;
+    }
+    double f = (double)(total - step) / (double)span;
+    return f > 0.0 ? f : 0.0;
+}
+
+typedef struct squares_task {
+    const float *x;
+    size_t n;
+    double *partial; /* one sum per chunk */
+} squares_task;
+
+/* Thread ith's chunks of a sum of squares. */
+static void squares_worker(void *ctx, int ith, int nth)
+{
+    const squares_task *t = ctx;
+    int n_chunks = (int)((t->n + OPTIM_CHUNK - 1) / OPTIM_CHUNK), c0, c1;
+    gitc_split(n_chunks, ith, nth, &c0, &c1);
+    for (int c = c0; c < c1; c++) {
+        size_t i0 = (size_t)c * OPTIM_CHUNK, i1 = i0 + OPTIM_CHUNK < t->n ? i0 + OPTIM_CHUNK : t->n;
+        double s = 0.0;
+        for (size_t i = i0; i < i1; i++)
+            s += (double)t->x[i] * (double)t->x[i];
+        t->partial[c] = s;
+    }
+}
+
+double gitci_sum_squares(const float *x, size_t n, gitc_pool *pool)
+{
+    size_t n_chunks = (n + OPTIM_CHUNK - 1) / OPTIM_CHUNK;
+    double one, *partial = n_chunks > 1 ? malloc(n_chunks * sizeof *partial) : &one;
+    squares_task t = {x, n, partial};
+    if (!partial) { /* out of memory: the same sums, one thread */
+        double s = 0.0;
+        for (size_t c = 0; c < n_chunks; c++) {
+            t.partial = &one;
+            t.x = x + c * OPTIM_CHUNK;
+            t.n = n - c * OPTIM_CHUNK < OPTIM_CHUNK ? n - c * OPTIM_CHUNK : OPTIM_CHUNK;
+            squares_worker(&t, 0, 1);
+            s += one;
+        }
+        return s;
+    }
+    if (n_chunks <= 1) {
+        one = 0.0;
+        if (n_chunks == 1)
+            squares_worker(&t, 0, 1);
+    } else {
+        gitci_pool_run(pool, squares_worker, &t);
+    }
+    double s = 0.0;
+    for (size_t c = 0; c < n_chunks; c++)
+        s += partial[c];
+    if (partial != &one)
+        free(partial);
+    return s;
+}
+
+typedef struct scale_task {
+    float *x;
+    size_t n;
+    float scale;
+} scale_task;
+
+/* Thread ith's share of x *= scale. */
+static void scale_worker(void *ctx, int ith, int nth)
+{
+    const scale_task *t = ctx;
+    int n_chunks = (int)((t->n + OPTIM_CHUNK - 1) / OPTIM_CHUNK), c0, c1;
+    gitc_split(n_chunks, ith, nth, &c0, &c1);
+    size_t i0 = (size_t)c0 * OPTIM_CHUNK, i1 = (size_t)c1 * OPTIM_CHUNK;
+    if (i1 > t->n)
+        i1 = t->n;
+    for (size_t i = i0; i < i1; i++)
+        t->x[i] *= t->scale;
+}
+
+void gitci_scale(float *x, size_t n, float scale, gitc_pool *pool)
+{
+    scale_task t = {x, n, scale};
+    if (n <= OPTIM_CHUNK)
+        scale_worker(&t, 0, 1);
+    else
+        gitci_pool_run(pool, scale_worker, &t);
+}
+
+float gitci_clip_coef(double total_norm, double max_norm)
+{
+    float coef = (float)(max_norm / ((double)(float)total_norm + 1e-6));
+    return coef < 1.0f ? coef : 1.0f;
+}
+
+double gitci_optim_step(gitc_tparam *params, int n_params, float *const *m, float *const *v,
+                       const gitc_adamw *opt, double clip, double lr, long step, gitc_pool *pool)
+{
+    double sq = 0.0;
+    for (int i = 0; i < n_params; i++)
+        if (params[i].grad)
+            sq += gitci_sum_squares(params[i].grad, params[i].numel, pool);
+    double norm = sqrt(sq);
+    if (!isfinite(norm))
+        return norm;
+    if (clip > 0) {
+        float coef = gitci_clip_coef(norm, clip);
+        if (coef != 1.0f) /* x * 1.0f == x: torch's multiply by a coefficient of 1 changes nothing */
+            for (int i = 0; i < n_params; i++)
+                if (params[i].grad)
+                    gitci_scale(params[i].grad, params[i].numel, coef, pool);
+    }
+    for (int i = 0; i < n_params; i++) {
+        gitc_tparam *p = &params[i];
+        if (p->grad && m[i] && v[i])
+            gitci_adamw_update(p->value, m[i], v[i], p->grad, p->numel, opt, lr, p->decay, step, pool);
+    }
+    return norm;
+}
