@@ -12,6 +12,9 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(GITC_HAVE_NEON_SIMD)
+#include <sys/auxv.h>
+#endif
 
 static inline float w_at(const gitc_matrix *w, size_t i)
 {
@@ -310,6 +313,10 @@ static void find_kernels(void)
             kernel_count++;
         }
     }
+#endif
+#if defined(GITC_HAVE_NEON_SIMD) /* until the registry lands: HWCAP_ASIMD */
+    if (getauxval(AT_HWCAP) & HWCAP_ASIMD)
+        kernel_list[kernel_count++] = &gitc_kernels_neon_set;
 #endif
     best_index = kernel_count - 1;
     /* GITC_KERNELS names a set to use instead of the best (A/B measurements). */

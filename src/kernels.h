@@ -138,6 +138,9 @@ int gitc_kernel_tables(const gitc_kernel_table *const **tables);
  * (kernels.c) after the check passes. */
 extern const gitc_kernel_table gitc_kernels_avx2_set;
 extern const gitc_kernel_table gitc_kernels_avx512_set;
+/* The AArch64 Advanced SIMD set (kernels_neon.c; compiled in where CMake
+ * defines GITC_HAVE_NEON_SIMD): complete, no NULL entry. */
+extern const gitc_kernel_table gitc_kernels_neon_set;
 
 /* The best set for this CPU (what gitc_linear and the others call). */
 const gitc_kernel_table *gitc_kernels_best(void);

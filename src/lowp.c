@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#if defined(GITC_HAVE_NEON_SIMD)
+#include <sys/auxv.h>
+#endif
 
 /* ---- Preparation ---- */
 
@@ -383,6 +386,15 @@ static void find_sets(void)
         if (__builtin_cpu_supports("avx512vnni") && (k = gitc_lowp_avx512_vnni()) != NULL)
             sets_int8[n_int8++] = k;
     }
+#endif
+#if defined(GITC_HAVE_NEON_SIMD) /* until the registry lands: HWCAP bits */
+    unsigned long hwcap = getauxval(AT_HWCAP), hwcap2 = getauxval(AT_HWCAP2);
+    if (hwcap2 & HWCAP2_BF16)
+        sets_bf16[n_bf16++] = &gitc_lowp_neon_bf16;
+    if (hwcap & HWCAP_ASIMDDP)
+        sets_int8[n_int8++] = &gitc_lowp_neon_sdot;
+    if (hwcap2 & HWCAP2_I8MM)
+        sets_int8[n_int8++] = &gitc_lowp_neon_i8mm;
 #endif
     const char *env = getenv("GITC_LOWP_KERNELS");
     const char *env2 = getenv("GITC_KERNELS");

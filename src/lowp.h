@@ -130,5 +130,11 @@ const gitc_lowp_kernels *gitc_lowp_avx512_bf16(void);
 const gitc_lowp_kernels *gitc_lowp_avx512_vnni(void);
 const gitc_lowp_kernels *gitc_lowp_avx2_bf16(void);
 const gitc_lowp_kernels *gitc_lowp_avx2_int8(void);
+/* AArch64 sets (kernels_lowp_neon.c; compiled in where CMake defines
+ * GITC_HAVE_NEON_SIMD): bf16 with BFDOT (HWCAP2_BF16), int8 with SDOT
+ * (HWCAP_ASIMDDP) and with SMMLA (HWCAP2_I8MM). Use only after that check. */
+extern const gitc_lowp_kernels gitc_lowp_neon_bf16;
+extern const gitc_lowp_kernels gitc_lowp_neon_sdot;
+extern const gitc_lowp_kernels gitc_lowp_neon_i8mm;
 
 #endif /* GITC_LOWP_H */
