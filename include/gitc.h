@@ -286,6 +286,16 @@ GITC_API gitc_dtype gitc_model_dtype(const gitc_model *model);
 GITC_API const char *gitc_dtype_name(gitc_dtype dtype);
 /* The kernel set chosen for this CPU at load, e.g. "avx512" or "avx512+bf16" (borrowed). */
 GITC_API const char *gitc_model_kernels(const gitc_model *model);
+/* The CPU features the kernel choice saw at load, space-separated (e.g.
+ * "avx2 avx512 avx512_bf16 avx512_vnni", "neon dotprod", or "none"); borrowed,
+ * valid while the model lives. */
+GITC_API const char *gitc_model_cpu_features(const gitc_model *model);
+/* The kernel set the model runs for dtype's matrix products, as chosen at
+ * load for this CPU and capped by the GITC_KERNELS environment variable
+ * (portable|avx2|avx512|neon): f32 "portable", "avx2", "avx512", "neon";
+ * bf16 and int8 "ref", "avx2", "avx512_bf16", "avx512_vnni", ... Static
+ * string; NULL for a dtype outside the enum. */
+GITC_API const char *gitc_model_kernel_set(const gitc_model *model, gitc_dtype dtype);
 /* Bytes of weights the model's matrix products read (as prepared at load:
  * panels, bf16 or int8 copies, or the mapped file data they use in place). */
 GITC_API size_t gitc_model_weight_bytes(const gitc_model *model);
@@ -318,8 +328,6 @@ GITC_API void gitc_session_free(gitc_session *session);
 /* The number of worker threads the session runs. */
 GITC_API int gitc_session_threads(const gitc_session *session);
 
-/* Name of the matrix kernels chosen for this CPU at start-up ("avx2", "scalar"). Static. */
-GITC_API const char *gitc_kernels_name(void);
 
 /* Time a session spent, summed since it was created or last reset. */
 typedef struct gitc_session_stats {

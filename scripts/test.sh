@@ -1,14 +1,19 @@
 #!/bin/sh
 # Builds gitc (if needed) and runs the test suite with ctest.
-#   scripts/test.sh                 Release build in ./build, every test
-#   scripts/test.sh --sanitize      AddressSanitizer + UBSan build in ./build-asan,
-#                                   every test but the full-size synthetic models
-#   scripts/test.sh --cross aarch64 arm64 cross build in ./build-aarch64 (installs
-#                                   the cross compiler, qemu-user and the arm64
-#                                   -dev packages first), the suite run under
-#                                   qemu-aarch64 for a plain ARMv8.0 CPU
-#                                   (cortex-a53) and for one with every extension
-#                                   (max); no full-size tests
+#   scripts/test.sh             Release build in ./build, every test
+#   scripts/test.sh --sanitize  AddressSanitizer + UBSan build in ./build-asan,
+#                               every test but the full-size synthetic models
+#   scripts/test.sh --cpus [CPU...]
+#                               the CPU matrix (tests/cpus/matrix.sh): the command
+#                               and the kernel, model and low-precision tests
+#                               natively and under qemu-x86_64 -cpu Nehalem,
+#                               SandyBridge, Haswell, compared with the native run
+#   scripts/test.sh --cross aarch64
+#                               arm64 cross build in ./build-aarch64 (installs the
+#                               cross compiler, qemu-user and the arm64 -dev
+#                               packages first), the suite under qemu-aarch64 for
+#                               a plain ARMv8.0 CPU (cortex-a53) and for one with
+#                               every extension (max); no full-size tests
 set -e
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--cross" ]; then
@@ -25,7 +30,7 @@ if [ "${1:-}" = "--cross" ]; then
     #                       browser test needs chromium (x86-64) beside it
     #   gitc_package_*      build and install consumers with the host compiler
     #                       and pkg-config against an install tree
-    #   cpu_models_caption  the x86 CPU models (qemu-x86_64); skips itself on arm64
+    #   cpu_models_caption  the x86 CPU matrix: qemu-x86_64 cannot run the arm64 gitc
     exclude='^(python_api|python_dask|python_cli_batch|test_serve|test_serve_browser|gitc_package_installed|gitc_package_subdir|cpu_models_caption)$'
     status=0
     for cpu in ${GITC_QEMU_CPUS:-cortex-a53 max}; do
@@ -35,6 +40,12 @@ if [ "${1:-}" = "--cross" ]; then
         echo "== -cpu $cpu: $(( $(date +%s) - start )) s"
     done
     exit $status
+fi
+if [ "${1:-}" = "--cpus" ]; then
+    shift
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build -j"$(nproc)"
+    exec sh tests/cpus/matrix.sh build . "$@"
 fi
 if [ "${1:-}" = "--sanitize" ]; then
     dir=build-asan

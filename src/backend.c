@@ -1,6 +1,7 @@
 /* The CPU backend: kernel set chosen once per model, weights prepared at load
  * in the layout and precision the kernels read, pools shared by sessions. */
 #include "backend.h"
+#include "cpu.h"
 #include "lowp.h"
 #include "model.h"
 
@@ -19,8 +20,9 @@
 
 struct gitc_backend {
     gitc_dtype dtype;
-    const gitc_kernel_table *kernels;
+    gitc_kernels kernels; /* chosen at load; every pool of the model runs them */
     char kernels_name[64];
+    char cpu_features[128];
     size_t weight_bytes;  /* bytes the matrix products read */
     size_t decode_bytes;  /* of which the text decoder's and the LM head's */
     void *arena;          /* every prepared matrix, in model order (NULL when none is prepared) */
@@ -105,7 +107,7 @@ static size_t prepared_bytes(const gitc_backend *b, const gitc_matrix *w)
     if (b->dtype != GITC_DTYPE_F32)
         bytes = gitc_lowp_storage_bytes(b->dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8,
                                         w->n_out, w->n_in);
-    else if (b->kernels->uses_panels)
+    else if (b->kernels.f32.uses_panels)
         bytes = gitc_panels_floats(w) * sizeof(float);
     return (bytes + 63) / 64 * 64;
 }
@@ -179,7 +181,9 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
     pthread_mutex_init(&b->lock, NULL);
     m->backend = b;
     b->dtype = dtype;
-    b->kernels = gitc_kernels_best();
+    gitc_status chosen = gitc_kernels_choose(&b->kernels, err);
+    if (chosen != GITC_OK)
+        return chosen; /* the caller frees the model, and with it b */
     b->n_matrices = linear_matrices(m, NULL);
     int n = b->n_matrices;
     gitc_matrix **list = calloc((size_t)n, sizeof *list);
@@ -239,11 +243,12 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
         if (i >= first_decode)
             b->decode_bytes += bytes;
     }
+    gitc_cpu_feature_names(b->kernels.cpu, b->cpu_features, sizeof b->cpu_features);
     if (dtype == GITC_DTYPE_F32)
-        snprintf(b->kernels_name, sizeof b->kernels_name, "%s", b->kernels->name);
+        snprintf(b->kernels_name, sizeof b->kernels_name, "%s", b->kernels.f32.name);
     else
-        snprintf(b->kernels_name, sizeof b->kernels_name, "%s+%s", b->kernels->name,
-                 gitc_lowp_kernels_name(dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8));
+        snprintf(b->kernels_name, sizeof b->kernels_name, "%s+%s", b->kernels.f32.name,
+                 (dtype == GITC_DTYPE_BF16 ? b->kernels.bf16 : b->kernels.int8)->name);
 done:
     free(list);
     free(items);
@@ -277,6 +282,7 @@ gitc_pool *gitc_backend_pool(const gitc_model *m, int n_threads)
     if (!pool && b->n_pools < MAX_POOLS) {
         pool = gitc_pool_create(n_threads);
         if (pool) {
+            gitc_pool_set_kernels(pool, &b->kernels);
             b->pool_threads[b->n_pools] = n_threads;
             b->pools[b->n_pools++] = pool;
         }
@@ -287,6 +293,18 @@ gitc_pool *gitc_backend_pool(const gitc_model *m, int n_threads)
 
 gitc_dtype gitc_model_dtype(const gitc_model *m) { return m->backend->dtype; }
 const char *gitc_model_kernels(const gitc_model *m) { return m->backend->kernels_name; }
+const char *gitc_model_cpu_features(const gitc_model *m) { return m->backend->cpu_features; }
+
+const char *gitc_model_kernel_set(const gitc_model *m, gitc_dtype dtype)
+{
+    const gitc_kernels *k = &m->backend->kernels;
+    switch (dtype) {
+    case GITC_DTYPE_F32: return k->f32.name;
+    case GITC_DTYPE_BF16: return k->bf16->name;
+    case GITC_DTYPE_INT8: return k->int8->name;
+    }
+    return NULL;
+}
 size_t gitc_model_weight_bytes(const gitc_model *m) { return m->backend->weight_bytes; }
 size_t gitc_model_decode_weight_bytes(const gitc_model *m) { return m->backend->decode_bytes; }
 

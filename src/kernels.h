@@ -6,6 +6,7 @@
 #ifndef GITC_KERNELS_H
 #define GITC_KERNELS_H
 
+#include "gitc.h"
 #include "pool.h"
 
 #include <stddef.h>
@@ -99,11 +100,7 @@ size_t gitc_attention_scratch(int n_threads, int n_keys);
 void gitc_attention(gitc_pool *pool, const gitc_attention_args *a, float *scratch);
 void gitc_attention_ref(const gitc_attention_args *a, float *scratch);
 
-/* Name of the kernel variant in use ("avx512", "avx2", "portable"). */
-const char *gitc_kernels_name(void);
-
-/* One complete set of fast kernels; the functions above dispatch to the best
- * set the CPU runs (chosen per call from cached CPU features). */
+/* One complete set of f32 kernels. */
 typedef struct gitc_kernel_table {
     const char *name;
     void (*linear)(gitc_pool *pool, float *y, const float *x, const gitc_matrix *w,
@@ -121,28 +118,48 @@ typedef struct gitc_kernel_table {
     float (*log_sum_exp)(const float *x, int n);
 } gitc_kernel_table;
 
-/* Peak f32 FMA rate of the best set on all of the pool's threads, measured
- * for about `ms` milliseconds, in GFLOP/s. */
+/* Peak f32 FMA rate of the pool's set on all of its threads, measured for
+ * about `ms` milliseconds, in GFLOP/s. */
 double gitc_kernels_peak_gflops(gitc_pool *pool, int ms);
 
-/* Every kernel set this build and CPU can run, portable first, best last
- * (for tests and benchmarks). Returns the count; *tables is static storage.
- * GITC_KERNELS=portable|avx2 in the environment caps the best set (for A/B
- * measurements). */
+/* The kernel sets chosen for one model (or the process default): the f32
+ * set (complete: every entry filled) and the bf16 and int8 linear sets. The
+ * functions above run the set of the pool they are given (gitc_pool_kernels),
+ * the default for a NULL pool or one without a set; gitc_log_sum_exp (called
+ * outside any pool) runs the default's. */
+struct gitc_lowp_kernels;
+typedef struct gitc_kernels {
+    gitc_kernel_table f32;
+    const struct gitc_lowp_kernels *bf16, *int8;
+    unsigned cpu;      /* GITC_CPU_* features seen (cpu.h) */
+    const char *level; /* the highest level allowed: "portable", "avx2", "avx512", "neon" */
+} gitc_kernels;
+
+/* Chooses the best sets this build and CPU run, capped by GITC_KERNELS
+ * (portable|avx2|avx512|neon: that level and the ones below it; unset or
+ * empty: no cap). A GITC_KERNELS naming no level of this build is
+ * GITC_ERR_ARGUMENT naming the value and the choices. */
+gitc_status gitc_kernels_choose(gitc_kernels *out, gitc_error *err);
+
+/* The process default (gitc_kernels_choose once; an invalid GITC_KERNELS
+ * means no cap here: model loading is where it is reported). */
+const gitc_kernels *gitc_kernels_default(void);
+
+/* Every f32 set this build and CPU can run (each complete), portable first,
+ * best last, ignoring GITC_KERNELS (for tests and benchmarks). Returns the
+ * count; *tables is static storage. */
 int gitc_kernel_tables(const gitc_kernel_table *const **tables);
 
-/* The SIMD sets (kernels_avx2.c, kernels_avx512.c; compiled in where CMake
- * defines GITC_HAVE_X86_SIMD). Files built for a wider instruction set export
- * only const data, so nothing compiled for it can run before the CPU check:
- * a NULL entry means "the set below's" and is filled in by generic code
- * (kernels.c) after the check passes. */
+/* The sets (kernels_portable.c, and kernels_avx2.c / kernels_avx512.c where
+ * CMake defines GITC_HAVE_X86_SIMD). Files built for a wider instruction set
+ * export only const data, so nothing compiled for it can run before the CPU
+ * check: a NULL entry means "the set below's", filled in by generic code
+ * (kernels_registry.c) after the check passes. */
+extern const gitc_kernel_table gitc_kernels_portable_set;
 extern const gitc_kernel_table gitc_kernels_avx2_set;
 extern const gitc_kernel_table gitc_kernels_avx512_set;
 /* The AArch64 Advanced SIMD set (kernels_neon.c; compiled in where CMake
  * defines GITC_HAVE_NEON_SIMD): complete, no NULL entry. */
 extern const gitc_kernel_table gitc_kernels_neon_set;
-
-/* The best set for this CPU (what gitc_linear and the others call). */
-const gitc_kernel_table *gitc_kernels_best(void);
 
 #endif /* GITC_KERNELS_H */

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef GITC_HAVE_X86_SIMD
 
 #include <immintrin.h>
 
@@ -25,17 +25,7 @@
 #define MR_B 4 /* bf16: 4 rows x 16 outputs = 8 accumulators */
 #define MR_I 2 /* int8: 2 rows x 16 outputs = 4 int32 + 4 float accumulators */
 
-#define PACK_PARALLEL_MIN 65536
-
-typedef struct lowp_job {
-    float *y;
-    const float *x;
-    const gitc_lowp_matrix *w;
-    const float *bias;
-    int M, MR;
-    uint32_t *xp;  /* packed activations: tile at row m0 starts at xp + m0 * G, (g, r) at g * mr + r */
-    float *sx;     /* int8: block scales, tile at m0 starts at sx + m0 * nb, (b, r) at b * mr + r */
-} lowp_job;
+typedef gitc_lowp_job lowp_job;
 
 /* ---- bf16 ---- */
 
@@ -211,85 +201,18 @@ T_AVX2 static void run_tile_int8(const lowp_job *j, int m0, int p, int mr)
         tile_int8(j, m0, p, 2);
 }
 
-/* ---- Driver ---- */
+/* ---- The sets (units of one panel; the driver is lowp.c's) ---- */
 
-static void pack_rows(const lowp_job *j, int r0, int r1)
+static void tile(const lowp_job *j, int m0, int p0, int mr, int nv)
 {
-    for (int m = r0; m < r1; m++) {
-        if (j->w->kind == GITC_LOWP_BF16)
-            pack_row_bf16(j, m);
-        else
-            pack_row_int8(j, m);
-    }
-}
-
-static void pack_task(void *ctx, int ith, int nth)
-{
-    const lowp_job *j = ctx;
-    int r0, r1;
-    gitc_split(j->M, ith, nth, &r0, &r1);
-    pack_rows(j, r0, r1);
-}
-
-static void compute_task(void *ctx, int ith, int nth)
-{
-    const lowp_job *j = ctx;
-    int p0, p1;
-    gitc_split(j->w->n_panels, ith, nth, &p0, &p1);
-    for (int p = p0; p < p1; p++)
-        for (int m0 = 0; m0 < j->M; m0 += j->MR) {
-            int mr = GITC_MIN(j->MR, j->M - m0);
-            if (j->w->kind == GITC_LOWP_BF16)
-                run_tile_bf16(j, m0, p, mr);
-            else
-                run_tile_int8(j, m0, p, mr);
-        }
-}
-
-static void linear(gitc_pool *pool, float *y, const float *x, const gitc_lowp_matrix *w,
-                   const float *bias, int M)
-{
-    if (M <= 0)
-        return;
-    size_t xp_bytes = ((size_t)M * (size_t)w->n_groups * 4 + 63) / 64 * 64;
-    size_t sx_bytes = (size_t)M * (size_t)w->n_blocks * 4;
-    unsigned char *s = gitc_lowp_scratch(xp_bytes + sx_bytes);
-    if (!s) {
-        gitc_lowp_linear_ref(y, x, w, bias, M); /* out of memory: slow but correct */
-        return;
-    }
-    lowp_job j = {y, x, w, bias, M, w->kind == GITC_LOWP_BF16 ? MR_B : MR_I, (uint32_t *)s,
-                  (float *)(s + xp_bytes)};
-    if ((size_t)M * (size_t)w->n_in < PACK_PARALLEL_MIN || !pool)
-        pack_rows(&j, 0, M);
+    (void)nv;
+    if (j->w->kind == GITC_LOWP_BF16)
+        run_tile_bf16(j, m0, p0, mr);
     else
-        gitc_pool_run(pool, pack_task, &j);
-    gitc_pool_run(pool, compute_task, &j);
+        run_tile_int8(j, m0, p0, mr);
 }
 
-static const gitc_lowp_kernels set_bf16 = {"avx2", GITC_LOWP_BF16, linear};
-static const gitc_lowp_kernels set_int8 = {"avx2", GITC_LOWP_INT8, linear};
-
-const gitc_lowp_kernels *gitc_lowp_avx2_bf16(void)
-{
-    return &set_bf16;
-}
-
-const gitc_lowp_kernels *gitc_lowp_avx2_int8(void)
-{
-    return &set_int8;
-}
-
-#else
-
-const gitc_lowp_kernels *gitc_lowp_avx2_bf16(void)
-{
-    return NULL;
-}
-
-const gitc_lowp_kernels *gitc_lowp_avx2_int8(void)
-{
-    return NULL;
-}
+const gitc_lowp_kernels gitc_lowp_avx2_bf16 = {"avx2", GITC_LOWP_BF16, MR_B, 1, pack_row_bf16, tile};
+const gitc_lowp_kernels gitc_lowp_avx2_int8 = {"avx2", GITC_LOWP_INT8, MR_I, 1, pack_row_int8, tile};
 
 #endif

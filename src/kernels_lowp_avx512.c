@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(GITC_NO_AVX512)
+#ifdef GITC_HAVE_X86_SIMD
 
 #include <immintrin.h>
 
@@ -33,20 +33,7 @@
 #define MR_I 4 /* int8 tile: 4 rows x 3 panels = 12 int32 + 12 float accumulators */
 #define NV_I 3
 
-/* Below this many activations the packing runs on the calling thread alone. */
-#define PACK_PARALLEL_MIN 65536
-
-typedef struct lowp_job {
-    float *y;
-    const float *x;
-    const gitc_lowp_matrix *w;
-    const float *bias;
-    int M;
-    int mr_max, nv_max;
-    uint32_t *xp;   /* packed activations */
-    float *sx;      /* int8: [M, n_blocks] scales, tile-interleaved like xp */
-    int32_t *corr;  /* int8: -128 * sum of the block's q, same layout */
-} lowp_job;
+typedef gitc_lowp_job lowp_job;
 
 /* ---- bf16 ---- */
 
@@ -265,97 +252,11 @@ T_VNNI static void run_tile_int8(const lowp_job *j, int m0, int p0, int mr, int 
     TILE_CASES(tile_int8, )
 }
 
-/* ---- Driver (shared) ---- */
+/* ---- The sets (the driver is lowp.c's) ---- */
 
-static void pack_rows(const lowp_job *j, int r0, int r1)
-{
-    for (int m = r0; m < r1; m++) {
-        if (j->w->kind == GITC_LOWP_BF16)
-            pack_row_bf16(j, m);
-        else
-            pack_row_int8(j, m);
-    }
-}
-
-static void pack_task(void *ctx, int ith, int nth)
-{
-    const lowp_job *j = ctx;
-    int r0, r1;
-    gitc_split(j->M, ith, nth, &r0, &r1);
-    pack_rows(j, r0, r1);
-}
-
-static void compute_task(void *ctx, int ith, int nth)
-{
-    const lowp_job *j = ctx;
-    int n_panels = j->w->n_panels, NV = j->nv_max, MR = j->mr_max;
-    int n_units = (n_panels + NV - 1) / NV, u0, u1;
-    gitc_split(n_units, ith, nth, &u0, &u1);
-    for (int u = u0; u < u1; u++) {
-        int p0 = u * NV, nv = GITC_MIN(NV, n_panels - p0);
-        for (int m0 = 0; m0 < j->M; m0 += MR) {
-            int mr = GITC_MIN(MR, j->M - m0);
-            if (j->w->kind == GITC_LOWP_BF16)
-                run_tile_bf16(j, m0, p0, mr, nv);
-            else
-                run_tile_int8(j, m0, p0, mr, nv);
-        }
-    }
-}
-
-static void linear(gitc_pool *pool, float *y, const float *x, const gitc_lowp_matrix *w,
-                   const float *bias, int M)
-{
-    if (M <= 0)
-        return;
-    size_t G = (size_t)w->n_groups, nb = (size_t)w->n_blocks;
-    size_t xp_bytes = ((size_t)M * G * 4 + 63) / 64 * 64;
-    size_t meta_bytes = ((size_t)M * nb * 4 + 63) / 64 * 64;
-    unsigned char *s = gitc_lowp_scratch(xp_bytes + 2 * meta_bytes);
-    if (!s) {
-        gitc_lowp_linear_ref(y, x, w, bias, M); /* out of memory: slow but correct */
-        return;
-    }
-    lowp_job j = {y, x, w, bias, M, 0, 0, (uint32_t *)s, NULL, NULL};
-    if (w->kind == GITC_LOWP_BF16) {
-        j.mr_max = MR_B;
-        j.nv_max = NV_B;
-    } else {
-        j.mr_max = MR_I;
-        j.nv_max = NV_I;
-        j.sx = (float *)(s + xp_bytes);
-        j.corr = (int32_t *)(s + xp_bytes + meta_bytes);
-    }
-    if ((size_t)M * (size_t)w->n_in < PACK_PARALLEL_MIN || !pool)
-        pack_rows(&j, 0, M);
-    else
-        gitc_pool_run(pool, pack_task, &j);
-    gitc_pool_run(pool, compute_task, &j);
-}
-
-static const gitc_lowp_kernels set_bf16 = {"avx512_bf16", GITC_LOWP_BF16, linear};
-static const gitc_lowp_kernels set_vnni = {"avx512_vnni", GITC_LOWP_INT8, linear};
-
-const gitc_lowp_kernels *gitc_lowp_avx512_bf16(void)
-{
-    return &set_bf16;
-}
-
-const gitc_lowp_kernels *gitc_lowp_avx512_vnni(void)
-{
-    return &set_vnni;
-}
-
-#else
-
-const gitc_lowp_kernels *gitc_lowp_avx512_bf16(void)
-{
-    return NULL;
-}
-
-const gitc_lowp_kernels *gitc_lowp_avx512_vnni(void)
-{
-    return NULL;
-}
+const gitc_lowp_kernels gitc_lowp_avx512_bf16 = {"avx512_bf16", GITC_LOWP_BF16, MR_B, NV_B,
+                                                 pack_row_bf16, run_tile_bf16};
+const gitc_lowp_kernels gitc_lowp_avx512_vnni = {"avx512_vnni", GITC_LOWP_INT8, MR_I, NV_I,
+                                                 pack_row_int8, run_tile_int8};
 
 #endif

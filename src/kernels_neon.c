@@ -11,6 +11,7 @@
  * Dimension letters as kernels.h: M rows, N outputs, K inputs. */
 #include "kernels.h"
 #include "internal.h"
+#include "kernels_exp.h"
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
 
@@ -23,22 +24,19 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* expf for 4 lanes: the avx2 set's exp8 (Cephes' range reduction and
- * degree-5 polynomial, fused multiply-adds, about 1 ulp from libm), with the
- * 2^n scale split in two so that overflow gives inf and underflow degrades
- * gradually like expf. */
+/* expf for 4 lanes: the other sets' exp8/exp16 (kernels_exp.h: Cephes'
+ * range reduction and degree-5 polynomial, fused multiply-adds, about 1 ulp
+ * from libm), with the 2^n scale split in two so that overflow gives inf and
+ * underflow degrades gradually like expf. */
 GITC_INLINE float32x4_t exp4(float32x4_t x)
 {
-    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-104.0f)), vdupq_n_f32(89.0f));
-    float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
-    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
-    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
-    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
-    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(GITC_EXP_X_MIN)), vdupq_n_f32(GITC_EXP_X_MAX));
+    float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(GITC_EXP_LOG2E)));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(GITC_EXP_LN2_HI));
+    r = vfmsq_f32(r, n, vdupq_n_f32(GITC_EXP_LN2_LO));
+    float32x4_t p = vdupq_n_f32(gitc_exp_poly[0]);
+    for (int i = 1; i < 6; i++)
+        p = vfmaq_f32(vdupq_n_f32(gitc_exp_poly[i]), p, r);
     float32x4_t y = vaddq_f32(vfmaq_f32(r, vmulq_f32(p, r), r), vdupq_n_f32(1.0f));
     int32x4_t ni = vcvtq_s32_f32(n); /* n is integral: exact */
     int32x4_t n1 = vshrq_n_s32(ni, 1);

@@ -10,9 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#if defined(GITC_HAVE_NEON_SIMD)
-#include <sys/auxv.h>
-#endif
 
 /* ---- Preparation ---- */
 
@@ -348,90 +345,68 @@ void *gitc_lowp_scratch(size_t bytes)
     return s->p;
 }
 
-/* ---- Kernel sets ---- */
+/* ---- The driver shared by every set ---- */
 
-static void ref_linear(gitc_pool *pool, float *y, const float *x, const gitc_lowp_matrix *w,
-                       const float *bias, int M)
+/* Below this many activations the packing runs on the calling thread alone. */
+#define PACK_PARALLEL_MIN 65536
+
+typedef struct lowp_call {
+    const gitc_lowp_kernels *k;
+    gitc_lowp_job j;
+} lowp_call;
+
+static void pack_rows(const lowp_call *c, int r0, int r1)
 {
-    (void)pool;
-    gitc_lowp_linear_ref(y, x, w, bias, M);
+    for (int m = r0; m < r1; m++)
+        c->k->pack_row(&c->j, m);
 }
 
-static const gitc_lowp_kernels ref_bf16_set = { "ref", GITC_LOWP_BF16, ref_linear };
-static const gitc_lowp_kernels ref_int8_set = { "ref", GITC_LOWP_INT8, ref_linear };
-
-static const gitc_lowp_kernels *sets_bf16[4], *sets_int8[4];
-static int n_bf16, n_int8;
-static const char *chosen; /* GITC_LOWP_KERNELS, or NULL: the best */
-static pthread_once_t sets_once = PTHREAD_ONCE_INIT;
-
-static void find_sets(void)
+static void pack_task(void *ctx, int ith, int nth)
 {
-    sets_bf16[n_bf16++] = &ref_bf16_set;
-    sets_int8[n_int8++] = &ref_int8_set;
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        const gitc_lowp_kernels *k;
-        if ((k = gitc_lowp_avx2_bf16()) != NULL)
-            sets_bf16[n_bf16++] = k;
-        if ((k = gitc_lowp_avx2_int8()) != NULL)
-            sets_int8[n_int8++] = k;
+    const lowp_call *c = ctx;
+    int r0, r1;
+    gitc_split(c->j.M, ith, nth, &r0, &r1);
+    pack_rows(c, r0, r1);
+}
+
+static void compute_task(void *ctx, int ith, int nth)
+{
+    const lowp_call *c = ctx;
+    const gitc_lowp_job *j = &c->j;
+    int n_panels = j->w->n_panels, NV = j->nv_max, MR = j->mr_max;
+    int n_units = (n_panels + NV - 1) / NV, u0, u1;
+    gitc_split(n_units, ith, nth, &u0, &u1);
+    for (int u = u0; u < u1; u++) {
+        int p0 = u * NV, nv = GITC_MIN(NV, n_panels - p0);
+        for (int m0 = 0; m0 < j->M; m0 += MR)
+            c->k->tile(j, m0, p0, GITC_MIN(MR, j->M - m0), nv);
     }
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl")) {
-        const gitc_lowp_kernels *k;
-        if (__builtin_cpu_supports("avx512bf16") && (k = gitc_lowp_avx512_bf16()) != NULL)
-            sets_bf16[n_bf16++] = k;
-        if (__builtin_cpu_supports("avx512vnni") && (k = gitc_lowp_avx512_vnni()) != NULL)
-            sets_int8[n_int8++] = k;
+}
+
+void gitc_lowp_run(const gitc_lowp_kernels *k, gitc_pool *pool, float *y, const float *x,
+                   const gitc_lowp_matrix *w, const float *bias, int M)
+{
+    if (M <= 0)
+        return;
+    size_t G = (size_t)w->n_groups, nb = (size_t)w->n_blocks;
+    size_t xp_bytes = ((size_t)M * G * 4 + 63) / 64 * 64;
+    size_t meta_bytes = ((size_t)M * nb * 4 + 63) / 64 * 64;
+    unsigned char *s = k->pack_row ? gitc_lowp_scratch(xp_bytes + 2 * meta_bytes) : NULL;
+    if (!s) { /* the reference set, or out of memory: slow but correct */
+        gitc_lowp_linear_ref(y, x, w, bias, M);
+        return;
     }
-#endif
-#if defined(GITC_HAVE_NEON_SIMD) /* until the registry lands: HWCAP bits */
-    unsigned long hwcap = getauxval(AT_HWCAP), hwcap2 = getauxval(AT_HWCAP2);
-    if (hwcap2 & HWCAP2_BF16)
-        sets_bf16[n_bf16++] = &gitc_lowp_neon_bf16;
-    if (hwcap & HWCAP_ASIMDDP)
-        sets_int8[n_int8++] = &gitc_lowp_neon_sdot;
-    if (hwcap2 & HWCAP2_I8MM)
-        sets_int8[n_int8++] = &gitc_lowp_neon_i8mm;
-#endif
-    const char *env = getenv("GITC_LOWP_KERNELS");
-    const char *env2 = getenv("GITC_KERNELS");
-    if (env && (strcmp(env, "ref") == 0 || strcmp(env, "avx2") == 0))
-        chosen = strcmp(env, "ref") == 0 ? "ref" : "avx2";
-    else if (env2 && strcmp(env2, "portable") == 0)
-        chosen = "ref";
-}
-
-int gitc_lowp_kernel_sets(gitc_lowp_kind kind, const gitc_lowp_kernels *const **sets)
-{
-    pthread_once(&sets_once, find_sets);
-    if (kind == GITC_LOWP_BF16) {
-        *sets = sets_bf16;
-        return n_bf16;
+    lowp_call c = {k, {y, x, w, bias, M, k->mr, k->nv, (uint32_t *)s, NULL, NULL}};
+    if (w->kind == GITC_LOWP_INT8) {
+        c.j.sx = (float *)(s + xp_bytes);
+        c.j.corr = (int32_t *)(s + xp_bytes + meta_bytes);
     }
-    *sets = sets_int8;
-    return n_int8;
+    if ((size_t)M * (size_t)w->n_in < PACK_PARALLEL_MIN || !pool)
+        pack_rows(&c, 0, M);
+    else
+        gitc_pool_run(pool, pack_task, &c);
+    gitc_pool_run(pool, compute_task, &c);
 }
 
-static const gitc_lowp_kernels *best_set(gitc_lowp_kind kind)
-{
-    const gitc_lowp_kernels *const *sets;
-    int n = gitc_lowp_kernel_sets(kind, &sets);
-    for (int i = 0; chosen && i < n; i++)
-        if (strcmp(sets[i]->name, chosen) == 0)
-            return sets[i];
-    return sets[n - 1];
-}
-
-void gitc_lowp_linear(gitc_pool *pool, float *y, const float *x, const gitc_lowp_matrix *w,
-                      const float *bias, int M)
-{
-    best_set(w->kind)->linear(pool, y, x, w, bias, M);
-}
-
-const char *gitc_lowp_kernels_name(gitc_lowp_kind kind)
-{
-    return best_set(kind)->name;
-}
+const gitc_lowp_kernels gitc_lowp_ref_bf16 = {"ref", GITC_LOWP_BF16, 1, 1, NULL, NULL};
+const gitc_lowp_kernels gitc_lowp_ref_int8 = {"ref", GITC_LOWP_INT8, 1, 1, NULL, NULL};

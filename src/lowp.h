@@ -48,19 +48,17 @@ void gitc_lowp_free(gitc_lowp_matrix *m);
 size_t gitc_lowp_bytes(const gitc_lowp_matrix *m);
 gitc_lowp_kind gitc_lowp_matrix_kind(const gitc_lowp_matrix *m);
 
-/* y[M,N] = x[M,K] · Wᵀ + bias (bias may be NULL), on the best kernel set for
- * this CPU, threaded over pool (NULL: the caller's thread). The quantized
+/* y[M,N] = x[M,K] · Wᵀ + bias (bias may be NULL) with kernel set k (of w's
+ * kind), threaded over pool (NULL: the caller's thread). The packed
  * activations live in a per-thread scratch that grows to the largest M·K seen
  * (one allocation per calling thread, not per call); if that allocation fails
  * the reference runs instead. */
-void gitc_lowp_linear(gitc_pool *pool, float *y, const float *x, const gitc_lowp_matrix *w,
-                      const float *bias, int M);
+struct gitc_lowp_kernels;
+void gitc_lowp_run(const struct gitc_lowp_kernels *k, gitc_pool *pool, float *y, const float *x,
+                   const gitc_lowp_matrix *w, const float *bias, int M);
 /* The scalar reference (single thread, no allocation). */
 void gitc_lowp_linear_ref(float *y, const float *x, const gitc_lowp_matrix *w, const float *bias,
                           int M);
-/* Name of the kernel set gitc_lowp_linear uses for kind ("avx512_bf16",
- * "avx512_vnni", "avx2", "ref"). */
-const char *gitc_lowp_kernels_name(gitc_lowp_kind kind);
 
 /* ---- Internals shared by lowp.c, the kernel files and tests ---- */
 
@@ -110,31 +108,47 @@ void gitc_lowp_quant_block(const float *x, int n, int8_t *q, float *scale, int32
  * kept for the calling thread's lifetime; NULL when out of memory. */
 void *gitc_lowp_scratch(size_t bytes);
 
-/* One kernel set: linear for one kind. */
+/* One call of the linear layer as the shared driver (lowp.c) hands it to a
+ * kernel set: (1) pack_row packs each row of x into xp (and, for int8, its
+ * block scales into sx and corrections into corr), rows grouped in tiles of
+ * mr_max and interleaved so a tile's inputs are one stream: element (g, r) of
+ * the tile at row m0 lies at xp[m0 * G + g * mr + r], (b, r) of its int8
+ * metadata at sx[m0 * n_blocks + b * mr + r]; (2) threads split the outputs in
+ * units of nv_max weight panels and run tile() for every row tile of a unit. */
+typedef struct gitc_lowp_job {
+    float *y;
+    const float *x;
+    const gitc_lowp_matrix *w;
+    const float *bias;
+    int M;
+    int mr_max, nv_max;
+    uint32_t *xp;   /* packed activations */
+    float *sx;      /* int8: [M, n_blocks] scales, tile-interleaved like xp */
+    int32_t *corr;  /* int8: -128 * sum of the block's q, same layout (sets that need it) */
+} gitc_lowp_job;
+
+/* One low-precision kernel set, for one kind. A set without pack_row (the
+ * reference) runs gitc_lowp_linear_ref. Sets in files compiled for wider
+ * instruction sets export this as const data only (see kernels_registry.c). */
 typedef struct gitc_lowp_kernels {
     const char *name;
     gitc_lowp_kind kind;
-    void (*linear)(gitc_pool *pool, float *y, const float *x, const gitc_lowp_matrix *w,
-                   const float *bias, int M);
+    int mr, nv; /* rows per register tile, panels per unit of work */
+    void (*pack_row)(const gitc_lowp_job *j, int m);
+    void (*tile)(const gitc_lowp_job *j, int m0, int p0, int mr, int nv);
 } gitc_lowp_kernels;
 
-/* Every set this build and CPU run for kind, reference first, best last (for
- * tests and benchmarks). *sets is static storage. GITC_LOWP_KERNELS=ref|avx2
- * in the environment picks that set instead of the best (A/B measurements);
- * GITC_KERNELS=portable picks the reference. */
+/* Every set this build and CPU run for kind, reference first, best last,
+ * ignoring GITC_KERNELS (for tests and benchmarks; kernels_registry.c).
+ * *sets is static storage. */
 int gitc_lowp_kernel_sets(gitc_lowp_kind kind, const gitc_lowp_kernels *const **sets);
 
-/* AVX-512 sets (kernels_lowp_avx512.c) and AVX2+FMA sets (kernels_lowp_avx2.c);
- * NULL when not compiled in. Call only after checking the CPU. */
-const gitc_lowp_kernels *gitc_lowp_avx512_bf16(void);
-const gitc_lowp_kernels *gitc_lowp_avx512_vnni(void);
-const gitc_lowp_kernels *gitc_lowp_avx2_bf16(void);
-const gitc_lowp_kernels *gitc_lowp_avx2_int8(void);
-/* AArch64 sets (kernels_lowp_neon.c; compiled in where CMake defines
- * GITC_HAVE_NEON_SIMD): bf16 with BFDOT (HWCAP2_BF16), int8 with SDOT
- * (HWCAP_ASIMDDP) and with SMMLA (HWCAP2_I8MM). Use only after that check. */
-extern const gitc_lowp_kernels gitc_lowp_neon_bf16;
-extern const gitc_lowp_kernels gitc_lowp_neon_sdot;
-extern const gitc_lowp_kernels gitc_lowp_neon_i8mm;
+/* The sets (kernels_lowp_*.c; the x86 ones where GITC_HAVE_X86_SIMD, the
+ * AArch64 ones where GITC_HAVE_NEON_SIMD: bf16 with BFDOT, int8 with SDOT and
+ * with SMMLA, kernels_lowp_neon.c). */
+extern const gitc_lowp_kernels gitc_lowp_ref_bf16, gitc_lowp_ref_int8;
+extern const gitc_lowp_kernels gitc_lowp_avx2_bf16, gitc_lowp_avx2_int8;
+extern const gitc_lowp_kernels gitc_lowp_avx512_bf16, gitc_lowp_avx512_vnni;
+extern const gitc_lowp_kernels gitc_lowp_neon_bf16, gitc_lowp_neon_sdot, gitc_lowp_neon_i8mm;
 
 #endif /* GITC_LOWP_H */

@@ -363,6 +363,10 @@ char *gitc_model_describe_json(const gitc_model *m)
     cJSON_AddNumberToObject(o, "weight_bytes", (double)m->weight_bytes);
     cJSON_AddNumberToObject(o, "copied_matrices", m->n_aligned_copies);
     cJSON_AddNumberToObject(o, "load_ms", m->load_ms);
+    cJSON_AddStringToObject(o, "cpu_features", gitc_model_cpu_features(m));
+    cJSON *sets = cJSON_AddObjectToObject(o, "kernel_sets");
+    for (int d = GITC_DTYPE_F32; d <= GITC_DTYPE_INT8; d++)
+        cJSON_AddStringToObject(sets, gitc_dtype_name((gitc_dtype)d), gitc_model_kernel_set(m, (gitc_dtype)d));
     const gitc_config *c = &m->cfg;
     cJSON *cfg = cJSON_AddObjectToObject(o, "config");
     cJSON_AddNumberToObject(cfg, "hidden_size", c->hidden_size);

@@ -51,6 +51,7 @@ struct gitc_pool {
     atomic_int sleepers;    /* workers waiting (or about to wait) on start */
     atomic_int caller_waiting;
     atomic_int quit;
+    const struct gitc_kernels *kernels; /* set before the pool is shared; read-only after */
 };
 
 typedef struct worker_arg {
@@ -214,6 +215,9 @@ void gitc_pool_free(gitc_pool *pool)
 }
 
 int gitc_pool_size(const gitc_pool *pool) { return pool ? pool->n_threads : 1; }
+
+void gitc_pool_set_kernels(gitc_pool *pool, const struct gitc_kernels *k) { pool->kernels = k; }
+const struct gitc_kernels *gitc_pool_kernels(const gitc_pool *pool) { return pool->kernels; }
 
 void gitc_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx)
 {

@@ -12,6 +12,14 @@ gitc_pool *gitc_pool_create(int n_threads);
 void gitc_pool_free(gitc_pool *pool);
 int gitc_pool_size(const gitc_pool *pool);
 
+/* The kernel set the pool's tasks run (kernels.h; borrowed, outlives the
+ * pool). A pool runs the kernels of one owner: a model's backend sets it
+ * right after creating the pool, before any other thread sees it. NULL (the
+ * default): the process default set. */
+struct gitc_kernels;
+void gitc_pool_set_kernels(gitc_pool *pool, const struct gitc_kernels *k);
+const struct gitc_kernels *gitc_pool_kernels(const gitc_pool *pool);
+
 /* Runs fn(ctx, ith, nth) once for each share ith = 0..nth-1 (nth = the pool's
  * size) and returns when all are done. Shares run on whichever threads are
  * free, the caller included, so two shares may run one after the other on

@@ -100,7 +100,7 @@ static double time_linear(gitc_pool *pool, int M, int N, int K, gitc_wtype type,
         b[n] = 0.5f;
     gitc_matrix mat = {w, type, N, K, NULL, NULL};
     float *panels = NULL;
-    if (gitc_kernels_best()->uses_panels) { /* prepared as the backend does at load */
+    if (gitc_kernels_default()->f32.uses_panels) { /* prepared as the backend does at load */
         panels = aligned_alloc(64, (gitc_panels_floats(&mat) * sizeof(float) + 63) / 64 * 64);
         gitc_panels_pack(&mat, panels);
         mat.panels = panels;
@@ -187,7 +187,7 @@ int main(int argc, char **argv)
     int only_linear = getenv("BENCH_LINEAR") && atoi(getenv("BENCH_LINEAR"));
     int reps_scale = getenv("BENCH_REPS") ? atoi(getenv("BENCH_REPS")) : 1;
     gitc_pool *pools[3] = {NULL, NULL, gitc_pool_create(2)};
-    printf("kernels: %s\n", gitc_kernels_name());
+    printf("kernels: %s\n", gitc_kernels_default()->f32.name);
 
     /* Peak: 12 chains x 8 lanes x 2 flops per iteration. */
     for (int t = 1; t <= 2 && !only_linear; t++) {
@@ -198,7 +198,7 @@ int main(int argc, char **argv)
         printf("peak FMA, %d thread(s): %.1f GFLOP/s\n", t, 12.0 * 16.0 * (double)c.iters * t / dt / 1e9);
     }
     for (int t = 1; t <= 2; t++)
-        printf("peak FMA of the %s set, %d thread(s): %.1f GFLOP/s\n", gitc_kernels_name(), t,
+        printf("peak FMA of the %s set, %d thread(s): %.1f GFLOP/s\n", gitc_kernels_default()->f32.name, t,
                gitc_kernels_peak_gflops(pools[t], 300));
     size_t nbw = (size_t)256 << 20; /* 1 GiB of floats */
     bw_ctx bw = {NULL, nbw, {{0}}};

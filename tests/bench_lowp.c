@@ -46,8 +46,8 @@ int main(void)
         while (*p == ' ')
             p++;
     }
-    printf("kernels: f32 %s, bf16 %s, int8 %s\n", gitc_kernels_name(), gitc_lowp_kernels_name(GITC_LOWP_BF16),
-           gitc_lowp_kernels_name(GITC_LOWP_INT8));
+    printf("kernels: f32 %s, bf16 %s, int8 %s\n", gitc_kernels_default()->f32.name, gitc_kernels_default()->bf16->name,
+           gitc_kernels_default()->int8->name);
     printf("%-18s %-4s %3s %9s %9s %9s\n", "M,N,K", "type", "thr", "ms", "GFLOP/s", "GB/s(W)");
     for (size_t s = 0; s < n_shapes; s++) {
         int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
@@ -59,7 +59,7 @@ int main(void)
             x[i] = (float)((i * 40503u) % 1000) * 1e-3f - 0.5f;
         gitc_matrix w = {wf, GITC_W_F32, N, K, NULL, NULL};
         float *panels = NULL;
-        if (gitc_kernels_best()->uses_panels) {
+        if (gitc_kernels_default()->f32.uses_panels) {
             size_t bytes = (gitc_panels_floats(&w) * sizeof(float) + 63) / 64 * 64;
             panels = aligned_alloc(64, bytes);
             gitc_panels_pack(&w, panels);

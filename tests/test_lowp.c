@@ -124,7 +124,7 @@ static void check_sets(gitc_lowp_kind kind, const gitc_lowp_matrix *w, const flo
     for (int s = 0; s < n_sets; s++) {
         for (size_t i = 0; i < (size_t)M * N; i++)
             y[i] = NAN;
-        sets[s]->linear(pool, y, x, w, bias, M);
+        gitc_lowp_run(sets[s], pool, y, x, w, bias, M);
         double worst = 0.0, worst_ratio = 0.0;
         int bad = 0;
         for (int m = 0; m < M; m++)
@@ -186,11 +186,12 @@ static void run_shape(gitc_lowp_kind kind, gitc_wtype type, int M, int N, int K,
     if (pool == NULL) /* the float64 comparison once per shape */
         check_ref_accuracy(kind, x, wf, b, w, ref, M, N, K);
     check_sets(kind, w, x, b, ref, y, M, pool);
-    /* the dispatching entry point is one of the sets */
-    gitc_lowp_linear(pool, y, x, w, b, M);
+    /* the dispatching entry point (a matrix with prepared weights) runs one of the sets */
+    gitc_matrix wm = {.n_out = N, .n_in = K, .lowp = w};
+    gitc_linear(pool, y, x, &wm, b, M);
     if (kind == GITC_LOWP_INT8)
-        check_true(memcmp(y, ref, (size_t)M * N * sizeof *y) == 0, "int8 gitc_lowp_linear (%s) M=%d N=%d K=%d bit-identical to the reference",
-                   gitc_lowp_kernels_name(kind), M, N, K);
+        check_true(memcmp(y, ref, (size_t)M * N * sizeof *y) == 0, "int8 gitc_linear (%s) M=%d N=%d K=%d bit-identical to the reference",
+                   gitc_kernels_default()->int8->name, M, N, K);
 done:
     gitc_lowp_free(w);
     free(wf);
@@ -249,7 +250,8 @@ int main(int argc, char **argv)
         printf("%s kernel sets:", kind_name(kinds[i]));
         for (int s = 0; s < n; s++)
             printf(" %s", sets[s]->name);
-        printf(" (best: %s)\n", gitc_lowp_kernels_name(kinds[i]));
+        printf(" (best: %s)\n", (kinds[i] == GITC_LOWP_BF16 ? gitc_kernels_default()->bf16
+                                                            : gitc_kernels_default()->int8)->name);
     }
     static const int shapes[][3] = {
         /* M, N, K */

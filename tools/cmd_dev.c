@@ -577,6 +577,9 @@ int cmd_bench(int argc, char **argv)
     if (json) {
         printf("{\"model\": ");
         cli_json_string(stdout, model_arg);
+        printf(", \"cpu_features\": \"%s\", \"kernel_sets\": {\"f32\": \"%s\", \"bf16\": \"%s\","
+               " \"int8\": \"%s\"}", gitc_model_cpu_features(m), gitc_model_kernel_set(m, GITC_DTYPE_F32),
+               gitc_model_kernel_set(m, GITC_DTYPE_BF16), gitc_model_kernel_set(m, GITC_DTYPE_INT8));
         printf(", \"threads\": %d, \"dtype\": \"%s\", \"kernels\": \"%s\", \"batch\": %d,"
                " \"encode_ms\": %.2f, \"decode_ms_per_token\": %.3f, \"total_ms\": %.2f,"
                " \"images_per_s\": %.3f, \"encode_gflops\": %.1f, \"peak_gflops\": %.1f,"
@@ -590,6 +593,9 @@ int cmd_bench(int argc, char **argv)
     } else {
         printf("model            %s (%s weights, %.1f MiB, loaded in %.0f ms)\n", model_arg, dtype, wmb, load_ms);
         printf("threads          %d (kernels: %s, peak %.1f GFLOP/s)\n", nthreads, kern, peak);
+        printf("cpu              %s (sets: f32 %s, bf16 %s, int8 %s)\n", gitc_model_cpu_features(m),
+               gitc_model_kernel_set(m, GITC_DTYPE_F32), gitc_model_kernel_set(m, GITC_DTYPE_BF16),
+               gitc_model_kernel_set(m, GITC_DTYPE_INT8));
         printf("image encoding   %.2f ms for %d image(s) (%.1f GFLOP/s, %.0f%% of peak)\n", best_enc, B,
                gflops, peak > 0 ? 100.0 * gflops / peak : 0.0);
         printf("decoding         %.3f ms per token (%d row(s) together); bandwidth bound %.3f ms "

@@ -100,6 +100,10 @@ static void print_text(const cJSON *o)
     printf("tokenizer:      %s\n", cJSON_GetObjectItem(o, "tokenizer")->valuestring);
     printf("processor:      %s\n", cJSON_GetObjectItem(o, "processor")->valuestring);
     printf("load time:      %.1f ms\n", cJSON_GetObjectItem(o, "load_ms")->valuedouble);
+    printf("cpu features:   %s\n", cJSON_GetObjectItem(o, "cpu_features")->valuestring);
+    const cJSON *sets = cJSON_GetObjectItem(o, "kernel_sets");
+    printf("kernel sets:    f32 %s, bf16 %s, int8 %s\n", cJSON_GetObjectItem(sets, "f32")->valuestring,
+           cJSON_GetObjectItem(sets, "bf16")->valuestring, cJSON_GetObjectItem(sets, "int8")->valuestring);
     if ((it = cJSON_GetObjectItem(o, "run_ms")))
         printf("forward pass:   %.1f ms\n", it->valuedouble);
     printf("peak RSS:       %.0f bytes (%.3fx the weight bytes)\n",

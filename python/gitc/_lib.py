@@ -219,6 +219,8 @@ def _bind(lib):
         "gitc_model_tokenizer": (_c.c_void_p, [_c.c_void_p]),
         "gitc_model_processor": (_c.c_void_p, [_c.c_void_p]),
         "gitc_model_num_frames": (_c.c_int, [_c.c_void_p]),
+        "gitc_model_cpu_features": (_c.c_char_p, [_c.c_void_p]),
+        "gitc_model_kernel_set": (_c.c_char_p, [_c.c_void_p, _c.c_int]),
         "gitc_session_default_params": (_session_params_padded, []),
         "gitc_session_create": (_c.c_int, [_c.c_void_p, _P(_session_params_padded), _P(_c.c_void_p), err_p]),
         "gitc_session_free": (None, [_c.c_void_p]),

@@ -636,6 +636,10 @@ class Model(Session):
         c = lib.gitc_model_config(ptr).contents
         self.config = Config(**{f: getattr(c, f) for f, _ in _lib.gitc_config._fields_})
         self.num_frames = lib.gitc_model_num_frames(ptr)
+        # The CPU features seen at load and the kernel set each precision runs.
+        self.kernels = {"cpu_features": lib.gitc_model_cpu_features(ptr).decode()}
+        for dtype, name in enumerate(("f32", "bf16", "int8")):
+            self.kernels[name] = lib.gitc_model_kernel_set(ptr, dtype).decode()
         self._tokenizer = lib.gitc_model_tokenizer(ptr)
         self._processor = lib.gitc_model_processor(ptr)
         self._gen_defaults = lib.gitc_model_generate_params(ptr)
