@@ -13,7 +13,9 @@
 #                               cross compiler, qemu-user and the arm64 -dev
 #                               packages first), the suite under qemu-aarch64 for
 #                               a plain ARMv8.0 CPU (cortex-a53) and for one with
-#                               every extension (max); no full-size tests
+#                               every extension (max); no full-size tests.
+#                               GITC_QEMU_CPUS="cortex-a53 max" picks the CPU
+#                               models, GITC_CROSS_TESTS a ctest -R regex (CI)
 set -e
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--cross" ]; then
@@ -36,7 +38,8 @@ if [ "${1:-}" = "--cross" ]; then
     for cpu in ${GITC_QEMU_CPUS:-cortex-a53 max}; do
         echo "== qemu-aarch64 -cpu $cpu"
         start=$(date +%s)
-        QEMU_CPU=$cpu ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" -E "$exclude" || status=1
+        QEMU_CPU=$cpu ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" -E "$exclude" \
+            ${GITC_CROSS_TESTS:+-R "$GITC_CROSS_TESTS"} || status=1
         echo "== -cpu $cpu: $(( $(date +%s) - start )) s"
     done
     exit $status
