@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for config.json (GitConfig + vision_config): parses the
- * input with gitc_config_parse and, on success, walks the parameter table the
+ * input with gitc_config_from_json and, on success, walks the parameter table the
  * config implies. Traps when an invariant breaks:
  *   - a failure sets a message;
  *   - an accepted config has positive sizes within the documented maxima, heads
@@ -10,7 +10,6 @@
  * FUZZ_MAX_LEN: 8192
  */
 #include "common.h"
-#include "model.h"
 
 static int n_params;
 
@@ -28,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     gitc_config c;
     gitc_error err = {0};
-    gitc_status st = gitc_config_parse((const char *)data, size, "config.json", &c, &err);
+    gitc_status st = gitc_config_from_json((const char *)data, size, "config.json", &c, &err);
     fuzz_check_error(st, &err);
     if (st != GITC_OK)
         return 0;
@@ -41,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The parameter walk is linear in the layer count; keep big configs quick. */
     if (c.num_hidden_layers + c.vision_num_hidden_layers <= 64) {
         n_params = 0;
-        FUZZ_CHECK(gitc_config_for_each_param(&c, count_param, NULL) == 1, "param walk stopped");
+        FUZZ_CHECK(gitc_config_for_each_parameter(&c, count_param, NULL) == 1, "param walk stopped");
         FUZZ_CHECK(n_params > 0, "no parameters");
     }
     return 0;

@@ -12,13 +12,13 @@
 #include <math.h>
 
 #include "common.h"
-#include "model.h"
+#include "config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     gitc_generate_params p = gitc_generate_default_params();
     gitc_error err = {0};
-    gitc_status st = gitc_generation_config_parse((const char *)data, size, "generation_config.json", &p, &err);
+    gitc_status st = gitci_generation_config_parse((const char *)data, size, "generation_config.json", &p, &err);
     fuzz_check_error(st, &err);
     if (st != GITC_OK) {
         FUZZ_CHECK(strstr(err.message, "generation_config.json") != NULL, "message: %s", err.message);

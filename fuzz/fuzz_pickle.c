@@ -20,23 +20,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size >= 2 && data[0] == 'P' && data[1] == 'K') {
         gitc_tensor *t = NULL;
         int n = 0;
-        if (pt_parse(data, size, "fuzz.bin", &t, &n, &err) == GITC_OK) {
+        if (gitci_pt_parse(data, size, "fuzz.bin", &t, &n, &err) == GITC_OK) {
             for (int i = 0; i < n; i++) {
                 if (t[i].numel > (1 << 16))
                     continue;
                 float *out = malloc((size_t)(t[i].numel ? t[i].numel : 1) * sizeof(float));
-                if (out && tensor_to_f32(&t[i], out, &err) != GITC_OK && !err.message[0])
+                if (out && gitci_tensor_to_f32(&t[i], out, &err) != GITC_OK && !err.message[0])
                     abort();
                 free(out);
             }
-            pt_tensors_free(t, n);
+            gitci_pt_tensors_free(t, n);
         } else if (!err.message[0]) {
             abort();
         }
     } else {
         pk_state_dict sd;
-        if (pickle_state_dict(data, size, "fuzz.pkl", &sd, &err) == GITC_OK)
-            pk_state_dict_free(&sd);
+        if (gitci_pickle_state_dict(data, size, "fuzz.pkl", &sd, &err) == GITC_OK)
+            gitci_pk_state_dict_free(&sd);
         else if (!err.message[0])
             abort();
     }

@@ -1,12 +1,12 @@
 /*
  * libFuzzer target for the safetensors reader: the input is a whole
  * .safetensors file (8-byte header length, JSON header, data), opened with
- * st_open through a memfd. Traps when an invariant breaks:
+ * gitci_st_open through a memfd. Traps when an invariant breaks:
  *   - a failure sets a message;
  *   - on success every tensor lies inside the data section, tensors are sorted
  *     and do not overlap, bytes == numel * dtype size, names are unique to
- *     st_find, and every byte of every tensor can be read (ASan checks the
- *     mapping); float tensors convert with st_to_f32.
+ *     gitci_st_find, and every byte of every tensor can be read (ASan checks the
+ *     mapping); float tensors convert with gitci_st_to_f32.
  * FUZZ_SEEDS: tests/data/limits fuzz/seeds/safetensors
  * FUZZ_DICT: fuzz/dict/safetensors.dict
  * FUZZ_MAX_LEN: 16384
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     st_file *f = NULL;
     gitc_error err = {0};
-    gitc_status st = st_open(path, &f, &err);
+    gitc_status st = gitci_st_open(path, &f, &err);
     fuzz_check_error(st, &err);
     if (st != GITC_OK) {
         FUZZ_CHECK(f == NULL, "failure returned a file");
@@ -50,16 +50,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(p >= prev_end && p + t->nbytes <= end, "tensor %s outside the data or overlapping", t->name);
         prev_end = p + t->nbytes;
         FUZZ_CHECK(t->ndim >= 0 && t->ndim <= ST_MAX_DIMS, "ndim %d", t->ndim);
-        FUZZ_CHECK((uint64_t)t->numel * st_dtype_size(t->dtype) == t->nbytes, "tensor %s size", t->name);
-        FUZZ_CHECK(st_find(f, t->name) != NULL, "st_find(%s)", t->name);
+        FUZZ_CHECK((uint64_t)t->numel * gitci_st_dtype_size(t->dtype) == t->nbytes, "tensor %s size", t->name);
+        FUZZ_CHECK(gitci_st_find(f, t->name) != NULL, "gitci_st_find(%s)", t->name);
         unsigned sum = 0;
         for (size_t k = 0; k < t->nbytes; k++)
             sum += p[k];
         (void)sum;
         if (t->numel <= (int64_t)(sizeof buf / sizeof buf[0]) &&
             (t->dtype == ST_F32 || t->dtype == ST_F16 || t->dtype == ST_BF16 || t->dtype == ST_F64))
-            FUZZ_CHECK(st_to_f32(f, t, buf, &err) == GITC_OK, "st_to_f32: %s", err.message);
+            FUZZ_CHECK(gitci_st_to_f32(f, t, buf, &err) == GITC_OK, "gitci_st_to_f32: %s", err.message);
     }
-    st_close(f);
+    gitci_st_close(f);
     return 0;
 }

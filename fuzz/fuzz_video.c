@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for video decoding from memory (libavformat reading
- * through a custom AVIOContext, gitc_video_load_memory): two sampled frames,
+ * through a custom AVIOContext, gitci_video_load_memory): two sampled frames,
  * at most 64 decoded frames per pass and 128 x 128 pixels per frame. Traps
  * when an invariant breaks:
  *   - a failure sets a message and leaves no frames;
@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     params.max_pixels = MAX_PIXELS;
     gitc_error err = {0};
     int total = 0;
-    gitc_status st = gitc_video_load_memory(data, size, "fuzz-video", MAX_FRAMES, 2, &params, frames,
-                                            &total, &err);
+    gitc_status st = gitci_video_load_memory(data, size, "fuzz-video", MAX_FRAMES, 2, &params, frames,
+                                             &total, &err);
     fuzz_check_error(st, &err);
     if (st != GITC_OK) {
         FUZZ_CHECK(frames[0].rgb == NULL && frames[1].rgb == NULL, "failure left frames");

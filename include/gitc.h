@@ -43,10 +43,6 @@ extern "C" {
 
 #define GITC_VERSION "0.1.0"
 
-#ifndef GITC_API
-#define GITC_API
-#endif
-
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
@@ -79,6 +75,19 @@ GITC_API const char *gitc_formats(void);
 /* Short static description of a status code ("I/O error", ...). */
 GITC_API const char *gitc_status_string(gitc_status status);
 
+/* Releases memory the library allocated for the caller: the ids of
+ * gitc_tokenizer_encode, the texts of gitc_tokenizer_decode,
+ * gitc_describe_image and gitc_describe_frames, and the JSON of
+ * gitc_model_describe_json. NULL is fine. */
+GITC_API void gitc_free(void *ptr);
+
+/* Params structs (gitc_image_params, gitc_model_params, gitc_session_params,
+ * gitc_generate_params) start with `size`, the sizeof of the struct the caller
+ * was compiled with; the *_params_init functions fill it with the defaults,
+ * and the inline *_default_params helpers call them with the caller's sizeof.
+ * A function taking params refuses (GITC_ERR_ARGUMENT) a struct whose size it
+ * does not know, e.g. one that was never initialized. */
+
 /* ------------------------------------------------------------------ */
 /* Images                                                              */
 /* ------------------------------------------------------------------ */
@@ -91,13 +100,23 @@ typedef struct gitc_image {
 } gitc_image;
 
 typedef struct gitc_image_params {
+    size_t size;         /* sizeof(gitc_image_params), set by gitc_image_params_init */
     uint64_t max_pixels; /* refuse images with more pixels (0 = no limit); default 100 MP */
     int exif_transpose;  /* 1: honour the EXIF orientation like ImageOps.exif_transpose (what
                             transformers' load_image and pipelines do; the gitc command's
                             default); default 0, as Image.open(path).convert("RGB") */
 } gitc_image_params;
 
-GITC_API gitc_image_params gitc_image_default_params(void);
+/* Fills `size` bytes of *params (sizeof(gitc_image_params)) with the defaults. */
+GITC_API void gitc_image_params_init(gitc_image_params *params, size_t size);
+
+/* The defaults, as a value. */
+static inline gitc_image_params gitc_image_default_params(void)
+{
+    gitc_image_params p;
+    gitc_image_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Decodes a JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF (first page) file
  * and converts it to RGB as PIL 9.4's Image.open(path).convert("RGB") does;
@@ -180,14 +199,14 @@ GITC_API gitc_status gitc_tokenizer_load(const char *model_dir, gitc_tokenizer *
 GITC_API void gitc_tokenizer_free(gitc_tokenizer *tokenizer);
 
 /* Encodes UTF-8 text (`len` bytes). With add_special, [CLS] ... [SEP] frame it.
- * `*ids` is allocated (caller frees with free()), `*n_ids` its length.
+ * `*ids` is allocated (caller frees with gitc_free), `*n_ids` its length.
  * Text that is not valid UTF-8 is an error. */
 GITC_API gitc_status gitc_tokenizer_encode(const gitc_tokenizer *tokenizer, const char *text, size_t len,
                                            int add_special, int32_t **ids, size_t *n_ids, gitc_error *err);
 
 /* Decodes ids to text like tokenizer.decode(ids, skip_special_tokens, clean_up_tokenization_spaces).
  * clean_up: 1 on, 0 off, -1 the tokenizer config's setting.
- * `*text` is allocated (caller frees with free()). Unknown ids are an error. */
+ * `*text` is allocated (caller frees with gitc_free). Unknown ids are an error. */
 GITC_API gitc_status gitc_tokenizer_decode(const gitc_tokenizer *tokenizer, const int32_t *ids, size_t n_ids,
                                            int skip_special, int clean_up, char **text, gitc_error *err);
 
@@ -236,6 +255,22 @@ typedef struct gitc_config {
     int image_tokens_per_frame; /* (image_size / patch_size)^2 + 1 */
 } gitc_config;
 
+/* Parses config.json text (`len` bytes; `name` is used in messages) into
+ * *out, GitConfig's and GitVisionConfig's defaults applied, every number
+ * checked against its range; text over 16 MiB is GITC_ERR_LIMIT. This is the
+ * config gitc_model_load reads; no weights are needed. */
+GITC_API gitc_status gitc_config_from_json(const char *json, size_t len, const char *name,
+                                           gitc_config *out, gitc_error *err);
+
+/* Called once per parameter; returning 0 stops the walk. `name` (borrowed for
+ * the call) is the HuggingFace state-dict name, shape[0..ndim-1] its shape. */
+typedef int (*gitc_parameter_fn)(void *user, const char *name, int ndim, const int64_t *shape);
+
+/* Calls fn for every parameter a checkpoint of this config holds (what
+ * gitc_model_load reads and checks), in the order of the weight table.
+ * Returns 1 when every parameter was visited, 0 when fn stopped the walk. */
+GITC_API int gitc_config_for_each_parameter(const gitc_config *config, gitc_parameter_fn fn, void *user);
+
 /* Precision of the weights (and matrix products) of a loaded model. */
 typedef enum gitc_dtype {
     GITC_DTYPE_F32 = 0, /* float32 products: the numerics of transformers (default) */
@@ -244,13 +279,23 @@ typedef enum gitc_dtype {
 } gitc_dtype;
 
 typedef struct gitc_model_params {
+    size_t size;        /* sizeof(gitc_model_params), set by gitc_model_params_init */
     int load_tokenizer; /* 1: load vocab.txt / tokenizer.json when the folder has them; default 1 */
     int load_processor; /* 1: load preprocessor_config.json when present; default 1 */
     gitc_dtype dtype;   /* precision the weights are prepared in at load; default F32. LayerNorm,
                            softmax, GELU, residuals and the logits stay float32 in every mode */
 } gitc_model_params;
 
-GITC_API gitc_model_params gitc_model_default_params(void);
+/* Fills `size` bytes of *params (sizeof(gitc_model_params)) with the defaults. */
+GITC_API void gitc_model_params_init(gitc_model_params *params, size_t size);
+
+/* The defaults, as a value. */
+static inline gitc_model_params gitc_model_default_params(void)
+{
+    gitc_model_params p;
+    gitc_model_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Loads a HuggingFace GIT model folder: config.json, the weights (as
  * transformers picks them: model.safetensors, the shards of
@@ -278,7 +323,7 @@ GITC_API int gitc_model_num_image_tokens(const gitc_model *model);
  * per dtype, ignored buffers, parameter count, weight bytes, matrices used in
  * place vs copied, load time in ms, a config summary, the tokenizer file and
  * the processor type. Returns a NUL-terminated string the caller frees with
- * free(), or NULL when out of memory. */
+ * gitc_free, or NULL when out of memory. */
 GITC_API char *gitc_model_describe_json(const gitc_model *model);
 /* The precision the model was loaded in. */
 GITC_API gitc_dtype gitc_model_dtype(const gitc_model *model);
@@ -296,12 +341,6 @@ GITC_API const char *gitc_model_cpu_features(const gitc_model *model);
  * bf16 and int8 "ref", "avx2", "avx512_bf16", "avx512_vnni", ... Static
  * string; NULL for a dtype outside the enum. */
 GITC_API const char *gitc_model_kernel_set(const gitc_model *model, gitc_dtype dtype);
-/* Bytes of weights the model's matrix products read (as prepared at load:
- * panels, bf16 or int8 copies, or the mapped file data they use in place). */
-GITC_API size_t gitc_model_weight_bytes(const gitc_model *model);
-/* Of those, the bytes one decode step reads: the text decoder's matrices and
- * the LM head (a step streams all of them once, whatever the batch). */
-GITC_API size_t gitc_model_decode_weight_bytes(const gitc_model *model);
 
 /* ------------------------------------------------------------------ */
 /* Session: per-thread state (thread pool, scratch, KV caches)         */
@@ -310,6 +349,7 @@ GITC_API size_t gitc_model_decode_weight_bytes(const gitc_model *model);
 typedef struct gitc_session gitc_session;
 
 typedef struct gitc_session_params {
+    size_t size;   /* sizeof(gitc_session_params), set by gitc_session_params_init */
     int n_threads; /* worker threads; 0 = number of online CPUs; default 0 */
     /* Called between layers and decoding steps; returning non-zero stops the
      * work with GITC_ERR_ABORTED. May be NULL. */
@@ -317,7 +357,16 @@ typedef struct gitc_session_params {
     void *abort_user;
 } gitc_session_params;
 
-GITC_API gitc_session_params gitc_session_default_params(void);
+/* Fills `size` bytes of *params (sizeof(gitc_session_params)) with the defaults. */
+GITC_API void gitc_session_params_init(gitc_session_params *params, size_t size);
+
+/* The defaults, as a value. */
+static inline gitc_session_params gitc_session_default_params(void)
+{
+    gitc_session_params p;
+    gitc_session_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Creates a session on a model (the model must outlive it). Caller frees. */
 GITC_API gitc_status gitc_session_create(const gitc_model *model, const gitc_session_params *params,
@@ -327,7 +376,6 @@ GITC_API void gitc_session_free(gitc_session *session);
 
 /* The number of worker threads the session runs. */
 GITC_API int gitc_session_threads(const gitc_session *session);
-
 
 /* Time a session spent, summed since it was created or last reset. */
 typedef struct gitc_session_stats {
@@ -341,22 +389,16 @@ typedef struct gitc_session_stats {
 GITC_API void gitc_session_stats_get(const gitc_session *session, gitc_session_stats *out);
 /* Zeroes the session's counters. */
 GITC_API void gitc_session_stats_reset(gitc_session *session);
-/* Measures the float32 FMA throughput of the model's kernel set on the
- * session's threads for about `ms` milliseconds; returns GFLOP/s. */
-GITC_API double gitc_session_peak_gflops(gitc_session *session, int ms);
-/* Measures the streaming read rate of memory on the session's threads: the
- * best of three passes over a `bytes` buffer allocated as the prepared weights
- * are (huge pages where the system gives them); returns GB/s, 0 when the
- * buffer cannot be allocated. With bytes = gitc_model_decode_weight_bytes it
- * gives the bandwidth bound of a decode step. */
-GITC_API double gitc_session_read_gbs(gitc_session *session, size_t bytes);
 
 /* ------------------------------------------------------------------ */
 /* Model levels (GitVisionModel, GitModel, GitForCausalLM forward)     */
 /* ------------------------------------------------------------------ */
 
 /* pixel_values of one sample: [frames, 3, H, W] float32, H = W = image_size,
- * frames = gitc_model_num_frames(model). */
+ * frames = gitc_model_num_frames(model). Every function taking pixel_values
+ * takes its length in floats too (`pixel_floats`), which must be exactly
+ * gitc_model_pixel_floats(model): anything else is GITC_ERR_ARGUMENT, checked
+ * before the buffer is read. */
 
 /* Floats of one sample's pixel_values: frames * 3 * image_size^2, what every
  * function taking pixel_values reads; 0 for a NULL model. */
@@ -388,9 +430,10 @@ GITC_API size_t gitc_model_logits_floats(const gitc_model *model, int n_ids);
  * projection_capacity floats (see gitc_model_projection_floats).
  * A buffer too small is GITC_ERR_ARGUMENT, checked before any work, and
  * nothing is written. */
-GITC_API gitc_status gitc_encode_image(gitc_session *session, const float *pixel_values, float *vision_out,
-                                       size_t vision_capacity, float *projection_out,
-                                       size_t projection_capacity, gitc_error *err);
+GITC_API gitc_status gitc_encode_image(gitc_session *session, const float *pixel_values,
+                                       size_t pixel_floats, float *vision_out, size_t vision_capacity,
+                                       float *projection_out, size_t projection_capacity,
+                                       gitc_error *err);
 
 /* Full GitForCausalLM forward of one sample with T = n_ids text tokens (no
  * cache), into the caller's buffers.
@@ -402,15 +445,9 @@ GITC_API gitc_status gitc_encode_image(gitc_session *session, const float *pixel
  * text (T >= 2).
  * A buffer too small is GITC_ERR_ARGUMENT, checked before any work, and
  * nothing is written. */
-GITC_API gitc_status gitc_forward(gitc_session *session, const float *pixel_values, const int32_t *ids,
-                                  int n_ids, float *hidden_out, size_t hidden_capacity, float *logits_out,
+GITC_API gitc_status gitc_forward(gitc_session *session, const float *pixel_values, size_t pixel_floats,
+                                  const int32_t *ids, int n_ids, float *hidden_out, size_t hidden_capacity, float *logits_out,
                                   size_t logits_capacity, float *loss_out, gitc_error *err);
-
-/* Runs the work generation does once per image, for benchmarks: the vision
- * encoder, the projection and the decoder's image keys and values of one
- * sample ([frames, 3, H, W]); the results are discarded. */
-GITC_API gitc_status gitc_prefill_image(gitc_session *session, const float *pixel_values,
-                                        gitc_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Generation                                                          */
@@ -423,6 +460,7 @@ typedef enum gitc_early_stopping {
 } gitc_early_stopping;
 
 typedef struct gitc_generate_params {
+    size_t size;          /* sizeof(gitc_generate_params), set by gitc_generate_params_init */
     int max_length;       /* text tokens including the prompt; default 20 */
     int max_new_tokens;   /* overrides max_length when > 0; default 0 */
     int min_length;       /* default 0 */
@@ -445,8 +483,17 @@ typedef struct gitc_generate_params {
     int n_bad_words;
 } gitc_generate_params;
 
-/* Defaults as transformers' GenerationConfig. */
-GITC_API gitc_generate_params gitc_generate_default_params(void);
+/* Fills `size` bytes of *params (sizeof(gitc_generate_params)) with the
+ * defaults of transformers' GenerationConfig. */
+GITC_API void gitc_generate_params_init(gitc_generate_params *params, size_t size);
+
+/* The defaults, as a value. */
+static inline gitc_generate_params gitc_generate_default_params(void)
+{
+    gitc_generate_params p;
+    gitc_generate_params_init(&p, sizeof p);
+    return p;
+}
 
 /* The most beams (and returned sequences) one input may use. */
 #define GITC_MAX_BEAMS 64
@@ -462,8 +509,19 @@ GITC_API gitc_status gitc_generate_params_check(const gitc_generate_params *para
                                                 int n_prompt_tokens, const gitc_model *model,
                                                 gitc_error *err);
 
-/* Defaults updated from the model folder's generation_config.json (when it has one). */
-GITC_API gitc_generate_params gitc_model_generate_params(const gitc_model *model);
+/* Fills `size` bytes of *params (sizeof(gitc_generate_params)) with the
+ * defaults updated from the model folder's generation_config.json (when it has
+ * one); a NULL model gives the plain defaults. */
+GITC_API void gitc_model_generate_params_init(const gitc_model *model, gitc_generate_params *params,
+                                              size_t size);
+
+/* The model's defaults, as a value. */
+static inline gitc_generate_params gitc_model_generate_params(const gitc_model *model)
+{
+    gitc_generate_params p;
+    gitc_model_generate_params_init(model, &p, sizeof p);
+    return p;
+}
 
 /* One generated sequence. */
 typedef struct gitc_sequence {
@@ -485,12 +543,13 @@ typedef struct gitc_generation {
 GITC_API void gitc_generation_free(gitc_generation *generation);
 
 /* Generates for a batch of n_inputs samples. pixel_values[i] is sample i's
- * [frames, 3, H, W] input; prompts[i] (n_prompt[i] ids) its prompt, or NULL
+ * [frames, 3, H, W] input of pixel_floats floats (the same for every sample:
+ * gitc_model_pixel_floats); prompts[i] (n_prompt[i] ids) its prompt, or NULL
  * (or prompts == NULL) for [CLS] alone. Each row keeps its own positions, so
  * a batched result equals the unbatched one. `out` is filled on success
  * (caller frees with gitc_generation_free). */
 GITC_API gitc_status gitc_generate(gitc_session *session, const float *const *pixel_values,
-                                   const int32_t *const *prompts, const int *n_prompt, int n_inputs,
+                                   size_t pixel_floats, const int32_t *const *prompts, const int *n_prompt, int n_inputs,
                                    const gitc_generate_params *params, gitc_generation *out,
                                    gitc_error *err);
 
@@ -529,15 +588,15 @@ GITC_API gitc_status gitc_batch_create(gitc_session *session, int max_rows, gitc
 /* Frees the batch and every request still in it; NULL is fine. */
 GITC_API void gitc_batch_free(gitc_batch *batch);
 
-/* Adds a request: encodes pixel_values ([frames, 3, H, W], copied into the
- * image context) and runs the prompt (n_prompt ids, copied; NULL for [CLS]
+/* Adds a request: encodes pixel_values ([frames, 3, H, W], pixel_floats
+ * floats as gitc_model_pixel_floats gives, copied into the image context) and runs the prompt (n_prompt ids, copied; NULL for [CLS]
  * alone; a one-token prompt without beams joins the next step's decoder
  * pass instead, so requests added together cost one pass). params may be NULL (the model's defaults); they are copied, bad
  * words included. *id receives the request's id. Fails with GITC_ERR_LIMIT,
  * changing nothing, when the batch has fewer free rows than
  * gitc_generate_rows(params). The first token comes with the next step. */
-GITC_API gitc_status gitc_batch_add(gitc_batch *batch, const float *pixel_values, const int32_t *prompt,
-                                    int n_prompt, const gitc_generate_params *params, int *id,
+GITC_API gitc_status gitc_batch_add(gitc_batch *batch, const float *pixel_values, size_t pixel_floats,
+                                    const int32_t *prompt, int n_prompt, const gitc_generate_params *params, int *id,
                                     gitc_error *err);
 
 /* Advances every live row by one token. *events (borrowed, valid until the
@@ -559,6 +618,26 @@ GITC_API gitc_status gitc_batch_take(gitc_batch *batch, int id, gitc_generation 
 /* Removes a request, decoding or finished, and frees its rows at once.
  * GITC_ERR_ARGUMENT when the batch has no such request. */
 GITC_API gitc_status gitc_batch_cancel(gitc_batch *batch, int id);
+
+/* ------------------------------------------------------------------ */
+/* Benchmarks: what a machine and a model allow (gitc bench, inspect)  */
+/* ------------------------------------------------------------------ */
+
+/* Bytes of weights the model's matrix products read (as prepared at load:
+ * panels, bf16 or int8 copies, or the mapped file data they use in place). */
+GITC_API size_t gitc_model_weight_bytes(const gitc_model *model);
+/* Of those, the bytes one decode step reads: the text decoder's matrices and
+ * the LM head (a step streams all of them once, whatever the batch). */
+GITC_API size_t gitc_model_decode_weight_bytes(const gitc_model *model);
+/* Measures the float32 FMA throughput of the model's kernel set on the
+ * session's threads for about `ms` milliseconds; returns GFLOP/s. */
+GITC_API double gitc_session_peak_gflops(gitc_session *session, int ms);
+/* Measures the streaming read rate of memory on the session's threads: the
+ * best of three passes over a `bytes` buffer allocated as the prepared weights
+ * are (huge pages where the system gives them); returns GB/s, 0 when the
+ * buffer cannot be allocated. With bytes = gitc_model_decode_weight_bytes it
+ * gives the bandwidth bound of a decode step. */
+GITC_API double gitc_session_read_gbs(gitc_session *session, size_t bytes);
 
 /* ------------------------------------------------------------------ */
 /* High level: files in, text out                                      */
@@ -595,12 +674,13 @@ GITC_API gitc_status gitc_describe_batch(gitc_session *session, const gitc_image
 
 /* Captions an image (question == NULL) or answers a question about it.
  * The image goes through the model's processor; the answer excludes the
- * echoed question. `*text` is allocated (caller frees with free()). */
+ * echoed question. `*text` is allocated (caller frees with gitc_free). */
 GITC_API gitc_status gitc_describe_image(gitc_session *session, const gitc_image *image,
                                          const char *question, const gitc_generate_params *params,
                                          char **text, gitc_error *err);
 
-/* Captions a sequence of frames (frames == gitc_model_num_frames). Caller frees *text. */
+/* Captions a sequence of frames (frames == gitc_model_num_frames). Caller
+ * frees *text with gitc_free. */
 GITC_API gitc_status gitc_describe_frames(gitc_session *session, const gitc_image *frames, int n_frames,
                                           const gitc_generate_params *params, char **text, gitc_error *err);
 

@@ -1,8 +1,12 @@
 #!/bin/sh
 # Builds gitc (if needed) and runs the test suite with ctest.
 #   scripts/test.sh             Release build in ./build, every test
-#   scripts/test.sh --sanitize  AddressSanitizer + UBSan build in ./build-asan,
-#                               every test but the full-size synthetic models
+#   scripts/test.sh --sanitize  AddressSanitizer + UBSan build in ./build-asan
+#                               (./build-asan-clang with CC=clang), every test
+#                               but the full-size synthetic models
+#   scripts/test.sh --portable  the Release suite again with GITC_KERNELS=portable
+#                               (every kernel the plain C set, as on a CPU without
+#                               AVX2), but the full-size synthetic models
 #   scripts/test.sh --cpus [CPU...]
 #                               the CPU matrix (tests/cpus/matrix.sh): the command
 #                               and the kernel, model and low-precision tests
@@ -18,7 +22,22 @@
 #                               models, GITC_CROSS_TESTS a ctest -R regex (CI)
 set -e
 cd "$(dirname "$0")/.."
-if [ "${1:-}" = "--cross" ]; then
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+full_size="test_synthetic|test_pytorch_synth|test_lowp_synthetic"
+case "${1:-}" in
+--cpus)
+    shift
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build -j"$(nproc)"
+    exec sh tests/cpus/matrix.sh build . "$@"
+    ;;
+--portable)
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build -j"$(nproc)"
+    GITC_KERNELS=portable ctest --test-dir build --output-on-failure -E "$full_size"
+    ;;
+--cross)
     [ "${2:-}" = aarch64 ] || { echo "test.sh: --cross takes aarch64 (got '${2:-}')" >&2; exit 2; }
     scripts/install-deps.sh --cross aarch64 # returns at once when all is installed
     dir=build-aarch64
@@ -43,21 +62,19 @@ if [ "${1:-}" = "--cross" ]; then
         echo "== -cpu $cpu: $(( $(date +%s) - start )) s"
     done
     exit $status
-fi
-if [ "${1:-}" = "--cpus" ]; then
-    shift
+    ;;
+--sanitize)
+    case "${CC:-cc}" in
+    *clang*) dir=build-asan-clang ;;
+    *) dir=build-asan ;;
+    esac
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGITC_SANITIZE=ON -DGITC_FULL_TESTS=OFF >/dev/null
+    cmake --build "$dir" -j"$(nproc)"
+    ctest --test-dir "$dir" --output-on-failure
+    ;;
+*)
     cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
     cmake --build build -j"$(nproc)"
-    exec sh tests/cpus/matrix.sh build . "$@"
-fi
-if [ "${1:-}" = "--sanitize" ]; then
-    dir=build-asan
-    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGITC_SANITIZE=ON -DGITC_FULL_TESTS=OFF >/dev/null
-else
-    dir=build
-    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-cmake --build "$dir" -j"$(nproc)"
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir "$dir" --output-on-failure
+    ctest --test-dir build --output-on-failure
+    ;;
+esac

@@ -77,7 +77,7 @@ static void release_source(const gitc_model *m, const gitc_matrix *w)
     size_t bytes = (size_t)w->n_out * (size_t)w->n_in * (w->type == GITC_W_F32 ? 4 : 2);
     uintptr_t a = (uintptr_t)w->data, e = a + bytes;
     /* Copies the loader made (strided views, misaligned data) are the only data. */
-    if (!tensors_in_mapping(m->weights, w->data, bytes))
+    if (!gitci_tensors_in_mapping(m->weights, w->data, bytes))
         return;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t p0 = (a + page - 1) / page * page, p1 = e / page * page;
@@ -173,11 +173,11 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
 {
     gitc_dtype dtype = params ? params->dtype : GITC_DTYPE_F32;
     if (!gitc_dtype_name(dtype))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: dtype %d is not one of f32, bf16, int8",
-                         m->dir, (int)dtype);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "%s: dtype %d is not one of f32, bf16, int8",
+                          m->dir, (int)dtype);
     gitc_backend *b = calloc(1, sizeof *b);
     if (!b)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     pthread_mutex_init(&b->lock, NULL);
     m->backend = b;
     b->dtype = dtype;
@@ -193,7 +193,7 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
     b->lowp = calloc((size_t)n, sizeof *b->lowp);
     gitc_status st = GITC_OK;
     if (!list || !items || !status || !errs || !b->lowp) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         goto done;
     }
     /* Arena offsets in model order (the order a forward pass reads them). */
@@ -207,8 +207,8 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
     if (b->arena_bytes) {
         b->arena = arena_alloc(b->arena_bytes);
         if (!b->arena) {
-            st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory preparing %zu MB of weights", m->dir,
-                           b->arena_bytes >> 20);
+            st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory preparing %zu MB of weights", m->dir,
+                            b->arena_bytes >> 20);
             goto done;
         }
     }

@@ -1,6 +1,7 @@
 /* Files in, text out: captions, answers and video captions through the
  * model's own processor and tokenizer. */
 #include "model.h"
+#include "session.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,17 +12,17 @@ static gitc_status preprocess(const gitc_model *m, const gitc_image *images, int
 {
     *pixels = NULL;
     if (!m->processor)
-        return gitc_fail(err, GITC_ERR_IO, "%s: no preprocessor_config.json: cannot prepare images", m->dir);
+        return gitci_fail(err, GITC_ERR_IO, "%s: no preprocessor_config.json: cannot prepare images", m->dir);
     int h = 0, w = 0, S = m->cfg.vision_image_size;
     gitc_processor_output_size(m->processor, &h, &w);
     if (h != S || w != S)
-        return gitc_fail(err, GITC_ERR_SHAPE,
-                         "%s: the processor produces %dx%d images but the vision model expects %dx%d",
-                         m->dir, w, h, S, S);
+        return gitci_fail(err, GITC_ERR_SHAPE,
+                          "%s: the processor produces %dx%d images but the vision model expects %dx%d",
+                          m->dir, w, h, S, S);
     size_t per = 3 * (size_t)S * (size_t)S;
     float *px = malloc((size_t)n * per * sizeof(float));
     if (!px)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     for (int i = 0; i < n; i++) {
         gitc_status st = gitc_processor_run(m->processor, &images[i], px + (size_t)i * per, per, err);
         if (st != GITC_OK) {
@@ -59,7 +60,7 @@ static gitc_status build_prompt(const gitc_model *m, const char *question, int32
     *prompt = malloc((n_q + 1) * sizeof(int32_t));
     if (!*prompt) {
         free(q);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     (*prompt)[0] = m->cfg.bos_token_id;
     if (n_q)
@@ -78,9 +79,9 @@ gitc_status gitc_describe_batch(gitc_session *s, const gitc_image *frames, int n
     for (int i = 0; i < n_inputs; i++)
         memset(&out[i], 0, sizeof out[i]);
     if (n_inputs < 1)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_describe_batch: no inputs");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_describe_batch: no inputs");
     if (!m->tokenizer)
-        return gitc_fail(err, GITC_ERR_IO, "%s: no tokenizer files (vocab.txt or tokenizer.json)", m->dir);
+        return gitci_fail(err, GITC_ERR_IO, "%s: no tokenizer files (vocab.txt or tokenizer.json)", m->dir);
     float *pixels = NULL;
     int32_t *prompt = NULL;
     int n_prompt = 0;
@@ -88,7 +89,7 @@ gitc_status gitc_describe_batch(gitc_session *s, const gitc_image *frames, int n
     const float **px = calloc((size_t)n_inputs, sizeof *px);
     const int32_t **pr = calloc((size_t)n_inputs, sizeof *pr);
     int *np = calloc((size_t)n_inputs, sizeof *np);
-    gitc_status st = px && pr && np ? GITC_OK : gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+    gitc_status st = px && pr && np ? GITC_OK : gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     if (st == GITC_OK)
         st = preprocess(m, frames, n_inputs * F, &pixels, err);
     if (st == GITC_OK)
@@ -100,7 +101,7 @@ gitc_status gitc_describe_batch(gitc_session *s, const gitc_image *frames, int n
             pr[i] = prompt;
             np[i] = n_prompt;
         }
-        st = gitc_generate(s, px, pr, np, n_inputs, params, &gen, err);
+        st = gitc_generate(s, px, per, pr, np, n_inputs, params, &gen, err);
     }
     int per_input = st == GITC_OK ? gen.n_sequences / n_inputs : 0;
     for (int i = 0; st == GITC_OK && i < n_inputs; i++) {
@@ -108,7 +109,7 @@ gitc_status gitc_describe_batch(gitc_session *s, const gitc_image *frames, int n
         out[i].scores = calloc((size_t)per_input, sizeof *out[i].scores);
         out[i].stopped = calloc((size_t)per_input, sizeof *out[i].stopped);
         if (!out[i].texts || !out[i].scores || !out[i].stopped)
-            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+            st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         /* Captions decode everything (the [CLS] is skipped as special); answers leave out the question. */
         for (int j = 0; st == GITC_OK && j < per_input; j++) {
             const gitc_sequence *sq = &gen.sequences[i * per_input + j];
@@ -140,8 +141,8 @@ gitc_status gitc_describe(gitc_session *s, const gitc_image *frames, int n_frame
     memset(out, 0, sizeof *out);
     const gitc_model *m = s->model;
     if (n_frames != gitc_model_num_frames(m))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "%s takes %d frame%s per input, got %d", m->dir,
-                         gitc_model_num_frames(m), gitc_model_num_frames(m) == 1 ? "" : "s", n_frames);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "%s takes %d frame%s per input, got %d", m->dir,
+                          gitc_model_num_frames(m), gitc_model_num_frames(m) == 1 ? "" : "s", n_frames);
     return gitc_describe_batch(s, frames, 1, question, params, out, err);
 }
 
@@ -150,6 +151,8 @@ static gitc_status describe_one(gitc_session *s, const gitc_image *frames, int n
                                 const char *question, const gitc_generate_params *params,
                                 char **text, gitc_error *err)
 {
+    if (params && gitci_params_size_check(params->size, sizeof *params, "gitc_generate_params", err) != GITC_OK)
+        return GITC_ERR_ARGUMENT;
     gitc_generate_params p = params ? *params : s->model->gen_defaults;
     p.num_return_sequences = 1;
     gitc_texts t;
@@ -168,9 +171,9 @@ gitc_status gitc_describe_image(gitc_session *s, const gitc_image *image, const 
     *text = NULL;
     const gitc_model *m = s->model;
     if (gitc_model_num_frames(m) != 1)
-        return gitc_fail(err, GITC_ERR_ARGUMENT,
-                         "%s is a video model (%d frames per input): describe frames, not one image",
-                         m->dir, gitc_model_num_frames(m));
+        return gitci_fail(err, GITC_ERR_ARGUMENT,
+                          "%s is a video model (%d frames per input): describe frames, not one image",
+                          m->dir, gitc_model_num_frames(m));
     return describe_one(s, image, 1, question, params, text, err);
 }
 

@@ -6,7 +6,10 @@
  * The primitive is the step API (gitc_batch_*): requests join a batch at any
  * time, every live row advances one token per step in one decoder pass, and
  * finished requests leave. gitc_generate is a loop over it. */
+#include "decoder.h"
+#include "encode.h"
 #include "model.h"
+#include "session.h"
 
 #include <float.h>
 #include <math.h>
@@ -188,7 +191,7 @@ static gitc_status hyps_add(beam_hyps *bh, int num_beams, const int32_t *ids, in
         return GITC_OK;
     int32_t *copy = malloc((size_t)(len > 0 ? len : 1) * sizeof(int32_t));
     if (!copy)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     memcpy(copy, ids, (size_t)len * sizeof(int32_t));
     bh->h[bh->n++] = (hypothesis){score, copy, len, ended_eos};
     if (bh->n > num_beams) {
@@ -241,9 +244,9 @@ static int cmp_candidate(const void *a, const void *b)
 
 /* ---- requests and the batch ---- */
 
-/* Rows per decoder call: bounds the scratch the session's workspace grows to
- * when a batch holds many rows; bigger batches take several calls per step. */
-enum { STEP_CHUNK = 64 };
+/* Rows per decoder call: the session's workspace is sized for this many;
+ * bigger batches take several calls per step. */
+enum { STEP_CHUNK = GITC_STEP_ROWS_MAX };
 
 /* One request: an input with its greedy/sampling rows or its beam group. */
 typedef struct request {
@@ -278,7 +281,6 @@ struct gitc_batch {
     request **req;           /* [cap_req], n_req in use, in the order they were added */
     int n_req, cap_req;
     int next_id;
-    float *proj;             /* [n_img, D] image tokens of the input being added */
     float *hidden;           /* [chunk, D] */
     float *logits;           /* [chunk, V] */
     float *sort_tmp;         /* [V] sampling: the scores sorted */
@@ -307,12 +309,12 @@ static gitc_status row_init(row *r, const gitc_config *c, const int32_t *prompt,
         free(r->ids);
         free(r->logits);
         memset(r, 0, sizeof *r);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     memcpy(r->ids, prompt, (size_t)n_prompt * sizeof(int32_t));
     r->len = r->n_prompt = n_prompt;
     r->max_len = max_len;
-    gitc_status st = text_kv_init(&r->kv, c, cap, err);
+    gitc_status st = gitci_text_kv_init(&r->kv, c, cap, err);
     if (st != GITC_OK) {
         free(r->ids);
         free(r->logits);
@@ -325,7 +327,7 @@ static void row_free(row *r)
 {
     free(r->ids);
     free(r->logits);
-    text_kv_free(&r->kv);
+    gitci_text_kv_free(&r->kv);
     memset(r, 0, sizeof *r);
 }
 
@@ -342,7 +344,7 @@ static void request_release_work(request *q)
     free(q->rows);
     q->rows = NULL;
     q->n_rows = 0;
-    image_kv_free(&q->img);
+    gitci_image_kv_free(&q->img);
     if (q->bh.h)
         for (int i = 0; i < q->bh.n; i++)
             free(q->bh.h[i].ids);
@@ -379,10 +381,10 @@ static gitc_status prefill(gitc_batch *b, const image_kv *img, row *r, gitc_erro
     size_t D = (size_t)b->c->hidden_size;
     float *hidden = malloc((size_t)r->len * D * sizeof(float));
     if (!hidden)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    gitc_status st = gitc_decoder_text(b->s, r->ids, r->len, 1, &img, &txt, hidden, err);
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
+    gitc_status st = gitci_decoder_text(b->s, r->ids, r->len, 1, &img, &txt, hidden, err);
     if (st == GITC_OK)
-        gitc_lm_head(b->s, hidden + (size_t)(r->len - 1) * D, 1, r->logits);
+        gitci_lm_head(b->s, hidden + (size_t)(r->len - 1) * D, 1, r->logits);
     free(hidden);
     return st;
 }
@@ -395,12 +397,12 @@ static gitc_status check_prompt(const gitc_generate_params *p, const gitc_config
     if (input >= 0)
         snprintf(who, sizeof who, "input %d: ", input);
     if (np < 1 || np >= c->max_position_embeddings)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "%sprompt of %d tokens (1..%d allowed)", who, np,
-                         c->max_position_embeddings - 1);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "%sprompt of %d tokens (1..%d allowed)", who, np,
+                          c->max_position_embeddings - 1);
     if (row_max_len(p, np) > c->max_position_embeddings)
-        return gitc_fail(err, GITC_ERR_ARGUMENT,
-                         "%s%d prompt tokens + %d new tokens exceed max_position_embeddings (%d)", who, np,
-                         p->max_new_tokens, c->max_position_embeddings);
+        return gitci_fail(err, GITC_ERR_ARGUMENT,
+                          "%s%d prompt tokens + %d new tokens exceed max_position_embeddings (%d)", who, np,
+                          p->max_new_tokens, c->max_position_embeddings);
     return GITC_OK;
 }
 
@@ -408,20 +410,19 @@ gitc_status gitc_batch_create(gitc_session *s, int max_rows, gitc_batch **out, g
 {
     *out = NULL;
     if (!s)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_create: no session");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_create: no session");
     if (max_rows < 1 || max_rows > GITC_BATCH_MAX_ROWS)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "batch of %d rows: must be 1..%d", max_rows,
-                         GITC_BATCH_MAX_ROWS);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "batch of %d rows: must be 1..%d", max_rows,
+                          GITC_BATCH_MAX_ROWS);
     const gitc_config *c = &s->model->cfg;
     gitc_batch *b = calloc(1, sizeof *b);
     if (!b)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     b->s = s;
     b->c = c;
     b->max_rows = max_rows;
     int chunk = GITC_MIN(max_rows, STEP_CHUNK);
     size_t V = (size_t)c->vocab_size, D = (size_t)c->hidden_size;
-    b->proj = malloc((size_t)gitc_model_num_image_tokens(s->model) * D * sizeof(float));
     b->hidden = malloc((size_t)chunk * D * sizeof(float));
     b->logits = malloc((size_t)chunk * V * sizeof(float));
     b->sort_tmp = malloc(V * sizeof(float));
@@ -431,10 +432,10 @@ gitc_status gitc_batch_create(gitc_session *s, int max_rows, gitc_batch **out, g
     b->txts = malloc((size_t)chunk * sizeof *b->txts);
     b->ids = malloc((size_t)chunk * sizeof *b->ids);
     b->events = malloc((size_t)max_rows * sizeof *b->events);
-    if (!b->proj || !b->hidden || !b->logits || !b->sort_tmp || !b->logprobs || !b->fwd || !b->imgs ||
+    if (!b->hidden || !b->logits || !b->sort_tmp || !b->logprobs || !b->fwd || !b->imgs ||
         !b->txts || !b->ids || !b->events) {
         gitc_batch_free(b);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     *out = b;
     return GITC_OK;
@@ -447,7 +448,6 @@ void gitc_batch_free(gitc_batch *b)
     for (int i = 0; i < b->n_req; i++)
         request_free(b->req[i]);
     free(b->req);
-    free(b->proj);
     free(b->hidden);
     free(b->logits);
     free(b->sort_tmp);
@@ -474,7 +474,7 @@ static gitc_status copy_bad_words(request *q, gitc_error *err)
     q->bad_offsets = malloc((size_t)(n + 1) * sizeof(int));
     q->bad_ids = malloc((size_t)n_ids * sizeof(int32_t));
     if (!q->bad_offsets || !q->bad_ids)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     memcpy(q->bad_offsets, q->p.bad_words_offsets, (size_t)(n + 1) * sizeof(int));
     memcpy(q->bad_ids, q->p.bad_words_ids, (size_t)n_ids * sizeof(int32_t));
     q->p.bad_words_offsets = q->bad_offsets;
@@ -492,7 +492,7 @@ static gitc_status beam_init(request *q, int K, gitc_error *err)
     q->next_tok = malloc((size_t)K * sizeof(int));
     q->next_score = malloc((size_t)K * sizeof(float));
     if (!q->beam_scores || !q->cand || !q->bh.h || !q->src_beam || !q->next_tok || !q->next_score)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     for (int k = 1; k < K; k++)
         q->beam_scores[k] = -1e9f;
     return GITC_OK;
@@ -511,11 +511,10 @@ static gitc_status request_start(gitc_batch *b, request *q, const float *pixel_v
         q->img = *encoded;
         memset(encoded, 0, sizeof *encoded);
     } else {
-        st = image_kv_init(&q->img, c, gitc_model_num_image_tokens(b->s->model), err);
+        image_kv *kv = &q->img;
+        st = gitci_image_kv_init(kv, c, gitc_model_num_image_tokens(b->s->model), err);
         if (st == GITC_OK)
-            st = gitc_vision_run(b->s, pixel_values, NULL, b->proj, err);
-        if (st == GITC_OK)
-            st = gitc_decoder_image(b->s, b->proj, &q->img, NULL, err);
+            st = gitci_encode(b->s, &pixel_values, 1, &kv, NULL, NULL, NULL, err);
     }
     if (st != GITC_OK)
         return st;
@@ -523,7 +522,7 @@ static gitc_status request_start(gitc_batch *b, request *q, const float *pixel_v
     int n_rows = K > 1 ? 2 * K : live;
     q->rows = calloc((size_t)n_rows, sizeof(row));
     if (!q->rows)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     for (int j = 0; j < n_rows; j++) {
         st = row_init(&q->rows[j], c, prompt, n_prompt, row_max_len(&q->p, n_prompt), err);
         if (st != GITC_OK)
@@ -546,7 +545,7 @@ static gitc_status request_start(gitc_batch *b, request *q, const float *pixel_v
     /* The rows of one input and prompt share the prompt's keys, values and logits. */
     st = prefill(b, &q->img, &q->rows[0], err);
     for (int j = 1; j < live && st == GITC_OK; j++) {
-        text_kv_copy(&q->rows[j].kv, &q->rows[0].kv, c);
+        gitci_text_kv_copy(&q->rows[j].kv, &q->rows[0].kv, c);
         memcpy(q->rows[j].logits, q->rows[0].logits, (size_t)V * sizeof(float));
     }
     return st;
@@ -560,8 +559,12 @@ static gitc_status batch_add(gitc_batch *b, const float *pixel_values, image_kv 
     if (id)
         *id = -1;
     if (!b || !pixel_values || !id)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_add: batch, pixel values and id are required");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_add: batch, pixel values and id are required");
     const gitc_config *c = b->c;
+    gitc_status size_st = params ? gitci_params_size_check(params->size, sizeof *params, "gitc_generate_params", err)
+                                 : GITC_OK;
+    if (size_st != GITC_OK)
+        return size_st;
     gitc_generate_params p = params ? *params : b->s->model->gen_defaults;
     gitc_status st = gitc_generate_params_check(&p, 0, b->s->model, err);
     if (st != GITC_OK)
@@ -575,19 +578,19 @@ static gitc_status batch_add(gitc_batch *b, const float *pixel_values, image_kv 
         return st;
     int need = gitc_generate_rows(&p);
     if (need > b->max_rows - b->live_rows)
-        return gitc_fail(err, GITC_ERR_LIMIT, "the batch has room for %d more rows; the request needs %d",
-                         b->max_rows - b->live_rows, need);
+        return gitci_fail(err, GITC_ERR_LIMIT, "the batch has room for %d more rows; the request needs %d",
+                          b->max_rows - b->live_rows, need);
     if (b->n_req == b->cap_req) {
         int cap = b->cap_req ? 2 * b->cap_req : 8;
         request **grown = realloc(b->req, (size_t)cap * sizeof *grown);
         if (!grown)
-            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+            return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         b->req = grown;
         b->cap_req = cap;
     }
     request *q = calloc(1, sizeof *q);
     if (!q)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     q->p = p;
     q->beams = p.num_beams > 1 ? p.num_beams : 1;
     st = copy_bad_words(q, err);
@@ -606,9 +609,17 @@ static gitc_status batch_add(gitc_batch *b, const float *pixel_values, image_kv 
     return GITC_OK;
 }
 
-gitc_status gitc_batch_add(gitc_batch *b, const float *pixel_values, const int32_t *prompt, int n_prompt,
-                           const gitc_generate_params *params, int *id, gitc_error *err)
+gitc_status gitc_batch_add(gitc_batch *b, const float *pixel_values, size_t pixel_floats,
+                           const int32_t *prompt, int n_prompt, const gitc_generate_params *params, int *id,
+                           gitc_error *err)
 {
+    if (id)
+        *id = -1;
+    if (b) {
+        gitc_status st = gitci_pixel_check("gitc_batch_add", b->s->model, pixel_values, pixel_floats, err);
+        if (st != GITC_OK)
+            return st;
+    }
     return batch_add(b, pixel_values, NULL, prompt, n_prompt, params, id, err);
 }
 
@@ -624,7 +635,7 @@ static gitc_status finish_simple(request *q, gitc_error *err)
 {
     q->out = calloc((size_t)q->n_rows, sizeof *q->out);
     if (!q->out)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     for (int j = 0; j < q->n_rows; j++) {
         row *r = &q->rows[j];
         gitc_sequence *sq = &q->out[j];
@@ -693,7 +704,7 @@ static gitc_status finish_beams(gitc_batch *b, request *q, int is_done, gitc_err
         return st;
     q->out = calloc((size_t)p->num_return_sequences, sizeof *q->out);
     if (!q->out)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     for (int j = 0; j < p->num_return_sequences; j++) {
         int best = -1;
         for (int i = 0; i < q->bh.n; i++)
@@ -703,7 +714,7 @@ static gitc_status finish_beams(gitc_batch *b, request *q, int is_done, gitc_err
         gitc_sequence *sq = &q->out[j];
         sq->ids = malloc((size_t)(h->len + 1) * sizeof(int32_t));
         if (!sq->ids)
-            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+            return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         q->n_out++;
         memcpy(sq->ids, h->ids, (size_t)h->len * sizeof(int32_t));
         sq->n_ids = h->len;
@@ -778,12 +789,12 @@ static gitc_status choose_beams(gitc_batch *b, request *q, gitc_error *err)
         }
     }
     if (next < K)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "beam search: fewer than %d candidates (vocabulary too small)", K);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "beam search: fewer than %d candidates (vocabulary too small)", K);
     int is_done = hyps_done(&q->bh, p, cand[0].score, q->cur_len + 1, n_prompt, max_len);
     /* Reorder: new beam k continues old beam src_beam[k] with next_tok[k]. */
     for (int k = 0; k < K; k++) {
         row *src = &beams[q->src_beam[k]], *dst = &spare[k];
-        text_kv_copy(&dst->kv, &src->kv, c);
+        gitci_text_kv_copy(&dst->kv, &src->kv, c);
         memcpy(dst->ids, src->ids, (size_t)src->len * sizeof(int32_t));
         dst->len = src->len;
         dst->ids[dst->len++] = q->next_tok[k];
@@ -814,10 +825,10 @@ static gitc_status forward_rows(gitc_batch *b, int n, gitc_error *err)
             b->txts[i] = &r->kv;
             b->ids[i] = r->ids[r->len - 1];
         }
-        gitc_status st = gitc_decoder_text(b->s, b->ids, 1, k, b->imgs, b->txts, b->hidden, err);
+        gitc_status st = gitci_decoder_text(b->s, b->ids, 1, k, b->imgs, b->txts, b->hidden, err);
         if (st != GITC_OK)
             return st;
-        gitc_lm_head(b->s, b->hidden, k, b->logits);
+        gitci_lm_head(b->s, b->hidden, k, b->logits);
         for (int i = 0; i < k; i++)
             memcpy(b->fwd[done + i]->logits, b->logits + (size_t)i * V, V * sizeof(float));
         done += k;
@@ -832,10 +843,10 @@ gitc_status gitc_batch_step(gitc_batch *b, const gitc_batch_event **events, int 
     if (n_events)
         *n_events = 0;
     if (!b)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_step: no batch");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_step: no batch");
     b->n_events = 0;
-    if (gitc_session_aborted(b->s))
-        return gitc_fail(err, GITC_ERR_ABORTED, "generation aborted");
+    if (gitci_session_aborted(b->s))
+        return gitci_fail(err, GITC_ERR_ABORTED, "generation aborted");
     /* One decoder pass over every row whose last token has not been through
      * the decoder (the tokens chosen by the last step, the prompts of requests
      * added since), in the order the requests came; then every request picks
@@ -890,10 +901,10 @@ gitc_status gitc_batch_take(gitc_batch *b, int id, gitc_generation *out, gitc_er
     memset(out, 0, sizeof *out);
     int i = b ? find_request(b, id) : -1;
     if (i < 0)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_take: no request %d in the batch", id);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_take: no request %d in the batch", id);
     request *q = b->req[i];
     if (!q->done)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_take: request %d is still decoding", id);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_batch_take: request %d is still decoding", id);
     out->sequences = q->out;
     out->n_sequences = q->n_out;
     q->out = NULL;
@@ -924,24 +935,29 @@ void gitc_generation_free(gitc_generation *g)
     g->n_sequences = 0;
 }
 
-gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
+gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values, size_t pixel_floats,
                           const int32_t *const *prompts, const int *n_prompt, int n_inputs,
                           const gitc_generate_params *params, gitc_generation *out, gitc_error *err)
 {
     memset(out, 0, sizeof *out);
     if (!s || !pixel_values || n_inputs < 1)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_generate: no inputs");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_generate: no inputs");
     const gitc_model *m = s->model;
     const gitc_config *c = &m->cfg;
-    gitc_generate_params p = params ? *params : m->gen_defaults;
-    gitc_status st = gitc_generate_params_check(&p, 0, m, err);
+    gitc_status st = params ? gitci_params_size_check(params->size, sizeof *params, "gitc_generate_params", err)
+                            : GITC_OK;
     if (st != GITC_OK)
+        return st;
+    gitc_generate_params p = params ? *params : m->gen_defaults;
+    if ((st = gitc_generate_params_check(&p, 0, m, err)) != GITC_OK)
         return st;
     int per_input = gitc_generate_rows(&p);
     for (int i = 0; i < n_inputs; i++) {
         int np = prompts && prompts[i] ? n_prompt[i] : 1;
         if (!pixel_values[i])
-            return gitc_fail(err, GITC_ERR_ARGUMENT, "input %d has no pixel values", i);
+            return gitci_fail(err, GITC_ERR_ARGUMENT, "input %d has no pixel values", i);
+        if ((st = gitci_pixel_check("gitc_generate", m, pixel_values[i], pixel_floats, err)) != GITC_OK)
+            return st;
         if ((st = check_prompt(&p, c, np, i, err)) != GITC_OK)
             return st;
     }
@@ -950,7 +966,7 @@ gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
     if (!out->sequences || !ids) {
         free(ids);
         gitc_generation_free(out);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     /* All inputs in one batch, or in groups when they have more rows than a batch takes. */
     int group = GITC_BATCH_MAX_ROWS / per_input;
@@ -967,18 +983,18 @@ gitc_status gitc_generate(gitc_session *s, const float *const *pixel_values,
             image_kv kv[GITC_ENCODE_BATCH_MAX] = {{0}};
             image_kv *kv_ptrs[GITC_ENCODE_BATCH_MAX];
             for (int j = 0; j < k && st == GITC_OK; j++) {
-                st = image_kv_init(&kv[j], c, gitc_model_num_image_tokens(m), err);
+                st = gitci_image_kv_init(&kv[j], c, gitc_model_num_image_tokens(m), err);
                 kv_ptrs[j] = &kv[j];
             }
             if (st == GITC_OK)
-                st = gitc_encode_batch(s, pixel_values + e, k, kv_ptrs, err);
+                st = gitci_encode(s, pixel_values + e, k, kv_ptrs, NULL, NULL, NULL, err);
             for (int j = 0; j < k && st == GITC_OK; j++) {
                 int i = e + j;
                 st = batch_add(b, pixel_values[i], &kv[j], prompts && prompts[i] ? prompts[i] : NULL,
                                prompts && prompts[i] ? n_prompt[i] : 1, &p, &ids[i], err);
             }
             for (int j = 0; j < k; j++)
-                image_kv_free(&kv[j]); /* those not taken over by a request */
+                gitci_image_kv_free(&kv[j]); /* those not taken over by a request */
         }
         while (st == GITC_OK && gitc_batch_live_rows(b) > 0)
             st = gitc_batch_step(b, NULL, NULL, err);

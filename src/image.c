@@ -8,6 +8,9 @@
  * allocated, libjpeg/libpng errors longjmp back here (never exit, never print).
  */
 #include "image_internal.h"
+#include "image_codecs.h"
+#include "image_pixels.h"
+#include "version.h"
 
 #include <setjmp.h>
 #include <stdio.h>
@@ -24,76 +27,10 @@
 #include <webp/decode.h>
 #endif
 
-gitc_image_params gitc_image_default_params(void)
+void gitc_image_params_init(gitc_image_params *p, size_t size)
 {
-    gitc_image_params p;
-    p.max_pixels = 100000000;
-    p.exif_transpose = 0;
-    return p;
-}
-
-void gitc_image_free(gitc_image *image)
-{
-    if (!image)
-        return;
-    free(image->rgb);
-    image->rgb = NULL;
-    image->width = 0;
-    image->height = 0;
-}
-
-/* Checks decoded dimensions against zero size, int overflow and the pixel limit. */
-static gitc_status check_size(const char *name, uint64_t w, uint64_t h, uint64_t max_pixels,
-                              gitc_error *err)
-{
-    if (w == 0 || h == 0)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: image has zero size (%llux%llu)", name,
-                         (unsigned long long)w, (unsigned long long)h);
-    if (max_pixels && w * h > max_pixels)
-        return gitc_fail(err, GITC_ERR_LIMIT,
-                         "%s: image of %llux%llu pixels exceeds the limit of %llu pixels", name,
-                         (unsigned long long)w, (unsigned long long)h,
-                         (unsigned long long)max_pixels);
-    /* Keep every byte offset of an RGBA buffer inside a signed int. */
-    if (w > 0x7fffffffu / 4 / h)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s: image of %llux%llu pixels is too large", name,
-                         (unsigned long long)w, (unsigned long long)h);
-    return GITC_OK;
-}
-
-gitc_status gitc_check_image_size(const char *name, uint64_t w, uint64_t h, uint64_t max_pixels,
-                                  gitc_error *err)
-{
-    return check_size(name, w, h, max_pixels, err);
-}
-
-/* Allocates the RGB pixels of an image already checked by check_size. */
-static gitc_status alloc_rgb(gitc_image *im, const char *name, int w, int h, gitc_error *err)
-{
-    im->rgb = malloc((size_t)w * (size_t)h * 3);
-    if (!im->rgb)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %dx%d pixels", name, w, h);
-    im->width = w;
-    im->height = h;
-    return GITC_OK;
-}
-
-gitc_status gitc_alloc_rgb(gitc_image *im, const char *name, int w, int h, gitc_error *err)
-{
-    return alloc_rgb(im, name, w, h, err);
-}
-
-void gitc_cmyk_to_rgb(uint8_t *rgb, const uint8_t *cmyk, size_t n)
-{
-    /* Pillow's cmyk2rgb: nk = 255 - k; channel = clip8(nk - muldiv255(c, nk)). */
-    for (size_t i = 0; i < n; i++, cmyk += 4, rgb += 3) {
-        int nk = 255 - cmyk[3];
-        for (int c = 0; c < 3; c++) {
-            int t = cmyk[c] * nk + 128;
-            int v = nk - (((t >> 8) + t) >> 8);
-            rgb[c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
-    }
+    gitc_image_params d = {.size = sizeof d, .max_pixels = 100000000, .exif_transpose = 0};
+    gitci_params_fill(p, size, &d, sizeof d);
 }
 
 /* ------------------------------------------------------------------ */
@@ -111,7 +48,7 @@ static uint32_t rd32(const uint8_t *p, int big)
                : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
 }
 
-int gitc_exif_orientation(const uint8_t *exif, size_t size)
+int gitci_exif_orientation(const uint8_t *exif, size_t size)
 {
     if (size >= 6 && memcmp(exif, "Exif\0\0", 6) == 0) {
         exif += 6;
@@ -173,7 +110,7 @@ static int jpeg_orientation(const uint8_t *d, size_t n)
         if (len < 2 || len > n - i - 2)
             return 0;
         if (m == 0xE1 && len >= 8 && memcmp(d + i + 4, "Exif\0\0", 6) == 0)
-            return gitc_exif_orientation(d + i + 4, len - 2);
+            return gitci_exif_orientation(d + i + 4, len - 2);
         i += 2 + len;
     }
     return 0;
@@ -188,7 +125,7 @@ static int png_orientation(const uint8_t *d, size_t n)
         if (len > n - i - 12)
             return 0;
         if (memcmp(d + i + 4, "eXIf", 4) == 0)
-            return gitc_exif_orientation(d + i + 8, len);
+            return gitci_exif_orientation(d + i + 8, len);
         if (memcmp(d + i + 4, "IEND", 4) == 0)
             return 0;
         i += 12 + (size_t)len;
@@ -205,13 +142,13 @@ static int webp_orientation(const uint8_t *d, size_t n)
         if (len > n - i - 8)
             return 0;
         if (memcmp(d + i, "EXIF", 4) == 0)
-            return gitc_exif_orientation(d + i + 8, len);
+            return gitci_exif_orientation(d + i + 8, len);
         i += 8 + (size_t)len + (len & 1);
     }
     return 0;
 }
 
-int gitc_image_file_orientation(const uint8_t *d, size_t n)
+int gitci_image_file_orientation(const uint8_t *d, size_t n)
 {
     if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF)
         return jpeg_orientation(d, n);
@@ -221,40 +158,8 @@ int gitc_image_file_orientation(const uint8_t *d, size_t n)
         return webp_orientation(d, n);
     /* A TIFF file is itself TIFF-structured: the Orientation tag of its first IFD. */
     if (n >= 4 && (memcmp(d, "II*\0", 4) == 0 || memcmp(d, "MM\0*", 4) == 0))
-        return gitc_exif_orientation(d, n);
+        return gitci_exif_orientation(d, n);
     return 0;
-}
-
-gitc_status gitc_image_orient(gitc_image *im, int orientation, gitc_error *err)
-{
-    if (orientation < 2 || orientation > 8)
-        return GITC_OK;
-    int w = im->width, h = im->height;
-    int swap = orientation >= 5;
-    int ow = swap ? h : w, oh = swap ? w : h;
-    uint8_t *out = malloc((size_t)w * (size_t)h * 3);
-    if (!out)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory rotating a %dx%d image", w, h);
-    for (int y = 0; y < oh; y++) {
-        for (int x = 0; x < ow; x++) {
-            int sx, sy;
-            switch (orientation) {
-            case 2: sx = w - 1 - x; sy = y; break;             /* FLIP_LEFT_RIGHT */
-            case 3: sx = w - 1 - x; sy = h - 1 - y; break;     /* ROTATE_180 */
-            case 4: sx = x; sy = h - 1 - y; break;             /* FLIP_TOP_BOTTOM */
-            case 5: sx = y; sy = x; break;                     /* TRANSPOSE */
-            case 6: sx = y; sy = h - 1 - x; break;             /* ROTATE_270 */
-            case 7: sx = w - 1 - y; sy = h - 1 - x; break;     /* TRANSVERSE */
-            default: sx = w - 1 - y; sy = x; break;            /* 8: ROTATE_90 */
-            }
-            memcpy(out + ((size_t)y * ow + x) * 3, im->rgb + ((size_t)sy * w + sx) * 3, 3);
-        }
-    }
-    free(im->rgb);
-    im->rgb = out;
-    im->width = ow;
-    im->height = oh;
-    return GITC_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -330,11 +235,11 @@ static gitc_status decode_jpeg(const uint8_t *data, size_t size, const char *nam
     int jumped = setjmp(ctx.jump);
     if (jumped) {
         if (jumped == 2)
-            st = gitc_fail(err, GITC_ERR_LIMIT, "%s: JPEG has %s", name, ctx.message);
+            st = gitci_fail(err, GITC_ERR_LIMIT, "%s: JPEG has %s", name, ctx.message);
         else if (ctx.pub.msg_code == JERR_INPUT_EOF)
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: JPEG file is truncated", name);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: JPEG file is truncated", name);
         else
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt JPEG: %s", name, ctx.message);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt JPEG: %s", name, ctx.message);
         goto done;
     }
     jpeg_create_decompress(&cinfo);
@@ -352,12 +257,12 @@ static gitc_status decode_jpeg(const uint8_t *data, size_t size, const char *nam
     cinfo.progress = &progress;
 
     if (jpeg_read_header(&cinfo, TRUE) != JPEG_HEADER_OK) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: JPEG has no image", name);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: JPEG has no image", name);
         goto done;
     }
     int w = (int)GITC_MIN(cinfo.image_width, 0x7fffffffu);
     int h = (int)GITC_MIN(cinfo.image_height, 0x7fffffffu);
-    st = check_size(name, cinfo.image_width, cinfo.image_height, max_pixels, err);
+    st = gitci_check_image_size(name, cinfo.image_width, cinfo.image_height, max_pixels, err);
     if (st != GITC_OK)
         goto done;
     /* Pillow: 1 layer -> "L", 3 -> "RGB", 4 -> "CMYK" (raw mode "CMYK;I", Adobe inversion).
@@ -370,11 +275,11 @@ static gitc_status decode_jpeg(const uint8_t *data, size_t size, const char *nam
     else if (nc == 4)
         cinfo.out_color_space = JCS_CMYK;
     else {
-        st = gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: JPEG with %d components", name, nc);
+        st = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: JPEG with %d components", name, nc);
         goto done;
     }
     if (want_cmyk && nc != 4) {
-        st = gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: not a CMYK JPEG", name);
+        st = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: not a CMYK JPEG", name);
         goto done;
     }
     cinfo.dct_method = JDCT_ISLOW;
@@ -382,7 +287,7 @@ static gitc_status decode_jpeg(const uint8_t *data, size_t size, const char *nam
     jpeg_start_decompress(&cinfo);
     if ((int)cinfo.output_width != w || (int)cinfo.output_height != h ||
         cinfo.output_components != nc) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: unexpected JPEG output geometry", name);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: unexpected JPEG output geometry", name);
         goto done;
     }
     int out_c = want_cmyk ? 4 : 3;
@@ -390,7 +295,7 @@ static gitc_status decode_jpeg(const uint8_t *data, size_t size, const char *nam
     if (nc != 3)
         row = malloc((size_t)w * (size_t)nc);
     if (!pixels || (nc != 3 && !row)) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %dx%d pixels", name, w, h);
+        st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %dx%d pixels", name, w, h);
         goto done;
     }
     while (cinfo.output_scanline < cinfo.output_height) {
@@ -398,7 +303,7 @@ static gitc_status decode_jpeg(const uint8_t *data, size_t size, const char *nam
         uint8_t *dst = pixels + y * (size_t)w * out_c;
         JSAMPROW r = nc == 3 ? dst : row;
         if (jpeg_read_scanlines(&cinfo, &r, 1) != 1) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: JPEG file is truncated", name);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: JPEG file is truncated", name);
             goto done;
         }
         if (nc == 1) {
@@ -410,7 +315,7 @@ static gitc_status decode_jpeg(const uint8_t *data, size_t size, const char *nam
             if (want_cmyk)
                 memcpy(dst, row, (size_t)w * 4);
             else
-                gitc_cmyk_to_rgb(dst, row, (size_t)w);
+                gitci_cmyk_to_rgb(dst, row, (size_t)w);
         }
     }
     /* jpeg_finish_decompress is not called: data after the last scanline (or a
@@ -426,13 +331,13 @@ done:
     return st;
 }
 
-gitc_status gitc_jpeg_decode_cmyk(const void *data, size_t size, const char *name,
-                                  uint64_t max_pixels, uint8_t **cmyk, int *width, int *height,
-                                  gitc_error *err)
+gitc_status gitci_jpeg_decode_cmyk(const void *data, size_t size, const char *name,
+                                   uint64_t max_pixels, uint8_t **cmyk, int *width, int *height,
+                                   gitc_error *err)
 {
     const uint8_t *d = data;
     if (size < 3 || d[0] != 0xFF || d[1] != 0xD8 || d[2] != 0xFF)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: not a JPEG file", name);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: not a JPEG file", name);
     return decode_jpeg(d, size, name, max_pixels, 1, cmyk, width, height, err);
 }
 
@@ -493,15 +398,15 @@ static gitc_status decode_png(const uint8_t *data, size_t size, const char *name
     if (png)
         info = png_create_info_struct(png);
     if (!png || !info) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory creating the PNG decoder", name);
+        st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory creating the PNG decoder", name);
         goto done;
     }
     if (setjmp(png_jmpbuf(png))) {
         if (strstr(ctx.message, "truncated") || ctx.pos >= ctx.size)
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: PNG file is truncated (%s)", name,
-                           ctx.message);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: PNG file is truncated (%s)", name,
+                            ctx.message);
         else
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt PNG: %s", name, ctx.message);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt PNG: %s", name, ctx.message);
         goto done;
     }
     png_set_read_fn(png, &ctx, png_read_mem);
@@ -511,7 +416,7 @@ static gitc_status decode_png(const uint8_t *data, size_t size, const char *name
     png_uint_32 w32 = 0, h32 = 0;
     int depth = 0, color = 0, interlace = 0;
     png_get_IHDR(png, info, &w32, &h32, &depth, &color, &interlace, NULL, NULL);
-    st = check_size(name, w32, h32, max_pixels, err);
+    st = gitci_check_image_size(name, w32, h32, max_pixels, err);
     if (st != GITC_OK)
         goto done;
     int w = (int)w32, h = (int)h32;
@@ -544,11 +449,11 @@ static gitc_status decode_png(const uint8_t *data, size_t size, const char *name
     png_read_update_info(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
     if (rowbytes != (size_t)w * (size_t)channels) {
-        st = gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: PNG color type %d depth %d not handled",
-                       name, color, depth);
+        st = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: PNG color type %d depth %d not handled",
+                        name, color, depth);
         goto done;
     }
-    st = alloc_rgb(out, name, w, h, err);
+    st = gitci_alloc_rgb(out, name, w, h, err);
     if (st != GITC_OK)
         goto done;
     pixels = out->rgb;
@@ -557,14 +462,14 @@ static gitc_status decode_png(const uint8_t *data, size_t size, const char *name
     if (channels != 3) {
         raw = malloc(rowbytes * (size_t)h);
         if (!raw) {
-            st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %dx%d pixels", name, w, h);
+            st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %dx%d pixels", name, w, h);
             goto done;
         }
         target = raw;
     }
     rows = malloc(sizeof(png_bytep) * (size_t)h);
     if (!rows) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", name);
+        st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", name);
         goto done;
     }
     for (int y = 0; y < h; y++)
@@ -611,23 +516,23 @@ static gitc_status decode_webp(const uint8_t *data, size_t size, const char *nam
     WebPBitstreamFeatures f;
     VP8StatusCode vs = WebPGetFeatures(data, size, &f);
     if (vs == VP8_STATUS_NOT_ENOUGH_DATA)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: WebP file is truncated", name);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: WebP file is truncated", name);
     if (vs != VP8_STATUS_OK)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt WebP header (status %d)", name,
-                         (int)vs);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt WebP header (status %d)", name,
+                          (int)vs);
     if (f.has_animation)
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: animated WebP is not supported", name);
-    gitc_status st = check_size(name, (uint64_t)GITC_MAX(f.width, 0),
+        return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: animated WebP is not supported", name);
+    gitc_status st = gitci_check_image_size(name, (uint64_t)GITC_MAX(f.width, 0),
                                 (uint64_t)GITC_MAX(f.height, 0), max_pixels, err);
     if (st != GITC_OK)
         return st;
-    st = alloc_rgb(out, name, f.width, f.height, err);
+    st = gitci_alloc_rgb(out, name, f.width, f.height, err);
     if (st != GITC_OK)
         return st;
     size_t n = (size_t)f.width * (size_t)f.height * 3;
     if (!WebPDecodeRGBInto(data, size, out->rgb, n, f.width * 3)) {
         gitc_image_free(out);
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt or truncated WebP data", name);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt or truncated WebP data", name);
     }
     return GITC_OK;
 }
@@ -663,38 +568,38 @@ static gitc_status decode_gif(const uint8_t *data, size_t size, const char *name
     int gerr = 0;
     GifFileType *gif = DGifOpen(&mem, gif_read_mem, &gerr);
     if (!gif)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt GIF: %s", name, GifErrorString(gerr));
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt GIF: %s", name, GifErrorString(gerr));
     gitc_status st = GITC_OK;
     uint8_t *index = NULL;
     GifByteType *line = NULL;
     int transparency = -1;
     int sw = gif->SWidth, sh = gif->SHeight;
-    st = check_size(name, (uint64_t)GITC_MAX(sw, 0), (uint64_t)GITC_MAX(sh, 0), max_pixels, err);
+    st = gitci_check_image_size(name, (uint64_t)GITC_MAX(sw, 0), (uint64_t)GITC_MAX(sh, 0), max_pixels, err);
     if (st != GITC_OK)
         goto done;
     for (;;) {
         GifRecordType type;
         if (DGifGetRecordType(gif, &type) == GIF_ERROR) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt or truncated GIF: %s", name,
-                           GifErrorString(gif->Error));
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt or truncated GIF: %s", name,
+                            GifErrorString(gif->Error));
             goto done;
         }
         if (type == TERMINATE_RECORD_TYPE) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: GIF has no image", name);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: GIF has no image", name);
             goto done;
         }
         if (type == EXTENSION_RECORD_TYPE) {
             int code = 0;
             GifByteType *ext = NULL;
             if (DGifGetExtension(gif, &code, &ext) == GIF_ERROR) {
-                st = gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt GIF extension", name);
+                st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt GIF extension", name);
                 goto done;
             }
             if (code == GRAPHICS_EXT_FUNC_CODE && ext && ext[0] >= 4 && (ext[1] & 1))
                 transparency = ext[4];
             while (ext) {
                 if (DGifGetExtensionNext(gif, &ext) == GIF_ERROR) {
-                    st = gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt GIF extension", name);
+                    st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt GIF extension", name);
                     goto done;
                 }
             }
@@ -703,21 +608,21 @@ static gitc_status decode_gif(const uint8_t *data, size_t size, const char *name
         if (type != IMAGE_DESC_RECORD_TYPE)
             continue;
         if (DGifGetImageDesc(gif) == GIF_ERROR) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt GIF image descriptor", name);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt GIF image descriptor", name);
             goto done;
         }
         GifImageDesc *d = &gif->Image;
         if (d->Width <= 0 || d->Height <= 0 ||
             (max_pixels && (uint64_t)d->Width * (uint64_t)d->Height > max_pixels)) {
-            st = gitc_fail(err, d->Width <= 0 || d->Height <= 0 ? GITC_ERR_FORMAT : GITC_ERR_LIMIT,
-                           "%s: GIF frame of %dx%d pixels refused", name, d->Width, d->Height);
+            st = gitci_fail(err, d->Width <= 0 || d->Height <= 0 ? GITC_ERR_FORMAT : GITC_ERR_LIMIT,
+                            "%s: GIF frame of %dx%d pixels refused", name, d->Width, d->Height);
             goto done;
         }
         /* PIL starts frame 0 from the transparency index (or 0) everywhere. */
         index = malloc((size_t)sw * (size_t)sh);
         line = malloc((size_t)d->Width);
         if (!index || !line) {
-            st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", name);
+            st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", name);
             goto done;
         }
         memset(index, transparency >= 0 ? transparency : 0, (size_t)sw * (size_t)sh);
@@ -727,8 +632,8 @@ static gitc_status decode_gif(const uint8_t *data, size_t size, const char *name
             for (int y = d->Interlace ? start[p] : 0; y < d->Height;
                  y += d->Interlace ? step[p] : 1) {
                 if (DGifGetLine(gif, line, d->Width) == GIF_ERROR) {
-                    st = gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt or truncated GIF data",
-                                   name);
+                    st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt or truncated GIF data",
+                                    name);
                     goto done;
                 }
                 int yy = d->Top + y;
@@ -745,7 +650,7 @@ static gitc_status decode_gif(const uint8_t *data, size_t size, const char *name
         uint8_t pal[256][3];
         pil_palette(pal, map ? (const uint8_t *)map->Colors : NULL, map ? map->ColorCount : 0,
                     (int)sizeof(GifColorType));
-        st = alloc_rgb(out, name, sw, sh, err);
+        st = gitci_alloc_rgb(out, name, sw, sh, err);
         if (st != GITC_OK)
             goto done;
         size_t n = (size_t)sw * (size_t)sh;
@@ -770,7 +675,7 @@ static gitc_status decode_bmp(const uint8_t *d, size_t size, const char *name,
                               uint64_t max_pixels, gitc_image *out, gitc_error *err)
 {
     if (size < 26)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: BMP file is truncated", name);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: BMP file is truncated", name);
     uint32_t offset = rd32(d + 10, 0);
     uint32_t hsize = rd32(d + 14, 0);
     int64_t w, h;
@@ -782,37 +687,37 @@ static gitc_status decode_bmp(const uint8_t *d, size_t size, const char *name,
         pal_stride = 3;
     } else if (hsize >= 40 && hsize <= 124) {
         if (size < 14 + (size_t)hsize)
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: BMP header is truncated", name);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: BMP header is truncated", name);
         w = (int32_t)rd32(d + 18, 0);
         h = (int32_t)rd32(d + 22, 0);
         bpp = rd16(d + 28, 0);
         compression = rd32(d + 30, 0);
         n_colors = rd32(d + 46, 0);
     } else {
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: BMP header of %u bytes", name, hsize);
+        return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: BMP header of %u bytes", name, hsize);
     }
     int top_down = h < 0;
     if (h < 0)
         h = -h;
     if (w < 0)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: BMP has a negative width", name);
-    gitc_status st = check_size(name, (uint64_t)w, (uint64_t)h, max_pixels, err);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: BMP has a negative width", name);
+    gitc_status st = gitci_check_image_size(name, (uint64_t)w, (uint64_t)h, max_pixels, err);
     if (st != GITC_OK)
         return st;
     if (compression == 3 && bpp == 32) {
         /* BI_BITFIELDS: only the BGRX layout PIL also reads as "BGRX"/"BGRA". */
         size_t at = 14 + 40;
         if (size < at + 12)
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: BMP masks are truncated", name);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: BMP masks are truncated", name);
         if (rd32(d + at, 0) != 0xFF0000 || rd32(d + at + 4, 0) != 0xFF00 ||
             rd32(d + at + 8, 0) != 0xFF)
-            return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: BMP bit masks not supported", name);
+            return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: BMP bit masks not supported", name);
     } else if (compression != 0) {
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: compressed BMP (method %u) not supported",
-                         name, compression);
+        return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: compressed BMP (method %u) not supported",
+                          name, compression);
     }
     if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 24 && bpp != 32)
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: %u-bit BMP not supported", name, bpp);
+        return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: %u-bit BMP not supported", name, bpp);
     uint8_t pal[256][3];
     if (bpp <= 8) {
         unsigned max_colors = 1u << bpp;
@@ -820,7 +725,7 @@ static gitc_status decode_bmp(const uint8_t *d, size_t size, const char *name,
             n_colors = max_colors;
         size_t at = 14 + (size_t)hsize;
         if (size < at || (size - at) / pal_stride < n_colors)
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: BMP palette is truncated", name);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: BMP palette is truncated", name);
         uint8_t rgbpal[256 * 3];
         for (unsigned i = 0; i < n_colors; i++) {
             const uint8_t *e = d + at + (size_t)i * pal_stride; /* B, G, R */
@@ -832,8 +737,8 @@ static gitc_status decode_bmp(const uint8_t *d, size_t size, const char *name,
     }
     size_t stride = ((size_t)w * bpp + 31) / 32 * 4;
     if (offset > size || (size - offset) / stride < (size_t)h)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: BMP pixel data is truncated", name);
-    st = alloc_rgb(out, name, (int)w, (int)h, err);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: BMP pixel data is truncated", name);
+    st = gitci_alloc_rgb(out, name, (int)w, (int)h, err);
     if (st != GITC_OK)
         return st;
     for (int64_t y = 0; y < h; y++) {
@@ -863,21 +768,23 @@ static gitc_status decode_bmp(const uint8_t *d, size_t size, const char *name,
 /* A format this build was configured without (GITC_WITH_* off). */
 static gitc_status not_built(const char *name, const char *format, gitc_error *err)
 {
-    return gitc_fail(err, GITC_ERR_UNSUPPORTED,
-                     "%s: %s image, but this gitc was built without %s support (it reads: %s)",
-                     name, format, format, gitc_image_formats());
+    return gitci_fail(err, GITC_ERR_UNSUPPORTED,
+                      "%s: %s image, but this gitc was built without %s support (it reads: %s)",
+                      name, format, format, gitci_image_formats());
 }
 #endif
 
 gitc_status gitc_image_decode(const void *data, size_t size, const char *name,
                               const gitc_image_params *params, gitc_image *out, gitc_error *err)
 {
+    if (params && gitci_params_size_check(params->size, sizeof *params, "gitc_image_params", err) != GITC_OK)
+        return GITC_ERR_ARGUMENT;
     gitc_image_params p = params ? *params : gitc_image_default_params();
     const uint8_t *d = data;
     if (!name)
         name = "image";
     if (!out || (!data && size))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: invalid arguments", name);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "%s: invalid arguments", name);
     gitc_image im = {0, 0, NULL};
     gitc_status st;
     if (size >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) {
@@ -902,38 +809,38 @@ gitc_status gitc_image_decode(const void *data, size_t size, const char *name,
         st = decode_bmp(d, size, name, p.max_pixels, &im, err);
     } else if (size >= 4 && (memcmp(d, "II*\0", 4) == 0 || memcmp(d, "MM\0*", 4) == 0)) {
 #if GITC_HAVE_TIFF
-        st = gitc_decode_tiff(d, size, name, p.max_pixels, &im, err);
+        st = gitci_decode_tiff(d, size, name, p.max_pixels, &im, err);
 #else
         return not_built(name, "TIFF", err);
 #endif
-    } else if (gitc_isobmff_brand(d, size) == GITC_BRAND_AVIF) {
+    } else if (gitci_isobmff_brand(d, size) == GITC_BRAND_AVIF) {
 #if GITC_HAVE_AVIF
-        st = gitc_decode_avif(d, size, name, p.max_pixels, &im, err);
+        st = gitci_decode_avif(d, size, name, p.max_pixels, &im, err);
 #else
         return not_built(name, "AVIF", err);
 #endif
-    } else if (gitc_isobmff_brand(d, size) == GITC_BRAND_HEIF) {
+    } else if (gitci_isobmff_brand(d, size) == GITC_BRAND_HEIF) {
 #if GITC_HAVE_HEIC
-        st = gitc_decode_heif(d, size, name, p.max_pixels, &im, err);
+        st = gitci_decode_heif(d, size, name, p.max_pixels, &im, err);
 #else
         return not_built(name, "HEIC", err);
 #endif
     } else if (size == 0) {
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: empty file", name);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: empty file", name);
     } else {
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED,
-                         "%s: unknown image format (this build reads: %s)", name,
-                         gitc_image_formats());
+        return gitci_fail(err, GITC_ERR_UNSUPPORTED,
+                          "%s: unknown image format (this build reads: %s)", name,
+                          gitci_image_formats());
     }
     if (st != GITC_OK) {
         gitc_image_free(&im);
         return st;
     }
     if (p.exif_transpose) {
-        st = gitc_image_orient(&im, gitc_image_file_orientation(d, size), err);
+        st = gitci_image_orient(&im, gitci_image_file_orientation(d, size), err);
         if (st != GITC_OK) {
             gitc_image_free(&im);
-            gitc_error_prefix(err, name);
+            gitci_error_prefix(err, name);
             return st;
         }
     }
@@ -946,7 +853,7 @@ gitc_status gitc_image_load(const char *path, const gitc_image_params *params, g
 {
     char *data = NULL;
     size_t size = 0;
-    gitc_status st = gitc_read_file(path, &data, &size, err);
+    gitc_status st = gitci_read_file(path, &data, &size, err);
     if (st != GITC_OK)
         return st;
     st = gitc_image_decode(data, size, path, params, out, err);

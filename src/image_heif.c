@@ -9,7 +9,8 @@
  * primary image (its transformations applied, as libheif does by default).
  * The size is checked against max_pixels before anything is decoded.
  */
-#include "image_internal.h"
+#include "image_codecs.h"
+#include "image_pixels.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ static int brand_is(const uint8_t *b, const char *const *names)
     return 0;
 }
 
-int gitc_isobmff_brand(const uint8_t *d, size_t n)
+int gitci_isobmff_brand(const uint8_t *d, size_t n)
 {
     static const char *const avif[] = {"avif", "avis", NULL};
     static const char *const heif[] = {"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1",
@@ -59,12 +60,12 @@ int gitc_isobmff_brand(const uint8_t *d, size_t n)
 }
 
 #if GITC_HAVE_AVIF
-gitc_status gitc_decode_avif(const uint8_t *data, size_t size, const char *name,
-                             uint64_t max_pixels, gitc_image *out, gitc_error *err)
+gitc_status gitci_decode_avif(const uint8_t *data, size_t size, const char *name,
+                              uint64_t max_pixels, gitc_image *out, gitc_error *err)
 {
     avifDecoder *dec = avifDecoderCreate();
     if (!dec)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory creating the AVIF decoder", name);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory creating the AVIF decoder", name);
     gitc_status st = GITC_OK;
     dec->ignoreExif = AVIF_TRUE;
     dec->ignoreXMP = AVIF_TRUE;
@@ -72,22 +73,22 @@ gitc_status gitc_decode_avif(const uint8_t *data, size_t size, const char *name,
     if (r == AVIF_RESULT_OK)
         r = avifDecoderParse(dec);
     if (r != AVIF_RESULT_OK) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt AVIF: %s", name, avifResultToString(r));
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt AVIF: %s", name, avifResultToString(r));
         goto done;
     }
-    st = gitc_check_image_size(name, dec->image->width, dec->image->height, max_pixels, err);
+    st = gitci_check_image_size(name, dec->image->width, dec->image->height, max_pixels, err);
     if (st != GITC_OK)
         goto done;
     r = avifDecoderNextImage(dec);
     if (r != AVIF_RESULT_OK) {
-        st = gitc_fail(err, r == AVIF_RESULT_NO_CODEC_AVAILABLE ? GITC_ERR_UNSUPPORTED : GITC_ERR_FORMAT,
-                       "%s: cannot decode the AVIF image: %s", name, avifResultToString(r));
+        st = gitci_fail(err, r == AVIF_RESULT_NO_CODEC_AVAILABLE ? GITC_ERR_UNSUPPORTED : GITC_ERR_FORMAT,
+                        "%s: cannot decode the AVIF image: %s", name, avifResultToString(r));
         goto done;
     }
     const avifImage *im = dec->image;
-    st = gitc_check_image_size(name, im->width, im->height, max_pixels, err);
+    st = gitci_check_image_size(name, im->width, im->height, max_pixels, err);
     if (st == GITC_OK)
-        st = gitc_alloc_rgb(out, name, (int)im->width, (int)im->height, err);
+        st = gitci_alloc_rgb(out, name, (int)im->width, (int)im->height, err);
     if (st != GITC_OK)
         goto done;
     avifRGBImage rgb;
@@ -103,8 +104,8 @@ gitc_status gitc_decode_avif(const uint8_t *data, size_t size, const char *name,
             memcpy(out->rgb + 3 * i, rgb.pixels + 4 * i, 3);
     } else {
         gitc_image_free(out);
-        st = gitc_fail(err, r == AVIF_RESULT_OUT_OF_MEMORY ? GITC_ERR_MEMORY : GITC_ERR_FORMAT,
-                       "%s: AVIF to RGB conversion failed: %s", name, avifResultToString(r));
+        st = gitci_fail(err, r == AVIF_RESULT_OUT_OF_MEMORY ? GITC_ERR_MEMORY : GITC_ERR_FORMAT,
+                        "%s: AVIF to RGB conversion failed: %s", name, avifResultToString(r));
     }
     free(rgb.pixels);
 done:
@@ -114,8 +115,8 @@ done:
 #endif /* GITC_HAVE_AVIF */
 
 #if GITC_HAVE_HEIC
-gitc_status gitc_decode_heif(const uint8_t *data, size_t size, const char *name,
-                             uint64_t max_pixels, gitc_image *out, gitc_error *err)
+gitc_status gitci_decode_heif(const uint8_t *data, size_t size, const char *name,
+                              uint64_t max_pixels, gitc_image *out, gitc_error *err)
 {
     heif_init(NULL);
     struct heif_context *ctx = heif_context_alloc();
@@ -123,25 +124,25 @@ gitc_status gitc_decode_heif(const uint8_t *data, size_t size, const char *name,
     struct heif_image *img = NULL;
     gitc_status st = GITC_OK;
     if (!ctx) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory creating the HEIF decoder", name);
+        st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory creating the HEIF decoder", name);
         goto done;
     }
     struct heif_error he = heif_context_read_from_memory_without_copy(ctx, data, size, NULL);
     if (he.code == heif_error_Ok)
         he = heif_context_get_primary_image_handle(ctx, &handle);
     if (he.code != heif_error_Ok) {
-        st = gitc_fail(err, he.code == heif_error_Memory_allocation_error ? GITC_ERR_MEMORY : GITC_ERR_FORMAT,
-                       "%s: corrupt HEIF: %s", name, he.message);
+        st = gitci_fail(err, he.code == heif_error_Memory_allocation_error ? GITC_ERR_MEMORY : GITC_ERR_FORMAT,
+                        "%s: corrupt HEIF: %s", name, he.message);
         goto done;
     }
     int w = heif_image_handle_get_width(handle), h = heif_image_handle_get_height(handle);
-    st = gitc_check_image_size(name, (uint64_t)GITC_MAX(w, 0), (uint64_t)GITC_MAX(h, 0),
-                               max_pixels, err);
+    st = gitci_check_image_size(name, (uint64_t)GITC_MAX(w, 0), (uint64_t)GITC_MAX(h, 0),
+                                max_pixels, err);
     if (st != GITC_OK)
         goto done;
     he = heif_decode_image(handle, &img, heif_colorspace_RGB, heif_chroma_interleaved_RGB, NULL);
     if (he.code != heif_error_Ok) {
-        st = gitc_fail(err, he.code == heif_error_Unsupported_feature || he.code == heif_error_Unsupported_filetype
+        st = gitci_fail(err, he.code == heif_error_Unsupported_feature || he.code == heif_error_Unsupported_filetype
                                 ? GITC_ERR_UNSUPPORTED : GITC_ERR_FORMAT,
                        "%s: cannot decode the HEIF image: %s", name, he.message);
         goto done;
@@ -152,12 +153,12 @@ gitc_status gitc_decode_heif(const uint8_t *data, size_t size, const char *name,
     int stride = 0;
     const uint8_t *plane = heif_image_get_plane_readonly(img, heif_channel_interleaved, &stride);
     if (!plane || w <= 0 || h <= 0 || stride < 3 * w) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: HEIF decoder gave no RGB image", name);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: HEIF decoder gave no RGB image", name);
         goto done;
     }
-    st = gitc_check_image_size(name, (uint64_t)w, (uint64_t)h, max_pixels, err);
+    st = gitci_check_image_size(name, (uint64_t)w, (uint64_t)h, max_pixels, err);
     if (st == GITC_OK)
-        st = gitc_alloc_rgb(out, name, w, h, err);
+        st = gitci_alloc_rgb(out, name, w, h, err);
     if (st != GITC_OK)
         goto done;
     for (int y = 0; y < h; y++)

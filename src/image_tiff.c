@@ -14,7 +14,8 @@
  * buffer exists, libtiff's own allocations are capped, its messages go to this
  * decode's error text (never to stderr), and every layout is checked.
  */
-#include "image_internal.h"
+#include "image_codecs.h"
+#include "image_pixels.h"
 
 #if GITC_HAVE_TIFF
 
@@ -125,13 +126,13 @@ typedef enum tiff_kind {
     KIND_CMYK     /* 8-bit CMYK */
 } tiff_kind;
 
-gitc_status gitc_decode_tiff(const uint8_t *data, size_t size, const char *name,
-                             uint64_t max_pixels, gitc_image *out, gitc_error *err)
+gitc_status gitci_decode_tiff(const uint8_t *data, size_t size, const char *name,
+                              uint64_t max_pixels, gitc_image *out, gitc_error *err)
 {
     tiff_mem mem = {data, size, 0, {0}};
     TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
     if (!opts)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory opening the TIFF", name);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory opening the TIFF", name);
     TIFFOpenOptionsSetErrorHandlerExtR(opts, on_error, &mem);
     TIFFOpenOptionsSetWarningHandlerExtR(opts, on_warning, &mem);
     /* No single libtiff allocation above what the pixel limit allows (plus headroom). */
@@ -143,8 +144,8 @@ gitc_status gitc_decode_tiff(const uint8_t *data, size_t size, const char *name,
                                   mem_size, mem_map, mem_unmap, opts);
     TIFFOpenOptionsFree(opts);
     if (!tif)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt TIFF: %s", name,
-                         mem.message[0] ? mem.message : "cannot read the header");
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt TIFF: %s", name,
+                          mem.message[0] ? mem.message : "cannot read the header");
 
     gitc_status st = GITC_OK;
     uint8_t *raw = NULL, *tile = NULL;
@@ -152,10 +153,10 @@ gitc_status gitc_decode_tiff(const uint8_t *data, size_t size, const char *name,
     uint16_t bps = 1, spp = 1, photometric = 0, planar = PLANARCONFIG_CONTIG, format = 1;
     uint16_t n_extra = 0, *extra = NULL, inkset = INKSET_CMYK;
     if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h)) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: TIFF has no image size", name);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: TIFF has no image size", name);
         goto done;
     }
-    st = gitc_check_image_size(name, w, h, max_pixels, err);
+    st = gitci_check_image_size(name, w, h, max_pixels, err);
     if (st != GITC_OK)
         goto done;
     TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
@@ -165,7 +166,7 @@ gitc_status gitc_decode_tiff(const uint8_t *data, size_t size, const char *name,
     TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &n_extra, &extra);
     TIFFGetFieldDefaulted(tif, TIFFTAG_INKSET, &inkset);
     if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric)) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: TIFF has no photometric interpretation", name);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: TIFF has no photometric interpretation", name);
         goto done;
     }
     int associated = n_extra >= 1 && extra && extra[0] == EXTRASAMPLE_ASSOCALPHA;
@@ -195,10 +196,10 @@ gitc_status gitc_decode_tiff(const uint8_t *data, size_t size, const char *name,
     if (st == GITC_OK && spp > 1 && planar != PLANARCONFIG_CONTIG)
         st = GITC_ERR_UNSUPPORTED;
     if (st != GITC_OK) {
-        st = gitc_fail(err, GITC_ERR_UNSUPPORTED,
-                       "%s: TIFF layout not supported (photometric %u, %u samples of %u bits, "
-                       "sample format %u, planar config %u)",
-                       name, photometric, spp, bps, format, planar);
+        st = gitci_fail(err, GITC_ERR_UNSUPPORTED,
+                        "%s: TIFF layout not supported (photometric %u, %u samples of %u bits, "
+                        "sample format %u, planar config %u)",
+                        name, photometric, spp, bps, format, planar);
         goto done;
     }
 
@@ -208,7 +209,7 @@ gitc_status gitc_decode_tiff(const uint8_t *data, size_t size, const char *name,
     size_t row = (size_t)((row_bits + 7) / 8);
     raw = malloc(row * (size_t)h);
     if (!raw) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %ux%u pixels", name, w, h);
+        st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %ux%u pixels", name, w, h);
         goto done;
     }
     if (TIFFIsTiled(tif)) {
@@ -219,20 +220,20 @@ gitc_status gitc_decode_tiff(const uint8_t *data, size_t size, const char *name,
         size_t pixel = (size_t)spp * bps / 8;
         if (tw == 0 || th == 0 || tsize <= 0 || (spp * bps) % 8 ||
             (uint64_t)tsize < (uint64_t)tw * th * pixel) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: TIFF tiles of %ux%u are not readable", name,
-                           tw, th);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: TIFF tiles of %ux%u are not readable", name,
+                            tw, th);
             goto done;
         }
         tile = malloc((size_t)tsize);
         if (!tile) {
-            st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory for a TIFF tile", name);
+            st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory for a TIFF tile", name);
             goto done;
         }
         for (uint32_t y0 = 0; y0 < h; y0 += th)
             for (uint32_t x0 = 0; x0 < w; x0 += tw) {
                 if (TIFFReadTile(tif, tile, x0, y0, 0, 0) < 0) {
-                    st = gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt TIFF tile at %u,%u: %s",
-                                   name, x0, y0, mem.message[0] ? mem.message : "read error");
+                    st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt TIFF tile at %u,%u: %s",
+                                    name, x0, y0, mem.message[0] ? mem.message : "read error");
                     goto done;
                 }
                 uint32_t cw = GITC_MIN(tw, w - x0), ch = GITC_MIN(th, h - y0);
@@ -242,25 +243,25 @@ gitc_status gitc_decode_tiff(const uint8_t *data, size_t size, const char *name,
             }
     } else {
         if ((uint64_t)TIFFScanlineSize64(tif) != row) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: TIFF rows are not %zu bytes", name, row);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: TIFF rows are not %zu bytes", name, row);
             goto done;
         }
         for (uint32_t y = 0; y < h; y++)
             if (TIFFReadScanline(tif, raw + (size_t)y * row, y, 0) < 0) {
-                st = gitc_fail(err, GITC_ERR_FORMAT, "%s: corrupt or truncated TIFF at row %u: %s",
-                               name, y, mem.message[0] ? mem.message : "read error");
+                st = gitci_fail(err, GITC_ERR_FORMAT, "%s: corrupt or truncated TIFF at row %u: %s",
+                                name, y, mem.message[0] ? mem.message : "read error");
                 goto done;
             }
     }
 
-    st = gitc_alloc_rgb(out, name, (int)w, (int)h, err);
+    st = gitci_alloc_rgb(out, name, (int)w, (int)h, err);
     if (st != GITC_OK)
         goto done;
     uint8_t pal[256][3];
     if (kind == KIND_PALETTE) {
         uint16_t *r = NULL, *g = NULL, *b = NULL;
         if (!TIFFGetField(tif, TIFFTAG_COLORMAP, &r, &g, &b) || !r || !g || !b) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: palette TIFF has no colormap", name);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: palette TIFF has no colormap", name);
             goto done;
         }
         memset(pal, 0, sizeof pal);
@@ -319,14 +320,14 @@ gitc_status gitc_decode_tiff(const uint8_t *data, size_t size, const char *name,
                 break;
             }
             case KIND_CMYK:
-                gitc_cmyk_to_rgb(dst, src + (size_t)x * 4, 1);
+                gitci_cmyk_to_rgb(dst, src + (size_t)x * 4, 1);
                 break;
             }
         }
     }
     uint16_t orientation = ORIENTATION_TOPLEFT;
     TIFFGetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &orientation);
-    st = gitc_image_orient(out, orientation, err);
+    st = gitci_image_orient(out, orientation, err);
 done:
     if (st != GITC_OK)
         gitc_image_free(out);

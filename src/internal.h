@@ -18,22 +18,33 @@
 #endif
 
 /* Sets err (when not NULL) to status and a formatted message; returns status. */
-gitc_status gitc_fail(gitc_error *err, gitc_status status, const char *fmt, ...) GITC_PRINTF(3, 4);
+gitc_status gitci_fail(gitc_error *err, gitc_status status, const char *fmt, ...) GITC_PRINTF(3, 4);
 
 /* Prefixes an existing error message with "prefix: ". */
-void gitc_error_prefix(gitc_error *err, const char *prefix);
+void gitci_error_prefix(gitc_error *err, const char *prefix);
+
+/* Checks the `size` field of a caller's params struct against the struct this
+ * library was built with: GITC_ERR_ARGUMENT naming `type` when they differ
+ * (never initialized, or built against another gitc.h). */
+gitc_status gitci_params_size_check(size_t size, size_t want, const char *type, gitc_error *err);
+
+/* Fills `size` bytes at dst (a caller's params struct) from `defaults` (the
+ * library's struct of `full` bytes) and records `size` in its first field. */
+void gitci_params_fill(void *dst, size_t size, const void *defaults, size_t full);
+
+/* GITC_ERR_ARGUMENT (naming `fn`) unless pixel_values is not NULL and holds
+ * exactly gitc_model_pixel_floats(model) floats; checked before it is read. */
+gitc_status gitci_pixel_check(const char *fn, const gitc_model *model, const float *pixel_values,
+                              size_t pixel_floats, gitc_error *err);
 
 /* Reads a whole file into a NUL-terminated buffer (caller frees). */
-gitc_status gitc_read_file(const char *path, char **data, size_t *size, gitc_error *err);
+gitc_status gitci_read_file(const char *path, char **data, size_t *size, gitc_error *err);
 
 /* Joins a folder and a file name into a newly allocated path (caller frees); NULL on OOM. */
-char *gitc_path_join(const char *dir, const char *name);
+char *gitci_path_join(const char *dir, const char *name);
 
 /* 1 when path names an existing regular file. */
-int gitc_file_exists(const char *path);
-
-/* Writes `size` bytes to `path` atomically: a temporary file renamed into place. */
-gitc_status gitc_write_file_atomic(const char *path, const void *data, size_t size, gitc_error *err);
+int gitci_file_exists(const char *path);
 
 /* Limits on untrusted JSON, checked before the parser allocates anything:
  * file sizes (the safetensors header has its own, ST_MAX_HEADER_BYTES) and
@@ -44,31 +55,31 @@ gitc_status gitc_write_file_atomic(const char *path, const void *data, size_t si
 
 struct cJSON;
 
-/* gitc_read_file with a size limit checked before the buffer is allocated
+/* gitci_read_file with a size limit checked before the buffer is allocated
  * (GITC_ERR_LIMIT naming the file, its size and the limit). */
-gitc_status gitc_read_file_max(const char *path, size_t max_bytes, char **data, size_t *size,
-                               gitc_error *err);
+gitc_status gitci_read_file_max(const char *path, size_t max_bytes, char **data, size_t *size,
+                                gitc_error *err);
 
 /* Parses untrusted JSON text named `name` after checking its nesting depth
  * (GITC_ERR_LIMIT past GITC_JSON_MAX_DEPTH); malformed JSON is GITC_ERR_FORMAT
  * naming the byte offset. Caller frees *out with cJSON_Delete. */
-gitc_status gitc_json_parse(const char *text, size_t len, const char *name, struct cJSON **out,
-                            gitc_error *err);
+gitc_status gitci_json_parse(const char *text, size_t len, const char *name, struct cJSON **out,
+                             gitc_error *err);
 
-/* gitc_json_parse for a model folder's small JSON files (config, generation,
+/* gitci_json_parse for a model folder's small JSON files (config, generation,
  * preprocessor): text over GITC_CONFIG_MAX_BYTES is GITC_ERR_LIMIT. */
-gitc_status gitc_json_parse_config(const char *text, size_t len, const char *name,
-                                   struct cJSON **out, gitc_error *err);
+gitc_status gitci_json_parse_config(const char *text, size_t len, const char *name,
+                                    struct cJSON **out, gitc_error *err);
 
 /* Copies the literal text of the value of `key` (in the object `parent` when
  * not NULL, else at the top level) from JSON text into buf, as written in the
  * file, so messages can show "1e400" rather than the converted inf. Returns 1
  * when found, else 0 (buf then holds ""). */
-int gitc_json_literal(const char *text, size_t len, const char *parent, const char *key, char *buf,
-                      size_t size);
+int gitci_json_literal(const char *text, size_t len, const char *parent, const char *key, char *buf,
+                       size_t size);
 
 /* IEEE half and bfloat16 to float32 (exact). */
-float gitc_f16_to_f32(uint16_t h);
-float gitc_bf16_to_f32(uint16_t b);
+float gitci_f16_to_f32(uint16_t h);
+float gitci_bf16_to_f32(uint16_t b);
 
 #endif /* GITC_INTERNAL_H */

@@ -11,8 +11,8 @@
 static inline float w_at(const gitc_matrix *w, size_t i)
 {
     switch (w->type) {
-    case GITC_W_F16: return gitc_f16_to_f32(((const uint16_t *)w->data)[i]);
-    case GITC_W_BF16: return gitc_bf16_to_f32(((const uint16_t *)w->data)[i]);
+    case GITC_W_F16: return gitci_f16_to_f32(((const uint16_t *)w->data)[i]);
+    case GITC_W_BF16: return gitci_bf16_to_f32(((const uint16_t *)w->data)[i]);
     default: return ((const float *)w->data)[i];
     }
 }

@@ -118,9 +118,9 @@ gitc_status gitc_kernels_choose(gitc_kernels *out, gitc_error *err)
             for (int i = 0; i < N_LEVELS; i++)
                 snprintf(choices + strlen(choices), sizeof choices - strlen(choices), "%s%s",
                          i ? ", " : "", levels[i]);
-            return gitc_fail(err, GITC_ERR_ARGUMENT,
-                             "GITC_KERNELS=%s is not a kernel level of this build (one of: %s)", want,
-                             choices);
+            return gitci_fail(err, GITC_ERR_ARGUMENT,
+                              "GITC_KERNELS=%s is not a kernel level of this build (one of: %s)", want,
+                              choices);
         }
     }
     memset(out, 0, sizeof *out);

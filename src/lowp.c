@@ -123,15 +123,15 @@ gitc_status gitc_lowp_prepare_in(gitc_lowp_kind kind, const gitc_matrix *src, vo
 {
     *out = NULL;
     if (kind != GITC_LOWP_BF16 && kind != GITC_LOWP_INT8)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "low-precision kind %d is not bf16 or int8", (int)kind);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "low-precision kind %d is not bf16 or int8", (int)kind);
     int N = src->n_out, K = src->n_in;
     gitc_lowp_matrix *m = calloc(1, sizeof *m);
     size_t w_bytes, s_bytes;
     if (!m)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory preparing a [%d, %d] weight matrix", N, K);
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory preparing a [%d, %d] weight matrix", N, K);
     if (!lowp_layout(kind, N, K, m, &w_bytes, &s_bytes)) {
         free(m);
-        return gitc_fail(err, GITC_ERR_SHAPE, "weight matrix [%d, %d] cannot be prepared", N, K);
+        return gitci_fail(err, GITC_ERR_SHAPE, "weight matrix [%d, %d] cannot be prepared", N, K);
     }
     float *row = malloc((size_t)K * sizeof *row);
     uint8_t *qbuf = malloc(((size_t)K + GITC_LOWP_BLOCK) * sizeof *qbuf);
@@ -162,9 +162,9 @@ gitc_status gitc_lowp_prepare_in(gitc_lowp_kind kind, const gitc_matrix *src, vo
             free(row);
             free(qbuf);
             gitc_lowp_free(m);
-            return gitc_fail(err, GITC_ERR_FORMAT,
-                             "weight matrix [%d, %d]: row %d has a non-finite value, which int8 cannot quantize",
-                             N, K, n);
+            return gitci_fail(err, GITC_ERR_FORMAT,
+                              "weight matrix [%d, %d]: row %d has a non-finite value, which int8 cannot quantize",
+                              N, K, n);
         }
     }
     free(row);
@@ -175,7 +175,7 @@ oom:
     free(row);
     free(qbuf);
     gitc_lowp_free(m);
-    return gitc_fail(err, GITC_ERR_MEMORY, "out of memory preparing a [%d, %d] weight matrix", N, K);
+    return gitci_fail(err, GITC_ERR_MEMORY, "out of memory preparing a [%d, %d] weight matrix", N, K);
 }
 
 gitc_status gitc_lowp_prepare(gitc_lowp_kind kind, const gitc_matrix *src, gitc_lowp_matrix **out,

@@ -1,8 +1,10 @@
 /* Loading a GIT model folder: config, mmapped safetensors (single file or
  * shards), tensor checks against the config, tokenizer and processor. */
 #include "model.h"
-#include "pytorch.h"
 #include "backend.h"
+#include "config.h"
+#include "pytorch.h"
+#include "weights.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -11,26 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-gitc_model_params gitc_model_default_params(void)
-{
-    gitc_model_params p = {.load_tokenizer = 1, .load_processor = 1};
-    return p;
-}
-
-gitc_generate_params gitc_generate_default_params(void)
-{
-    gitc_generate_params p = {
-        .max_length = 20, .num_beams = 1, .length_penalty = 1.0f,
-        .early_stopping = GITC_EARLY_STOPPING_FALSE, .num_return_sequences = 1,
-        .repetition_penalty = 1.0f, .temperature = 1.0f, .top_k = 50, .top_p = 1.0f,
-    };
-    return p;
-}
-
 const gitc_config *gitc_model_config(const gitc_model *m) { return &m->cfg; }
 const gitc_tokenizer *gitc_model_tokenizer(const gitc_model *m) { return m->tokenizer; }
 const gitc_processor *gitc_model_processor(const gitc_model *m) { return m->processor; }
-gitc_generate_params gitc_model_generate_params(const gitc_model *m) { return m->gen_defaults; }
 
 int gitc_model_num_frames(const gitc_model *m)
 {
@@ -47,7 +32,7 @@ void gitc_model_free(gitc_model *m)
     if (!m)
         return;
     gitc_backend_free(m->backend);
-    tensors_close(m->weights);
+    gitci_tensors_close(m->weights);
     for (int i = 0; i < m->n_aligned_copies; i++)
         free(m->aligned_copies[i]);
     free(m->aligned_copies);
@@ -76,9 +61,9 @@ typedef struct binder {
 static int check_weight(void *user, const weight_spec *w)
 {
     binder *b = user;
-    const gitc_tensor *t = tensors_find(b->m->weights, w->name);
+    const gitc_tensor *t = gitci_tensors_find(b->m->weights, w->name);
     if (!t) {
-        b->status = gitc_fail(b->err, GITC_ERR_SHAPE, "%s: missing tensor %s", b->m->dir, w->name);
+        b->status = gitci_fail(b->err, GITC_ERR_SHAPE, "%s: missing tensor %s", b->m->dir, w->name);
         return 0;
     }
     int same = t->ndim == w->ndim;
@@ -86,16 +71,16 @@ static int check_weight(void *user, const weight_spec *w)
         same = t->shape[i] == w->shape[i];
     if (!same) {
         char got[128], want[128];
-        st_shape_string(t->shape, t->ndim, got, sizeof got);
-        st_shape_string(w->shape, w->ndim, want, sizeof want);
-        b->status = gitc_fail(b->err, GITC_ERR_SHAPE, "%s: tensor %s has shape %s, config says %s",
-                              t->path, w->name, got, want);
+        gitci_st_shape_string(t->shape, t->ndim, got, sizeof got);
+        gitci_st_shape_string(w->shape, w->ndim, want, sizeof want);
+        b->status = gitci_fail(b->err, GITC_ERR_SHAPE, "%s: tensor %s has shape %s, config says %s",
+                               t->path, w->name, got, want);
         return 0;
     }
     if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16 && t->dtype != ST_F64) {
-        b->status = gitc_fail(b->err, GITC_ERR_UNSUPPORTED,
-                              "%s: tensor %s has dtype %s (gitc reads F32, F16, BF16 and F64)",
-                              t->path, w->name, st_dtype_name(t->dtype));
+        b->status = gitci_fail(b->err, GITC_ERR_UNSUPPORTED,
+                               "%s: tensor %s has dtype %s (gitc reads F32, F16, BF16 and F64)",
+                               t->path, w->name, gitci_st_dtype_name(t->dtype));
         return 0;
     }
     b->n_expected++;
@@ -116,10 +101,10 @@ static gitc_status check_no_extra(gitc_model *m, const binder *b, gitc_error *er
     const tensor_source *src = m->weights;
     for (int i = 0; i < src->n_tensors; i++) {
         const gitc_tensor *t = &src->tensors[i];
-        if (!b->seen[i] && !gitc_weight_is_ignored(t->name))
-            return gitc_fail(err, GITC_ERR_SHAPE,
-                             "%s: unexpected tensor %s (not a parameter of this config)", t->path,
-                             t->name);
+        if (!b->seen[i] && !gitci_weight_is_ignored(t->name))
+            return gitci_fail(err, GITC_ERR_SHAPE,
+                              "%s: unexpected tensor %s (not a parameter of this config)", t->path,
+                              t->name);
     }
     return GITC_OK;
 }
@@ -132,7 +117,7 @@ static void *keep_copy(binder *b, size_t bytes, const char *name)
         b->m->aligned_copies = list;
     if (!copy) {
         free(copy);
-        b->status = gitc_fail(b->err, GITC_ERR_MEMORY, "out of memory copying %s", name);
+        b->status = gitci_fail(b->err, GITC_ERR_MEMORY, "out of memory copying %s", name);
         return NULL;
     }
     list[b->m->n_aligned_copies++] = copy;
@@ -144,10 +129,10 @@ static void *keep_copy(binder *b, size_t bytes, const char *name)
 static int bind_weight(void *user, const weight_spec *w)
 {
     binder *b = user;
-    const gitc_tensor *t = tensors_find(b->m->weights, w->name);
+    const gitc_tensor *t = gitci_tensors_find(b->m->weights, w->name);
     if (w->kind == WEIGHT_VECTOR || w->kind == WEIGHT_TABLE) {
         float *out = b->next_small;
-        b->status = tensor_to_f32(t, out, b->err);
+        b->status = gitci_tensor_to_f32(t, out, b->err);
         b->next_small += t->numel;
         if (w->vector)
             *w->vector = out;
@@ -160,17 +145,17 @@ static int bind_weight(void *user, const weight_spec *w)
         float *copy = keep_copy(b, (size_t)t->numel * sizeof(float), w->name);
         if (!copy)
             return 0;
-        b->status = tensor_to_f32(t, copy, b->err);
+        b->status = gitci_tensor_to_f32(t, copy, b->err);
         x.type = GITC_W_F32;
         x.data = copy;
     } else {
         x.type = t->dtype == ST_F16 ? GITC_W_F16 : t->dtype == ST_BF16 ? GITC_W_BF16 : GITC_W_F32;
         x.data = t->data;
-        if (!t->contiguous || (uintptr_t)t->data % st_dtype_size(t->dtype) != 0) {
+        if (!t->contiguous || (uintptr_t)t->data % gitci_st_dtype_size(t->dtype) != 0) {
             void *copy = keep_copy(b, t->nbytes, w->name);
             if (!copy)
                 return 0;
-            tensor_copy_contiguous(t, copy);
+            gitci_tensor_copy_contiguous(t, copy);
             x.data = copy;
         }
     }
@@ -179,47 +164,30 @@ static int bind_weight(void *user, const weight_spec *w)
     return b->status == GITC_OK;
 }
 
-typedef struct matrix_iter {
-    gitc_matrix_fn fn;
-    void *user;
-} matrix_iter;
-
-static int each_matrix(void *user, const weight_spec *w)
-{
-    const matrix_iter *it = user;
-    if (w->matrix)
-        it->fn(it->user, w->name, w->matrix);
-    return 1;
-}
-
-void gitc_model_for_each_matrix(gitc_model *m, gitc_matrix_fn fn, void *user)
-{
-    matrix_iter it = {fn, user};
-    gitc_weights_for_each(&m->cfg, m, each_matrix, &it);
-}
-
 /* Reads an optional JSON file of the folder; *text is NULL when it does not exist. */
 static gitc_status read_optional(const char *dir, const char *name, char **path, char **text,
                                  size_t *len, gitc_error *err)
 {
     *text = NULL;
-    *path = gitc_path_join(dir, name);
+    *path = gitci_path_join(dir, name);
     if (!*path)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    if (!gitc_file_exists(*path))
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
+    if (!gitci_file_exists(*path))
         return GITC_OK;
-    return gitc_read_file_max(*path, GITC_CONFIG_MAX_BYTES, text, len, err);
+    return gitci_read_file_max(*path, GITC_CONFIG_MAX_BYTES, text, len, err);
 }
 
 gitc_status gitc_model_load(const char *dir, const gitc_model_params *params, gitc_model **out,
                             gitc_error *err)
 {
     *out = NULL;
+    if (params && gitci_params_size_check(params->size, sizeof *params, "gitc_model_params", err) != GITC_OK)
+        return GITC_ERR_ARGUMENT;
     gitc_model_params p = params ? *params : gitc_model_default_params();
     gitc_model *m = calloc(1, sizeof *m);
     if (!m || !(m->dir = strdup(dir))) {
         free(m);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     m->gen_defaults = gitc_generate_default_params();
     struct timespec t0, t1;
@@ -229,14 +197,14 @@ gitc_status gitc_model_load(const char *dir, const gitc_model_params *params, gi
     size_t len = 0;
     gitc_status s;
     if (access(dir, F_OK) != 0) {
-        s = gitc_fail(err, GITC_ERR_IO, "%s: no such model folder", dir);
+        s = gitci_fail(err, GITC_ERR_IO, "%s: no such model folder", dir);
         goto done;
     }
     s = read_optional(dir, "config.json", &path, &text, &len, err);
     if (s == GITC_OK && !text)
-        s = gitc_fail(err, GITC_ERR_IO, "%s: missing (not a GIT model folder?)", path);
+        s = gitci_fail(err, GITC_ERR_IO, "%s: missing (not a GIT model folder?)", path);
     if (s == GITC_OK)
-        s = gitc_config_parse(text, len, path, &m->cfg, err);
+        s = gitc_config_from_json(text, len, path, &m->cfg, err);
     free(path);
     free(text);
     path = text = NULL;
@@ -244,21 +212,21 @@ gitc_status gitc_model_load(const char *dir, const gitc_model_params *params, gi
         goto done;
     s = read_optional(dir, "generation_config.json", &path, &text, &len, err);
     if (s == GITC_OK && text)
-        s = gitc_generation_config_parse(text, len, path, &m->gen_defaults, err);
+        s = gitci_generation_config_parse(text, len, path, &m->gen_defaults, err);
     free(path);
     free(text);
     path = text = NULL;
     if (s != GITC_OK)
         goto done;
-    s = tensors_open_dir(dir, &m->weights, err);
+    s = gitci_tensors_open_dir(dir, &m->weights, err);
     if (s != GITC_OK)
         goto done;
     b.seen = calloc((size_t)m->weights->n_tensors + 1, 1);
     if (!b.seen) {
-        s = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        s = gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
         goto done;
     }
-    if (!gitc_weights_for_each(&m->cfg, NULL, check_weight, &b)) {
+    if (!gitci_weights_for_each(&m->cfg, NULL, check_weight, &b)) {
         s = b.status;
         goto done;
     }
@@ -269,24 +237,24 @@ gitc_status gitc_model_load(const char *dir, const gitc_model_params *params, gi
     m->vlayers = calloc((size_t)m->cfg.vision_num_hidden_layers, sizeof *m->vlayers);
     m->tlayers = calloc((size_t)m->cfg.num_hidden_layers, sizeof *m->tlayers);
     if (!m->small || !m->vlayers || !m->tlayers) {
-        s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", m->dir);
+        s = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", m->dir);
         goto done;
     }
     b.next_small = m->small;
-    if (!gitc_weights_for_each(&m->cfg, m, bind_weight, &b)) {
+    if (!gitci_weights_for_each(&m->cfg, m, bind_weight, &b)) {
         s = b.status;
         goto done;
     }
-    char *vocab = gitc_path_join(dir, "vocab.txt"), *tokjson = gitc_path_join(dir, "tokenizer.json");
-    int has_tok = (vocab && gitc_file_exists(vocab)) || (tokjson && gitc_file_exists(tokjson));
+    char *vocab = gitci_path_join(dir, "vocab.txt"), *tokjson = gitci_path_join(dir, "tokenizer.json");
+    int has_tok = (vocab && gitci_file_exists(vocab)) || (tokjson && gitci_file_exists(tokjson));
     free(vocab);
     free(tokjson);
     if (p.load_tokenizer && has_tok)
         s = gitc_tokenizer_load(dir, &m->tokenizer, err);
     if (s != GITC_OK)
         goto done;
-    char *pre = gitc_path_join(dir, "preprocessor_config.json");
-    int has_pre = pre && gitc_file_exists(pre);
+    char *pre = gitci_path_join(dir, "preprocessor_config.json");
+    int has_pre = pre && gitci_file_exists(pre);
     free(pre);
     if (p.load_processor && has_pre)
         s = gitc_processor_load(dir, &m->processor, err);
@@ -310,10 +278,10 @@ done:
 /* The "image_processor_type" of preprocessor_config.json, or a short word. */
 static void processor_kind(const char *dir, char *out, size_t size)
 {
-    char *path = gitc_path_join(dir, "preprocessor_config.json"), *text = NULL;
+    char *path = gitci_path_join(dir, "preprocessor_config.json"), *text = NULL;
     size_t len = 0;
     snprintf(out, size, "none");
-    if (path && gitc_file_exists(path) && gitc_read_file(path, &text, &len, NULL) == GITC_OK) {
+    if (path && gitci_file_exists(path) && gitci_read_file(path, &text, &len, NULL) == GITC_OK) {
         cJSON *root = cJSON_ParseWithLength(text, len);
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "image_processor_type");
         if (!cJSON_IsString(t))
@@ -332,7 +300,7 @@ char *gitc_model_describe_json(const gitc_model *m)
         return NULL;
     const tensor_source *src = m->weights;
     cJSON_AddStringToObject(o, "folder", m->dir);
-    cJSON_AddStringToObject(o, "format", tensors_format_name(src->format));
+    cJSON_AddStringToObject(o, "format", gitci_tensors_format_name(src->format));
     cJSON *files = cJSON_AddArrayToObject(o, "files");
     for (int i = 0; i < src->n_paths; i++) {
         cJSON *f = cJSON_CreateObject();
@@ -350,13 +318,13 @@ char *gitc_model_describe_json(const gitc_model *m)
     for (int i = 0; i < src->n_tensors; i++) {
         count[src->tensors[i].dtype]++;
         strided += !src->tensors[i].contiguous;
-        if (gitc_weight_is_ignored(src->tensors[i].name))
+        if (gitci_weight_is_ignored(src->tensors[i].name))
             cJSON_AddItemToArray(ignored, cJSON_CreateString(src->tensors[i].name));
     }
     cJSON *dtypes = cJSON_AddObjectToObject(o, "dtypes");
     for (int d = 0; d < ST_N_DTYPES; d++)
         if (count[d])
-            cJSON_AddNumberToObject(dtypes, st_dtype_name((st_dtype)d), count[d]);
+            cJSON_AddNumberToObject(dtypes, gitci_st_dtype_name((st_dtype)d), count[d]);
     cJSON_AddItemToObject(o, "ignored", ignored);
     cJSON_AddNumberToObject(o, "strided_tensors", strided);
     cJSON_AddNumberToObject(o, "parameters", (double)m->n_params);
@@ -379,10 +347,10 @@ char *gitc_model_describe_json(const gitc_model *m)
     cJSON_AddNumberToObject(cfg, "image_size", c->vision_image_size);
     cJSON_AddNumberToObject(cfg, "patch_size", c->vision_patch_size);
     cJSON_AddNumberToObject(cfg, "num_image_with_embedding", c->num_image_with_embedding);
-    char *tj = gitc_path_join(m->dir, "tokenizer.json"), *vt = gitc_path_join(m->dir, "vocab.txt");
+    char *tj = gitci_path_join(m->dir, "tokenizer.json"), *vt = gitci_path_join(m->dir, "vocab.txt");
     const char *tok = !m->tokenizer ? "none"
-                      : (tj && gitc_file_exists(tj)) ? "tokenizer.json (BERT WordPiece)"
-                      : (vt && gitc_file_exists(vt)) ? "vocab.txt (BERT WordPiece)" : "BERT WordPiece";
+                      : (tj && gitci_file_exists(tj)) ? "tokenizer.json (BERT WordPiece)"
+                      : (vt && gitci_file_exists(vt)) ? "vocab.txt (BERT WordPiece)" : "BERT WordPiece";
     free(tj);
     free(vt);
     cJSON_AddStringToObject(o, "tokenizer", tok);

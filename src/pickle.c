@@ -67,7 +67,7 @@ typedef struct machine {
 
 static gitc_status fail(machine *m, const char *what)
 {
-    return gitc_fail(m->err, GITC_ERR_FORMAT, "%s: pickle: %s at byte %zu", m->path, what, m->pos);
+    return gitci_fail(m->err, GITC_ERR_FORMAT, "%s: pickle: %s at byte %zu", m->path, what, m->pos);
 }
 
 /* Grows *arr (elements of `size` bytes) to hold `need`, never beyond `max`. */
@@ -105,12 +105,12 @@ static pv *new_value(machine *m, int type)
 static gitc_status push(machine *m, pv *v)
 {
     if (!v)
-        return gitc_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
+        return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
     if (m->sp >= PICKLE_MAX_STACK)
-        return gitc_fail(m->err, GITC_ERR_FORMAT, "%s: pickle stack deeper than %d values", m->path,
-                         PICKLE_MAX_STACK);
+        return gitci_fail(m->err, GITC_ERR_FORMAT, "%s: pickle stack deeper than %d values", m->path,
+                          PICKLE_MAX_STACK);
     if (!grow((void **)&m->stack, &m->cap_stack, m->sp + 1, sizeof *m->stack, PICKLE_MAX_STACK))
-        return gitc_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
+        return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
     m->stack[m->sp++] = v;
     return GITC_OK;
 }
@@ -145,10 +145,10 @@ static gitc_status pop_mark_into(machine *m, pv **out, int type)
     size_t mk = m->marks[--m->n_marks];
     pv *t = new_value(m, type);
     if (!t)
-        return gitc_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
+        return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
     for (size_t i = mk; i < m->sp; i++)
         if (!add_item(t, m->stack[i]))
-            return gitc_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
+            return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
     m->sp = mk;
     *out = t;
     return GITC_OK;
@@ -181,11 +181,11 @@ static gitc_status global(machine *m, const uint8_t *mod, size_t mlen, const uin
     for (char *c = shown; *c; c++)
         if ((unsigned char)*c < 32 || (unsigned char)*c > 126)
             *c = '?';
-    return gitc_fail(m->err, GITC_ERR_UNSUPPORTED,
-                     "%s: the pickle names the global %s, which gitc refuses (a state dict needs only "
-                     "OrderedDict, torch._utils._rebuild_tensor_v2/_rebuild_parameter and torch storage "
-                     "types; nothing in the file is executed)",
-                     m->path, shown);
+    return gitci_fail(m->err, GITC_ERR_UNSUPPORTED,
+                      "%s: the pickle names the global %s, which gitc refuses (a state dict needs only "
+                      "OrderedDict, torch._utils._rebuild_tensor_v2/_rebuild_parameter and torch storage "
+                      "types; nothing in the file is executed)",
+                      m->path, shown);
 }
 
 static int int_tuple(const pv *t, int64_t *out, int *n)
@@ -220,7 +220,7 @@ static gitc_status reduce(machine *m)
     if (kind == G_REBUILD_TENSOR_V2) {
         pv *t = new_value(m, V_TENSOR);
         if (!t)
-            return gitc_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
+            return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
         int nd = 0, ns = 0;
         if (args->n < 4 || args->items[0]->type != V_STORAGE || args->items[1]->type != V_INT ||
             !int_tuple(args->items[2], t->shape, &nd) || !int_tuple(args->items[3], t->stride, &ns) ||
@@ -281,10 +281,10 @@ static gitc_status run(machine *m, pv **result)
             break;
         case '(':
             if (m->n_marks >= PICKLE_MAX_STACK)
-                return gitc_fail(m->err, GITC_ERR_FORMAT, "%s: pickle marks nested deeper than %d",
-                                 m->path, PICKLE_MAX_STACK);
+                return gitci_fail(m->err, GITC_ERR_FORMAT, "%s: pickle marks nested deeper than %d",
+                                  m->path, PICKLE_MAX_STACK);
             if (!grow((void **)&m->marks, &m->cap_marks, m->n_marks + 1, sizeof *m->marks, PICKLE_MAX_STACK))
-                return gitc_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
+                return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
             m->marks[m->n_marks++] = m->sp;
             break;
         case 't': case 'l':
@@ -310,7 +310,7 @@ static gitc_status run(machine *m, pv **result)
             if (!x || !l || l->type != V_LIST)
                 return fail(m, "APPEND without a list");
             if (!add_item(l, x))
-                return gitc_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
+                return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
             break;
         }
         case 'e': case 'u': { /* APPENDS, SETITEMS */
@@ -323,7 +323,7 @@ static gitc_status run(machine *m, pv **result)
                 return fail(m, op == 'e' ? "APPENDS without a list" : "SETITEMS without a dict");
             for (int i = 0; i < items->n; i++)
                 if (!add_item(c, items->items[i]))
-                    return gitc_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
+                    return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
             break;
         }
         case 's': { /* SETITEM */
@@ -331,7 +331,7 @@ static gitc_status run(machine *m, pv **result)
             if (!val || !key || !d || d->type != V_DICT)
                 return fail(m, "SETITEM without a dict");
             if (!add_item(d, key) || !add_item(d, val))
-                return gitc_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
+                return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
             break;
         }
         case 'b': { /* BUILD: only a dict's attribute state (OrderedDict._metadata), ignored */
@@ -358,11 +358,11 @@ static gitc_status run(machine *m, pv **result)
             if (!t)
                 return fail(m, "memo store from an empty stack");
             if (idx >= PICKLE_MAX_MEMO)
-                return gitc_fail(m->err, GITC_ERR_FORMAT, "%s: pickle memo index %zu (at most %d)",
-                                 m->path, idx, PICKLE_MAX_MEMO - 1);
+                return gitci_fail(m->err, GITC_ERR_FORMAT, "%s: pickle memo index %zu (at most %d)",
+                                  m->path, idx, PICKLE_MAX_MEMO - 1);
             size_t old = m->cap_memo;
             if (!grow((void **)&m->memo, &m->cap_memo, idx + 1, sizeof *m->memo, PICKLE_MAX_MEMO))
-                return gitc_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
+                return gitci_fail(m->err, GITC_ERR_MEMORY, "%s: out of memory", m->path);
             if (m->cap_memo > old)
                 memset(m->memo + old, 0, (m->cap_memo - old) * sizeof *m->memo);
             m->memo[idx] = t;
@@ -479,9 +479,9 @@ static gitc_status run(machine *m, pv **result)
             return GITC_OK;
         default:
             m->pos--;
-            return gitc_fail(m->err, GITC_ERR_UNSUPPORTED,
-                             "%s: pickle opcode 0x%02x at byte %zu is not one a torch state dict uses",
-                             m->path, op, m->pos);
+            return gitci_fail(m->err, GITC_ERR_UNSUPPORTED,
+                              "%s: pickle opcode 0x%02x at byte %zu is not one a torch state dict uses",
+                              m->path, op, m->pos);
         }
         if (s != GITC_OK)
             return s;
@@ -489,7 +489,7 @@ static gitc_status run(machine *m, pv **result)
     return fail(m, "no STOP opcode (truncated)");
 }
 
-void pk_state_dict_free(pk_state_dict *sd)
+void gitci_pk_state_dict_free(pk_state_dict *sd)
 {
     if (!sd)
         return;
@@ -512,29 +512,29 @@ static char *dup_str(const uint8_t *s, size_t n)
     return c;
 }
 
-gitc_status pickle_state_dict(const uint8_t *buf, size_t len, const char *path, pk_state_dict *out,
-                              gitc_error *err)
+gitc_status gitci_pickle_state_dict(const uint8_t *buf, size_t len, const char *path, pk_state_dict *out,
+                                    gitc_error *err)
 {
     memset(out, 0, sizeof *out);
     machine m = {.buf = buf, .len = len, .path = path, .err = err};
     pv *root = NULL;
     gitc_status s = run(&m, &root);
     if (s == GITC_OK && root->type != V_DICT)
-        s = gitc_fail(err, GITC_ERR_FORMAT, "%s: the pickle is not a dict of tensors", path);
+        s = gitci_fail(err, GITC_ERR_FORMAT, "%s: the pickle is not a dict of tensors", path);
     if (s == GITC_OK) {
         int n = root->n / 2;
         out->tensors = calloc(n ? (size_t)n : 1, sizeof *out->tensors);
         if (!out->tensors)
-            s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+            s = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
         for (int i = 0; s == GITC_OK && i < n; i++) {
             const pv *k = root->items[2 * i], *t = root->items[2 * i + 1];
             if (k->type != V_STR || memchr(k->s, 0, k->slen)) {
-                s = gitc_fail(err, GITC_ERR_FORMAT, "%s: a state dict key is not a string", path);
+                s = gitci_fail(err, GITC_ERR_FORMAT, "%s: a state dict key is not a string", path);
                 break;
             }
             if (t->type != V_TENSOR) {
-                s = gitc_fail(err, GITC_ERR_FORMAT, "%s: state dict entry %.*s is not a tensor", path,
-                              (int)(k->slen > 200 ? 200 : k->slen), (const char *)k->s);
+                s = gitci_fail(err, GITC_ERR_FORMAT, "%s: state dict entry %.*s is not a tensor", path,
+                               (int)(k->slen > 200 ? 200 : k->slen), (const char *)k->s);
                 break;
             }
             pk_tensor *o = &out->tensors[out->n_tensors];
@@ -542,7 +542,7 @@ gitc_status pickle_state_dict(const uint8_t *buf, size_t len, const char *path, 
             o->storage_key = dup_str(t->storage->key, t->storage->keylen);
             out->n_tensors++;
             if (!o->name || !o->storage_key) {
-                s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+                s = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
                 break;
             }
             o->dtype = t->storage->dtype;
@@ -562,6 +562,6 @@ gitc_status pickle_state_dict(const uint8_t *buf, size_t len, const char *path, 
     free(m.marks);
     free(m.memo);
     if (s != GITC_OK)
-        pk_state_dict_free(out);
+        gitci_pk_state_dict_free(out);
     return s;
 }

@@ -32,9 +32,9 @@ typedef struct pk_state_dict {
 } pk_state_dict;
 
 /* Runs the pickle in buf[0, len) and returns its top-level dict of tensors.
- * `path` names the input in messages. Free with pk_state_dict_free. */
-gitc_status pickle_state_dict(const uint8_t *buf, size_t len, const char *path, pk_state_dict *out,
-                              gitc_error *err);
-void pk_state_dict_free(pk_state_dict *sd);
+ * `path` names the input in messages. Free with gitci_pk_state_dict_free. */
+gitc_status gitci_pickle_state_dict(const uint8_t *buf, size_t len, const char *path, pk_state_dict *out,
+                                    gitc_error *err);
+void gitci_pk_state_dict_free(pk_state_dict *sd);
 
 #endif /* GITC_PICKLE_H */

@@ -174,19 +174,19 @@ static inline uint8_t clip8(int32_t v)
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-gitc_status gitc_image_resize_region(const gitc_image *in, int out_w, int out_h, int resample,
-                                     int x0, int y0, int rw, int rh, uint8_t *out,
-                                     gitc_error *err)
+gitc_status gitci_image_resize_region(const gitc_image *in, int out_w, int out_h, int resample,
+                                      int x0, int y0, int rw, int rh, uint8_t *out,
+                                      gitc_error *err)
 {
     const resample_filter *f = get_filter(resample);
     if (!f)
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "resample filter %d is not supported",
-                         resample);
+        return gitci_fail(err, GITC_ERR_UNSUPPORTED, "resample filter %d is not supported",
+                          resample);
     int w = in->width, h = in->height;
     if (w <= 0 || h <= 0 || !in->rgb || out_w <= 0 || out_h <= 0 || x0 < 0 || y0 < 0 ||
         rw < 0 || rh < 0 || rw > out_w - x0 || rh > out_h - y0)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "invalid resize of %dx%d to %dx%d", w, h, out_w,
-                         out_h);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "invalid resize of %dx%d to %dx%d", w, h, out_w,
+                          out_h);
     if (rw == 0 || rh == 0)
         return GITC_OK;
     /* Pillow skips a pass whose size is unchanged. */
@@ -197,8 +197,8 @@ gitc_status gitc_image_resize_region(const gitc_image *in, int out_w, int out_h,
     gitc_status st = GITC_OK;
     if ((need_h && !coeffs_make(&ch, w, out_w, x0, rw, f)) ||
         (need_v && !coeffs_make(&cv, h, out_h, y0, rh, f))) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory resizing %dx%d to %dx%d", w, h, out_w,
-                       out_h);
+        st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory resizing %dx%d to %dx%d", w, h, out_w,
+                        out_h);
         goto done;
     }
     /* Input rows the vertical pass reads. */
@@ -220,7 +220,7 @@ gitc_status gitc_image_resize_region(const gitc_image *in, int out_w, int out_h,
         tmp = malloc((size_t)(row1 - row0) * (size_t)rw * 3);
         row4 = malloc((size_t)w * 4);
         if (!tmp || !row4) {
-            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory resizing %dx%d", w, h);
+            st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory resizing %dx%d", w, h);
             goto done;
         }
         for (int y = row0; y < row1; y++) {
@@ -258,7 +258,7 @@ gitc_status gitc_image_resize_region(const gitc_image *in, int out_w, int out_h,
     if (need_v) {
         acc = malloc(sizeof(int32_t) * 3 * (size_t)rw);
         if (!acc) {
-            st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory resizing %dx%d", w, h);
+            st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory resizing %dx%d", w, h);
             goto done;
         }
     }
@@ -290,16 +290,16 @@ done:
     return st;
 }
 
-gitc_status gitc_image_resize(const gitc_image *in, int out_w, int out_h, int resample,
-                              gitc_image *out, gitc_error *err)
+gitc_status gitci_image_resize(const gitc_image *in, int out_w, int out_h, int resample,
+                               gitc_image *out, gitc_error *err)
 {
     if (out_w <= 0 || out_h <= 0 || (uint64_t)out_w * (uint64_t)out_h > (uint64_t)INT_MAX / 3)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "invalid resize target %dx%d", out_w, out_h);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "invalid resize target %dx%d", out_w, out_h);
     uint8_t *px = malloc((size_t)out_w * (size_t)out_h * 3);
     if (!px)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for a %dx%d image", out_w, out_h);
-    gitc_status st = gitc_image_resize_region(in, out_w, out_h, resample, 0, 0, out_w, out_h, px,
-                                              err);
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory for a %dx%d image", out_w, out_h);
+    gitc_status st = gitci_image_resize_region(in, out_w, out_h, resample, 0, 0, out_w, out_h, px,
+                                               err);
     if (st != GITC_OK) {
         free(px);
         return st;
@@ -361,20 +361,20 @@ static gitc_status parse_size(gitc_processor *p, const cJSON *v, const char *nam
 {
     if (cJSON_IsNumber(v)) {
         if (!json_side(v, &p->shortest_edge))
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: size must be an integer in 1..%d", name,
-                             MAX_SIDE);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: size must be an integer in 1..%d", name,
+                              MAX_SIDE);
         p->size_kind = SIZE_SHORTEST_EDGE;
         return GITC_OK;
     }
     if (cJSON_IsArray(v)) {
         if (cJSON_GetArraySize(v) != 2 || !json_side(cJSON_GetArrayItem(v, 0), &p->size_height) ||
             !json_side(cJSON_GetArrayItem(v, 1), &p->size_width))
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: size list must be [height, width]", name);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: size list must be [height, width]", name);
         p->size_kind = SIZE_HEIGHT_WIDTH;
         return GITC_OK;
     }
     if (!cJSON_IsObject(v))
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: size must be a number or an object", name);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: size must be a number or an object", name);
     const cJSON *se = cJSON_GetObjectItemCaseSensitive(v, "shortest_edge");
     const cJSON *hh = cJSON_GetObjectItemCaseSensitive(v, "height");
     const cJSON *ww = cJSON_GetObjectItemCaseSensitive(v, "width");
@@ -382,20 +382,20 @@ static gitc_status parse_size(gitc_processor *p, const cJSON *v, const char *nam
      * ignored), else height and width, else an error. */
     if (se) {
         if (!json_side(se, &p->shortest_edge))
-            return gitc_fail(err, GITC_ERR_FORMAT,
-                             "%s: size.shortest_edge must be an integer in 1..%d", name, MAX_SIDE);
+            return gitci_fail(err, GITC_ERR_FORMAT,
+                              "%s: size.shortest_edge must be an integer in 1..%d", name, MAX_SIDE);
         p->size_kind = SIZE_SHORTEST_EDGE;
         return GITC_OK;
     }
     if (hh && ww) {
         if (!json_side(hh, &p->size_height) || !json_side(ww, &p->size_width))
-            return gitc_fail(err, GITC_ERR_FORMAT,
-                             "%s: size.height/width must be integers in 1..%d", name, MAX_SIDE);
+            return gitci_fail(err, GITC_ERR_FORMAT,
+                              "%s: size.height/width must be integers in 1..%d", name, MAX_SIDE);
         p->size_kind = SIZE_HEIGHT_WIDTH;
         return GITC_OK;
     }
-    return gitc_fail(err, GITC_ERR_UNSUPPORTED,
-                     "%s: size must contain 'shortest_edge' or 'height' and 'width'", name);
+    return gitci_fail(err, GITC_ERR_UNSUPPORTED,
+                      "%s: size must contain 'shortest_edge' or 'height' and 'width'", name);
 }
 
 /* get_size_dict for crop_size (default_to_square=True): an int n is n x n. */
@@ -403,26 +403,26 @@ static gitc_status parse_crop(gitc_processor *p, const cJSON *v, const char *nam
 {
     if (cJSON_IsNumber(v)) {
         if (!json_side(v, &p->crop_height))
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: crop_size must be an integer in 1..%d",
-                             name, MAX_SIDE);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: crop_size must be an integer in 1..%d",
+                              name, MAX_SIDE);
         p->crop_width = p->crop_height;
         return GITC_OK;
     }
     if (cJSON_IsArray(v)) {
         if (cJSON_GetArraySize(v) != 2 || !json_side(cJSON_GetArrayItem(v, 0), &p->crop_height) ||
             !json_side(cJSON_GetArrayItem(v, 1), &p->crop_width))
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: crop_size list must be [height, width]",
-                             name);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: crop_size list must be [height, width]",
+                              name);
         return GITC_OK;
     }
     const cJSON *hh = cJSON_GetObjectItemCaseSensitive(v, "height");
     const cJSON *ww = cJSON_GetObjectItemCaseSensitive(v, "width");
     if (!cJSON_IsObject(v) || !hh || !ww)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: crop_size must have 'height' and 'width'",
-                         name);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: crop_size must have 'height' and 'width'",
+                          name);
     if (!json_side(hh, &p->crop_height) || !json_side(ww, &p->crop_width))
-        return gitc_fail(err, GITC_ERR_FORMAT,
-                         "%s: crop_size.height/width must be integers in 1..%d", name, MAX_SIDE);
+        return gitci_fail(err, GITC_ERR_FORMAT,
+                          "%s: crop_size.height/width must be integers in 1..%d", name, MAX_SIDE);
     return GITC_OK;
 }
 
@@ -432,18 +432,18 @@ static gitc_status parse_stats(float out[3], const cJSON *v, const char *key, co
 {
     int is_std = strcmp(key, "image_std") == 0;
     if (!cJSON_IsNumber(v) && (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 3))
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: %s must be 3 numbers (one per RGB channel)",
-                         name, key);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: %s must be 3 numbers (one per RGB channel)",
+                          name, key);
     for (int c = 0; c < 3; c++) {
         const cJSON *e = cJSON_IsNumber(v) ? v : cJSON_GetArrayItem(v, c);
         if (!cJSON_IsNumber(e))
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: %s[%d] is not a number", name, key, c);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: %s[%d] is not a number", name, key, c);
         /* Checked as a double before the conversion: finite as a float, a std not zero
          * (the processor divides by it). */
         double d = e->valuedouble;
         if (!(fabs(d) <= FLT_MAX) || (is_std && (float)d == 0.0f))
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: %s[%d] = %.17g is not a %s float", name, key,
-                             c, d, is_std ? "non-zero finite" : "finite");
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: %s[%d] = %.17g is not a %s float", name, key,
+                              c, d, is_std ? "non-zero finite" : "finite");
         out[c] = (float)d;
     }
     return GITC_OK;
@@ -455,20 +455,20 @@ gitc_status gitc_processor_from_json(const char *json, size_t len, const char *n
     if (!name)
         name = "preprocessor_config.json";
     if (!out || !json)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: invalid arguments", name);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "%s: invalid arguments", name);
     *out = NULL;
     cJSON *root = NULL;
-    gitc_status pst = gitc_json_parse_config(json, len, name, &root, err);
+    gitc_status pst = gitci_json_parse_config(json, len, name, &root, err);
     if (pst != GITC_OK)
         return pst;
     gitc_status st = GITC_OK;
     gitc_processor *p = calloc(1, sizeof *p);
     if (!p) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", name);
+        st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", name);
         goto done;
     }
     if (!cJSON_IsObject(root)) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: not a JSON object", name);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: not a JSON object", name);
         goto done;
     }
     /* The class: AutoImageProcessor maps a GIT folder without a type to CLIP. */
@@ -480,10 +480,10 @@ gitc_status gitc_processor_from_json(const char *json, size_t len, const char *n
         if (!strcmp(t, "VideoMAEImageProcessor") || !strcmp(t, "VideoMAEFeatureExtractor"))
             p->videomae = 1;
         else if (strcmp(t, "CLIPImageProcessor") && strcmp(t, "CLIPFeatureExtractor")) {
-            st = gitc_fail(err, GITC_ERR_UNSUPPORTED,
-                           "%s: image processor type '%s' is not supported "
-                           "(CLIPImageProcessor, VideoMAEImageProcessor)",
-                           name, t);
+            st = gitci_fail(err, GITC_ERR_UNSUPPORTED,
+                            "%s: image processor type '%s' is not supported "
+                            "(CLIPImageProcessor, VideoMAEImageProcessor)",
+                            name, t);
             goto done;
         }
     }
@@ -523,7 +523,7 @@ gitc_status gitc_processor_from_json(const char *json, size_t len, const char *n
             continue;
         int f = json_flag(v);
         if (f < 0) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: %s must be true or false", name, flags[i]);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: %s must be true or false", name, flags[i]);
             goto done;
         }
         *flag_dst[i] = f;
@@ -543,28 +543,28 @@ gitc_status gitc_processor_from_json(const char *json, size_t len, const char *n
     if (v && !cJSON_IsNull(v)) {
         if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
             v->valuedouble < 0 || v->valuedouble > 5) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: resample must be a PIL filter code 0..5",
-                           name);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: resample must be a PIL filter code 0..5",
+                            name);
             goto done;
         }
         p->resample = (int)v->valuedouble;
     }
     if (!get_filter(p->resample)) {
-        st = gitc_fail(err, GITC_ERR_UNSUPPORTED,
-                       "%s: resample=%d (NEAREST) is not supported (supported: 1 LANCZOS, "
-                       "2 BILINEAR, 3 BICUBIC, 4 BOX, 5 HAMMING)",
-                       name, p->resample);
+        st = gitci_fail(err, GITC_ERR_UNSUPPORTED,
+                        "%s: resample=%d (NEAREST) is not supported (supported: 1 LANCZOS, "
+                        "2 BILINEAR, 3 BICUBIC, 4 BOX, 5 HAMMING)",
+                        name, p->resample);
         goto done;
     }
     v = cJSON_GetObjectItemCaseSensitive(root, "rescale_factor");
     if (v && !cJSON_IsNull(v)) {
         if (!cJSON_IsNumber(v)) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: rescale_factor must be a number", name);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: rescale_factor must be a number", name);
             goto done;
         }
         if (!(fabs(v->valuedouble) <= FLT_MAX)) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: rescale_factor = %.17g is not finite", name,
-                           v->valuedouble);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: rescale_factor = %.17g is not finite", name,
+                            v->valuedouble);
             goto done;
         }
         p->rescale_factor = v->valuedouble;
@@ -586,14 +586,14 @@ done:
 gitc_status gitc_processor_load(const char *model_dir, gitc_processor **out, gitc_error *err)
 {
     if (!out || !model_dir)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_processor_load: invalid arguments");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_processor_load: invalid arguments");
     *out = NULL;
-    char *path = gitc_path_join(model_dir, "preprocessor_config.json");
+    char *path = gitci_path_join(model_dir, "preprocessor_config.json");
     if (!path)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     char *text = NULL;
     size_t len = 0;
-    gitc_status st = gitc_read_file_max(path, GITC_CONFIG_MAX_BYTES, &text, &len, err);
+    gitc_status st = gitci_read_file_max(path, GITC_CONFIG_MAX_BYTES, &text, &len, err);
     if (st == GITC_OK)
         st = gitc_processor_from_json(text, len, path, out, err);
     free(text);
@@ -654,8 +654,8 @@ void gitc_processor_output_size(const gitc_processor *p, int *height, int *width
         *width = w;
 }
 
-int gitc_processor_image_output_size(const gitc_processor *p, int width, int height, int *out_h,
-                                     int *out_w)
+int gitci_processor_image_output_size(const gitc_processor *p, int width, int height, int *out_h,
+                                      int *out_w)
 {
     int rh, rw;
     if (!p || width <= 0 || height <= 0 || !resized_size(p, width, height, &rh, &rw))
@@ -674,7 +674,7 @@ static int floor_div2(int a)
 size_t gitc_processor_output_floats(const gitc_processor *p, int width, int height)
 {
     int h = 0, w = 0;
-    if (!gitc_processor_image_output_size(p, width, height, &h, &w) ||
+    if (!gitci_processor_image_output_size(p, width, height, &h, &w) ||
         (uint64_t)h * (uint64_t)w > (uint64_t)INT_MAX / 4)
         return 0;
     return (size_t)3 * (size_t)h * (size_t)w;
@@ -684,11 +684,11 @@ gitc_status gitc_processor_run(const gitc_processor *p, const gitc_image *image,
                                size_t out_capacity, gitc_error *err)
 {
     if (!p || !image || !out || !image->rgb || image->width <= 0 || image->height <= 0)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_processor_run: invalid arguments");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_processor_run: invalid arguments");
     int rh, rw;
     if (!resized_size(p, image->width, image->height, &rh, &rw))
-        return gitc_fail(err, GITC_ERR_LIMIT, "image of %dx%d resizes to a too large size",
-                         image->width, image->height);
+        return gitci_fail(err, GITC_ERR_LIMIT, "image of %dx%d resizes to a too large size",
+                          image->width, image->height);
     /* Output geometry: transformers' center_crop takes rows top .. top + ch with
      * top = (H - ch) // 2; rows outside the image are the zero padding. */
     int oh = rh, ow = rw, top = 0, left = 0;
@@ -699,14 +699,14 @@ gitc_status gitc_processor_run(const gitc_processor *p, const gitc_image *image,
         left = floor_div2(rw - ow);
     }
     if ((uint64_t)oh * (uint64_t)ow > (uint64_t)INT_MAX / 4)
-        return gitc_fail(err, GITC_ERR_LIMIT, "processor output of %dx%d is too large", ow, oh);
+        return gitci_fail(err, GITC_ERR_LIMIT, "processor output of %dx%d is too large", ow, oh);
     /* Checked before anything is written: the output must fit the caller's buffer. */
     size_t need = (size_t)3 * (size_t)oh * (size_t)ow;
     if (need > out_capacity)
-        return gitc_fail(err, GITC_ERR_ARGUMENT,
-                         "image of %dx%d gives pixel_values [3, %d, %d] (%zu floats), but the "
-                         "output buffer holds %zu floats",
-                         image->width, image->height, oh, ow, need, out_capacity);
+        return gitci_fail(err, GITC_ERR_ARGUMENT,
+                          "image of %dx%d gives pixel_values [3, %d, %d] (%zu floats), but the "
+                          "output buffer holds %zu floats",
+                          image->width, image->height, oh, ow, need, out_capacity);
     /* The part of the resized image that lands in the output. */
     int y0 = GITC_MAX(top, 0), y1 = GITC_MIN(top + oh, rh);
     int x0 = GITC_MAX(left, 0), x1 = GITC_MIN(left + ow, rw);
@@ -721,9 +721,9 @@ gitc_status gitc_processor_run(const gitc_processor *p, const gitc_image *image,
         } else {
             pix = malloc((size_t)vh * (size_t)vw * 3);
             if (!pix)
-                return gitc_fail(err, GITC_ERR_MEMORY, "out of memory preprocessing an image");
-            gitc_status st = gitc_image_resize_region(image, rw, rh, p->resample, x0, y0, vw, vh,
-                                                      pix, err);
+                return gitci_fail(err, GITC_ERR_MEMORY, "out of memory preprocessing an image");
+            gitc_status st = gitci_image_resize_region(image, rw, rh, p->resample, x0, y0, vw, vh,
+                                                       pix, err);
             if (st != GITC_OK) {
                 free(pix);
                 return st;

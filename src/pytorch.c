@@ -12,18 +12,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void pt_tensors_free(gitc_tensor *tensors, int n)
+void gitci_pt_tensors_free(gitc_tensor *tensors, int n)
 {
     for (int i = 0; i < n; i++)
         free(tensors[i].name);
     free(tensors);
 }
 
-void pt_close(pt_file *f)
+void gitci_pt_close(pt_file *f)
 {
     if (!f)
         return;
-    pt_tensors_free(f->tensors, f->n_tensors);
+    gitci_pt_tensors_free(f->tensors, f->n_tensors);
     if (f->map)
         munmap(f->map, f->map_size);
     free(f->path);
@@ -37,31 +37,31 @@ static const uint8_t legacy_magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c,
 static gitc_status place_view(const pk_tensor *p, const zip_entry *e, const char *path, gitc_tensor *t,
                               gitc_error *err)
 {
-    size_t es = st_dtype_size(p->dtype);
+    size_t es = gitci_st_dtype_size(p->dtype);
     if (p->storage_numel < 0 || (uint64_t)p->storage_numel > e->size / es)
-        return gitc_fail(err, GITC_ERR_FORMAT,
-                         "%s: storage %s of tensor %s: %lld elements of %s need %llu bytes, the entry has %llu",
-                         path, p->storage_key, p->name, (long long)p->storage_numel,
-                         st_dtype_name(p->dtype), (unsigned long long)((uint64_t)p->storage_numel * es),
-                         (unsigned long long)e->size);
+        return gitci_fail(err, GITC_ERR_FORMAT,
+                          "%s: storage %s of tensor %s: %lld elements of %s need %llu bytes, the entry has %llu",
+                          path, p->storage_key, p->name, (long long)p->storage_numel,
+                          gitci_st_dtype_name(p->dtype), (unsigned long long)((uint64_t)p->storage_numel * es),
+                          (unsigned long long)e->size);
     uint64_t numel = 1, last = (uint64_t)p->offset;
     if (p->offset < 0)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: negative storage offset", path, p->name);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: negative storage offset", path, p->name);
     for (int i = 0; i < p->ndim; i++) {
         if (p->shape[i] < 0 || p->stride[i] < 0 || p->shape[i] > (int64_t)1 << 40 ||
             p->stride[i] > (int64_t)1 << 40)
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: bad size or stride", path, p->name);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: bad size or stride", path, p->name);
         numel *= (uint64_t)p->shape[i];
         if (numel > (uint64_t)1 << 40)
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: too many elements", path, p->name);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: too many elements", path, p->name);
     }
     if (numel > 0)
         for (int i = 0; i < p->ndim; i++)
             last += (uint64_t)(p->shape[i] - 1) * (uint64_t)p->stride[i];
     if (numel > 0 && last >= (uint64_t)p->storage_numel)
-        return gitc_fail(err, GITC_ERR_FORMAT,
-                         "%s: tensor %s reaches element %llu of storage %s, which has %lld", path,
-                         p->name, (unsigned long long)last, p->storage_key, (long long)p->storage_numel);
+        return gitci_fail(err, GITC_ERR_FORMAT,
+                          "%s: tensor %s reaches element %llu of storage %s, which has %lld", path,
+                          p->name, (unsigned long long)last, p->storage_key, (long long)p->storage_numel);
     t->dtype = p->dtype;
     t->ndim = p->ndim;
     memcpy(t->shape, p->shape, sizeof t->shape);
@@ -79,69 +79,69 @@ static gitc_status place_view(const pk_tensor *p, const zip_entry *e, const char
     return GITC_OK;
 }
 
-gitc_status pt_parse(const uint8_t *buf, size_t size, const char *path, gitc_tensor **tensors,
-                     int *n_tensors, gitc_error *err)
+gitc_status gitci_pt_parse(const uint8_t *buf, size_t size, const char *path, gitc_tensor **tensors,
+                           int *n_tensors, gitc_error *err)
 {
     *tensors = NULL;
     *n_tensors = 0;
     if (size >= sizeof legacy_magic && memcmp(buf, legacy_magic, sizeof legacy_magic) == 0)
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED,
-                         "%s: legacy PyTorch format (torch.save before 1.6, not a ZIP archive), which "
-                         "gitc does not read; re-save it with torch >= 1.6 or use model.safetensors",
-                         path);
+        return gitci_fail(err, GITC_ERR_UNSUPPORTED,
+                          "%s: legacy PyTorch format (torch.save before 1.6, not a ZIP archive), which "
+                          "gitc does not read; re-save it with torch >= 1.6 or use model.safetensors",
+                          path);
     zip_archive z;
-    gitc_status s = zip_open(buf, size, path, &z, err);
+    gitc_status s = gitci_zip_open(buf, size, path, &z, err);
     if (s != GITC_OK)
         return s;
     pk_state_dict sd = {0};
     gitc_tensor *out = NULL;
     char *key = NULL;
     if (z.n_entries == 0 || !strchr(z.entries[0].name, '/')) {
-        s = gitc_fail(err, GITC_ERR_FORMAT, "%s: not a torch.save archive (no top-level folder)", path);
+        s = gitci_fail(err, GITC_ERR_FORMAT, "%s: not a torch.save archive (no top-level folder)", path);
         goto done;
     }
     /* The top folder's name varies (the file's stem, "archive", ...): take it from the first entry. */
     size_t plen = (size_t)(strchr(z.entries[0].name, '/') - z.entries[0].name);
     key = malloc(plen + ZIP_MAX_NAME + 16);
     if (!key) {
-        s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        s = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
         goto done;
     }
     snprintf(key, plen + 16, "%.*s/data.pkl", (int)plen, z.entries[0].name);
-    const zip_entry *pkl = zip_find(&z, key);
+    const zip_entry *pkl = gitci_zip_find(&z, key);
     if (!pkl) {
-        s = gitc_fail(err, GITC_ERR_FORMAT, "%s: no %s in the archive (not a torch.save file)", path, key);
+        s = gitci_fail(err, GITC_ERR_FORMAT, "%s: no %s in the archive (not a torch.save file)", path, key);
         goto done;
     }
     if (!pkl->data) {
-        s = gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: %s is compressed (method %d); torch stores it uncompressed",
-                      path, key, pkl->method);
+        s = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: %s is compressed (method %d); torch stores it uncompressed",
+                       path, key, pkl->method);
         goto done;
     }
-    s = pickle_state_dict(pkl->data, (size_t)pkl->size, path, &sd, err);
+    s = gitci_pickle_state_dict(pkl->data, (size_t)pkl->size, path, &sd, err);
     if (s != GITC_OK)
         goto done;
     out = calloc(sd.n_tensors ? (size_t)sd.n_tensors : 1, sizeof *out);
     if (!out) {
-        s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        s = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
         goto done;
     }
     for (int i = 0; i < sd.n_tensors; i++) {
         const pk_tensor *p = &sd.tensors[i];
         if (strlen(p->storage_key) > ZIP_MAX_NAME) {
-            s = gitc_fail(err, GITC_ERR_FORMAT, "%s: storage key of tensor %s is too long", path, p->name);
+            s = gitci_fail(err, GITC_ERR_FORMAT, "%s: storage key of tensor %s is too long", path, p->name);
             goto done;
         }
         snprintf(key, plen + ZIP_MAX_NAME + 16, "%.*s/data/%s", (int)plen, z.entries[0].name, p->storage_key);
-        const zip_entry *e = zip_find(&z, key);
+        const zip_entry *e = gitci_zip_find(&z, key);
         if (!e) {
-            s = gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: storage entry %s is missing", path,
-                          p->name, key);
+            s = gitci_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: storage entry %s is missing", path,
+                           p->name, key);
             goto done;
         }
         if (!e->data) {
-            s = gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: storage %s is compressed (method %d)", path, key,
-                          e->method);
+            s = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: storage %s is compressed (method %d)", path, key,
+                           e->method);
             goto done;
         }
         s = place_view(p, e, path, &out[i], err);
@@ -155,47 +155,47 @@ gitc_status pt_parse(const uint8_t *buf, size_t size, const char *path, gitc_ten
     out = NULL;
 done:
     if (out)
-        pt_tensors_free(out, *n_tensors);
+        gitci_pt_tensors_free(out, *n_tensors);
     if (s != GITC_OK)
         *n_tensors = 0;
     free(key);
-    pk_state_dict_free(&sd);
-    zip_free(&z);
+    gitci_pk_state_dict_free(&sd);
+    gitci_zip_free(&z);
     return s;
 }
 
-gitc_status pt_open(const char *path, pt_file **out, gitc_error *err)
+gitc_status gitci_pt_open(const char *path, pt_file **out, gitc_error *err)
 {
     *out = NULL;
     pt_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
         free(f);
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
     }
     gitc_status s = GITC_OK;
     int fd = open(path, O_RDONLY);
     struct stat st;
     if (fd < 0) {
-        s = gitc_fail(err, GITC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        s = gitci_fail(err, GITC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     } else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        s = gitc_fail(err, GITC_ERR_IO, "%s: not a regular file", path);
+        s = gitci_fail(err, GITC_ERR_IO, "%s: not a regular file", path);
     } else if (st.st_size < 22) {
-        s = gitc_fail(err, GITC_ERR_FORMAT, "%s: %lld bytes, too short for a PyTorch checkpoint", path,
-                      (long long)st.st_size);
+        s = gitci_fail(err, GITC_ERR_FORMAT, "%s: %lld bytes, too short for a PyTorch checkpoint", path,
+                       (long long)st.st_size);
     } else {
         f->map_size = (size_t)st.st_size;
         f->map = mmap(NULL, f->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (f->map == MAP_FAILED) {
             f->map = NULL;
-            s = gitc_fail(err, GITC_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
+            s = gitci_fail(err, GITC_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
         }
     }
     if (fd >= 0)
         close(fd);
     if (s == GITC_OK)
-        s = pt_parse(f->map, f->map_size, path, &f->tensors, &f->n_tensors, err);
+        s = gitci_pt_parse(f->map, f->map_size, path, &f->tensors, &f->n_tensors, err);
     if (s != GITC_OK) {
-        pt_close(f);
+        gitci_pt_close(f);
         return s;
     }
     for (int i = 0; i < f->n_tensors; i++)

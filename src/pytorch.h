@@ -16,13 +16,13 @@ struct pt_file {
 /* Maps a .bin file and reads its state dict. Contiguous storages are used in
  * place (tensors point into the mapping); every view is checked to lie
  * inside its storage. The legacy pre-1.6 format is refused by name. */
-gitc_status pt_open(const char *path, pt_file **out, gitc_error *err);
+gitc_status gitci_pt_open(const char *path, pt_file **out, gitc_error *err);
 
 /* Same, over a buffer the caller keeps alive (used by the fuzz target). */
-gitc_status pt_parse(const uint8_t *buf, size_t size, const char *path, gitc_tensor **tensors,
-                     int *n_tensors, gitc_error *err);
-void pt_tensors_free(gitc_tensor *tensors, int n);
+gitc_status gitci_pt_parse(const uint8_t *buf, size_t size, const char *path, gitc_tensor **tensors,
+                           int *n_tensors, gitc_error *err);
+void gitci_pt_tensors_free(gitc_tensor *tensors, int n);
 
-void pt_close(pt_file *f);
+void gitci_pt_close(pt_file *f);
 
 #endif /* GITC_PYTORCH_H */

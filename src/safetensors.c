@@ -1,4 +1,5 @@
-/* Safetensors reading (mmap + header validation) and writing. */
+/* Safetensors reading: mmap + header validation (the library never writes
+ * a model; the tools' writer is tools/tensor_file.c). */
 #include "safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -21,9 +22,9 @@ static const struct {
     [ST_U8] = {"U8", 1},   [ST_BOOL] = {"BOOL", 1},
 };
 
-size_t st_dtype_size(st_dtype dtype) { return dtype_info[dtype].size; }
+size_t gitci_st_dtype_size(st_dtype dtype) { return dtype_info[dtype].size; }
 
-const char *st_dtype_name(st_dtype dtype) { return dtype_info[dtype].name; }
+const char *gitci_st_dtype_name(st_dtype dtype) { return dtype_info[dtype].name; }
 
 static int dtype_parse(const char *s, st_dtype *out)
 {
@@ -36,7 +37,7 @@ static int dtype_parse(const char *s, st_dtype *out)
     return 0;
 }
 
-void st_shape_string(const int64_t *shape, int ndim, char *buf, size_t size)
+void gitci_st_shape_string(const int64_t *shape, int ndim, char *buf, size_t size)
 {
     size_t k = 0;
     k += (size_t)snprintf(buf + k, size - k, "[");
@@ -53,7 +54,7 @@ static int cmp_offset(const void *a, const void *b)
     return (px > py) - (px < py);
 }
 
-void st_close(st_file *file)
+void gitci_st_close(st_file *file)
 {
     if (!file)
         return;
@@ -99,66 +100,66 @@ static gitc_status parse_entry(const char *path, const cJSON *item, const uint8_
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
     if (!cJSON_IsObject(item) || !cJSON_IsString(dt) || !cJSON_IsArray(shape) ||
         !cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
-        return gitc_fail(err, GITC_ERR_FORMAT,
-                         "%s: tensor %s: header entry needs dtype, shape and data_offsets", path,
-                         name);
+        return gitci_fail(err, GITC_ERR_FORMAT,
+                          "%s: tensor %s: header entry needs dtype, shape and data_offsets", path,
+                          name);
     if (!dtype_parse(dt->valuestring, &t->dtype))
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: tensor %s: unknown dtype \"%s\"", path,
-                         name, dt->valuestring);
+        return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: tensor %s: unknown dtype \"%s\"", path,
+                          name, dt->valuestring);
     int nd = cJSON_GetArraySize(shape);
     if (nd > ST_MAX_DIMS)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: %d dimensions (at most %d)", path,
-                         name, nd, ST_MAX_DIMS);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: %d dimensions (at most %d)", path,
+                          name, nd, ST_MAX_DIMS);
     t->ndim = nd;
     uint64_t numel = 1;
     for (int i = 0; i < nd; i++) {
         const cJSON *d = cJSON_GetArrayItem(shape, i);
         if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 9.0e15 ||
             d->valuedouble != (double)(int64_t)d->valuedouble)
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: bad shape entry", path, name);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: bad shape entry", path, name);
         t->shape[i] = (int64_t)d->valuedouble;
         if (t->shape[i] && numel > UINT64_MAX / (uint64_t)t->shape[i] / 8)
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: shape too large", path, name);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: shape too large", path, name);
         numel *= (uint64_t)t->shape[i];
     }
     t->numel = (int64_t)numel;
     const cJSON *ob = cJSON_GetArrayItem(offs, 0), *oe = cJSON_GetArrayItem(offs, 1);
     if (!cJSON_IsNumber(ob) || !cJSON_IsNumber(oe))
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: data_offsets are not numbers", path,
-                         name);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: tensor %s: data_offsets are not numbers", path,
+                          name);
     double b = ob->valuedouble, e = oe->valuedouble;
     if (!(b >= 0 && e >= b) || b != floor(b) || e != floor(e))
-        return gitc_fail(err, GITC_ERR_FORMAT,
-                         "%s: tensor %s: data_offsets [%.17g,%.17g] are not a range of byte offsets",
-                         path, name, b, e);
+        return gitci_fail(err, GITC_ERR_FORMAT,
+                          "%s: tensor %s: data_offsets [%.17g,%.17g] are not a range of byte offsets",
+                          path, name, b, e);
     /* Range before the conversion: a double beyond uint64_t's range is undefined to convert. */
     if (e > (double)data_size)
-        return gitc_fail(err, GITC_ERR_FORMAT,
-                         "%s: tensor %s: data_offsets [%.17g,%.17g] past the end of the data (%llu bytes)",
-                         path, name, b, e, (unsigned long long)data_size);
+        return gitci_fail(err, GITC_ERR_FORMAT,
+                          "%s: tensor %s: data_offsets [%.17g,%.17g] past the end of the data (%llu bytes)",
+                          path, name, b, e, (unsigned long long)data_size);
     uint64_t begin = (uint64_t)b, end = (uint64_t)e;
     if (end > data_size)
-        return gitc_fail(err, GITC_ERR_FORMAT,
-                         "%s: tensor %s: data_offsets [%llu,%llu] past the end of the data (%llu bytes)",
-                         path, name, (unsigned long long)begin, (unsigned long long)end,
-                         (unsigned long long)data_size);
-    if (end - begin != numel * st_dtype_size(t->dtype)) {
+        return gitci_fail(err, GITC_ERR_FORMAT,
+                          "%s: tensor %s: data_offsets [%llu,%llu] past the end of the data (%llu bytes)",
+                          path, name, (unsigned long long)begin, (unsigned long long)end,
+                          (unsigned long long)data_size);
+    if (end - begin != numel * gitci_st_dtype_size(t->dtype)) {
         char s[128];
-        st_shape_string(t->shape, nd, s, sizeof s);
-        return gitc_fail(err, GITC_ERR_FORMAT,
-                         "%s: tensor %s: %llu bytes for shape %s of %s (expected %llu)", path, name,
-                         (unsigned long long)(end - begin), s, st_dtype_name(t->dtype),
-                         (unsigned long long)(numel * st_dtype_size(t->dtype)));
+        gitci_st_shape_string(t->shape, nd, s, sizeof s);
+        return gitci_fail(err, GITC_ERR_FORMAT,
+                          "%s: tensor %s: %llu bytes for shape %s of %s (expected %llu)", path, name,
+                          (unsigned long long)(end - begin), s, gitci_st_dtype_name(t->dtype),
+                          (unsigned long long)(numel * gitci_st_dtype_size(t->dtype)));
     }
     t->data = data + begin;
     t->nbytes = (size_t)(end - begin);
     t->name = strdup(name);
     if (!t->name)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
     return GITC_OK;
 }
 
-gitc_status st_open(const char *path, st_file **out, gitc_error *err)
+gitc_status gitci_st_open(const char *path, st_file **out, gitc_error *err)
 {
     *out = NULL;
     gitc_status s = GITC_OK;
@@ -167,23 +168,23 @@ gitc_status st_open(const char *path, st_file **out, gitc_error *err)
     st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
         free(f);
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
     }
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
-        s = gitc_fail(err, GITC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        s = gitci_fail(err, GITC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         goto done;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        s = gitc_fail(err, GITC_ERR_IO, "%s: not a regular file", path);
+        s = gitci_fail(err, GITC_ERR_IO, "%s: not a regular file", path);
         goto done;
     }
     if (st.st_size < 8) {
         close(fd);
-        s = gitc_fail(err, GITC_ERR_FORMAT, "%s: truncated: %lld bytes, no safetensors header",
-                      path, (long long)st.st_size);
+        s = gitci_fail(err, GITC_ERR_FORMAT, "%s: truncated: %lld bytes, no safetensors header",
+                       path, (long long)st.st_size);
         goto done;
     }
     f->map_size = (size_t)st.st_size;
@@ -191,7 +192,7 @@ gitc_status st_open(const char *path, st_file **out, gitc_error *err)
     close(fd);
     if (f->map == MAP_FAILED) {
         f->map = NULL;
-        s = gitc_fail(err, GITC_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
+        s = gitci_fail(err, GITC_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
         goto done;
     }
     const uint8_t *bytes = f->map;
@@ -199,47 +200,47 @@ gitc_status st_open(const char *path, st_file **out, gitc_error *err)
     for (int i = 7; i >= 0; i--)
         hlen = (hlen << 8) | bytes[i];
     if (hlen > f->map_size - 8) {
-        s = gitc_fail(err, GITC_ERR_FORMAT,
-                      "%s: header length %llu runs past the end of the file (%zu bytes)", path,
-                      (unsigned long long)hlen, f->map_size);
+        s = gitci_fail(err, GITC_ERR_FORMAT,
+                       "%s: header length %llu runs past the end of the file (%zu bytes)", path,
+                       (unsigned long long)hlen, f->map_size);
         goto done;
     }
     if (hlen > ST_MAX_HEADER_BYTES) {
-        s = gitc_fail(err, GITC_ERR_LIMIT, "%s: header length %llu is over the limit of %d bytes",
-                      path, (unsigned long long)hlen, ST_MAX_HEADER_BYTES);
+        s = gitci_fail(err, GITC_ERR_LIMIT, "%s: header length %llu is over the limit of %d bytes",
+                       path, (unsigned long long)hlen, ST_MAX_HEADER_BYTES);
         goto done;
     }
     header = malloc(hlen + 1);
     if (!header) {
-        s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        s = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
         goto done;
     }
     memcpy(header, bytes + 8, hlen);
     header[hlen] = 0;
     size_t n_keys = count_top_level_keys(header, hlen);
     if (n_keys > ST_MAX_TENSORS + 1) { /* + __metadata__ */
-        s = gitc_fail(err, GITC_ERR_LIMIT, "%s: header lists %zu entries, more than the limit of %d tensors",
-                      path, n_keys, ST_MAX_TENSORS);
+        s = gitci_fail(err, GITC_ERR_LIMIT, "%s: header lists %zu entries, more than the limit of %d tensors",
+                       path, n_keys, ST_MAX_TENSORS);
         goto done;
     }
-    s = gitc_json_parse(header, hlen, path, &root, err);
+    s = gitci_json_parse(header, hlen, path, &root, err);
     if (s != GITC_OK)
         goto done;
     if (!cJSON_IsObject(root)) {
-        s = gitc_fail(err, GITC_ERR_FORMAT, "%s: header is not a JSON object", path);
+        s = gitci_fail(err, GITC_ERR_FORMAT, "%s: header is not a JSON object", path);
         goto done;
     }
     int n = 0;
     for (cJSON *it = root->child; it; it = it->next)
         n += strcmp(it->string, "__metadata__") != 0;
     if (n > ST_MAX_TENSORS) {
-        s = gitc_fail(err, GITC_ERR_LIMIT, "%s: header lists %d tensors, more than the limit of %d",
-                      path, n, ST_MAX_TENSORS);
+        s = gitci_fail(err, GITC_ERR_LIMIT, "%s: header lists %d tensors, more than the limit of %d",
+                       path, n, ST_MAX_TENSORS);
         goto done;
     }
     f->tensors = calloc(n ? (size_t)n : 1, sizeof *f->tensors);
     if (!f->tensors) {
-        s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        s = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
         goto done;
     }
     const uint8_t *data = bytes + 8 + hlen;
@@ -256,8 +257,8 @@ gitc_status st_open(const char *path, st_file **out, gitc_error *err)
     for (int i = 1; i < f->n_tensors; i++) {
         const st_tensor *a = &f->tensors[i - 1], *b = &f->tensors[i];
         if ((const uint8_t *)a->data + a->nbytes > (const uint8_t *)b->data) {
-            s = gitc_fail(err, GITC_ERR_FORMAT, "%s: tensors %s and %s overlap in the data", path,
-                          a->name, b->name);
+            s = gitci_fail(err, GITC_ERR_FORMAT, "%s: tensors %s and %s overlap in the data", path,
+                           a->name, b->name);
             goto done;
         }
     }
@@ -265,14 +266,14 @@ done:
     cJSON_Delete(root);
     free(header);
     if (s != GITC_OK) {
-        st_close(f);
+        gitci_st_close(f);
         return s;
     }
     *out = f;
     return GITC_OK;
 }
 
-const st_tensor *st_find(const st_file *file, const char *name)
+const st_tensor *gitci_st_find(const st_file *file, const char *name)
 {
     for (int i = 0; i < file->n_tensors; i++)
         if (strcmp(file->tensors[i].name, name) == 0)
@@ -280,7 +281,7 @@ const st_tensor *st_find(const st_file *file, const char *name)
     return NULL;
 }
 
-gitc_status st_to_f32(const st_file *file, const st_tensor *t, float *out, gitc_error *err)
+gitc_status gitci_st_to_f32(const st_file *file, const st_tensor *t, float *out, gitc_error *err)
 {
     const uint8_t *p = t->data;
     for (int64_t i = 0; i < t->numel; i++) {
@@ -289,13 +290,13 @@ gitc_status st_to_f32(const st_file *file, const st_tensor *t, float *out, gitc_
         case ST_F16: {
             uint16_t h;
             memcpy(&h, p + 2 * i, 2);
-            out[i] = gitc_f16_to_f32(h);
+            out[i] = gitci_f16_to_f32(h);
             break;
         }
         case ST_BF16: {
             uint16_t h;
             memcpy(&h, p + 2 * i, 2);
-            out[i] = gitc_bf16_to_f32(h);
+            out[i] = gitci_bf16_to_f32(h);
             break;
         }
         case ST_F64: {
@@ -305,173 +306,9 @@ gitc_status st_to_f32(const st_file *file, const st_tensor *t, float *out, gitc_
             break;
         }
         default:
-            return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: tensor %s: dtype %s is not a float type",
-                             file->path, t->name, st_dtype_name(t->dtype));
+            return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: tensor %s: dtype %s is not a float type",
+                              file->path, t->name, gitci_st_dtype_name(t->dtype));
         }
     }
     return GITC_OK;
-}
-
-/* ---- writer ---- */
-
-typedef struct st_entry {
-    char *name;
-    st_dtype dtype;
-    int ndim;
-    int64_t shape[ST_MAX_DIMS];
-    void *data;
-    size_t nbytes;
-} st_entry;
-
-struct st_writer {
-    st_entry *entries;
-    int n, cap;
-};
-
-st_writer *st_writer_new(void) { return calloc(1, sizeof(st_writer)); }
-
-void st_writer_free(st_writer *w)
-{
-    if (!w)
-        return;
-    for (int i = 0; i < w->n; i++) {
-        free(w->entries[i].name);
-        free(w->entries[i].data);
-    }
-    free(w->entries);
-    free(w);
-}
-
-gitc_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
-                          const int64_t *shape, const void *data, gitc_error *err)
-{
-    if (ndim > ST_MAX_DIMS)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "tensor %s: too many dimensions", name);
-    if (w->n == w->cap) {
-        int cap = w->cap ? 2 * w->cap : 16;
-        st_entry *e = realloc(w->entries, (size_t)cap * sizeof *e);
-        if (!e)
-            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-        w->entries = e;
-        w->cap = cap;
-    }
-    st_entry *e = &w->entries[w->n];
-    memset(e, 0, sizeof *e);
-    size_t numel = 1;
-    for (int i = 0; i < ndim; i++) {
-        e->shape[i] = shape[i];
-        numel *= (size_t)shape[i];
-    }
-    e->nbytes = numel * st_dtype_size(dtype);
-    e->name = strdup(name);
-    e->data = data ? malloc(e->nbytes ? e->nbytes : 1) : NULL;
-    if (!e->name || (data && !e->data)) {
-        free(e->name);
-        free(e->data);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-    }
-    if (data && e->nbytes)
-        memcpy(e->data, data, e->nbytes);
-    e->dtype = dtype;
-    e->ndim = ndim;
-    w->n++;
-    return GITC_OK;
-}
-
-/* The header: JSON of names, dtypes, shapes and offsets, space-padded to a
- * multiple of 8 so the data stays aligned. Caller frees. */
-static char *writer_header(const st_writer *w, size_t *len)
-{
-    cJSON *root = cJSON_CreateObject();
-    size_t offset = 0;
-    for (int i = 0; root && i < w->n; i++) {
-        const st_entry *e = &w->entries[i];
-        cJSON *o = cJSON_AddObjectToObject(root, e->name);
-        cJSON *shape = o ? cJSON_AddArrayToObject(o, "shape") : NULL;
-        cJSON *offs = o ? cJSON_AddArrayToObject(o, "data_offsets") : NULL;
-        if (!shape || !offs || !cJSON_AddStringToObject(o, "dtype", st_dtype_name(e->dtype))) {
-            cJSON_Delete(root);
-            return NULL;
-        }
-        for (int d = 0; d < e->ndim; d++)
-            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)e->shape[d]));
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)offset));
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(offset + e->nbytes)));
-        offset += e->nbytes;
-    }
-    char *json = root ? cJSON_PrintUnformatted(root) : NULL;
-    cJSON_Delete(root);
-    if (!json)
-        return NULL;
-    size_t hlen = strlen(json);
-    size_t padded = (hlen + 7) & ~(size_t)7;
-    char *header = realloc(json, padded + 1);
-    if (!header) {
-        free(json);
-        return NULL;
-    }
-    memset(header + hlen, ' ', padded - hlen);
-    header[padded] = '\0';
-    *len = padded;
-    return header;
-}
-
-gitc_status st_writer_write_stream(st_writer *w, const char *path, st_fill_fn fill, void *user,
-                                   gitc_error *err)
-{
-    size_t biggest = 0;
-    for (int i = 0; i < w->n; i++) {
-        if (!w->entries[i].data && !fill)
-            return gitc_fail(err, GITC_ERR_ARGUMENT, "%s: tensor %s has no data", path,
-                             w->entries[i].name);
-        if (!w->entries[i].data)
-            biggest = GITC_MAX(biggest, w->entries[i].nbytes);
-    }
-    size_t hlen = 0;
-    char *header = writer_header(w, &hlen);
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 32);
-    void *buf = biggest ? malloc(biggest) : NULL;
-    if (!header || !tmp || (biggest && !buf)) {
-        free(header);
-        free(tmp);
-        free(buf);
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
-    }
-    snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
-    gitc_status st = GITC_OK;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        st = gitc_fail(err, GITC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        goto done;
-    }
-    uint8_t hl[8];
-    for (int i = 0; i < 8; i++)
-        hl[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
-    int ok = fwrite(hl, 1, 8, f) == 8 && fwrite(header, 1, hlen, f) == hlen;
-    for (int i = 0; ok && st == GITC_OK && i < w->n; i++) {
-        const st_entry *e = &w->entries[i];
-        const void *data = e->data;
-        if (!data) {
-            st = fill(user, i, buf, e->nbytes, err);
-            data = buf;
-        }
-        if (st == GITC_OK)
-            ok = fwrite(data, 1, e->nbytes, f) == e->nbytes;
-    }
-    ok = (fclose(f) == 0) && ok;
-    if (st == GITC_OK && (!ok || rename(tmp, path) != 0))
-        st = gitc_fail(err, GITC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    if (st != GITC_OK)
-        remove(tmp);
-done:
-    free(header);
-    free(tmp);
-    free(buf);
-    return st;
-}
-
-gitc_status st_writer_write(st_writer *w, const char *path, gitc_error *err)
-{
-    return st_writer_write_stream(w, path, NULL, NULL, err);
 }

@@ -1,4 +1,5 @@
-/* Safetensors files: mmapped, validated reading and atomic writing. */
+/* Safetensors files: mmapped, validated reading (the writer is the tools',
+ * tools/tensor_file.c: the library never writes a model). */
 #ifndef GITC_SAFETENSORS_H
 #define GITC_SAFETENSORS_H
 
@@ -43,45 +44,23 @@ typedef struct st_file {
 } st_file;
 
 /* Bytes per element of a dtype. */
-size_t st_dtype_size(st_dtype dtype);
+size_t gitci_st_dtype_size(st_dtype dtype);
 /* The safetensors name of a dtype ("F32", ...). */
-const char *st_dtype_name(st_dtype dtype);
+const char *gitci_st_dtype_name(st_dtype dtype);
 
 /* Maps a file and validates its header: header length inside the file, JSON
  * well formed, known dtypes, shapes matching byte ranges, ranges inside the
- * data and not overlapping. Caller frees with st_close. */
-gitc_status st_open(const char *path, st_file **out, gitc_error *err);
-void st_close(st_file *file);
+ * data and not overlapping. Caller frees with gitci_st_close. */
+gitc_status gitci_st_open(const char *path, st_file **out, gitc_error *err);
+void gitci_st_close(st_file *file);
 
 /* The tensor of that name, or NULL. Borrowed. */
-const st_tensor *st_find(const st_file *file, const char *name);
+const st_tensor *gitci_st_find(const st_file *file, const char *name);
 
 /* Formats a shape as "[a,b,c]" into buf. */
-void st_shape_string(const int64_t *shape, int ndim, char *buf, size_t size);
+void gitci_st_shape_string(const int64_t *shape, int ndim, char *buf, size_t size);
 
 /* Copies a tensor to float32, converting F16/BF16/F64/F32 (other dtypes: error). */
-gitc_status st_to_f32(const st_file *file, const st_tensor *t, float *out, gitc_error *err);
-
-/* Writer: tensors are declared in file order, then written one after the
- * other to a temporary file renamed into place. A tensor declared with data
- * has it copied; one declared without data (NULL) is produced when it is
- * written by the fill callback of st_writer_write_stream, into one buffer the
- * size of the largest such tensor, so files larger than memory stream out. */
-typedef struct st_writer st_writer;
-
-/* Fills tensor `index` (declaration order): `nbytes` bytes into `buf`. */
-typedef gitc_status (*st_fill_fn)(void *user, int index, void *buf, size_t nbytes,
-                                  gitc_error *err);
-
-st_writer *st_writer_new(void);
-void st_writer_free(st_writer *w);
-/* Declares a tensor; `data` (may be NULL: filled when written) is copied. */
-gitc_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
-                          const int64_t *shape, const void *data, gitc_error *err);
-/* Writes the file atomically; tensors declared without data come from `fill`. */
-gitc_status st_writer_write_stream(st_writer *w, const char *path, st_fill_fn fill, void *user,
-                                   gitc_error *err);
-/* st_writer_write_stream without a fill callback: every tensor must have data. */
-gitc_status st_writer_write(st_writer *w, const char *path, gitc_error *err);
+gitc_status gitci_st_to_f32(const st_file *file, const st_tensor *t, float *out, gitc_error *err);
 
 #endif /* GITC_SAFETENSORS_H */

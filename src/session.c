@@ -1,32 +1,35 @@
 /* Sessions: thread pool, workspace buffers and KV caches. */
-#include "model.h"
+#include "session.h"
 #include "backend.h"
+#include "kernels.h"
+#include "model.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-gitc_session_params gitc_session_default_params(void)
+void gitc_session_params_init(gitc_session_params *p, size_t size)
 {
-    gitc_session_params p = {0};
-    return p;
+    gitc_session_params d = {.size = sizeof d};
+    gitci_params_fill(p, size, &d, sizeof d);
 }
 
+/* Frees the workspace's buffers and empties it. */
 static void workspace_free(workspace *ws)
 {
     free(ws->x);
-    free(ws->h);
-    free(ws->q);
-    free(ws->k);
-    free(ws->v);
-    free(ws->attn);
-    free(ws->mlp);
+    free(ws->t.h);
+    free(ws->t.q);
+    free(ws->t.k);
+    free(ws->t.v);
+    free(ws->t.attn);
+    free(ws->t.mlp);
     free(ws->patches);
-    free(ws->attn_scratch);
+    free(ws->t.attn_scratch);
     memset(ws, 0, sizeof *ws);
 }
 
-gitc_status gitc_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_error *err)
+gitc_status gitci_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_error *err)
 {
     workspace *ws = &s->ws;
     const gitc_config *c = &s->model->cfg;
@@ -34,23 +37,22 @@ gitc_status gitc_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_e
     if (rows <= ws->rows && need_scratch <= ws->attn_scratch_len)
         return GITC_OK;
     /* New buffers are allocated first and swapped in only when all of them
-     * exist: a failure leaves the workspace (and ws->patches, which only
-     * gitc_session_create allocates) as it was, so the session stays usable. */
+     * exist: a failure leaves the workspace as it was. */
     if (rows > ws->rows) {
         size_t W = (size_t)GITC_MAX(c->hidden_size, c->vision_hidden_size);
         size_t I = (size_t)GITC_MAX(c->intermediate_size, c->vision_intermediate_size);
-        float **bufs[] = {&ws->x, &ws->h, &ws->q, &ws->k, &ws->v, &ws->attn, &ws->mlp};
+        float **bufs[] = {&ws->x, &ws->t.h, &ws->t.q, &ws->t.k, &ws->t.v, &ws->t.attn, &ws->t.mlp};
         enum { N_BUFS = sizeof bufs / sizeof bufs[0] };
         float *fresh[N_BUFS];
         int ok = 1;
         for (int i = 0; i < N_BUFS; i++) {
-            fresh[i] = malloc((size_t)rows * (bufs[i] == &ws->mlp ? I : W) * sizeof(float));
+            fresh[i] = malloc((size_t)rows * (bufs[i] == &ws->t.mlp ? I : W) * sizeof(float));
             ok = ok && fresh[i];
         }
         if (!ok) {
             for (int i = 0; i < N_BUFS; i++)
                 free(fresh[i]);
-            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for %d activation rows", rows);
+            return gitci_fail(err, GITC_ERR_MEMORY, "out of memory for %d activation rows", rows);
         }
         for (int i = 0; i < N_BUFS; i++) {
             free(*bufs[i]);
@@ -61,25 +63,42 @@ gitc_status gitc_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_e
     if (need_scratch > ws->attn_scratch_len) {
         float *scratch = malloc(need_scratch * sizeof(float));
         if (!scratch)
-            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for attention over %d keys",
-                             n_keys);
-        free(ws->attn_scratch);
-        ws->attn_scratch = scratch;
+            return gitci_fail(err, GITC_ERR_MEMORY, "out of memory for attention over %d keys",
+                              n_keys);
+        free(ws->t.attn_scratch);
+        ws->t.attn_scratch = scratch;
         ws->attn_scratch_len = need_scratch;
     }
     return GITC_OK;
 }
 
-gitc_status gitc_workspace_reserve_patches(gitc_session *s, size_t n, gitc_error *err)
+gitc_status gitci_workspace_check(const gitc_session *s, int rows, const char *what, gitc_error *err)
 {
-    workspace *ws = &s->ws;
-    if (n <= ws->patches_len)
-        return GITC_OK;
-    free(ws->patches);
-    ws->patches = malloc(n * sizeof(float));
-    ws->patches_len = ws->patches ? n : 0;
-    if (!ws->patches)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for %zu image patch values", n);
+    if (rows > s->ws.rows)
+        return gitci_fail(err, GITC_ERR_LIMIT, "%s of %d rows exceeds the session's workspace (%d rows)",
+                          what, rows, s->ws.rows);
+    return GITC_OK;
+}
+
+/* Sizes the workspace once for every pass the session can run: an encoding
+ * pass of GITC_ENCODE_BATCH_MAX samples, a full-length prompt, a step of
+ * GITC_STEP_ROWS_MAX rows; attention over an image and a full-length text. */
+static gitc_status workspace_init(gitc_session *s, gitc_error *err)
+{
+    const gitc_config *c = &s->model->cfg;
+    int frames = gitc_model_num_frames(s->model), T = c->image_tokens_per_frame;
+    int n_img = frames * T;
+    int rows = GITC_MAX(GITC_ENCODE_BATCH_MAX * n_img, GITC_MAX(c->max_position_embeddings, GITC_STEP_ROWS_MAX));
+    int keys = GITC_MAX(T, n_img + c->max_position_embeddings);
+    gitc_status st = gitci_workspace_reserve(s, rows, keys, err);
+    if (st != GITC_OK)
+        return st;
+    size_t P = (size_t)c->vision_patch_size;
+    size_t n = (size_t)GITC_ENCODE_BATCH_MAX * (size_t)frames * (size_t)(T - 1) * 3 * P * P;
+    s->ws.patches = malloc(n * sizeof(float));
+    if (!s->ws.patches)
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory for %zu image patch values", n);
+    s->ws.patches_len = n;
     return GITC_OK;
 }
 
@@ -87,9 +106,11 @@ gitc_status gitc_session_create(const gitc_model *model, const gitc_session_para
                                 gitc_session **out, gitc_error *err)
 {
     *out = NULL;
+    if (params && gitci_params_size_check(params->size, sizeof *params, "gitc_session_params", err) != GITC_OK)
+        return GITC_ERR_ARGUMENT;
     gitc_session_params p = params ? *params : gitc_session_default_params();
     if (p.n_threads < 0 || p.n_threads > 1024)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "n_threads = %d is out of range (0..1024)", p.n_threads);
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "n_threads = %d is out of range (0..1024)", p.n_threads);
     int n = p.n_threads;
     if (n == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -97,7 +118,7 @@ gitc_status gitc_session_create(const gitc_model *model, const gitc_session_para
     }
     gitc_session *s = calloc(1, sizeof *s);
     if (!s)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     s->model = model;
     s->n_threads = n;
     s->abort_cb = p.abort_callback;
@@ -105,19 +126,9 @@ gitc_status gitc_session_create(const gitc_model *model, const gitc_session_para
     s->pool = gitc_backend_pool(model, n);
     if (!s->pool) {
         free(s);
-        return gitc_fail(err, GITC_ERR_MEMORY, "cannot start %d threads", n);
+        return gitci_fail(err, GITC_ERR_MEMORY, "cannot start %d threads", n);
     }
-    /* Room for one sample's image encoding; text rows grow on demand. */
-    const gitc_config *c = &model->cfg;
-    int frames = gitc_model_num_frames(model);
-    int rows = frames * c->image_tokens_per_frame;
-    int keys = rows + c->max_position_embeddings;
-    gitc_status st = gitc_workspace_reserve(s, rows, keys, err);
-    if (st == GITC_OK) {
-        int P = c->vision_patch_size;
-        size_t np = (size_t)frames * (size_t)(c->image_tokens_per_frame - 1);
-        st = gitc_workspace_reserve_patches(s, np * 3 * (size_t)P * (size_t)P, err);
-    }
+    gitc_status st = workspace_init(s, err);
     if (st != GITC_OK) {
         gitc_session_free(s);
         return st;
@@ -148,7 +159,7 @@ double gitc_session_read_gbs(gitc_session *s, size_t bytes)
     return gitc_backend_read_gbs(s->pool, bytes);
 }
 
-int gitc_session_aborted(const gitc_session *s)
+int gitci_session_aborted(const gitc_session *s)
 {
     return s->abort_cb && s->abort_cb(s->abort_user);
 }
@@ -166,37 +177,37 @@ static gitc_status kv_alloc(float **k, float **v, const gitc_config *cfg, int ro
     free(*k);
     free(*v);
     *k = *v = NULL;
-    return gitc_fail(err, GITC_ERR_MEMORY, "out of memory for %s", what);
+    return gitci_fail(err, GITC_ERR_MEMORY, "out of memory for %s", what);
 }
 
-gitc_status image_kv_init(image_kv *kv, const gitc_config *cfg, int n_img, gitc_error *err)
+gitc_status gitci_image_kv_init(image_kv *kv, const gitc_config *cfg, int n_img, gitc_error *err)
 {
     kv->n_img = n_img;
     return kv_alloc(&kv->k, &kv->v, cfg, n_img, "the image keys and values", err);
 }
 
-void image_kv_free(image_kv *kv)
+void gitci_image_kv_free(image_kv *kv)
 {
     free(kv->k);
     free(kv->v);
     kv->k = kv->v = NULL;
 }
 
-gitc_status text_kv_init(text_kv *kv, const gitc_config *cfg, int cap, gitc_error *err)
+gitc_status gitci_text_kv_init(text_kv *kv, const gitc_config *cfg, int cap, gitc_error *err)
 {
     kv->len = 0;
     kv->cap = cap;
     return kv_alloc(&kv->k, &kv->v, cfg, cap, "the text cache", err);
 }
 
-void text_kv_free(text_kv *kv)
+void gitci_text_kv_free(text_kv *kv)
 {
     free(kv->k);
     free(kv->v);
     kv->k = kv->v = NULL;
 }
 
-void text_kv_copy(text_kv *dst, const text_kv *src, const gitc_config *cfg)
+void gitci_text_kv_copy(text_kv *dst, const text_kv *src, const gitc_config *cfg)
 {
     size_t D = (size_t)cfg->hidden_size;
     for (int l = 0; l < cfg->num_hidden_layers; l++) {

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *tensors_format_name(tensor_format f)
+const char *gitci_tensors_format_name(tensor_format f)
 {
     return f == TENSORS_PYTORCH ? "pytorch" : "safetensors";
 }
 
-void tensor_set_contiguous(gitc_tensor *t)
+void gitci_tensor_set_contiguous(gitc_tensor *t)
 {
     int64_t n = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
@@ -24,15 +24,15 @@ void tensor_set_contiguous(gitc_tensor *t)
     t->contiguous = 1;
 }
 
-void tensors_close(tensor_source *src)
+void gitci_tensors_close(tensor_source *src)
 {
     if (!src)
         return;
     for (int i = 0; i < src->n_paths; i++) {
         if (src->st)
-            st_close(src->st[i]);
+            gitci_st_close(src->st[i]);
         if (src->pt)
-            pt_close(src->pt[i]);
+            gitci_pt_close(src->pt[i]);
         free(src->paths[i]);
     }
     if (src->format == TENSORS_SAFETENSORS)
@@ -50,7 +50,7 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(((const gitc_tensor *)a)->name, ((const gitc_tensor *)b)->name);
 }
 
-const gitc_tensor *tensors_find(const tensor_source *src, const char *name)
+const gitc_tensor *gitci_tensors_find(const tensor_source *src, const char *name)
 {
     gitc_tensor key = {.name = (char *)name};
     return bsearch(&key, src->tensors, (size_t)src->n_tensors, sizeof key, cmp_name);
@@ -62,16 +62,16 @@ static gitc_status open_one(tensor_source *src, const char *path, gitc_error *er
     int i = src->n_paths;
     src->paths[i] = strdup(path);
     if (!src->paths[i])
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     src->n_paths++;
     gitc_status s;
     int n = 0;
     if (src->format == TENSORS_SAFETENSORS) {
-        s = st_open(path, &src->st[i], err);
+        s = gitci_st_open(path, &src->st[i], err);
         if (s == GITC_OK)
             n = src->st[i]->n_tensors, src->file_bytes += src->st[i]->map_size;
     } else {
-        s = pt_open(path, &src->pt[i], err);
+        s = gitci_pt_open(path, &src->pt[i], err);
         if (s == GITC_OK)
             n = src->pt[i]->n_tensors, src->file_bytes += src->pt[i]->map_size;
     }
@@ -79,7 +79,7 @@ static gitc_status open_one(tensor_source *src, const char *path, gitc_error *er
         return s;
     gitc_tensor *t = realloc(src->tensors, (size_t)(src->n_tensors + n + 1) * sizeof *t);
     if (!t)
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     src->tensors = t;
     for (int k = 0; k < n; k++) {
         gitc_tensor *o = &src->tensors[src->n_tensors];
@@ -87,11 +87,11 @@ static gitc_status open_one(tensor_source *src, const char *path, gitc_error *er
             const st_tensor *x = &src->st[i]->tensors[k];
             memset(o, 0, sizeof *o);
             if (!(o->name = strdup(x->name)))
-                return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+                return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
             o->dtype = x->dtype;
             o->ndim = x->ndim;
             memcpy(o->shape, x->shape, sizeof o->shape);
-            tensor_set_contiguous(o);
+            gitci_tensor_set_contiguous(o);
             o->data = x->data;
             o->nbytes = x->nbytes;
             o->path = src->st[i]->path;
@@ -127,7 +127,7 @@ static gitc_status open_index(tensor_source *src, const char *dir, const char *i
 {
     char *json = NULL;
     size_t len;
-    gitc_status s = gitc_read_file(index, &json, &len, err);
+    gitc_status s = gitci_read_file(index, &json, &len, err);
     if (s != GITC_OK)
         return s;
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -135,7 +135,7 @@ static gitc_status open_index(tensor_source *src, const char *dir, const char *i
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(map)) {
         cJSON_Delete(root);
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: malformed JSON or no weight_map object", index);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: malformed JSON or no weight_map object", index);
     }
     int n = cJSON_GetArraySize(map);
     src->paths = calloc((size_t)(n ? n : 1), sizeof *src->paths);
@@ -145,19 +145,19 @@ static gitc_status open_index(tensor_source *src, const char *dir, const char *i
         src->pt = calloc((size_t)(n ? n : 1), sizeof *src->pt);
     if (!src->paths || (!src->st && !src->pt)) {
         cJSON_Delete(root);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     /* Open each distinct shard once. */
     for (const cJSON *it = map->child; it && s == GITC_OK; it = it->next) {
         if (!cJSON_IsString(it) || strchr(it->valuestring, '/') || strcmp(it->valuestring, "..") == 0 ||
             !it->valuestring[0]) {
-            s = gitc_fail(err, GITC_ERR_FORMAT, "%s: weight_map entry %s is not a file name in the folder",
-                          index, it->string);
+            s = gitci_fail(err, GITC_ERR_FORMAT, "%s: weight_map entry %s is not a file name in the folder",
+                           index, it->string);
             break;
         }
-        char *path = gitc_path_join(dir, it->valuestring);
+        char *path = gitci_path_join(dir, it->valuestring);
         if (!path) {
-            s = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+            s = gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
             break;
         }
         int seen = 0;
@@ -171,7 +171,7 @@ static gitc_status open_index(tensor_source *src, const char *dir, const char *i
     return s;
 }
 
-gitc_status tensors_open_dir(const char *dir, tensor_source **out, gitc_error *err)
+gitc_status gitci_tensors_open_dir(const char *dir, tensor_source **out, gitc_error *err)
 {
     *out = NULL;
     static const char *names[] = {"model.safetensors", "model.safetensors.index.json",
@@ -180,25 +180,25 @@ gitc_status tensors_open_dir(const char *dir, tensor_source **out, gitc_error *e
     char *path = NULL;
     for (int i = 0; i < 4 && pick < 0; i++) {
         free(path);
-        path = gitc_path_join(dir, names[i]);
+        path = gitci_path_join(dir, names[i]);
         if (!path)
-            return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
-        if (gitc_file_exists(path))
+            return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
+        if (gitci_file_exists(path))
             pick = i;
     }
     if (pick < 0) {
         free(path);
         char found[512];
         list_dir(dir, found, sizeof found);
-        return gitc_fail(err, GITC_ERR_IO,
-                         "%s: no model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
-                         "pytorch_model.bin.index.json (the folder holds: %s)",
-                         dir, found);
+        return gitci_fail(err, GITC_ERR_IO,
+                          "%s: no model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
+                          "pytorch_model.bin.index.json (the folder holds: %s)",
+                          dir, found);
     }
     tensor_source *src = calloc(1, sizeof *src);
     if (!src) {
         free(path);
-        return gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        return gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     }
     src->format = pick < 2 ? TENSORS_SAFETENSORS : TENSORS_PYTORCH;
     gitc_status s;
@@ -207,7 +207,7 @@ gitc_status tensors_open_dir(const char *dir, tensor_source **out, gitc_error *e
         src->st = pick == 0 ? calloc(1, sizeof *src->st) : NULL;
         src->pt = pick == 2 ? calloc(1, sizeof *src->pt) : NULL;
         s = src->paths && (src->st || src->pt) ? open_one(src, path, err)
-                                               : gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+                                               : gitci_fail(err, GITC_ERR_MEMORY, "out of memory");
     } else {
         s = open_index(src, dir, path, err);
     }
@@ -216,11 +216,11 @@ gitc_status tensors_open_dir(const char *dir, tensor_source **out, gitc_error *e
         qsort(src->tensors, (size_t)src->n_tensors, sizeof *src->tensors, cmp_name);
         for (int i = 1; i < src->n_tensors && s == GITC_OK; i++)
             if (strcmp(src->tensors[i - 1].name, src->tensors[i].name) == 0)
-                s = gitc_fail(err, GITC_ERR_SHAPE, "%s: tensor %s is stored twice (%s and %s)", dir,
-                              src->tensors[i].name, src->tensors[i - 1].path, src->tensors[i].path);
+                s = gitci_fail(err, GITC_ERR_SHAPE, "%s: tensor %s is stored twice (%s and %s)", dir,
+                               src->tensors[i].name, src->tensors[i - 1].path, src->tensors[i].path);
     }
     if (s != GITC_OK) {
-        tensors_close(src);
+        gitci_tensors_close(src);
         return s;
     }
     *out = src;
@@ -245,9 +245,9 @@ static void walk_next(const gitc_tensor *t, walker *w)
     }
 }
 
-void tensor_copy_contiguous(const gitc_tensor *t, void *out)
+void gitci_tensor_copy_contiguous(const gitc_tensor *t, void *out)
 {
-    size_t es = st_dtype_size(t->dtype);
+    size_t es = gitci_st_dtype_size(t->dtype);
     if (t->contiguous) {
         memcpy(out, t->data, t->nbytes);
         return;
@@ -266,9 +266,9 @@ void tensor_copy_contiguous(const gitc_tensor *t, void *out)
     }
 }
 
-gitc_status tensor_to_f32(const gitc_tensor *t, float *out, gitc_error *err)
+gitc_status gitci_tensor_to_f32(const gitc_tensor *t, float *out, gitc_error *err)
 {
-    size_t es = st_dtype_size(t->dtype);
+    size_t es = gitci_st_dtype_size(t->dtype);
     walker w = {{0}, 0};
     for (int64_t i = 0; i < t->numel; i++, walk_next(t, &w)) {
         const uint8_t *p = t->data + (size_t)(t->contiguous ? i : w.off) * es;
@@ -277,13 +277,13 @@ gitc_status tensor_to_f32(const gitc_tensor *t, float *out, gitc_error *err)
         case ST_F16: {
             uint16_t h;
             memcpy(&h, p, 2);
-            out[i] = gitc_f16_to_f32(h);
+            out[i] = gitci_f16_to_f32(h);
             break;
         }
         case ST_BF16: {
             uint16_t h;
             memcpy(&h, p, 2);
-            out[i] = gitc_bf16_to_f32(h);
+            out[i] = gitci_bf16_to_f32(h);
             break;
         }
         case ST_F64: {
@@ -293,14 +293,14 @@ gitc_status tensor_to_f32(const gitc_tensor *t, float *out, gitc_error *err)
             break;
         }
         default:
-            return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: tensor %s: dtype %s is not a float type",
-                             t->path, t->name, st_dtype_name(t->dtype));
+            return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: tensor %s: dtype %s is not a float type",
+                              t->path, t->name, gitci_st_dtype_name(t->dtype));
         }
     }
     return GITC_OK;
 }
 
-int tensors_in_mapping(const tensor_source *src, const void *p, size_t n)
+int gitci_tensors_in_mapping(const tensor_source *src, const void *p, size_t n)
 {
     uintptr_t a = (uintptr_t)p, e = a + n;
     for (int i = 0; src && i < src->n_paths; i++) {

@@ -39,28 +39,28 @@ typedef struct tensor_source {
  * model.safetensors, else model.safetensors.index.json, else
  * pytorch_model.bin, else pytorch_model.bin.index.json. With none, the error
  * lists what the folder holds. A name stored twice is an error. Free with
- * tensors_close. */
-gitc_status tensors_open_dir(const char *dir, tensor_source **out, gitc_error *err);
-void tensors_close(tensor_source *src);
+ * gitci_tensors_close. */
+gitc_status gitci_tensors_open_dir(const char *dir, tensor_source **out, gitc_error *err);
+void gitci_tensors_close(tensor_source *src);
 
 /* The tensor of that name, or NULL. Borrowed from the source. */
-const gitc_tensor *tensors_find(const tensor_source *src, const char *name);
+const gitc_tensor *gitci_tensors_find(const tensor_source *src, const char *name);
 
 /* 1 when the n bytes at p lie inside one of the source's file mappings (not in
  * a copy the loader made), else 0. */
-int tensors_in_mapping(const tensor_source *src, const void *p, size_t n);
+int gitci_tensors_in_mapping(const tensor_source *src, const void *p, size_t n);
 
 /* "safetensors" or "pytorch". */
-const char *tensors_format_name(tensor_format f);
+const char *gitci_tensors_format_name(tensor_format f);
 
 /* Writes the tensor as float32 in row-major order (any strides; F32, F16,
  * BF16 and F64 converted exactly or rounded as torch's .float() does). */
-gitc_status tensor_to_f32(const gitc_tensor *t, float *out, gitc_error *err);
+gitc_status gitci_tensor_to_f32(const gitc_tensor *t, float *out, gitc_error *err);
 
 /* Copies a strided tensor into row-major order at out (nbytes), same dtype. */
-void tensor_copy_contiguous(const gitc_tensor *t, void *out);
+void gitci_tensor_copy_contiguous(const gitc_tensor *t, void *out);
 
 /* Fills strides for a row-major layout and sets numel. */
-void tensor_set_contiguous(gitc_tensor *t);
+void gitci_tensor_set_contiguous(gitc_tensor *t);
 
 #endif /* GITC_TENSORS_H */

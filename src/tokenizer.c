@@ -406,7 +406,7 @@ static gitc_status vocab_build_table(gitc_tokenizer *t, gitc_error *err)
     t->is_special = calloc((size_t)t->n_vocab, 1);
     t->is_dup = calloc((size_t)t->n_vocab, 1);
     if (!t->table || !t->is_special || !t->is_dup)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory for the vocabulary", t->dir);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory for the vocabulary", t->dir);
     memset(t->table, 0xFF, size * sizeof *t->table);
     t->table_mask = size - 1;
     for (int32_t id = 0; id < t->n_vocab; id++) {
@@ -438,7 +438,7 @@ static gitc_status vocab_build_table(gitc_tokenizer *t, gitc_error *err)
 static gitc_status load_vocab_txt(gitc_tokenizer *t, const char *path, gitc_error *err)
 {
     size_t size = 0;
-    gitc_status st = gitc_read_file_max(path, GITC_TOKENIZER_MAX_BYTES, &t->pool, &size, err);
+    gitc_status st = gitci_read_file_max(path, GITC_TOKENIZER_MAX_BYTES, &t->pool, &size, err);
     if (st)
         return st;
     char *s = t->pool;
@@ -450,14 +450,14 @@ static gitc_status load_vocab_txt(gitc_tokenizer *t, const char *path, gitc_erro
     if (size && s[size - 1] != '\n' && s[size - 1] != '\r')
         n_lines++;
     if (n_lines == 0)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: empty vocabulary", path);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: empty vocabulary", path);
     if (n_lines > TOK_MAX_VOCAB)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %zu tokens, more than the limit of %d", path, n_lines,
-                         TOK_MAX_VOCAB);
+        return gitci_fail(err, GITC_ERR_LIMIT, "%s: %zu tokens, more than the limit of %d", path, n_lines,
+                          TOK_MAX_VOCAB);
     t->tokens = malloc(n_lines * sizeof *t->tokens);
     t->lens = malloc(n_lines * sizeof *t->lens);
     if (!t->tokens || !t->lens)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %zu tokens", path, n_lines);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %zu tokens", path, n_lines);
     size_t start = 0, line = 0;
     for (size_t i = 0; i <= size && line < n_lines; i++) {
         int end = (i == size) || s[i] == '\n' || s[i] == '\r';
@@ -465,8 +465,8 @@ static gitc_status load_vocab_txt(gitc_tokenizer *t, const char *path, gitc_erro
             continue;
         size_t len = i - start;
         if (len > TOK_MAX_TOKEN_BYTES)
-            return gitc_fail(err, GITC_ERR_LIMIT, "%s: line %zu is a token of %zu bytes, more than the limit of %d",
-                             path, line + 1, len, TOK_MAX_TOKEN_BYTES);
+            return gitci_fail(err, GITC_ERR_LIMIT, "%s: line %zu is a token of %zu bytes, more than the limit of %d",
+                              path, line + 1, len, TOK_MAX_TOKEN_BYTES);
         int crlf = i < size && s[i] == '\r' && i + 1 < size && s[i + 1] == '\n';
         if (i < size)
             s[i] = 0;
@@ -477,8 +477,8 @@ static gitc_status load_vocab_txt(gitc_tokenizer *t, const char *path, gitc_erro
             uint32_t c;
             size_t k = utf8_next((const uint8_t *)s + start + pos, len - pos, &c);
             if (!k)
-                return gitc_fail(err, GITC_ERR_FORMAT, "%s: line %zu is not valid UTF-8 (byte %zu)", path,
-                                 line + 1, start + pos);
+                return gitci_fail(err, GITC_ERR_FORMAT, "%s: line %zu is not valid UTF-8 (byte %zu)", path,
+                                  line + 1, start + pos);
             pos += k;
         }
         line++;
@@ -496,10 +496,10 @@ static gitc_status read_json(const char *path, size_t max_bytes, cJSON **out, gi
     char *data = NULL;
     size_t size = 0;
     *out = NULL;
-    gitc_status st = gitc_read_file_max(path, max_bytes, &data, &size, err);
+    gitc_status st = gitci_read_file_max(path, max_bytes, &data, &size, err);
     if (st)
         return st;
-    st = gitc_json_parse(data, size, path, out, err);
+    st = gitci_json_parse(data, size, path, out, err);
     free(data);
     return st;
 }
@@ -515,28 +515,28 @@ static gitc_status load_vocab_json(gitc_tokenizer *t, const char *path, gitc_err
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     if (!cJSON_IsObject(model) || !cJSON_IsObject(vocab)) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: no model.vocab object", path);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: no model.vocab object", path);
         goto done;
     }
     if (cJSON_IsString(type) && strcmp(type->valuestring, "WordPiece") != 0) {
-        st = gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: model type %s is not WordPiece", path, type->valuestring);
+        st = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: model type %s is not WordPiece", path, type->valuestring);
         goto done;
     }
     int n = cJSON_GetArraySize(vocab);
     if (n <= 0) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: empty vocabulary", path);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: empty vocabulary", path);
         goto done;
     }
     if (n > TOK_MAX_VOCAB) {
-        st = gitc_fail(err, GITC_ERR_LIMIT, "%s: %d tokens, more than the limit of %d", path, n, TOK_MAX_VOCAB);
+        st = gitci_fail(err, GITC_ERR_LIMIT, "%s: %d tokens, more than the limit of %d", path, n, TOK_MAX_VOCAB);
         goto done;
     }
     size_t pool_size = 0;
     for (const cJSON *e = vocab->child; e; e = e->next) {
         size_t len = strlen(e->string);
         if (len > TOK_MAX_TOKEN_BYTES) {
-            st = gitc_fail(err, GITC_ERR_LIMIT, "%s: token \"%.32s...\" has %zu bytes, more than the limit of %d",
-                           path, e->string, len, TOK_MAX_TOKEN_BYTES);
+            st = gitci_fail(err, GITC_ERR_LIMIT, "%s: token \"%.32s...\" has %zu bytes, more than the limit of %d",
+                            path, e->string, len, TOK_MAX_TOKEN_BYTES);
             goto done;
         }
         pool_size += len + 1;
@@ -545,21 +545,21 @@ static gitc_status load_vocab_json(gitc_tokenizer *t, const char *path, gitc_err
     t->tokens = calloc((size_t)n, sizeof *t->tokens);
     t->lens = calloc((size_t)n, sizeof *t->lens);
     if (!t->pool || !t->tokens || !t->lens) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %d tokens", path, n);
+        st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory for %d tokens", path, n);
         goto done;
     }
     size_t off = 0;
     for (const cJSON *e = vocab->child; e; e = e->next) {
         double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
         if (!(v >= 0 && v < n) || v != (double)(int)v) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: token \"%.64s\" has id %s, expected an integer in [0, %d)",
-                           path, e->string, cJSON_IsNumber(e) ? "out of range" : "that is not a number", n);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: token \"%.64s\" has id %s, expected an integer in [0, %d)",
+                            path, e->string, cJSON_IsNumber(e) ? "out of range" : "that is not a number", n);
             goto done;
         }
         int id = (int)v;
         if (t->tokens[id]) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: id %d is given to \"%.64s\" and \"%.64s\"", path, id,
-                           t->tokens[id], e->string);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: id %d is given to \"%.64s\" and \"%.64s\"", path, id,
+                            t->tokens[id], e->string);
             goto done;
         }
         size_t len = strlen(e->string);
@@ -568,7 +568,7 @@ static gitc_status load_vocab_json(gitc_tokenizer *t, const char *path, gitc_err
             uint32_t c;
             size_t k = utf8_next((const uint8_t *)e->string + pos, len - pos, &c);
             if (!k) {
-                st = gitc_fail(err, GITC_ERR_FORMAT, "%s: token with id %d is not valid UTF-8", path, id);
+                st = gitci_fail(err, GITC_ERR_FORMAT, "%s: token with id %d is not valid UTF-8", path, id);
                 goto done;
             }
             pos += k;
@@ -583,8 +583,8 @@ static gitc_status load_vocab_json(gitc_tokenizer *t, const char *path, gitc_err
     const cJSON *mc = cJSON_GetObjectItemCaseSensitive(model, "max_input_chars_per_word");
     if (cJSON_IsNumber(mc)) {
         if (!(mc->valuedouble >= 1 && mc->valuedouble <= TOK_MAX_WORD_CHARS)) {
-            st = gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: max_input_chars_per_word %g is outside [1, %d]", path,
-                           mc->valuedouble, TOK_MAX_WORD_CHARS);
+            st = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: max_input_chars_per_word %g is outside [1, %d]", path,
+                            mc->valuedouble, TOK_MAX_WORD_CHARS);
             goto done;
         }
         t->max_chars = (int)mc->valuedouble;
@@ -624,8 +624,8 @@ static gitc_status json_flag(const cJSON *obj, const char *key, int *dst, int al
         *dst = -1;
         return GITC_OK;
     }
-    return gitc_fail(err, GITC_ERR_FORMAT, "%s: %s must be true or false%s", path, key,
-                     allow_null ? " or null" : "");
+    return gitci_fail(err, GITC_ERR_FORMAT, "%s: %s must be true or false%s", path, key,
+                      allow_null ? " or null" : "");
 }
 
 /* The text of a special-token entry: a string or an AddedToken object {"content": ...}.
@@ -672,17 +672,17 @@ static gitc_status add_special(gitc_tokenizer *t, const char *s, const char *rol
     }
     int32_t id = vocab_find(t, 0, s, strlen(s));
     if (id < 0)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s/%s: special token %s \"%.64s\" is missing", t->dir,
-                         t->vocab_name, role, s);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s/%s: special token %s \"%.64s\" is missing", t->dir,
+                          t->vocab_name, role, s);
     if (t->is_dup[id])
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s/%s: special token %s \"%.64s\" appears more than once", t->dir,
-                         t->vocab_name, role, s);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s/%s: special token %s \"%.64s\" appears more than once", t->dir,
+                          t->vocab_name, role, s);
     cpstr *v = realloc(t->specials, (t->n_specials + 1) * sizeof *v);
     if (!v)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", t->dir);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", t->dir);
     t->specials = v;
     if (cpstr_from(&t->specials[t->n_specials], s, id))
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", t->dir);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", t->dir);
     t->n_specials++;
     t->is_special[id] = 1;
     return GITC_OK;
@@ -698,12 +698,12 @@ static gitc_status read_special_strings(gitc_tokenizer *t, const cJSON *cfg, con
         const char *s = NULL;
         int k = json_token_string(x, &s);
         if (k < 0)
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: %s must be a string, null or {\"content\": ...}", path,
-                             sp_names[r]);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: %s must be a string, null or {\"content\": ...}", path,
+                              sp_names[r]);
         free(t->sp_str[r]);
         t->sp_str[r] = k ? strdup(s) : NULL;
         if (k && !t->sp_str[r])
-            return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+            return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
     }
     return GITC_OK;
 }
@@ -716,7 +716,7 @@ static gitc_status load_config(gitc_tokenizer *t, const char *path, cJSON **addi
     if (st)
         return st;
     if (!cJSON_IsObject(cfg)) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: not a JSON object", path);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: not a JSON object", path);
         goto done;
     }
     if ((st = json_flag(cfg, "do_lower_case", &t->do_lower_case, 0, path, err)) ||
@@ -730,23 +730,23 @@ static gitc_status load_config(gitc_tokenizer *t, const char *path, cJSON **addi
     const cJSON *ns = cJSON_GetObjectItemCaseSensitive(cfg, "never_split");
     if (ns && !cJSON_IsNull(ns)) {
         if (!cJSON_IsArray(ns)) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: never_split must be a list of strings or null", path);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: never_split must be a list of strings or null", path);
             goto done;
         }
         int n = cJSON_GetArraySize(ns);
         t->never_split = calloc((size_t)n + 1, sizeof *t->never_split);
         if (!t->never_split) {
-            st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+            st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
             goto done;
         }
         for (const cJSON *e = ns->child; e; e = e->next) {
             if (!cJSON_IsString(e)) {
-                st = gitc_fail(err, GITC_ERR_FORMAT, "%s: never_split must be a list of strings or null", path);
+                st = gitci_fail(err, GITC_ERR_FORMAT, "%s: never_split must be a list of strings or null", path);
                 goto done;
             }
             const char *v = e->valuestring;
             if (cpstr_from(&t->never_split[t->n_never_split], v, vocab_find(t, 0, v, strlen(v)))) {
-                st = gitc_fail(err, GITC_ERR_FORMAT, "%s: a never_split entry is not valid UTF-8", path);
+                st = gitci_fail(err, GITC_ERR_FORMAT, "%s: a never_split entry is not valid UTF-8", path);
                 goto done;
             }
             t->n_never_split++;
@@ -756,7 +756,7 @@ static gitc_status load_config(gitc_tokenizer *t, const char *path, cJSON **addi
     /* Added tokens must be the vocabulary's own special tokens at their ids. */
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(cfg, "added_tokens_decoder");
     if (added && !cJSON_IsObject(added)) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: added_tokens_decoder must be an object", path);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: added_tokens_decoder must be an object", path);
         goto done;
     }
     for (const cJSON *e = added ? added->child : NULL; e; e = e->next) {
@@ -764,31 +764,31 @@ static gitc_status load_config(gitc_tokenizer *t, const char *path, cJSON **addi
         long id = strtol(e->string, &endp, 10);
         const char *content = NULL;
         if (!*e->string || *endp || json_token_string(e, &content) != 1) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: added_tokens_decoder entry \"%.32s\" is malformed", path,
-                           e->string);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: added_tokens_decoder entry \"%.32s\" is malformed", path,
+                            e->string);
             goto done;
         }
         if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "special"))) {
-            st = gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: added token %ld \"%.64s\" is not special (unsupported)",
-                           path, id, content);
+            st = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: added token %ld \"%.64s\" is not special (unsupported)",
+                            path, id, content);
             goto done;
         }
         if (id < 0 || id >= t->n_vocab || strcmp(t->tokens[id], content) != 0) {
-            st = gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: added token %ld \"%.64s\" is not that id of %s", path, id,
-                           content, t->vocab_name);
+            st = gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: added token %ld \"%.64s\" is not that id of %s", path, id,
+                            content, t->vocab_name);
             goto done;
         }
     }
     const cJSON *extra = cJSON_GetObjectItemCaseSensitive(cfg, "additional_special_tokens");
     if (extra && !cJSON_IsNull(extra)) {
         if (!cJSON_IsArray(extra)) {
-            st = gitc_fail(err, GITC_ERR_FORMAT, "%s: additional_special_tokens must be a list", path);
+            st = gitci_fail(err, GITC_ERR_FORMAT, "%s: additional_special_tokens must be a list", path);
             goto done;
         }
         cJSON_Delete(*additional);
         *additional = cJSON_Duplicate(extra, 1);
         if (!*additional) {
-            st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+            st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
             goto done;
         }
     }
@@ -805,7 +805,7 @@ static gitc_status load_special_map(gitc_tokenizer *t, const char *path, cJSON *
     if (st)
         return st;
     if (!cJSON_IsObject(map))
-        st = gitc_fail(err, GITC_ERR_FORMAT, "%s: not a JSON object", path);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "%s: not a JSON object", path);
     else
         st = read_special_strings(t, map, path, err);
     const cJSON *extra = cJSON_GetObjectItemCaseSensitive(map, "additional_special_tokens");
@@ -813,7 +813,7 @@ static gitc_status load_special_map(gitc_tokenizer *t, const char *path, cJSON *
         cJSON_Delete(*additional);
         *additional = cJSON_Duplicate(extra, 1);
         if (!*additional)
-            st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+            st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
     }
     cJSON_Delete(map);
     return st;
@@ -824,10 +824,10 @@ static gitc_status load_optional(gitc_tokenizer *t, const char *name, cJSON **ad
                                  gitc_status (*fn)(gitc_tokenizer *, const char *, cJSON **, gitc_error *),
                                  gitc_error *err)
 {
-    char *path = gitc_path_join(t->dir, name);
+    char *path = gitci_path_join(t->dir, name);
     if (!path)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", t->dir);
-    gitc_status st = gitc_file_exists(path) ? fn(t, path, additional, err) : GITC_OK;
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", t->dir);
+    gitc_status st = gitci_file_exists(path) ? fn(t, path, additional, err) : GITC_OK;
     free(path);
     return st;
 }
@@ -840,8 +840,8 @@ static gitc_status resolve_specials(gitc_tokenizer *t, const cJSON *additional, 
         int r = order[k];
         if (!t->sp_str[r]) {
             if (r == SP_UNK || r == SP_CLS || r == SP_SEP)
-                return gitc_fail(err, GITC_ERR_FORMAT, "%s: the tokenizer config sets %s to null", t->dir,
-                                 sp_names[r]);
+                return gitci_fail(err, GITC_ERR_FORMAT, "%s: the tokenizer config sets %s to null", t->dir,
+                                  sp_names[r]);
             continue;
         }
         gitc_status st = add_special(t, t->sp_str[r], sp_names[r], err);
@@ -851,8 +851,8 @@ static gitc_status resolve_specials(gitc_tokenizer *t, const cJSON *additional, 
     for (const cJSON *e = additional ? additional->child : NULL; e; e = e->next) {
         const char *s = NULL;
         if (json_token_string(e, &s) != 1)
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: additional_special_tokens has an entry that is not a string",
-                             t->dir);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: additional_special_tokens has an entry that is not a string",
+                              t->dir);
         gitc_status st = add_special(t, s, "additional_special_tokens", err);
         if (st)
             return st;
@@ -866,13 +866,13 @@ static gitc_status resolve_specials(gitc_tokenizer *t, const cJSON *additional, 
 gitc_status gitc_tokenizer_load(const char *model_dir, gitc_tokenizer **out, gitc_error *err)
 {
     if (!out)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_tokenizer_load: out is NULL");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_tokenizer_load: out is NULL");
     *out = NULL;
     if (!model_dir)
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_tokenizer_load: model_dir is NULL");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_tokenizer_load: model_dir is NULL");
     gitc_tokenizer *t = calloc(1, sizeof *t);
     if (!t)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", model_dir);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", model_dir);
     t->do_lower_case = 1;
     t->strip_accents = -1;
     t->tokenize_chinese_chars = 1;
@@ -880,28 +880,28 @@ gitc_status gitc_tokenizer_load(const char *model_dir, gitc_tokenizer **out, git
     t->clean_up = 1;
     t->max_chars = 100;
     cJSON *additional = NULL;
-    char *vocab_txt = gitc_path_join(model_dir, "vocab.txt");
-    char *tok_json = gitc_path_join(model_dir, "tokenizer.json");
+    char *vocab_txt = gitci_path_join(model_dir, "vocab.txt");
+    char *tok_json = gitci_path_join(model_dir, "tokenizer.json");
     t->dir = strdup(model_dir);
     gitc_status st = GITC_OK;
     if (!vocab_txt || !tok_json || !t->dir) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", model_dir);
+        st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", model_dir);
         goto done;
     }
     for (int r = 0; r < SP_COUNT; r++) {
         if (sp_defaults[r] && !(t->sp_str[r] = strdup(sp_defaults[r]))) {
-            st = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", model_dir);
+            st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", model_dir);
             goto done;
         }
     }
-    if (gitc_file_exists(vocab_txt)) {
+    if (gitci_file_exists(vocab_txt)) {
         t->vocab_name = "vocab.txt";
         st = load_vocab_txt(t, vocab_txt, err);
-    } else if (gitc_file_exists(tok_json)) {
+    } else if (gitci_file_exists(tok_json)) {
         t->vocab_name = "tokenizer.json";
         st = load_vocab_json(t, tok_json, err);
     } else {
-        st = gitc_fail(err, GITC_ERR_IO, "%s: no vocab.txt or tokenizer.json in this folder", model_dir);
+        st = gitci_fail(err, GITC_ERR_IO, "%s: no vocab.txt or tokenizer.json in this folder", model_dir);
     }
     if (st || (st = vocab_build_table(t, err)) ||
         (st = load_optional(t, "tokenizer_config.json", &additional, load_config, err)) ||
@@ -1138,9 +1138,9 @@ gitc_status gitc_tokenizer_encode(const gitc_tokenizer *t, const char *text, siz
     if (n_ids)
         *n_ids = 0;
     if (!t || !ids || !n_ids || (!text && len))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_tokenizer_encode: NULL argument");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_tokenizer_encode: NULL argument");
     if (len > TOK_MAX_TEXT_BYTES)
-        return gitc_fail(err, GITC_ERR_LIMIT, "text: %zu bytes exceeds the limit of %zu", len, TOK_MAX_TEXT_BYTES);
+        return gitci_fail(err, GITC_ERR_LIMIT, "text: %zu bytes exceeds the limit of %zu", len, TOK_MAX_TEXT_BYTES);
     gitc_status st = GITC_OK;
     cpbuf raw = {0}, low = {0};
     idbuf out = {0};
@@ -1152,7 +1152,7 @@ gitc_status gitc_tokenizer_encode(const gitc_tokenizer *t, const char *text, siz
     if (oom)
         goto oom;
     if (bad != SIZE_MAX) {
-        st = gitc_fail(err, GITC_ERR_FORMAT, "text: invalid UTF-8 at byte offset %zu", bad);
+        st = gitci_fail(err, GITC_ERR_FORMAT, "text: invalid UTF-8 at byte offset %zu", bad);
         goto done;
     }
     /* tokenize()'s lower-casing pass: everything but the special-token strings. */
@@ -1200,7 +1200,7 @@ gitc_status gitc_tokenizer_encode(const gitc_tokenizer *t, const char *text, siz
     out.v = NULL;
     goto done;
 oom:
-    st = gitc_fail(err, GITC_ERR_MEMORY, "text: out of memory encoding %zu bytes", len);
+    st = gitci_fail(err, GITC_ERR_MEMORY, "text: out of memory encoding %zu bytes", len);
 done:
     free(raw.v);
     free(low.v);
@@ -1267,17 +1267,17 @@ gitc_status gitc_tokenizer_decode(const gitc_tokenizer *t, const int32_t *ids, s
     if (text)
         *text = NULL;
     if (!t || !text || (!ids && n_ids))
-        return gitc_fail(err, GITC_ERR_ARGUMENT, "gitc_tokenizer_decode: NULL argument");
+        return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_tokenizer_decode: NULL argument");
     size_t total = 1;
     for (size_t i = 0; i < n_ids; i++) {
         if (ids[i] < 0 || ids[i] >= t->n_vocab)
-            return gitc_fail(err, GITC_ERR_ARGUMENT, "decode: id %ld at position %zu is outside the vocabulary [0, %d)",
-                             (long)ids[i], i, t->n_vocab);
+            return gitci_fail(err, GITC_ERR_ARGUMENT, "decode: id %ld at position %zu is outside the vocabulary [0, %d)",
+                              (long)ids[i], i, t->n_vocab);
         total += t->lens[ids[i]] + 1;
     }
     char *s = malloc(total);
     if (!s)
-        return gitc_fail(err, GITC_ERR_MEMORY, "decode: out of memory for %zu bytes", total);
+        return gitci_fail(err, GITC_ERR_MEMORY, "decode: out of memory for %zu bytes", total);
     size_t k = 0;
     int first = 1;
     for (size_t i = 0; i < n_ids; i++) {

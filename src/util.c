@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+void gitc_free(void *ptr) { free(ptr); }
+
 const char *gitc_status_string(gitc_status status)
 {
     switch (status) {
@@ -26,7 +28,7 @@ const char *gitc_status_string(gitc_status status)
     return "unknown status";
 }
 
-gitc_status gitc_fail(gitc_error *err, gitc_status status, const char *fmt, ...)
+gitc_status gitci_fail(gitc_error *err, gitc_status status, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
@@ -38,7 +40,7 @@ gitc_status gitc_fail(gitc_error *err, gitc_status status, const char *fmt, ...)
     return status;
 }
 
-void gitc_error_prefix(gitc_error *err, const char *prefix)
+void gitci_error_prefix(gitc_error *err, const char *prefix)
 {
     if (!err || !prefix)
         return;
@@ -55,37 +57,37 @@ void gitc_error_prefix(gitc_error *err, const char *prefix)
     err->message[n + 2 + m] = 0;
 }
 
-gitc_status gitc_read_file(const char *path, char **data, size_t *size, gitc_error *err)
+gitc_status gitci_read_file(const char *path, char **data, size_t *size, gitc_error *err)
 {
-    return gitc_read_file_max(path, SIZE_MAX - 1, data, size, err);
+    return gitci_read_file_max(path, SIZE_MAX - 1, data, size, err);
 }
 
-gitc_status gitc_read_file_max(const char *path, size_t max_bytes, char **data, size_t *size,
-                               gitc_error *err)
+gitc_status gitci_read_file_max(const char *path, size_t max_bytes, char **data, size_t *size,
+                                gitc_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return gitc_fail(err, GITC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return gitci_fail(err, GITC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
-        return gitc_fail(err, GITC_ERR_IO, "%s: not a regular file", path);
+        return gitci_fail(err, GITC_ERR_IO, "%s: not a regular file", path);
     }
     if ((uint64_t)st.st_size > (uint64_t)max_bytes) {
         fclose(f);
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %lld bytes, more than the limit of %zu for this file",
-                         path, (long long)st.st_size, max_bytes);
+        return gitci_fail(err, GITC_ERR_LIMIT, "%s: %lld bytes, more than the limit of %zu for this file",
+                          path, (long long)st.st_size, max_bytes);
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);
     if (!buf) {
         fclose(f);
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory reading %zu bytes", path, n);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory reading %zu bytes", path, n);
     }
     if (n && fread(buf, 1, n, f) != n) {
         free(buf);
         fclose(f);
-        return gitc_fail(err, GITC_ERR_IO, "%s: read failed", path);
+        return gitci_fail(err, GITC_ERR_IO, "%s: read failed", path);
     }
     fclose(f);
     buf[n] = 0;
@@ -95,17 +97,17 @@ gitc_status gitc_read_file_max(const char *path, size_t max_bytes, char **data, 
     return GITC_OK;
 }
 
-gitc_status gitc_json_parse_config(const char *text, size_t len, const char *name, cJSON **out,
-                                   gitc_error *err)
+gitc_status gitci_json_parse_config(const char *text, size_t len, const char *name, cJSON **out,
+                                    gitc_error *err)
 {
     if (len > GITC_CONFIG_MAX_BYTES)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu for this file",
-                         name, len, GITC_CONFIG_MAX_BYTES);
-    return gitc_json_parse(text, len, name, out, err);
+        return gitci_fail(err, GITC_ERR_LIMIT, "%s: %zu bytes, more than the limit of %zu for this file",
+                          name, len, GITC_CONFIG_MAX_BYTES);
+    return gitci_json_parse(text, len, name, out, err);
 }
 
-gitc_status gitc_json_parse(const char *text, size_t len, const char *name, cJSON **out,
-                            gitc_error *err)
+gitc_status gitci_json_parse(const char *text, size_t len, const char *name, cJSON **out,
+                             gitc_error *err)
 {
     *out = NULL;
     /* Depth scan (strings skipped, escapes honoured) before cJSON recurses. */
@@ -118,9 +120,9 @@ gitc_status gitc_json_parse(const char *text, size_t len, const char *name, cJSO
                     i++;
         } else if (c == '{' || c == '[') {
             if (++depth > GITC_JSON_MAX_DEPTH)
-                return gitc_fail(err, GITC_ERR_LIMIT,
-                                 "%s: JSON nested deeper than %d levels (at byte %zu)", name,
-                                 GITC_JSON_MAX_DEPTH, i);
+                return gitci_fail(err, GITC_ERR_LIMIT,
+                                  "%s: JSON nested deeper than %d levels (at byte %zu)", name,
+                                  GITC_JSON_MAX_DEPTH, i);
         } else if (c == '}' || c == ']') {
             depth--;
         }
@@ -128,14 +130,14 @@ gitc_status gitc_json_parse(const char *text, size_t len, const char *name, cJSO
     const char *end = NULL;
     cJSON *json = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!json)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: malformed JSON near byte %zu", name,
-                         end && end >= text ? (size_t)(end - text) : (size_t)0);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: malformed JSON near byte %zu", name,
+                          end && end >= text ? (size_t)(end - text) : (size_t)0);
     *out = json;
     return GITC_OK;
 }
 
-int gitc_json_literal(const char *text, size_t len, const char *parent, const char *key, char *buf,
-                      size_t size)
+int gitci_json_literal(const char *text, size_t len, const char *parent, const char *key, char *buf,
+                       size_t size)
 {
     int depth = 0, in_parent = parent == NULL, want = parent ? 2 : 1;
     size_t keylen = strlen(key), parentlen = parent ? strlen(parent) : 0;
@@ -177,7 +179,7 @@ int gitc_json_literal(const char *text, size_t len, const char *parent, const ch
     return 0;
 }
 
-char *gitc_path_join(const char *dir, const char *name)
+char *gitci_path_join(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);
     char *p = malloc(a + b + 2);
@@ -191,38 +193,13 @@ char *gitc_path_join(const char *dir, const char *name)
     return p;
 }
 
-int gitc_file_exists(const char *path)
+int gitci_file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-gitc_status gitc_write_file_atomic(const char *path, const void *data, size_t size, gitc_error *err)
-{
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 32);
-    if (!tmp)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
-    snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        gitc_status s = gitc_fail(err, GITC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    int ok = fwrite(data, 1, size, f) == size;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        gitc_status s = gitc_fail(err, GITC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return s;
-    }
-    free(tmp);
-    return GITC_OK;
-}
-
-float gitc_f16_to_f32(uint16_t h)
+float gitci_f16_to_f32(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f;
@@ -249,7 +226,7 @@ float gitc_f16_to_f32(uint16_t h)
     return f;
 }
 
-float gitc_bf16_to_f32(uint16_t b)
+float gitci_bf16_to_f32(uint16_t b)
 {
     uint32_t bits = (uint32_t)b << 16;
     float f;

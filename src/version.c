@@ -1,5 +1,6 @@
 /* What this build of libgitc is: its version and the formats its codecs decode. */
-#include "image_internal.h"
+#include "gitc.h"
+#include "version.h"
 
 const char *gitc_version(void)
 {
@@ -39,7 +40,7 @@ const char *gitc_version(void)
 #endif
 #define IMAGE_FORMATS "JPEG PNG BMP" F_WEBP F_GIF F_TIFF F_AVIF F_HEIC
 
-const char *gitc_image_formats(void)
+const char *gitci_image_formats(void)
 {
     return IMAGE_FORMATS;
 }

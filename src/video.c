@@ -163,14 +163,14 @@ static int64_t mem_seek(void *opaque, int64_t offset, int whence)
 static gitc_status check_size(const decoder *d, int width, int height, gitc_error *err)
 {
     if (width <= 0 || height <= 0)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: video frame has invalid size %dx%d", d->path,
-                         width, height);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: video frame has invalid size %dx%d", d->path,
+                          width, height);
     uint64_t pixels = (uint64_t)width * (uint64_t)height;
     if (d->max_pixels && pixels > d->max_pixels)
-        return gitc_fail(err, GITC_ERR_LIMIT,
-                         "%s: video frames are %dx%d = %llu pixels, more than max_pixels %llu",
-                         d->path, width, height, (unsigned long long)pixels,
-                         (unsigned long long)d->max_pixels);
+        return gitci_fail(err, GITC_ERR_LIMIT,
+                          "%s: video frames are %dx%d = %llu pixels, more than max_pixels %llu",
+                          d->path, width, height, (unsigned long long)pixels,
+                          (unsigned long long)d->max_pixels);
     return GITC_OK;
 }
 
@@ -181,7 +181,7 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
     AVDictionary *opts = NULL;
     /* Only local files: a path must never become a network URL. */
     if (av_dict_set(&opts, "protocol_whitelist", "file", 0) < 0)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
     if (d->mem) {
         uint8_t *buf = av_malloc(4096);
         d->fmt = avformat_alloc_context();
@@ -190,7 +190,7 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
             av_free(buf);
         if (!d->fmt || !d->avio) {
             av_dict_free(&opts);
-            return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
+            return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
         }
         d->fmt->pb = d->avio;
         d->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
@@ -200,9 +200,9 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
     if (rc < 0) {
         d->fmt = NULL;
         if (rc == AVERROR(ENOMEM))
-            return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: not a readable video file (%s)", d->path,
-                         av_err(rc, msg, sizeof msg));
+            return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: not a readable video file (%s)", d->path,
+                          av_err(rc, msg, sizeof msg));
     }
     /* Sizes the header declares, refused before stream probing decodes (and allocates) a frame. */
     for (unsigned i = 0; i < d->fmt->nb_streams; i++) {
@@ -215,8 +215,8 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
     }
     rc = avformat_find_stream_info(d->fmt, NULL);
     if (rc < 0)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: cannot read stream information (%s)", d->path,
-                         av_err(rc, msg, sizeof msg));
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: cannot read stream information (%s)", d->path,
+                          av_err(rc, msg, sizeof msg));
 
     /* The first video stream, as PyAV's container.decode(video=0); cover art
      * (attached pictures) is not video. */
@@ -230,8 +230,8 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
             d->fmt->streams[i]->discard = AVDISCARD_ALL;
     }
     if (d->stream < 0)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: no video stream (container %s)", d->path,
-                         d->fmt->iformat->name);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: no video stream (container %s)", d->path,
+                          d->fmt->iformat->name);
 
     const AVCodecParameters *par = d->fmt->streams[d->stream]->codecpar;
     if (par->width > 0 && par->height > 0) {
@@ -240,25 +240,25 @@ static gitc_status decoder_open(decoder *d, gitc_error *err)
             return s;
     }
     if (par->codec_id == AV_CODEC_ID_NONE)
-        return gitc_fail(err, GITC_ERR_FORMAT,
-                         "%s: the video stream names no codec (damaged header?)", d->path);
+        return gitci_fail(err, GITC_ERR_FORMAT,
+                          "%s: the video stream names no codec (damaged header?)", d->path);
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
     if (!codec)
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: no decoder for video codec %s", d->path,
-                         avcodec_get_name(par->codec_id));
+        return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: no decoder for video codec %s", d->path,
+                          avcodec_get_name(par->codec_id));
     d->codec = avcodec_alloc_context3(codec);
     d->pkt = av_packet_alloc();
     d->frame = av_frame_alloc();
     if (!d->codec || !d->pkt || !d->frame)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
     rc = avcodec_parameters_to_context(d->codec, par);
     if (rc >= 0) {
         d->codec->pkt_timebase = d->fmt->streams[d->stream]->time_base;
         rc = avcodec_open2(d->codec, codec, NULL);
     }
     if (rc < 0)
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: cannot open the %s decoder (%s)", d->path,
-                         codec->name, av_err(rc, msg, sizeof msg));
+        return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: cannot open the %s decoder (%s)", d->path,
+                          codec->name, av_err(rc, msg, sizeof msg));
     return GITC_OK;
 }
 
@@ -276,25 +276,25 @@ static gitc_status frame_to_rgb(const decoder *d, frame_sink *sink, const AVFram
 {
     int w = f->width, h = f->height;
     if (f->format < 0)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: decoded frame has no pixel format", d->path);
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: decoded frame has no pixel format", d->path);
     sink->sws = sws_getCachedContext(sink->sws, w, h, (enum AVPixelFormat)f->format, w, h,
                                      AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
     if (!sink->sws) {
         const char *name = av_get_pix_fmt_name((enum AVPixelFormat)f->format);
-        return gitc_fail(err, GITC_ERR_UNSUPPORTED, "%s: cannot convert pixel format %s to RGB",
-                         d->path, name ? name : "?");
+        return gitci_fail(err, GITC_ERR_UNSUPPORTED, "%s: cannot convert pixel format %s to RGB",
+                          d->path, name ? name : "?");
     }
     uint8_t *dst[4] = {NULL};
     int dst_stride[4] = {0};
     if (av_image_alloc(dst, dst_stride, w, h, AV_PIX_FMT_RGB24, 16) < 0)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory converting a %dx%d frame",
-                         d->path, w, h);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory converting a %dx%d frame",
+                          d->path, w, h);
     size_t row = (size_t)w * 3;
     uint8_t *rgb = malloc(row * (size_t)h);
     if (!rgb) {
         av_freep(&dst[0]);
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory for a %dx%d frame", d->path, w,
-                         h);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory for a %dx%d frame", d->path, w,
+                          h);
     }
     int rc = sws_scale(sink->sws, (const uint8_t *const *)f->data, f->linesize, 0, h, dst,
                        dst_stride);
@@ -302,8 +302,8 @@ static gitc_status frame_to_rgb(const decoder *d, frame_sink *sink, const AVFram
         char msg[128];
         av_freep(&dst[0]);
         free(rgb);
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: RGB conversion failed (%s)", d->path,
-                         av_err(rc, msg, sizeof msg));
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: RGB conversion failed (%s)", d->path,
+                          av_err(rc, msg, sizeof msg));
     }
     for (int y = 0; y < h; y++)
         memcpy(rgb + (size_t)y * row, dst[0] + (size_t)y * (size_t)dst_stride[0], row);
@@ -323,8 +323,8 @@ static gitc_status take_frame(const decoder *d, frame_sink *sink, const AVFrame 
     if (s)
         return s;
     if (d->max_frames && sink->count >= d->max_frames)
-        return gitc_fail(err, GITC_ERR_LIMIT, "%s: more than %d video frames", d->path,
-                         d->max_frames);
+        return gitci_fail(err, GITC_ERR_LIMIT, "%s: more than %d video frames", d->path,
+                          d->max_frames);
     int index = sink->count++;
     if (!sink->want || sink->next >= sink->n_want || sink->want[sink->next] != index)
         return GITC_OK;
@@ -338,7 +338,7 @@ static gitc_status take_frame(const decoder *d, frame_sink *sink, const AVFrame 
         size_t n = (size_t)first->width * (size_t)first->height * 3;
         copy->rgb = malloc(n);
         if (!copy->rgb)
-            return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory copying a frame", d->path);
+            return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory copying a frame", d->path);
         memcpy(copy->rgb, first->rgb, n);
         copy->width = first->width;
         copy->height = first->height;
@@ -356,8 +356,8 @@ static gitc_status drain(decoder *d, frame_sink *sink, gitc_error *err)
             return GITC_OK;
         if (rc < 0) {
             char msg[128];
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: decoding error after frame %d (%s)",
-                             d->path, sink->count, av_err(rc, msg, sizeof msg));
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: decoding error after frame %d (%s)",
+                              d->path, sink->count, av_err(rc, msg, sizeof msg));
         }
         gitc_status s = take_frame(d, sink, d->frame, err);
         av_frame_unref(d->frame);
@@ -382,17 +382,17 @@ static gitc_status decode_pass(decoder *d, frame_sink *sink, gitc_error *err)
             break;
         if (rc < 0) {
             if (rc == AVERROR(ENOMEM))
-                return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
-            return gitc_fail(err, GITC_ERR_FORMAT, "%s: read error after frame %d (%s)", d->path,
-                             sink->count, av_err(rc, msg, sizeof msg));
+                return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", d->path);
+            return gitci_fail(err, GITC_ERR_FORMAT, "%s: read error after frame %d (%s)", d->path,
+                              sink->count, av_err(rc, msg, sizeof msg));
         }
         /* A packet the demuxer marks corrupt (typically the last one of a
          * truncated file, cut short) is skipped, not decoded. */
         if (d->pkt->stream_index == d->stream && !(d->pkt->flags & AV_PKT_FLAG_CORRUPT)) {
             rc = avcodec_send_packet(d->codec, d->pkt);
             if (rc < 0 && rc != AVERROR(EAGAIN))
-                s = gitc_fail(err, GITC_ERR_FORMAT, "%s: decoding error after frame %d (%s)",
-                              d->path, sink->count, av_err(rc, msg, sizeof msg));
+                s = gitci_fail(err, GITC_ERR_FORMAT, "%s: decoding error after frame %d (%s)",
+                               d->path, sink->count, av_err(rc, msg, sizeof msg));
             else
                 s = drain(d, sink, err);
         }
@@ -400,8 +400,8 @@ static gitc_status decode_pass(decoder *d, frame_sink *sink, gitc_error *err)
     }
     int rc = avcodec_send_packet(d->codec, NULL);
     if (rc < 0 && rc != AVERROR_EOF)
-        return gitc_fail(err, GITC_ERR_FORMAT, "%s: decoding error at the end (%s)", d->path,
-                         av_err(rc, msg, sizeof msg));
+        return gitci_fail(err, GITC_ERR_FORMAT, "%s: decoding error at the end (%s)", d->path,
+                          av_err(rc, msg, sizeof msg));
     return drain(d, sink, err);
 }
 
@@ -410,9 +410,9 @@ static gitc_status check_file(const char *path, gitc_error *err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
-        return gitc_fail(err, GITC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return gitci_fail(err, GITC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return gitc_fail(err, GITC_ERR_IO, "%s: not a regular file", path);
+        return gitci_fail(err, GITC_ERR_IO, "%s: not a regular file", path);
     return GITC_OK;
 }
 
@@ -576,7 +576,7 @@ static gitc_status load_by_seeking(const char *path, const gitc_image_params *p,
             size_t bytes = (size_t)frames[w - 1].width * frames[w - 1].height * 3;
             frames[w].rgb = malloc(bytes);
             if (!frames[w].rgb) {
-                s = gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory copying a frame", path);
+                s = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory copying a frame", path);
                 break;
             }
             memcpy(frames[w].rgb, frames[w - 1].rgb, bytes);
@@ -666,18 +666,18 @@ static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_
  * its frames) the file is decoded twice: the first pass counts the frames, the
  * second keeps only the sampled ones, so memory stays at one decoder plus the
  * n_frames outputs whatever the clip length. */
-gitc_status gitc_video_load_mode(const char *path, int n_frames, const gitc_image_params *params,
-                                 gitc_image *frames, int *n_total, int allow_seek, int *seeked,
-                                 gitc_error *err)
+gitc_status gitci_video_load_mode(const char *path, int n_frames, const gitc_image_params *params,
+                                  gitc_image *frames, int *n_total, int allow_seek, int *seeked,
+                                  gitc_error *err)
 {
     if (n_total)
         *n_total = 0;
     if (seeked)
         *seeked = 0;
     if (!path || !frames || n_frames <= 0)
-        return gitc_fail(err, GITC_ERR_ARGUMENT,
-                         "%s: video load needs a path, n_frames > 0 (got %d) and an output array",
-                         path ? path : "(null)", n_frames);
+        return gitci_fail(err, GITC_ERR_ARGUMENT,
+                          "%s: video load needs a path, n_frames > 0 (got %d) and an output array",
+                          path ? path : "(null)", n_frames);
     memset(frames, 0, sizeof *frames * (size_t)n_frames);
     gitc_status s = check_file(path, err);
     if (s)
@@ -697,18 +697,18 @@ gitc_status gitc_video_load_mode(const char *path, int n_frames, const gitc_imag
     return load_frames(path, NULL, 0, GITC_VIDEO_MAX_FRAMES, n_frames, &p, frames, n_total, err);
 }
 
-gitc_status gitc_video_load_memory(const void *data, size_t size, const char *name, int max_frames,
-                                   int n_frames, const gitc_image_params *params,
-                                   gitc_image *frames, int *n_total, gitc_error *err)
+gitc_status gitci_video_load_memory(const void *data, size_t size, const char *name, int max_frames,
+                                    int n_frames, const gitc_image_params *params,
+                                    gitc_image *frames, int *n_total, gitc_error *err)
 {
     if (n_total)
         *n_total = 0;
     if (!name)
         name = "video";
     if (!data || !frames || n_frames <= 0)
-        return gitc_fail(err, GITC_ERR_ARGUMENT,
-                         "%s: video load needs data, n_frames > 0 (got %d) and an output array",
-                         name, n_frames);
+        return gitci_fail(err, GITC_ERR_ARGUMENT,
+                          "%s: video load needs data, n_frames > 0 (got %d) and an output array",
+                          name, n_frames);
     memset(frames, 0, sizeof *frames * (size_t)n_frames);
     gitc_image_params p = params ? *params : gitc_image_default_params();
     return load_frames(name, data, size, max_frames, n_frames, &p, frames, n_total, err);
@@ -724,7 +724,7 @@ static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_
     gitc_image_params p = *params;
     int *want = malloc(sizeof *want * (size_t)n_frames);
     if (!want)
-        return gitc_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
+        return gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory", path);
 
     log_quiet_begin();
     decoder d = {.path = path, .max_pixels = p.max_pixels, .mem = mem, .mem_size = mem_size,
@@ -733,7 +733,7 @@ static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_
     gitc_status s = decode_pass(&d, &count, err);
     decoder_close(&d);
     if (!s && count.count == 0)
-        s = gitc_fail(err, GITC_ERR_FORMAT, "%s: no decodable video frames", path);
+        s = gitci_fail(err, GITC_ERR_FORMAT, "%s: no decodable video frames", path);
 
     frame_sink keep = {.n_want = n_frames, .frames = frames};
     if (!s) {
@@ -745,9 +745,9 @@ static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_
         decoder_close(&d2);
     }
     if (!s && keep.next < n_frames)
-        s = gitc_fail(err, GITC_ERR_FORMAT,
-                      "%s: the second decoding pass gave %d frames, the first %d", path,
-                      keep.count, count.count);
+        s = gitci_fail(err, GITC_ERR_FORMAT,
+                       "%s: the second decoding pass gave %d frames, the first %d", path,
+                       keep.count, count.count);
     sws_freeContext(keep.sws);
     log_quiet_end();
     free(want);
@@ -766,9 +766,9 @@ static gitc_status load_frames(const char *path, const uint8_t *mem, size_t mem_
 
 #else /* !GITC_HAVE_FFMPEG */
 
-gitc_status gitc_video_load_mode(const char *path, int n_frames, const gitc_image_params *params,
-                                 gitc_image *frames, int *n_total, int allow_seek, int *seeked,
-                                 gitc_error *err)
+gitc_status gitci_video_load_mode(const char *path, int n_frames, const gitc_image_params *params,
+                                  gitc_image *frames, int *n_total, int allow_seek, int *seeked,
+                                  gitc_error *err)
 {
     (void)n_frames;
     (void)params;
@@ -778,13 +778,13 @@ gitc_status gitc_video_load_mode(const char *path, int n_frames, const gitc_imag
         *seeked = 0;
     if (n_total)
         *n_total = 0;
-    return gitc_fail(err, GITC_ERR_UNSUPPORTED,
-                     "%s: this gitc was built without video support (FFmpeg)", path ? path : "video");
+    return gitci_fail(err, GITC_ERR_UNSUPPORTED,
+                      "%s: this gitc was built without video support (FFmpeg)", path ? path : "video");
 }
 
-gitc_status gitc_video_load_memory(const void *data, size_t size, const char *name, int max_frames,
-                                   int n_frames, const gitc_image_params *params,
-                                   gitc_image *frames, int *n_total, gitc_error *err)
+gitc_status gitci_video_load_memory(const void *data, size_t size, const char *name, int max_frames,
+                                    int n_frames, const gitc_image_params *params,
+                                    gitc_image *frames, int *n_total, gitc_error *err)
 {
     (void)data;
     (void)size;
@@ -794,15 +794,17 @@ gitc_status gitc_video_load_memory(const void *data, size_t size, const char *na
     (void)frames;
     if (n_total)
         *n_total = 0;
-    return gitc_fail(err, GITC_ERR_UNSUPPORTED,
-                     "%s: this gitc was built without video support (FFmpeg)", name ? name : "video");
+    return gitci_fail(err, GITC_ERR_UNSUPPORTED,
+                      "%s: this gitc was built without video support (FFmpeg)", name ? name : "video");
 }
 
 #endif /* GITC_HAVE_FFMPEG */
 
-/* The public entry: seeking allowed (see gitc_video_load_mode). */
+/* The public entry: seeking allowed (see gitci_video_load_mode). */
 gitc_status gitc_video_load(const char *path, int n_frames, const gitc_image_params *params,
                             gitc_image *frames, int *n_total, gitc_error *err)
 {
-    return gitc_video_load_mode(path, n_frames, params, frames, n_total, 1, NULL, err);
+    if (params && gitci_params_size_check(params->size, sizeof *params, "gitc_image_params", err) != GITC_OK)
+        return GITC_ERR_ARGUMENT;
+    return gitci_video_load_mode(path, n_frames, params, frames, n_total, 1, NULL, err);
 }

@@ -20,17 +20,17 @@ typedef struct zip_entry {
 typedef struct zip_archive {
     zip_entry *entries;   /* in central directory order */
     int n_entries;
-    zip_entry **by_name;  /* sorted by name, for zip_find */
+    zip_entry **by_name;  /* sorted by name, for gitci_zip_find */
 } zip_archive;
 
 /* Reads the central directory of the archive in buf[0, size). Every offset
  * and size is checked against the buffer; entries keep pointers into buf,
  * which must outlive the archive. `path` names the file in messages. */
-gitc_status zip_open(const uint8_t *buf, uint64_t size, const char *path, zip_archive *out,
-                     gitc_error *err);
-void zip_free(zip_archive *z);
+gitc_status gitci_zip_open(const uint8_t *buf, uint64_t size, const char *path, zip_archive *out,
+                           gitc_error *err);
+void gitci_zip_free(zip_archive *z);
 
 /* The entry of that exact name, or NULL. */
-const zip_entry *zip_find(const zip_archive *z, const char *name);
+const zip_entry *gitci_zip_find(const zip_archive *z, const char *name);
 
 #endif /* GITC_ZIP_H */

@@ -33,11 +33,11 @@ int main(int argc, char **argv){
   double be = 1e9, bt = 1e9, b2 = 1e9;
   gitc_generate_params p2 = p; p2.max_length = 2; p2.min_length = 2;
   for (int r = 0; r <= runs; r++) {
-    double a = cpu(); gitc_encode_image(s, px, vis, n_vis, proj, n_proj, &err); double b = cpu();
+    double a = cpu(); gitc_encode_image(s, px, npx, vis, n_vis, proj, n_proj, &err); double b = cpu();
     const float *pp = px; gitc_generation gen = {0};
-    double g0 = cpu(); gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err); double g1 = cpu();
+    double g0 = cpu(); gitc_generate(s, &pp, npx, NULL, NULL, 1, &p, &gen, &err); double g1 = cpu();
     gitc_generation_free(&gen);
-    double h0 = cpu(); gitc_generate(s, &pp, NULL, NULL, 1, &p2, &gen, &err); double h1 = cpu();
+    double h0 = cpu(); gitc_generate(s, &pp, npx, NULL, NULL, 1, &p2, &gen, &err); double h1 = cpu();
     gitc_generation_free(&gen);
     if (r && h1 - h0 < b2) b2 = h1 - h0;
     if (r) { if (b-a < be) be = b-a; if (g1-g0 < bt) bt = g1-g0; }

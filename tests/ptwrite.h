@@ -105,7 +105,7 @@ static ptw_buf ptw_pickle(const ptw_tensor *t, int n, const ptw_storage *s)
         ptw_put(&b, st, strlen(st));
         ptw_str(&b, key);
         ptw_str(&b, "cpu");
-        ptw_int(&b, (int64_t)(s[t[i].storage].nbytes / st_dtype_size(s[t[i].storage].dtype)));
+        ptw_int(&b, (int64_t)(s[t[i].storage].nbytes / gitci_st_dtype_size(s[t[i].storage].dtype)));
         ptw_u8(&b, 't');
         ptw_u8(&b, 'Q');
         ptw_int(&b, t[i].offset);

@@ -1,6 +1,7 @@
 /* Bad model folders get a clear message naming the file and the problem and a
  * non-zero status, never a crash; sharded checkpoints load like single files. */
 #include "check.h"
+#include "tensor_file.h"
 #include "model.h"
 
 #include <stdio.h>
@@ -36,7 +37,7 @@ static char *read_data(const char *rel, size_t *n)
 {
     char *d = NULL;
     gitc_error err = {0};
-    gitc_read_file(check_path(rel), &d, n, &err);
+    gitci_read_file(check_path(rel), &d, n, &err);
     return d;
 }
 
@@ -84,7 +85,7 @@ static void expect_fail(const char *what, const char *dir, gitc_status status, c
     gitc_model_free(m);
 }
 
-/* Rewrites the tiny model's tensors through st_writer: drops `drop`, adds `extra`,
+/* Rewrites the tiny model's tensors through the tools' safetensors writer: drops `drop`, adds `extra`,
  * relabels tensor `as_int` as I32, and with shard_split writes two shards and an index. */
 static void rewrite_model(const char *dir, const char *drop, const char *extra, const char *as_int,
                           int shard_split)
@@ -92,7 +93,7 @@ static void rewrite_model(const char *dir, const char *drop, const char *extra, 
     st_file *src = check_open_st(check_path("tests/data/tiny/tiny/model.safetensors"));
     if (!src)
         return;
-    st_writer *w[2] = {st_writer_new(), st_writer_new()};
+    tf_writer *w[2] = {tf_writer_new(), tf_writer_new()};
     gitc_error err = {0};
     char index[65536];
     size_t k = (size_t)snprintf(index, sizeof index, "{\"metadata\": {}, \"weight_map\": {");
@@ -101,15 +102,18 @@ static void rewrite_model(const char *dir, const char *drop, const char *extra, 
         if (drop && strcmp(t->name, drop) == 0)
             continue;
         int part = shard_split && i >= src->n_tensors / 2;
-        st_dtype dt = as_int && strcmp(t->name, as_int) == 0 ? ST_I32 : t->dtype;
-        st_writer_add(w[part], t->name, dt, t->ndim, t->shape, t->data, &err);
+        tf_dtype dt = TF_F32;
+        check_true(tf_dtype_parse(gitci_st_dtype_name(t->dtype), &dt), "%s: dtype", t->name);
+        if (as_int && strcmp(t->name, as_int) == 0)
+            dt = TF_I32;
+        tf_writer_add(w[part], t->name, dt, t->ndim, t->shape, t->data, &err);
         k += (size_t)snprintf(index + k, sizeof index - k, "%s\"%s\": \"model-0000%d-of-00002.safetensors\"",
                               k > 40 ? ", " : "", t->name, part + 1);
     }
     if (extra) {
         float v[2] = {1, 2};
         int64_t shape[1] = {2};
-        st_writer_add(w[0], extra, ST_F32, 1, shape, v, &err);
+        tf_writer_add(w[0], extra, TF_F32, 1, shape, v, &err);
     }
     char path[1200];
     if (shard_split) {
@@ -117,15 +121,15 @@ static void rewrite_model(const char *dir, const char *drop, const char *extra, 
         write_bytes(dir, "model.safetensors.index.json", index, strlen(index));
         for (int p = 0; p < 2; p++) {
             snprintf(path, sizeof path, "%s/model-0000%d-of-00002.safetensors", dir, p + 1);
-            st_writer_write(w[p], path, &err);
+            tf_writer_write(w[p], path, &err);
         }
     } else {
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
-        st_writer_write(w[0], path, &err);
+        tf_writer_write(w[0], path, &err);
     }
-    st_writer_free(w[0]);
-    st_writer_free(w[1]);
-    st_close(src);
+    tf_writer_free(w[0]);
+    tf_writer_free(w[1]);
+    gitci_st_close(src);
 }
 
 int main(int argc, char **argv)
@@ -236,8 +240,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < 3 * 30 * 30; i++)
             px[i] = (float)((i * 7919) % 200) / 100.0f - 1.0f;
         int32_t ids[5] = {101, 200, 300, 400, 500};
-        if (check_true(sa && sb && gitc_forward(sa, px, ids, 5, NULL, 0, la, sizeof la / sizeof la[0], NULL, &err) == GITC_OK &&
-                           gitc_forward(sb, px, ids, 5, NULL, 0, lb, sizeof lb / sizeof lb[0], NULL, &err) == GITC_OK,
+        if (check_true(sa && sb && gitc_forward(sa, px, sizeof px / sizeof px[0], ids, 5, NULL, 0, la, sizeof la / sizeof la[0], NULL, &err) == GITC_OK &&
+                           gitc_forward(sb, px, sizeof px / sizeof px[0], ids, 5, NULL, 0, lb, sizeof lb / sizeof lb[0], NULL, &err) == GITC_OK,
                        "forward: %s", err.message))
             check_close("sharded vs single-file logits", la, lb, 5 * 1000, 0.0);
     }

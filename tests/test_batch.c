@@ -48,6 +48,7 @@ int main(int argc, char **argv)
                     pixels_of(m, "shapes_2_300x400.png")};
     if (!s || !px[0] || !px[1] || !px[2])
         return check_done("test_batch");
+    size_t npx = gitc_model_pixel_floats(m); /* what pixels_of wrote for each */
 
     /* Four requests: greedy, sampling (2 sequences), beam search, VQA. */
     gitc_generate_params p[N_REQ];
@@ -67,7 +68,7 @@ int main(int argc, char **argv)
     gitc_generation alone[N_REQ];
     for (int i = 0; i < N_REQ; i++) {
         const int32_t *pr = req_prompt[i];
-        check_true(gitc_generate(s, &req_px[i], pr ? &pr : NULL, &req_np[i], 1, &p[i], &alone[i], &err) == GITC_OK,
+        check_true(gitc_generate(s, &req_px[i], npx, pr ? &pr : NULL, &req_np[i], 1, &p[i], &alone[i], &err) == GITC_OK,
                    "alone %d: %s", i, err.message);
     }
     /* Requests added together share one decoder pass per step, their
@@ -78,7 +79,7 @@ int main(int argc, char **argv)
         gitc_generation g3 = {0};
         gitc_session_stats st;
         gitc_session_stats_reset(s);
-        if (check_true(gitc_generate(s, three, NULL, NULL, 3, &p[0], &g3, &err) == GITC_OK, "3 captions: %s",
+        if (check_true(gitc_generate(s, three, npx, NULL, NULL, 3, &p[0], &g3, &err) == GITC_OK, "3 captions: %s",
                        err.message)) {
             int longest = 0;
             for (int i = 0; i < g3.n_sequences; i++)
@@ -104,11 +105,11 @@ int main(int argc, char **argv)
     for (int step = 0; b; step++) {
         for (int i = 0; i < N_REQ; i++)
             if (join_at[i] == step) {
-                check_true(gitc_batch_add(b, req_px[i], req_prompt[i], req_np[i], &p[i], &id[i], &err) == GITC_OK,
+                check_true(gitc_batch_add(b, req_px[i], npx, req_prompt[i], req_np[i], &p[i], &id[i], &err) == GITC_OK,
                            "add %d: %s", i, err.message);
             }
         if (step == 1)
-            check_true(gitc_batch_add(b, px[2], NULL, 1, &p[0], &cancelled, &err) == GITC_OK, "add: %s", err.message);
+            check_true(gitc_batch_add(b, px[2], npx, NULL, 1, &p[0], &cancelled, &err) == GITC_OK, "add: %s", err.message);
         if (step == 4) {
             int before = gitc_batch_live_rows(b);
             check_true(gitc_batch_cancel(b, cancelled) == GITC_OK, "cancel a live request");
@@ -178,7 +179,7 @@ int main(int argc, char **argv)
     gitc_batch *small = NULL;
     int dummy = 0;
     check_true(gitc_batch_create(s, 2, &small, &err) == GITC_OK, "small batch: %s", err.message);
-    check_true(gitc_batch_add(small, px[0], NULL, 1, &p[2], &dummy, &err) == GITC_ERR_LIMIT && dummy == -1,
+    check_true(gitc_batch_add(small, px[0], npx, NULL, 1, &p[2], &dummy, &err) == GITC_ERR_LIMIT && dummy == -1,
                "beam 3 in a 2-row batch: %s", err.message);
     check_true(gitc_batch_live_rows(small) == 0, "a refused request leaves no rows");
     check_true(gitc_batch_create(s, 0, &(gitc_batch *){NULL}, &err) == GITC_ERR_ARGUMENT, "0 rows: %s", err.message);
@@ -194,7 +195,7 @@ int main(int argc, char **argv)
         ps.num_return_sequences = 64;
         ps.max_length = 12;
         gitc_generation g = {0};
-        if (check_true(gitc_generate(s, many, NULL, NULL, N_IN, &ps, &g, &err) == GITC_OK, "65 x 64 rows: %s",
+        if (check_true(gitc_generate(s, many, npx, NULL, NULL, N_IN, &ps, &g, &err) == GITC_OK, "65 x 64 rows: %s",
                        err.message) &&
             check_true(g.n_sequences == N_IN * 64, "65 x 64 rows: %d sequences", g.n_sequences)) {
             int same = 1;

@@ -26,20 +26,6 @@ static char tmp_dir[2048];
 /* The reference: examples.json's "images" and "videos". */
 static cJSON *examples;
 
-/* What one run of the binary gave. */
-typedef struct run_result {
-    int status; /* exit status, or -1 when it did not exit normally */
-    char *out;  /* stdout (caller frees) */
-    char *err;  /* stderr */
-} run_result;
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
 static char *tmp_path(const char *name)
 {
     static char buf[8][4096];
@@ -47,92 +33,6 @@ static char *tmp_path(const char *name)
     char *p = buf[k++ & 7];
     snprintf(p, sizeof buf[0], "%s/%s", tmp_dir, name);
     return p;
-}
-
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
-static int write_all(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t w = fwrite(data, 1, n, f);
-    return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
-/* Runs gitc with argv (argv[0] = the binary, NULL-terminated). `env` holds
- * "NAME=value" settings (NULL-terminated, may be NULL); the HuggingFace and
- * GITC_MODEL_DIR variables are cleared first so the host's settings do not
- * leak in. `input` (may be NULL) is fed on stdin. */
-static void run_argv(run_result *r, const char *const *env, const char *input,
-                     const char *const *argv)
-{
-    char *out_path = strdup(tmp_path("stdout.txt"));
-    char *err_path = strdup(tmp_path("stderr.txt"));
-    char *in_path = strdup(tmp_path("stdin.txt"));
-    write_all(in_path, input ? input : "", input ? strlen(input) : 0);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int in = open(in_path, O_RDONLY);
-        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0) _exit(127);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        unsetenv("GITC_MODEL_DIR");
-        unsetenv("HF_HUB_CACHE");
-        unsetenv("HUGGINGFACE_HUB_CACHE");
-        unsetenv("HF_HOME");
-        for (int i = 0; env && env[i]; i++) putenv((char *)env[i]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int st = 0;
-    r->status = -1;
-    if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st)) r->status = WEXITSTATUS(st);
-    r->out = read_all(out_path);
-    r->err = read_all(err_path);
-    /* Under -DGITC_SANITIZE=ON the binary reports leaks and errors on stderr. */
-    check_true(!strstr(r->err, "Sanitizer") && !strstr(r->err, "runtime error:"),
-               "gitc %s ran clean under the sanitizers: %s", argv[1] ? argv[1] : "", r->err);
-    free(out_path);
-    free(err_path);
-    free(in_path);
-}
-
-/* Runs gitc with the arguments that follow `input` (NULL-terminated). */
-static void run_gitc(run_result *r, const char *const *env, const char *input, ...)
-{
-    const char *argv[MAX_ARGS + 2];
-    int argc = 0;
-    argv[argc++] = gitc_bin;
-    va_list ap;
-    va_start(ap, input);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && argc < MAX_ARGS) argv[argc++] = a;
-    va_end(ap);
-    argv[argc] = NULL;
-    run_argv(r, env, input, argv);
-}
-
-/* Prints the command's stderr when a check on it failed (helps debugging). */
-static void show_on_failure(int ok, const char *what, const run_result *r)
-{
-    if (!ok)
-        printf("  [%s] exit %d\n  stdout: %s\n  stderr: %s\n", what, r->status, r->out, r->err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -235,26 +135,26 @@ static void test_help(void)
 {
     static const char *const cmds[] = {"caption", "ask", "video", "preprocess", "tokenize",
                                        "detokenize", "forward", "synth", "bench"};
-    run_result r;
-    run_gitc(&r, NULL, NULL, "--help", NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "--help", NULL);
     check_true(r.status == 0 && strstr(r.out, "caption") && strstr(r.out, "Example"),
                "gitc --help: exit 0 and lists the commands with examples (exit %d)", r.status);
-    run_free(&r);
-    run_gitc(&r, NULL, NULL, "--version", NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "--version", NULL);
     check_true(r.status == 0 && strstr(r.out, GITC_VERSION), "gitc --version prints %s",
                GITC_VERSION);
-    run_free(&r);
+    check_run_free(&r);
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        run_gitc(&r, NULL, NULL, cmds[i], "--help", NULL);
+        check_run_gitc(&r, NULL, cmds[i], "--help", NULL);
         int ok = check_true(r.status == 0 && strstr(r.out, "Usage: gitc") &&
                                 strstr(r.out, "Example"),
                             "gitc %s --help: exit 0, usage and an example", cmds[i]);
-        show_on_failure(ok, cmds[i], &r);
-        run_free(&r);
+        check_run_show(ok, cmds[i], &r);
+        check_run_free(&r);
     }
-    run_gitc(&r, NULL, NULL, "nosuchcommand", NULL);
+    check_run_gitc(&r, NULL, "nosuchcommand", NULL);
     check_true(r.status == 2, "unknown command: exit %d, want 2", r.status);
-    run_free(&r);
+    check_run_free(&r);
     printf("%-60s done\n", "help, version, unknown command");
 }
 
@@ -265,13 +165,13 @@ static void test_caption(void)
     int argc = 5;
     for (int i = 0; i < N_IMAGES; i++) argv[argc++] = image_path(i);
     argv[argc] = NULL;
-    run_result r;
-    run_argv(&r, NULL, NULL, argv);
-    show_on_failure(check_true(r.status == 0, "caption --json batch: exit %d", r.status),
+    check_run r;
+    check_run_argv(&r, NULL, argv);
+    check_run_show(check_true(r.status == 0, "caption --json batch: exit %d", r.status),
                     "caption batch", &r);
     check_json_texts("caption greedy max_length 30 (8 images, --json)", r.out, N_IMAGES, "text",
                      "greedy_text");
-    run_free(&r);
+    check_run_free(&r);
 
     /* Beam search. */
     const char *beam_argv[MAX_ARGS] = {gitc_bin, "caption", "--beams", "3", "--max-length",
@@ -279,14 +179,14 @@ static void test_caption(void)
     argc = 7;
     for (int i = 0; i < N_IMAGES; i++) beam_argv[argc++] = image_path(i);
     beam_argv[argc] = NULL;
-    run_argv(&r, NULL, NULL, beam_argv);
+    check_run_argv(&r, NULL, beam_argv);
     check_true(r.status == 0, "caption --beams 3 batch: exit %d", r.status);
     check_json_texts("caption 3 beams max_length 30 (8 images, --json)", r.out, N_IMAGES, "text",
                      "beam3_text");
-    run_free(&r);
+    check_run_free(&r);
 
     /* Three beams returned: the best one first, equal to the single beam-search caption. */
-    run_gitc(&r, NULL, NULL, "caption", "--beams", "3", "--num-return-sequences", "3",
+    check_run_gitc(&r, NULL, "caption", "--beams", "3", "--num-return-sequences", "3",
              "--max-length", "30", "--json", image_path(1), NULL);
     cJSON *line = NULL;
     int nl = parse_json_lines(r.out, &line, 1);
@@ -298,33 +198,33 @@ static void test_caption(void)
                              !strcmp(first->valuestring,
                                      ref_string(image_ref(image_path(1)), "beam3_text")),
                          "caption --num-return-sequences 3: 3 texts, the first = beam3_text");
-    show_on_failure(ok3, "num-return-sequences", &r);
+    check_run_show(ok3, "num-return-sequences", &r);
     printf("%-60s %s\n", "caption --beams 3 --num-return-sequences 3", ok3 ? "ok" : "FAILED");
     free_lines(&line, nl);
-    run_free(&r);
+    check_run_free(&r);
 
     /* One image, plain text: the caption alone. No -m: the embedded model. */
     const cJSON *ref = image_ref(image_path(0));
     char want[512];
     snprintf(want, sizeof want, "%s\n", ref_string(ref, "greedy_text"));
-    run_gitc(&r, NULL, NULL, "caption", "--max-length", "30", image_path(0), NULL);
+    check_run_gitc(&r, NULL, "caption", "--max-length", "30", image_path(0), NULL);
     int ok = check_true(r.status == 0 && !strcmp(r.out, want),
                         "caption one image: \"%s\", want \"%s\"", r.out, want);
-    show_on_failure(ok, "caption one", &r);
+    check_run_show(ok, "caption one", &r);
     printf("%-60s %s\n", "caption one image, plain output", ok ? "identical" : "DIFFERENT");
-    run_free(&r);
+    check_run_free(&r);
 
     /* Two images, plain text: "FILE: caption" lines. */
-    run_gitc(&r, NULL, NULL, "caption", "--max-length", "30", "--threads", "1", image_path(1),
+    check_run_gitc(&r, NULL, "caption", "--max-length", "30", "--threads", "1", image_path(1),
              image_path(2), NULL);
     char want2[2048];
     snprintf(want2, sizeof want2, "%s: %s\n%s: %s\n", image_path(1),
              ref_string(image_ref(image_path(1)), "greedy_text"), image_path(2),
              ref_string(image_ref(image_path(2)), "greedy_text"));
     ok = check_true(r.status == 0 && !strcmp(r.out, want2), "caption two images: FILE: text lines");
-    show_on_failure(ok, "caption two", &r);
+    check_run_show(ok, "caption two", &r);
     printf("%-60s %s\n", "caption two images, FILE: text lines", ok ? "identical" : "DIFFERENT");
-    run_free(&r);
+    check_run_free(&r);
 }
 
 /* VQA answers of the 8 images to the reference question. */
@@ -336,8 +236,8 @@ static void test_ask(void)
     for (int i = 0; i < N_IMAGES; i++) argv[argc++] = image_path(i);
     argv[argc++] = question;
     argv[argc] = NULL;
-    run_result r;
-    run_argv(&r, NULL, NULL, argv);
+    check_run r;
+    check_run_argv(&r, NULL, argv);
     check_true(r.status == 0, "ask --json batch: exit %d", r.status);
     check_json_texts("ask \"what color is the background?\" (8 images)", r.out, N_IMAGES,
                      "answer", "vqa_answer");
@@ -348,16 +248,16 @@ static void test_ask(void)
                        !strcmp(ref_string(lines[i], "text"), ref_string(lines[i], "answer")),
                    "ask --json line %d has the question and text = answer", i + 1);
     free_lines(lines, n);
-    run_free(&r);
+    check_run_free(&r);
 
     const cJSON *ref = image_ref(image_path(3));
     char want[256];
     snprintf(want, sizeof want, "%s\n", ref_string(ref, "vqa_answer"));
-    run_gitc(&r, NULL, NULL, "ask", image_path(3), question, NULL);
+    check_run_gitc(&r, NULL, "ask", image_path(3), question, NULL);
     int ok = check_true(r.status == 0 && !strcmp(r.out, want), "ask one image: \"%s\", want \"%s\"",
                         r.out, want);
-    show_on_failure(ok, "ask one", &r);
-    run_free(&r);
+    check_run_show(ok, "ask one", &r);
+    check_run_free(&r);
 }
 
 /* The three 4-frame clips with --frames, and the H.264 file. */
@@ -379,36 +279,36 @@ static void test_video(void)
             argv[argc++] = frames[k++];
         }
         argv[argc] = NULL;
-        run_result r;
-        run_argv(&r, NULL, NULL, argv);
+        check_run r;
+        check_run_argv(&r, NULL, argv);
         char want[256];
         snprintf(want, sizeof want, "%s\n", ref_string(v, "greedy_text"));
         int ok = check_true(r.status == 0 && !strcmp(r.out, want),
                             "video --frames clip %d: \"%s\", want \"%s\"", n, r.out, want);
-        show_on_failure(ok, "video --frames", &r);
+        check_run_show(ok, "video --frames", &r);
         same += ok;
         n++;
-        run_free(&r);
+        check_run_free(&r);
     }
     printf("%-60s %d/%d texts identical\n", "video --frames (3 clips of 4 PNG frames)", same, n);
 
     /* Too few frames: a usage error that says how many the model takes. */
-    run_result r;
-    run_gitc(&r, NULL, NULL, "video", "--frames", check_path("examples/clip0_frame0.png"), NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "video", "--frames", check_path("examples/clip0_frame0.png"), NULL);
     check_true(r.status == 2 && strstr(r.err, "4"),
                "video --frames with 1 frame: exit %d (want 2), message names 4 frames", r.status);
-    run_free(&r);
+    check_run_free(&r);
 
     /* git_shapes_video_greedy_text of moving_square_h264.mp4 in
      * shared/reference/video/video_refs.json. */
     const char *want = "a blue square moving to the right on a white background\n";
-    run_gitc(&r, NULL, NULL, "video", "--max-length", "30",
+    check_run_gitc(&r, NULL, "video", "--max-length", "30",
              check_path("examples/moving_square_h264.mp4"), NULL);
     int ok = check_true(r.status == 0 && !strcmp(r.out, want),
                         "video moving_square_h264.mp4: \"%s\", want \"%s\"", r.out, want);
-    show_on_failure(ok, "video mp4", &r);
+    check_run_show(ok, "video mp4", &r);
     printf("%-60s %s\n", "video examples/moving_square_h264.mp4", ok ? "identical" : "DIFFERENT");
-    run_free(&r);
+    check_run_free(&r);
 }
 
 /* A batch with a truncated JPEG and a non-image goes on and exits 1. */
@@ -427,13 +327,13 @@ static void test_bad_inputs(void)
     }
     char *truncated = strdup(tmp_path("truncated.jpg"));
     char *garbage = strdup(tmp_path("not_an_image.png"));
-    check_true(good && write_all(truncated, good, n / 2) == 0, "write a truncated JPEG");
+    check_true(good && check_write_file(truncated, good, n / 2) == 0, "write a truncated JPEG");
     const char text[] = "this is not a PNG file\n";
-    check_true(write_all(garbage, text, sizeof text - 1) == 0, "write a non-image file");
+    check_true(check_write_file(garbage, text, sizeof text - 1) == 0, "write a non-image file");
     free(good);
 
-    run_result r;
-    run_gitc(&r, NULL, NULL, "caption", "--max-length", "30", "--json", image_path(0), truncated,
+    check_run r;
+    check_run_gitc(&r, NULL, "caption", "--max-length", "30", "--json", image_path(0), truncated,
              garbage, image_path(2), NULL);
     cJSON *lines[8];
     int nl = parse_json_lines(r.out, lines, 8);
@@ -454,19 +354,19 @@ static void test_bad_inputs(void)
                              ref_string(lines[i], "text"));
         }
     }
-    show_on_failure(ok, "bad inputs --json", &r);
+    check_run_show(ok, "bad inputs --json", &r);
     free_lines(lines, nl);
-    run_free(&r);
+    check_run_free(&r);
 
     /* Plain output: the errors on stderr, the captions on stdout. */
-    run_gitc(&r, NULL, NULL, "caption", "--max-length", "30", truncated, image_path(0), NULL);
+    check_run_gitc(&r, NULL, "caption", "--max-length", "30", truncated, image_path(0), NULL);
     ok = check_true(r.status == 1 && strstr(r.err, "truncated.jpg") &&
                         strstr(r.out, ref_string(image_ref(image_path(0)), "greedy_text")) &&
                         !strstr(r.out, "truncated.jpg"),
                     "plain batch with a truncated JPEG: error on stderr, caption on stdout");
-    show_on_failure(ok, "bad inputs plain", &r);
+    check_run_show(ok, "bad inputs plain", &r);
     printf("%-60s %s\n", "batches with a truncated JPEG and a non-image", ok ? "ok" : "FAILED");
-    run_free(&r);
+    check_run_free(&r);
     free(truncated);
     free(garbage);
 }
@@ -484,10 +384,10 @@ static void test_dir_and_stdin(void)
     unlink(b);
     check_true(symlink(image_path(0), b) == 0 && symlink(image_path(2), a) == 0,
                "make a folder of two images");
-    write_all(txt, "not an image\n", 13);
+    check_write_file(txt, "not an image\n", 13);
 
-    run_result r;
-    run_gitc(&r, NULL, NULL, "caption", "--max-length", "30", "--json", dir, NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "caption", "--max-length", "30", "--json", dir, NULL);
     cJSON *lines[8];
     int n = parse_json_lines(r.out, lines, 8);
     int ok = check_true(r.status == 0 && n == 2, "caption FOLDER: exit %d, %d lines (want 0, 2)",
@@ -503,21 +403,21 @@ static void test_dir_and_stdin(void)
                         ref_string(image_ref(image_path(0)), "greedy_text")),
             "folder captions match the reference");
     }
-    show_on_failure(ok, "caption folder", &r);
+    check_run_show(ok, "caption folder", &r);
     free_lines(lines, n);
-    run_free(&r);
+    check_run_free(&r);
 
     char list[8192];
     snprintf(list, sizeof list, "%s\n\n%s\n", image_path(4), image_path(5));
-    run_gitc(&r, NULL, list, "caption", "--max-length", "30", "-", NULL);
+    check_run_gitc(&r, &(check_run_io){.input = list}, "caption", "--max-length", "30", "-", NULL);
     char want[8192];
     snprintf(want, sizeof want, "%s: %s\n%s: %s\n", image_path(4),
              ref_string(image_ref(image_path(4)), "greedy_text"), image_path(5),
              ref_string(image_ref(image_path(5)), "greedy_text"));
     ok = check_true(r.status == 0 && !strcmp(r.out, want), "caption - (paths on stdin)");
-    show_on_failure(ok, "caption stdin", &r);
+    check_run_show(ok, "caption stdin", &r);
     printf("%-60s %s\n", "caption of a folder and of a stdin list", ok ? "ok" : "FAILED");
-    run_free(&r);
+    check_run_free(&r);
     free(dir);
 }
 
@@ -569,14 +469,14 @@ static void test_hub_cache(void)
     char env_empty[4200];
     snprintf(env_empty, sizeof env_empty, "HF_HUB_CACHE=%s", empty);
     const char *env1[] = {env_empty, NULL};
-    run_result r;
-    run_gitc(&r, env1, NULL, "caption", "-m", "microsoft/git-base-coco", image_path(0), NULL);
+    check_run r;
+    check_run_gitc(&r, &(check_run_io){.env = env1}, "caption", "-m", "microsoft/git-base-coco", image_path(0), NULL);
     int ok = check_true(r.status != 0 &&
                             strstr(r.err, "huggingface-cli download microsoft/git-base-coco"),
                         "missing hub model: exit %d, download hint on stderr", r.status);
-    show_on_failure(ok, "missing hub model", &r);
+    check_run_show(ok, "missing hub model", &r);
     printf("%-60s %s\n", "missing hub id: download hint", ok ? "ok" : "FAILED");
-    run_free(&r);
+    check_run_free(&r);
 
     /* models--x--y with refs/main = abc and an older snapshot beside it. */
     char *hub = strdup(tmp_path("hub"));
@@ -589,7 +489,7 @@ static void test_hub_cache(void)
     snprintf(path, sizeof path, "%s/models--x--y/refs", hub);
     make_dirs(path);
     snprintf(path, sizeof path, "%s/models--x--y/refs/main", hub);
-    write_all(path, "abc", 3);
+    check_write_file(path, "abc", 3);
     /* models--x--z: a single snapshot and no refs. */
     snprintf(path, sizeof path, "%s/models--x--z/snapshots/only", hub);
     make_dirs(path);
@@ -601,16 +501,16 @@ static void test_hub_cache(void)
     const char *want = ref_string(image_ref(image_path(0)), "greedy_text");
     char want_line[512];
     snprintf(want_line, sizeof want_line, "%s\n", want);
-    run_gitc(&r, env2, NULL, "caption", "-m", "x/y", "--max-length", "30", image_path(0), NULL);
+    check_run_gitc(&r, &(check_run_io){.env = env2}, "caption", "-m", "x/y", "--max-length", "30", image_path(0), NULL);
     ok = check_true(r.status == 0 && !strcmp(r.out, want_line),
                     "hub id x/y from a fake cache (refs/main): \"%s\"", r.out);
-    show_on_failure(ok, "fake cache x/y", &r);
-    run_free(&r);
-    run_gitc(&r, env2, NULL, "caption", "-m", "x/z", "--max-length", "30", image_path(0), NULL);
+    check_run_show(ok, "fake cache x/y", &r);
+    check_run_free(&r);
+    check_run_gitc(&r, &(check_run_io){.env = env2}, "caption", "-m", "x/z", "--max-length", "30", image_path(0), NULL);
     ok &= check_true(r.status == 0 && !strcmp(r.out, want_line),
                      "hub id x/z from a fake cache (one snapshot): \"%s\"", r.out);
-    show_on_failure(ok, "fake cache x/z", &r);
-    run_free(&r);
+    check_run_show(ok, "fake cache x/z", &r);
+    check_run_free(&r);
 
     /* HF_HOME/hub is the cache when HF_HUB_CACHE is unset. */
     char *home = strdup(tmp_path("hfhome"));
@@ -621,12 +521,12 @@ static void test_hub_cache(void)
     char env_home[4200];
     snprintf(env_home, sizeof env_home, "HF_HOME=%s", home);
     const char *env3[] = {env_home, NULL};
-    run_gitc(&r, env3, NULL, "caption", "-m", "x/y", "--max-length", "30", image_path(0), NULL);
+    check_run_gitc(&r, &(check_run_io){.env = env3}, "caption", "-m", "x/y", "--max-length", "30", image_path(0), NULL);
     ok &= check_true(r.status == 0 && !strcmp(r.out, want_line), "hub id via HF_HOME/hub");
-    show_on_failure(ok, "HF_HOME", &r);
+    check_run_show(ok, "HF_HOME", &r);
     printf("%-60s %s\n", "hub ids from a fake cache (refs/main, one snapshot, HF_HOME)",
            ok ? "ok" : "FAILED");
-    run_free(&r);
+    check_run_free(&r);
 
     /* GITC_MODEL_DIR replaces the embedded models folder. */
     char *models = strdup(tmp_path("models"));
@@ -637,23 +537,23 @@ static void test_hub_cache(void)
     char env_models[4200];
     snprintf(env_models, sizeof env_models, "GITC_MODEL_DIR=%s", models);
     const char *env4[] = {env_models, NULL};
-    run_gitc(&r, env4, NULL, "caption", "--max-length", "30", image_path(0), NULL);
+    check_run_gitc(&r, &(check_run_io){.env = env4}, "caption", "--max-length", "30", image_path(0), NULL);
     ok = check_true(r.status == 0 && !strcmp(r.out, want_line), "GITC_MODEL_DIR default model");
-    show_on_failure(ok, "GITC_MODEL_DIR", &r);
-    run_free(&r);
+    check_run_show(ok, "GITC_MODEL_DIR", &r);
+    check_run_free(&r);
     snprintf(env_models, sizeof env_models, "GITC_MODEL_DIR=%s", empty);
-    run_gitc(&r, env4, NULL, "caption", image_path(0), NULL);
+    check_run_gitc(&r, &(check_run_io){.env = env4}, "caption", image_path(0), NULL);
     ok &= check_true(r.status == 1 && strstr(r.err, "git-shapes"),
                      "GITC_MODEL_DIR without git-shapes: exit %d, message names it", r.status);
-    show_on_failure(ok, "GITC_MODEL_DIR empty", &r);
+    check_run_show(ok, "GITC_MODEL_DIR empty", &r);
     printf("%-60s %s\n", "GITC_MODEL_DIR", ok ? "ok" : "FAILED");
-    run_free(&r);
+    check_run_free(&r);
 
     /* Neither a folder nor a hub id. */
-    run_gitc(&r, NULL, NULL, "caption", "-m", "./no/such/folder", image_path(0), NULL);
+    check_run_gitc(&r, NULL, "caption", "-m", "./no/such/folder", image_path(0), NULL);
     check_true(r.status == 1 && strstr(r.err, "no/such/folder"),
                "-m ./no/such/folder: exit %d, message names it", r.status);
-    run_free(&r);
+    check_run_free(&r);
     free(empty);
     free(hub);
     free(home);
@@ -684,22 +584,22 @@ static void test_usage_errors(void)
         for (int k = 0; k < 4 && cases[i][k]; k++) argv[argc++] = cases[i][k];
         if (cases[i][1] || strcmp(cases[i][0], "--max-length")) argv[argc++] = image_path(0);
         argv[argc] = NULL;
-        run_result r;
-        run_argv(&r, NULL, NULL, argv);
+        check_run r;
+        check_run_argv(&r, NULL, argv);
         int ok = check_true(r.status == 2 && strlen(r.err) > 10,
                             "caption %s %s: exit %d (want 2) with a message", cases[i][0],
                             cases[i][1] ? cases[i][1] : "", r.status);
-        show_on_failure(ok, cases[i][0], &r);
+        check_run_show(ok, cases[i][0], &r);
         good += ok;
-        run_free(&r);
+        check_run_free(&r);
     }
-    run_result r;
-    run_gitc(&r, NULL, NULL, "ask", image_path(0), NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "ask", image_path(0), NULL);
     good += check_true(r.status == 2, "ask without a question: exit %d, want 2", r.status);
-    run_free(&r);
-    run_gitc(&r, NULL, NULL, "caption", NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "caption", NULL);
     good += check_true(r.status == 2, "caption without inputs: exit %d, want 2", r.status);
-    run_free(&r);
+    check_run_free(&r);
     printf("%-60s %d/%d exit 2\n", "usage errors", good, n + 2);
 }
 
@@ -710,8 +610,8 @@ static void test_tokenize(void)
     const char *text = ref_string(ref, "greedy_text");
     int32_t want[64];
     int n_want = check_json_ids(ref, "greedy_ids", want, 64);
-    run_result r;
-    run_gitc(&r, NULL, NULL, "tokenize", text, NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "tokenize", text, NULL);
     int32_t got[64];
     int n_got = 0;
     for (char *s = r.out, *end; n_got < 64; s = end) {
@@ -721,9 +621,9 @@ static void test_tokenize(void)
     }
     check_true(r.status == 0, "tokenize: exit %d", r.status);
     check_ids("tokenize greedy_text == greedy_ids", got, n_got, want, n_want);
-    run_free(&r);
+    check_run_free(&r);
 
-    run_gitc(&r, NULL, NULL, "tokenize", "--json", "--no-special", text, NULL);
+    check_run_gitc(&r, NULL, "tokenize", "--json", "--no-special", text, NULL);
     cJSON *o = cJSON_Parse(r.out);
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(o, "ids");
     const cJSON *toks = cJSON_GetObjectItemCaseSensitive(o, "tokens");
@@ -743,22 +643,22 @@ static void test_tokenize(void)
     for (int i = 0; i < n_want; i++)
         snprintf(ids_text + strlen(ids_text), sizeof ids_text - strlen(ids_text), "%s%d",
                  i ? " " : "", (int)want[i]);
-    run_free(&r);
-    run_gitc(&r, NULL, ids_text, "detokenize", NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, &(check_run_io){.input = ids_text}, "detokenize", NULL);
     char line[512];
     snprintf(line, sizeof line, "%s\n", text);
     int ok = check_true(r.status == 0 && !strcmp(r.out, line), "detokenize (stdin): \"%s\"", r.out);
-    run_free(&r);
-    run_gitc(&r, NULL, NULL, "detokenize", "--keep-special", "[101, 104, 118, 102]", NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "detokenize", "--keep-special", "[101, 104, 118, 102]", NULL);
     ok &= check_true(r.status == 0 && !strcmp(r.out, "[CLS] a large [SEP]\n"),
                      "detokenize --keep-special: \"%s\"", r.out);
-    run_free(&r);
-    run_gitc(&r, NULL, NULL, "detokenize", "1000000", NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "detokenize", "1000000", NULL);
     ok &= check_true(r.status == 1, "detokenize of an unknown id: exit %d, want 1", r.status);
-    run_free(&r);
-    run_gitc(&r, NULL, NULL, "detokenize", "12abc", NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "detokenize", "12abc", NULL);
     ok &= check_true(r.status == 2, "detokenize of a non-number: exit %d, want 2", r.status);
-    run_free(&r);
+    check_run_free(&r);
     printf("%-60s %s\n", "tokenize / detokenize round trip", ok ? "ok" : "FAILED");
 }
 
@@ -767,18 +667,18 @@ static void test_preprocess(void)
 {
     char *out = strdup(tmp_path("pixels.safetensors"));
     unlink(out);
-    run_result r;
-    run_gitc(&r, NULL, NULL, "preprocess", "--out", out, image_path(1), image_path(7), NULL);
-    show_on_failure(check_true(r.status == 0, "preprocess: exit %d", r.status), "preprocess", &r);
-    run_free(&r);
+    check_run r;
+    check_run_gitc(&r, NULL, "preprocess", "--out", out, image_path(1), image_path(7), NULL);
+    check_run_show(check_true(r.status == 0, "preprocess: exit %d", r.status), "preprocess", &r);
+    check_run_free(&r);
     st_file *f = NULL;
     gitc_error err = {0};
-    if (!check_true(st_open(out, &f, &err) == GITC_OK, "preprocess output opens: %s",
+    if (!check_true(gitci_st_open(out, &f, &err) == GITC_OK, "preprocess output opens: %s",
                     err.message)) {
         free(out);
         return;
     }
-    const st_tensor *t = st_find(f, "pixel_values");
+    const st_tensor *t = gitci_st_find(f, "pixel_values");
     int shape_ok = t && t->dtype == ST_F32 && t->ndim == 4 && t->shape[0] == 2 &&
                    t->shape[1] == 3 && t->shape[2] == 224 && t->shape[3] == 224;
     check_true(shape_ok, "pixel_values is F32 [2,3,224,224]");
@@ -802,18 +702,18 @@ static void test_preprocess(void)
         free(want);
     }
     gitc_processor_free(proc);
-    st_close(f);
+    gitci_st_close(f);
 
     /* A bad image: reported, nothing written. */
     char *bad = strdup(tmp_path("not_an_image.png"));
     unlink(out);
-    run_gitc(&r, NULL, NULL, "preprocess", "-o", out, image_path(0), bad, NULL);
+    check_run_gitc(&r, NULL, "preprocess", "-o", out, image_path(0), bad, NULL);
     check_true(r.status == 1 && access(out, F_OK) != 0 && strstr(r.err, "not_an_image.png"),
                "preprocess with a bad image: exit %d (want 1), no file written", r.status);
-    run_free(&r);
-    run_gitc(&r, NULL, NULL, "preprocess", image_path(0), NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "preprocess", image_path(0), NULL);
     check_true(r.status == 2, "preprocess without --out: exit %d, want 2", r.status);
-    run_free(&r);
+    check_run_free(&r);
     free(bad);
     free(out);
 }

@@ -25,29 +25,6 @@ static const char *gitc_bin;
 static char tmp_dir[2048];
 static cJSON *examples;
 
-typedef struct run_result {
-    int status; /* exit status, -1 when it did not exit normally */
-    char *out;
-    char *err;
-    double secs;
-} run_result;
-
-/* How a run gets its stdin and stdout. */
-typedef struct run_io {
-    const char *input;  /* bytes fed on stdin (NULL: empty) */
-    size_t input_len;   /* 0: strlen(input) */
-    int input_pipe;     /* 1: stdin is a pipe, not a file */
-    const char *stdout_path; /* NULL: captured */
-    const char *cwd;    /* NULL: the test's */
-} run_io;
-
-static void run_free(run_result *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
 static char *tmp_path(const char *name)
 {
     static char buf[8][4096];
@@ -57,114 +34,10 @@ static char *tmp_path(const char *name)
     return p;
 }
 
-static char *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    if (size) *size = got;
-    return s;
-}
-
-static int write_file(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t w = fwrite(data, 1, n, f);
-    return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Runs gitc with argv (argv[0] = the binary, NULL-terminated). */
-static void run_argv(run_result *r, const run_io *io, const char *const *argv)
-{
-    static const run_io none = {0};
-    if (!io) io = &none;
-    char out_path[4200], err_path[4200], in_path[4200];
-    snprintf(out_path, sizeof out_path, "%s/stdout.txt", tmp_dir);
-    snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp_dir);
-    snprintf(in_path, sizeof in_path, "%s/stdin.bin", tmp_dir);
-    size_t in_len = io->input ? (io->input_len ? io->input_len : strlen(io->input)) : 0;
-    if (!io->input_pipe) write_file(in_path, io->input ? io->input : "", in_len);
-    int fds[2] = {-1, -1};
-    if (io->input_pipe && pipe(fds) != 0) fds[0] = fds[1] = -1;
-    fflush(stdout);
-    double t0 = now_s();
-    pid_t pid = fork();
-    if (pid == 0) {
-        int in = io->input_pipe ? fds[0] : open(in_path, O_RDONLY);
-        if (io->input_pipe) close(fds[1]);
-        int out = open(io->stdout_path ? io->stdout_path : out_path,
-                       O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0) _exit(127);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        if (io->cwd && chdir(io->cwd) != 0) _exit(127);
-        unsetenv("GITC_MODEL_DIR");
-        unsetenv("HF_HUB_CACHE");
-        unsetenv("HF_HOME");
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    if (io->input_pipe) {
-        close(fds[0]);
-        size_t done = 0;
-        while (done < in_len) {
-            ssize_t n = write(fds[1], io->input + done, in_len - done);
-            if (n <= 0) break;
-            done += (size_t)n;
-        }
-        close(fds[1]);
-    }
-    int st = 0;
-    r->status = -1;
-    if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st)) r->status = WEXITSTATUS(st);
-    r->secs = now_s() - t0;
-    r->out = read_file(out_path, NULL);
-    r->err = read_file(err_path, NULL);
-    check_true(!strstr(r->err, "Sanitizer") && !strstr(r->err, "runtime error:"),
-               "gitc %s ran clean under the sanitizers: %s", argv[1] ? argv[1] : "", r->err);
-}
-
-/* Runs gitc with the arguments after `io` (NULL-terminated). */
-static void run_gitc(run_result *r, const run_io *io, ...)
-{
-    const char *argv[MAX_ARGS + 2];
-    int argc = 0;
-    argv[argc++] = gitc_bin;
-    va_list ap;
-    va_start(ap, io);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && argc < MAX_ARGS) argv[argc++] = a;
-    va_end(ap);
-    argv[argc] = NULL;
-    run_argv(r, io, argv);
-}
-
-static void show_on_failure(int ok, const char *what, const run_result *r)
-{
-    if (!ok)
-        printf("  [%s] exit %d\n  stdout: %s\n  stderr: %s\n", what, r->status, r->out, r->err);
-}
-
 /* Prints one line per group of checks. */
-static int report(const char *what, int ok, const run_result *r)
+static int report(const char *what, int ok, const check_run *r)
 {
-    if (r) show_on_failure(ok, what, r);
+    if (r) check_run_show(ok, what, r);
     printf("%-66s %s\n", what, ok ? "ok" : "FAILED");
     return ok;
 }
@@ -247,8 +120,8 @@ static void free_lines(cJSON **objs, int n)
 static void copy_file(const char *from, const char *to)
 {
     size_t n = 0;
-    char *data = read_file(from, &n);
-    check_true(write_file(to, data, n) == 0, "copy %s to %s", from, to);
+    char *data = check_read_file(from, &n);
+    check_true(check_write_file(to, data, n) == 0, "copy %s to %s", from, to);
     free(data);
 }
 
@@ -276,22 +149,22 @@ static void test_write_errors(void)
         printf("%-66s skipped (no /dev/full)\n", "write errors");
         return;
     }
-    run_io full = {.stdout_path = "/dev/full"};
-    run_result r;
-    run_gitc(&r, &full, "caption", "--json", image_path(0), image_path(1), NULL);
+    check_run_io full = {.stdout_path = "/dev/full"};
+    check_run r;
+    check_run_gitc(&r, &full, "caption", "--json", image_path(0), image_path(1), NULL);
     int ok = check_true(r.status == 1 && strstr(r.err, "stdout"),
                         "caption --json > /dev/full: exit %d (want 1) with a message", r.status);
     report("1. caption --json > /dev/full: exit 1, message", ok, &r);
-    run_free(&r);
-    run_gitc(&r, &full, "tokenize", "a red circle", NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, &full, "tokenize", "a red circle", NULL);
     ok = check_true(r.status == 1 && strstr(r.err, "stdout"), "tokenize > /dev/full: exit %d",
                     r.status);
     report("1. tokenize > /dev/full: exit 1, message", ok, &r);
-    run_free(&r);
-    run_gitc(&r, &full, "--help", NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, &full, "--help", NULL);
     ok = check_true(r.status == 1, "gitc --help > /dev/full: exit %d", r.status);
     report("1. gitc --help > /dev/full: exit 1", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -309,14 +182,14 @@ static void test_folders(void)
     snprintf(path, sizeof path, "%s/c.jfif", dir); /* a JPEG under its other name */
     copy_file(image_path(1), path);
     snprintf(path, sizeof path, "%s/d.tif", dir); /* an image the library cannot read */
-    write_file(path, "II*\0garbage that is no TIFF", 27);
+    check_write_file(path, "II*\0garbage that is no TIFF", 27);
     snprintf(path, sizeof path, "%s/notes.txt", dir);
-    write_file(path, "not an image\n", 13);
+    check_write_file(path, "not an image\n", 13);
     snprintf(path, sizeof path, "%s/e.png", sub);
     copy_file(image_path(3), path);
 
-    run_result r;
-    run_gitc(&r, NULL, "caption", "--json", dir, NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "caption", "--json", dir, NULL);
     cJSON *lines[8];
     int n = parse_json_lines(r.out, lines, 8);
     int ok = check_true(r.status == 1 && n == 3, "folder: exit %d, %d records (want 1, 3)",
@@ -337,16 +210,16 @@ static void test_folders(void)
                      "stderr lists the skipped file and subfolder");
     report("2. folder: .jfif captioned, .tif error record, skips listed", ok, &r);
     free_lines(lines, n);
-    run_free(&r);
+    check_run_free(&r);
 
-    run_gitc(&r, NULL, "caption", "-r", "--json", dir, NULL);
+    check_run_gitc(&r, NULL, "caption", "-r", "--json", dir, NULL);
     n = parse_json_lines(r.out, lines, 8);
     ok = check_true(n == 4 && strstr(ref_string(lines[3], "file"), "sub/e.png") &&
                         !strcmp(ref_string(lines[3], "text"), greedy(3)),
                     "-r: the subfolder's image is the 4th record");
     report("2. -r/--recursive walks subfolders", ok, &r);
     free_lines(lines, n);
-    run_free(&r);
+    check_run_free(&r);
 
     /* One image found in a folder: the output still names it. */
     char one[4200];
@@ -354,12 +227,12 @@ static void test_folders(void)
     make_dir(one);
     snprintf(path, sizeof path, "%s/only.png", one);
     copy_file(image_path(0), path);
-    run_gitc(&r, NULL, "caption", one, NULL);
+    check_run_gitc(&r, NULL, "caption", one, NULL);
     char want[8400];
     snprintf(want, sizeof want, "%s: %s\n", path, greedy(0));
     ok = check_true(r.status == 0 && !strcmp(r.out, want), "folder of one image: \"%s\"", r.out);
     report("2. a folder of one image keeps the FILE: prefix", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -368,32 +241,32 @@ static void test_folders(void)
 
 static void test_finish_reason(void)
 {
-    run_result r;
-    run_gitc(&r, NULL, "caption", "--json", image_path(0), NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "caption", "--json", image_path(0), NULL);
     cJSON *line = NULL;
     int n = parse_json_lines(r.out, &line, 1);
     int ok = check_true(n == 1 && !strcmp(ref_string(line, "finish_reason"), "stop"),
                         "a full caption: finish_reason stop");
     free_lines(&line, n);
-    run_free(&r);
-    run_gitc(&r, NULL, "caption", "--json", "--max-new-tokens", "2", image_path(0), NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "caption", "--json", "--max-new-tokens", "2", image_path(0), NULL);
     n = parse_json_lines(r.out, &line, 1);
     ok &= check_true(n == 1 && !strcmp(ref_string(line, "finish_reason"), "length"),
                      "2 new tokens: finish_reason length");
     free_lines(&line, n);
     report("3. --json finish_reason stop / length", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
-    run_gitc(&r, NULL, "caption", "--max-new-tokens", "2", image_path(0), NULL);
+    check_run_gitc(&r, NULL, "caption", "--max-new-tokens", "2", image_path(0), NULL);
     ok = check_true(r.status == 0 && strstr(r.err, "cut") && strstr(r.out, "a large"),
                     "cut text: printed, with a warning on stderr");
     report("3. a cut caption warns on stderr", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
     /* A long question: the answer still gets its room (before: 1 token, "length"). */
     const char *q = "what color is the background of this picture with one shape in the "
                     "middle of it and nothing else at all around it?";
-    run_gitc(&r, NULL, "ask", "--json", image_path(0), q, NULL);
+    check_run_gitc(&r, NULL, "ask", "--json", image_path(0), q, NULL);
     n = parse_json_lines(r.out, &line, 1);
     ok = check_true(r.status == 0 && n == 1 &&
                         !strcmp(ref_string(line, "finish_reason"), "stop") &&
@@ -401,7 +274,7 @@ static void test_finish_reason(void)
                     "ask with a %zu-byte question: finish_reason stop", strlen(q));
     free_lines(&line, n);
     report("3. ask leaves room for the answer after a long question", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
     /* The library reports it too. */
     gitc_model *m = NULL;
@@ -440,19 +313,19 @@ static void test_null_list(void)
     size_t a = strlen(image_path(4)), b = strlen(image_path(5));
     memcpy(list, image_path(4), a + 1);
     memcpy(list + a + 1, image_path(5), b + 1);
-    run_io io = {.input = list, .input_len = a + b + 2};
-    run_result r;
-    run_gitc(&r, &io, "caption", "-0", "--stdin", NULL);
+    check_run_io io = {.input = list, .input_len = a + b + 2};
+    check_run r;
+    check_run_gitc(&r, &io, "caption", "-0", "--stdin", NULL);
     char want[9000];
     snprintf(want, sizeof want, "%s: %s\n%s: %s\n", image_path(4), greedy(4), image_path(5),
              greedy(5));
     int ok = check_true(r.status == 0 && !strcmp(r.out, want), "-0 --stdin: two captions");
     report("4. find -print0 | gitc caption -0 --stdin", ok, &r);
-    run_free(&r);
-    run_gitc(&r, &io, "caption", "--null", "-", NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, &io, "caption", "--null", "-", NULL);
     ok = check_true(r.status == 0 && !strcmp(r.out, want), "--null -: two captions");
     report("4. --null with -", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -489,33 +362,33 @@ static void test_settings_once(void)
         argv[argc++] = image_path(0);
         argv[argc++] = image_path(1);
         argv[argc] = NULL;
-        run_result r;
-        run_argv(&r, NULL, argv);
+        check_run r;
+        check_run_argv(&r, NULL, argv);
         int ok = check_true(r.status == 2 && count_of(r.err, "gitc:") == 1 && !r.out[0],
                             "caption %s %s: exit %d (want 2), one message, no output",
                             cases[i][0], cases[i][1], r.status);
-        show_on_failure(ok, cases[i][0], &r);
+        check_run_show(ok, cases[i][0], &r);
         good += ok;
-        run_free(&r);
+        check_run_free(&r);
     }
-    run_result r;
-    run_gitc(&r, NULL, "ask", image_path(0), image_path(1), "--question", "bad \xff byte", NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "ask", image_path(0), image_path(1), "--question", "bad \xff byte", NULL);
     good += check_true(r.status == 2 && count_of(r.err, "gitc:") == 1 && strstr(r.err, "UTF-8"),
                        "a non-UTF-8 question: exit %d (want 2), one message", r.status);
-    show_on_failure(r.status == 2, "non-UTF-8", &r);
-    run_free(&r);
+    check_run_show(r.status == 2, "non-UTF-8", &r);
+    check_run_free(&r);
 
     static const char *const no_tok[] = {"config.json", "generation_config.json",
                                          "model.safetensors", "preprocessor_config.json", NULL};
     char dir[4200];
     snprintf(dir, sizeof dir, "%s", tmp_path("model-no-tokenizer"));
     link_model(dir, no_tok);
-    run_gitc(&r, NULL, "caption", "-m", dir, image_path(0), image_path(1), NULL);
+    check_run_gitc(&r, NULL, "caption", "-m", dir, image_path(0), image_path(1), NULL);
     good += check_true(r.status == 2 && count_of(r.err, "gitc:") == 1 &&
                            strstr(r.err, "tokenizer"),
                        "a model without a tokenizer: exit %d (want 2), one message", r.status);
-    show_on_failure(r.status == 2, "no tokenizer", &r);
-    run_free(&r);
+    check_run_show(r.status == 2, "no tokenizer", &r);
+    check_run_free(&r);
     report("5. settings errors: one message, exit 2", good == n + 2, NULL);
 
     /* The library's check is the CLI's. */
@@ -560,14 +433,14 @@ static void test_settings_once(void)
 
 static void test_arguments(void)
 {
-    run_result r;
-    run_gitc(&r, NULL, "ask", image_path(0), image_path(1), NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "ask", image_path(0), image_path(1), NULL);
     int ok = check_true(r.status == 2 && strstr(r.err, "--question") && !r.out[0],
                         "ask IMG IMG: exit %d (want 2), points to --question", r.status);
     report("6. ask a.png b.png is an error, not a question 'b.png'", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
-    run_gitc(&r, NULL, "ask", "--json", "--question", "what color is the background?",
+    check_run_gitc(&r, NULL, "ask", "--json", "--question", "what color is the background?",
              image_path(0), image_path(1), NULL);
     cJSON *lines[2];
     int n = parse_json_lines(r.out, lines, 2);
@@ -579,26 +452,26 @@ static void test_arguments(void)
                          "answer %d = vqa_answer", i);
     free_lines(lines, n);
     report("6. ask --question Q IMAGE IMAGE", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
-    run_gitc(&r, NULL, "caption", "-dash.png", NULL);
+    check_run_gitc(&r, NULL, "caption", "-dash.png", NULL);
     ok = check_true(r.status == 2 && strstr(r.err, "'-d'") && !strstr(r.err, "'caption'"),
                     "caption -dash.png: the message names -d: %s", r.err);
     report("6. caption -dash.png names the option '-d'", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
     char dash[4200];
     snprintf(dash, sizeof dash, "%s/-dash.png", tmp_dir);
     copy_file(image_path(0), dash);
-    run_io io = {.cwd = tmp_dir};
-    run_gitc(&r, &io, "caption", "-m", abs_path(check_path("models/git-shapes")), "--",
+    check_run_io io = {.cwd = tmp_dir};
+    check_run_gitc(&r, &io, "caption", "-m", abs_path(check_path("models/git-shapes")), "--",
              "-dash.png", NULL);
     char want[512];
     snprintf(want, sizeof want, "%s\n", greedy(0));
     ok = check_true(r.status == 0 && !strcmp(r.out, want), "caption -- -dash.png: \"%s\"",
                     r.out);
     report("6. -- ends the options", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -607,21 +480,21 @@ static void test_arguments(void)
 
 static void test_model_kind(void)
 {
-    run_result r;
-    run_gitc(&r, NULL, "video", "-m", check_path("models/git-shapes"),
+    check_run r;
+    check_run_gitc(&r, NULL, "video", "-m", check_path("models/git-shapes"),
              check_path("examples/moving_square_h264.mp4"), NULL);
     int ok = check_true(r.status == 2 && strstr(r.err, "gitc caption") && !r.out[0],
                         "video -m IMAGE_MODEL: exit %d (want 2), says gitc caption", r.status);
     report("7. video with an image model: one message, exit 2", ok, &r);
-    run_free(&r);
-    run_gitc(&r, NULL, "caption", "-m", check_path("models/git-shapes-video"), image_path(0),
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "caption", "-m", check_path("models/git-shapes-video"), image_path(0),
              image_path(1), NULL);
     ok = check_true(r.status == 2 && strstr(r.err, "gitc video") &&
                         count_of(r.err, "gitc:") == 1,
                     "caption -m VIDEO_MODEL: exit %d (want 2), says gitc video, once",
                     r.status);
     report("7. caption with a video model: one message, exit 2", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -631,33 +504,33 @@ static void test_model_kind(void)
 static void test_pipes(void)
 {
     size_t size = 0;
-    char *png = read_file(image_path(0), &size);
+    char *png = check_read_file(image_path(0), &size);
     char want[512];
     snprintf(want, sizeof want, "%s\n", greedy(0));
-    run_io pipe_in = {.input = png, .input_len = size, .input_pipe = 1};
-    run_result r;
-    run_gitc(&r, &pipe_in, "caption", "-", NULL);
+    check_run_io pipe_in = {.input = png, .input_len = size, .input_pipe = 1};
+    check_run r;
+    check_run_gitc(&r, &pipe_in, "caption", "-", NULL);
     int ok = check_true(r.status == 0 && !strcmp(r.out, want), "cat IMG | caption -: \"%s\"",
                         r.out);
     report("8. cat image | gitc caption -", ok, &r);
-    run_free(&r);
-    run_gitc(&r, &pipe_in, "caption", "/dev/stdin", NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, &pipe_in, "caption", "/dev/stdin", NULL);
     ok = check_true(r.status == 0 && !strcmp(r.out, want), "cat IMG | caption /dev/stdin");
     report("8. cat image | gitc caption /dev/stdin", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
     char px_out[4200];
     snprintf(px_out, sizeof px_out, "%s", tmp_path("stdin-pixels.safetensors"));
     unlink(px_out);
-    run_gitc(&r, &pipe_in, "preprocess", "-o", px_out, "-", NULL);
+    check_run_gitc(&r, &pipe_in, "preprocess", "-o", px_out, "-", NULL);
     ok = check_true(r.status == 0 && access(px_out, F_OK) == 0,
                     "cat IMG | preprocess -o OUT -: exit %d", r.status);
     report("8. cat image | gitc preprocess -o OUT -", ok, &r);
-    run_free(&r);
-    run_io file_in = {.input = png, .input_len = size};
-    run_gitc(&r, &file_in, "caption", "/dev/stdin", NULL);
+    check_run_free(&r);
+    check_run_io file_in = {.input = png, .input_len = size};
+    check_run_gitc(&r, &file_in, "caption", "/dev/stdin", NULL);
     ok = check_true(r.status == 0 && !strcmp(r.out, want), "caption /dev/stdin < IMG");
     report("8. gitc caption /dev/stdin < image", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
     free(png);
 
     char fifo[4200];
@@ -667,13 +540,13 @@ static void test_pipes(void)
         printf("%-66s skipped (mkfifo: %s)\n", "8. FIFO", strerror(errno));
         return;
     }
-    run_gitc(&r, NULL, "caption", "--read-timeout", "1", fifo, image_path(1), NULL);
+    check_run_gitc(&r, NULL, "caption", "--read-timeout", "1", fifo, image_path(1), NULL);
     ok = check_true(r.status == 1 && r.secs < 30 && strstr(r.err, "nowriter.fifo") &&
                         strstr(r.out, greedy(1)),
                     "a FIFO without a writer: exit %d after %.1f s, the next image captioned",
                     r.status, r.secs);
     report("8. a FIFO nobody writes to: an error, not a hang", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
     unlink(fifo);
 }
 
@@ -687,24 +560,24 @@ static void test_synth_force(void)
     snprintf(dir, sizeof dir, "%s", tmp_path("synth-existing"));
     make_dir(dir);
     snprintf(marker, sizeof marker, "%s/keep.txt", dir);
-    write_file(marker, "mine\n", 5);
+    check_write_file(marker, "mine\n", 5);
     const char *config = check_path("tests/data/tiny/tiny/config.json");
     char cfg_out[4300], weights[4300];
     snprintf(cfg_out, sizeof cfg_out, "%s/config.json", dir);
     snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
     unlink(cfg_out); /* from an earlier run */
     unlink(weights);
-    run_result r;
-    run_gitc(&r, NULL, "synth", "--config", config, "--out", dir, NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "synth", "--config", config, "--out", dir, NULL);
     int ok = check_true(r.status == 2 && strstr(r.err, "--force") && access(cfg_out, F_OK) != 0,
                         "synth --out NON-EMPTY: exit %d (want 2), nothing written", r.status);
     report("9. synth refuses a non-empty folder", ok, &r);
-    run_free(&r);
-    run_gitc(&r, NULL, "synth", "--config", config, "--out", dir, "--force", NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "synth", "--config", config, "--out", dir, "--force", NULL);
     ok = check_true(r.status == 0 && access(cfg_out, F_OK) == 0, "synth --force: exit %d",
                     r.status);
     report("9. synth --force writes it", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -716,15 +589,15 @@ static void test_threads(void)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     char n[32];
     snprintf(n, sizeof n, "%ld", (cpus > 0 ? cpus : 1) * 4);
-    run_result r;
-    run_gitc(&r, NULL, "caption", "--threads", n, image_path(0), NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "caption", "--threads", n, image_path(0), NULL);
     char want[512];
     snprintf(want, sizeof want, "%s\n", greedy(0));
     int ok = check_true(r.status == 0 && !strcmp(r.out, want) && strstr(r.err, "warning") &&
                             strstr(r.err, "CPU"),
                         "--threads %s on %ld CPUs: a warning, the same caption", n, cpus);
     report("10. --threads above the CPUs warns and caps", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -734,8 +607,8 @@ static void test_threads(void)
 static void test_questions_prompts(void)
 {
     const char *clip = check_path("examples/moving_square_h264.mp4");
-    run_result r;
-    run_gitc(&r, NULL, "video", "--json", clip, "what is moving?", NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "video", "--json", clip, "what is moving?", NULL);
     cJSON *line = NULL;
     int n = parse_json_lines(r.out, &line, 1);
     int ok = check_true(r.status == 0 && n == 1 &&
@@ -744,7 +617,7 @@ static void test_questions_prompts(void)
                         "video CLIP QUESTION: exit %d, an answer", r.status);
     free_lines(&line, n);
     report("11. gitc video CLIP \"question\"", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
     /* The library's answer for the same frames and question. */
     gitc_model *m = NULL;
@@ -759,13 +632,13 @@ static void test_questions_prompts(void)
     p.max_length = 30;
     p.max_new_tokens = 29; /* the CLI's default room for an answer */
     lib_ok = lib_ok && gitc_describe(s, frames, 4, "what is moving?", &p, &t, &err) == GITC_OK;
-    run_gitc(&r, NULL, "video", "--question", "what is moving?", clip, NULL);
+    check_run_gitc(&r, NULL, "video", "--question", "what is moving?", clip, NULL);
     char want[512];
     snprintf(want, sizeof want, "%s\n", lib_ok && t.n ? t.texts[0] : "?");
     ok = check_true(lib_ok && r.status == 0 && !strcmp(r.out, want),
                     "video --question: \"%s\", library \"%s\"", r.out, want);
     report("11. video --question equals gitc_describe with the question", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
     gitc_texts_free(&t);
     for (int i = 0; i < 4; i++) gitc_image_free(&frames[i]);
     gitc_session_free(s);
@@ -776,7 +649,7 @@ static void test_questions_prompts(void)
     const char *second_space = strchr(strchr(full, ' ') + 1, ' ');
     char prefix[128];
     snprintf(prefix, sizeof prefix, "%.*s", (int)(second_space - full), full);
-    run_gitc(&r, NULL, "caption", "--json", "--prompt", prefix, image_path(0), NULL);
+    check_run_gitc(&r, NULL, "caption", "--json", "--prompt", prefix, image_path(0), NULL);
     n = parse_json_lines(r.out, &line, 1);
     ok = check_true(r.status == 0 && n == 1 && !strcmp(ref_string(line, "prompt"), prefix) &&
                         !strcmp(ref_string(line, "text"), second_space + 1),
@@ -784,7 +657,7 @@ static void test_questions_prompts(void)
                     n ? ref_string(line, "text") : "", second_space + 1);
     free_lines(&line, n);
     report("11. caption --prompt continues the prefix", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -797,15 +670,15 @@ static float *read_pixels(const char *path, size_t *n)
     st_file *f = NULL;
     gitc_error err = {0};
     float *px = NULL;
-    if (st_open(path, &f, &err) == GITC_OK) {
-        const st_tensor *t = st_find(f, "pixel_values");
+    if (gitci_st_open(path, &f, &err) == GITC_OK) {
+        const st_tensor *t = gitci_st_find(f, "pixel_values");
         if (t && t->dtype == ST_F32) {
             *n = (size_t)t->numel;
             px = malloc(*n * sizeof *px);
             memcpy(px, t->data, *n * sizeof *px);
         }
     }
-    st_close(f);
+    gitci_st_close(f);
     return px;
 }
 
@@ -815,13 +688,13 @@ static void test_exif(void)
     char out1[4200], out2[4200];
     snprintf(out1, sizeof out1, "%s", tmp_path("exif-default.safetensors"));
     snprintf(out2, sizeof out2, "%s", tmp_path("exif-off.safetensors"));
-    run_result r;
-    run_gitc(&r, NULL, "preprocess", "--out", out1, img, NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "preprocess", "--out", out1, img, NULL);
     check_true(r.status == 0, "preprocess EXIF image: exit %d", r.status);
-    run_free(&r);
-    run_gitc(&r, NULL, "preprocess", "--no-exif", "--out", out2, img, NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "preprocess", "--no-exif", "--out", out2, img, NULL);
     check_true(r.status == 0, "preprocess --no-exif: exit %d", r.status);
-    run_free(&r);
+    check_run_free(&r);
     size_t n1 = 0, n2 = 0;
     float *got_on = read_pixels(out1, &n1), *got_off = read_pixels(out2, &n2);
     gitc_processor *proc = NULL;
@@ -858,8 +731,8 @@ static void test_exif(void)
 
 static void test_sampling(void)
 {
-    run_result r;
-    run_gitc(&r, NULL, "caption", "--json", "--sample", image_path(0), NULL);
+    check_run r;
+    check_run_gitc(&r, NULL, "caption", "--json", "--sample", image_path(0), NULL);
     cJSON *line = NULL;
     int n = parse_json_lines(r.out, &line, 1);
     const cJSON *seed = n ? cJSON_GetObjectItemCaseSensitive(line, "seed") : NULL;
@@ -868,25 +741,25 @@ static void test_sampling(void)
     if (cJSON_IsNumber(seed)) snprintf(seed_text, sizeof seed_text, "%.0f", seed->valuedouble);
     snprintf(text, sizeof text, "%s", n ? ref_string(line, "text") : "");
     free_lines(&line, n);
-    run_free(&r);
-    run_gitc(&r, NULL, "caption", "--json", "--sample", "--seed", seed_text, image_path(0), NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "caption", "--json", "--sample", "--seed", seed_text, image_path(0), NULL);
     n = parse_json_lines(r.out, &line, 1);
     ok &= check_true(n == 1 && !strcmp(ref_string(line, "text"), text),
                      "the reported seed %s repeats the text \"%s\"", seed_text, text);
     free_lines(&line, n);
     report("14. --sample without --seed reports its seed (JSON seed)", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
-    run_gitc(&r, NULL, "caption", "--sample", image_path(0), NULL);
+    check_run_gitc(&r, NULL, "caption", "--sample", image_path(0), NULL);
     ok = check_true(r.status == 0 && strstr(r.err, "--seed"), "text mode: the seed on stderr");
     report("14. text mode names the seed on stderr", ok, &r);
-    run_free(&r);
-    run_gitc(&r, NULL, "caption", "--temperature", "0.5", "--top-k", "3", image_path(0), NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "caption", "--temperature", "0.5", "--top-k", "3", image_path(0), NULL);
     ok = check_true(r.status == 0 && strstr(r.err, "--temperature") &&
                         strstr(r.err, "--top-k") && strstr(r.err, "no effect"),
                     "--temperature/--top-k without --sample warn");
     report("14. sampling settings without --sample warn", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -895,97 +768,97 @@ static void test_sampling(void)
 
 static void test_messages(void)
 {
-    run_result r;
+    check_run r;
     /* tokenize --json | detokenize, as the help promises. */
-    run_gitc(&r, NULL, "tokenize", "--json", greedy(0), NULL);
+    check_run_gitc(&r, NULL, "tokenize", "--json", greedy(0), NULL);
     char *json = strdup(r.out);
-    run_free(&r);
-    run_io io = {.input = json};
-    run_gitc(&r, &io, "detokenize", NULL);
+    check_run_free(&r);
+    check_run_io io = {.input = json};
+    check_run_gitc(&r, &io, "detokenize", NULL);
     char want[512];
     snprintf(want, sizeof want, "%s\n", greedy(0));
     int ok = check_true(r.status == 0 && !strcmp(r.out, want), "tokenize --json | detokenize: %s",
                         r.out);
     report("16. tokenize --json | detokenize", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
     free(json);
 
-    run_gitc(&r, NULL, "synth", "--help", NULL);
+    check_run_gitc(&r, NULL, "synth", "--help", NULL);
     ok = check_true(r.status == 0 && !strstr(r.out, "SYNTHETIC_WEIGHTS.md") &&
                         strstr(r.out, "tools/synth.c") && access(check_path("tools/synth.c"), F_OK) == 0,
                     "synth --help names files of the repository");
     report("16. synth --help names a file that exists", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
-    run_gitc(&r, NULL, "forward", "--help", NULL);
+    check_run_gitc(&r, NULL, "forward", "--help", NULL);
     ok = check_true(r.status == 0 && strstr(r.out, "[B,F,3,S,S]") && strstr(r.out, "[B,I,Dv]") &&
                         !strstr(r.out, "[B,N] I64"),
                     "forward --help: consistent shape letters");
     report("16. forward --help shapes", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
-    run_gitc(&r, NULL, "video", "--frames", check_path("examples/clip0_frame0.png"), NULL);
+    check_run_gitc(&r, NULL, "video", "--frames", check_path("examples/clip0_frame0.png"), NULL);
     ok = check_true(r.status == 2 && strstr(r.err, "4 frames") && !strstr(r.err, "1 frames"),
                     "video --frames with one frame: %s", r.err);
-    run_free(&r);
-    run_gitc(&r, NULL, "video", "--frames", "-m", check_path("models/git-shapes"),
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "video", "--frames", "-m", check_path("models/git-shapes"),
              check_path("examples/clip0_frame0.png"), NULL);
     ok &= check_true(r.status == 2 && !strstr(r.err, "1 frames"),
                      "video --frames -m IMAGE_MODEL: exit %d (want 2): %s", r.status, r.err);
     report("16. frame counts in messages", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
-    run_gitc(&r, NULL, "bench", "-m", check_path("models/git-shapes"), "--runs", "1",
+    check_run_gitc(&r, NULL, "bench", "-m", check_path("models/git-shapes"), "--runs", "1",
              "--threads", "1", NULL);
     ok = check_true(r.status == 0 && !strstr(r.out, "1 runs"), "bench --runs 1: %s", r.out);
     report("16. bench --runs 1 says one run", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
     char bad[4200];
     snprintf(bad, sizeof bad, "%s", tmp_path("not-an-image.png"));
-    write_file(bad, "text\n", 5);
+    check_write_file(bad, "text\n", 5);
     char dup[8500];
     snprintf(dup, sizeof dup, "%s: %s:", bad, bad);
-    run_gitc(&r, NULL, "preprocess", "-o", tmp_path("never.safetensors"), bad, NULL);
+    check_run_gitc(&r, NULL, "preprocess", "-o", tmp_path("never.safetensors"), bad, NULL);
     ok = check_true(r.status == 1 && strstr(r.err, bad) && !strstr(r.err, dup),
                     "preprocess of a bad file names it once: %s", r.err);
-    run_free(&r);
+    check_run_free(&r);
     char empty[4200];
     snprintf(empty, sizeof empty, "%s", tmp_path("empty-model"));
     make_dir(empty);
-    run_gitc(&r, NULL, "tokenize", "-m", empty, "a", NULL);
+    check_run_gitc(&r, NULL, "tokenize", "-m", empty, "a", NULL);
     ok &= check_true(r.status == 1 && count_of(r.err, empty) == 1,
                      "tokenize -m EMPTY names the folder once: %s", r.err);
-    run_free(&r);
-    run_gitc(&r, NULL, "caption", "-m", empty, image_path(0), NULL);
+    check_run_free(&r);
+    check_run_gitc(&r, NULL, "caption", "-m", empty, image_path(0), NULL);
     ok &= check_true(r.status == 1 && count_of(r.err, empty) == 1,
                      "caption -m EMPTY names the folder once: %s", r.err);
     report("16. file names once in messages", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
     /* preprocess for a video model: the [B,F,3,H,W] that forward takes. */
     char out[4200];
     snprintf(out, sizeof out, "%s", tmp_path("video-pixels.safetensors"));
-    run_gitc(&r, NULL, "preprocess", "-m", check_path("models/git-shapes-video"), "-o", out,
+    check_run_gitc(&r, NULL, "preprocess", "-m", check_path("models/git-shapes-video"), "-o", out,
              check_path("examples/clip0_frame0.png"), check_path("examples/clip0_frame1.png"),
              check_path("examples/clip0_frame2.png"), check_path("examples/clip0_frame3.png"),
              NULL);
     st_file *f = NULL;
     gitc_error err = {0};
     const st_tensor *t = NULL;
-    if (r.status == 0 && st_open(out, &f, &err) == GITC_OK) t = st_find(f, "pixel_values");
+    if (r.status == 0 && gitci_st_open(out, &f, &err) == GITC_OK) t = gitci_st_find(f, "pixel_values");
     ok = check_true(t && t->ndim == 5 && t->shape[0] == 1 && t->shape[1] == 4 && t->shape[2] == 3,
                     "video preprocess: pixel_values [1,4,3,H,W]");
-    st_close(f);
+    gitci_st_close(f);
     report("16. preprocess for a video model writes [B,F,3,H,W]", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
-    run_gitc(&r, NULL, "forward", "--json", "-m", check_path("models/git-shapes"), "--inputs",
+    check_run_gitc(&r, NULL, "forward", "--json", "-m", check_path("models/git-shapes"), "--inputs",
              out, "--out", tmp_path("never.safetensors"), NULL);
     ok = check_true(r.status == 2 && strstr(r.err, "--json"), "forward --json: exit %d",
                     r.status);
     report("21. forward refuses --json instead of ignoring it", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 
     /* The library's UTF-8 rule, which the CLI's JSON strings use. */
     ok = check_true(gitc_utf8_sequence_length("a", 1) == 1 &&
@@ -1001,14 +874,14 @@ static void test_messages(void)
     char odd[4200];
     snprintf(odd, sizeof odd, "%s", tmp_path("odd-\xff-name.png"));
     copy_file(image_path(0), odd);
-    run_gitc(&r, NULL, "caption", "--json", odd, NULL);
+    check_run_gitc(&r, NULL, "caption", "--json", odd, NULL);
     cJSON *line = NULL;
     int n = parse_json_lines(r.out, &line, 1);
     ok &= check_true(r.status == 0 && n == 1 && strstr(ref_string(line, "file"), "odd-\xef\xbf\xbd-name"),
                      "an invalid UTF-8 file name becomes U+FFFD in JSON");
     free_lines(&line, n);
     report("21. one strict UTF-8 rule (library), used by the CLI's JSON", ok, &r);
-    run_free(&r);
+    check_run_free(&r);
 }
 
 int main(int argc, char **argv)

@@ -19,122 +19,79 @@ static gitc_session *open_session(const char *model_rel, gitc_model **m)
     return s;
 }
 
-static int load_image(const char *file, gitc_image *img)
-{
-    char rel[512];
-    gitc_error err = {0};
-    snprintf(rel, sizeof rel, "examples/%s", file);
-    return check_true(gitc_image_load(check_path(rel), NULL, img, &err) == GITC_OK, "%s: %s", file, err.message);
-}
-
 static void check_text(const char *what, const char *got, const char *want)
 {
     printf("%-45s \"%s\"\n", what, got ? got : "(null)");
     check_true(got && want && strcmp(got, want) == 0, "%s: got \"%s\", want \"%s\"", what, got ? got : "", want);
 }
 
-static void images(const cJSON *ex)
+/* One example image: greedy caption, VQA answer, every beam of gitc_describe,
+ * and the 3-beam ids and sequence score of gitc_generate. */
+static void image_example(void *user, gitc_session *s, const gitc_model *m, const check_demo_input *in)
 {
-    gitc_model *m = NULL;
-    gitc_session *s = open_session("models/git-shapes", &m);
-    if (!s)
-        goto done;
+    (void)user;
+    const cJSON *it = in->ref;
+    const char *file = in->name;
+    const gitc_image *img = &in->frames[0];
     gitc_generate_params p = gitc_model_generate_params(m);
     p.max_length = 30;
-    const gitc_processor *proc = gitc_model_processor(m);
-    int h, w;
-    gitc_processor_output_size(proc, &h, &w);
-    float *px = malloc((size_t)3 * h * w * sizeof(float));
-    const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(ex, "images"))
-    {
-        const char *file = cJSON_GetObjectItem(it, "file")->valuestring;
-        gitc_image img = {0};
-        gitc_error err = {0};
-        char label[256];
-        if (!load_image(file, &img))
-            continue;
-        char *text = NULL;
-        snprintf(label, sizeof label, "%s greedy", file);
-        if (check_true(gitc_describe_image(s, &img, NULL, &p, &text, &err) == GITC_OK, "%s: %s", label, err.message))
-            check_text(label, text, cJSON_GetObjectItem(it, "greedy_text")->valuestring);
-        free(text);
-        const char *q = cJSON_GetObjectItem(it, "vqa_question")->valuestring;
-        snprintf(label, sizeof label, "%s VQA", file);
-        if (check_true(gitc_describe_image(s, &img, q, &p, &text, &err) == GITC_OK, "%s: %s", label, err.message))
-            check_text(label, text, cJSON_GetObjectItem(it, "vqa_answer")->valuestring);
-        free(text);
-        /* gitc_describe returns every beam: the best is the reference 3-beam caption. */
-        gitc_generate_params b3 = p;
-        b3.num_beams = 3;
-        b3.num_return_sequences = 3;
-        gitc_texts texts;
-        snprintf(label, sizeof label, "%s describe, 3 sequences", file);
-        if (check_true(gitc_describe(s, &img, 1, NULL, &b3, &texts, &err) == GITC_OK, "%s: %s", label, err.message)) {
-            check_true(texts.n == 3, "%s: %d texts", label, texts.n);
-            check_text(label, texts.texts[0], cJSON_GetObjectItem(it, "beam3_text")->valuestring);
-            check_true(texts.scores[0] >= texts.scores[1] && texts.scores[1] >= texts.scores[2], "%s: scores best first", label);
-            gitc_texts_free(&texts);
-        }
-        /* 3 beams: ids and sequence score */
-        if (check_true(gitc_processor_run(proc, &img, px, (size_t)3 * h * w, &err) == GITC_OK, "processor: %s", err.message)) {
-            gitc_generate_params b = p;
-            b.num_beams = 3;
-            gitc_generation gen = {0};
-            const float *pp = px;
-            snprintf(label, sizeof label, "%s beam 3", file);
-            if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &b, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
-                int32_t ids[64];
-                int n = check_json_ids(it, "beam3_ids", ids, 64);
-                check_ids(label, gen.sequences[0].ids, gen.sequences[0].n_ids, ids, n);
-                float want = (float)cJSON_GetObjectItem(it, "beam3_sequences_score")->valuedouble;
-                snprintf(label, sizeof label, "%s beam 3 score", file);
-                check_close(label, &gen.sequences[0].score, &want, 1, 1e-4);
-                gitc_generation_free(&gen);
-            }
-        }
-        gitc_image_free(&img);
+    gitc_error err = {0};
+    char label[256];
+    char *text = NULL;
+    snprintf(label, sizeof label, "%s greedy", file);
+    if (check_true(gitc_describe_image(s, img, NULL, &p, &text, &err) == GITC_OK, "%s: %s", label, err.message))
+        check_text(label, text, cJSON_GetObjectItem(it, "greedy_text")->valuestring);
+    gitc_free(text);
+    text = NULL;
+    const char *q = cJSON_GetObjectItem(it, "vqa_question")->valuestring;
+    snprintf(label, sizeof label, "%s VQA", file);
+    if (check_true(gitc_describe_image(s, img, q, &p, &text, &err) == GITC_OK, "%s: %s", label, err.message))
+        check_text(label, text, cJSON_GetObjectItem(it, "vqa_answer")->valuestring);
+    gitc_free(text);
+    /* gitc_describe returns every beam: the best is the reference 3-beam caption. */
+    gitc_generate_params b3 = p;
+    b3.num_beams = 3;
+    b3.num_return_sequences = 3;
+    gitc_texts texts;
+    snprintf(label, sizeof label, "%s describe, 3 sequences", file);
+    if (check_true(gitc_describe(s, img, 1, NULL, &b3, &texts, &err) == GITC_OK, "%s: %s", label, err.message)) {
+        check_true(texts.n == 3, "%s: %d texts", label, texts.n);
+        check_text(label, texts.texts[0], cJSON_GetObjectItem(it, "beam3_text")->valuestring);
+        check_true(texts.scores[0] >= texts.scores[1] && texts.scores[1] >= texts.scores[2], "%s: scores best first", label);
+        gitc_texts_free(&texts);
     }
-    free(px);
-done:
-    gitc_session_free(s);
-    gitc_model_free(m);
+    /* 3 beams: ids and sequence score */
+    gitc_generate_params b = p;
+    b.num_beams = 3;
+    gitc_generation gen = {0};
+    const float *pp = in->pixels;
+    snprintf(label, sizeof label, "%s beam 3", file);
+    if (check_true(gitc_generate(s, &pp, in->n_pixels, NULL, NULL, 1, &b, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
+        int32_t ids[64];
+        int n = check_json_ids(it, "beam3_ids", ids, 64);
+        check_ids(label, gen.sequences[0].ids, gen.sequences[0].n_ids, ids, n);
+        float want = (float)cJSON_GetObjectItem(it, "beam3_sequences_score")->valuedouble;
+        snprintf(label, sizeof label, "%s beam 3 score", file);
+        check_close(label, &gen.sequences[0].score, &want, 1, 1e-4);
+        gitc_generation_free(&gen);
+    }
 }
 
-static void videos(const cJSON *ex)
+/* One example clip of 4 frames: its greedy caption; 3 frames are refused. */
+static void video_example(void *user, gitc_session *s, const gitc_model *m, const check_demo_input *in)
 {
-    gitc_model *m = NULL;
-    gitc_session *s = open_session("models/git-shapes-video", &m);
-    if (!s)
-        goto done;
+    (void)user;
     gitc_generate_params p = gitc_model_generate_params(m);
     p.max_length = 30;
-    const cJSON *it;
-    int k = 0;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(ex, "videos"))
-    {
-        gitc_image frames[4] = {{0}};
-        int n = 0, ok = 1;
-        const cJSON *f;
-        cJSON_ArrayForEach(f, cJSON_GetObjectItem(it, "frames"))
-        {
-            if (n < 4)
-                ok = load_image(f->valuestring, &frames[n++]) && ok;
-        }
-        char label[64], *text = NULL;
-        gitc_error err = {0};
-        snprintf(label, sizeof label, "clip%d (4 frames)", k++);
-        if (ok && check_true(gitc_describe_frames(s, frames, n, &p, &text, &err) == GITC_OK, "%s: %s", label, err.message))
-            check_text(label, text, cJSON_GetObjectItem(it, "greedy_text")->valuestring);
-        free(text);
-        /* The wrong number of frames is refused. */
-        check_true(gitc_describe_frames(s, frames, 3, &p, &text, &err) == GITC_ERR_ARGUMENT, "3 frames refused");
-        for (int i = 0; i < n; i++)
-            gitc_image_free(&frames[i]);
-    }
-done:
-    gitc_session_free(s);
-    gitc_model_free(m);
+    char label[64], *text = NULL;
+    gitc_error err = {0};
+    snprintf(label, sizeof label, "%s (4 frames)", in->name);
+    if (check_true(gitc_describe_frames(s, in->frames, in->n_frames, &p, &text, &err) == GITC_OK, "%s: %s", label,
+                   err.message))
+        check_text(label, text, cJSON_GetObjectItem(in->ref, "greedy_text")->valuestring);
+    gitc_free(text);
+    /* The wrong number of frames is refused. */
+    check_true(gitc_describe_frames(s, in->frames, 3, &p, &text, &err) == GITC_ERR_ARGUMENT, "3 frames refused");
 }
 
 /* Video files: FFmpeg decoding, 4 sampled frames, the processor and greedy decoding. */
@@ -160,7 +117,7 @@ static void video_files(void)
             check_true(total == cJSON_GetObjectItem(it, "num_frames")->valueint, "%s: %d frames decoded", file, total);
             if (check_true(gitc_describe_frames(s, frames, 4, &p, &text, &err) == GITC_OK, "%s: %s", file, err.message))
                 check_text(file, text, cJSON_GetObjectItem(it, "git_shapes_video_greedy_text")->valuestring);
-            free(text);
+            gitc_free(text);
         }
         for (int i = 0; i < 4; i++)
             gitc_image_free(&frames[i]);
@@ -176,8 +133,8 @@ int main(int argc, char **argv)
     check_init(argc, argv);
     cJSON *ex = check_load_json(check_path("tests/data/cli/examples.json"));
     if (ex) {
-        images(ex);
-        videos(ex);
+        check_demo_run(ex, 0, NULL, image_example, NULL);
+        check_demo_run(ex, 1, NULL, video_example, NULL);
     }
     video_files();
     cJSON_Delete(ex);

@@ -1,6 +1,7 @@
 /* `gitc forward` on the tiny reference models: the output file holds every
  * level of the model, equal to transformers' tensors, and greedy ids. */
 #include "check.h"
+#include "tensor_file.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,8 @@ static void run(const char *name)
 {
     printf("== %s\n", name);
     const char *tmp = getenv("GITC_TMP") ? getenv("GITC_TMP") : "/tmp";
-    const char *bin = getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc";
-    char rel[256], in_path[1024], out_path[1024], cmd[4096], ref_path[1024];
+    char rel[256], in_path[1024], out_path[1024], ref_path[1024];
+    check_run r;
     snprintf(rel, sizeof rel, "tests/data/tiny/%s", name);
     snprintf(in_path, sizeof in_path, "%s/forward-in-%s.safetensors", tmp, name);
     snprintf(out_path, sizeof out_path, "%s/forward-out-%s.safetensors", tmp, name);
@@ -36,22 +37,26 @@ static void run(const char *name)
     if (!ref || !j)
         goto done;
     /* Inputs: the reference pixel_values and input_ids (I64). */
-    const st_tensor *px = st_find(ref, "pixel_values");
+    const st_tensor *px = gitci_st_find(ref, "pixel_values");
     int32_t ids32[64];
     int T = check_json_ids(j, "input_ids", ids32, 64);
     int64_t ids[64];
     for (int i = 0; i < T; i++)
         ids[i] = ids32[i];
-    st_writer *w = st_writer_new();
+    tf_writer *w = tf_writer_new();
     gitc_error err = {0};
     int64_t ishape[2] = {1, T};
-    st_writer_add(w, "pixel_values", px->dtype, px->ndim, px->shape, px->data, &err);
-    st_writer_add(w, "input_ids", ST_I64, 2, ishape, ids, &err);
-    check_true(st_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
-    st_writer_free(w);
-    snprintf(cmd, sizeof cmd, "'%s' forward -m '%s' --inputs '%s' --out '%s' --max-length 20 --threads 2", bin,
-             check_path(rel), in_path, out_path);
-    if (!check_true(system(cmd) == 0, "%s failed", cmd))
+    tf_dtype px_dtype = TF_F32;
+    check_true(tf_dtype_parse(gitci_st_dtype_name(px->dtype), &px_dtype), "pixel_values dtype");
+    tf_writer_add(w, "pixel_values", px_dtype, px->ndim, px->shape, px->data, &err);
+    tf_writer_add(w, "input_ids", TF_I64, 2, ishape, ids, &err);
+    check_true(tf_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
+    tf_writer_free(w);
+    check_run_gitc(&r, NULL, "forward", "-m", check_path(rel), "--inputs", in_path, "--out", out_path,
+                   "--max-length", "20", "--threads", "2", NULL);
+    int ran = check_true(r.status == 0, "gitc forward -m %s failed: %s", rel, r.err);
+    check_run_free(&r);
+    if (!ran)
         goto done;
     st_file *out = check_open_st(out_path);
     if (out) {
@@ -65,7 +70,7 @@ static void run(const char *name)
         if (loss && check_true(n == 1, "loss is a scalar"))
             check_close("loss", loss, &want, 1, 1e-4);
         free(loss);
-        const st_tensor *g = st_find(out, "greedy_ids");
+        const st_tensor *g = gitci_st_find(out, "greedy_ids");
         if (check_true(g && g->dtype == ST_I64 && g->ndim == 2, "greedy_ids I64 [1,N]")) {
             int32_t got[64], exp[64];
             int ne = check_json_ids(j, "greedy_ids", exp, 64);
@@ -77,19 +82,20 @@ static void run(const char *name)
             }
             check_ids("greedy_ids", got, ng, exp, ne);
         }
-        st_close(out);
+        gitci_st_close(out);
     }
     /* Wrong input shapes are refused with a message, and no output is written. */
     unlink(out_path);
-    snprintf(cmd, sizeof cmd, "'%s' forward -m '%s' --inputs '%s' --out '%s' 2>/dev/null", bin,
-             check_path("tests/data/tiny/tiny-video"), in_path, out_path);
     if (strcmp(name, "tiny") == 0) {
-        check_true(system(cmd) != 0, "image inputs to a video model fail");
+        check_run_gitc(&r, NULL, "forward", "-m", check_path("tests/data/tiny/tiny-video"), "--inputs", in_path,
+                       "--out", out_path, NULL);
+        check_true(r.status != 0, "image inputs to a video model fail");
+        check_run_free(&r);
         check_true(access(out_path, F_OK) != 0, "no output file after a failure");
     }
 done:
     cJSON_Delete(j);
-    st_close(ref);
+    gitci_st_close(ref);
     unlink(in_path);
     unlink(out_path);
 }

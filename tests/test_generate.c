@@ -1,6 +1,7 @@
 /* generate() of the tiny reference models: greedy, prompt, beams, logits
  * processors and a batch of two, against transformers 4.39.3's ids. */
 #include "check.h"
+#include "config.h"
 #include "model.h"
 
 #include <stdio.h>
@@ -12,6 +13,7 @@ typedef struct ctx {
     gitc_session *s;
     cJSON *ref;
     float *pixels;
+    size_t n_px; /* floats of pixels */
 } ctx;
 
 /* Generates for one input and compares the first sequence (and scores when given). */
@@ -22,7 +24,7 @@ static void expect(ctx *c, const char *what, const gitc_generate_params *p, cons
     gitc_generation gen = {0};
     const float *px = c->pixels;
     const int32_t *pr = prompt;
-    if (!check_true(gitc_generate(c->s, &px, prompt ? &pr : NULL, &n_prompt, 1, p, &gen, &err) == GITC_OK,
+    if (!check_true(gitc_generate(c->s, &px, c->n_px, prompt ? &pr : NULL, &n_prompt, 1, p, &gen, &err) == GITC_OK,
                     "%s: %s", what, err.message))
         return;
     const cJSON *want = cJSON_GetObjectItem(c->ref, ref_key);
@@ -66,7 +68,7 @@ static void run_model(const char *name)
     c.ref = check_load_json(path);
     snprintf(path, sizeof path, "%s/reference.safetensors", dir);
     st_file *st = check_open_st(path);
-    c.pixels = st ? check_tensor_f32(st, "pixel_values", NULL) : NULL;
+    c.pixels = st ? check_tensor_f32(st, "pixel_values", &c.n_px) : NULL;
     if (!c.s || !c.ref || !c.pixels)
         goto done;
     int32_t prompt[64];
@@ -99,7 +101,7 @@ static void run_model(const char *name)
         neg[i] = -c.pixels[i];
     const float *px[2] = {c.pixels, neg};
     gitc_generation gen = {0};
-    if (check_true(gitc_generate(c.s, px, NULL, NULL, 2, &p, &gen, &err) == GITC_OK, "batch: %s", err.message)) {
+    if (check_true(gitc_generate(c.s, px, c.n_px, NULL, NULL, 2, &p, &gen, &err) == GITC_OK, "batch: %s", err.message)) {
         const cJSON *want = cJSON_GetObjectItem(c.ref, "batch2_greedy_ids");
         int32_t ids[64];
         for (int r = 0; r < 2; r++) {
@@ -111,10 +113,10 @@ static void run_model(const char *name)
     /* Batched prompts of different lengths equal the unbatched runs. */
     const int32_t *prs[2] = {prompt, prompt};
     int nps[2] = {n_prompt, 2};
-    if (check_true(gitc_generate(c.s, px, prs, nps, 2, &p, &gen, &err) == GITC_OK, "batch prompts: %s", err.message)) {
+    if (check_true(gitc_generate(c.s, px, c.n_px, prs, nps, 2, &p, &gen, &err) == GITC_OK, "batch prompts: %s", err.message)) {
         for (int r = 0; r < 2; r++) {
             gitc_generation one = {0};
-            gitc_generate(c.s, &px[r], &prs[r], &nps[r], 1, &p, &one, &err);
+            gitc_generate(c.s, &px[r], c.n_px, &prs[r], &nps[r], 1, &p, &one, &err);
             check_ids(r ? "mixed-length batch row 1 vs alone" : "mixed-length batch row 0 vs alone",
                       gen.sequences[r].ids, gen.sequences[r].n_ids, one.sequences[0].ids, one.sequences[0].n_ids);
             gitc_generation_free(&one);
@@ -125,16 +127,16 @@ static void run_model(const char *name)
     /* Absurd settings are refused. */
     q = p;
     q.num_beams = 0;
-    check_true(gitc_generate(c.s, px, NULL, NULL, 1, &q, &gen, &err) == GITC_ERR_ARGUMENT, "0 beams refused");
+    check_true(gitc_generate(c.s, px, c.n_px, NULL, NULL, 1, &q, &gen, &err) == GITC_ERR_ARGUMENT, "0 beams refused");
     printf("0 beams: %s\n", err.message);
     q = p;
     q.do_sample = 1;
     q.temperature = -1;
-    check_true(gitc_generate(c.s, px, NULL, NULL, 1, &q, &gen, &err) == GITC_ERR_ARGUMENT, "negative temperature refused");
+    check_true(gitc_generate(c.s, px, c.n_px, NULL, NULL, 1, &q, &gen, &err) == GITC_ERR_ARGUMENT, "negative temperature refused");
     printf("negative temperature: %s\n", err.message);
     q = p;
     q.max_length = c.m->cfg.max_position_embeddings + 1;
-    check_true(gitc_generate(c.s, px, NULL, NULL, 1, &q, &gen, &err) == GITC_ERR_ARGUMENT, "max_length too large refused");
+    check_true(gitc_generate(c.s, px, c.n_px, NULL, NULL, 1, &q, &gen, &err) == GITC_ERR_ARGUMENT, "max_length too large refused");
     printf("max_length: %s\n", err.message);
     /* Sampling is reproducible for a seed. */
     q = p;
@@ -143,15 +145,15 @@ static void run_model(const char *name)
     q.top_k = 20;
     q.top_p = 0.9f;
     gitc_generation a = {0}, b = {0};
-    gitc_generate(c.s, px, NULL, NULL, 1, &q, &a, &err);
-    gitc_generate(c.s, px, NULL, NULL, 1, &q, &b, &err);
+    gitc_generate(c.s, px, c.n_px, NULL, NULL, 1, &q, &a, &err);
+    gitc_generate(c.s, px, c.n_px, NULL, NULL, 1, &q, &b, &err);
     if (check_true(a.n_sequences == 1 && b.n_sequences == 1, "sampling ran"))
         check_ids("sampling seed 42 twice", a.sequences[0].ids, a.sequences[0].n_ids, b.sequences[0].ids, b.sequences[0].n_ids);
     gitc_generation_free(&a);
     gitc_generation_free(&b);
 done:
     free(c.pixels);
-    st_close(st);
+    gitci_st_close(st);
     cJSON_Delete(c.ref);
     gitc_session_free(c.s);
     gitc_model_free(c.m);
@@ -164,12 +166,12 @@ static void generation_config(void)
                        " \"early_stopping\": \"never\", \"no_repeat_ngram_size\": 3, \"bos_token_id\": 101}";
     gitc_generate_params p = gitc_generate_default_params();
     gitc_error err = {0};
-    check_true(gitc_generation_config_parse(json, strlen(json), "test", &p, &err) == GITC_OK, "parse: %s", err.message);
+    check_true(gitci_generation_config_parse(json, strlen(json), "test", &p, &err) == GITC_OK, "parse: %s", err.message);
     check_true(p.num_beams == 4 && p.max_length == 50 && p.no_repeat_ngram_size == 3, "integers applied");
     check_true(p.length_penalty == 0.6f && p.early_stopping == GITC_EARLY_STOPPING_NEVER, "penalty and early_stopping applied");
     check_true(p.top_k == 50 && p.temperature == 1.0f && p.repetition_penalty == 1.0f, "defaults kept");
     const char *bad = "{\"num_beams\": \"four\"}";
-    check_true(gitc_generation_config_parse(bad, strlen(bad), "generation_config.json", &p, &err) == GITC_ERR_FORMAT &&
+    check_true(gitci_generation_config_parse(bad, strlen(bad), "generation_config.json", &p, &err) == GITC_ERR_FORMAT &&
                    strstr(err.message, "num_beams") != NULL,
                "a non-integer num_beams is refused: %s", err.message);
 }

@@ -18,6 +18,7 @@
 #include "check.h"
 #include "gitc.h"
 #include "image_internal.h"
+#include "image_pixels.h"
 #include "safetensors.h"
 
 /* Max |a - b| over n bytes. */
@@ -55,7 +56,7 @@ static void test_reference_images(void)
 {
     st_file *refs = NULL;
     gitc_error err = {0};
-    if (!check_true(st_open(check_path("tests/data/images/refs.safetensors"), &refs, &err) ==
+    if (!check_true(gitci_st_open(check_path("tests/data/images/refs.safetensors"), &refs, &err) ==
                         GITC_OK,
                     "open refs: %s", err.message))
         return;
@@ -78,7 +79,7 @@ static void test_reference_images(void)
         check_true(im.width == want_w && im.height == want_h, "%s: size %dx%d, want %dx%d", file,
                    im.width, im.height, want_w, want_h);
         snprintf(name, sizeof name, "%s.decoded_rgb", key);
-        const st_tensor *t = st_find(refs, name);
+        const st_tensor *t = gitci_st_find(refs, name);
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "has_decoded_rgb"))) {
             char what[200];
             snprintf(what, sizeof what, "decoded_rgb %s (%s)", file, key);
@@ -86,14 +87,14 @@ static void test_reference_images(void)
         }
         gitc_image_free(&im);
         snprintf(name, sizeof name, "%s.decoded_cmyk", key);
-        t = st_find(refs, name);
+        t = gitci_st_find(refs, name);
         if (t) {
             char *data = NULL;
             size_t len = 0;
             uint8_t *cmyk = NULL;
             int w = 0, h = 0;
-            gitc_read_file(check_path(path), &data, &len, &err);
-            if (check_true(gitc_jpeg_decode_cmyk(data, len, file, 0, &cmyk, &w, &h, &err) ==
+            gitci_read_file(check_path(path), &data, &len, &err);
+            if (check_true(gitci_jpeg_decode_cmyk(data, len, file, 0, &cmyk, &w, &h, &err) ==
                                GITC_OK,
                            "decode cmyk %s: %s", file, err.message)) {
                 char what[200];
@@ -106,7 +107,7 @@ static void test_reference_images(void)
     }
     check_true(n_images == 13, "decoded %d of 13 reference images", n_images);
     cJSON_Delete(meta);
-    st_close(refs);
+    gitci_st_close(refs);
 }
 
 /* ------------------------------------------------------------------ */
@@ -119,9 +120,9 @@ static void test_exif(void)
     const char *path = check_path("tests/data/images/inputs/exif_orient6_320x200.jpg");
     char *data = NULL;
     size_t len = 0;
-    if (!check_true(gitc_read_file(path, &data, &len, &err) == GITC_OK, "%s", err.message))
+    if (!check_true(gitci_read_file(path, &data, &len, &err) == GITC_OK, "%s", err.message))
         return;
-    int o = gitc_image_file_orientation((const uint8_t *)data, len);
+    int o = gitci_image_file_orientation((const uint8_t *)data, len);
     printf("%-60s %d\n", "EXIF orientation of exif_orient6_320x200.jpg", o);
     check_true(o == 6, "orientation %d, want 6", o);
     gitc_image plain = {0}, turned = {0};
@@ -154,8 +155,8 @@ static void test_exif(void)
     for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
         gitc_image im = {3, 2, malloc(18)};
         memcpy(im.rgb, src, 18);
-        gitc_image_orient(&im, pairs[k][0], &err);
-        gitc_image_orient(&im, pairs[k][1], &err);
+        gitci_image_orient(&im, pairs[k][0], &err);
+        gitci_image_orient(&im, pairs[k][1], &err);
         check_true(im.width == 3 && im.height == 2 && memcmp(im.rgb, src, 18) == 0,
                    "orientation %d then %d is not the identity", pairs[k][0], pairs[k][1]);
         gitc_image_free(&im);
@@ -164,17 +165,17 @@ static void test_exif(void)
     gitc_image a = {3, 2, malloc(18)}, b = {3, 2, malloc(18)};
     memcpy(a.rgb, src, 18);
     memcpy(b.rgb, src, 18);
-    gitc_image_orient(&a, 6, &err);
-    gitc_image_orient(&a, 6, &err);
-    gitc_image_orient(&b, 3, &err);
+    gitci_image_orient(&a, 6, &err);
+    gitci_image_orient(&a, 6, &err);
+    gitci_image_orient(&b, 3, &err);
     check_true(memcmp(a.rgb, b.rgb, 18) == 0, "orientation 6 twice differs from 3");
     memcpy(a.rgb, src, 18);
     memcpy(b.rgb, src, 18);
     a.width = b.width = 3;
     a.height = b.height = 2;
-    gitc_image_orient(&a, 2, &err);
-    gitc_image_orient(&a, 8, &err);
-    gitc_image_orient(&b, 5, &err);
+    gitci_image_orient(&a, 2, &err);
+    gitci_image_orient(&a, 8, &err);
+    gitci_image_orient(&b, 5, &err);
     check_true(a.width == b.width && memcmp(a.rgb, b.rgb, 18) == 0,
                "orientation 5 differs from 2 then 8");
     gitc_image_free(&a);
@@ -183,12 +184,12 @@ static void test_exif(void)
     /* A big-endian EXIF block with orientation 3, and broken ones (offsets out of range). */
     static const uint8_t mm[] = {'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1,
                                  0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 3, 0, 0, 0, 0, 0, 0};
-    check_true(gitc_exif_orientation(mm, sizeof mm) == 3, "big-endian EXIF orientation");
+    check_true(gitci_exif_orientation(mm, sizeof mm) == 3, "big-endian EXIF orientation");
     uint8_t broken[sizeof mm];
     memcpy(broken, mm, sizeof mm);
     broken[13] = 0xF0; /* IFD offset beyond the block */
-    check_true(gitc_exif_orientation(broken, sizeof broken) == 0, "broken IFD offset");
-    check_true(gitc_exif_orientation(mm, 20) == 0, "cut EXIF block");
+    check_true(gitci_exif_orientation(broken, sizeof broken) == 0, "broken IFD offset");
+    check_true(gitci_exif_orientation(mm, 20) == 0, "cut EXIF block");
 }
 
 /* ------------------------------------------------------------------ */
@@ -556,8 +557,8 @@ static void test_bad_inputs(void)
     gitc_error err = {0};
     char *jpg = NULL, *png = NULL;
     size_t njpg = 0, npng = 0;
-    gitc_read_file(check_path("tests/data/images/inputs/gradient_640x480.jpg"), &jpg, &njpg, &err);
-    gitc_read_file(check_path("tests/data/images/inputs/small_100x50.png"), &png, &npng, &err);
+    gitci_read_file(check_path("tests/data/images/inputs/gradient_640x480.jpg"), &jpg, &njpg, &err);
+    gitci_read_file(check_path("tests/data/images/inputs/small_100x50.png"), &png, &npng, &err);
     if (!check_true(jpg && png, "read inputs"))
         return;
     expect_fail("truncated JPEG (half)", jpg, njpg / 2, GITC_ERR_FORMAT, "half.jpg");
@@ -649,7 +650,7 @@ static void test_timing(void)
     gitc_error err = {0};
     char *data = NULL;
     size_t n = 0;
-    if (gitc_read_file(check_path("tests/data/images/inputs/hd_1280x720.jpg"), &data, &n, &err))
+    if (gitci_read_file(check_path("tests/data/images/inputs/hd_1280x720.jpg"), &data, &n, &err))
         return;
     struct timespec t0, t1;
     const int reps = 5;

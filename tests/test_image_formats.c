@@ -161,7 +161,7 @@ static char *read_data(const char *file, size_t *n)
 {
     char *data = NULL;
     gitc_error err = {0};
-    if (gitc_read_file(fpath(file), &data, n, &err) != GITC_OK)
+    if (gitci_read_file(fpath(file), &data, n, &err) != GITC_OK)
         check_true(0, "read %s: %s", file, err.message);
     return data;
 }

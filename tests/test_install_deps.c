@@ -24,35 +24,30 @@ static int write_script(const char *name, const char *text)
     return chmod(path, 0755);
 }
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return strdup("");
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return strdup(buf);
-}
-
 /* Runs the script with the fake tools; `mode` selects the fake's failure. */
 static int run_script(const char *mode, char **calls, char **err)
 {
-    char cmd[8192], calls_path[2200], err_path[2200];
+    char calls_path[2200];
     snprintf(calls_path, sizeof calls_path, "%s/calls.txt", dir);
-    snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
     unlink(calls_path);
     char state[2200];
     snprintf(state, sizeof state, "%s/state", dir);
     unlink(state);
-    snprintf(cmd, sizeof cmd,
-             "PATH='%s':\"$PATH\" FAKE_DIR='%s' FAKE_MODE=%s GITC_APT_RETRY_SLEEP=0 "
-             "GITC_APT_LOCK_WAIT=5 sh '%s' >/dev/null 2>'%s'",
-             dir, dir, mode, check_path("scripts/install-deps.sh"), err_path);
-    int st = system(cmd);
-    *calls = read_all(calls_path);
-    *err = read_all(err_path);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    const char *path = getenv("PATH");
+    char env_path[8192], env_dir[2200], env_mode[64];
+    snprintf(env_path, sizeof env_path, "PATH=%s:%s", dir, path ? path : "/usr/bin:/bin");
+    snprintf(env_dir, sizeof env_dir, "FAKE_DIR=%s", dir);
+    snprintf(env_mode, sizeof env_mode, "FAKE_MODE=%s", mode);
+    const char *env[] = {env_path, env_dir, env_mode, "GITC_APT_RETRY_SLEEP=0", "GITC_APT_LOCK_WAIT=5", NULL};
+    const char *argv[] = {"/bin/sh", check_path("scripts/install-deps.sh"), NULL};
+    check_run r;
+    check_run_argv(&r, &(check_run_io){.env = env, .stdout_path = "/dev/null"}, argv);
+    *calls = check_read_file(calls_path, NULL);
+    *err = r.err; /* handed over */
+    r.err = NULL;
+    int status = r.status;
+    check_run_free(&r);
+    return status;
 }
 
 static int count_lines(const char *s, const char *needle)

@@ -45,7 +45,7 @@ static float *encode(gitc_model *m, size_t *n)
     for (size_t i = 0; i < np && px; i++)
         px[i] = (float)sin(0.37 * (double)i) * 1.5f;
     int ok = px && out && gitc_session_create(m, &sp, &s, &err) == GITC_OK &&
-             gitc_encode_image(s, px, NULL, 0, out, *n, &err) == GITC_OK;
+             gitc_encode_image(s, px, np, NULL, 0, out, *n, &err) == GITC_OK;
     check_true(ok, "encode: %s", err.message);
     gitc_session_free(s);
     free(px);

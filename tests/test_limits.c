@@ -6,6 +6,7 @@
  * small live in tests/data/limits; large ones are written at run time (sparse
  * files where only the declared size matters). */
 #include "check.h"
+#include "config.h"
 #include "model.h"
 #include "safetensors.h"
 #include "video_internal.h"
@@ -99,9 +100,9 @@ static void safetensors_offsets(void)
     for (int i = 0; i < 2; i++) {
         gitc_error err = {0};
         st_file *f = NULL;
-        gitc_status s = st_open(check_path(files[i]), &f, &err);
+        gitc_status s = gitci_st_open(check_path(files[i]), &f, &err);
         expect(files[i], s, GITC_ERR_FORMAT, &err, "tensor a", "1e+20", "past the end", NULL);
-        st_close(f);
+        gitci_st_close(f);
     }
     /* Through the model loader, with an empty config. */
     char *d = folder("offsets");
@@ -136,8 +137,8 @@ static void generation_values(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         gitc_generate_params p = gitc_generate_default_params();
         gitc_error err = {0};
-        gitc_status s = gitc_generation_config_parse(cases[i].json, strlen(cases[i].json),
-                                                     "m/generation_config.json", &p, &err);
+        gitc_status s = gitci_generation_config_parse(cases[i].json, strlen(cases[i].json),
+                                                      "m/generation_config.json", &p, &err);
         char what[96];
         snprintf(what, sizeof what, "generation_config %s = %s", cases[i].key, cases[i].shown);
         char shown[64];
@@ -148,45 +149,24 @@ static void generation_values(void)
     const char *ok = "{\"max_new_tokens\": 65536, \"temperature\": 3.4e38, \"top_p\": 0}";
     gitc_generate_params p = gitc_generate_default_params();
     gitc_error err = {0};
-    gitc_status s = gitc_generation_config_parse(ok, strlen(ok), "g", &p, &err);
+    gitc_status s = gitci_generation_config_parse(ok, strlen(ok), "g", &p, &err);
     check_true(s == GITC_OK && p.max_new_tokens == 65536 && p.temperature == 3.4e38f,
                "in-range generation values are accepted: %s", err.message);
 }
 
-/* Runs $GITC_BIN with args; returns the exit status, stderr in `errbuf`. */
+/* Runs $GITC_BIN with args (NULL-terminated, at most 14); returns the exit
+ * status, stderr in `errbuf`. */
 static int run_gitc(char *errbuf, size_t size, const char *const *args)
 {
-    const char *bin = getenv("GITC_BIN");
-    if (!check_true(bin != NULL, "GITC_BIN is set"))
-        return -1;
-    char errpath[1200];
-    snprintf(errpath, sizeof errpath, "%s/limits-cli.err", tmp_root());
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int nul = open("/dev/null", O_RDWR);
-        if (fd < 0 || nul < 0)
-            _exit(126);
-        dup2(nul, 0);
-        dup2(nul, 1);
-        dup2(fd, 2);
-        const char *argv[16] = {bin};
-        for (int i = 0; args[i] && i < 14; i++)
-            argv[i + 1] = args[i];
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
-        return -1;
-    errbuf[0] = 0;
-    FILE *f = fopen(errpath, "rb");
-    if (f) {
-        size_t n = fread(errbuf, 1, size - 1, f);
-        errbuf[n] = 0;
-        fclose(f);
-    }
-    return WEXITSTATUS(st);
+    const char *argv[16] = {check_gitc_bin()};
+    for (int i = 0; args[i] && i < 14; i++)
+        argv[i + 1] = args[i];
+    check_run r;
+    check_run_argv(&r, &(check_run_io){.stdout_path = "/dev/null"}, argv);
+    snprintf(errbuf, size, "%s", r.err);
+    int status = r.status;
+    check_run_free(&r);
+    return status;
 }
 
 /* The CLI: a generation_config.json value the model cannot use is exit 1, names
@@ -246,7 +226,7 @@ static void json_limits(void)
         json[k] = 0;
         gitc_config c;
         gitc_error err = {0};
-        gitc_status s = gitc_config_parse(json, (size_t)k, "config.json", &c, &err);
+        gitc_status s = gitc_config_from_json(json, (size_t)k, "config.json", &c, &err);
         if (depth == GITC_JSON_MAX_DEPTH) {
             check_true(s == GITC_OK, "config nested %d deep parses: %s", depth, err.message);
         } else {
@@ -256,7 +236,7 @@ static void json_limits(void)
             expect("preprocessor_config.json nested 65 deep", s, GITC_ERR_LIMIT, &err, "deeper than 64", NULL);
             gitc_processor_free(p);
             gitc_generate_params gp = gitc_generate_default_params();
-            s = gitc_generation_config_parse(json, (size_t)k, "generation_config.json", &gp, &err);
+            s = gitci_generation_config_parse(json, (size_t)k, "generation_config.json", &gp, &err);
             expect("generation_config.json nested 65 deep", s, GITC_ERR_LIMIT, &err, "deeper than 64", NULL);
         }
     }
@@ -269,9 +249,9 @@ static void json_limits(void)
     memcpy(big, "{}", 2);
     gitc_config c;
     gitc_error err = {0};
-    expect("config.json text of 16 MiB + 1", gitc_config_parse(big, n, "config.json", &c, &err),
+    expect("config.json text of 16 MiB + 1", gitc_config_from_json(big, n, "config.json", &c, &err),
            GITC_ERR_LIMIT, &err, "config.json", "limit", NULL);
-    check_true(gitc_config_parse(big, n - 1, "config.json", &c, &err) == GITC_OK,
+    check_true(gitc_config_from_json(big, n - 1, "config.json", &c, &err) == GITC_OK,
                "16 MiB of config text is accepted: %s", err.message);
     gitc_processor *p = NULL;
     expect("preprocessor text of 16 MiB + 1",
@@ -279,7 +259,7 @@ static void json_limits(void)
            &err, "limit", NULL);
     gitc_generate_params gp = gitc_generate_default_params();
     expect("generation_config text of 16 MiB + 1",
-           gitc_generation_config_parse(big, n, "generation_config.json", &gp, &err),
+           gitci_generation_config_parse(big, n, "generation_config.json", &gp, &err),
            GITC_ERR_LIMIT, &err, "limit", NULL);
     free(big);
 
@@ -312,9 +292,9 @@ static void safetensors_limits(void)
     write_sparse(path, head, sizeof head, (off_t)(8 + hl));
     gitc_error err = {0};
     st_file *f = NULL;
-    expect("safetensors header of 100 MB + 1", st_open(path, &f, &err), GITC_ERR_LIMIT, &err,
+    expect("safetensors header of 100 MB + 1", gitci_st_open(path, &f, &err), GITC_ERR_LIMIT, &err,
            "big-header.safetensors", "limit", NULL);
-    st_close(f);
+    gitci_st_close(f);
 
     /* ST_MAX_TENSORS + 1 entries (refused by count) and ST_MAX_TENSORS (then refused as entries). */
     for (int n = ST_MAX_TENSORS; n <= ST_MAX_TENSORS + 1; n++) {
@@ -334,13 +314,13 @@ static void safetensors_limits(void)
         write_file(path, h, k);
         free(h);
         f = NULL;
-        gitc_status s = st_open(path, &f, &err);
+        gitc_status s = gitci_st_open(path, &f, &err);
         if (n > ST_MAX_TENSORS)
             expect("safetensors with 65537 tensors", s, GITC_ERR_LIMIT, &err, "65537", "limit", NULL);
         else
             check_true(s == GITC_ERR_FORMAT && strstr(err.message, "needs dtype"),
                        "65536 entries pass the count and fail as entries: %s", err.message);
-        st_close(f);
+        gitci_st_close(f);
     }
 }
 
@@ -454,10 +434,10 @@ static void video_limits(void)
     /* Frame size just over max_pixels: the 64x64 test clip with max_pixels 64*64 - 1, from memory. */
     char *data = NULL;
     size_t size = 0;
-    if (!check_true(gitc_read_file(check_path("tests/data/video/moving_square_h264.mp4"), &data, &size, &err) == GITC_OK,
+    if (!check_true(gitci_read_file(check_path("tests/data/video/moving_square_h264.mp4"), &data, &size, &err) == GITC_OK,
                     "read the test clip: %s", err.message))
         return;
-    s = gitc_video_load_memory(data, size, "clip.mp4", 0, 2, NULL, frames, &total, &err);
+    s = gitci_video_load_memory(data, size, "clip.mp4", 0, 2, NULL, frames, &total, &err);
     check_true(s == GITC_OK && total > 2, "the clip decodes from memory: %s", err.message);
     int n_frames = total, w = s == GITC_OK ? frames[0].width : 0, h = s == GITC_OK ? frames[0].height : 0;
     if (s == GITC_OK)
@@ -465,13 +445,13 @@ static void video_limits(void)
             gitc_image_free(&frames[i]);
     gitc_image_params p = gitc_image_default_params();
     p.max_pixels = (uint64_t)w * (uint64_t)h - 1;
-    s = gitc_video_load_memory(data, size, "clip.mp4", 0, 2, &p, frames, &total, &err);
+    s = gitci_video_load_memory(data, size, "clip.mp4", 0, 2, &p, frames, &total, &err);
     expect("video frames 1 pixel over max_pixels", s, GITC_ERR_LIMIT, &err, "clip.mp4", "max_pixels", NULL);
     /* Frame count: a limit one below the clip's frames refuses it, the exact count passes. */
-    s = gitc_video_load_memory(data, size, "clip.mp4", n_frames - 1, 2, NULL, frames, &total, &err);
+    s = gitci_video_load_memory(data, size, "clip.mp4", n_frames - 1, 2, NULL, frames, &total, &err);
     expect("video with one frame more than the frame limit", s, GITC_ERR_LIMIT, &err, "clip.mp4",
            "video frames", NULL);
-    s = gitc_video_load_memory(data, size, "clip.mp4", n_frames, 2, NULL, frames, &total, &err);
+    s = gitci_video_load_memory(data, size, "clip.mp4", n_frames, 2, NULL, frames, &total, &err);
     check_true(s == GITC_OK, "a clip of exactly the frame limit decodes: %s", err.message);
     if (s == GITC_OK)
         for (int i = 0; i < 2; i++)

@@ -72,7 +72,8 @@ static void tiny(const char *name, gitc_dtype dtype)
     cJSON *ref = check_load_json(path);
     snprintf(path, sizeof path, "%s/reference.safetensors", dir);
     st_file *st = check_open_st(path);
-    float *pixels = st ? check_tensor_f32(st, "pixel_values", NULL) : NULL;
+    size_t n_px = 0;
+    float *pixels = st ? check_tensor_f32(st, "pixel_values", &n_px) : NULL;
     double *want_logits = st ? check_tensor_f64(st, "text_logits_f64", NULL) : NULL;
     float *logits = NULL;
     if (!s || !ref || !pixels || !want_logits)
@@ -95,7 +96,7 @@ static void tiny(const char *name, gitc_dtype dtype)
     logits = malloc(n_logits * sizeof(float));
     float loss = 0;
     /* the recorded logits of input_ids: how far this precision moves them */
-    if (check_true(gitc_forward(s, pixels, ids, T, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
+    if (check_true(gitc_forward(s, pixels, n_px, ids, T, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
         double worst = 0.0;
         for (size_t i = 0; i < (size_t)T * V; i++) {
             double d = logits[i] - want_logits[i];
@@ -104,7 +105,7 @@ static void tiny(const char *name, gitc_dtype dtype)
         printf("%-10s %-4s text logits vs float64: max |d| %.4f\n", name, gitc_dtype_name(dtype), worst);
     }
     /* teacher forcing along the reference greedy ids */
-    if (check_true(gitc_forward(s, pixels, gids, G - 1, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
+    if (check_true(gitc_forward(s, pixels, n_px, gids, G - 1, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
         int checked = 0, skipped = 0;
         for (int i = 0; i < G - 1; i++) {
             if (margins[i] <= 0.05) {
@@ -124,7 +125,7 @@ static void tiny(const char *name, gitc_dtype dtype)
     const float *pp = pixels;
     gitc_generation gen = {0};
     snprintf(label, sizeof label, "%s %s greedy", name, gitc_dtype_name(dtype));
-    if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
+    if (check_true(gitc_generate(s, &pp, n_px, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
         int n = compare_prefix(label, gen.sequences[0].ids, gen.sequences[0].n_ids, gids, G, margins, 1, 0.05);
         printf("%-10s %-4s free-running greedy: first %d steps equal the reference\n", name, gitc_dtype_name(dtype), n);
     }
@@ -132,7 +133,7 @@ static void tiny(const char *name, gitc_dtype dtype)
     const int32_t *pr = ids;
     p.max_length = P;
     snprintf(label, sizeof label, "%s %s greedy from prompt", name, gitc_dtype_name(dtype));
-    if (check_true(gitc_generate(s, &pp, &pr, &T, 1, &p, &gen, &err) == GITC_OK, "prompt: %s", err.message)) {
+    if (check_true(gitc_generate(s, &pp, n_px, &pr, &T, 1, &p, &gen, &err) == GITC_OK, "prompt: %s", err.message)) {
         int n = compare_prefix(label, gen.sequences[0].ids, gen.sequences[0].n_ids, pids, P, pmargins, T, 0.05);
         printf("%-10s %-4s greedy from prompt: first %d steps equal the reference\n", name, gitc_dtype_name(dtype), n);
     }
@@ -141,7 +142,7 @@ done:
     free(logits);
     free(pixels);
     free(want_logits);
-    st_close(st);
+    gitci_st_close(st);
     cJSON_Delete(ref);
     gitc_session_free(s);
     gitc_model_free(m);
@@ -180,133 +181,80 @@ static void check_text(const char *what, const char *got, const char *want, cons
                got ? got : "", want ? want : "", step, margin);
 }
 
-static void demo_images(const cJSON *ex, gitc_dtype dtype)
+/* One example image in one precision: greedy caption, VQA from the recorded
+ * prompt ids, and the best 3-beam sequence, against f32's texts and ids. */
+static void demo_image(void *user, gitc_session *s, const gitc_model *m, const check_demo_input *in)
 {
-    gitc_model *m = NULL;
-    gitc_session *s = open_model(check_path("models/git-shapes"), dtype, &m);
-    if (!s)
-        goto done;
+    (void)user;
+    const cJSON *it = in->ref;
+    const char *file = in->name;
     gitc_generate_params p = gitc_model_generate_params(m);
     p.max_length = 30;
-    const gitc_processor *proc = gitc_model_processor(m);
     const gitc_tokenizer *tok = gitc_model_tokenizer(m);
-    int h, w;
-    gitc_processor_output_size(proc, &h, &w);
-    float *px = malloc((size_t)3 * h * w * sizeof(float));
-    const char *dn = gitc_dtype_name(dtype);
-    const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(ex, "images"))
-    {
-        const char *file = cJSON_GetObjectItem(it, "file")->valuestring;
-        char rel[512], label[256];
-        gitc_image img = {0};
-        gitc_error err = {0};
-        snprintf(rel, sizeof rel, "examples/%s", file);
-        if (!check_true(gitc_image_load(check_path(rel), NULL, &img, &err) == GITC_OK, "%s: %s", file, err.message))
-            continue;
-        if (!check_true(gitc_processor_run(proc, &img, px, (size_t)3 * h * w, &err) == GITC_OK, "processor: %s", err.message)) {
-            gitc_image_free(&img);
-            continue;
-        }
-        const float *pp = px;
-        gitc_generation gen = {0};
-        char *text = NULL;
-        /* greedy caption */
-        snprintf(label, sizeof label, "%s %s greedy", dn, file);
-        if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
-            gitc_tokenizer_decode(tok, gen.sequences[0].ids, (size_t)gen.sequences[0].n_ids, 1, 1, &text, &err);
-            check_text(label, text, cJSON_GetObjectItem(it, "greedy_text")->valuestring,
-                       cJSON_GetObjectItem(it, "greedy_ids"), cJSON_GetObjectItem(it, "greedy_top2_margins"), 1, &gen);
-            free(text);
-            text = NULL;
-            gitc_generation_free(&gen);
-        }
-        /* VQA from the recorded prompt ids */
-        int32_t prompt[64];
-        int np = check_json_ids(it, "vqa_prompt_ids", prompt, 64);
-        const int32_t *pr = prompt;
-        snprintf(label, sizeof label, "%s %s VQA", dn, file);
-        if (check_true(gitc_generate(s, &pp, &pr, &np, 1, &p, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
-            gitc_tokenizer_decode(tok, gen.sequences[0].ids, (size_t)gen.sequences[0].n_ids, 1, 1, &text, &err);
-            check_text(label, text, cJSON_GetObjectItem(it, "vqa_text")->valuestring, cJSON_GetObjectItem(it, "vqa_ids"),
-                       cJSON_GetObjectItem(it, "vqa_top2_margins"), np, &gen);
-            free(text);
-            text = NULL;
-            gitc_generation_free(&gen);
-        }
-        /* 3 beams: the best sequence's ids and text */
-        gitc_generate_params b = p;
-        b.num_beams = 3;
-        snprintf(label, sizeof label, "%s %s beam 3", dn, file);
-        if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &b, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
-            int32_t ids[64];
-            int n = check_json_ids(it, "beam3_ids", ids, 64);
-            gitc_tokenizer_decode(tok, gen.sequences[0].ids, (size_t)gen.sequences[0].n_ids, 1, 1, &text, &err);
-            check_text(label, text, cJSON_GetObjectItem(it, "beam3_text")->valuestring, NULL, NULL, 0, NULL);
-            check_ids(label, gen.sequences[0].ids, gen.sequences[0].n_ids, ids, n);
-            free(text);
-            gitc_generation_free(&gen);
-        }
-        gitc_image_free(&img);
+    const char *dn = gitc_dtype_name(gitc_model_dtype(m));
+    const float *pp = in->pixels;
+    gitc_generation gen = {0};
+    gitc_error err = {0};
+    char label[256], *text = NULL;
+    /* greedy caption */
+    snprintf(label, sizeof label, "%s %s greedy", dn, file);
+    if (check_true(gitc_generate(s, &pp, in->n_pixels, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
+        gitc_tokenizer_decode(tok, gen.sequences[0].ids, (size_t)gen.sequences[0].n_ids, 1, 1, &text, &err);
+        check_text(label, text, cJSON_GetObjectItem(it, "greedy_text")->valuestring,
+                   cJSON_GetObjectItem(it, "greedy_ids"), cJSON_GetObjectItem(it, "greedy_top2_margins"), 1, &gen);
+        gitc_free(text);
+        text = NULL;
+        gitc_generation_free(&gen);
     }
-    free(px);
-done:
-    gitc_session_free(s);
-    gitc_model_free(m);
+    /* VQA from the recorded prompt ids */
+    int32_t prompt[64];
+    int np = check_json_ids(it, "vqa_prompt_ids", prompt, 64);
+    const int32_t *pr = prompt;
+    snprintf(label, sizeof label, "%s %s VQA", dn, file);
+    if (check_true(gitc_generate(s, &pp, in->n_pixels, &pr, &np, 1, &p, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
+        gitc_tokenizer_decode(tok, gen.sequences[0].ids, (size_t)gen.sequences[0].n_ids, 1, 1, &text, &err);
+        check_text(label, text, cJSON_GetObjectItem(it, "vqa_text")->valuestring, cJSON_GetObjectItem(it, "vqa_ids"),
+                   cJSON_GetObjectItem(it, "vqa_top2_margins"), np, &gen);
+        gitc_free(text);
+        text = NULL;
+        gitc_generation_free(&gen);
+    }
+    /* 3 beams: the best sequence's ids and text */
+    gitc_generate_params b = p;
+    b.num_beams = 3;
+    snprintf(label, sizeof label, "%s %s beam 3", dn, file);
+    if (check_true(gitc_generate(s, &pp, in->n_pixels, NULL, NULL, 1, &b, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
+        int32_t ids[64];
+        int n = check_json_ids(it, "beam3_ids", ids, 64);
+        gitc_tokenizer_decode(tok, gen.sequences[0].ids, (size_t)gen.sequences[0].n_ids, 1, 1, &text, &err);
+        check_text(label, text, cJSON_GetObjectItem(it, "beam3_text")->valuestring, NULL, NULL, 0, NULL);
+        check_ids(label, gen.sequences[0].ids, gen.sequences[0].n_ids, ids, n);
+        gitc_free(text);
+        gitc_generation_free(&gen);
+    }
 }
 
-static void demo_videos(const cJSON *ex, gitc_dtype dtype)
+/* One example clip (4 frames) in one precision: its greedy caption against f32's. */
+static void demo_video(void *user, gitc_session *s, const gitc_model *m, const check_demo_input *in)
 {
-    gitc_model *m = NULL;
-    gitc_session *s = open_model(check_path("models/git-shapes-video"), dtype, &m);
-    if (!s)
-        goto done;
+    (void)user;
     gitc_generate_params p = gitc_model_generate_params(m);
     p.max_length = 30;
-    const gitc_processor *proc = gitc_model_processor(m);
     const gitc_tokenizer *tok = gitc_model_tokenizer(m);
-    int h, w;
-    gitc_processor_output_size(proc, &h, &w);
-    size_t frame = (size_t)3 * h * w;
-    float *px = malloc(4 * frame * sizeof(float));
-    const cJSON *it;
-    int k = 0;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(ex, "videos"))
-    {
-        int n = 0, ok = 1;
-        const cJSON *f;
-        gitc_error err = {0};
-        cJSON_ArrayForEach(f, cJSON_GetObjectItem(it, "frames"))
-        {
-            char rel[512];
-            gitc_image img = {0};
-            snprintf(rel, sizeof rel, "examples/%s", f->valuestring);
-            if (n < 4 && check_true(gitc_image_load(check_path(rel), NULL, &img, &err) == GITC_OK, "%s: %s",
-                                    f->valuestring, err.message)) {
-                ok = gitc_processor_run(proc, &img, px + (size_t)n * frame, frame, &err) == GITC_OK && ok;
-                gitc_image_free(&img);
-            } else {
-                ok = 0;
-            }
-            n++;
-        }
-        char label[64], *text = NULL;
-        snprintf(label, sizeof label, "%s clip%d (4 frames) greedy", gitc_dtype_name(dtype), k++);
-        const float *pp = px;
-        gitc_generation gen = {0};
-        if (check_true(ok && n == 4, "%s: frames", label) &&
-            check_true(gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
-            gitc_tokenizer_decode(tok, gen.sequences[0].ids, (size_t)gen.sequences[0].n_ids, 1, 1, &text, &err);
-            check_text(label, text, cJSON_GetObjectItem(it, "greedy_text")->valuestring,
-                       cJSON_GetObjectItem(it, "greedy_ids"), cJSON_GetObjectItem(it, "greedy_top2_margins"), 1, &gen);
-            free(text);
-            gitc_generation_free(&gen);
-        }
+    char label[64], *text = NULL;
+    snprintf(label, sizeof label, "%s %s (4 frames) greedy", gitc_dtype_name(gitc_model_dtype(m)), in->name);
+    const float *pp = in->pixels;
+    gitc_generation gen = {0};
+    gitc_error err = {0};
+    if (check_true(in->n_frames == 4, "%s: frames", label) &&
+        check_true(gitc_generate(s, &pp, in->n_pixels, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "%s: %s", label, err.message)) {
+        gitc_tokenizer_decode(tok, gen.sequences[0].ids, (size_t)gen.sequences[0].n_ids, 1, 1, &text, &err);
+        check_text(label, text, cJSON_GetObjectItem(in->ref, "greedy_text")->valuestring,
+                   cJSON_GetObjectItem(in->ref, "greedy_ids"), cJSON_GetObjectItem(in->ref, "greedy_top2_margins"), 1,
+                   &gen);
+        gitc_free(text);
+        gitc_generation_free(&gen);
     }
-    free(px);
-done:
-    gitc_session_free(s);
-    gitc_model_free(m);
 }
 
 int main(int argc, char **argv)
@@ -319,8 +267,10 @@ int main(int argc, char **argv)
     cJSON *ex = check_load_json(check_path("tests/data/cli/examples.json"));
     if (ex)
         for (int d = 0; d < 2; d++) {
-            demo_images(ex, dtypes[d]);
-            demo_videos(ex, dtypes[d]);
+            gitc_model_params mp = gitc_model_default_params();
+            mp.dtype = dtypes[d];
+            check_demo_run(ex, 0, &mp, demo_image, NULL);
+            check_demo_run(ex, 1, &mp, demo_video, NULL);
         }
     cJSON_Delete(ex);
     return check_done("test_lowp_model");

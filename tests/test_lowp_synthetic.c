@@ -22,12 +22,15 @@ int main(int argc, char **argv)
     check_init(argc, argv);
     const char *name = "git-base-shape";
     const char *tmp = getenv("GITC_TMP") ? getenv("GITC_TMP") : "/tmp";
-    const char *bin = getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc";
-    char rel[256], dir[1024], cmd[4096], path[1100];
+    char rel[256], dir[1024], config[1100], path[1100];
     snprintf(rel, sizeof rel, "tests/data/synthetic/%s", name);
     snprintf(dir, sizeof dir, "%s/lowp-synthetic-%s", tmp, name);
-    snprintf(cmd, sizeof cmd, "'%s' synth --config '%s/config.json' --out '%s'", bin, check_path(rel), dir);
-    if (!check_true(system(cmd) == 0, "%s failed", cmd))
+    snprintf(config, sizeof config, "%s/config.json", check_path(rel));
+    check_run r;
+    check_run_gitc(&r, NULL, "synth", "--config", config, "--out", dir, NULL);
+    int ran = check_true(r.status == 0, "gitc synth --config %s --out %s failed: %s", config, dir, r.err);
+    check_run_free(&r);
+    if (!ran)
         return check_done("test_lowp_synthetic");
     snprintf(path, sizeof path, "%s/reference.json", check_path(rel));
     cJSON *ref = check_load_json(path);
@@ -59,7 +62,7 @@ int main(int argc, char **argv)
             size_t n_logits = (size_t)T * c->vocab_size;
             logits = malloc(n_logits * sizeof(float));
             float loss = 0;
-            if (check_true(gitc_forward(s, px, ids, T, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
+            if (check_true(gitc_forward(s, px, npx, ids, T, NULL, 0, logits, n_logits, &loss, &err) == GITC_OK, "forward: %s", err.message)) {
                 char what[64];
                 snprintf(what, sizeof what, "%s text_logits (kernels %s)", dn, gitc_model_kernels(m));
                 size_t n = (size_t)T * c->vocab_size;
@@ -76,7 +79,7 @@ int main(int argc, char **argv)
             p.max_length = 20;
             const float *pp = px;
             gitc_generation gen = {0};
-            if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
+            if (check_true(gitc_generate(s, &pp, npx, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
                 int32_t gids[64];
                 int n = check_json_ids(ref, "greedy_ids", gids, 64);
                 int same = 0;
@@ -92,7 +95,7 @@ int main(int argc, char **argv)
         gitc_model_free(m);
     }
     free(want);
-    st_close(st);
+    gitci_st_close(st);
     cJSON_Delete(ref);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     unlink(path);

@@ -29,7 +29,8 @@ static void check_tiny(const char *name)
     int T = check_json_ids(ref, "input_ids", ids, 64);
     int n_img = gitc_model_num_image_tokens(m), F = gitc_model_num_frames(m);
     int D = c->hidden_size, V = c->vocab_size, Dv = c->vision_hidden_size;
-    float *pixels = check_tensor_f32(st, "pixel_values", NULL);
+    size_t n_px = 0;
+    float *pixels = check_tensor_f32(st, "pixel_values", &n_px);
     float *want_vis = check_tensor_f32(st, "vision_last_hidden_state", NULL);
     float *want_proj = check_tensor_f32(st, "visual_projection", NULL);
     float *want_hidden = check_tensor_f32(st, "last_hidden_state", NULL);
@@ -43,11 +44,11 @@ static void check_tiny(const char *name)
     float *logits = malloc(n_logits * sizeof(float));
     float loss = 0;
     if (pixels && want_vis && want_proj && want_hidden && want_logits && want_logits64) {
-        if (check_true(gitc_encode_image(s, pixels, vis, n_vis, proj, n_proj, &err) == GITC_OK, "encode: %s", err.message)) {
+        if (check_true(gitc_encode_image(s, pixels, n_px, vis, n_vis, proj, n_proj, &err) == GITC_OK, "encode: %s", err.message)) {
             check_close("vision_last_hidden_state", vis, want_vis, (size_t)n_img * Dv, 1e-4);
             check_close("visual_projection", proj, want_proj, (size_t)n_img * D, 1e-4);
         }
-        if (check_true(gitc_forward(s, pixels, ids, T, hidden, n_hidden, logits, n_logits, &loss, &err) == GITC_OK,
+        if (check_true(gitc_forward(s, pixels, n_px, ids, T, hidden, n_hidden, logits, n_logits, &loss, &err) == GITC_OK,
                        "forward: %s", err.message)) {
             check_close("last_hidden_state", hidden, want_hidden, (size_t)(n_img + T) * D, 1e-4);
             check_close("text_logits", logits, want_logits, (size_t)T * V, 1e-4);
@@ -68,7 +69,7 @@ static void check_tiny(const char *name)
     free(logits);
 done:
     cJSON_Delete(ref);
-    st_close(st);
+    gitci_st_close(st);
     gitc_session_free(s);
     gitc_model_free(m);
 }

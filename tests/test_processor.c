@@ -26,7 +26,7 @@ static float *ref_f32(const char *name, int *h, int *w)
     char vn[256], in[256];
     snprintf(vn, sizeof vn, "%s.values", name);
     snprintf(in, sizeof in, "%s.index", name);
-    const st_tensor *v = st_find(refs, vn), *ix = st_find(refs, in);
+    const st_tensor *v = gitci_st_find(refs, vn), *ix = gitci_st_find(refs, in);
     if (!check_true(v && ix && v->dtype == ST_F32 && ix->dtype == ST_U8 && ix->ndim == 3 &&
                         ix->shape[0] == 3 && v->numel == 3 * 256,
                     "%s: reference missing or malformed", name))
@@ -66,13 +66,13 @@ static void compare_processor(const char *what, const gitc_processor *p, const g
 static void compare_resize(const char *what, const gitc_image *im, int resample,
                            const char *ref_name)
 {
-    const st_tensor *t = st_find(refs, ref_name);
+    const st_tensor *t = gitci_st_find(refs, ref_name);
     if (!check_true(t && t->dtype == ST_U8 && t->ndim == 3, "%s: reference missing", ref_name))
         return;
     int h = (int)t->shape[0], w = (int)t->shape[1];
     gitc_image out = {0};
     gitc_error err = {0};
-    if (!check_true(gitc_image_resize(im, w, h, resample, &out, &err) == GITC_OK, "%s: %s", what,
+    if (!check_true(gitci_image_resize(im, w, h, resample, &out, &err) == GITC_OK, "%s: %s", what,
                     err.message))
         return;
     const uint8_t *ref = t->data;
@@ -126,7 +126,7 @@ static void test_reference(void)
         snprintf(ref, sizeof ref, "%s.processor", key);
         compare_processor(what, clip, &im, ref);
         snprintf(ref, sizeof ref, "%s.videomae.resized_rgb", key);
-        if (st_find(refs, ref)) {
+        if (gitci_st_find(refs, ref)) {
             snprintf(what, sizeof what, "videomae resized_rgb bilinear %s", key);
             compare_resize(what, &im, GITC_RESAMPLE_BILINEAR, ref);
             snprintf(what, sizeof what, "videomae pixel_values %s", key);
@@ -135,7 +135,7 @@ static void test_reference(void)
         }
         gitc_image_free(&im);
         snprintf(ref, sizeof ref, "%s.processor_after_load_image", key);
-        if (st_find(refs, "img12.processor_after_load_image.index") && !strcmp(key, "img12")) {
+        if (gitci_st_find(refs, "img12.processor_after_load_image.index") && !strcmp(key, "img12")) {
             gitc_image_params p = gitc_image_default_params();
             p.exif_transpose = 1;
             if (check_true(gitc_image_load(check_path(path), &p, &im, &err) == GITC_OK, "%s",
@@ -223,7 +223,7 @@ static void test_config_rules(void)
         float *out = malloc(sizeof(float) * 3 * 10 * 30);
         gitc_image r = {0};
         gitc_processor_run(p, &im, out, 3 * 10 * 30, &err);
-        gitc_image_resize(&im, 30, 10, GITC_RESAMPLE_BICUBIC, &r, &err);
+        gitci_image_resize(&im, 30, 10, GITC_RESAMPLE_BICUBIC, &r, &err);
         float mx = 0;
         const float stdv[3] = {1, 2, 4};
         for (int c = 0; c < 3; c++)
@@ -249,7 +249,7 @@ static void test_config_rules(void)
         float out[3 * 8 * 6];
         gitc_image r = {0};
         check_true(gitc_processor_run(p, &im, out, sizeof out / sizeof out[0], &err) == GITC_OK, "%s", err.message);
-        gitc_image_resize(&im, 8, 5, GITC_RESAMPLE_BICUBIC, &r, &err);
+        gitci_image_resize(&im, 8, 5, GITC_RESAMPLE_BICUBIC, &r, &err);
         /* Rows: padded to 8 with top_pad = ceil(3/2) = 2, so output row y is image row y - 2.
          * Columns: 8 -> 6 crops left = (8 - 6) // 2 = 1. */
         int bad = 0;
@@ -273,7 +273,7 @@ static void test_config_rules(void)
                   GITC_OK);
     gitc_processor_output_size(p, &h, &w);
     check_true(h == 0 && w == 0, "image-dependent output size reported as 0x0");
-    check_true(gitc_processor_image_output_size(p, 17, 23, &h, &w) && h == 23 && w == 17,
+    check_true(gitci_processor_image_output_size(p, 17, 23, &h, &w) && h == 23 && w == 17,
                "output size for a 17x23 image without resize/crop: %dx%d", w, h);
     if (p) {
         float *out = malloc(sizeof(float) * 3 * 17 * 23);
@@ -296,7 +296,7 @@ static void test_config_rules(void)
         gitc_image r = {0};
         gitc_processor_run(p, &im, out, sizeof out / sizeof out[0], &err);
         /* 17x23 -> shortest edge 16: width 16, height int(16*23/17) = 21; crop top 2. */
-        gitc_image_resize(&im, 16, 21, GITC_RESAMPLE_BILINEAR, &r, &err);
+        gitci_image_resize(&im, 16, 21, GITC_RESAMPLE_BILINEAR, &r, &err);
         int bad = 0;
         for (int c = 0; c < 3; c++)
             for (int y = 0; y < 16; y++)
@@ -328,7 +328,7 @@ static void test_config_rules(void)
     memset(flat.rgb, 137, 9 * 7 * 3);
     for (int f = 1; f <= 5; f++) {
         gitc_image r = {0};
-        int ok = gitc_image_resize(&flat, 20, 4, f, &r, &err) == GITC_OK;
+        int ok = gitci_image_resize(&flat, 20, 4, f, &r, &err) == GITC_OK;
         for (int i = 0; ok && i < 20 * 4 * 3; i++)
             ok = r.rgb[i] == 137;
         check_true(ok, "filter %d keeps a flat image flat", f);
@@ -352,7 +352,7 @@ static void test_timing(void)
     char *data = NULL;
     size_t n = 0;
     if (gitc_processor_load(check_path("models/git-shapes"), &p, &err) != GITC_OK ||
-        gitc_read_file(check_path("tests/data/images/inputs/hd_1280x720.jpg"), &data, &n, &err)) {
+        gitci_read_file(check_path("tests/data/images/inputs/hd_1280x720.jpg"), &data, &n, &err)) {
         gitc_processor_free(p);
         return;
     }
@@ -380,7 +380,7 @@ int main(int argc, char **argv)
 {
     check_init(argc, argv);
     gitc_error err = {0};
-    if (!check_true(st_open(check_path("tests/data/images/refs.safetensors"), &refs, &err) ==
+    if (!check_true(gitci_st_open(check_path("tests/data/images/refs.safetensors"), &refs, &err) ==
                         GITC_OK,
                     "%s", err.message))
         return check_done("test_processor");
@@ -388,6 +388,6 @@ int main(int argc, char **argv)
     test_demo();
     test_config_rules();
     test_timing();
-    st_close(refs);
+    gitci_st_close(refs);
     return check_done("test_processor");
 }

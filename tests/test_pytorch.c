@@ -5,6 +5,7 @@
  * and the input limits of the ZIP, pickle and safetensors readers, each with
  * an input just over it. */
 #include "check.h"
+#include "tensor_file.h"
 #include "model.h"
 #include "pickle.h"
 #include "ptwrite.h"
@@ -41,7 +42,8 @@ static void check_outputs(const char *what, const char *dir, const char *ref)
     int32_t ids[64];
     int T = check_json_ids(j, "input_ids", ids, 64);
     int n_img = gitc_model_num_image_tokens(m), D = c->hidden_size, V = c->vocab_size;
-    float *px = check_tensor_f32(st, "pixel_values", NULL);
+    size_t n_px = 0;
+    float *px = check_tensor_f32(st, "pixel_values", &n_px);
     float *want_proj = check_tensor_f32(st, "visual_projection", NULL);
     float *want_logits = check_tensor_f32(st, "text_logits", NULL);
     size_t n_vis = (size_t)n_img * c->vision_hidden_size, n_proj = (size_t)n_img * D, n_logits = (size_t)T * V;
@@ -50,11 +52,11 @@ static void check_outputs(const char *what, const char *dir, const char *ref)
     float *logits = malloc(n_logits * sizeof(float));
     char label[256];
     if (px && want_proj && want_logits) {
-        if (check_true(gitc_encode_image(s, px, vis, n_vis, proj, n_proj, &err) == GITC_OK, "encode: %s", err.message)) {
+        if (check_true(gitc_encode_image(s, px, n_px, vis, n_vis, proj, n_proj, &err) == GITC_OK, "encode: %s", err.message)) {
             snprintf(label, sizeof label, "%s visual_projection", what);
             check_close(label, proj, want_proj, (size_t)n_img * D, 1e-4);
         }
-        if (check_true(gitc_forward(s, px, ids, T, NULL, 0, logits, n_logits, NULL, &err) == GITC_OK, "forward: %s", err.message)) {
+        if (check_true(gitc_forward(s, px, n_px, ids, T, NULL, 0, logits, n_logits, NULL, &err) == GITC_OK, "forward: %s", err.message)) {
             snprintf(label, sizeof label, "%s text_logits", what);
             check_close(label, logits, want_logits, (size_t)T * V, 1e-4);
         }
@@ -62,7 +64,7 @@ static void check_outputs(const char *what, const char *dir, const char *ref)
         p.max_length = 20;
         const float *pp = px;
         gitc_generation gen = {0};
-        if (check_true(gitc_generate(s, &pp, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
+        if (check_true(gitc_generate(s, &pp, n_px, NULL, NULL, 1, &p, &gen, &err) == GITC_OK, "greedy: %s", err.message)) {
             int32_t want[64];
             int nw = check_json_ids(j, "greedy_ids", want, 64);
             snprintf(label, sizeof label, "%s greedy ids", what);
@@ -78,7 +80,7 @@ static void check_outputs(const char *what, const char *dir, const char *ref)
     free(logits);
 done:
     cJSON_Delete(j);
-    st_close(st);
+    gitci_st_close(st);
     gitc_session_free(s);
     gitc_model_free(m);
 }
@@ -86,7 +88,7 @@ done:
 /* `gitc forward` on dir: text_logits and greedy_ids equal the reference. */
 static void check_cli_forward(const char *what, const char *dir, const char *ref)
 {
-    char rel[512], ref_path[1024], in_path[1024], out_path[1024], cmd[4096];
+    char rel[512], ref_path[1024], in_path[1024], out_path[1024];
     snprintf(rel, sizeof rel, "tests/data/%s", ref);
     snprintf(ref_path, sizeof ref_path, "%s/reference.safetensors", check_path(rel));
     snprintf(in_path, sizeof in_path, "%s/pt-forward-in.safetensors", tmp_dir());
@@ -97,21 +99,26 @@ static void check_cli_forward(const char *what, const char *dir, const char *ref
     cJSON *j = check_load_json(jp);
     if (!st || !j)
         goto done;
-    const st_tensor *px = st_find(st, "pixel_values");
+    const st_tensor *px = gitci_st_find(st, "pixel_values");
     int32_t ids32[64];
     int T = check_json_ids(j, "input_ids", ids32, 64);
     int64_t ids[64], ishape[2] = {1, T};
     for (int i = 0; i < T; i++)
         ids[i] = ids32[i];
     gitc_error err = {0};
-    st_writer *w = st_writer_new();
-    st_writer_add(w, "pixel_values", px->dtype, px->ndim, px->shape, px->data, &err);
-    st_writer_add(w, "input_ids", ST_I64, 2, ishape, ids, &err);
-    check_true(st_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
-    st_writer_free(w);
-    snprintf(cmd, sizeof cmd, "'%s' forward -m '%s' --inputs '%s' --out '%s' --max-length 20 --threads 2",
-             getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc", dir, in_path, out_path);
-    if (!check_true(system(cmd) == 0, "%s: %s failed", what, cmd))
+    tf_writer *w = tf_writer_new();
+    tf_dtype px_dtype = TF_F32;
+    check_true(tf_dtype_parse(gitci_st_dtype_name(px->dtype), &px_dtype), "pixel_values dtype");
+    tf_writer_add(w, "pixel_values", px_dtype, px->ndim, px->shape, px->data, &err);
+    tf_writer_add(w, "input_ids", TF_I64, 2, ishape, ids, &err);
+    check_true(tf_writer_write(w, in_path, &err) == GITC_OK, "write inputs: %s", err.message);
+    tf_writer_free(w);
+    check_run r;
+    check_run_gitc(&r, NULL, "forward", "-m", dir, "--inputs", in_path, "--out", out_path, "--max-length", "20",
+                   "--threads", "2", NULL);
+    int ran = check_true(r.status == 0, "%s: gitc forward -m %s failed: %s", what, dir, r.err);
+    check_run_free(&r);
+    if (!ran)
         goto done;
     st_file *out = check_open_st(out_path);
     if (out) {
@@ -119,10 +126,10 @@ static void check_cli_forward(const char *what, const char *dir, const char *ref
         char label[256];
         snprintf(label, sizeof label, "%s: gitc forward text_logits", what);
         if (got && want)
-            check_close(label, got, want, (size_t)T * (size_t)(st_find(st, "text_logits")->numel / T), 1e-4);
+            check_close(label, got, want, (size_t)T * (size_t)(gitci_st_find(st, "text_logits")->numel / T), 1e-4);
         free(got);
         free(want);
-        const st_tensor *g = st_find(out, "greedy_ids");
+        const st_tensor *g = gitci_st_find(out, "greedy_ids");
         if (check_true(g && g->dtype == ST_I64 && g->ndim == 2, "greedy_ids I64 [1,N]")) {
             int32_t gi[64], exp[64];
             int ne = check_json_ids(j, "greedy_ids", exp, 64), ng = (int)g->shape[1];
@@ -134,11 +141,11 @@ static void check_cli_forward(const char *what, const char *dir, const char *ref
             snprintf(label, sizeof label, "%s: gitc forward greedy_ids", what);
             check_ids(label, gi, ng, exp, ne);
         }
-        st_close(out);
+        gitci_st_close(out);
     }
 done:
     cJSON_Delete(j);
-    st_close(st);
+    gitci_st_close(st);
     unlink(in_path);
     unlink(out_path);
 }
@@ -211,7 +218,7 @@ static void run_cases(void)
 /* The os.system case is refused through the library and the CLI, and its command never runs. */
 static void evil_never_runs(void)
 {
-    char dir[1024], marker[1200], cmd[4096];
+    char dir[1024], marker[1200];
     snprintf(dir, sizeof dir, "%s/pt-evil-cwd", tmp_dir());
     mkdir(dir, 0755);
     snprintf(marker, sizeof marker, "%s/pickle_code_ran", dir);
@@ -226,10 +233,11 @@ static void evil_never_runs(void)
     check_true(gitc_model_load(check_path("tests/data/pytorch/bad-evil-global"), NULL, &m, &err) != GITC_OK,
                "evil pickle refused by the library");
     check_true(access("pickle_code_ran", F_OK) != 0, "library: the pickle's command did not run");
-    snprintf(cmd, sizeof cmd, "'%s' caption -m '%s' '%s' 2>/dev/null",
-             getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc", check_path("tests/data/pytorch/bad-evil-global"),
-             check_path("examples/shapes_0_224x224.png"));
-    int rc = system(cmd);
+    check_run r;
+    check_run_gitc(&r, NULL, "caption", "-m", check_path("tests/data/pytorch/bad-evil-global"),
+                   check_path("examples/shapes_0_224x224.png"), NULL);
+    int rc = r.status;
+    check_run_free(&r);
     check_true(rc != 0, "gitc caption on the evil pickle fails (status %d)", rc);
     check_true(access("pickle_code_ran", F_OK) != 0, "CLI: the pickle's command did not run");
     check_true(chdir(old) == 0, "chdir back");
@@ -254,7 +262,7 @@ static void folder_rules(void)
     mkdir(dir, 0755);
     char *cfg = NULL;
     size_t len = 0;
-    gitc_read_file(check_path("tests/data/tiny/tiny/config.json"), &cfg, &len, NULL);
+    gitci_read_file(check_path("tests/data/tiny/tiny/config.json"), &cfg, &len, NULL);
     snprintf(path, sizeof path, "%s/config.json", dir);
     write_file(path, cfg, len);
     snprintf(path, sizeof path, "%s/tf_model.h5", dir);
@@ -270,7 +278,7 @@ static void folder_rules(void)
         check_outputs(zip64 ? "own writer, ZIP64" : "own writer", dir, "tiny/tiny");
         unlink(path);
     }
-    st_close(src);
+    gitci_st_close(src);
     snprintf(path, sizeof path, "%s/config.json", dir);
     unlink(path);
     rmdir(dir);
@@ -313,14 +321,14 @@ static void zip_limits(void)
         ptw_le(&b, 0, 2);
         zip_archive z;
         gitc_error err = {0};
-        gitc_status s = zip_open(b.p, b.n, "entries.zip", &z, &err);
+        gitc_status s = gitci_zip_open(b.p, b.n, "entries.zip", &z, &err);
         if (over)
             expect_msg("ZIP entries: limit + 1", s, &err, 0, "gitc reads at most");
         else
             check_true(s != GITC_OK && !strstr(err.message, "gitc reads at most"),
                        "ZIP entries at the limit pass the limit check (%s)", err.message);
         if (s == GITC_OK)
-            zip_free(&z);
+            gitci_zip_free(&z);
         free(b.p);
     }
     /* An entry name of ZIP_MAX_NAME + 1 bytes (and one of ZIP_MAX_NAME, which reads). */
@@ -364,11 +372,11 @@ static void zip_limits(void)
         ptw_le(&b, 0, 2);
         zip_archive z;
         gitc_error err = {0};
-        gitc_status s = zip_open(b.p, b.n, "name.zip", &z, &err);
+        gitc_status s = gitci_zip_open(b.p, b.n, "name.zip", &z, &err);
         expect_msg(over ? "ZIP entry name: limit + 1" : "ZIP entry name: at the limit", s, &err, !over, "name of");
         if (s == GITC_OK) {
             check_true(z.n_entries == 1 && strlen(z.entries[0].name) == ZIP_MAX_NAME, "name read whole");
-            zip_free(&z);
+            gitci_zip_free(&z);
         }
         free(name);
         free(b.p);
@@ -402,10 +410,10 @@ static void zip_declared_size(void)
             buf[at + 20 + k] = buf[at + 24 + k] = (uint8_t)(0x7ffffff0u >> (8 * k));
         zip_archive z = {0};
         gitc_error err = {0};
-        gitc_status s = zip_open(buf, (uint64_t)n, "bomb.bin", &z, &err);
+        gitc_status s = gitci_zip_open(buf, (uint64_t)n, "bomb.bin", &z, &err);
         expect_msg("ZIP entry declaring 2 GB in a small file", s, &err, 0, "past the end");
         if (s == GITC_OK)
-            zip_free(&z);
+            gitci_zip_free(&z);
     }
     free(buf);
 }
@@ -421,7 +429,7 @@ static void pickle_limits(void)
         p[n + 2] = '.';
         pk_state_dict sd;
         gitc_error err = {0};
-        gitc_status s = pickle_state_dict(p, n + 3, "stack.pkl", &sd, &err);
+        gitc_status s = gitci_pickle_state_dict(p, n + 3, "stack.pkl", &sd, &err);
         if (over)
             expect_msg("pickle stack: limit + 1", s, &err, 0, "stack deeper than");
         else
@@ -437,7 +445,7 @@ static void pickle_limits(void)
         p[n + 2] = '.';
         pk_state_dict sd;
         gitc_error err = {0};
-        gitc_status s = pickle_state_dict(p, n + 3, "marks.pkl", &sd, &err);
+        gitc_status s = gitci_pickle_state_dict(p, n + 3, "marks.pkl", &sd, &err);
         expect_msg("pickle marks: limit + 1", s, &err, 0, "marks nested deeper");
         free(p);
     }
@@ -448,12 +456,12 @@ static void pickle_limits(void)
                        (uint8_t)(idx >> 24), '.'};
         pk_state_dict sd;
         gitc_error err = {0};
-        gitc_status s = pickle_state_dict(p, sizeof p, "memo.pkl", &sd, &err);
+        gitc_status s = gitci_pickle_state_dict(p, sizeof p, "memo.pkl", &sd, &err);
         expect_msg(over ? "pickle memo index: limit + 1" : "pickle memo index: at the limit", s, &err, !over,
                    "memo index");
         if (s == GITC_OK) {
             check_true(sd.n_tensors == 0, "empty dict");
-            pk_state_dict_free(&sd);
+            gitci_pk_state_dict_free(&sd);
         }
     }
     /* Refused globals name themselves; nothing else than the allowlist passes. */
@@ -474,7 +482,7 @@ static void pickle_limits(void)
         snprintf(want, sizeof want, "global %s", evil[i]);
         *strchr(want, '\n') = '.';
         *strchr(want, '\n') = 0;
-        gitc_status s = pickle_state_dict(b.p, b.n, "evil.pkl", &sd, &err);
+        gitc_status s = gitci_pickle_state_dict(b.p, b.n, "evil.pkl", &sd, &err);
         expect_msg(want, s, &err, 0, want);
         free(b.p);
     }
@@ -496,23 +504,34 @@ static void safetensors_header_limit(void)
             check_true(0, "truncate %s", path);
         st_file *f = NULL;
         gitc_error err = {0};
-        gitc_status s = st_open(path, &f, &err);
+        gitc_status s = gitci_st_open(path, &f, &err);
         if (over)
             expect_msg("safetensors header: limit + 1", s, &err, 0, "over the limit");
         else
             expect_msg("safetensors header: at the limit", s, &err, 0, "runs past the end");
-        st_close(f);
+        gitci_st_close(f);
     }
     unlink(path);
 }
 
-/* Runs `gitc inspect --json` with HF_HUB_CACHE=cache; returns the exit status, output in out/err files. */
+/* Runs `gitc inspect --json ARGS` (ARGS split at spaces) with HF_HUB_CACHE=cache;
+ * returns the exit status, stdout in the file `out`, stderr in `errf`. */
 static int inspect(const char *cache, const char *args, const char *out, const char *errf)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "HF_HUB_CACHE='%s' '%s' inspect --json %s >'%s' 2>'%s'", cache,
-             getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc", args, out, errf);
-    int rc = system(cmd);
+    char words[1024], env_cache[1200];
+    snprintf(words, sizeof words, "%s", args);
+    snprintf(env_cache, sizeof env_cache, "HF_HUB_CACHE=%s", cache);
+    const char *argv[32] = {check_gitc_bin(), "inspect", "--json"};
+    int argc = 3;
+    for (char *w = strtok(words, " "); w && argc < 31; w = strtok(NULL, " "))
+        argv[argc++] = w;
+    argv[argc] = NULL;
+    const char *env[] = {env_cache, NULL};
+    check_run r;
+    check_run_argv(&r, &(check_run_io){.env = env, .stdout_path = out}, argv);
+    check_write_file(errf, r.err, strlen(r.err));
+    int rc = r.status;
+    check_run_free(&r);
     return rc;
 }
 
@@ -574,7 +593,7 @@ static void hub_revisions(void)
         int rc = inspect(cache, ok[i].args, out, errf);
         char *text = NULL;
         size_t len = 0;
-        gitc_read_file(out, &text, &len, NULL);
+        gitci_read_file(out, &text, &len, NULL);
         cJSON *j = text ? cJSON_Parse(text) : NULL;
         const cJSON *f = cJSON_GetObjectItem(j, "format"), *r = cJSON_GetObjectItem(j, "revision");
         printf("inspect %-58s -> %s %s\n", ok[i].args, cJSON_IsString(f) ? f->valuestring : "?",
@@ -598,7 +617,7 @@ static void hub_revisions(void)
         int rc = inspect(cache, bad[i].args, out, errf);
         char *text = NULL;
         size_t len = 0;
-        gitc_read_file(errf, &text, &len, NULL);
+        gitci_read_file(errf, &text, &len, NULL);
         printf("inspect %s -> status %d: %s", bad[i].args, rc, text ? text : "");
         check_true(rc != 0 && text && strstr(text, bad[i].want1) && strstr(text, bad[i].want2),
                    "%s: fails naming \"%s\" and \"%s\"", bad[i].args, bad[i].want1, bad[i].want2);
@@ -611,14 +630,16 @@ static void hub_revisions(void)
 /* `gitc inspect` in text form names the format, the strided tensor and the ignored buffers. */
 static void inspect_text(void)
 {
-    char out[1100], cmd[4096];
+    char out[1100];
     snprintf(out, sizeof out, "%s/pt-inspect.txt", tmp_dir());
-    snprintf(cmd, sizeof cmd, "'%s' inspect -m '%s' --run --threads 2 > '%s'",
-             getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc", check_path("tests/data/pytorch/tiny-views"), out);
-    int rc = system(cmd);
+    check_run r;
+    check_run_gitc(&r, &(check_run_io){.stdout_path = out}, "inspect", "-m", check_path("tests/data/pytorch/tiny-views"),
+                   "--run", "--threads", "2", NULL);
+    int rc = r.status;
+    check_run_free(&r);
     char *text = NULL;
     size_t len = 0;
-    gitc_read_file(out, &text, &len, NULL);
+    gitci_read_file(out, &text, &len, NULL);
     printf("%s", text ? text : "");
     const char *want[] = {"weight format:  pytorch", "pytorch_model.bin", "83 (81 F32, 2 I64)",
                           "ignored:        2 buffers", "strided:        1 tensor", "parameters:     126954",

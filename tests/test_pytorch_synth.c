@@ -38,7 +38,7 @@ static int write_bin(const st_file *src, const char *path)
             char kn[128], vn[128];
             snprintf(kn, sizeof kn, "git.encoder.layer.%d.attention.self.key.weight", layer);
             snprintf(vn, sizeof vn, "git.encoder.layer.%d.attention.self.value.weight", layer);
-            const st_tensor *k = st_find(src, kn), *v = st_find(src, vn);
+            const st_tensor *k = gitci_st_find(src, kn), *v = gitci_st_find(src, vn);
             uint8_t *fused = malloc(3 * x->nbytes);
             memcpy(fused, x->data, x->nbytes);
             memcpy(fused + x->nbytes, k->data, x->nbytes);
@@ -92,13 +92,16 @@ static void run(const char *name)
 {
     printf("== %s\n", name);
     const char *tmp = getenv("GITC_TMP") ? getenv("GITC_TMP") : "/tmp";
-    const char *bin = getenv("GITC_BIN") ? getenv("GITC_BIN") : "gitc";
     char rel[256], st_dir[1024], pt_dir[1024], cmd[4096], path[1200], path2[1200];
     snprintf(rel, sizeof rel, "tests/data/synthetic/%s", name);
     snprintf(st_dir, sizeof st_dir, "%s/ptsynth-st-%s", tmp, name);
     snprintf(pt_dir, sizeof pt_dir, "%s/ptsynth-pt-%s", tmp, name);
-    snprintf(cmd, sizeof cmd, "'%s' synth --config '%s/config.json' --out '%s'", bin, check_path(rel), st_dir);
-    if (!check_true(system(cmd) == 0, "%s failed", cmd))
+    snprintf(path, sizeof path, "%s/config.json", check_path(rel));
+    check_run r;
+    check_run_gitc(&r, NULL, "synth", "--config", path, "--out", st_dir, NULL);
+    int ran = check_true(r.status == 0, "gitc synth --config %s --out %s failed: %s", path, st_dir, r.err);
+    check_run_free(&r);
+    if (!ran)
         return;
     mkdir(pt_dir, 0755);
     snprintf(path, sizeof path, "%s/model.safetensors", st_dir);
@@ -112,12 +115,14 @@ static void run(const char *name)
         mkdir(plain, 0755);
         snprintf(cmd, sizeof cmd, "%s/pytorch_model.bin", plain);
         check_true(ptw_from_safetensors(src, cmd, 0), "write %s", cmd);
-        snprintf(cmd, sizeof cmd, "cp '%s/config.json' '%s/config.json'", st_dir, plain);
-        check_true(system(cmd) == 0, "%s", cmd);
+        snprintf(path, sizeof path, "%s/config.json", st_dir);
+        snprintf(path2, sizeof path2, "%s/config.json", plain);
+        check_true(check_copy_file(path, path2) == 0, "copy %s to %s", path, path2);
     }
-    st_close(src);
-    snprintf(cmd, sizeof cmd, "cp '%s/config.json' '%s/config.json'", st_dir, pt_dir);
-    written = written && check_true(system(cmd) == 0, "%s", cmd);
+    gitci_st_close(src);
+    snprintf(path, sizeof path, "%s/config.json", st_dir);
+    snprintf(path2, sizeof path2, "%s/config.json", pt_dir);
+    written = written && check_true(check_copy_file(path, path2) == 0, "copy %s to %s", path, path2);
     gitc_error err = {0};
     gitc_model *a = NULL, *b = NULL;
     gitc_session *sa = NULL, *sb = NULL;
@@ -139,15 +144,15 @@ static void run(const char *name)
     la = malloc(6 * (size_t)c->vocab_size * sizeof(float));
     lb = malloc(6 * (size_t)c->vocab_size * sizeof(float));
     gitc_synth_pixels("pixel_values", npx, px);
-    if (check_true(gitc_forward(sa, px, ids, 6, NULL, 0, la, 6 * (size_t)c->vocab_size, NULL, &err) == GITC_OK &&
-                       gitc_forward(sb, px, ids, 6, NULL, 0, lb, 6 * (size_t)c->vocab_size, NULL, &err) == GITC_OK,
+    if (check_true(gitc_forward(sa, px, npx, ids, 6, NULL, 0, la, 6 * (size_t)c->vocab_size, NULL, &err) == GITC_OK &&
+                       gitc_forward(sb, px, npx, ids, 6, NULL, 0, lb, 6 * (size_t)c->vocab_size, NULL, &err) == GITC_OK,
                    "forward: %s", err.message))
         check_close(".bin vs safetensors text_logits", lb, la, 6 * (size_t)c->vocab_size, 0.0);
     gitc_generate_params p = gitc_model_generate_params(a);
     p.max_length = 20;
     const float *pp = px;
-    if (check_true(gitc_generate(sa, &pp, NULL, NULL, 1, &p, &ga, &err) == GITC_OK &&
-                       gitc_generate(sb, &pp, NULL, NULL, 1, &p, &gb, &err) == GITC_OK,
+    if (check_true(gitc_generate(sa, &pp, npx, NULL, NULL, 1, &p, &ga, &err) == GITC_OK &&
+                       gitc_generate(sb, &pp, npx, NULL, NULL, 1, &p, &gb, &err) == GITC_OK,
                    "generate: %s", err.message))
         check_ids(".bin vs safetensors greedy ids", gb.sequences[0].ids, gb.sequences[0].n_ids,
                   ga.sequences[0].ids, ga.sequences[0].n_ids);

@@ -192,7 +192,8 @@ def main():
     good_path = os.path.join(EX, IMAGES[0])
 
     # ASan's allocator keeps freed memory in quarantine; the tight bound is for the plain build.
-    asan = "libasan" in open("/proc/%d/maps" % srv.proc.pid).read()
+    maps = open("/proc/%d/maps" % srv.proc.pid).read()
+    asan = "libasan" in maps or "libclang_rt.asan" in maps  # GCC or clang runtime
     tight_kb = 32 * 1024 if asan else 1024
 
     def still_good(what, limit_kb=None):

@@ -126,7 +126,7 @@ static void test_reference_cases(const gitc_tokenizer *tok)
     char *data = NULL;
     size_t size = 0;
     gitc_error err = {0};
-    if (!check_true(gitc_read_file(check_path("tests/data/tokenizer/tokenizer_cases.json"), &data, &size, &err) ==
+    if (!check_true(gitci_read_file(check_path("tests/data/tokenizer/tokenizer_cases.json"), &data, &size, &err) ==
                         GITC_OK,
                     "read tokenizer_cases.json: %s", err.message))
         return;

@@ -85,7 +85,7 @@ static void test_sample_indices(void)
 static void compare_frames(const char *what, const gitc_image *frames, int n, const st_file *ref,
                            const char *name, int tol)
 {
-    const st_tensor *t = st_find(ref, name);
+    const st_tensor *t = gitci_st_find(ref, name);
     if (!check_true(t && t->dtype == ST_U8 && t->ndim == 4 && t->shape[0] == n &&
                         t->shape[3] == 3,
                     "%s: reference tensor %s missing or not U8 [%d,H,W,3]", what, name, n))
@@ -179,7 +179,7 @@ static void test_c_path_within_tolerance(const st_file *ref)
         if (!check_true(s == GITC_OK, "%s: %s", what, err.message))
             continue;
         compare_frames(what, frames, 4, ref, clips[c][1], C_PATH_TOL);
-        const st_tensor *t = st_find(ref, clips[c][1]);
+        const st_tensor *t = gitci_st_find(ref, clips[c][1]);
         check_true(t && max_abs_diff(frames[0].rgb, t->data, (size_t)320 * 240 * 3) > 0,
                    "%s: same bytes as the SIMD path (was the C path forced?)", what);
         release_all(frames, 4);
@@ -209,7 +209,7 @@ static void test_more_samples_than_frames(const st_file *ref)
             memcmp(frames[i].rgb, frames[i - 1].rgb, (size_t)320 * 240 * 3) != 0)
             bad++;
     check_true(bad == 0, "100 samples: %d repeated indices gave different frames", bad);
-    const st_tensor *t = st_find(ref, "video0.frames4");
+    const st_tensor *t = gitci_st_find(ref, "video0.frames4");
     size_t per = (size_t)320 * 240 * 3;
     if (t) {
         int first = max_abs_diff(frames[0].rgb, t->data, per) <= RGB_TOL;
@@ -395,7 +395,7 @@ static void test_truncated_avi(const st_file *ref)
                     "truncated AVI: status %d, %d frames (want 12): %s", (int)s, total,
                     err.message))
         return;
-    const st_tensor *t = st_find(ref, "video1.frames4");
+    const st_tensor *t = gitci_st_find(ref, "video1.frames4");
     check_true(t && max_abs_diff(frames[0].rgb, t->data, (size_t)320 * 240 * 3) <= RGB_TOL,
                "truncated AVI: frame 0 differs from the full file's");
     release_all(frames, 4);
@@ -432,10 +432,10 @@ static void test_seeking_equals_decoding(void)
         for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
             int k = ks[i], seeked = 0;
             gitc_error err = {0};
-            gitc_status sa = gitc_video_load_mode(path, k, NULL, a, &total_a, 1, &seeked, &err);
+            gitc_status sa = gitci_video_load_mode(path, k, NULL, a, &total_a, 1, &seeked, &err);
             if (!check_true(sa == GITC_OK, "%s k=%d (seeking): %s", clips[c].file, k, err.message))
                 continue;
-            gitc_status sb = gitc_video_load_mode(path, k, NULL, b, &total_b, 0, NULL, &err);
+            gitc_status sb = gitci_video_load_mode(path, k, NULL, b, &total_b, 0, NULL, &err);
             if (!check_true(sb == GITC_OK, "%s k=%d (decoding): %s", clips[c].file, k,
                             err.message)) {
                 release_all(a, k);
@@ -469,7 +469,7 @@ int main(int argc, char **argv)
 
     st_file *ref = NULL;
     gitc_error err = {0};
-    if (!check_true(st_open(check_path("tests/data/video/video_frames.safetensors"), &ref, &err) ==
+    if (!check_true(gitci_st_open(check_path("tests/data/video/video_frames.safetensors"), &ref, &err) ==
                         GITC_OK,
                     "reference frames: %s", err.message))
         return check_done("test_video");
@@ -480,6 +480,6 @@ int main(int argc, char **argv)
     test_bad_inputs();
     test_log_level_restored();
     test_seeking_equals_decoding();
-    st_close(ref);
+    gitci_st_close(ref);
     return check_done("test_video");
 }

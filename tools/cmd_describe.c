@@ -18,8 +18,7 @@ typedef enum describe_mode { MODE_CAPTION, MODE_ASK, MODE_VIDEO } describe_mode;
 typedef struct describe_opts {
     describe_mode mode;
     const char *cmd;      /* subcommand name */
-    const char *model;    /* -m, NULL for the embedded default */
-    int n_threads;
+    cli_model_opts m;     /* -m, --revision, --threads, --dtype */
     int json;
     int frames;           /* video --frames: the inputs are the frames of one clip */
     int batch;            /* caption/ask: images described together (--batch) */
@@ -248,16 +247,11 @@ static int parse_args(describe_opts *o, int argc, char **argv)
     optind = 0; /* full re-initialisation of GNU getopt */
     while ((c = getopt_long(argc, argv, ":m:h0r", long_options, NULL)) != -1) {
         int handled = cli_decode_option(&o->decode, c, optarg);
+        if (!handled) handled = cli_model_option(&o->m, c, optarg);
         if (handled < 0) return CLI_EXIT_USAGE;
         if (handled > 0) continue;
         switch (c) {
-        case 'm': o->model = optarg; break;
         case 'h': print_help(o->mode); return CLI_EXIT_OK;
-        case OPT_REVISION: cli_revision = optarg; break;
-        case OPT_THREADS:
-            if (cli_parse_int(optarg, 0, 4096, "--threads", &n)) return CLI_EXIT_USAGE;
-            o->n_threads = (int)n;
-            break;
         case OPT_JSON: o->json = 1; break;
         case OPT_STDIN: use_stdin = 1; break;
         case '0': o->inputs.null_separated = 1; break;
@@ -565,7 +559,7 @@ static int check_setup(describe_opts *o, const gitc_model *model, const char *di
             cli_error("the %s: %s", o->question ? "question" : "prompt", err.message);
             return CLI_EXIT_USAGE;
         }
-        free(ids);
+        gitc_free(ids);
         n_prompt += (int)n_ids;
         unsigned length_set = CLI_SET_MAX_LENGTH | CLI_SET_MAX_NEW_TOKENS;
         if (!(o->decode.set & length_set) && params->max_new_tokens <= 0) {
@@ -677,12 +671,12 @@ static int run_describe(describe_opts *o)
     char *dir = NULL;
     gitc_session *session = NULL;
     gitc_generate_params params;
-    gitc_model *model = cli_open_model(o->model, o->mode == MODE_VIDEO, &dir);
+    gitc_model *model = cli_open_model(o->m.model, o->mode == MODE_VIDEO, &dir);
     if (!model) goto done;
     status = check_setup(o, model, dir, &params);
     if (status >= 0) goto done;
     status = CLI_EXIT_FAILED;
-    session = cli_open_session(model, o->n_threads);
+    session = cli_open_session(model, o->m.n_threads);
     if (!session) goto done;
 
     int n_jobs = o->frames ? 1 : o->inputs.n;

@@ -1,8 +1,9 @@
 /* Developer commands: forward (every model level to a safetensors file),
  * synth (full-size synthetic model folders) and bench (timings). */
 #include "cli_common.h"
-#include "safetensors.h"
 #include "synth.h"
+#include "tensor_file.h"
+#include "tool_files.h"
 
 #include <dirent.h>
 #include <getopt.h>
@@ -46,9 +47,9 @@ static const char forward_help[] =
     "  gitc forward -m models/git-shapes --inputs in.safetensors --out out.safetensors --max-length 20\n";
 
 /* Reads a float input tensor; returns a malloc'd float32 copy or NULL after an error message. */
-static float *read_pixels(const st_file *in, int *B, int *F, int *S)
+static float *read_pixels(const tf_file *in, int *B, int *F, int *S)
 {
-    const st_tensor *t = st_find(in, "pixel_values");
+    const tf_tensor *t = tf_find(in, "pixel_values");
     if (!t) {
         cli_error("%s: no tensor pixel_values", in->path);
         return NULL;
@@ -69,7 +70,7 @@ static float *read_pixels(const st_file *in, int *B, int *F, int *S)
     *S = (int)h;
     float *px = malloc((size_t)t->numel * sizeof(float) + 1);
     gitc_error err = {0};
-    if (!px || st_to_f32(in, t, px, &err) != GITC_OK) {
+    if (!px || tf_to_f32(in, t, px, &err) != GITC_OK) {
         cli_error("%s", px ? err.message : "out of memory");
         free(px);
         return NULL;
@@ -77,10 +78,10 @@ static float *read_pixels(const st_file *in, int *B, int *F, int *S)
     return px;
 }
 
-static int32_t *read_ids(const st_file *in, int *B, int *T)
+static int32_t *read_ids(const tf_file *in, int *B, int *T)
 {
-    const st_tensor *t = st_find(in, "input_ids");
-    if (!t || t->ndim != 2 || (t->dtype != ST_I64 && t->dtype != ST_I32)) {
+    const tf_tensor *t = tf_find(in, "input_ids");
+    if (!t || t->ndim != 2 || (t->dtype != TF_I64 && t->dtype != TF_I32)) {
         cli_error("%s: input_ids must be an I64 (or I32) tensor [B,T]", in->path);
         return NULL;
     }
@@ -93,7 +94,7 @@ static int32_t *read_ids(const st_file *in, int *B, int *T)
     }
     for (int64_t i = 0; i < t->numel; i++) {
         int64_t v;
-        if (t->dtype == ST_I64) {
+        if (t->dtype == TF_I64) {
             memcpy(&v, (const uint8_t *)t->data + 8 * i, 8);
         } else {
             int32_t v32;
@@ -121,49 +122,45 @@ int cmd_forward(int argc, char **argv)
         {"max-length", required_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_arg = NULL, *in_path = NULL, *out_path = NULL;
-    long threads = 0, max_length = 0;
+    cli_model_opts mo = {0};
+    const char *in_path = NULL, *out_path = NULL;
+    long max_length = 0;
     int c;
     opterr = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":m:h", opts, NULL)) != -1) {
+        int handled = cli_model_option(&mo, c, optarg);
+        if (handled < 0)
+            return CLI_EXIT_USAGE;
+        if (handled)
+            continue;
         switch (c) {
-        case 'm': model_arg = optarg; break;
         case 'i': in_path = optarg; break;
         case 'o': out_path = optarg; break;
         case 'L':
             if (cli_parse_int(optarg, 1, 1 << 16, "--max-length", &max_length) != 0)
                 return CLI_EXIT_USAGE;
             break;
-        case OPT_REVISION: cli_revision = optarg; break;
-        case OPT_THREADS:
-            if (cli_parse_int(optarg, 0, 1024, "--threads", &threads) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_DTYPE:
-            if (cli_parse_dtype(optarg) != 0)
-                return CLI_EXIT_USAGE;
-            break;
         case 'h': fputs(forward_help, stdout); return CLI_EXIT_OK;
         default: return cli_option_error("forward", c, argv);
         }
     }
-    if (!model_arg || !in_path || !out_path || optind != argc) {
+    if (!mo.model || !in_path || !out_path || optind != argc) {
         cli_error("forward needs -m MODEL, --inputs FILE and --out FILE (see gitc forward --help)");
         return CLI_EXIT_USAGE;
     }
     int status = CLI_EXIT_FAILED;
     gitc_error err = {0};
-    st_file *in = NULL;
-    st_writer *w = NULL;
+    tf_file *in = NULL;
+    tf_writer *w = NULL;
     float *px = NULL, *vis = NULL, *proj = NULL, *hidden = NULL, *logits = NULL;
     int32_t *ids = NULL;
     int64_t *greedy = NULL;
     gitc_session *s = NULL;
-    gitc_model *m = cli_open_model(model_arg, 0, NULL);
+    gitc_model *m = cli_open_model(mo.model, 0, NULL);
     if (!m)
         return CLI_EXIT_FAILED;
-    if (st_open(in_path, &in, &err) != GITC_OK) {
+    if (tf_open(in_path, &in, &err) != GITC_OK) {
         cli_error("%s", err.message);
         goto done;
     }
@@ -180,7 +177,7 @@ int cmd_forward(int argc, char **argv)
         cli_error("%s: input_ids must be [%d,T] with T >= 2 (got [%d,%d])", in_path, B, Bi, T);
         goto done;
     }
-    if (!(s = cli_open_session(m, (int)threads)))
+    if (!(s = cli_open_session(m, mo.n_threads)))
         goto done;
     int n_img = gitc_model_num_image_tokens(m), D = cfg->hidden_size, V = cfg->vocab_size;
     int Dv = cfg->vision_hidden_size;
@@ -200,9 +197,9 @@ int cmd_forward(int argc, char **argv)
     for (int b = 0; b < B; b++) {
         float loss = 0;
         const float *pb = px + (size_t)b * per_px;
-        if (gitc_encode_image(s, pb, vis + (size_t)b * n_vis, n_vis, proj + (size_t)b * n_proj, n_proj,
+        if (gitc_encode_image(s, pb, per_px, vis + (size_t)b * n_vis, n_vis, proj + (size_t)b * n_proj, n_proj,
                               &err) != GITC_OK ||
-            gitc_forward(s, pb, ids + (size_t)b * T, T, hidden + (size_t)b * n_hidden, n_hidden,
+            gitc_forward(s, pb, per_px, ids + (size_t)b * T, T, hidden + (size_t)b * n_hidden, n_hidden,
                          logits + (size_t)b * n_logits, n_logits, &loss, &err) != GITC_OK) {
             cli_error("%s: sample %d: %s", in_path, b, err.message);
             goto done;
@@ -210,13 +207,13 @@ int cmd_forward(int argc, char **argv)
         loss_sum += loss;
     }
     float loss = loss_sum / (float)B;
-    w = st_writer_new();
+    w = tf_writer_new();
     int64_t sv[3] = {B, n_img, Dv}, sp[3] = {B, n_img, D}, sh[3] = {B, n_img + T, D}, sl[3] = {B, T, V};
-    if (!w || st_writer_add(w, "vision_last_hidden_state", ST_F32, 3, sv, vis, &err) != GITC_OK ||
-        st_writer_add(w, "visual_projection", ST_F32, 3, sp, proj, &err) != GITC_OK ||
-        st_writer_add(w, "last_hidden_state", ST_F32, 3, sh, hidden, &err) != GITC_OK ||
-        st_writer_add(w, "text_logits", ST_F32, 3, sl, logits, &err) != GITC_OK ||
-        st_writer_add(w, "loss", ST_F32, 0, NULL, &loss, &err) != GITC_OK) {
+    if (!w || tf_writer_add(w, "vision_last_hidden_state", TF_F32, 3, sv, vis, &err) != GITC_OK ||
+        tf_writer_add(w, "visual_projection", TF_F32, 3, sp, proj, &err) != GITC_OK ||
+        tf_writer_add(w, "last_hidden_state", TF_F32, 3, sh, hidden, &err) != GITC_OK ||
+        tf_writer_add(w, "text_logits", TF_F32, 3, sl, logits, &err) != GITC_OK ||
+        tf_writer_add(w, "loss", TF_F32, 0, NULL, &loss, &err) != GITC_OK) {
         cli_error("%s", w ? err.message : "out of memory");
         goto done;
     }
@@ -234,7 +231,7 @@ int cmd_forward(int argc, char **argv)
         }
         for (int b = 0; b < B; b++)
             pxs[b] = px + (size_t)b * per_px;
-        gitc_status st = gitc_generate(s, pxs, NULL, NULL, B, &p, &gen, &err);
+        gitc_status st = gitc_generate(s, pxs, per_px, NULL, NULL, B, &p, &gen, &err);
         free(pxs);
         if (st != GITC_OK) {
             cli_error("%s", err.message);
@@ -250,19 +247,19 @@ int cmd_forward(int argc, char **argv)
                     j < gen.sequences[b].n_ids ? gen.sequences[b].ids[j] : cfg->pad_token_id;
         gitc_generation_free(&gen);
         int64_t sg[2] = {B, longest};
-        if (st_writer_add(w, "greedy_ids", ST_I64, 2, sg, greedy, &err) != GITC_OK) {
+        if (tf_writer_add(w, "greedy_ids", TF_I64, 2, sg, greedy, &err) != GITC_OK) {
             cli_error("%s", err.message);
             goto done;
         }
     }
-    if (st_writer_write(w, out_path, &err) != GITC_OK) {
+    if (tf_writer_write(w, out_path, &err) != GITC_OK) {
         cli_error("%s", err.message);
         goto done;
     }
     status = CLI_EXIT_OK;
 done:
-    st_writer_free(w);
-    st_close(in);
+    tf_writer_free(w);
+    tf_close(in);
     free(px);
     free(ids);
     free(vis);
@@ -343,7 +340,7 @@ int cmd_synth(int argc, char **argv)
     gitc_error err = {0};
     char *json = NULL;
     size_t len = 0;
-    if (gitc_read_file(config, &json, &len, &err) != GITC_OK ||
+    if (tool_read_file(config, (size_t)16 << 20, &json, &len, &err) != GITC_OK ||
         gitc_synth_write(json, len, config, out, &err) != GITC_OK) {
         cli_error("%s", err.message);
         free(json);
@@ -402,8 +399,8 @@ static char *synthetic_base_dir(void)
     if (!dir)
         return NULL;
     sprintf(dir, "%s/git-base-synthetic", root);
-    char *weights = gitc_path_join(dir, "model.safetensors");
-    int have = weights && gitc_file_exists(weights);
+    char *weights = tool_path_join(dir, "model.safetensors");
+    int have = weights && tool_file_exists(weights);
     free(weights);
     if (have)
         return dir;
@@ -479,28 +476,23 @@ int cmd_bench(int argc, char **argv)
         {"batch", required_argument, NULL, OPT_BATCH},
         {NULL, 0, NULL, 0},
     };
-    const char *model_arg = NULL;
-    long threads = 0, runs = 3, batch = 1;
+    cli_model_opts mo = {0};
+    long runs = 3, batch = 1;
     int json = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        int handled = cli_model_option(&mo, c, optarg);
+        if (handled < 0)
+            return CLI_EXIT_USAGE;
+        if (handled)
+            continue;
         switch (c) {
-        case 'm': model_arg = optarg; break;
-        case OPT_REVISION: cli_revision = optarg; break;
-        case OPT_THREADS:
-            if (cli_parse_int(optarg, 0, 1024, "--threads", &threads) != 0)
-                return CLI_EXIT_USAGE;
-            break;
         case 'r':
             if (cli_parse_int(optarg, 1, 1000, "--runs", &runs) != 0)
                 return CLI_EXIT_USAGE;
             break;
         case OPT_BATCH:
             if (cli_parse_int(optarg, 1, 64, "--batch", &batch) != 0)
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_DTYPE:
-            if (cli_parse_dtype(optarg) != 0)
                 return CLI_EXIT_USAGE;
             break;
         case OPT_JSON: json = 1; break;
@@ -511,19 +503,19 @@ int cmd_bench(int argc, char **argv)
     if (optind != argc)
         return cli_usage_error("bench");
     char *synth_dir = NULL;
-    if (!model_arg) {
+    if (!mo.model) {
         synth_dir = synthetic_base_dir();
         if (!synth_dir)
             return CLI_EXIT_FAILED;
-        model_arg = synth_dir;
+        mo.model = synth_dir;
     }
     int status = CLI_EXIT_FAILED;
     int B = (int)batch;
     gitc_error err = {0};
     double tl = cli_now_ms();
-    gitc_model *m = cli_open_model(model_arg, 0, NULL);
+    gitc_model *m = cli_open_model(mo.model, 0, NULL);
     double load_ms = cli_now_ms() - tl;
-    gitc_session *s = m ? cli_open_session(m, (int)threads) : NULL;
+    gitc_session *s = m ? cli_open_session(m, mo.n_threads) : NULL;
     float *px = NULL;
     const float **pxs = NULL;
     if (!s)
@@ -550,7 +542,7 @@ int cmd_bench(int argc, char **argv)
         gitc_session_stats st;
         gitc_session_stats_reset(s);
         double t0 = cli_now_ms();
-        if (gitc_generate(s, pxs, NULL, NULL, B, &p, &gen, &err) != GITC_OK) {
+        if (gitc_generate(s, pxs, npx, NULL, NULL, B, &p, &gen, &err) != GITC_OK) {
             cli_error("%s", err.message);
             goto done;
         }
@@ -576,7 +568,7 @@ int cmd_bench(int argc, char **argv)
     int nthreads = gitc_session_threads(s); /* after the cap to the CPU count */
     if (json) {
         printf("{\"model\": ");
-        cli_json_string(stdout, model_arg);
+        cli_json_string(stdout, mo.model);
         printf(", \"cpu_features\": \"%s\", \"kernel_sets\": {\"f32\": \"%s\", \"bf16\": \"%s\","
                " \"int8\": \"%s\"}", gitc_model_cpu_features(m), gitc_model_kernel_set(m, GITC_DTYPE_F32),
                gitc_model_kernel_set(m, GITC_DTYPE_BF16), gitc_model_kernel_set(m, GITC_DTYPE_INT8));
@@ -591,7 +583,7 @@ int cmd_bench(int argc, char **argv)
                peak > 0 ? gflops / peak : 0.0, (double)dec_bytes / (1024.0 * 1024.0), read_gbs,
                bound_ms, bound_ms > 0 ? best_tok / bound_ms : 0.0, load_ms, wmb, rss, tokens, runs);
     } else {
-        printf("model            %s (%s weights, %.1f MiB, loaded in %.0f ms)\n", model_arg, dtype, wmb, load_ms);
+        printf("model            %s (%s weights, %.1f MiB, loaded in %.0f ms)\n", mo.model, dtype, wmb, load_ms);
         printf("threads          %d (kernels: %s, peak %.1f GFLOP/s)\n", nthreads, kern, peak);
         printf("cpu              %s (sets: f32 %s, bf16 %s, int8 %s)\n", gitc_model_cpu_features(m),
                gitc_model_kernel_set(m, GITC_DTYPE_F32), gitc_model_kernel_set(m, GITC_DTYPE_BF16),

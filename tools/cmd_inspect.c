@@ -49,7 +49,7 @@ static double run_once(const gitc_model *m, int threads)
     int32_t ids[1] = {c->bos_token_id};
     gitc_error err = {0};
     double t0 = cli_now_ms(), ms = -1;
-    if (px && logits && gitc_forward(s, px, ids, 1, NULL, 0, logits, n_logits, NULL, &err) == GITC_OK)
+    if (px && logits && gitc_forward(s, px, npx, ids, 1, NULL, 0, logits, n_logits, NULL, &err) == GITC_OK)
         ms = cli_now_ms() - t0;
     else
         cli_error("forward pass: %s", err.message[0] ? err.message : "out of memory");
@@ -119,20 +119,18 @@ int cmd_inspect(int argc, char **argv)
         {"run", no_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_arg = NULL;
+    cli_model_opts mo = {0};
     int json = 0, run = 0, c;
-    long threads = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        int handled = cli_model_option(&mo, c, optarg);
+        if (handled < 0)
+            return CLI_EXIT_USAGE;
+        if (handled)
+            continue;
         switch (c) {
-        case 'm': model_arg = optarg; break;
         case 'r': run = 1; break;
         case OPT_JSON: json = 1; break;
-        case OPT_REVISION: cli_revision = optarg; break;
-        case OPT_THREADS:
-            if (cli_parse_int(optarg, 0, 1024, "--threads", &threads) != 0)
-                return CLI_EXIT_USAGE;
-            break;
         case 'h':
             fputs(inspect_help, stdout);
             fputs(cli_model_help, stdout);
@@ -144,12 +142,12 @@ int cmd_inspect(int argc, char **argv)
         cli_error("inspect takes no arguments besides options (see gitc inspect --help)");
         return CLI_EXIT_USAGE;
     }
-    gitc_model *m = cli_open_model(model_arg, 0, NULL);
+    gitc_model *m = cli_open_model(mo.model, 0, NULL);
     if (!m)
         return CLI_EXIT_FAILED;
     char *text = gitc_model_describe_json(m);
     cJSON *o = text ? cJSON_Parse(text) : NULL;
-    free(text);
+    gitc_free(text);
     int status = CLI_EXIT_FAILED;
     if (!o) {
         cli_error("out of memory");
@@ -157,12 +155,12 @@ int cmd_inspect(int argc, char **argv)
     }
     if (cli_resolved_revision()) {
         cJSON_AddStringToObject(o, "revision_asked", cli_revision ? cli_revision
-                                                     : strchr(model_arg, '@') ? strchr(model_arg, '@') + 1
+                                                     : strchr(mo.model, '@') ? strchr(mo.model, '@') + 1
                                                                                : "main");
         cJSON_AddStringToObject(o, "revision", cli_resolved_revision());
     }
     if (run) {
-        double ms = run_once(m, (int)threads);
+        double ms = run_once(m, mo.n_threads);
         if (ms < 0)
             goto done;
         cJSON_AddNumberToObject(o, "run_ms", ms);

@@ -242,7 +242,7 @@ static void *scheduler_main(void *arg)
             j->t_started = now_ms();
             pthread_mutex_unlock(&S.mu);
             int id = -1;
-            gitc_status st = gitc_batch_add(S.batch, j->pixels, j->prompt, j->n_prompt, &j->params, &id, &err);
+            gitc_status st = gitc_batch_add(S.batch, j->pixels, (size_t)S.frames * 3 * S.image_size * S.image_size, j->prompt, j->n_prompt, &j->params, &id, &err);
             pthread_mutex_lock(&S.mu);
             j->t_encoded = now_ms();
             hist_add(&S.h_encode, (j->t_encoded - j->t_started) / 1e3);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h"
+#include "tensor_file.h"
 
 static const char tokenize_help[] =
     "Usage: gitc tokenize [-m MODEL] [--no-special] [--json] TEXT...\n"
@@ -137,13 +137,17 @@ int cmd_tokenize(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model = NULL;
+    cli_model_opts mo = {0};
     int add_special = 1, json = 0, c;
     opterr = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":m:h", long_options, NULL)) != -1) {
+        int handled = cli_model_option(&mo, c, optarg);
+        if (handled < 0)
+            return CLI_EXIT_USAGE;
+        if (handled)
+            continue;
         switch (c) {
-        case 'm': model = optarg; break;
         case OPT_NO_SPECIAL: add_special = 0; break;
         case OPT_JSON: json = 1; break;
         case 'h': fputs(tokenize_help, stdout); return CLI_EXIT_OK;
@@ -159,7 +163,7 @@ int cmd_tokenize(int argc, char **argv)
     int32_t *ids = NULL;
     size_t n_ids = 0;
     gitc_error err = {0};
-    gitc_tokenizer *tok = open_tokenizer(model);
+    gitc_tokenizer *tok = open_tokenizer(mo.model);
     if (!tok) goto done;
     if (gitc_tokenizer_encode(tok, text, strlen(text), add_special, &ids, &n_ids, &err)) {
         cli_error("tokenize: %s", err.message);
@@ -181,7 +185,7 @@ int cmd_tokenize(int argc, char **argv)
     }
     status = CLI_EXIT_OK;
 done:
-    free(ids);
+    gitc_free(ids);
     free(text);
     gitc_tokenizer_free(tok);
     return status;
@@ -253,13 +257,17 @@ int cmd_detokenize(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model = NULL;
+    cli_model_opts mo = {0};
     int skip_special = 1, clean_up = -1, c;
     opterr = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":m:h", long_options, NULL)) != -1) {
+        int handled = cli_model_option(&mo, c, optarg);
+        if (handled < 0)
+            return CLI_EXIT_USAGE;
+        if (handled)
+            continue;
         switch (c) {
-        case 'm': model = optarg; break;
         case OPT_KEEP_SPECIAL: skip_special = 0; break;
         case OPT_NO_CLEAN_UP: clean_up = 0; break;
         case 'h': fputs(detokenize_help, stdout); return CLI_EXIT_OK;
@@ -278,7 +286,7 @@ int cmd_detokenize(int argc, char **argv)
     int status = CLI_EXIT_FAILED;
     char *text = NULL;
     gitc_error err = {0};
-    gitc_tokenizer *tok = open_tokenizer(model);
+    gitc_tokenizer *tok = open_tokenizer(mo.model);
     if (!tok) goto done;
     if (gitc_tokenizer_decode(tok, ids, n_ids, skip_special, clean_up, &text, &err)) {
         cli_error("detokenize: %s", err.message);
@@ -287,7 +295,7 @@ int cmd_detokenize(int argc, char **argv)
     printf("%s\n", text);
     status = CLI_EXIT_OK;
 done:
-    free(text);
+    gitc_free(text);
     free(ids);
     gitc_tokenizer_free(tok);
     return status;
@@ -363,14 +371,19 @@ int cmd_preprocess(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model = NULL, *out = NULL;
+    cli_model_opts mo = {0};
+    const char *out = NULL;
     int use_stdin = 0, no_exif = 0, c;
     cli_inputs in = {0};
     opterr = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, ":m:o:h0r", long_options, NULL)) != -1) {
+        int handled = cli_model_option(&mo, c, optarg);
+        if (handled < 0)
+            return CLI_EXIT_USAGE;
+        if (handled)
+            continue;
         switch (c) {
-        case 'm': model = optarg; break;
         case 'o': out = optarg; break;
         case OPT_STDIN: use_stdin = 1; break;
         case '0': in.null_separated = 1; break;
@@ -384,7 +397,7 @@ int cmd_preprocess(int argc, char **argv)
     char *dir = NULL;
     gitc_processor *proc = NULL;
     float *pixels = NULL;
-    st_writer *w = NULL;
+    tf_writer *w = NULL;
     gitc_error err = {0};
     if (!out) {
         cli_error("preprocess: --out FILE.safetensors is required");
@@ -400,7 +413,7 @@ int cmd_preprocess(int argc, char **argv)
         goto done;
     }
     status = CLI_EXIT_FAILED;
-    dir = cli_resolve_model(model, 0);
+    dir = cli_resolve_model(mo.model, 0);
     if (!dir) goto done;
     if (gitc_processor_load(dir, &proc, &err) != GITC_OK) {
         cli_error_about("cannot load the image processor", dir, err.message);
@@ -424,7 +437,7 @@ int cmd_preprocess(int argc, char **argv)
     }
     size_t per_image = (size_t)3 * (size_t)h * (size_t)wd;
     pixels = malloc((size_t)in.n * per_image * sizeof *pixels);
-    w = st_writer_new();
+    w = tf_writer_new();
     if (!pixels || !w) {
         cli_error("preprocess: out of memory");
         goto done;
@@ -435,15 +448,15 @@ int cmd_preprocess(int argc, char **argv)
     }
     int64_t shape4[4] = {in.n, 3, h, wd}, shape5[5] = {in.n / frames, frames, 3, h, wd};
     int video = frames > 1;
-    if (st_writer_add(w, "pixel_values", ST_F32, video ? 5 : 4, video ? shape5 : shape4, pixels,
+    if (tf_writer_add(w, "pixel_values", TF_F32, video ? 5 : 4, video ? shape5 : shape4, pixels,
                       &err) != GITC_OK ||
-        st_writer_write(w, out, &err) != GITC_OK) {
+        tf_writer_write(w, out, &err) != GITC_OK) {
         cli_error("preprocess: %s", err.message);
         goto done;
     }
     status = CLI_EXIT_OK;
 done:
-    st_writer_free(w);
+    tf_writer_free(w);
     free(pixels);
     gitc_processor_free(proc);
     free(dir);

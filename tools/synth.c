@@ -2,8 +2,8 @@
  * folders written from them with the safetensors writer (a developer tool:
  * built into the gitc CLI and the tests, not into libgitc). */
 #include "synth.h"
-#include "model.h"
-#include "safetensors.h"
+#include "tensor_file.h"
+#include "tool_files.h"
 
 #include <errno.h>
 #include <math.h>
@@ -65,10 +65,10 @@ void gitc_synth_pixels(const char *name, size_t numel, float *out)
 
 /* The parameters of a config, declared to a safetensors writer in table order. */
 typedef struct param_list {
-    st_writer *w;
+    tf_writer *w;
     char **names;
     int *ndim;
-    int64_t (*shape)[ST_MAX_DIMS];
+    int64_t (*shape)[TF_MAX_DIMS];
     int n, cap;
     gitc_status st;
     gitc_error *err;
@@ -85,23 +85,23 @@ static int collect(void *user, const char *name, int ndim, const int64_t *shape)
         int *nd = realloc(l->ndim, (size_t)cap * sizeof *nd);
         if (nd)
             l->ndim = nd;
-        int64_t(*sh)[ST_MAX_DIMS] = realloc(l->shape, (size_t)cap * sizeof *sh);
+        int64_t(*sh)[TF_MAX_DIMS] = realloc(l->shape, (size_t)cap * sizeof *sh);
         if (sh)
             l->shape = sh;
         if (!names || !nd || !sh) {
-            l->st = gitc_fail(l->err, GITC_ERR_MEMORY, "out of memory");
+            l->st = tool_fail(l->err, GITC_ERR_MEMORY, "out of memory");
             return 0;
         }
         l->cap = cap;
     }
-    if (ndim > ST_MAX_DIMS || !(l->names[l->n] = strdup(name))) {
-        l->st = gitc_fail(l->err, GITC_ERR_MEMORY, "out of memory");
+    if (ndim > TF_MAX_DIMS || !(l->names[l->n] = strdup(name))) {
+        l->st = tool_fail(l->err, GITC_ERR_MEMORY, "out of memory");
         return 0;
     }
     l->ndim[l->n] = ndim;
     memcpy(l->shape[l->n], shape, (size_t)ndim * sizeof(int64_t));
     l->n++;
-    l->st = st_writer_add(l->w, name, ST_F32, ndim, shape, NULL, l->err);
+    l->st = tf_writer_add(l->w, name, TF_F32, ndim, shape, NULL, l->err);
     return l->st == GITC_OK;
 }
 
@@ -119,32 +119,32 @@ gitc_status gitc_synth_write(const char *config_json, size_t len, const char *co
                              const char *dir, gitc_error *err)
 {
     gitc_config cfg;
-    gitc_status st = gitc_config_parse(config_json, len, config_path, &cfg, err);
+    gitc_status st = gitc_config_from_json(config_json, len, config_path, &cfg, err);
     if (st != GITC_OK)
         return st;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return gitc_fail(err, GITC_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
-    param_list l = {.w = st_writer_new(), .st = GITC_OK, .err = err};
-    char *weights = gitc_path_join(dir, "model.safetensors");
-    char *cfg_out = gitc_path_join(dir, "config.json");
+        return tool_fail(err, GITC_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
+    param_list l = {.w = tf_writer_new(), .st = GITC_OK, .err = err};
+    char *weights = tool_path_join(dir, "model.safetensors");
+    char *cfg_out = tool_path_join(dir, "config.json");
     if (!l.w || !weights || !cfg_out) {
-        st = gitc_fail(err, GITC_ERR_MEMORY, "out of memory");
+        st = tool_fail(err, GITC_ERR_MEMORY, "out of memory");
         goto done;
     }
-    gitc_config_for_each_param(&cfg, collect, &l);
+    gitc_config_for_each_parameter(&cfg, collect, &l);
     st = l.st;
     /* F32 tensors streamed one at a time: memory is the largest tensor. */
     if (st == GITC_OK)
-        st = st_writer_write_stream(l.w, weights, fill_param, &l, err);
+        st = tf_writer_write_stream(l.w, weights, fill_param, &l, err);
     if (st == GITC_OK)
-        st = gitc_write_file_atomic(cfg_out, config_json, len, err);
+        st = tool_write_file_atomic(cfg_out, config_json, len, err);
 done:
     for (int i = 0; i < l.n; i++)
         free(l.names[i]);
     free(l.names);
     free(l.ndim);
     free(l.shape);
-    st_writer_free(l.w);
+    tf_writer_free(l.w);
     free(weights);
     free(cfg_out);
     return st;

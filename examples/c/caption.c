@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 done:
     if (status)
         fprintf(stderr, "error: %s\n", err.message);
-    free(text);
+    gitc_free(text);
     gitc_image_free(&image);
     gitc_session_free(session);
     gitc_model_free(model);

@@ -4,8 +4,9 @@ structs and functions the package uses.
 The structs mirror gitc.h field by field; python/tests/test_abi.py compares
 their sizes and offsets with a C program built from the header, so a change
 of gitc.h that is not carried here fails the tests instead of corrupting
-memory. Structs the library fills or returns by value get spare room at the
-end, so fields appended to them in a newer library keep their defaults.
+memory. The params structs start with `size`: the library's *_params_init
+functions fill them for ctypes.sizeof of the struct here, and refuse a size
+they do not know. Results the library fills get spare room at the end.
 """
 import ctypes
 import ctypes.util
@@ -95,7 +96,7 @@ class gitc_image(ctypes.Structure):
 
 
 class gitc_image_params(ctypes.Structure):
-    _fields_ = [("max_pixels", ctypes.c_uint64), ("exif_transpose", ctypes.c_int)]
+    _fields_ = [("size", ctypes.c_size_t), ("max_pixels", ctypes.c_uint64), ("exif_transpose", ctypes.c_int)]
 
 
 class gitc_config(ctypes.Structure):
@@ -125,18 +126,16 @@ class gitc_config(ctypes.Structure):
 
 class gitc_session_params(ctypes.Structure):
     _fields_ = [
+        ("size", ctypes.c_size_t),
         ("n_threads", ctypes.c_int),
         ("abort_callback", ctypes.c_void_p),
         ("abort_user", ctypes.c_void_p),
     ]
 
 
-class _session_params_padded(ctypes.Structure):
-    _fields_ = [("p", gitc_session_params), ("spare", ctypes.c_uint8 * _SPARE)]
-
-
 class gitc_generate_params(ctypes.Structure):
     _fields_ = [
+        ("size", ctypes.c_size_t),
         ("max_length", ctypes.c_int),
         ("max_new_tokens", ctypes.c_int),
         ("min_length", ctypes.c_int),
@@ -156,10 +155,6 @@ class gitc_generate_params(ctypes.Structure):
         ("bad_words_offsets", ctypes.POINTER(ctypes.c_int)),
         ("n_bad_words", ctypes.c_int),
     ]
-
-
-class _generate_params_padded(ctypes.Structure):
-    _fields_ = [("p", gitc_generate_params), ("spare", ctypes.c_uint8 * _SPARE)]
 
 
 class gitc_sequence(ctypes.Structure):
@@ -186,6 +181,10 @@ class _generation_padded(ctypes.Structure):
 _P = ctypes.POINTER
 _c = ctypes
 
+# gitc_parameter_fn: int (*)(void *user, const char *name, int ndim, const int64_t *shape)
+parameter_fn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int,
+                                ctypes.POINTER(ctypes.c_int64))
+
 
 def _bind(lib):
     """Declares argument and result types of the functions used."""
@@ -198,7 +197,7 @@ def _bind(lib):
             [_c.c_void_p, _c.c_size_t, _c.c_char_p, _P(gitc_image_params), _P(gitc_image), err_p],
         ),
         "gitc_image_free": (None, [_P(gitc_image)]),
-        "gitc_image_default_params": (gitc_image_params, []),
+        "gitc_image_params_init": (None, [_P(gitc_image_params), _c.c_size_t]),
         "gitc_processor_output_size": (None, [_c.c_void_p, _P(_c.c_int), _P(_c.c_int)]),
         "gitc_processor_run": (_c.c_int, [_c.c_void_p, _P(gitc_image), _P(_c.c_float), _c.c_size_t, err_p]),
         "gitc_video_load": (
@@ -221,20 +220,24 @@ def _bind(lib):
         "gitc_model_num_frames": (_c.c_int, [_c.c_void_p]),
         "gitc_model_cpu_features": (_c.c_char_p, [_c.c_void_p]),
         "gitc_model_kernel_set": (_c.c_char_p, [_c.c_void_p, _c.c_int]),
-        "gitc_session_default_params": (_session_params_padded, []),
-        "gitc_session_create": (_c.c_int, [_c.c_void_p, _P(_session_params_padded), _P(_c.c_void_p), err_p]),
+        "gitc_session_params_init": (None, [_P(gitc_session_params), _c.c_size_t]),
+        "gitc_session_create": (_c.c_int, [_c.c_void_p, _P(gitc_session_params), _P(_c.c_void_p), err_p]),
         "gitc_session_free": (None, [_c.c_void_p]),
-        "gitc_model_generate_params": (_generate_params_padded, [_c.c_void_p]),
+        "gitc_model_generate_params_init": (None, [_c.c_void_p, _P(gitc_generate_params), _c.c_size_t]),
+        "gitc_free": (None, [_c.c_void_p]),
+        "gitc_config_from_json": (_c.c_int, [_c.c_char_p, _c.c_size_t, _c.c_char_p, _P(gitc_config), err_p]),
+        "gitc_config_for_each_parameter": (_c.c_int, [_P(gitc_config), parameter_fn, _c.c_void_p]),
         "gitc_generation_free": (None, [_P(_generation_padded)]),
         "gitc_generate": (
             _c.c_int,
             [
                 _c.c_void_p,
                 _P(_P(_c.c_float)),
+                _c.c_size_t,
                 _P(_P(_c.c_int32)),
                 _P(_c.c_int),
                 _c.c_int,
-                _P(_generate_params_padded),
+                _P(gitc_generate_params),
                 _P(_generation_padded),
                 err_p,
             ],
@@ -244,13 +247,19 @@ def _bind(lib):
         fn = getattr(lib, name)
         fn.restype = restype
         fn.argtypes = argtypes
-    # The process's free() (global lookup: the allocator libgitc's malloc resolves to,
-    # also when a sanitizer runtime interposes it), for the texts and ids it allocates.
-    libc = ctypes.CDLL(None)
-    libc.free.restype = None
-    libc.free.argtypes = [_c.c_void_p]
-    return libc
+
+
+def params(kind, model=None):
+    """A gitc_<kind>_params struct ("image", "session" or "generate") with the
+    library's defaults (the model's generation defaults when `model` is given)."""
+    cls = {"image": gitc_image_params, "session": gitc_session_params, "generate": gitc_generate_params}[kind]
+    p = cls()
+    if kind == "generate":
+        lib.gitc_model_generate_params_init(model, ctypes.byref(p), ctypes.sizeof(p))
+    else:
+        getattr(lib, f"gitc_{kind}_params_init")(ctypes.byref(p), ctypes.sizeof(p))
+    return p
 
 
 lib = load_library()
-libc = _bind(lib)
+_bind(lib)

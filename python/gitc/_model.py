@@ -12,7 +12,7 @@ import time
 import weakref
 
 from . import _lib
-from ._lib import lib, libc
+from ._lib import lib
 from .errors import ArgumentError, Error, FormatError, IoError, LimitError, ShapeError, from_status
 
 # max_length when the model's generation_config.json sets no length, as the CLI does
@@ -158,14 +158,13 @@ def _int_value(key, v):
 
 
 def _generate_params(defaults, gen):
-    """A padded gitc_generate_params: the model's defaults with the keywords applied."""
+    """A gitc_generate_params: the model's defaults with the keywords applied."""
     unknown = sorted(set(gen) - set(GENERATE_KEYWORDS))
     if unknown:
         raise ArgumentError(f"unknown generation keyword{'s' if len(unknown) > 1 else ''}: "
                             f"{', '.join(unknown)} (known: {', '.join(GENERATE_KEYWORDS)})")
-    padded = _lib._generate_params_padded()
-    ctypes.memmove(ctypes.byref(padded), ctypes.byref(defaults), ctypes.sizeof(padded))
-    p = padded.p
+    p = _lib.gitc_generate_params()
+    ctypes.memmove(ctypes.byref(p), ctypes.byref(defaults), ctypes.sizeof(p))
     keep = []  # ctypes arrays the params point to
     gen = {k: v for k, v in gen.items() if v is not None}
     for key in _INT_KEYS:
@@ -212,7 +211,7 @@ def _generate_params(defaults, gen):
         p.bad_words_ids = ctypes.cast(ids, ctypes.POINTER(ctypes.c_int32))
         p.bad_words_offsets = ctypes.cast(offs, ctypes.POINTER(ctypes.c_int))
         p.n_bad_words = len(seqs)
-    return padded, keep
+    return p, keep
 
 
 # ---------------------------------------------------------------------------
@@ -248,7 +247,7 @@ def _input_name(x):
 
 def _check_pixels(width, height):
     """The library's default pixel limit, applied to in-memory images before any copy."""
-    limit = lib.gitc_image_default_params().max_pixels
+    limit = _lib.params("image").max_pixels
     if limit and width * height > limit:
         raise LimitError(f"image of {width}x{height} pixels: more than the limit of {limit} pixels")
 
@@ -378,6 +377,30 @@ class Config:
     vision_layer_norm_eps: float
     image_tokens_per_frame: int
 
+    @classmethod
+    def from_json(cls, text, name="config.json"):
+        """The config of config.json text (str or bytes), GitConfig's defaults applied and
+        every number range-checked as gitc_model_load does (gitc_config_from_json)."""
+        data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        c = _lib.gitc_config()
+        err = _lib.gitc_error()
+        _check(lib.gitc_config_from_json(data, len(data), os.fsencode(name), ctypes.byref(c), ctypes.byref(err)),
+               err)
+        return cls(**{f: getattr(c, f) for f, _ in _lib.gitc_config._fields_})
+
+    def parameters(self):
+        """[(name, shape)] of every parameter a checkpoint of this config holds, in the
+        library's weight-table order (gitc_config_for_each_parameter)."""
+        c = _lib.gitc_config(**{f: getattr(self, f) for f, _ in _lib.gitc_config._fields_})
+        out = []
+
+        def visit(user, name, ndim, shape):
+            out.append((name.decode("utf-8"), tuple(shape[i] for i in range(ndim))))
+            return 1
+
+        lib.gitc_config_for_each_parameter(ctypes.byref(c), _lib.parameter_fn(visit), None)
+        return out
+
 
 # ---------------------------------------------------------------------------
 # Model and Session
@@ -394,11 +417,11 @@ class Session:
         self._ptr = None
         self._lock = threading.Lock()  # a gitc_session serves one thread at a time
         threads = _int_value("threads", threads)
-        padded = lib.gitc_session_default_params()
-        padded.p.n_threads = threads
+        sp = _lib.params("session")
+        sp.n_threads = threads
         ptr = ctypes.c_void_p()
         err = _lib.gitc_error()
-        _check(lib.gitc_session_create(model._handle(), ctypes.byref(padded), ctypes.byref(ptr),
+        _check(lib.gitc_session_create(model._handle(), ctypes.byref(sp), ctypes.byref(ptr),
                                        ctypes.byref(err)), err)
         self._ptr = ptr
 
@@ -482,9 +505,9 @@ class Session:
         if batch_size < 1:
             raise ArgumentError(f"batch_size = {batch_size}: must be at least 1")
         params, keep = _generate_params(self._model._gen_defaults, gen)
-        if params.p.do_sample and gen.get("seed") is None:
+        if params.do_sample and gen.get("seed") is None:
             # As transformers (and the gitc command): a fresh seed, reported in Generation.seed.
-            params.p.seed = int.from_bytes(os.urandom(8), "little") >> 1
+            params.seed = int.from_bytes(os.urandom(8), "little") >> 1
         out = []
         with self._lock:
             self._handle()  # raises once the session (or its model) is closed
@@ -569,7 +592,7 @@ class Session:
             per_input_ms = gen_ms / len(ready)
             for r, g in zip(ready, gens):
                 if isinstance(g, Generation):
-                    g.seed = params.p.seed if params.p.do_sample else None
+                    g.seed = params.seed if params.do_sample else None
                     # As the CLI: "load" decodes the file; "generate" preprocesses, generates and
                     # decodes the text (a batch's generation time shared evenly by its inputs).
                     g.frames_decoded = r[5]
@@ -585,10 +608,13 @@ class Session:
         px = (ctypes.POINTER(ctypes.c_float) * n)(*[ctypes.cast(p, ctypes.POINTER(ctypes.c_float)) for p in pixels])
         pr = (ctypes.POINTER(ctypes.c_int32) * n)(*[ctypes.cast(p, ctypes.POINTER(ctypes.c_int32)) for p in prompts])
         npr = (ctypes.c_int * n)(*[len(p) for p in prompts])
+        sizes = {ctypes.sizeof(p) // ctypes.sizeof(ctypes.c_float) for p in pixels}
+        if len(sizes) != 1:
+            raise ShapeError(f"pixel inputs of different sizes in one batch: {sorted(sizes)} floats")
         out = _lib._generation_padded()
         err = _lib.gitc_error()
         t0 = time.perf_counter()
-        _check(lib.gitc_generate(self._handle(), px, pr, npr, n, ctypes.byref(params), ctypes.byref(out),
+        _check(lib.gitc_generate(self._handle(), px, sizes.pop(), pr, npr, n, ctypes.byref(params), ctypes.byref(out),
                                  ctypes.byref(err)), err)
         try:
             per = out.g.n_sequences // n
@@ -642,9 +668,9 @@ class Model(Session):
             self.kernels[name] = lib.gitc_model_kernel_set(ptr, dtype).decode()
         self._tokenizer = lib.gitc_model_tokenizer(ptr)
         self._processor = lib.gitc_model_processor(ptr)
-        self._gen_defaults = lib.gitc_model_generate_params(ptr)
+        self._gen_defaults = _lib.params("generate", ptr)
         if not self._generation_config_sets_length():
-            self._gen_defaults.p.max_length = DEFAULT_MAX_LENGTH
+            self._gen_defaults.max_length = DEFAULT_MAX_LENGTH
         self._model = self
 
     def _generation_config_sets_length(self):
@@ -730,7 +756,7 @@ class Model(Session):
             try:
                 ids += out[:n.value]
             finally:
-                libc.free(out)
+                lib.gitc_free(out)
         return (ctypes.c_int32 * len(ids))(*ids)
 
     def _decode(self, ids, skip, n_ids):
@@ -744,4 +770,4 @@ class Model(Session):
         try:
             return ctypes.string_at(text).decode("utf-8", "replace")
         finally:
-            libc.free(text)
+            lib.gitc_free(text)

@@ -16,8 +16,10 @@ int main(void)
     SIZE(gitc_image);
     FIELD(gitc_image, rgb);
     SIZE(gitc_image_params);
+    FIELD(gitc_image_params, max_pixels);
     FIELD(gitc_image_params, exif_transpose);
     SIZE(gitc_session_params);
+    FIELD(gitc_session_params, n_threads);
     FIELD(gitc_session_params, abort_callback);
     FIELD(gitc_session_params, abort_user);
     SIZE(gitc_sequence);
@@ -28,6 +30,7 @@ int main(void)
     SIZE(gitc_generation);
     FIELD(gitc_generation, n_sequences);
     SIZE(gitc_generate_params);
+    FIELD(gitc_generate_params, max_length);
     FIELD(gitc_generate_params, max_new_tokens);
     FIELD(gitc_generate_params, num_beams);
     FIELD(gitc_generate_params, length_penalty);

@@ -359,3 +359,20 @@ def test_readme_example_runs():
     lines = r.stdout.splitlines()
     assert lines[0] == "a large red circle on a white background" and len(lines) == 4
     assert lines[2].endswith(" stop") and lines[3].startswith("[")
+
+
+def test_config_from_json_and_parameters_match_the_checkpoint(model):
+    # The parameter list of a config (no weights loaded) is exactly the tensors of
+    # the model's safetensors file, names and shapes; a bad config is refused.
+    with open(os.path.join(model.path, "config.json"), encoding="utf-8") as f:
+        cfg = gitc.Config.from_json(f.read())
+    assert cfg == model.config
+    with open(os.path.join(model.path, "model.safetensors"), "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+    want = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__" and not k.endswith(".position_ids")}
+    got = cfg.parameters()
+    assert dict(got) == want and len(got) == len(want)
+    print(f"{len(got)} parameters from the config equal the checkpoint's tensors")
+    with pytest.raises(gitc.FormatError):
+        gitc.Config.from_json('{"vocab_size": "many"}')
