@@ -2,6 +2,7 @@
  * in the layout and precision the kernels read, pools shared by sessions. */
 #include "backend.h"
 #include "cpu.h"
+#include "kernels_registry.h"
 #include "lowp.h"
 #include "model.h"
 
@@ -105,10 +106,10 @@ static size_t prepared_bytes(const gitc_backend *b, const gitc_matrix *w)
 {
     size_t bytes = 0;
     if (b->dtype != GITC_DTYPE_F32)
-        bytes = gitc_lowp_storage_bytes(b->dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8,
+        bytes = gitci_lowp_storage_bytes(b->dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8,
                                         w->n_out, w->n_in);
     else if (b->kernels.f32.uses_panels)
-        bytes = gitc_panels_floats(w) * sizeof(float);
+        bytes = gitci_panels_floats(w) * sizeof(float);
     return (bytes + 63) / 64 * 64;
 }
 
@@ -121,12 +122,12 @@ static gitc_status prepare_one(gitc_model *m, gitc_backend *b, int i, const prep
     void *dst = b->arena ? (char *)b->arena + it->offset : NULL;
     if (b->dtype != GITC_DTYPE_F32) { /* a shape it cannot take (0 bytes) fails here */
         gitc_lowp_kind kind = b->dtype == GITC_DTYPE_BF16 ? GITC_LOWP_BF16 : GITC_LOWP_INT8;
-        gitc_status st = gitc_lowp_prepare_in(kind, w, dst, &b->lowp[i], err);
+        gitc_status st = gitci_lowp_prepare_in(kind, w, dst, &b->lowp[i], err);
         if (st != GITC_OK)
             return st;
         w->lowp = b->lowp[i];
     } else if (it->bytes) {
-        gitc_panels_pack(w, dst);
+        gitci_panels_pack(w, dst);
         w->panels = dst;
     } else {
         return GITC_OK; /* read in place */
@@ -169,7 +170,7 @@ static void *arena_alloc(size_t bytes)
     return p;
 }
 
-gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params, gitc_error *err)
+gitc_status gitci_backend_prepare(gitc_model *m, const gitc_model_params *params, gitc_error *err)
 {
     gitc_dtype dtype = params ? params->dtype : GITC_DTYPE_F32;
     if (!gitc_dtype_name(dtype))
@@ -181,7 +182,7 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
     pthread_mutex_init(&b->lock, NULL);
     m->backend = b;
     b->dtype = dtype;
-    gitc_status chosen = gitc_kernels_choose(&b->kernels, err);
+    gitc_status chosen = gitci_kernels_choose(&b->kernels, err);
     if (chosen != GITC_OK)
         return chosen; /* the caller frees the model, and with it b */
     b->n_matrices = linear_matrices(m, NULL);
@@ -215,11 +216,11 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
     qsort(items, (size_t)n, sizeof *items, by_size_desc);
     /* Preparation is the bulk of loading: spread it over the CPUs. */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    gitc_pool *pool = gitc_pool_create(cpus > 1 ? (int)GITC_MIN(cpus, 16) : 1);
+    gitc_pool *pool = gitci_pool_create(cpus > 1 ? (int)GITC_MIN(cpus, 16) : 1);
     prepare_task t = {m, b, items, status, errs, 0};
     atomic_init(&t.next, 0);
-    gitc_pool_run(pool, prepare_worker, &t); /* a NULL pool (no threads) runs it here */
-    gitc_pool_free(pool);
+    gitci_pool_run(pool, prepare_worker, &t); /* a NULL pool (no threads) runs it here */
+    gitci_pool_free(pool);
     for (int i = 0; i < n && st == GITC_OK; i++) {
         if (status[i] != GITC_OK) {
             st = status[i];
@@ -234,16 +235,16 @@ gitc_status gitc_backend_prepare(gitc_model *m, const gitc_model_params *params,
         const gitc_matrix *w = list[i];
         size_t bytes;
         if (w->lowp)
-            bytes = gitc_lowp_bytes(w->lowp);
+            bytes = gitci_lowp_bytes(w->lowp);
         else if (w->panels)
-            bytes = gitc_panels_floats(w) * sizeof(float);
+            bytes = gitci_panels_floats(w) * sizeof(float);
         else
             bytes = (size_t)w->n_out * (size_t)w->n_in * wtype_size(w->type);
         b->weight_bytes += bytes;
         if (i >= first_decode)
             b->decode_bytes += bytes;
     }
-    gitc_cpu_feature_names(b->kernels.cpu, b->cpu_features, sizeof b->cpu_features);
+    gitci_cpu_feature_names(b->kernels.cpu, b->cpu_features, sizeof b->cpu_features);
     if (dtype == GITC_DTYPE_F32)
         snprintf(b->kernels_name, sizeof b->kernels_name, "%s", b->kernels.f32.name);
     else
@@ -257,21 +258,21 @@ done:
     return st; /* on failure the caller frees the model, and with it b */
 }
 
-void gitc_backend_free(gitc_backend *b)
+void gitci_backend_free(gitc_backend *b)
 {
     if (!b)
         return;
     for (int i = 0; i < b->n_pools; i++)
-        gitc_pool_free(b->pools[i]);
+        gitci_pool_free(b->pools[i]);
     for (int i = 0; i < b->n_matrices && b->lowp; i++)
-        gitc_lowp_free(b->lowp[i]);
+        gitci_lowp_free(b->lowp[i]);
     free(b->lowp);
     free(b->arena);
     pthread_mutex_destroy(&b->lock);
     free(b);
 }
 
-gitc_pool *gitc_backend_pool(const gitc_model *m, int n_threads)
+gitc_pool *gitci_backend_pool(const gitc_model *m, int n_threads)
 {
     gitc_backend *b = m->backend;
     gitc_pool *pool = NULL;
@@ -280,9 +281,9 @@ gitc_pool *gitc_backend_pool(const gitc_model *m, int n_threads)
         if (b->pool_threads[i] == n_threads)
             pool = b->pools[i];
     if (!pool && b->n_pools < MAX_POOLS) {
-        pool = gitc_pool_create(n_threads);
+        pool = gitci_pool_create(n_threads);
         if (pool) {
-            gitc_pool_set_kernels(pool, &b->kernels);
+            gitci_pool_set_kernels(pool, &b->kernels);
             b->pool_threads[b->n_pools] = n_threads;
             b->pools[b->n_pools++] = pool;
         }
@@ -327,7 +328,7 @@ static void read_worker(void *p, int ith, int nth)
     t->sink[ith % 64] ^= a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
 }
 
-double gitc_backend_read_gbs(gitc_pool *pool, size_t bytes)
+double gitci_backend_read_gbs(gitc_pool *pool, size_t bytes)
 {
     bytes = bytes / 64 * 64;
     if (!bytes)
@@ -339,17 +340,17 @@ double gitc_backend_read_gbs(gitc_pool *pool, size_t bytes)
     read_task t = {buf, bytes / sizeof *buf, {0}};
     double best = INFINITY;
     for (int r = 0; r < 3; r++) {
-        double t0 = gitc_now_ms();
-        gitc_pool_run(pool, read_worker, &t);
-        best = fmin(best, gitc_now_ms() - t0);
+        double t0 = gitci_now_ms();
+        gitci_pool_run(pool, read_worker, &t);
+        best = fmin(best, gitci_now_ms() - t0);
     }
     free(buf);
-    int shares = pool ? gitc_pool_size(pool) : 1;
+    int shares = pool ? gitci_pool_size(pool) : 1;
     size_t read = t.n / (size_t)shares / 8 * 8 * (size_t)shares * sizeof *buf;
     return best > 0 ? (double)read / (best * 1e6) : 0.0;
 }
 
-double gitc_now_ms(void)
+double gitci_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -12,22 +12,22 @@ typedef struct gitc_backend gitc_backend;
 /* Chooses the kernel set and prepares every matrix the model multiplies by
  * (not the embedding tables, which are gathered row by row) in the precision
  * params->dtype asks for. On success model->backend owns the result. */
-gitc_status gitc_backend_prepare(gitc_model *model, const gitc_model_params *params, gitc_error *err);
+gitc_status gitci_backend_prepare(gitc_model *model, const gitc_model_params *params, gitc_error *err);
 
 /* Releases the prepared weights and the pools (NULL is fine). The model's
  * matrices must not be used afterwards. */
-void gitc_backend_free(gitc_backend *backend);
+void gitci_backend_free(gitc_backend *backend);
 
 /* The model's pool of n_threads threads, started on first use and shared by
- * every session asking for that many (gitc_pool_run serializes its users).
+ * every session asking for that many (gitci_pool_run serializes its users).
  * Borrowed: it lives as long as the model. NULL when threads cannot start. */
-gitc_pool *gitc_backend_pool(const gitc_model *model, int n_threads);
+gitc_pool *gitci_backend_pool(const gitc_model *model, int n_threads);
 
 /* Streaming read rate over a `bytes` buffer allocated as the weight arena is,
  * on pool's threads: best of three passes, GB/s; 0 when it cannot allocate. */
-double gitc_backend_read_gbs(gitc_pool *pool, size_t bytes);
+double gitci_backend_read_gbs(gitc_pool *pool, size_t bytes);
 
 /* Monotonic clock in milliseconds (session timings). */
-double gitc_now_ms(void);
+double gitci_now_ms(void);
 
 #endif /* GITC_BACKEND_H */

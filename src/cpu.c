@@ -86,13 +86,13 @@ static void find(void)
     features = probe();
 }
 
-unsigned gitc_cpu_features(void)
+unsigned gitci_cpu_features(void)
 {
     pthread_once(&once, find); /* cpuid traps to the hypervisor in VMs: once */
     return features;
 }
 
-void gitc_cpu_feature_names(unsigned mask, char *buf, size_t cap)
+void gitci_cpu_feature_names(unsigned mask, char *buf, size_t cap)
 {
     static const struct { unsigned bit; const char *name; } names[] = {
         {GITC_CPU_AVX2, "avx2"},           {GITC_CPU_AVX512, "avx512"},

@@ -19,10 +19,10 @@ enum {
 };
 
 /* The GITC_CPU_* bits this CPU and OS run (probed on the first call). */
-unsigned gitc_cpu_features(void);
+unsigned gitci_cpu_features(void);
 
 /* Writes the names of the features in `mask` ("avx2 avx512 ...", or "none")
  * into buf (cap bytes, NUL-terminated, truncated to fit). */
-void gitc_cpu_feature_names(unsigned mask, char *buf, size_t cap);
+void gitci_cpu_feature_names(unsigned mask, char *buf, size_t cap);
 
 #endif /* GITC_CPU_H */

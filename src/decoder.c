@@ -15,14 +15,14 @@ static void layer_tail(gitc_pool *pool, const gitc_config *c, const text_layer *
 {
     int D = c->hidden_size;
     float eps = (float)c->layer_norm_eps;
-    gitc_linear(pool, t->h, t->attn, &L->o, L->o_b, M);
-    gitc_add(pool, t->h, x, (size_t)M * D);
-    gitc_layernorm(pool, x, t->h, L->attn_ln_g, L->attn_ln_b, M, D, eps);
-    gitc_linear(pool, t->mlp, x, &L->fc1, L->fc1_b, M);
-    gitc_gelu(pool, t->mlp, (size_t)M * c->intermediate_size);
-    gitc_linear(pool, t->h, t->mlp, &L->fc2, L->fc2_b, M);
-    gitc_add(pool, t->h, x, (size_t)M * D);
-    gitc_layernorm(pool, x, t->h, L->out_ln_g, L->out_ln_b, M, D, eps);
+    gitci_linear(pool, t->h, t->attn, &L->o, L->o_b, M);
+    gitci_add(pool, t->h, x, (size_t)M * D);
+    gitci_layernorm(pool, x, t->h, L->attn_ln_g, L->attn_ln_b, M, D, eps);
+    gitci_linear(pool, t->mlp, x, &L->fc1, L->fc1_b, M);
+    gitci_gelu(pool, t->mlp, (size_t)M * c->intermediate_size);
+    gitci_linear(pool, t->h, t->mlp, &L->fc2, L->fc2_b, M);
+    gitci_add(pool, t->h, x, (size_t)M * D);
+    gitci_layernorm(pool, x, t->h, L->out_ln_g, L->out_ln_b, M, D, eps);
 }
 
 /* 1/sqrt(head size), the attention's score scale. */
@@ -45,9 +45,9 @@ gitc_status gitci_decoder_image(gitc_session *s, float *x, int B, image_kv *cons
          * the hidden states, that layer stops there (~1/7 of the decoder). */
         int kv_only = !want_hidden && l == c->num_hidden_layers - 1;
         if (!kv_only)
-            gitc_linear(s->pool, t->q, x, &L->q, L->q_b, M);
-        gitc_linear(s->pool, t->k, x, &L->k, L->k_b, M);
-        gitc_linear(s->pool, t->v, x, &L->v, L->v_b, M);
+            gitci_linear(s->pool, t->q, x, &L->q, L->q_b, M);
+        gitci_linear(s->pool, t->k, x, &L->k, L->k_b, M);
+        gitci_linear(s->pool, t->v, x, &L->v, L->v_b, M);
         for (int b = 0; b < B; b++) {
             float *k = kv[b]->k + (size_t)l * n * D, *v = kv[b]->v + (size_t)l * n * D;
             memcpy(k, t->k + (size_t)b * n * D, (size_t)n * D * sizeof(float));
@@ -61,7 +61,7 @@ gitc_status gitci_decoder_image(gitc_session *s, float *x, int B, image_kv *cons
                 .n_heads = c->num_attention_heads, .head_dim = D / c->num_attention_heads,
                 .scale = attention_scale(c),
             };
-            gitc_attention(s->pool, &a, t->attn_scratch);
+            gitci_attention(s->pool, &a, t->attn_scratch);
         }
         if (!kv_only)
             layer_tail(s->pool, c, L, x, M, t);
@@ -95,25 +95,25 @@ gitc_status gitci_decoder_text(gitc_session *s, const int32_t *ids, int n, int n
     gitc_status st = gitci_workspace_check(s, M, "a decoder pass", err);
     if (st != GITC_OK)
         return st;
-    double t0 = gitc_now_ms();
+    double t0 = gitci_now_ms();
     /* Embeddings: word + position (positions count this row's cached text), then LayerNorm. */
     for (int r = 0; r < n_rows; r++) {
         for (int j = 0; j < n; j++) {
             float *xr = x + ((size_t)r * n + j) * D;
-            gitc_matrix_row(&m->word_emb, ids[r * n + j], xr);
-            gitc_matrix_row(&m->pos_emb, txt[r]->len + j, t->h);
+            gitci_matrix_row(&m->word_emb, ids[r * n + j], xr);
+            gitci_matrix_row(&m->pos_emb, txt[r]->len + j, t->h);
             for (int d = 0; d < D; d++)
                 xr[d] += t->h[d];
         }
     }
-    gitc_layernorm(s->pool, x, x, m->emb_ln_g, m->emb_ln_b, M, D, (float)c->layer_norm_eps);
+    gitci_layernorm(s->pool, x, x, m->emb_ln_g, m->emb_ln_b, M, D, (float)c->layer_norm_eps);
     for (int l = 0; l < c->num_hidden_layers; l++) {
         if (gitci_session_aborted(s))
             return gitci_fail(err, GITC_ERR_ABORTED, "aborted in the decoder");
         const text_layer *L = &m->tlayers[l];
-        gitc_linear(s->pool, t->q, x, &L->q, L->q_b, M);
-        gitc_linear(s->pool, t->k, x, &L->k, L->k_b, M);
-        gitc_linear(s->pool, t->v, x, &L->v, L->v_b, M);
+        gitci_linear(s->pool, t->q, x, &L->q, L->q_b, M);
+        gitci_linear(s->pool, t->k, x, &L->k, L->k_b, M);
+        gitci_linear(s->pool, t->v, x, &L->v, L->v_b, M);
         for (int r = 0; r < n_rows; r++) {
             text_kv *tk = txt[r];
             size_t base = (size_t)l * tk->cap * D;
@@ -131,21 +131,21 @@ gitc_status gitci_decoder_text(gitc_session *s, const int32_t *ids, int n, int n
                 .n_heads = c->num_attention_heads, .head_dim = D / c->num_attention_heads,
                 .scale = attention_scale(c),
             };
-            gitc_attention(s->pool, &a, t->attn_scratch);
+            gitci_attention(s->pool, &a, t->attn_scratch);
         }
         layer_tail(s->pool, c, L, x, M, t);
     }
     for (int r = 0; r < n_rows; r++)
         txt[r]->len += n;
     memcpy(hidden_out, x, (size_t)M * D * sizeof(float));
-    s->stats.decode_ms += gitc_now_ms() - t0;
+    s->stats.decode_ms += gitci_now_ms() - t0;
     s->stats.decode_steps++;
     return GITC_OK;
 }
 
 void gitci_lm_head(gitc_session *s, const float *hidden, int M, float *logits)
 {
-    double t0 = gitc_now_ms();
-    gitc_linear(s->pool, logits, hidden, &s->model->lm_head, s->model->lm_head_b, M);
-    s->stats.decode_ms += gitc_now_ms() - t0;
+    double t0 = gitci_now_ms();
+    gitci_linear(s->pool, logits, hidden, &s->model->lm_head, s->model->lm_head_b, M);
+    s->stats.decode_ms += gitci_now_ms() - t0;
 }

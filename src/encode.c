@@ -48,7 +48,7 @@ gitc_status gitci_encode(gitc_session *s, const float *const *pixels, int B, ima
     size_t D = (size_t)c->hidden_size, Dv = (size_t)c->vision_hidden_size;
     if (hidden_out && !kv)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "gitci_encode: hidden states need the decoder's image rows");
-    double t0 = gitc_now_ms();
+    double t0 = gitci_now_ms();
     gitc_status st = GITC_OK;
     for (int done = 0; done < B && st == GITC_OK;) {
         int b = GITC_MIN(B - done, GITC_ENCODE_BATCH_MAX);
@@ -57,6 +57,6 @@ gitc_status gitci_encode(gitc_session *s, const float *const *pixels, int B, ima
                          proj_out ? proj_out + at * D : NULL, hidden_out ? hidden_out + at * D : NULL, err);
         done += b;
     }
-    s->stats.encode_ms += gitc_now_ms() - t0;
+    s->stats.encode_ms += gitci_now_ms() - t0;
     return st;
 }

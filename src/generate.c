@@ -83,7 +83,7 @@ static void process_logits(const gitc_generate_params *p, const gitc_config *c, 
 /* In place log_softmax over V scores (float32 result, double accumulation). */
 static void log_softmax(float *x, int V)
 {
-    float lse = gitc_log_sum_exp(x, V);
+    float lse = gitci_log_sum_exp(x, V);
     for (int v = 0; v < V; v++)
         x[v] = x[v] - lse;
 }

@@ -2,6 +2,7 @@
  * model's backend) chose at load, or the process default for pools outside
  * a model (tests, benchmarks). */
 #include "kernels.h"
+#include "kernels_registry.h"
 #include "lowp.h"
 
 #include <stdlib.h>
@@ -10,39 +11,39 @@
 /* The set that runs on `pool`. */
 static const gitc_kernels *set_of(gitc_pool *pool)
 {
-    const gitc_kernels *k = pool ? gitc_pool_kernels(pool) : NULL;
-    return k ? k : gitc_kernels_default();
+    const gitc_kernels *k = pool ? gitci_pool_kernels(pool) : NULL;
+    return k ? k : gitci_kernels_default();
 }
 
-void gitc_linear(gitc_pool *pool, float *y, const float *x, const gitc_matrix *w,
+void gitci_linear(gitc_pool *pool, float *y, const float *x, const gitc_matrix *w,
                  const float *bias, int M)
 {
     const gitc_kernels *k = set_of(pool);
     if (w->lowp)
-        gitc_lowp_run(gitc_lowp_matrix_kind(w->lowp) == GITC_LOWP_BF16 ? k->bf16 : k->int8, pool, y, x,
+        gitci_lowp_run(gitci_lowp_matrix_kind(w->lowp) == GITC_LOWP_BF16 ? k->bf16 : k->int8, pool, y, x,
                       w->lowp, bias, M);
     else
         k->f32.linear(pool, y, x, w, bias, M);
 }
 
-void gitc_attention(gitc_pool *pool, const gitc_attention_args *a, float *scratch)
+void gitci_attention(gitc_pool *pool, const gitc_attention_args *a, float *scratch)
 {
     set_of(pool)->f32.attention(pool, a, scratch);
 }
 
-void gitc_layernorm(gitc_pool *pool, float *out, const float *x, const float *gamma,
+void gitci_layernorm(gitc_pool *pool, float *out, const float *x, const float *gamma,
                     const float *beta, int M, int C, float eps)
 {
     set_of(pool)->f32.layernorm(pool, out, x, gamma, beta, M, C, eps);
 }
 
-void gitc_gelu(gitc_pool *pool, float *x, size_t n) { set_of(pool)->f32.gelu(pool, x, n); }
-void gitc_quick_gelu(gitc_pool *pool, float *x, size_t n) { set_of(pool)->f32.quick_gelu(pool, x, n); }
-void gitc_add(gitc_pool *pool, float *x, const float *y, size_t n) { set_of(pool)->f32.add(pool, x, y, n); }
+void gitci_gelu(gitc_pool *pool, float *x, size_t n) { set_of(pool)->f32.gelu(pool, x, n); }
+void gitci_quick_gelu(gitc_pool *pool, float *x, size_t n) { set_of(pool)->f32.quick_gelu(pool, x, n); }
+void gitci_add(gitc_pool *pool, float *x, const float *y, size_t n) { set_of(pool)->f32.add(pool, x, y, n); }
 
-float gitc_log_sum_exp(const float *x, int n)
+float gitci_log_sum_exp(const float *x, int n)
 {
-    return gitc_kernels_default()->f32.log_sum_exp(x, n);
+    return gitci_kernels_default()->f32.log_sum_exp(x, n);
 }
 
 typedef struct peak_task {
@@ -68,9 +69,9 @@ static void peak_worker(void *p, int ith, int nth)
     t->flops[ith] = flops;
 }
 
-double gitc_kernels_peak_gflops(gitc_pool *pool, int ms)
+double gitci_kernels_peak_gflops(gitc_pool *pool, int ms)
 {
-    int n = gitc_pool_size(pool);
+    int n = gitci_pool_size(pool);
     double *flops = calloc((size_t)n, sizeof *flops);
     if (!flops)
         return 0.0;
@@ -78,7 +79,7 @@ double gitc_kernels_peak_gflops(gitc_pool *pool, int ms)
     /* FLOPs of all shares over the wall time of the task: shares that did
      * not run side by side (a thread without a core) do not count twice. */
     double t0 = clock_ms();
-    gitc_pool_run(pool, peak_worker, &t);
+    gitci_pool_run(pool, peak_worker, &t);
     double wall = clock_ms() - t0, sum = 0.0;
     for (int i = 0; i < n; i++)
         sum += flops[i];

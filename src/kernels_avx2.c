@@ -4,7 +4,7 @@
  * (see CMakeLists.txt); nothing in it may run before the CPU check in
  * kernels.c. Sums are reordered relative to the `*_ref` oracles, never
  * computed in lower precision. */
-#include "kernels.h"
+#include "kernel_set.h"
 #include "internal.h"
 #include "kernels_exp.h"
 
@@ -390,7 +390,7 @@ static void linear_avx2(gitc_pool *pool, float *y, const float *x, const gitc_ma
     if ((double)M * w->n_out * w->n_in < 65536.0)
         linear_worker(&c, 0, 1);
     else
-        gitc_pool_run(pool, linear_worker, &c);
+        gitci_pool_run(pool, linear_worker, &c);
 }
 
 /* ---- attention -------------------------------------------------------- */
@@ -601,7 +601,7 @@ static void attention_avx2(gitc_pool *pool, const gitc_attention_args *a, float 
     attention_ctx t = {a, scratch};
     if (a->n_q <= 0 || a->n_heads <= 0 || a->head_dim <= 0)
         return;
-    gitc_pool_run(pool, attention_worker, &t);
+    gitci_pool_run(pool, attention_worker, &t);
 }
 
 /* ---- layer norm ------------------------------------------------------- */
@@ -674,7 +674,7 @@ static void layernorm_avx2(gitc_pool *pool, float *out, const float *x, const fl
     if ((size_t)M * (size_t)C < 32768)
         layernorm_worker(&t, 0, 1);
     else
-        gitc_pool_run(pool, layernorm_worker, &t);
+        gitci_pool_run(pool, layernorm_worker, &t);
 }
 
 /* ---- elementwise ------------------------------------------------------ */
@@ -730,7 +730,7 @@ static void elementwise(gitc_pool *pool, float *x, const float *y, size_t n, int
     if (n < threshold)
         elementwise_worker(&t, 0, 1);
     else
-        gitc_pool_run(pool, elementwise_worker, &t);
+        gitci_pool_run(pool, elementwise_worker, &t);
 }
 
 static void gelu_avx2(gitc_pool *pool, float *x, size_t n) { elementwise(pool, x, NULL, n, 0); }
@@ -781,7 +781,7 @@ static float log_sum_exp_avx2(const float *x, int n)
     return (float)(mx + log(sum));
 }
 
-const gitc_kernel_table gitc_kernels_avx2_set = {
+const gitc_kernel_table gitci_kernels_avx2_set = {
     "avx2", linear_avx2, attention_avx2, layernorm_avx2, gelu_avx2, quick_gelu_avx2, add_avx2,
     0, fma_loop_avx2, log_sum_exp_avx2,
 };

@@ -1,13 +1,14 @@
 /* AVX-512F kernels: the f32 linear layer over weight panels prepared at load
- * (gitc_panels_pack: 32 outputs x K inputs, K-major), a 12x32 register tile
+ * (gitci_panels_pack: 32 outputs x K inputs, K-major), a 12x32 register tile
  * that broadcasts x and multiplies two 16-lane panel rows per input. The
  * other kernels (attention, layer norm, elementwise) are the AVX2 set's: they
  * are a small part of the time. This file alone is compiled with -mavx512f
  * (CMakeLists.txt); nothing in it may run before the CPU check in kernels.c.
- * Sums are reordered relative to gitc_linear_ref (K sequential per output
+ * Sums are reordered relative to gitci_linear_ref (K sequential per output
  * within a KC chunk, chunks added in order), never computed in lower
  * precision. */
-#include "kernels.h"
+#include "kernel_set.h"
+#include "kernels_portable.h"
 #include "internal.h"
 #include "kernels_exp.h"
 
@@ -147,7 +148,7 @@ static void linear_avx512(gitc_pool *pool, float *y, const float *x, const gitc_
                           const float *bias, int M)
 {
     if (!w->panels) { /* not prepared (a matrix outside a model): W in place */
-        gitc_kernels_avx2_set.linear(pool, y, x, w, bias, M);
+        gitci_kernels_avx2_set.linear(pool, y, x, w, bias, M);
         return;
     }
     if (M <= 0 || w->n_out <= 0)
@@ -159,7 +160,7 @@ static void linear_avx512(gitc_pool *pool, float *y, const float *x, const gitc_
         return;
     }
     panel_ctx c = {y, x, w, bias, M};
-    gitc_pool_run(pool, panel_worker, &c);
+    gitci_pool_run(pool, panel_worker, &c);
 }
 
 /* ---- attention over one block of keys (the image rows) ---------------- */
@@ -445,7 +446,7 @@ static void attention_avx512(gitc_pool *pool, const gitc_attention_args *a, floa
 {
     int one_block = !a->k2 || a->n2 <= 0;
     int fits = a->head_dim % 16 == 0 && a->head_dim <= AHD && a->n_heads > 0;
-    /* gitc_attention_scratch leaves 16 floats of slack for this alignment. */
+    /* gitci_attention_scratch leaves 16 floats of slack for this alignment. */
     float *aligned = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     if (fits && a->n_q == 1) {
         int n2 = a->k2 ? GITC_MIN(a->n2, a->q_start + 1) : 0;
@@ -455,20 +456,20 @@ static void attention_avx512(gitc_pool *pool, const gitc_attention_args *a, floa
         /* Whether it fits one thread's scratch decides, so that the path (and
          * the bits) never depend on the thread count; each further thread
          * brings more room than its scores take. */
-        size_t room1 = gitc_attention_scratch(1, a->n1 + (a->k2 ? a->n2 : 0)) - 16;
+        size_t room1 = gitci_attention_scratch(1, a->n1 + (a->k2 ? a->n2 : 0)) - 16;
         if (n > 0 && n_chunks <= GITC_STEP_CHUNKS_MAX && rstride * (size_t)n_chunks + sstride <= room1) {
             step_ctx c = {a, n, n_chunks, aligned, rstride, aligned + rstride * (size_t)n_chunks, sstride};
-            gitc_pool_run(pool, step_worker, &c);
+            gitci_pool_run(pool, step_worker, &c);
             step_merge(&c);
             return;
         }
     }
     if (!one_block || a->n_q < 16 || a->n1 <= 0 || !fits) {
-        gitc_kernels_avx2_set.attention(pool, a, scratch);
+        gitci_kernels_avx2_set.attention(pool, a, scratch);
         return;
     }
     attn_ctx c = {a, aligned};
-    gitc_pool_run(pool, attn_worker, &c);
+    gitci_pool_run(pool, attn_worker, &c);
 }
 
 /* Twelve independent 16-lane FMA chains. */
@@ -491,7 +492,7 @@ static double fma_loop_avx512(long n)
 
 /* Only what this set replaces; kernels.c takes the rest from the AVX2 set
  * once the CPU check has passed (nothing here runs before it). */
-const gitc_kernel_table gitc_kernels_avx512_set = {
+const gitc_kernel_table gitci_kernels_avx512_set = {
     "avx512", linear_avx512, attention_avx512, NULL, NULL, NULL, NULL, 1, fma_loop_avx512, NULL,
 };
 

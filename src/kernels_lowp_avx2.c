@@ -134,7 +134,7 @@ static void pack_row_int8(const lowp_job *j, int m)
         int8_t q[GITC_LOWP_BLOCK];
         int32_t sum;
         int k = b * GITC_LOWP_BLOCK;
-        gitc_lowp_quant_block(xr + k, GITC_MIN(GITC_LOWP_BLOCK, K - k), q, &sx[(size_t)b * mr], &sum);
+        gitci_lowp_quant_block(xr + k, GITC_MIN(GITC_LOWP_BLOCK, K - k), q, &sx[(size_t)b * mr], &sum);
         for (int i = 0; i < 8; i++)
             memcpy(&dst[(size_t)(b * 8 + i) * mr], q + 4 * i, 4);
     }
@@ -212,7 +212,7 @@ static void tile(const lowp_job *j, int m0, int p0, int mr, int nv)
         run_tile_int8(j, m0, p0, mr);
 }
 
-const gitc_lowp_kernels gitc_lowp_avx2_bf16 = {"avx2", GITC_LOWP_BF16, MR_B, 1, pack_row_bf16, tile};
-const gitc_lowp_kernels gitc_lowp_avx2_int8 = {"avx2", GITC_LOWP_INT8, MR_I, 1, pack_row_int8, tile};
+const gitc_lowp_kernels gitci_lowp_avx2_bf16 = {"avx2", GITC_LOWP_BF16, MR_B, 1, pack_row_bf16, tile};
+const gitc_lowp_kernels gitci_lowp_avx2_int8 = {"avx2", GITC_LOWP_INT8, MR_I, 1, pack_row_int8, tile};
 
 #endif

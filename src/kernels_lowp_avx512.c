@@ -254,9 +254,9 @@ T_VNNI static void run_tile_int8(const lowp_job *j, int m0, int p0, int mr, int 
 
 /* ---- The sets (the driver is lowp.c's) ---- */
 
-const gitc_lowp_kernels gitc_lowp_avx512_bf16 = {"avx512_bf16", GITC_LOWP_BF16, MR_B, NV_B,
+const gitc_lowp_kernels gitci_lowp_avx512_bf16 = {"avx512_bf16", GITC_LOWP_BF16, MR_B, NV_B,
                                                  pack_row_bf16, run_tile_bf16};
-const gitc_lowp_kernels gitc_lowp_avx512_vnni = {"avx512_vnni", GITC_LOWP_INT8, MR_I, NV_I,
+const gitc_lowp_kernels gitci_lowp_avx512_vnni = {"avx512_vnni", GITC_LOWP_INT8, MR_I, NV_I,
                                                  pack_row_int8, run_tile_int8};
 
 #endif

@@ -13,7 +13,7 @@
  *   2 rows x 16 outputs; same exact block dot products and the same float32
  *   steps, so also bit-identical.
  * The driver is lowp.c's: pack_row rounds a row to bf16 (or quantizes it per
- * block of 32 with the reference's gitc_lowp_quant_block) into its tile's
+ * block of 32 with the reference's gitci_lowp_quant_block) into its tile's
  * interleaved place (group g of tile row r at xp[m0 * G + g * mr + r], so one
  * 16-byte load holds a group of 4 rows, or 2 groups of 2 rows, used by lane),
  * and tile runs one row tile on one panel. Each function carries its own
@@ -90,7 +90,7 @@ static void pack_row_int8(const lowp_job *j, int m)
         int8_t q[GITC_LOWP_BLOCK];
         int32_t sum;
         int k = b * GITC_LOWP_BLOCK;
-        gitc_lowp_quant_block(xr + k, GITC_MIN(GITC_LOWP_BLOCK, K - k), q, &sx[(size_t)b * mr], &sum);
+        gitci_lowp_quant_block(xr + k, GITC_MIN(GITC_LOWP_BLOCK, K - k), q, &sx[(size_t)b * mr], &sum);
         for (int i = 0; i < 8; i++)
             memcpy(&dst[(size_t)(b * 8 + i) * mr], q + 4 * i, 4);
     }
@@ -319,8 +319,8 @@ T_I8MM static void tile_i8mm_any(const lowp_job *j, int m0, int p0, int mr, int 
         tile_i8mm(j, m0, p0, 2);
 }
 
-const gitc_lowp_kernels gitc_lowp_neon_bf16 = {"neon_bf16", GITC_LOWP_BF16, MR_B, 1, pack_row_bf16, tile_bf16_any};
-const gitc_lowp_kernels gitc_lowp_neon_sdot = {"neon_sdot", GITC_LOWP_INT8, MR_I, 1, pack_row_int8, tile_sdot_any};
-const gitc_lowp_kernels gitc_lowp_neon_i8mm = {"neon_i8mm", GITC_LOWP_INT8, MR_I, 1, pack_row_int8, tile_i8mm_any};
+const gitc_lowp_kernels gitci_lowp_neon_bf16 = {"neon_bf16", GITC_LOWP_BF16, MR_B, 1, pack_row_bf16, tile_bf16_any};
+const gitc_lowp_kernels gitci_lowp_neon_sdot = {"neon_sdot", GITC_LOWP_INT8, MR_I, 1, pack_row_int8, tile_sdot_any};
+const gitc_lowp_kernels gitci_lowp_neon_i8mm = {"neon_i8mm", GITC_LOWP_INT8, MR_I, 1, pack_row_int8, tile_i8mm_any};
 
 #endif

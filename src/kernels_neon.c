@@ -1,5 +1,5 @@
 /* NEON (AArch64 Advanced SIMD) f32 kernels: the linear layer over weight
- * panels prepared at load (gitc_panels_pack: 32 outputs x K inputs, K-major)
+ * panels prepared at load (gitci_panels_pack: 32 outputs x K inputs, K-major)
  * with a 5-row x 16-output register tile, the linear layer on W in place
  * (F32/F16/BF16 converted exactly on the fly) for matrices outside a model,
  * attention, layer norm and the elementwise ops. Advanced SIMD is part of
@@ -9,7 +9,7 @@
  * never computed in lower precision; layer norm keeps the oracle's float64
  * statistics and its float operations; gelu is libm's erff per element.
  * Dimension letters as kernels.h: M rows, N outputs, K inputs. */
-#include "kernels.h"
+#include "kernel_set.h"
 #include "internal.h"
 #include "kernels_exp.h"
 
@@ -236,9 +236,9 @@ GITC_INLINE float32x4_t load_w4(const void *w, size_t i, const int type)
 GITC_INLINE float load_w1(const void *w, size_t i, const int type)
 {
     if (type == GITC_W_F16)
-        return gitc_f16_to_f32(((const uint16_t *)w)[i]);
+        return gitci_f16_to_f32(((const uint16_t *)w)[i]);
     if (type == GITC_W_BF16)
-        return gitc_bf16_to_f32(((const uint16_t *)w)[i]);
+        return gitci_bf16_to_f32(((const uint16_t *)w)[i]);
     return ((const float *)w)[i];
 }
 
@@ -351,13 +351,13 @@ static void linear_neon(gitc_pool *pool, float *y, const float *x, const gitc_ma
         if (alone)
             panel_worker(&c, 0, 1);
         else
-            gitc_pool_run(pool, panel_worker, &c);
+            gitci_pool_run(pool, panel_worker, &c);
     } else { /* not prepared (a matrix outside a model): W in place */
         dot_ctx c = {y, x, w, bias, M};
         if (alone)
             dot_worker(&c, 0, 1);
         else
-            gitc_pool_run(pool, dot_worker, &c);
+            gitci_pool_run(pool, dot_worker, &c);
     }
 }
 
@@ -566,7 +566,7 @@ static void attention_neon(gitc_pool *pool, const gitc_attention_args *a, float 
     attention_ctx t = {a, scratch};
     if (a->n_q <= 0 || a->n_heads <= 0 || a->head_dim <= 0)
         return;
-    gitc_pool_run(pool, attention_worker, &t);
+    gitci_pool_run(pool, attention_worker, &t);
 }
 
 /* ---- layer norm ------------------------------------------------------- */
@@ -635,7 +635,7 @@ static void layernorm_neon(gitc_pool *pool, float *out, const float *x, const fl
     if ((size_t)M * (size_t)C < 32768)
         layernorm_worker(&t, 0, 1);
     else
-        gitc_pool_run(pool, layernorm_worker, &t);
+        gitci_pool_run(pool, layernorm_worker, &t);
 }
 
 /* ---- elementwise ------------------------------------------------------ */
@@ -692,7 +692,7 @@ static void elementwise(gitc_pool *pool, float *x, const float *y, size_t n, int
     if (n < threshold)
         elementwise_worker(&t, 0, 1);
     else
-        gitc_pool_run(pool, elementwise_worker, &t);
+        gitci_pool_run(pool, elementwise_worker, &t);
 }
 
 static void gelu_neon(gitc_pool *pool, float *x, size_t n) { elementwise(pool, x, NULL, n, 0); }
@@ -743,7 +743,7 @@ static float log_sum_exp_neon(const float *x, int n)
     return (float)(mx + log(sum));
 }
 
-const gitc_kernel_table gitc_kernels_neon_set = {
+const gitc_kernel_table gitci_kernels_neon_set = {
     "neon", linear_neon, attention_neon, layernorm_neon, gelu_neon, quick_gelu_neon, add_neon,
     1, fma_loop_neon, log_sum_exp_neon,
 };

@@ -1,7 +1,7 @@
 /* The portable kernel set (plain C loops, threaded), the scalar references
  * (`*_ref`, the oracles of every other set) and the weight-matrix helpers
  * (row conversion, f32 panels) that preparation and the references share. */
-#include "kernels.h"
+#include "kernels_portable.h"
 #include "internal.h"
 
 #include <math.h>
@@ -17,7 +17,7 @@ static inline float w_at(const gitc_matrix *w, size_t i)
     }
 }
 
-void gitc_matrix_row(const gitc_matrix *w, int r, float *out)
+void gitci_matrix_row(const gitc_matrix *w, int r, float *out)
 {
     size_t base = (size_t)r * (size_t)w->n_in;
     if (w->type == GITC_W_F32) {
@@ -28,13 +28,13 @@ void gitc_matrix_row(const gitc_matrix *w, int r, float *out)
         out[k] = w_at(w, base + (size_t)k);
 }
 
-size_t gitc_panels_floats(const gitc_matrix *w)
+size_t gitci_panels_floats(const gitc_matrix *w)
 {
     size_t panels = ((size_t)w->n_out + GITC_PANEL_N - 1) / GITC_PANEL_N;
     return panels * (size_t)w->n_in * GITC_PANEL_N;
 }
 
-void gitc_panels_pack(const gitc_matrix *w, float *dst)
+void gitci_panels_pack(const gitc_matrix *w, float *dst)
 {
     int N = w->n_out, K = w->n_in;
     int n_panels = (N + GITC_PANEL_N - 1) / GITC_PANEL_N;
@@ -54,7 +54,7 @@ void gitc_panels_pack(const gitc_matrix *w, float *dst)
     }
 }
 
-void gitc_linear_ref(float *y, const float *x, const gitc_matrix *w, const float *bias, int M)
+void gitci_linear_ref(float *y, const float *x, const gitc_matrix *w, const float *bias, int M)
 {
     int N = w->n_out, K = w->n_in;
     for (int m = 0; m < M; m++) {
@@ -96,7 +96,7 @@ static void linear_portable(gitc_pool *pool, float *y, const float *x, const git
                             const float *bias, int M)
 {
     linear_task t = {y, x, w, bias, M};
-    gitc_pool_run(pool, linear_worker, &t);
+    gitci_pool_run(pool, linear_worker, &t);
 }
 
 static void layernorm_portable(gitc_pool *pool, float *out, const float *x, const float *gamma,
@@ -141,7 +141,7 @@ static void add_portable(gitc_pool *pool, float *x, const float *y, size_t n)
         x[i] += y[i];
 }
 
-size_t gitc_attention_scratch(int n_threads, int n_keys)
+size_t gitci_attention_scratch(int n_threads, int n_keys)
 {
     /* The SIMD sets keep scores for blocks of up to 32 queries per thread
      * (avx512: 32 queries of one block, 64-byte aligned; avx2: 4). */
@@ -180,7 +180,7 @@ static void attend_row(const gitc_attention_args *a, int i, int h, float *scores
     }
 }
 
-void gitc_attention_ref(const gitc_attention_args *a, float *scratch)
+void gitci_attention_ref(const gitc_attention_args *a, float *scratch)
 {
     for (int i = 0; i < a->n_q; i++)
         for (int h = 0; h < a->n_heads; h++)
@@ -207,10 +207,10 @@ static void attention_worker(void *p, int ith, int nth)
 static void attention_portable(gitc_pool *pool, const gitc_attention_args *a, float *scratch)
 {
     attention_task t = {a, scratch};
-    gitc_pool_run(pool, attention_worker, &t);
+    gitci_pool_run(pool, attention_worker, &t);
 }
 
-float gitc_log_sum_exp_ref(const float *x, int n)
+float gitci_log_sum_exp_ref(const float *x, int n)
 {
     float mx = -INFINITY;
     for (int i = 0; i < n; i++)
@@ -237,8 +237,8 @@ static double fma_loop_portable(long n)
     return 16.0 * (double)n;
 }
 
-const gitc_kernel_table gitc_kernels_portable_set = {
+const gitc_kernel_table gitci_kernels_portable_set = {
     "portable", linear_portable, attention_portable, layernorm_portable,
-    gelu_portable, quick_gelu_portable, add_portable, 0, fma_loop_portable, gitc_log_sum_exp_ref,
+    gelu_portable, quick_gelu_portable, add_portable, 0, fma_loop_portable, gitci_log_sum_exp_ref,
 };
 

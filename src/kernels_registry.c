@@ -7,7 +7,7 @@
  * the entries go from the narrowest instruction set to the widest. An f32
  * table may leave entries NULL: they are taken from the f32 set before it
  * (compose), in this plain-C file, after the CPU check. */
-#include "kernels.h"
+#include "kernels_registry.h"
 #include "cpu.h"
 #include "internal.h"
 #include "lowp.h"
@@ -35,22 +35,22 @@ static const char *const levels[] = {
 };
 
 static const entry registry[] = {
-    {"portable", 0, &gitc_kernels_portable_set, NULL},
-    {"portable", 0, NULL, &gitc_lowp_ref_bf16},
-    {"portable", 0, NULL, &gitc_lowp_ref_int8},
+    {"portable", 0, &gitci_kernels_portable_set, NULL},
+    {"portable", 0, NULL, &gitci_lowp_ref_bf16},
+    {"portable", 0, NULL, &gitci_lowp_ref_int8},
 #ifdef GITC_HAVE_X86_SIMD
-    {"avx2", GITC_CPU_AVX2, &gitc_kernels_avx2_set, NULL},
-    {"avx2", GITC_CPU_AVX2, NULL, &gitc_lowp_avx2_bf16},
-    {"avx2", GITC_CPU_AVX2, NULL, &gitc_lowp_avx2_int8},
-    {"avx512", GITC_CPU_AVX512, &gitc_kernels_avx512_set, NULL},
-    {"avx512", GITC_CPU_AVX512 | GITC_CPU_AVX512_BF16, NULL, &gitc_lowp_avx512_bf16},
-    {"avx512", GITC_CPU_AVX512 | GITC_CPU_AVX512_VNNI, NULL, &gitc_lowp_avx512_vnni},
+    {"avx2", GITC_CPU_AVX2, &gitci_kernels_avx2_set, NULL},
+    {"avx2", GITC_CPU_AVX2, NULL, &gitci_lowp_avx2_bf16},
+    {"avx2", GITC_CPU_AVX2, NULL, &gitci_lowp_avx2_int8},
+    {"avx512", GITC_CPU_AVX512, &gitci_kernels_avx512_set, NULL},
+    {"avx512", GITC_CPU_AVX512 | GITC_CPU_AVX512_BF16, NULL, &gitci_lowp_avx512_bf16},
+    {"avx512", GITC_CPU_AVX512 | GITC_CPU_AVX512_VNNI, NULL, &gitci_lowp_avx512_vnni},
 #endif
 #ifdef GITC_HAVE_NEON_SIMD
-    {"neon", GITC_CPU_NEON, &gitc_kernels_neon_set, NULL},
-    {"neon", GITC_CPU_NEON | GITC_CPU_ARM_BF16, NULL, &gitc_lowp_neon_bf16},
-    {"neon", GITC_CPU_NEON | GITC_CPU_DOTPROD, NULL, &gitc_lowp_neon_sdot},
-    {"neon", GITC_CPU_NEON | GITC_CPU_I8MM, NULL, &gitc_lowp_neon_i8mm},
+    {"neon", GITC_CPU_NEON, &gitci_kernels_neon_set, NULL},
+    {"neon", GITC_CPU_NEON | GITC_CPU_ARM_BF16, NULL, &gitci_lowp_neon_bf16},
+    {"neon", GITC_CPU_NEON | GITC_CPU_DOTPROD, NULL, &gitci_lowp_neon_sdot},
+    {"neon", GITC_CPU_NEON | GITC_CPU_I8MM, NULL, &gitci_lowp_neon_i8mm},
 #endif
 };
 
@@ -86,7 +86,7 @@ static void compose(gitc_kernel_table *out, const gitc_kernel_table *set, const 
 
 static void find_usable(void)
 {
-    unsigned cpu = gitc_cpu_features();
+    unsigned cpu = gitci_cpu_features();
     const gitc_kernel_table *below = NULL;
     for (int i = 0; i < N_ENTRIES; i++) {
         const entry *e = &registry[i];
@@ -106,7 +106,7 @@ static void find_usable(void)
     }
 }
 
-gitc_status gitc_kernels_choose(gitc_kernels *out, gitc_error *err)
+gitc_status gitci_kernels_choose(gitc_kernels *out, gitc_error *err)
 {
     pthread_once(&once, find_usable);
     const char *want = getenv("GITC_KERNELS");
@@ -124,7 +124,7 @@ gitc_status gitc_kernels_choose(gitc_kernels *out, gitc_error *err)
         }
     }
     memset(out, 0, sizeof *out);
-    out->cpu = gitc_cpu_features();
+    out->cpu = gitci_cpu_features();
     out->level = levels[cap];
     for (int i = 0; i < N_ENTRIES; i++) {
         const entry *e = &registry[i];
@@ -145,10 +145,10 @@ static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 
 static void find_default(void)
 {
-    if (gitc_kernels_choose(&default_set, NULL) != GITC_OK) {
+    if (gitci_kernels_choose(&default_set, NULL) != GITC_OK) {
         /* An invalid GITC_KERNELS: no cap (model loading reports it). */
         pthread_once(&once, find_usable);
-        default_set.cpu = gitc_cpu_features();
+        default_set.cpu = gitci_cpu_features();
         default_set.level = levels[N_LEVELS - 1];
         default_set.f32 = *f32_list[n_f32 - 1];
         default_set.bf16 = bf16_list[n_bf16 - 1];
@@ -156,20 +156,20 @@ static void find_default(void)
     }
 }
 
-const gitc_kernels *gitc_kernels_default(void)
+const gitc_kernels *gitci_kernels_default(void)
 {
     pthread_once(&default_once, find_default);
     return &default_set;
 }
 
-int gitc_kernel_tables(const gitc_kernel_table *const **tables)
+int gitci_kernel_tables(const gitc_kernel_table *const **tables)
 {
     pthread_once(&once, find_usable);
     *tables = f32_list;
     return n_f32;
 }
 
-int gitc_lowp_kernel_sets(gitc_lowp_kind kind, const gitc_lowp_kernels *const **sets)
+int gitci_lowp_kernel_sets(gitc_lowp_kind kind, const gitc_lowp_kernels *const **sets)
 {
     pthread_once(&once, find_usable);
     *sets = kind == GITC_LOWP_BF16 ? bf16_list : int8_list;

@@ -3,6 +3,7 @@
 #include "lowp.h"
 
 #include "internal.h"
+#include "kernels_portable.h"
 
 #include <float.h>
 #include <math.h>
@@ -109,7 +110,7 @@ static int lowp_layout(gitc_lowp_kind kind, int N, int K, gitc_lowp_matrix *m, s
     return 1;
 }
 
-size_t gitc_lowp_storage_bytes(gitc_lowp_kind kind, int n_out, int n_in)
+size_t gitci_lowp_storage_bytes(gitc_lowp_kind kind, int n_out, int n_in)
 {
     gitc_lowp_matrix m = {0};
     size_t w_bytes, s_bytes;
@@ -118,7 +119,7 @@ size_t gitc_lowp_storage_bytes(gitc_lowp_kind kind, int n_out, int n_in)
     return w_bytes + (s_bytes + 63) / 64 * 64;
 }
 
-gitc_status gitc_lowp_prepare_in(gitc_lowp_kind kind, const gitc_matrix *src, void *storage,
+gitc_status gitci_lowp_prepare_in(gitc_lowp_kind kind, const gitc_matrix *src, void *storage,
                                  gitc_lowp_matrix **out, gitc_error *err)
 {
     *out = NULL;
@@ -155,13 +156,13 @@ gitc_status gitc_lowp_prepare_in(gitc_lowp_kind kind, const gitc_matrix *src, vo
         memset(m->w, 0, w_bytes);
     }
     for (int n = 0; n < N; n++) {
-        gitc_matrix_row(src, n, row);
+        gitci_matrix_row(src, n, row);
         if (kind == GITC_LOWP_BF16) {
             prepare_bf16(m, n, row);
         } else if (!prepare_int8(m, n, row, qbuf)) {
             free(row);
             free(qbuf);
-            gitc_lowp_free(m);
+            gitci_lowp_free(m);
             return gitci_fail(err, GITC_ERR_FORMAT,
                               "weight matrix [%d, %d]: row %d has a non-finite value, which int8 cannot quantize",
                               N, K, n);
@@ -174,17 +175,17 @@ gitc_status gitc_lowp_prepare_in(gitc_lowp_kind kind, const gitc_matrix *src, vo
 oom:
     free(row);
     free(qbuf);
-    gitc_lowp_free(m);
+    gitci_lowp_free(m);
     return gitci_fail(err, GITC_ERR_MEMORY, "out of memory preparing a [%d, %d] weight matrix", N, K);
 }
 
-gitc_status gitc_lowp_prepare(gitc_lowp_kind kind, const gitc_matrix *src, gitc_lowp_matrix **out,
+gitc_status gitci_lowp_prepare(gitc_lowp_kind kind, const gitc_matrix *src, gitc_lowp_matrix **out,
                               gitc_error *err)
 {
-    return gitc_lowp_prepare_in(kind, src, NULL, out, err);
+    return gitci_lowp_prepare_in(kind, src, NULL, out, err);
 }
 
-void gitc_lowp_free(gitc_lowp_matrix *m)
+void gitci_lowp_free(gitc_lowp_matrix *m)
 {
     if (!m)
         return;
@@ -195,19 +196,19 @@ void gitc_lowp_free(gitc_lowp_matrix *m)
     free(m);
 }
 
-size_t gitc_lowp_bytes(const gitc_lowp_matrix *m)
+size_t gitci_lowp_bytes(const gitc_lowp_matrix *m)
 {
     return m ? m->bytes : 0;
 }
 
-gitc_lowp_kind gitc_lowp_matrix_kind(const gitc_lowp_matrix *m)
+gitc_lowp_kind gitci_lowp_matrix_kind(const gitc_lowp_matrix *m)
 {
     return m->kind;
 }
 
 /* ---- Activation quantization (shared by every set) ---- */
 
-void gitc_lowp_quant_block(const float *x, int n, int8_t *q, float *scale, int32_t *sum)
+void gitci_lowp_quant_block(const float *x, int n, int8_t *q, float *scale, int32_t *sum)
 {
     float amax = 0.0f;
     for (int i = 0; i < n; i++) {
@@ -270,7 +271,7 @@ static void ref_int8(float *y, const float *x, const gitc_lowp_matrix *w, const 
             int8_t q[GITC_LOWP_BLOCK];
             float sx;
             int32_t sum;
-            gitc_lowp_quant_block(xr + k0, GITC_MIN(GITC_LOWP_BLOCK, K - k0), q, &sx, &sum);
+            gitci_lowp_quant_block(xr + k0, GITC_MIN(GITC_LOWP_BLOCK, K - k0), q, &sx, &sum);
             for (int n = 0; n < N; n++) {
                 int p = n / GITC_LOWP_PANEL, j = n % GITC_LOWP_PANEL;
                 const uint8_t *wb = (const uint8_t *)(w->w + (size_t)p * G * GITC_LOWP_PANEL);
@@ -290,7 +291,7 @@ static void ref_int8(float *y, const float *x, const gitc_lowp_matrix *w, const 
     }
 }
 
-void gitc_lowp_linear_ref(float *y, const float *x, const gitc_lowp_matrix *w, const float *bias, int M)
+void gitci_lowp_linear_ref(float *y, const float *x, const gitc_lowp_matrix *w, const float *bias, int M)
 {
     if (w->kind == GITC_LOWP_BF16)
         ref_bf16(y, x, w, bias, M);
@@ -321,7 +322,7 @@ static void scratch_init(void)
     scratch_ok = pthread_key_create(&scratch_key, scratch_destroy) == 0;
 }
 
-void *gitc_lowp_scratch(size_t bytes)
+void *gitci_lowp_scratch(size_t bytes)
 {
     pthread_once(&scratch_once, scratch_init);
     if (!scratch_ok)
@@ -383,7 +384,7 @@ static void compute_task(void *ctx, int ith, int nth)
     }
 }
 
-void gitc_lowp_run(const gitc_lowp_kernels *k, gitc_pool *pool, float *y, const float *x,
+void gitci_lowp_run(const gitc_lowp_kernels *k, gitc_pool *pool, float *y, const float *x,
                    const gitc_lowp_matrix *w, const float *bias, int M)
 {
     if (M <= 0)
@@ -391,9 +392,9 @@ void gitc_lowp_run(const gitc_lowp_kernels *k, gitc_pool *pool, float *y, const 
     size_t G = (size_t)w->n_groups, nb = (size_t)w->n_blocks;
     size_t xp_bytes = ((size_t)M * G * 4 + 63) / 64 * 64;
     size_t meta_bytes = ((size_t)M * nb * 4 + 63) / 64 * 64;
-    unsigned char *s = k->pack_row ? gitc_lowp_scratch(xp_bytes + 2 * meta_bytes) : NULL;
+    unsigned char *s = k->pack_row ? gitci_lowp_scratch(xp_bytes + 2 * meta_bytes) : NULL;
     if (!s) { /* the reference set, or out of memory: slow but correct */
-        gitc_lowp_linear_ref(y, x, w, bias, M);
+        gitci_lowp_linear_ref(y, x, w, bias, M);
         return;
     }
     lowp_call c = {k, {y, x, w, bias, M, k->mr, k->nv, (uint32_t *)s, NULL, NULL}};
@@ -404,9 +405,9 @@ void gitc_lowp_run(const gitc_lowp_kernels *k, gitc_pool *pool, float *y, const 
     if ((size_t)M * (size_t)w->n_in < PACK_PARALLEL_MIN || !pool)
         pack_rows(&c, 0, M);
     else
-        gitc_pool_run(pool, pack_task, &c);
-    gitc_pool_run(pool, compute_task, &c);
+        gitci_pool_run(pool, pack_task, &c);
+    gitci_pool_run(pool, compute_task, &c);
 }
 
-const gitc_lowp_kernels gitc_lowp_ref_bf16 = {"ref", GITC_LOWP_BF16, 1, 1, NULL, NULL};
-const gitc_lowp_kernels gitc_lowp_ref_int8 = {"ref", GITC_LOWP_INT8, 1, 1, NULL, NULL};
+const gitc_lowp_kernels gitci_lowp_ref_bf16 = {"ref", GITC_LOWP_BF16, 1, 1, NULL, NULL};
+const gitc_lowp_kernels gitci_lowp_ref_int8 = {"ref", GITC_LOWP_INT8, 1, 1, NULL, NULL};

@@ -17,7 +17,7 @@
 #define GITC_LOWP_H
 
 #include "gitc.h"
-#include "kernels.h"
+#include "kernel_set.h"
 #include "pool.h"
 
 #include <stddef.h>
@@ -28,25 +28,25 @@ typedef struct gitc_lowp_matrix gitc_lowp_matrix; /* opaque prepared weights */
 typedef enum gitc_lowp_kind { GITC_LOWP_BF16 = 1, GITC_LOWP_INT8 = 2 } gitc_lowp_kind;
 
 /* Converts src (F32/F16/BF16, any shape) into a new prepared matrix (*out,
- * caller frees with gitc_lowp_free). src's data is only read during the call.
+ * caller frees with gitci_lowp_free). src's data is only read during the call.
  * Fails with GITC_ERR_FORMAT on a non-finite weight (int8 only) and
  * GITC_ERR_MEMORY when out of memory. */
-gitc_status gitc_lowp_prepare(gitc_lowp_kind kind, const gitc_matrix *src, gitc_lowp_matrix **out,
+gitc_status gitci_lowp_prepare(gitc_lowp_kind kind, const gitc_matrix *src, gitc_lowp_matrix **out,
                               gitc_error *err);
 /* Bytes of storage a prepared [n_out, n_in] matrix of this kind takes (a
  * multiple of 64); 0 when the shape cannot be prepared. */
-size_t gitc_lowp_storage_bytes(gitc_lowp_kind kind, int n_out, int n_in);
-/* gitc_lowp_prepare writing the weights and scales into `storage` (64-byte
- * aligned, gitc_lowp_storage_bytes long, owned by the caller and outliving
+size_t gitci_lowp_storage_bytes(gitc_lowp_kind kind, int n_out, int n_in);
+/* gitci_lowp_prepare writing the weights and scales into `storage` (64-byte
+ * aligned, gitci_lowp_storage_bytes long, owned by the caller and outliving
  * *out) instead of allocating them: the backend puts every matrix of a model
- * in one huge-page arena. gitc_lowp_free leaves the storage alone. */
-gitc_status gitc_lowp_prepare_in(gitc_lowp_kind kind, const gitc_matrix *src, void *storage,
+ * in one huge-page arena. gitci_lowp_free leaves the storage alone. */
+gitc_status gitci_lowp_prepare_in(gitc_lowp_kind kind, const gitc_matrix *src, void *storage,
                                  gitc_lowp_matrix **out, gitc_error *err);
 /* Frees m (NULL is fine). */
-void gitc_lowp_free(gitc_lowp_matrix *m);
+void gitci_lowp_free(gitc_lowp_matrix *m);
 /* Bytes of prepared weights and scales that m holds. */
-size_t gitc_lowp_bytes(const gitc_lowp_matrix *m);
-gitc_lowp_kind gitc_lowp_matrix_kind(const gitc_lowp_matrix *m);
+size_t gitci_lowp_bytes(const gitc_lowp_matrix *m);
+gitc_lowp_kind gitci_lowp_matrix_kind(const gitc_lowp_matrix *m);
 
 /* y[M,N] = x[M,K] · Wᵀ + bias (bias may be NULL) with kernel set k (of w's
  * kind), threaded over pool (NULL: the caller's thread). The packed
@@ -54,10 +54,10 @@ gitc_lowp_kind gitc_lowp_matrix_kind(const gitc_lowp_matrix *m);
  * (one allocation per calling thread, not per call); if that allocation fails
  * the reference runs instead. */
 struct gitc_lowp_kernels;
-void gitc_lowp_run(const struct gitc_lowp_kernels *k, gitc_pool *pool, float *y, const float *x,
+void gitci_lowp_run(const struct gitc_lowp_kernels *k, gitc_pool *pool, float *y, const float *x,
                    const gitc_lowp_matrix *w, const float *bias, int M);
 /* The scalar reference (single thread, no allocation). */
-void gitc_lowp_linear_ref(float *y, const float *x, const gitc_lowp_matrix *w, const float *bias,
+void gitci_lowp_linear_ref(float *y, const float *x, const gitc_lowp_matrix *w, const float *bias,
                           int M);
 
 /* ---- Internals shared by lowp.c, the kernel files and tests ---- */
@@ -102,11 +102,11 @@ static inline float gitc_lowp_bf16_f32(uint16_t b)
 
 /* Quantizes one block of n <= 32 activations (the rest of the block is zero):
  * q[0..31] (signed), returns the float32 scale; *sum = sum of q. */
-void gitc_lowp_quant_block(const float *x, int n, int8_t *q, float *scale, int32_t *sum);
+void gitci_lowp_quant_block(const float *x, int n, int8_t *q, float *scale, int32_t *sum);
 
 /* A per-thread scratch buffer of at least `bytes` bytes, 64-byte aligned,
  * kept for the calling thread's lifetime; NULL when out of memory. */
-void *gitc_lowp_scratch(size_t bytes);
+void *gitci_lowp_scratch(size_t bytes);
 
 /* One call of the linear layer as the shared driver (lowp.c) hands it to a
  * kernel set: (1) pack_row packs each row of x into xp (and, for int8, its
@@ -128,7 +128,7 @@ typedef struct gitc_lowp_job {
 } gitc_lowp_job;
 
 /* One low-precision kernel set, for one kind. A set without pack_row (the
- * reference) runs gitc_lowp_linear_ref. Sets in files compiled for wider
+ * reference) runs gitci_lowp_linear_ref. Sets in files compiled for wider
  * instruction sets export this as const data only (see kernels_registry.c). */
 typedef struct gitc_lowp_kernels {
     const char *name;
@@ -138,17 +138,12 @@ typedef struct gitc_lowp_kernels {
     void (*tile)(const gitc_lowp_job *j, int m0, int p0, int mr, int nv);
 } gitc_lowp_kernels;
 
-/* Every set this build and CPU run for kind, reference first, best last,
- * ignoring GITC_KERNELS (for tests and benchmarks; kernels_registry.c).
- * *sets is static storage. */
-int gitc_lowp_kernel_sets(gitc_lowp_kind kind, const gitc_lowp_kernels *const **sets);
-
 /* The sets (kernels_lowp_*.c; the x86 ones where GITC_HAVE_X86_SIMD, the
  * AArch64 ones where GITC_HAVE_NEON_SIMD: bf16 with BFDOT, int8 with SDOT and
  * with SMMLA, kernels_lowp_neon.c). */
-extern const gitc_lowp_kernels gitc_lowp_ref_bf16, gitc_lowp_ref_int8;
-extern const gitc_lowp_kernels gitc_lowp_avx2_bf16, gitc_lowp_avx2_int8;
-extern const gitc_lowp_kernels gitc_lowp_avx512_bf16, gitc_lowp_avx512_vnni;
-extern const gitc_lowp_kernels gitc_lowp_neon_bf16, gitc_lowp_neon_sdot, gitc_lowp_neon_i8mm;
+extern const gitc_lowp_kernels gitci_lowp_ref_bf16, gitci_lowp_ref_int8;
+extern const gitc_lowp_kernels gitci_lowp_avx2_bf16, gitci_lowp_avx2_int8;
+extern const gitc_lowp_kernels gitci_lowp_avx512_bf16, gitci_lowp_avx512_vnni;
+extern const gitc_lowp_kernels gitci_lowp_neon_bf16, gitci_lowp_neon_sdot, gitci_lowp_neon_i8mm;
 
 #endif /* GITC_LOWP_H */

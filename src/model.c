@@ -31,7 +31,7 @@ void gitc_model_free(gitc_model *m)
 {
     if (!m)
         return;
-    gitc_backend_free(m->backend);
+    gitci_backend_free(m->backend);
     gitci_tensors_close(m->weights);
     for (int i = 0; i < m->n_aligned_copies; i++)
         free(m->aligned_copies[i]);
@@ -259,7 +259,7 @@ gitc_status gitc_model_load(const char *dir, const gitc_model_params *params, gi
     if (p.load_processor && has_pre)
         s = gitc_processor_load(dir, &m->processor, err);
     if (s == GITC_OK)
-        s = gitc_backend_prepare(m, &p, err);
+        s = gitci_backend_prepare(m, &p, err);
 done:
     free(b.seen);
     clock_gettime(CLOCK_MONOTONIC, &t1);

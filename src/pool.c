@@ -155,7 +155,7 @@ static void *worker_main(void *p)
     return NULL;
 }
 
-gitc_pool *gitc_pool_create(int n_threads)
+gitc_pool *gitci_pool_create(int n_threads)
 {
     if (n_threads < 1)
         n_threads = 1;
@@ -176,7 +176,7 @@ gitc_pool *gitc_pool_create(int n_threads)
     pool->caller_spin_ns = SPIN_MAX_NS;
     pool->threads = calloc((size_t)n_threads, sizeof *pool->threads);
     if (!pool->threads) {
-        gitc_pool_free(pool);
+        gitci_pool_free(pool);
         return NULL;
     }
     for (int i = 1; i < n_threads; i++) {
@@ -187,7 +187,7 @@ gitc_pool *gitc_pool_create(int n_threads)
         }
         if (!arg || pthread_create(&pool->threads[i], NULL, worker_main, arg) != 0) {
             free(arg);
-            gitc_pool_free(pool);
+            gitci_pool_free(pool);
             return NULL;
         }
         pool->n_threads = i + 1;
@@ -196,7 +196,7 @@ gitc_pool *gitc_pool_create(int n_threads)
     return pool;
 }
 
-void gitc_pool_free(gitc_pool *pool)
+void gitci_pool_free(gitc_pool *pool)
 {
     if (!pool)
         return;
@@ -214,12 +214,12 @@ void gitc_pool_free(gitc_pool *pool)
     free(pool);
 }
 
-int gitc_pool_size(const gitc_pool *pool) { return pool ? pool->n_threads : 1; }
+int gitci_pool_size(const gitc_pool *pool) { return pool ? pool->n_threads : 1; }
 
-void gitc_pool_set_kernels(gitc_pool *pool, const struct gitc_kernels *k) { pool->kernels = k; }
-const struct gitc_kernels *gitc_pool_kernels(const gitc_pool *pool) { return pool->kernels; }
+void gitci_pool_set_kernels(gitc_pool *pool, const struct gitc_kernels *k) { pool->kernels = k; }
+const struct gitc_kernels *gitci_pool_kernels(const gitc_pool *pool) { return pool->kernels; }
 
-void gitc_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx)
+void gitci_pool_run(gitc_pool *pool, gitc_task_fn fn, void *ctx)
 {
     if (!pool || pool->n_threads == 1) {
         fn(ctx, 0, 1);

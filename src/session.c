@@ -33,7 +33,7 @@ gitc_status gitci_workspace_reserve(gitc_session *s, int rows, int n_keys, gitc_
 {
     workspace *ws = &s->ws;
     const gitc_config *c = &s->model->cfg;
-    size_t need_scratch = gitc_attention_scratch(s->n_threads, n_keys);
+    size_t need_scratch = gitci_attention_scratch(s->n_threads, n_keys);
     if (rows <= ws->rows && need_scratch <= ws->attn_scratch_len)
         return GITC_OK;
     /* New buffers are allocated first and swapped in only when all of them
@@ -123,7 +123,7 @@ gitc_status gitc_session_create(const gitc_model *model, const gitc_session_para
     s->n_threads = n;
     s->abort_cb = p.abort_callback;
     s->abort_user = p.abort_user;
-    s->pool = gitc_backend_pool(model, n);
+    s->pool = gitci_backend_pool(model, n);
     if (!s->pool) {
         free(s);
         return gitci_fail(err, GITC_ERR_MEMORY, "cannot start %d threads", n);
@@ -151,12 +151,12 @@ void gitc_session_stats_reset(gitc_session *s) { memset(&s->stats, 0, sizeof s->
 
 double gitc_session_peak_gflops(gitc_session *s, int ms)
 {
-    return gitc_kernels_peak_gflops(s->pool, ms);
+    return gitci_kernels_peak_gflops(s->pool, ms);
 }
 
 double gitc_session_read_gbs(gitc_session *s, size_t bytes)
 {
-    return gitc_backend_read_gbs(s->pool, bytes);
+    return gitci_backend_read_gbs(s->pool, bytes);
 }
 
 int gitci_session_aborted(const gitc_session *s)

@@ -35,7 +35,7 @@ typedef struct text_kv {
 typedef struct scratch {
     float *h, *q, *k, *v, *attn;     /* [rows, W] */
     float *mlp;                      /* [rows, I] */
-    float *attn_scratch;             /* [attn_scratch_len], gitc_attention's */
+    float *attn_scratch;             /* [attn_scratch_len], gitci_attention's */
 } scratch;
 
 /* The activation buffers of a session, sized once by gitc_session_create for

@@ -29,10 +29,10 @@ static void vision_layer_forward(gitc_pool *pool, const gitc_config *c, const vi
 {
     int Dv = c->vision_hidden_size, M = F * T, H = c->vision_num_attention_heads;
     float eps = (float)c->vision_layer_norm_eps;
-    gitc_layernorm(pool, t->h, x, L->ln1_g, L->ln1_b, M, Dv, eps);
-    gitc_linear(pool, t->q, t->h, &L->q, L->q_b, M);
-    gitc_linear(pool, t->k, t->h, &L->k, L->k_b, M);
-    gitc_linear(pool, t->v, t->h, &L->v, L->v_b, M);
+    gitci_layernorm(pool, t->h, x, L->ln1_g, L->ln1_b, M, Dv, eps);
+    gitci_linear(pool, t->q, t->h, &L->q, L->q_b, M);
+    gitci_linear(pool, t->k, t->h, &L->k, L->k_b, M);
+    gitci_linear(pool, t->v, t->h, &L->v, L->v_b, M);
     for (int f = 0; f < F; f++) {
         size_t off = (size_t)f * T * Dv;
         gitc_attention_args a = {
@@ -40,15 +40,15 @@ static void vision_layer_forward(gitc_pool *pool, const gitc_config *c, const vi
             .k1 = t->k + off, .v1 = t->v + off, .ld1 = Dv, .n1 = T,
             .n_heads = H, .head_dim = Dv / H, .scale = 1.0f / sqrtf((float)(Dv / H)),
         };
-        gitc_attention(pool, &a, t->attn_scratch);
+        gitci_attention(pool, &a, t->attn_scratch);
     }
-    gitc_linear(pool, t->h, t->attn, &L->o, L->o_b, M);
-    gitc_add(pool, x, t->h, (size_t)M * Dv);
-    gitc_layernorm(pool, t->h, x, L->ln2_g, L->ln2_b, M, Dv, eps);
-    gitc_linear(pool, t->mlp, t->h, &L->fc1, L->fc1_b, M);
-    gitc_quick_gelu(pool, t->mlp, (size_t)M * c->vision_intermediate_size);
-    gitc_linear(pool, t->h, t->mlp, &L->fc2, L->fc2_b, M);
-    gitc_add(pool, x, t->h, (size_t)M * Dv);
+    gitci_linear(pool, t->h, t->attn, &L->o, L->o_b, M);
+    gitci_add(pool, x, t->h, (size_t)M * Dv);
+    gitci_layernorm(pool, t->h, x, L->ln2_g, L->ln2_b, M, Dv, eps);
+    gitci_linear(pool, t->mlp, t->h, &L->fc1, L->fc1_b, M);
+    gitci_quick_gelu(pool, t->mlp, (size_t)M * c->vision_intermediate_size);
+    gitci_linear(pool, t->h, t->mlp, &L->fc2, L->fc2_b, M);
+    gitci_add(pool, x, t->h, (size_t)M * Dv);
 }
 
 /* Patch embedding (Conv2d without bias, one matrix product over all F frames)
@@ -65,7 +65,7 @@ static void vision_embed(gitc_pool *pool, const gitc_model *m, float *x, const f
         for (int f = 0; f < F; f++)
             extract_patches(patches + ((size_t)b * F + f) * Np * 3 * P * P,
                             pixels[b] + (size_t)f * 3 * S * S, S, P);
-    gitc_linear(pool, h, patches, &m->patch, NULL, FB * Np);
+    gitci_linear(pool, h, patches, &m->patch, NULL, FB * Np);
     for (int f = 0; f < FB; f++) {
         float *xf = x + (size_t)f * T * Dv;
         for (int d = 0; d < Dv; d++)
@@ -89,13 +89,13 @@ gitc_status gitci_vision_forward(gitc_session *s, float *x, const float *const *
     int Dv = c->vision_hidden_size;
     float eps = (float)c->vision_layer_norm_eps;
     vision_embed(s->pool, m, x, pixels, B, patches, t->h);
-    gitc_layernorm(s->pool, x, x, m->pre_ln_g, m->pre_ln_b, M, Dv, eps);
+    gitci_layernorm(s->pool, x, x, m->pre_ln_g, m->pre_ln_b, M, Dv, eps);
     for (int l = 0; l < c->vision_num_hidden_layers; l++) {
         if (gitci_session_aborted(s))
             return gitci_fail(err, GITC_ERR_ABORTED, "aborted during image encoding");
         vision_layer_forward(s->pool, c, &m->vlayers[l], x, FB, T, t);
     }
-    gitc_layernorm(s->pool, x, x, m->post_ln_g, m->post_ln_b, M, Dv, eps);
+    gitci_layernorm(s->pool, x, x, m->post_ln_g, m->post_ln_b, M, Dv, eps);
     return GITC_OK;
 }
 
@@ -113,7 +113,7 @@ void gitci_vision_project(gitc_pool *pool, const gitc_model *m, float *out, floa
                     xr[d] += te[d];
             }
     }
-    gitc_linear(pool, tmp, x, &m->proj, m->proj_b, M);
-    gitc_layernorm(pool, out, tmp, m->proj_ln_g, m->proj_ln_b, M, c->hidden_size,
+    gitci_linear(pool, tmp, x, &m->proj, m->proj_b, M);
+    gitci_layernorm(pool, out, tmp, m->proj_ln_g, m->proj_ln_b, M, c->hidden_size,
                    (float)c->vision_layer_norm_eps);
 }

@@ -5,6 +5,7 @@
  *   cc -O2 -mavx2 -mfma -I src -I include tests/bench_kernels.c build-kern/libgitc.a \
  *      $(pkg-config --libs libcjson libutf8proc libjpeg libpng libwebp libavformat \
  *      libavcodec libavutil libswscale) -lgif -lpthread -lm -o build-kern/bench_kernels */
+#include "kernels_registry.h"
 #include "kernels.h"
 
 #include <immintrin.h>
@@ -100,15 +101,15 @@ static double time_linear(gitc_pool *pool, int M, int N, int K, gitc_wtype type,
         b[n] = 0.5f;
     gitc_matrix mat = {w, type, N, K, NULL, NULL};
     float *panels = NULL;
-    if (gitc_kernels_default()->f32.uses_panels) { /* prepared as the backend does at load */
-        panels = aligned_alloc(64, (gitc_panels_floats(&mat) * sizeof(float) + 63) / 64 * 64);
-        gitc_panels_pack(&mat, panels);
+    if (gitci_kernels_default()->f32.uses_panels) { /* prepared as the backend does at load */
+        panels = aligned_alloc(64, (gitci_panels_floats(&mat) * sizeof(float) + 63) / 64 * 64);
+        gitci_panels_pack(&mat, panels);
         mat.panels = panels;
     }
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         double t0 = now();
-        gitc_linear(pool, y, x, &mat, b, M);
+        gitci_linear(pool, y, x, &mat, b, M);
         double t = now() - t0;
         best = t < best ? t : best;
     }
@@ -125,7 +126,7 @@ static double time_attention(gitc_pool *pool, int n_q, int n1, int n2, int reps)
     int H = 12, hd = 64, C = H * hd;
     float *q = calloc((size_t)n_q * C, 4), *k = calloc((size_t)(n1 + n2) * C, 4);
     float *v = calloc((size_t)(n1 + n2) * C, 4), *o = calloc((size_t)n_q * C, 4);
-    float *scratch = malloc(gitc_attention_scratch(gitc_pool_size(pool), n1 + n2) * 4);
+    float *scratch = malloc(gitci_attention_scratch(gitci_pool_size(pool), n1 + n2) * 4);
     for (size_t i = 0; i < (size_t)(n1 + n2) * C; i++) {
         k[i] = 0.01f * (float)(i % 31);
         v[i] = 0.02f * (float)(i % 17);
@@ -137,7 +138,7 @@ static double time_attention(gitc_pool *pool, int n_q, int n1, int n2, int reps)
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         double t0 = now();
-        gitc_attention(pool, &a, scratch);
+        gitci_attention(pool, &a, scratch);
         double t = now() - t0;
         best = t < best ? t : best;
     }
@@ -162,13 +163,13 @@ static double time_elementwise(gitc_pool *pool, int op, size_t n, int reps)
             x[i] = 0.001f * (float)(i % 2001) - 1.0f;
         double t0 = now();
         if (op == 0)
-            gitc_gelu(pool, x, n);
+            gitci_gelu(pool, x, n);
         else if (op == 1)
-            gitc_quick_gelu(pool, x, n);
+            gitci_quick_gelu(pool, x, n);
         else if (op == 2)
-            gitc_add(pool, x, y, n);
+            gitci_add(pool, x, y, n);
         else
-            gitc_layernorm(pool, x, x, g, b, (int)(n / 768), 768, 1e-5f);
+            gitci_layernorm(pool, x, x, g, b, (int)(n / 768), 768, 1e-5f);
         double t = now() - t0;
         best = t < best ? t : best;
     }
@@ -186,20 +187,20 @@ int main(int argc, char **argv)
     use_cpu_clock = getenv("BENCH_CPU") && atoi(getenv("BENCH_CPU"));
     int only_linear = getenv("BENCH_LINEAR") && atoi(getenv("BENCH_LINEAR"));
     int reps_scale = getenv("BENCH_REPS") ? atoi(getenv("BENCH_REPS")) : 1;
-    gitc_pool *pools[3] = {NULL, NULL, gitc_pool_create(2)};
-    printf("kernels: %s\n", gitc_kernels_default()->f32.name);
+    gitc_pool *pools[3] = {NULL, NULL, gitci_pool_create(2)};
+    printf("kernels: %s\n", gitci_kernels_default()->f32.name);
 
     /* Peak: 12 chains x 8 lanes x 2 flops per iteration. */
     for (int t = 1; t <= 2 && !only_linear; t++) {
         peak_ctx c = {20000000, {{0}}};
         double t0 = now();
-        gitc_pool_run(pools[t], peak_task, &c);
+        gitci_pool_run(pools[t], peak_task, &c);
         double dt = now() - t0;
         printf("peak FMA, %d thread(s): %.1f GFLOP/s\n", t, 12.0 * 16.0 * (double)c.iters * t / dt / 1e9);
     }
     for (int t = 1; t <= 2; t++)
-        printf("peak FMA of the %s set, %d thread(s): %.1f GFLOP/s\n", gitc_kernels_default()->f32.name, t,
-               gitc_kernels_peak_gflops(pools[t], 300));
+        printf("peak FMA of the %s set, %d thread(s): %.1f GFLOP/s\n", gitci_kernels_default()->f32.name, t,
+               gitci_kernels_peak_gflops(pools[t], 300));
     size_t nbw = (size_t)256 << 20; /* 1 GiB of floats */
     bw_ctx bw = {NULL, nbw, {{0}}};
     float *buf = malloc(nbw * sizeof *buf);
@@ -210,7 +211,7 @@ int main(int argc, char **argv)
         double best = 1e30;
         for (int r = 0; r < 3; r++) {
             double t0 = now();
-            gitc_pool_run(pools[t], bw_task, &bw);
+            gitci_pool_run(pools[t], bw_task, &bw);
             double dt = now() - t0;
             best = dt < best ? dt : best;
         }
@@ -230,7 +231,7 @@ int main(int argc, char **argv)
                 for (int j = 0; j < 20000; j++)
                     sink += 1e-9 * j;
             double t0 = now();
-            gitc_pool_run(pools[2], empty_task, NULL);
+            gitci_pool_run(pools[2], empty_task, NULL);
             dt[i] = now() - t0;
         }
         qsort(dt, NCALL, sizeof dt[0], cmp_double);
@@ -261,7 +262,7 @@ int main(int argc, char **argv)
     }
 
     if (only_linear) {
-        gitc_pool_free(pools[2]);
+        gitci_pool_free(pools[2]);
         return 0;
     }
     /* With the CPU clock only one thread's time is visible: run those on one. */
@@ -297,6 +298,6 @@ int main(int argc, char **argv)
                "decode (%.0f MB at %.1f GB/s) = %.0f ms\n", ty ? "f16" : "f32", vis * 1e3,
                dec_img * 1e3, step * 1e3, bytes / 1e6, gbs / 1e9, (vis + dec_img + 19 * step) * 1e3);
     }
-    gitc_pool_free(pools[2]);
+    gitci_pool_free(pools[2]);
     return 0;
 }

@@ -1,8 +1,9 @@
 /* Benchmark of the bf16 / int8 linear kernels (lowp.h) against the f32
- * gitc_linear, on the shapes of git-base: wall clock, median of reps, 1 and 2
+ * gitci_linear, on the shapes of git-base: wall clock, median of reps, 1 and 2
  * threads. Built by hand (see notes/kernels.md); not a test.
  * BENCH_REPS (default 15), BENCH_THREADS (default "1 2"), BENCH_CPU=1 (one
  * thread, CPU time, best of reps: robust on a busy machine), BENCH_SHAPES=n (first n shapes). */
+#include "kernels_registry.h"
 #include "kernels.h"
 #include "lowp.h"
 
@@ -46,8 +47,8 @@ int main(void)
         while (*p == ' ')
             p++;
     }
-    printf("kernels: f32 %s, bf16 %s, int8 %s\n", gitc_kernels_default()->f32.name, gitc_kernels_default()->bf16->name,
-           gitc_kernels_default()->int8->name);
+    printf("kernels: f32 %s, bf16 %s, int8 %s\n", gitci_kernels_default()->f32.name, gitci_kernels_default()->bf16->name,
+           gitci_kernels_default()->int8->name);
     printf("%-18s %-4s %3s %9s %9s %9s\n", "M,N,K", "type", "thr", "ms", "GFLOP/s", "GB/s(W)");
     for (size_t s = 0; s < n_shapes; s++) {
         int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
@@ -59,16 +60,16 @@ int main(void)
             x[i] = (float)((i * 40503u) % 1000) * 1e-3f - 0.5f;
         gitc_matrix w = {wf, GITC_W_F32, N, K, NULL, NULL};
         float *panels = NULL;
-        if (gitc_kernels_default()->f32.uses_panels) {
-            size_t bytes = (gitc_panels_floats(&w) * sizeof(float) + 63) / 64 * 64;
+        if (gitci_kernels_default()->f32.uses_panels) {
+            size_t bytes = (gitci_panels_floats(&w) * sizeof(float) + 63) / 64 * 64;
             panels = aligned_alloc(64, bytes);
-            gitc_panels_pack(&w, panels);
+            gitci_panels_pack(&w, panels);
         }
         gitc_lowp_matrix *lp[2] = {NULL, NULL};
-        gitc_lowp_prepare(GITC_LOWP_BF16, &w, &lp[0], NULL);
-        gitc_lowp_prepare(GITC_LOWP_INT8, &w, &lp[1], NULL);
+        gitci_lowp_prepare(GITC_LOWP_BF16, &w, &lp[0], NULL);
+        gitci_lowp_prepare(GITC_LOWP_INT8, &w, &lp[1], NULL);
         for (int t = 0; t < n_thr; t++) {
-            gitc_pool *pool = gitc_pool_create(threads[t]);
+            gitc_pool *pool = gitci_pool_create(threads[t]);
             for (int type = 0; type < 3; type++) {
                 gitc_matrix wm = w;
                 size_t wbytes = (size_t)N * K * 4;
@@ -76,13 +77,13 @@ int main(void)
                     wm.panels = panels;
                 } else {
                     wm.lowp = lp[type - 1];
-                    wbytes = gitc_lowp_bytes(lp[type - 1]);
+                    wbytes = gitci_lowp_bytes(lp[type - 1]);
                 }
                 double *ms = malloc((size_t)reps * sizeof *ms);
-                gitc_linear(pool, y, x, &wm, bias, M); /* warm */
+                gitci_linear(pool, y, x, &wm, bias, M); /* warm */
                 for (int r = 0; r < reps; r++) {
                     double t0 = now_ms();
-                    gitc_linear(pool, y, x, &wm, bias, M);
+                    gitci_linear(pool, y, x, &wm, bias, M);
                     ms[r] = now_ms() - t0;
                 }
                 qsort(ms, (size_t)reps, sizeof *ms, cmp);
@@ -93,10 +94,10 @@ int main(void)
                        threads[t], med, 2.0 * M * N * K / med / 1e6, wbytes / med / 1e6);
                 free(ms);
             }
-            gitc_pool_free(pool);
+            gitci_pool_free(pool);
         }
-        gitc_lowp_free(lp[0]);
-        gitc_lowp_free(lp[1]);
+        gitci_lowp_free(lp[0]);
+        gitci_lowp_free(lp[1]);
         free(panels);
         free(wf);
         free(x);

@@ -25,14 +25,11 @@ import sys
 # Headers whose functions live in a file of another name.
 OWNERS = {"internal.h": "util.c", "image_internal.h": "image.c", "video_internal.h": "video.c"}
 
-# Rooms whose mutual calls are known and tolerated for now: the kernel sets and
-# their low-precision drivers (the CPU-feature registry will order them).
-KNOWN = {"kernels.c", "kernels_avx2.c", "kernels_avx512.c", "kernels_lowp_avx2.c",
-         "kernels_lowp_avx512.c", "kernels_portable.c", "kernels_registry.c", "lowp.c"}
+# Rooms whose mutual calls are known and tolerated for now (none).
+KNOWN = set()
 
-# Files whose internal symbols still carry the public prefix (renamed with the
-# kernel registry work).
-KNOWN_NAMES = KNOWN | {"backend.c", "cpu.c", "pool.c"}
+# Files whose internal symbols still carry the public prefix (none).
+KNOWN_NAMES = set()
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 PROTOTYPE = re.compile(r'^(?!typedef\b|#|\s|struct\b|enum\b|union\b|static\b)[^;{}()=]*\b\w+\s*\([^;{}]*\)'

@@ -3,6 +3,7 @@
  * f32, bf16 and int8 sets together, an unknown level refused by name, and
  * each model running the sets it chose (two models loaded under different
  * caps in one process give the results of their own sets). */
+#include "kernels_registry.h"
 #include "check.h"
 #include "cpu.h"
 #include "gitc.h"
@@ -62,7 +63,7 @@ static void expected_sets(const char *level, const char **f32, const char **bf16
     setenv("GITC_KERNELS", level, 1);
     gitc_kernels k;
     gitc_error err = {0};
-    check_true(gitc_kernels_choose(&k, &err) == GITC_OK, "choose under %s: %s", level, err.message);
+    check_true(gitci_kernels_choose(&k, &err) == GITC_OK, "choose under %s: %s", level, err.message);
     unsetenv("GITC_KERNELS");
     *f32 = k.f32.name;
     *bf16 = k.bf16->name;
@@ -76,7 +77,7 @@ int main(int argc, char **argv)
 
     /* The probe, as the model reports it. */
     char names[128];
-    gitc_cpu_feature_names(gitc_cpu_features(), names, sizeof names);
+    gitci_cpu_feature_names(gitci_cpu_features(), names, sizeof names);
     gitc_model *best = load_under(NULL, GITC_DTYPE_F32, &err);
     if (!check_true(best != NULL, "load: %s", err.message))
         return check_done("test_kernel_choice");
@@ -89,9 +90,9 @@ int main(int argc, char **argv)
     /* Without a cap, the best usable set of each kind. */
     const gitc_kernel_table *const *tables;
     const gitc_lowp_kernels *const *bf16, *const *int8;
-    int n_f32 = gitc_kernel_tables(&tables);
-    int n_bf16 = gitc_lowp_kernel_sets(GITC_LOWP_BF16, &bf16);
-    int n_int8 = gitc_lowp_kernel_sets(GITC_LOWP_INT8, &int8);
+    int n_f32 = gitci_kernel_tables(&tables);
+    int n_bf16 = gitci_lowp_kernel_sets(GITC_LOWP_BF16, &bf16);
+    int n_int8 = gitci_lowp_kernel_sets(GITC_LOWP_INT8, &int8);
     check_true(strcmp(tables[0]->name, "portable") == 0 && strcmp(bf16[0]->name, "ref") == 0 &&
                    strcmp(int8[0]->name, "ref") == 0,
                "the portable sets come first");
@@ -105,7 +106,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
         setenv("GITC_KERNELS", levels[i], 1);
         gitc_kernels k;
-        int known = gitc_kernels_choose(&k, NULL) == GITC_OK;
+        int known = gitci_kernels_choose(&k, NULL) == GITC_OK;
         unsetenv("GITC_KERNELS");
         if (!known)
             continue; /* not a level of this build */

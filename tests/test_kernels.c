@@ -3,6 +3,7 @@
  * (the avx512 set both on W in place and on prepared f32 panels),
  * attention with and without a causal second block, layer norm, the
  * activations and add; with 1, 2 and 3 threads. Also exercises the pool. */
+#include "kernels_registry.h"
 #include "check.h"
 #include "internal.h"
 #include "kernels.h"
@@ -74,7 +75,7 @@ static gitc_pool *pools[4]; /* index = thread count (1..3) */
 static int n_tables;
 static const gitc_kernel_table *const *tables;
 
-/* One linear shape: every kernel set and thread count against gitc_linear_ref,
+/* One linear shape: every kernel set and thread count against gitci_linear_ref,
  * each output bounded by 1e-5 * (|b| + Σ|x w|) + 1e-6. */
 static void test_linear_shape(int M, int N, int K, gitc_wtype type, int with_bias, int max_threads)
 {
@@ -88,9 +89,9 @@ static void test_linear_shape(int M, int N, int K, gitc_wtype type, int with_bia
     fill(x, (size_t)M * K);
     fill(bias, (size_t)N);
     const float *b = with_bias ? bias : NULL;
-    gitc_linear_ref(want, x, &w, b, M);
+    gitci_linear_ref(want, x, &w, b, M);
     for (int n = 0; n < N; n++) {
-        gitc_matrix_row(&w, n, wrow);
+        gitci_matrix_row(&w, n, wrow);
         for (int m = 0; m < M; m++) {
             double s = b ? fabs(b[n]) : 0.0;
             for (int k = 0; k < K; k++)
@@ -98,8 +99,8 @@ static void test_linear_shape(int M, int N, int K, gitc_wtype type, int with_bia
             mag[(size_t)m * N + n] = s;
         }
     }
-    float *panels = aligned_alloc(64, (gitc_panels_floats(&w) * sizeof(float) + 63) / 64 * 64);
-    gitc_panels_pack(&w, panels);
+    float *panels = aligned_alloc(64, (gitci_panels_floats(&w) * sizeof(float) + 63) / 64 * 64);
+    gitci_panels_pack(&w, panels);
     for (int t = 0; t < n_tables; t++) {
         for (int np = 0; np < 1 + tables[t]->uses_panels; np++)
         for (int nth = 1; nth <= max_threads; nth++) {
@@ -144,8 +145,8 @@ static void test_linear_rows_independent(void)
 {
     int N = 70, K = 600, M = 30;
     gitc_matrix w = make_matrix(GITC_W_F32, N, K);
-    float *panels = aligned_alloc(64, (gitc_panels_floats(&w) * sizeof(float) + 63) / 64 * 64);
-    gitc_panels_pack(&w, panels);
+    float *panels = aligned_alloc(64, (gitci_panels_floats(&w) * sizeof(float) + 63) / 64 * 64);
+    gitci_panels_pack(&w, panels);
     w.panels = panels;
     float *x = malloc((size_t)M * K * sizeof *x), *bias = malloc((size_t)N * sizeof *bias);
     float *all = malloc((size_t)M * N * sizeof *all), *one = malloc((size_t)N * sizeof *one);
@@ -244,13 +245,13 @@ static void test_attention_case(int n_q, int n_heads, int hd, int n1, int n2, in
     a.n_heads = n_heads;
     a.head_dim = hd;
     a.scale = 1.0f / sqrtf((float)hd);
-    float *scratch = malloc(gitc_attention_scratch(3, n1 + n2) * sizeof *scratch);
+    float *scratch = malloc(gitci_attention_scratch(3, n1 + n2) * sizeof *scratch);
     /* Padding columns of out must stay untouched: fill both with the same values. */
     for (size_t i = 0; i < (size_t)n_q * ldo; i++)
         want[i] = got[i] = 42.0f;
     a.out = want;
     a.ldo = ldo;
-    gitc_attention_ref(&a, scratch);
+    gitci_attention_ref(&a, scratch);
     float *one = malloc((size_t)n_q * ldo * sizeof *one);
     for (int t = 0; t < n_tables; t++) {
         for (int nth = 1; nth <= 3; nth++) {
@@ -423,7 +424,7 @@ static void test_log_sum_exp(void)
             x[i] = 20.0f * frand();
         if (n > 3)
             x[1] = x[n - 1] = -INFINITY;
-        float want = gitc_log_sum_exp_ref(x, n);
+        float want = gitci_log_sum_exp_ref(x, n);
         for (int t = 0; t < n_tables; t++) {
             float got = tables[t]->log_sum_exp(x, n);
             double d = fabs((double)got - want);
@@ -458,7 +459,7 @@ static void *shared_caller_main(void *p)
 {
     shared_caller *s = p;
     for (int i = 0; i < 5000; i++)
-        gitc_pool_run(s->pool, count_task, &s->c);
+        gitci_pool_run(s->pool, count_task, &s->c);
     return NULL;
 }
 
@@ -469,14 +470,14 @@ static void test_pool(void)
         int hits[3] = {0, 0, 0};
         count_ctx c = {hits};
         for (int i = 0; i < 20000; i++)
-            gitc_pool_run(pools[nth], count_task, &c);
+            gitci_pool_run(pools[nth], count_task, &c);
         int ok = 1;
         for (int t = 0; t < nth; t++)
             ok &= hits[t] == 20000 * nth;
         printf("pool with %d threads: 20000 tasks ran on every thread: %s\n", nth, ok ? "yes" : "no");
         check_true(ok, "pool %d threads: counts %d %d %d", nth, hits[0], hits[1], hits[2]);
     }
-    check_true(gitc_pool_size(NULL) == 1 && gitc_pool_size(pools[3]) == 3, "pool sizes");
+    check_true(gitci_pool_size(NULL) == 1 && gitci_pool_size(pools[3]) == 3, "pool sizes");
     /* Two callers share one pool (as sessions of one model do): their tasks
      * take turns, each runs on every thread exactly once. */
     int hits_a[3] = {0, 0, 0}, hits_b[3] = {0, 0, 0};
@@ -492,25 +493,25 @@ static void test_pool(void)
     printf("pool shared by two callers: 2 x 5000 tasks ran on every thread: %s\n", ok ? "yes" : "no");
     check_true(ok, "shared pool: counts %d %d %d / %d %d %d", hits_a[0], hits_a[1], hits_a[2],
                hits_b[0], hits_b[1], hits_b[2]);
-    gitc_pool_free(NULL);
+    gitci_pool_free(NULL);
 }
 
 int main(int argc, char **argv)
 {
     check_init(argc, argv);
     pools[1] = NULL;
-    pools[2] = gitc_pool_create(2);
-    pools[3] = gitc_pool_create(3);
+    pools[2] = gitci_pool_create(2);
+    pools[3] = gitci_pool_create(3);
     if (!check_true(pools[2] && pools[3], "pool creation"))
         return check_done("test_kernels");
-    n_tables = gitc_kernel_tables(&tables);
-    printf("kernel sets: %d, in use: %s\n", n_tables, gitc_kernels_default()->f32.name);
+    n_tables = gitci_kernel_tables(&tables);
+    printf("kernel sets: %d, in use: %s\n", n_tables, gitci_kernels_default()->f32.name);
     test_pool();
     test_elementwise();
     test_log_sum_exp();
     test_attention();
     test_linear();
-    gitc_pool_free(pools[2]);
-    gitc_pool_free(pools[3]);
+    gitci_pool_free(pools[2]);
+    gitci_pool_free(pools[3]);
     return check_done("test_kernels");
 }

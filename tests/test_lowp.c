@@ -4,6 +4,8 @@
  * float32 summation-order bound), over odd shapes (K not a multiple of 32, N
  * tails, M = 1, 3, 8, 197), with and without bias, with 1 and 2 threads.
  * Also: preparation from F16/BF16 sources, prepared sizes, bad weights. */
+#include "kernels.h"
+#include "kernels_registry.h"
 #include "check.h"
 #include "internal.h"
 #include "lowp.h"
@@ -119,12 +121,12 @@ static void check_sets(gitc_lowp_kind kind, const gitc_lowp_matrix *w, const flo
                        const float *ref, float *y, int M, gitc_pool *pool)
 {
     const gitc_lowp_kernels *const *sets;
-    int n_sets = gitc_lowp_kernel_sets(kind, &sets);
+    int n_sets = gitci_lowp_kernel_sets(kind, &sets);
     int N = w->n_out, K = w->n_in;
     for (int s = 0; s < n_sets; s++) {
         for (size_t i = 0; i < (size_t)M * N; i++)
             y[i] = NAN;
-        gitc_lowp_run(sets[s], pool, y, x, w, bias, M);
+        gitci_lowp_run(sets[s], pool, y, x, w, bias, M);
         double worst = 0.0, worst_ratio = 0.0;
         int bad = 0;
         for (int m = 0; m < M; m++)
@@ -178,22 +180,22 @@ static void run_shape(gitc_lowp_kind kind, gitc_wtype type, int M, int N, int K,
     }
     gitc_lowp_matrix *w = NULL;
     gitc_error err = {0};
-    if (!check_true(gitc_lowp_prepare(kind, &src, &w, &err) == GITC_OK, "prepare %s [%d,%d]: %s",
+    if (!check_true(gitci_lowp_prepare(kind, &src, &w, &err) == GITC_OK, "prepare %s [%d,%d]: %s",
                     kind_name(kind), N, K, err.message))
         goto done;
     const float *b = with_bias ? bias : NULL;
-    gitc_lowp_linear_ref(ref, x, w, b, M);
+    gitci_lowp_linear_ref(ref, x, w, b, M);
     if (pool == NULL) /* the float64 comparison once per shape */
         check_ref_accuracy(kind, x, wf, b, w, ref, M, N, K);
     check_sets(kind, w, x, b, ref, y, M, pool);
     /* the dispatching entry point (a matrix with prepared weights) runs one of the sets */
     gitc_matrix wm = {.n_out = N, .n_in = K, .lowp = w};
-    gitc_linear(pool, y, x, &wm, b, M);
+    gitci_linear(pool, y, x, &wm, b, M);
     if (kind == GITC_LOWP_INT8)
-        check_true(memcmp(y, ref, (size_t)M * N * sizeof *y) == 0, "int8 gitc_linear (%s) M=%d N=%d K=%d bit-identical to the reference",
-                   gitc_kernels_default()->int8->name, M, N, K);
+        check_true(memcmp(y, ref, (size_t)M * N * sizeof *y) == 0, "int8 gitci_linear (%s) M=%d N=%d K=%d bit-identical to the reference",
+                   gitci_kernels_default()->int8->name, M, N, K);
 done:
-    gitc_lowp_free(w);
+    gitci_lowp_free(w);
     free(wf);
     free(x);
     free(bias);
@@ -210,16 +212,16 @@ static void check_sizes(void)
     gitc_matrix src = {wf, GITC_W_F32, N, K, NULL, NULL};
     gitc_lowp_matrix *a = NULL, *b = NULL;
     gitc_error err = {0};
-    gitc_lowp_prepare(GITC_LOWP_BF16, &src, &a, &err);
-    gitc_lowp_prepare(GITC_LOWP_INT8, &src, &b, &err);
+    gitci_lowp_prepare(GITC_LOWP_BF16, &src, &a, &err);
+    gitci_lowp_prepare(GITC_LOWP_INT8, &src, &b, &err);
     size_t f32 = (size_t)N * K * 4;
-    check_true(a && gitc_lowp_bytes(a) == f32 / 2, "bf16 768x768 takes %zu bytes (f32 %zu)",
-               a ? gitc_lowp_bytes(a) : 0, f32);
-    check_true(b && gitc_lowp_bytes(b) == f32 / 4 + (size_t)N * (K / 32) * 2,
+    check_true(a && gitci_lowp_bytes(a) == f32 / 2, "bf16 768x768 takes %zu bytes (f32 %zu)",
+               a ? gitci_lowp_bytes(a) : 0, f32);
+    check_true(b && gitci_lowp_bytes(b) == f32 / 4 + (size_t)N * (K / 32) * 2,
                "int8 768x768 takes %zu bytes (f32 %zu: a quarter plus a 16-bit scale per 32)",
-               b ? gitc_lowp_bytes(b) : 0, f32);
-    gitc_lowp_free(a);
-    gitc_lowp_free(b);
+               b ? gitci_lowp_bytes(b) : 0, f32);
+    gitci_lowp_free(a);
+    gitci_lowp_free(b);
     free(wf);
 }
 
@@ -233,10 +235,10 @@ static void check_bad_weights(void)
     gitc_matrix src = {wf, GITC_W_F32, 2, 40, NULL, NULL};
     gitc_lowp_matrix *m = (gitc_lowp_matrix *)&src; /* must be reset to NULL */
     gitc_error err = {0};
-    gitc_status st = gitc_lowp_prepare(GITC_LOWP_INT8, &src, &m, &err);
+    gitc_status st = gitci_lowp_prepare(GITC_LOWP_INT8, &src, &m, &err);
     check_true(st == GITC_ERR_FORMAT && m == NULL && strstr(err.message, "row 1") != NULL,
                "int8 of a matrix with an infinite weight fails: %s", err.message);
-    st = gitc_lowp_prepare((gitc_lowp_kind)7, &src, &m, &err);
+    st = gitci_lowp_prepare((gitc_lowp_kind)7, &src, &m, &err);
     check_true(st == GITC_ERR_ARGUMENT && m == NULL, "kind 7 is refused: %s", err.message);
 }
 
@@ -246,12 +248,12 @@ int main(int argc, char **argv)
     const gitc_lowp_kind kinds[2] = {GITC_LOWP_BF16, GITC_LOWP_INT8};
     for (int i = 0; i < 2; i++) {
         const gitc_lowp_kernels *const *sets;
-        int n = gitc_lowp_kernel_sets(kinds[i], &sets);
+        int n = gitci_lowp_kernel_sets(kinds[i], &sets);
         printf("%s kernel sets:", kind_name(kinds[i]));
         for (int s = 0; s < n; s++)
             printf(" %s", sets[s]->name);
-        printf(" (best: %s)\n", (kinds[i] == GITC_LOWP_BF16 ? gitc_kernels_default()->bf16
-                                                            : gitc_kernels_default()->int8)->name);
+        printf(" (best: %s)\n", (kinds[i] == GITC_LOWP_BF16 ? gitci_kernels_default()->bf16
+                                                            : gitci_kernels_default()->int8)->name);
     }
     static const int shapes[][3] = {
         /* M, N, K */
@@ -259,7 +261,7 @@ int main(int argc, char **argv)
         {3, 48, 31},   {5, 80, 129},  {8, 130, 200}, {7, 33, 64},   {13, 47, 97},
         {197, 49, 97}, {197, 64, 768}, {1, 1000, 768}, {4, 100, 3072}, {33, 96, 65},
     };
-    gitc_pool *pool = gitc_pool_create(2);
+    gitc_pool *pool = gitci_pool_create(2);
     check_true(pool != NULL, "pool of 2 threads");
     for (int i = 0; i < 2; i++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -268,7 +270,7 @@ int main(int argc, char **argv)
             run_shape(kinds[i], type, M, N, K, (int)(s % 2), NULL);
             run_shape(kinds[i], type, M, N, K, (int)(s % 2 == 0), pool);
         }
-    gitc_pool_free(pool);
+    gitci_pool_free(pool);
     for (int i = 0; i < 2; i++)
         printf("%s: reference vs float64 max |dy| %.3g (%.2f of the quantization bound); "
                "SIMD sets vs reference max |dy| %.3g (%.3g of sum |x w|)\n",

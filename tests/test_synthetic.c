@@ -1,6 +1,7 @@
 /* Full-size synthetic models (git-base, git-large, git-base-vatex shapes):
  * `gitc synth` writes the weights, and the vision output, visual projection,
  * text logits and generated ids must match transformers 4.39.3. */
+#include "kernels_registry.h"
 #include "check.h"
 #include "kernels.h"
 #include "model.h"
@@ -134,7 +135,7 @@ int main(int argc, char **argv)
      * AVX2, or GITC_KERNELS=portable) is 7-8x slower than the SIMD sets, so
      * there only git-base runs, within ctest's limit; the others are checked
      * wherever a SIMD set runs. */
-    int portable = strcmp(gitc_kernels_default()->f32.name, "portable") == 0;
+    int portable = strcmp(gitci_kernels_default()->f32.name, "portable") == 0;
     if (portable && !only)
         printf("portable kernels: git-base-shape only (git-large and git-base-vatex need a SIMD set's speed)\n");
     for (int i = 0; i < 3; i++)
