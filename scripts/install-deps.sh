@@ -1,5 +1,9 @@
 #!/bin/sh
 # Installs what gitc builds with: Debian -dev packages (needs root or sudo).
+#   scripts/install-deps.sh                  the native build's packages
+#   scripts/install-deps.sh --cross aarch64  the arm64 cross build's: Debian's
+#       cross compiler, qemu-user, and the arm64 multiarch -dev packages
+#       (adds the arm64 architecture to dpkg once)
 # Another apt or dpkg at work (unattended upgrades, a second setup) is waited
 # for, not a failure: dpkg's lock through DPkg::Lock::Timeout, the package
 # lists' lock (which apt-get update takes without a timeout) by retrying.
@@ -35,14 +39,36 @@ apt_get() {
     done
 }
 
+# The -dev packages the library and the command link (one list for both builds).
+DEV_PACKAGES="libcjson-dev libutf8proc-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
+    libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libtiff-dev libavif-dev libheif-dev
+    libmicrohttpd-dev"
+
+if [ "${1:-}" = "--cross" ]; then
+    [ "${2:-}" = aarch64 ] || { echo "install-deps: --cross takes aarch64 (got '${2:-}')" >&2; exit 2; }
+    # Every package there already (dpkg says so): nothing to ask apt.
+    missing=0
+    command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && command -v qemu-aarch64 >/dev/null 2>&1 || missing=1
+    for p in $DEV_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p:arm64" 2>/dev/null | grep -q "ok installed" || missing=1
+    done
+    [ "$missing" -eq 1 ] || exit 0
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        $SUDO dpkg --add-architecture arm64
+    fi
+    apt_get update -qq
+    # shellcheck disable=SC2086 # word splitting of the list is meant
+    apt_get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu qemu-user cmake pkg-config \
+        $(for p in $DEV_PACKAGES; do printf '%s:arm64 ' "$p"; done) >/dev/null
+    exit 0
+fi
+
 apt_get update -qq
+# shellcheck disable=SC2086 # word splitting of the list is meant
 apt_get install -y -qq --no-install-recommends \
-    build-essential cmake pkg-config clang qemu-user \
-    libcjson-dev libutf8proc-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev \
-    libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
+    build-essential cmake pkg-config clang qemu-user $DEV_PACKAGES \
     python3 python3-pytest python3-numpy python3-pil python3-distributed \
-    libtiff-dev libavif-dev libheif-dev \
-    libmicrohttpd-dev chromium chromium-driver python3-selenium >/dev/null
+    chromium chromium-driver python3-selenium >/dev/null
 # node and npm run the official JavaScript clients against gitc serve (tests/clients); a
 # machine that has them already (another packaging of Node.js) keeps its own.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

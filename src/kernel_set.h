@@ -102,5 +102,8 @@ typedef struct gitc_kernels {
 extern const gitc_kernel_table gitci_kernels_portable_set;
 extern const gitc_kernel_table gitci_kernels_avx2_set;
 extern const gitc_kernel_table gitci_kernels_avx512_set;
+/* The AArch64 Advanced SIMD set (kernels_neon.c; compiled in where CMake
+ * defines GITC_HAVE_NEON_SIMD): complete, no NULL entry. */
+extern const gitc_kernel_table gitci_kernels_neon_set;
 
 #endif /* GITC_KERNEL_SET_H */

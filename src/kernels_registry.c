@@ -29,6 +29,9 @@ static const char *const levels[] = {
 #ifdef GITC_HAVE_X86_SIMD
     "avx2", "avx512",
 #endif
+#ifdef GITC_HAVE_NEON_SIMD
+    "neon",
+#endif
 };
 
 static const entry registry[] = {
@@ -43,6 +46,12 @@ static const entry registry[] = {
     {"avx512", GITC_CPU_AVX512, &gitci_kernels_avx512_set, NULL},
     {"avx512", GITC_CPU_AVX512 | GITC_CPU_AVX512_BF16, NULL, &gitci_lowp_avx512_bf16},
     {"avx512", GITC_CPU_AVX512 | GITC_CPU_AVX512_VNNI, NULL, &gitci_lowp_avx512_vnni},
+#endif
+#ifdef GITC_HAVE_NEON_SIMD
+    {"neon", GITC_CPU_NEON, &gitci_kernels_neon_set, NULL},
+    {"neon", GITC_CPU_NEON | GITC_CPU_ARM_BF16, NULL, &gitci_lowp_neon_bf16},
+    {"neon", GITC_CPU_NEON | GITC_CPU_DOTPROD, NULL, &gitci_lowp_neon_sdot},
+    {"neon", GITC_CPU_NEON | GITC_CPU_I8MM, NULL, &gitci_lowp_neon_i8mm},
 #endif
 };
 

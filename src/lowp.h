@@ -139,7 +139,9 @@ typedef struct gitc_lowp_kernels {
     int xp_words; /* 32-bit words pack_row writes per group and row (0: one) */
 } gitc_lowp_kernels;
 
-/* The sets (kernels_lowp_*.c; the x86 ones where GITC_HAVE_X86_SIMD). */
+/* The sets (kernels_lowp_*.c; the x86 ones where GITC_HAVE_X86_SIMD, the
+ * AArch64 ones where GITC_HAVE_NEON_SIMD: bf16 with BFDOT, int8 with SDOT and
+ * with SMMLA, kernels_lowp_neon.c). */
 extern const gitc_lowp_kernels gitci_lowp_ref_bf16, gitci_lowp_ref_int8;
 extern const gitc_lowp_kernels gitci_lowp_avx2_bf16, gitci_lowp_avx2_int8;
 extern const gitc_lowp_kernels gitci_lowp_avx512_bf16, gitci_lowp_avx512_vnni;
@@ -157,5 +159,6 @@ const gitc_lowp_kernels *gitci_lowp_avxvnni_emulated_set(void);
 /* The AVX2 int8 packing (pack_row of both sets; AVX2 code: runs only through
  * a set chosen after the CPU check). */
 void gitci_lowp_avx2_pack_int8(const gitc_lowp_job *j, int m);
+extern const gitc_lowp_kernels gitci_lowp_neon_bf16, gitci_lowp_neon_sdot, gitci_lowp_neon_i8mm;
 
 #endif /* GITC_LOWP_H */

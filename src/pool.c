@@ -8,7 +8,15 @@
  * does that share itself instead of waiting for the scheduler to bring the
  * worker back. The caller then closes the task and waits only for workers
  * that entered it. Callers on several threads (sessions sharing a model's
- * pool) take turns: one task at a time, under a mutex they sleep on. */
+ * pool) take turns: one task at a time, under a mutex they sleep on.
+ * Memory order: every atomic operation is sequentially consistent (C11's
+ * default), on purpose. fn/ctx and a task's outputs are published through
+ * RMWs on `entered` (release/acquire would do for those), but the two sleep
+ * handshakes (sleepers vs generation, caller_waiting vs entered) are
+ * store-then-load on two different variables on each side, which only a
+ * total order makes safe: weakening them to acquire/release would let ARM
+ * (and POWER) reorder the load before the store and lose a wake-up. Review
+ * for ARM's weak memory model: notes/arm64.md. */
 #include "pool.h"
 
 #include <pthread.h>
@@ -51,10 +59,13 @@ typedef struct worker_arg {
     int ith;
 } worker_arg;
 
+/* The spin-loop hint: x86 PAUSE, AArch64 YIELD (nothing elsewhere). */
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
 #endif
 }
 

@@ -11,7 +11,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libavutil/cpu.h>
 #include <libavutil/log.h>
+
+/* How far decoded RGB may be from the PyAV frames, per architecture. The
+ * references were made on x86-64, where FFmpeg converts yuv420p -> rgb24
+ * (SWS_BILINEAR, as PyAV asks) with its x86 SIMD yuv2rgb (16-bit fixed-point
+ * products); elsewhere (aarch64's FFmpeg 5.1 has no NEON path for rgb24) it
+ * takes the portable C path, whose lookup tables round the same BT.601
+ * matrix differently. FFmpeg promises the same bytes on every CPU only with
+ * SWS_ACCURATE_RND | SWS_BITEXACT, and those flags take a third path that is
+ * up to 54 away from PyAV's frames on x86, so they are not used. The C path
+ * is within 2 of the SIMD one on these clips (checked on x86 itself by
+ * forcing it: test_c_path_within_tolerance); the MPEG-4 part 2 clip may add 1
+ * more on other CPUs, whose IDCT FFmpeg also picks per CPU (that standard
+ * asks IEEE 1180 accuracy of an IDCT, not bit-exactness): arm64 under QEMU
+ * measured 2 (H.264) and 3 (MPEG-4). */
+#if defined(__x86_64__) || defined(__i386__)
+#define RGB_TOL 0
+#else
+#define RGB_TOL 3
+#endif
+#define C_PATH_TOL 3
 
 static void release_all(gitc_image *frames, int n)
 {
@@ -62,7 +83,7 @@ static void test_sample_indices(void)
 
 /* Compares decoded frames with a reference U8 [N,H,W,3] tensor; prints the max diff. */
 static void compare_frames(const char *what, const gitc_image *frames, int n, const st_file *ref,
-                           const char *name)
+                           const char *name, int tol)
 {
     const st_tensor *t = gitci_st_find(ref, name);
     if (!check_true(t && t->dtype == ST_U8 && t->ndim == 4 && t->shape[0] == n &&
@@ -90,7 +111,19 @@ static void compare_frames(const char *what, const gitc_image *frames, int n, co
     }
     printf("%-60s max abs diff %d (%zu of %zu values differ)\n", what, max_diff, n_diff,
            per * (size_t)n);
-    check_true(max_diff == 0, "%s: decoded RGB differs from PyAV's (max diff %d)", what, max_diff);
+    check_true(max_diff <= tol, "%s: decoded RGB differs from PyAV's (max diff %d, allowed %d)", what,
+               max_diff, tol);
+}
+
+/* Largest |a - b| over n bytes. */
+static int max_abs_diff(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    int worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = abs((int)a[i] - (int)b[i]);
+        worst = d > worst ? d : worst;
+    }
+    return worst;
 }
 
 static void test_reference_videos(const st_file *ref)
@@ -118,10 +151,43 @@ static void test_reference_videos(const st_file *ref)
                 continue;
             check_true(total == 48, "%s: frame count %d, want 48", what, total);
             printf("%-60s frame count %d\n", what, total);
-            compare_frames(what, frames, k, ref, name);
+            compare_frames(what, frames, k, ref, name, RGB_TOL);
             release_all(frames, k);
         }
     }
+}
+
+/* x86 only: FFmpeg's portable C converter (what other CPUs run) on the
+ * reference clips stays within C_PATH_TOL of PyAV's frames, and differs from
+ * the SIMD result (so forcing the C path took effect). */
+static void test_c_path_within_tolerance(const st_file *ref)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    static const char *const clips[][2] = {
+        {"tests/data/video/moving_square_h264.mp4", "video0.frames4"},
+        {"tests/data/video/moving_square_mpeg4.avi", "video1.frames4"},
+    };
+    for (int c = 0; c < 2; c++) {
+        gitc_image frames[4];
+        int total = -1;
+        gitc_error err = {0};
+        char what[96];
+        snprintf(what, sizeof what, "%s frames4, FFmpeg's C path", clips[c][0] + 17);
+        av_force_cpu_flags(0);
+        gitc_status s = gitc_video_load(check_path(clips[c][0]), 4, NULL, frames, &total, &err);
+        av_force_cpu_flags(-1); /* detect again */
+        if (!check_true(s == GITC_OK, "%s: %s", what, err.message))
+            continue;
+        compare_frames(what, frames, 4, ref, clips[c][1], C_PATH_TOL);
+        const st_tensor *t = gitci_st_find(ref, clips[c][1]);
+        check_true(t && max_abs_diff(frames[0].rgb, t->data, (size_t)320 * 240 * 3) > 0,
+                   "%s: same bytes as the SIMD path (was the C path forced?)", what);
+        release_all(frames, 4);
+    }
+#else
+    (void)ref;
+    printf("%-60s x86 only (here RGB_TOL = %d is what is checked)\n", "FFmpeg's C path vs PyAV", RGB_TOL);
+#endif
 }
 
 /* More samples than frames: the index rule repeats frames; the first and last
@@ -146,8 +212,8 @@ static void test_more_samples_than_frames(const st_file *ref)
     const st_tensor *t = gitci_st_find(ref, "video0.frames4");
     size_t per = (size_t)320 * 240 * 3;
     if (t) {
-        int first = memcmp(frames[0].rgb, t->data, per) == 0;
-        int last = memcmp(frames[K - 1].rgb, (const uint8_t *)t->data + 3 * per, per) == 0;
+        int first = max_abs_diff(frames[0].rgb, t->data, per) <= RGB_TOL;
+        int last = max_abs_diff(frames[K - 1].rgb, (const uint8_t *)t->data + 3 * per, per) <= RGB_TOL;
         check_true(first && last, "100 samples: first/last frame differ from frames4[0]/[3]");
     }
     printf("%-60s indices %d %d %d ... %d, repeats equal\n", "h264 with 100 samples of 48",
@@ -330,7 +396,7 @@ static void test_truncated_avi(const st_file *ref)
                     err.message))
         return;
     const st_tensor *t = gitci_st_find(ref, "video1.frames4");
-    check_true(t && memcmp(frames[0].rgb, t->data, (size_t)320 * 240 * 3) == 0,
+    check_true(t && max_abs_diff(frames[0].rgb, t->data, (size_t)320 * 240 * 3) <= RGB_TOL,
                "truncated AVI: frame 0 differs from the full file's");
     release_all(frames, 4);
 }
@@ -408,6 +474,7 @@ int main(int argc, char **argv)
                     "reference frames: %s", err.message))
         return check_done("test_video");
     test_reference_videos(ref);
+    test_c_path_within_tolerance(ref);
     test_more_samples_than_frames(ref);
     test_truncated_avi(ref);
     test_bad_inputs();
