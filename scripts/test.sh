@@ -6,7 +6,7 @@
 #                               but the full-size synthetic models
 #   scripts/test.sh --portable  the Release suite again with GITC_KERNELS=portable
 #                               (every kernel the plain C set, as on a CPU without
-#                               AVX2), but the full-size synthetic models
+#                               AVX2), but the full-size and long-running tests
 #   scripts/test.sh --cpus [CPU...]
 #                               the CPU matrix (tests/cpus/matrix.sh): the command
 #                               and the kernel, model and low-precision tests
@@ -35,7 +35,12 @@ case "${1:-}" in
 --portable)
     cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
     cmake --build build -j"$(nproc)"
-    GITC_KERNELS=portable ctest --test-dir build --output-on-failure -E "$full_size"
+    # Left out besides the full-size models: the tests whose work is hundreds
+    # of generated captions (test_batch took 925 s on the portable set), the
+    # trainer's learning run and the HTTP tests; every kernel, model,
+    # low-precision, generation and trainer check runs.
+    GITC_KERNELS=portable ctest --test-dir build --output-on-failure \
+        -E "$full_size|test_batch|python_dask|python_cli_batch|test_train_cli|test_serve|test_serve_browser|test_serve_clients|test_readme_snippets|cpu_models_caption"
     ;;
 --cross)
     [ "${2:-}" = aarch64 ] || { echo "test.sh: --cross takes aarch64 (got '${2:-}')" >&2; exit 2; }
