@@ -54,14 +54,14 @@ smoke() {
     cpu=$1 d=$out/$1
     mkdir -p "$d"
     for dtype in f32 bf16 int8; do
-        run "$cpu" "$gitc" caption --dtype $dtype --batch 3 "$root/examples/shapes_0_224x224.png" \
+        run "$cpu" "$gitc" caption -q --dtype $dtype --batch 3 "$root/examples/shapes_0_224x224.png" \
             "$root/examples/shapes_1_320x240.jpg" "$root/examples/shapes_2_300x400.png" \
             "$root/examples/shapes_5_256x256.jpg" > "$d/caption_$dtype.txt" || return 1
     done
-    run "$cpu" "$gitc" caption --batch 1 --beams 3 "$root/examples/shapes_3_224x224.jpg" > "$d/caption_beams.txt" || return 1
-    run "$cpu" "$gitc" ask "$root/examples/shapes_1_320x240.jpg" "what color is the background?" > "$d/ask.txt" || return 1
-    run "$cpu" "$gitc" video "$root/examples/moving_square_h264.mp4" > "$d/video.txt" || return 1
-    run "$cpu" "$gitc" video --dtype int8 "$root/examples/moving_square_h264.mp4" > "$d/video_int8.txt" || return 1
+    run "$cpu" "$gitc" caption -q --batch 1 --beams 3 "$root/examples/shapes_3_224x224.jpg" > "$d/caption_beams.txt" || return 1
+    run "$cpu" "$gitc" ask -q "$root/examples/shapes_1_320x240.jpg" "what color is the background?" > "$d/ask.txt" || return 1
+    run "$cpu" "$gitc" video -q "$root/examples/moving_square_h264.mp4" > "$d/video.txt" || return 1
+    run "$cpu" "$gitc" video -q --dtype int8 "$root/examples/moving_square_h264.mp4" > "$d/video_int8.txt" || return 1
     run "$cpu" "$gitc" forward -m "$root/models/git-shapes" --inputs "$out/forward_in.safetensors" \
         --out "$d/forward.safetensors" --max-length 12 >/dev/null || return 1
 }
@@ -136,10 +136,10 @@ print("  cpu features: %s; kernel sets: f32 %s, bf16 %s, int8 %s" % (o["cpu_feat
 }
 
 if [ $only_caption = 1 ]; then
-    want=$("$gitc" caption "$image") || { echo "FAIL: native caption failed"; exit 1; }
+    want=$("$gitc" caption -q "$image") || { echo "FAIL: native caption failed"; exit 1; }
     echo "native: $want"
     for cpu in "$@"; do
-        got=$(run "$cpu" "$gitc" caption "$image")
+        got=$(run "$cpu" "$gitc" caption -q "$image")
         rc=$?
         if [ $rc -ne 0 ] || [ "$got" != "$want" ]; then
             echo "FAIL: -cpu $cpu: exit $rc, caption '$got'"
