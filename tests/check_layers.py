@@ -86,6 +86,8 @@ def symbols(archive):
         member = parts[0].split(":")[1]
         room = member[:-2] if member.endswith(".o") else member  # x.c.o -> x.c
         kind, name = parts[1], parts[2]
+        if name.startswith("__"):
+            continue  # the compiler's own (AddressSanitizer's __odr_asan.NAME, __asan_*)
         if kind == "U":
             used.setdefault(room, set()).add(name)
         elif kind in "TDBRCVW":
