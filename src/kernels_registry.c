@@ -107,23 +107,10 @@ static void find_usable(void)
     }
 }
 
-gitc_status gitci_kernels_choose(gitc_kernels *out, gitc_error *err)
+/* The best usable sets at or below level `cap`. */
+static void choose_capped(gitc_kernels *out, int cap)
 {
     pthread_once(&once, find_usable);
-    const char *want = getenv("GITC_KERNELS");
-    int cap = N_LEVELS - 1;
-    if (want && *want) {
-        cap = level_index(want);
-        if (cap < 0) {
-            char choices[128] = "";
-            for (int i = 0; i < N_LEVELS; i++)
-                snprintf(choices + strlen(choices), sizeof choices - strlen(choices), "%s%s",
-                         i ? ", " : "", levels[i]);
-            return gitci_fail(err, GITC_ERR_ARGUMENT,
-                              "GITC_KERNELS=%s is not a kernel level of this build (one of: %s)", want,
-                              choices);
-        }
-    }
     memset(out, 0, sizeof *out);
     out->cpu = gitci_cpu_features();
     out->level = levels[cap];
@@ -138,6 +125,25 @@ gitc_status gitci_kernels_choose(gitc_kernels *out, gitc_error *err)
         else
             out->int8 = e->lowp;
     }
+}
+
+gitc_status gitci_kernels_choose(gitc_kernels *out, gitc_error *err)
+{
+    const char *want = getenv("GITC_KERNELS");
+    int cap = N_LEVELS - 1;
+    if (want && *want) {
+        cap = level_index(want);
+        if (cap < 0) {
+            char choices[128] = "";
+            for (int i = 0; i < N_LEVELS; i++)
+                snprintf(choices + strlen(choices), sizeof choices - strlen(choices), "%s%s",
+                         i ? ", " : "", levels[i]);
+            return gitci_fail(err, GITC_ERR_ARGUMENT,
+                              "GITC_KERNELS=%s is not a kernel level of this build (one of: %s)", want,
+                              choices);
+        }
+    }
+    choose_capped(out, cap);
     return GITC_OK;
 }
 
@@ -146,15 +152,8 @@ static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 
 static void find_default(void)
 {
-    if (gitci_kernels_choose(&default_set, NULL) != GITC_OK) {
-        /* An invalid GITC_KERNELS: no cap (model loading reports it). */
-        pthread_once(&once, find_usable);
-        default_set.cpu = gitci_cpu_features();
-        default_set.level = levels[N_LEVELS - 1];
-        default_set.f32 = *f32_list[n_f32 - 1];
-        default_set.bf16 = bf16_list[n_bf16 - 1];
-        default_set.int8 = int8_list[n_int8 - 1];
-    }
+    if (gitci_kernels_choose(&default_set, NULL) != GITC_OK)
+        choose_capped(&default_set, N_LEVELS - 1); /* an invalid GITC_KERNELS: no cap (model loading reports it) */
 }
 
 const gitc_kernels *gitci_kernels_default(void)
