@@ -190,71 +190,214 @@ void gitci_tk_layernorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const fl
     }
 }
 
-/* ---- linear backward ---- */
+/* ---- matrix products ---- */
 
-/* Rows per block of the portable products: each loaded weight (or input) row
- * is used for this many output rows while it is in cache. */
-#define TK_BLOCK 4
-/* Outputs per block of the input-gradient product (a block of W stays in L2). */
-#define TK_NBLOCK 256
+/* Blocks of the packed products (GotoBLAS order): a KC x NC block of the right
+ * operand is packed once and stays in L2 (its NR-wide panels in L1 while the
+ * tiles sweep them), an MC x KC block of the left operand is packed per pass.
+ * Every output element sums its products KC at a time in k order, so its bits
+ * depend only on its position, never on the part a thread was given. */
+#define TK_KC 256
+#define TK_MC 96
+#define TK_NC 256
+#define TK_SCRATCH ((size_t)TK_MC * TK_KC + (size_t)TK_KC * TK_NC)
 
-/* dx rows [r0, r1) += dy · W, blocked by TK_BLOCK rows and TK_NBLOCK outputs. */
-static void linear_dx_rows(float *dx_, const float *dy_, const float *w_, int N_, int K_, int r0, int r1)
+size_t gitci_tk_linear_scratch(int nth)
 {
-    size_t K = (size_t)K_, N = (size_t)N_;
-    for (int n0 = 0; n0 < N_; n0 += TK_NBLOCK) {
-        int n1 = n0 + TK_NBLOCK < N_ ? n0 + TK_NBLOCK : N_;
-        for (int m0 = r0; m0 < r1; m0 += TK_BLOCK) {
-            int mb = m0 + TK_BLOCK <= r1 ? TK_BLOCK : r1 - m0;
-            for (int n = n0; n < n1; n++) {
-                const float *w = w_ + (size_t)n * K;
-                for (int i = 0; i < mb; i++) {
-                    float g = dy_[(size_t)(m0 + i) * N + (size_t)n];
-                    if (g == 0.0f)
-                        continue;
-                    float *dx = dx_ + (size_t)(m0 + i) * K;
-                    for (size_t k = 0; k < K; k++)
-                        dx[k] += g * w[k];
+    return (size_t)(nth > 0 ? nth : 1) * TK_SCRATCH;
+}
+
+/* The portable tile: 4 x 16, the same order as the SIMD tiles (separate
+ * multiply and add where the compiler has no FMA). */
+static void tile_portable(int kc, const float *ap, const float *bp, float *c, size_t ldc, int mb, int nb)
+{
+    float acc[4][16] = {{0}};
+    for (int k = 0; k < kc; k++, ap += 4, bp += 16)
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 16; j++)
+                acc[i][j] += ap[i] * bp[j];
+    for (int i = 0; i < mb; i++)
+        for (int j = 0; j < nb; j++)
+            c[(size_t)i * ldc + (size_t)j] += acc[i][j];
+}
+
+static const gitci_tk_products products_portable = {.name = "portable", .mr = 4, .nr = 16, .tile = tile_portable};
+
+/* A strided operand: element (i, k) is p[i * rs + k * cs]. */
+typedef struct tk_mat {
+    const float *p;
+    size_t rs, cs;
+} tk_mat;
+
+/* Packs rows [i0, i0 + mb) x columns [k0, k0 + kc) of a into panels of `mr`
+ * rows: panel q holds element (q*mr + i, k) at q*kc*mr + k*mr + i, zero past mb. */
+static void pack_panels(float *dst, const tk_mat *a, int i0, int mb, int k0, int kc, int mr)
+{
+    for (int q = 0; q < mb; q += mr, dst += (size_t)kc * (size_t)mr) {
+        int rows = mb - q < mr ? mb - q : mr;
+        const float *src = a->p + (size_t)(i0 + q) * a->rs + (size_t)k0 * a->cs;
+        if (a->cs == 1) { /* rows contiguous along k */
+            for (int i = 0; i < rows; i++)
+                for (int k = 0; k < kc; k++)
+                    dst[(size_t)k * (size_t)mr + (size_t)i] = src[(size_t)i * a->rs + (size_t)k];
+        } else if (a->rs == 1) { /* columns contiguous along i */
+            for (int k = 0; k < kc; k++)
+                memcpy(dst + (size_t)k * (size_t)mr, src + (size_t)k * a->cs, (size_t)rows * sizeof(float));
+        } else {
+            for (int k = 0; k < kc; k++)
+                for (int i = 0; i < rows; i++)
+                    dst[(size_t)k * (size_t)mr + (size_t)i] = src[(size_t)i * a->rs + (size_t)k * a->cs];
+        }
+        if (rows < mr)
+            for (int k = 0; k < kc; k++)
+                memset(dst + (size_t)k * (size_t)mr + (size_t)rows, 0, (size_t)(mr - rows) * sizeof(float));
+    }
+}
+
+/* c[i0..i1, j0..j1) += a · b for a [., K] and b [K, .] (strided), through the
+ * set's tile; scratch holds TK_SCRATCH floats. */
+static void gemm_part(const gitci_tk_products *set, float *scratch, float *c, size_t ldc, const tk_mat *a,
+                      const tk_mat *b, int K, int i0, int i1, int j0, int j1)
+{
+    float *ap = scratch, *bp = scratch + (size_t)TK_MC * TK_KC;
+    /* b's columns are a's rows of bᵀ: pack them with the same routine */
+    tk_mat bt = {b->p, b->cs, b->rs};
+    int mr = set->mr, nr = set->nr;
+    for (int jc = j0; jc < j1; jc += TK_NC) {
+        int nc = j1 - jc < TK_NC ? j1 - jc : TK_NC;
+        for (int pc = 0; pc < K; pc += TK_KC) {
+            int kc = K - pc < TK_KC ? K - pc : TK_KC;
+            pack_panels(bp, &bt, jc, nc, pc, kc, nr);
+            for (int ic = i0; ic < i1; ic += TK_MC) {
+                int mc = i1 - ic < TK_MC ? i1 - ic : TK_MC;
+                pack_panels(ap, a, ic, mc, pc, kc, mr);
+                for (int jr = 0; jr < nc; jr += nr) {
+                    int nb = nc - jr < nr ? nc - jr : nr;
+                    for (int ir = 0; ir < mc; ir += mr) {
+                        int mb = mc - ir < mr ? mc - ir : mr;
+                        set->tile(kc, ap + (size_t)ir * (size_t)kc, bp + (size_t)jr * (size_t)kc,
+                                  c + (size_t)(ic + ir) * ldc + (size_t)(jc + jr), ldc, mb, nb);
+                    }
                 }
             }
         }
     }
 }
 
-/* dw rows [n0, n1) += dyᵀ · x (and db), every row summed over m in order. */
-static void linear_dw_rows(float *dw_, float *db, const float *dy_, const float *x_, int M, int N_, int K_, int n0,
-                           int n1)
+typedef struct gemm_ctx {
+    const gitci_tk_products *set;
+    float *scratch, *c;
+    size_t ldc;
+    tk_mat a, b;
+    int M, N, K;
+    /* dw's bias gradient: db[j] += Σ_m dy[m, j] */
+    float *db;
+    const float *dy;
+    int dy_rows;
+} gemm_ctx;
+
+/* Share ith of c[M, N] += a · b: whole tiles of rows, or of columns when the
+ * rows are too few to give every thread several tiles. */
+static void gemm_task(void *arg, int ith, int nth)
 {
-    size_t K = (size_t)K_, N = (size_t)N_;
-    for (int nb = n0; nb < n1; nb += TK_BLOCK) {
-        int cnt = nb + TK_BLOCK <= n1 ? TK_BLOCK : n1 - nb;
-        for (int m = 0; m < M; m++) {
-            const float *x = x_ + (size_t)m * K;
-            const float *dy = dy_ + (size_t)m * N + (size_t)nb;
-            for (int i = 0; i < cnt; i++) {
-                float g = dy[i];
-                if (g == 0.0f)
-                    continue;
-                float *dw = dw_ + (size_t)(nb + i) * K;
-                for (size_t k = 0; k < K; k++)
-                    dw[k] += g * x[k];
-            }
+    gemm_ctx *g = arg;
+    int mr = g->set->mr, nr = g->set->nr;
+    int by_rows = g->M >= 4 * mr * nth || g->N < nr * nth;
+    int unit = by_rows ? mr : nr, n = by_rows ? g->M : g->N;
+    int t0, t1;
+    gitc_split((n + unit - 1) / unit, ith, nth, &t0, &t1);
+    int u0 = t0 * unit, u1 = t1 * unit < n ? t1 * unit : n;
+    if (u0 < u1) {
+        float *s = g->scratch + (size_t)ith * TK_SCRATCH;
+        if (by_rows)
+            gemm_part(g->set, s, g->c, g->ldc, &g->a, &g->b, g->K, u0, u1, 0, g->N);
+        else
+            gemm_part(g->set, s, g->c, g->ldc, &g->a, &g->b, g->K, 0, g->M, u0, u1);
+    }
+    if (!g->db)
+        return;
+    /* the bias gradient: columns split like the outputs' rows (dw rows are db entries) */
+    int c0, c1;
+    gitc_split(g->M, ith, nth, &c0, &c1);
+    for (int m0 = 0; m0 < g->dy_rows; m0 += TK_KC) {
+        int m1 = m0 + TK_KC < g->dy_rows ? m0 + TK_KC : g->dy_rows;
+        for (int j = c0; j < c1; j++) {
+            float s = 0.0f;
+            for (int m = m0; m < m1; m++)
+                s += g->dy[(size_t)m * (size_t)g->M + (size_t)j];
+            g->db[j] += s;
         }
-        if (db)
-            for (int i = 0; i < cnt; i++) {
-                float s = 0.0f;
-                for (int m = 0; m < M; m++)
-                    s += dy_[(size_t)m * N + (size_t)(nb + i)];
-                db[nb + i] += s;
-            }
     }
 }
 
-static const gitci_tk_products products_portable = {
-    .name = "portable",
-    .linear_dx_rows = linear_dx_rows,
-    .linear_dw_rows = linear_dw_rows,
-};
+/* The best set for this CPU, capped like the forward kernels by
+ * GITC_KERNELS (the default choice's level). */
+static const gitci_tk_products *best_products(void);
+
+static void gemm_run(const gitci_tk_products *set, gitc_pool *pool, float *scratch, gemm_ctx *g)
+{
+    g->set = set ? set : best_products();
+    g->scratch = scratch;
+    gitci_pool_run(pool, gemm_task, g);
+}
+
+void gitci_tk_linear_set(const gitci_tk_products *set, gitc_pool *pool, float *scratch, float *y, const float *x,
+                         const float *w, const float *b, int M, int N, int K)
+{
+    for (int m = 0; m < M; m++) {
+        float *r = y + (size_t)m * (size_t)N;
+        if (b)
+            memcpy(r, b, (size_t)N * sizeof(float));
+        else
+            memset(r, 0, (size_t)N * sizeof(float));
+    }
+    gemm_ctx g = {.c = y, .ldc = (size_t)N, .a = {x, (size_t)K, 1}, .b = {w, 1, (size_t)K}, .M = M, .N = N, .K = K};
+    gemm_run(set, pool, scratch, &g);
+}
+
+void gitci_tk_linear_dx_set(const gitci_tk_products *set, gitc_pool *pool, float *scratch, float *dx,
+                            const float *dy, const float *w, int M, int N, int K)
+{
+    gemm_ctx g = {.c = dx, .ldc = (size_t)K, .a = {dy, (size_t)N, 1}, .b = {w, (size_t)K, 1}, .M = M, .N = K, .K = N};
+    gemm_run(set, pool, scratch, &g);
+}
+
+void gitci_tk_linear_dw_set(const gitci_tk_products *set, gitc_pool *pool, float *scratch, float *dw, float *db,
+                            const float *dy, const float *x, int M, int N, int K)
+{
+    gemm_ctx g = {.c = dw, .ldc = (size_t)K, .a = {dy, 1, (size_t)N}, .b = {x, (size_t)K, 1}, .M = N, .N = K, .K = M,
+                  .db = db, .dy = dy, .dy_rows = M};
+    gemm_run(set, pool, scratch, &g);
+}
+
+void gitci_tk_linear(gitc_pool *pool, float *scratch, float *y, const float *x, const float *w, const float *b,
+                     int M, int N, int K)
+{
+    gitci_tk_linear_set(NULL, pool, scratch, y, x, w, b, M, N, K);
+}
+
+void gitci_tk_linear_dx(gitc_pool *pool, float *scratch, float *dx, const float *dy, const float *w, int M, int N,
+                        int K)
+{
+    gitci_tk_linear_dx_set(NULL, pool, scratch, dx, dy, w, M, N, K);
+}
+
+void gitci_tk_linear_dw(gitc_pool *pool, float *scratch, float *dw, float *db, const float *dy, const float *x,
+                        int M, int N, int K)
+{
+    gitci_tk_linear_dw_set(NULL, pool, scratch, dw, db, dy, x, M, N, K);
+}
+
+void gitci_tk_linear_ref(float *y, const float *x, const float *w, const float *b, int M, int N, int K)
+{
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double s = b ? b[n] : 0.0;
+            for (int k = 0; k < K; k++)
+                s += (double)x[(size_t)m * (size_t)K + (size_t)k] * w[(size_t)n * (size_t)K + (size_t)k];
+            y[(size_t)m * (size_t)N + (size_t)n] = (float)s;
+        }
+}
 
 /* How many product sets run here: 1 portable, 2 + AVX2, 3 + AVX-512, from the
  * forward kernels' CPU check (cached in kernels.c; GITC_KERNELS caps it). */
@@ -279,8 +422,6 @@ int gitci_tk_product_sets(const gitci_tk_products *const **sets)
     return sets_running();
 }
 
-/* The best set for this CPU, capped like the forward kernels by
- * GITC_KERNELS (the default choice's level). */
 static const gitci_tk_products *best_products(void)
 {
     const gitci_tk_products *const *sets;
@@ -288,36 +429,6 @@ static const gitci_tk_products *best_products(void)
     const char *level = gitci_kernels_default()->level;
     int cap = strcmp(level, "portable") == 0 ? 1 : strcmp(level, "avx2") == 0 ? 2 : 3;
     return sets[(n < cap ? n : cap) - 1];
-}
-
-typedef struct lin_ctx {
-    const gitci_tk_products *set;
-    float *dx, *dw, *db;
-    const float *dy, *w, *x;
-    int M, N, K;
-} lin_ctx;
-
-/* Share ith of dx += dy · W: a range of rows. */
-static void linear_dx_task(void *arg, int ith, int nth)
-{
-    lin_ctx *c = arg;
-    int r0, r1;
-    gitc_split(c->M, ith, nth, &r0, &r1);
-    if (r0 < r1)
-        c->set->linear_dx_rows(c->dx, c->dy, c->w, c->N, c->K, r0, r1);
-}
-
-void gitci_tk_linear_dx_set(const gitci_tk_products *set, gitc_pool *pool, float *dx, const float *dy,
-                           const float *w, int M, int N, int K)
-{
-    lin_ctx c = {.set = set, .dx = dx, .dy = dy, .w = w, .M = M, .N = N, .K = K};
-    gitci_pool_run(pool, linear_dx_task, &c);
-}
-
-void gitci_tk_linear_dx(gitc_pool *pool, float *dx, const float *dy, const float *w, int M, int N,
-                       int K)
-{
-    gitci_tk_linear_dx_set(best_products(), pool, dx, dy, w, M, N, K);
 }
 
 void gitci_tk_linear_dx_ref(float *dx, const float *dy, const float *w, int M, int N, int K)
@@ -329,31 +440,6 @@ void gitci_tk_linear_dx_ref(float *dx, const float *dy, const float *w, int M, i
                 s += (double)dy[(size_t)m * (size_t)N + (size_t)n] * w[(size_t)n * (size_t)K + (size_t)k];
             dx[(size_t)m * (size_t)K + (size_t)k] += (float)s;
         }
-}
-
-/* Share ith of dw += dyᵀ · x: a range of whole blocks of dw's rows. */
-static void linear_dw_task(void *arg, int ith, int nth)
-{
-    lin_ctx *c = arg;
-    /* whole blocks per thread (the sums of an element never depend on the split) */
-    int blocks = (c->N + TK_BLOCK - 1) / TK_BLOCK, b0, b1;
-    gitc_split(blocks, ith, nth, &b0, &b1);
-    int n0 = b0 * TK_BLOCK, n1 = b1 * TK_BLOCK < c->N ? b1 * TK_BLOCK : c->N;
-    if (n0 < n1)
-        c->set->linear_dw_rows(c->dw, c->db, c->dy, c->x, c->M, c->N, c->K, n0, n1);
-}
-
-void gitci_tk_linear_dw_set(const gitci_tk_products *set, gitc_pool *pool, float *dw, float *db,
-                           const float *dy, const float *x, int M, int N, int K)
-{
-    lin_ctx c = {.set = set, .dw = dw, .db = db, .dy = dy, .x = x, .M = M, .N = N, .K = K};
-    gitci_pool_run(pool, linear_dw_task, &c);
-}
-
-void gitci_tk_linear_dw(gitc_pool *pool, float *dw, float *db, const float *dy, const float *x,
-                       int M, int N, int K)
-{
-    gitci_tk_linear_dw_set(best_products(), pool, dw, db, dy, x, M, N, K);
 }
 
 void gitci_tk_linear_dw_ref(float *dw, float *db, const float *dy, const float *x, int M, int N,
@@ -397,7 +483,7 @@ typedef struct act_ctx {
     float *dx;
     const float *dy, *u;
     size_t n;
-    int quick;
+    int kind; /* 0 gelu backward, 1 quick_gelu backward, 2 quick_gelu forward (dx = f(u)) */
 } act_ctx;
 
 /* Share ith of an activation backward: a contiguous slice. */
@@ -406,8 +492,18 @@ static void act_task(void *arg, int ith, int nth)
     act_ctx *c = arg;
     size_t per = (c->n + (size_t)nth - 1) / (size_t)nth;
     size_t a = per * (size_t)ith, b = a + per < c->n ? a + per : c->n;
-    for (size_t i = a; i < b; i++)
-        c->dx[i] = c->dy[i] * (c->quick ? quick_gelu_grad(c->u[i]) : gelu_grad(c->u[i]));
+    if (c->kind == 2) /* x / (1 + exp(-1.702 x)) as the oracle writes it, the same for every element */
+        for (size_t i = a; i < b; i++)
+            c->dx[i] = c->u[i] / (1.0f + expf(-1.702f * c->u[i]));
+    else
+        for (size_t i = a; i < b; i++)
+            c->dx[i] = c->dy[i] * (c->kind ? quick_gelu_grad(c->u[i]) : gelu_grad(c->u[i]));
+}
+
+void gitci_tk_quick_gelu(gitc_pool *pool, float *y, const float *u, size_t n)
+{
+    act_ctx c = {y, NULL, u, n, 2};
+    gitci_pool_run(pool, act_task, &c);
 }
 
 void gitci_tk_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n)
@@ -453,44 +549,54 @@ static int attn_keys(const gitci_tk_attn *a, int i)
     return i < a->n_full ? a->n_full : i + 1;
 }
 
-/* xT[e, j] = x[row0 + j, col + e] for j < S, e < E: one head's keys (or
- * values) transposed, so that the scores of a query are a vectorizable loop
- * over keys (summed over e in order for every key). */
-static void head_transpose(float *xT, const float *x, size_t row0, size_t col, size_t ld, int S, int E)
+/* Zeroes one head's columns [col, col + E) of rows [row0, row0 + S). */
+static void head_zero(float *x, size_t row0, size_t col, size_t ld, int S, int E)
 {
-    for (int j = 0; j < S; j++) {
-        const float *r = x + (row0 + (size_t)j) * ld + col;
-        for (int e = 0; e < E; e++)
-            xT[(size_t)e * (size_t)S + (size_t)j] = r[e];
-    }
+    for (int i = 0; i < S; i++)
+        memset(x + (row0 + (size_t)i) * ld + col, 0, (size_t)E * sizeof(float));
 }
 
-/* dots[j] = Σ_e u[e] · xT[e, j] for j < n (e in order). */
-static void dots_T(float *dots, const float *u, const float *xT, int n, int S, int E)
+/* c[S, N] += a · b for one (sequence, head) pair through the best set's tile
+ * (the caller's thread alone; pack holds TK_SCRATCH floats). */
+static void pair_gemm(float *pack, float *c, size_t ldc, tk_mat a, tk_mat b, int M, int N, int K)
 {
-    for (int j = 0; j < n; j++)
-        dots[j] = 0.0f;
-    for (int e = 0; e < E; e++) {
-        float ue = u[e];
-        const float *row = xT + (size_t)e * (size_t)S;
-        for (int j = 0; j < n; j++)
-            dots[j] += ue * row[j];
-    }
+    gemm_part(best_products(), pack, c, ldc, &a, &b, K, 0, M, 0, N);
 }
 
-/* Forward of one (sequence, head) pair; kT is E x S floats of scratch. */
-static void attn_pair(const attn_ctx *c, int seq, int h, float *kT)
+/* Per-thread scratch of the attention: the products' packing, then two S x S
+ * matrices (the probabilities after dropout, the score gradients). */
+static size_t attn_thread_floats(const gitci_tk_attn *a)
+{
+    return TK_SCRATCH + 2 * (size_t)a->S * (size_t)a->S;
+}
+
+/* pd[i, j] = p[i, j] times its dropout multiplier (a copy when there is none). */
+static void probs_dropped(float *pd, const float *P, const gitci_tk_attn *a, uint64_t base)
+{
+    size_t S = (size_t)a->S;
+    if (a->drop.rate <= 0.0f) {
+        memcpy(pd, P, S * S * sizeof(float));
+        return;
+    }
+    for (size_t i = 0; i < S * S; i++)
+        pd[i] = P[i] * gitci_tk_drop_scale(&a->drop, base + i);
+}
+
+/* Forward of one (sequence, head) pair: scores q kᵀ, softmax per row in
+ * place (float64 sum), out = (P with dropout) v. */
+static void attn_pair(const attn_ctx *c, int seq, int h, float *mine)
 {
     const gitci_tk_attn *a = c->a;
     size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S;
     size_t row0 = (size_t)seq * S, col = (size_t)h * (size_t)a->E;
-    float *P = c->probs + ((size_t)seq * (size_t)a->H + (size_t)h) * S * S;
+    float *P = c->probs + ((size_t)seq * (size_t)a->H + (size_t)h) * S * S, *pd = mine + TK_SCRATCH;
     uint64_t base = ((uint64_t)seq * (uint64_t)a->H + (uint64_t)h) * S * S;
-    head_transpose(kT, c->k, row0, col, ld, a->S, a->E);
+    const float *q = c->q + row0 * ld + col, *k = c->k + row0 * ld + col, *v = c->v + row0 * ld + col;
+    memset(P, 0, S * S * sizeof(float));
+    pair_gemm(mine, P, S, (tk_mat){q, ld, 1}, (tk_mat){k, 1, ld}, a->S, a->S, a->E);
     for (int i = 0; i < a->S; i++) {
         int nk = attn_keys(a, i);
         float *p = P + (size_t)i * S;
-        dots_T(p, c->q + (row0 + (size_t)i) * ld + col, kT, nk, a->S, a->E);
         float mx = -INFINITY;
         for (int j = 0; j < nk; j++) {
             p[j] *= a->scale;
@@ -506,63 +612,48 @@ static void attn_pair(const attn_ctx *c, int seq, int h, float *kT)
             p[j] *= inv;
         for (int j = nk; j < a->S; j++)
             p[j] = 0.0f;
-        float *o = c->out + (row0 + (size_t)i) * ld + col;
-        memset(o, 0, (size_t)a->E * sizeof(float));
-        for (int j = 0; j < nk; j++) {
-            float w = p[j] * gitci_tk_drop_scale(&a->drop, base + (uint64_t)i * S + (uint64_t)j);
-            const float *v = c->v + (row0 + (size_t)j) * ld + col;
-            for (int e = 0; e < a->E; e++)
-                o[e] += w * v[e];
-        }
     }
+    probs_dropped(pd, P, a, base);
+    head_zero(c->out, row0, col, ld, a->S, a->E);
+    pair_gemm(mine, c->out + row0 * ld + col, ld, (tk_mat){pd, S, 1}, (tk_mat){v, ld, 1}, a->S, a->E, a->S);
 }
 
-/* Backward of one (sequence, head) pair: dq, dk, dv of its rows and columns;
- * vT is E x S floats of scratch. */
-static void attn_bwd_pair(const attn_ctx *c, int seq, int h, float *vT)
+/* Backward of one (sequence, head) pair: dv = Pdᵀ dout, dP = dout vᵀ (times
+ * the dropout multipliers), dS = P (dP - Σ_j dP P) scale, dq = dS k,
+ * dk = dSᵀ q. */
+static void attn_bwd_pair(const attn_ctx *c, int seq, int h, float *mine)
 {
     const gitci_tk_attn *a = c->a;
-    size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S, E = (size_t)a->E;
-    size_t row0 = (size_t)seq * S, col = (size_t)h * E;
+    size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S;
+    size_t row0 = (size_t)seq * S, col = (size_t)h * (size_t)a->E, off = row0 * ld + col;
     const float *P = c->cprobs + ((size_t)seq * (size_t)a->H + (size_t)h) * S * S;
     uint64_t base = ((uint64_t)seq * (uint64_t)a->H + (uint64_t)h) * S * S;
-    for (size_t i = 0; i < S; i++) {
-        memset(c->dq + (row0 + i) * ld + col, 0, E * sizeof(float));
-        memset(c->dk + (row0 + i) * ld + col, 0, E * sizeof(float));
-        memset(c->dv + (row0 + i) * ld + col, 0, E * sizeof(float));
-    }
-    head_transpose(vT, c->v, row0, col, ld, a->S, a->E);
-    float dp[GITC_TK_MAX_S];
+    float *pd = mine + TK_SCRATCH, *ds = pd + S * S;
+    head_zero(c->dq, row0, col, ld, a->S, a->E);
+    head_zero(c->dk, row0, col, ld, a->S, a->E);
+    head_zero(c->dv, row0, col, ld, a->S, a->E);
+    probs_dropped(pd, P, a, base);
+    pair_gemm(mine, c->dv + off, ld, (tk_mat){pd, 1, S}, (tk_mat){c->dout + off, ld, 1}, a->S, a->E, a->S);
+    memset(ds, 0, S * S * sizeof(float));
+    pair_gemm(mine, ds, S, (tk_mat){c->dout + off, ld, 1}, (tk_mat){c->v + off, 1, ld}, a->S, a->S, a->E);
     for (int i = 0; i < a->S; i++) {
         int nk = attn_keys(a, i);
         const float *p = P + (size_t)i * S;
-        const float *go = c->dout + (row0 + (size_t)i) * ld + col;
-        const float *q = c->q + (row0 + (size_t)i) * ld + col;
-        float *dq = c->dq + (row0 + (size_t)i) * ld + col;
-        dots_T(dp, go, vT, nk, a->S, a->E);
+        float *dp = ds + (size_t)i * S;
         double dot = 0.0;
         for (int j = 0; j < nk; j++) {
-            float ds = gitci_tk_drop_scale(&a->drop, base + (uint64_t)i * S + (uint64_t)j);
-            float w = p[j] * ds;
-            float *dv = c->dv + (row0 + (size_t)j) * ld + col;
-            for (size_t e = 0; e < E; e++)
-                dv[e] += w * go[e];
-            dp[j] *= ds;
+            if (a->drop.rate > 0.0f)
+                dp[j] *= gitci_tk_drop_scale(&a->drop, base + (uint64_t)i * S + (uint64_t)j);
             dot += (double)dp[j] * p[j];
         }
-        for (int j = 0; j < nk; j++) {
-            /* dp - dot cancels when one key dominates: take the difference in float64 */
-            float s = (float)((double)p[j] * ((double)dp[j] - dot) * a->scale);
-            if (s == 0.0f)
-                continue;
-            const float *k = c->k + (row0 + (size_t)j) * ld + col;
-            float *dk = c->dk + (row0 + (size_t)j) * ld + col;
-            for (size_t e = 0; e < E; e++) {
-                dq[e] += s * k[e];
-                dk[e] += s * q[e];
-            }
-        }
+        /* dp - dot cancels when one key dominates: take the difference in float64 */
+        for (int j = 0; j < nk; j++)
+            dp[j] = (float)((double)p[j] * ((double)dp[j] - dot) * a->scale);
+        for (int j = nk; j < a->S; j++)
+            dp[j] = 0.0f;
     }
+    pair_gemm(mine, c->dq + off, ld, (tk_mat){ds, S, 1}, (tk_mat){c->k + off, ld, 1}, a->S, a->E, a->S);
+    pair_gemm(mine, c->dk + off, ld, (tk_mat){ds, 1, S}, (tk_mat){c->q + off, ld, 1}, a->S, a->E, a->S);
 }
 
 /* Share ith of the attention forward or backward: a range of (sequence, head) pairs. */
@@ -570,7 +661,7 @@ static void attn_task(void *arg, int ith, int nth)
 {
     attn_ctx *c = arg;
     int p0, p1;
-    float *mine = c->scratch + (size_t)ith * (size_t)c->a->E * (size_t)c->a->S;
+    float *mine = c->scratch + (size_t)ith * attn_thread_floats(c->a);
     gitc_split(c->a->n_seq * c->a->H, ith, nth, &p0, &p1);
     for (int p = p0; p < p1; p++) {
         if (c->dq)
@@ -582,7 +673,7 @@ static void attn_task(void *arg, int ith, int nth)
 
 size_t gitci_tk_attention_scratch(int n_threads, const gitci_tk_attn *a)
 {
-    return (size_t)(n_threads > 0 ? n_threads : 1) * (size_t)a->E * (size_t)a->S;
+    return (size_t)(n_threads > 0 ? n_threads : 1) * attn_thread_floats(a);
 }
 
 void gitci_tk_attention(gitc_pool *pool, const gitci_tk_attn *a, float *out, float *probs,

@@ -51,23 +51,40 @@ void gitci_tk_layernorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const fl
  * the forward kernels. */
 int gitci_tk_product_sets(const gitci_tk_products *const **sets);
 
-/* Linear backward through a given set (tests); the functions below use the best. */
-void gitci_tk_linear_dx_set(const gitci_tk_products *set, gitc_pool *pool, float *dx, const float *dy,
-                           const float *w, int M, int N, int K);
-void gitci_tk_linear_dw_set(const gitci_tk_products *set, gitc_pool *pool, float *dw, float *db,
-                           const float *dy, const float *x, int M, int N, int K);
+/* Floats of scratch the products need on a pool of nth threads (packed
+ * blocks of both operands, one set per thread). */
+size_t gitci_tk_linear_scratch(int nth);
+
+/* The products through a given set (tests; NULL: the best); the functions
+ * below use the best. */
+void gitci_tk_linear_set(const gitci_tk_products *set, gitc_pool *pool, float *scratch, float *y, const float *x,
+                         const float *w, const float *b, int M, int N, int K);
+void gitci_tk_linear_dx_set(const gitci_tk_products *set, gitc_pool *pool, float *scratch, float *dx,
+                            const float *dy, const float *w, int M, int N, int K);
+void gitci_tk_linear_dw_set(const gitci_tk_products *set, gitc_pool *pool, float *scratch, float *dw, float *db,
+                            const float *dy, const float *x, int M, int N, int K);
+
+/* Linear forward: y[M,N] = x[M,K] · W[N,K]ᵀ + b (b may be NULL). */
+void gitci_tk_linear(gitc_pool *pool, float *scratch, float *y, const float *x, const float *w, const float *b,
+                     int M, int N, int K);
+void gitci_tk_linear_ref(float *y, const float *x, const float *w, const float *b, int M, int N, int K);
 
 /* Linear backward, input side: dx[M,K] += dy[M,N] · W[N,K]. */
-void gitci_tk_linear_dx(gitc_pool *pool, float *dx, const float *dy, const float *w, int M, int N,
-                       int K);
+void gitci_tk_linear_dx(gitc_pool *pool, float *scratch, float *dx, const float *dy, const float *w, int M, int N,
+                        int K);
 void gitci_tk_linear_dx_ref(float *dx, const float *dy, const float *w, int M, int N, int K);
 
 /* Linear backward, weight side: dw[N,K] += dyᵀ[N,M] · x[M,K] and db[N] += the
  * column sums of dy (db may be NULL). */
-void gitci_tk_linear_dw(gitc_pool *pool, float *dw, float *db, const float *dy, const float *x,
-                       int M, int N, int K);
+void gitci_tk_linear_dw(gitc_pool *pool, float *scratch, float *dw, float *db, const float *dy, const float *x,
+                        int M, int N, int K);
 void gitci_tk_linear_dw_ref(float *dw, float *db, const float *dy, const float *x, int M, int N,
                            int K);
+
+/* y[i] = quick_gelu(u[i]) = u / (1 + exp(-1.702 u)), every element computed
+ * the same way (the inference kernels' vector body and scalar tail differ in
+ * the last bit, which would make a result depend on the batch size). */
+void gitci_tk_quick_gelu(gitc_pool *pool, float *y, const float *u, size_t n);
 
 /* dx[i] = dy[i] · gelu'(u[i]) (exact erf GELU); dx may equal dy. */
 void gitci_tk_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n);
@@ -87,7 +104,7 @@ typedef struct gitci_tk_attn {
 } gitci_tk_attn;
 
 /* Scratch floats gitci_tk_attention and gitci_tk_attention_bwd need on a pool
- * of n_threads threads (one head's keys or values transposed per thread). */
+ * of n_threads threads (per thread: the products' packing and two S x S matrices). */
 size_t gitci_tk_attention_scratch(int n_threads, const gitci_tk_attn *a);
 
 /* out = softmax(q kᵀ · scale + mask) v per head; probs [n_seq, H, S, S] keeps

@@ -1,135 +1,49 @@
-/* AVX-512F products of the backward pass: train_kernels_avx2.c with 16-wide
- * vectors (6 rows x 32 columns per register tile, 256 products per chunk).
- * Compiled with -mavx512f (CMakeLists.txt); it exports const data only, and
- * train_kernels.c calls it only after the CPU check of kernels.c says the
- * AVX-512 set runs. Every output element is summed in an order that
- * depends on its position only (never on the rows a thread was given), so
- * results are the same on any thread count. */
+/* AVX-512F tile of training's matrix products (train_products.h): 8 rows x 32
+ * columns in 16 registers, one broadcast of the packed left panel and two
+ * loads of the packed right panel per 16 FMAs. Compiled with -mavx512f
+ * (CMakeLists.txt); it exports const data only, and train_kernels.c calls it
+ * only after the CPU check of kernels.c says the AVX-512 set runs. */
 #include "train_products.h"
-
-#include <stddef.h>
 
 #if defined(__AVX512F__) && defined(__FMA__)
 
 #include <immintrin.h>
 
-/* Products summed per chunk before they are added to the output. */
-#define CHUNK 256
+#define MR 8
+#define NR 32
 
-/* dx[m, k0..k0+32) += Σ_{n in [n0,n1)} dy[m,n] W[n, k0..] for MB rows (MB <= 6), 32 columns. */
-static inline void dx_tile32(float *dx, const float *dy, const float *w, int MB, int n0, int n1, size_t N,
-                             size_t K, int k0)
+static void tile_avx512(int kc, const float *ap, const float *bp, float *c, size_t ldc, int mb, int nb)
 {
-    __m512 acc[6][2];
-    for (int i = 0; i < 6; i++)
+    __m512 acc[MR][2];
+    for (int i = 0; i < MR; i++)
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    for (int n = n0; n < n1; n++) {
-        const float *wr = w + (size_t)n * K + (size_t)k0;
-        __m512 w0 = _mm512_loadu_ps(wr), w1 = _mm512_loadu_ps(wr + 16);
-        for (int i = 0; i < MB; i++) {
-            __m512 b = _mm512_set1_ps(dy[(size_t)i * N + (size_t)n]);
-            acc[i][0] = _mm512_fmadd_ps(b, w0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(b, w1, acc[i][1]);
+    for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
+        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+        for (int i = 0; i < MR; i++) {
+            __m512 a = _mm512_set1_ps(ap[i]);
+            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
         }
     }
-    for (int i = 0; i < MB; i++) {
-        float *o = dx + (size_t)i * K + (size_t)k0;
-        _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[i][0]));
-        _mm512_storeu_ps(o + 16, _mm512_add_ps(_mm512_loadu_ps(o + 16), acc[i][1]));
-    }
-}
-
-/* The same for the last K % 32 columns, one column at a time (fmaf chain). */
-static inline void dx_tail(float *dx, const float *dy, const float *w, int MB, int n0, int n1, size_t N, size_t K,
-                           int k0, int k1)
-{
-    for (int i = 0; i < MB; i++)
-        for (int k = k0; k < k1; k++) {
-            float s = 0.0f;
-            for (int n = n0; n < n1; n++)
-                s = __builtin_fmaf(dy[(size_t)i * N + (size_t)n], w[(size_t)n * K + (size_t)k], s);
-            dx[(size_t)i * K + (size_t)k] += s;
+    if (mb == MR && nb == NR) {
+        for (int i = 0; i < MR; i++) {
+            float *o = c + (size_t)i * ldc;
+            _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[i][0]));
+            _mm512_storeu_ps(o + 16, _mm512_add_ps(_mm512_loadu_ps(o + 16), acc[i][1]));
         }
+        return;
+    }
+    float t[MR][NR];
+    for (int i = 0; i < MR; i++) {
+        _mm512_storeu_ps(t[i], acc[i][0]);
+        _mm512_storeu_ps(t[i] + 16, acc[i][1]);
+    }
+    for (int i = 0; i < mb; i++)
+        for (int j = 0; j < nb; j++)
+            c[(size_t)i * ldc + (size_t)j] += t[i][j];
 }
 
-/* dx rows [r0, r1) += dy · W (dy [M,N], W [N,K]). */
-static void linear_dx_rows_avx512(float *dx, const float *dy, const float *w, int N, int K, int r0, int r1)
-{
-    size_t Nz = (size_t)N, Kz = (size_t)K;
-    int K32 = K - K % 32;
-    for (int n0 = 0; n0 < N; n0 += CHUNK) {
-        int n1 = n0 + CHUNK < N ? n0 + CHUNK : N;
-        for (int m = r0; m < r1; m += 6) {
-            int MB = r1 - m < 6 ? r1 - m : 6;
-            float *dxm = dx + (size_t)m * Kz;
-            const float *dym = dy + (size_t)m * Nz;
-            for (int k0 = 0; k0 < K32; k0 += 32)
-                dx_tile32(dxm, dym, w, MB, n0, n1, Nz, Kz, k0);
-            if (K32 < K)
-                dx_tail(dxm, dym, w, MB, n0, n1, Nz, Kz, K32, K);
-        }
-    }
-}
-
-/* dw[n0+i, k0..k0+32) += Σ_{m in [m0,m1)} dy[m, n0+i] x[m, k0..] for NB rows (NB <= 6). */
-static inline void dw_tile32(float *dw, const float *dy, const float *x, int NB, int m0, int m1, size_t N, size_t K,
-                             int n0, int k0)
-{
-    __m512 acc[6][2];
-    for (int i = 0; i < 6; i++)
-        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    for (int m = m0; m < m1; m++) {
-        const float *xr = x + (size_t)m * K + (size_t)k0;
-        const float *g = dy + (size_t)m * N + (size_t)n0;
-        __m512 x0 = _mm512_loadu_ps(xr), x1 = _mm512_loadu_ps(xr + 16);
-        for (int i = 0; i < NB; i++) {
-            __m512 b = _mm512_set1_ps(g[i]);
-            acc[i][0] = _mm512_fmadd_ps(b, x0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(b, x1, acc[i][1]);
-        }
-    }
-    for (int i = 0; i < NB; i++) {
-        float *o = dw + (size_t)(n0 + i) * K + (size_t)k0;
-        _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[i][0]));
-        _mm512_storeu_ps(o + 16, _mm512_add_ps(_mm512_loadu_ps(o + 16), acc[i][1]));
-    }
-}
-
-/* dw rows [n0, n1) += dyᵀ · x (dy [M,N], x [M,K]) and db[n] += Σ_m dy[m,n]. */
-static void linear_dw_rows_avx512(float *dw, float *db, const float *dy, const float *x, int M, int N, int K,
-                                int n0, int n1)
-{
-    size_t Nz = (size_t)N, Kz = (size_t)K;
-    int K32 = K - K % 32;
-    for (int m0 = 0; m0 < M; m0 += CHUNK) {
-        int m1 = m0 + CHUNK < M ? m0 + CHUNK : M;
-        for (int n = n0; n < n1; n += 6) {
-            int NB = n1 - n < 6 ? n1 - n : 6;
-            for (int k0 = 0; k0 < K32; k0 += 32)
-                dw_tile32(dw, dy, x, NB, m0, m1, Nz, Kz, n, k0);
-            if (db) /* the chunk's column sums, read along the rows the tiles just used */
-                for (int i = 0; i < NB; i++) {
-                    float s = 0.0f;
-                    for (int m = m0; m < m1; m++)
-                        s += dy[(size_t)m * Nz + (size_t)(n + i)];
-                    db[n + i] += s;
-                }
-            for (int i = 0; i < NB; i++)
-                for (int k = K32; k < K; k++) {
-                    float s = 0.0f;
-                    for (int m = m0; m < m1; m++)
-                        s = __builtin_fmaf(dy[(size_t)m * Nz + (size_t)(n + i)], x[(size_t)m * Kz + (size_t)k], s);
-                    dw[(size_t)(n + i) * Kz + (size_t)k] += s;
-                }
-        }
-    }
-}
-
-const gitci_tk_products gitci_tk_products_avx512 = {
-    .name = "avx512",
-    .linear_dx_rows = linear_dx_rows_avx512,
-    .linear_dw_rows = linear_dw_rows_avx512,
-};
+const gitci_tk_products gitci_tk_products_avx512 = {.name = "avx512", .mr = MR, .nr = NR, .tile = tile_avx512};
 
 #else
 

@@ -105,8 +105,8 @@ struct gitc_tmodel {
     /* gradient scratch: rows max(Rv, Rd) x max(D, Dv), and the MLP width */
     float *s[8];
     float *sm;
-    float *ascratch;            /* attention scratch for the pool in use (grown on demand) */
-    size_t ascratch_len;        /* its floats */
+    float *scratch;            /* attention and product scratch for the pool in use (grown on demand) */
+    size_t scratch_len;        /* its floats */
 };
 
 /* ---- parameters ---- */
@@ -492,7 +492,7 @@ void gitci_tmodel_free(gitc_tmodel *t)
     free(t->vres);
     free(t->dres);
     free(t->arena);
-    free(t->ascratch);
+    free(t->scratch);
     free(t);
 }
 
@@ -618,11 +618,11 @@ size_t gitci_tmodel_vision_floats(const gitc_tmodel *t)
 
 /* ---- forward ---- */
 
-/* y[M, n_out] = x[M, n_in] · Wᵀ + b through the forward kernels. */
-static void lin_fwd(gitc_pool *pool, float *y, const float *x, const tlin *L, int M)
+/* y[M, n_out] = x[M, n_in] · Wᵀ + b (the training products: packed per call,
+ * since the weights change every step). */
+static void lin_fwd(gitc_pool *pool, float *scratch, float *y, const float *x, const tlin *L, int M)
 {
-    gitc_matrix w = {.data = L->w, .type = GITC_W_F32, .n_out = L->n_out, .n_in = L->n_in};
-    gitci_linear(pool, y, x, &w, L->b, M);
+    gitci_tk_linear(pool, scratch, y, x, L->w, L->b, M, L->n_out, L->n_in);
 }
 
 /* Dropout sites (the kind in the high bits, the layer below). */
@@ -660,7 +660,7 @@ static void vision_fwd(gitc_tmodel *t, gitc_pool *pool, const float *pixels, int
                            (size_t)P * sizeof(float));
         }
     float *pe = t->s[0];
-    lin_fwd(pool, pe, t->patches, &t->patch, nf * t->Np);
+    lin_fwd(pool, t->scratch, pe, t->patches, &t->patch, nf * t->Np);
     for (int f = 0; f < nf; f++)
         for (int n = 0; n < N; n++) {
             float *dst = t->vx0 + ((size_t)f * (size_t)N + (size_t)n) * (size_t)Dv;
@@ -675,41 +675,42 @@ static void vision_fwd(gitc_tmodel *t, gitc_pool *pool, const float *pixels, int
         vacts *a = &t->va[l];
         const float *x = t->vres[l];
         gitci_tk_layernorm(pool, a->a1, a->mean1, a->rstd1, x, L->ln1.g, L->ln1.b, Rv, Dv, eps);
-        lin_fwd(pool, a->q, a->a1, &L->q, Rv);
-        lin_fwd(pool, a->k, a->a1, &L->k, Rv);
-        lin_fwd(pool, a->v, a->a1, &L->v, Rv);
+        lin_fwd(pool, t->scratch, a->q, a->a1, &L->q, Rv);
+        lin_fwd(pool, t->scratch, a->k, a->a1, &L->k, Rv);
+        lin_fwd(pool, t->scratch, a->v, a->a1, &L->v, Rv);
         gitci_tk_attn at = {.n_seq = nf, .S = N, .H = t->Hv, .E = Dv / t->Hv, .n_full = N,
                            .scale = 1.0f / sqrtf((float)(Dv / t->Hv)),
                            .drop = drop_site(drop, drop ? drop->vision_attention : 0.0f, SITE_VIS_PROBS, l)};
-        gitci_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->ascratch);
-        lin_fwd(pool, a->h1, a->ctx, &L->o, Rv);
+        gitci_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->scratch);
+        lin_fwd(pool, t->scratch, a->h1, a->ctx, &L->o, Rv);
         gitci_add(pool, a->h1, x, (size_t)Rv * (size_t)Dv);
         gitci_tk_layernorm(pool, a->a2, a->mean2, a->rstd2, a->h1, L->ln2.g, L->ln2.b, Rv, Dv, eps);
-        lin_fwd(pool, a->u, a->a2, &L->fc1, Rv);
-        memcpy(a->g, a->u, (size_t)Rv * (size_t)t->Iv * sizeof(float));
-        gitci_quick_gelu(pool, a->g, (size_t)Rv * (size_t)t->Iv);
-        lin_fwd(pool, t->vres[l + 1], a->g, &L->fc2, Rv);
+        lin_fwd(pool, t->scratch, a->u, a->a2, &L->fc1, Rv);
+        gitci_tk_quick_gelu(pool, a->g, a->u, (size_t)Rv * (size_t)t->Iv);
+        lin_fwd(pool, t->scratch, t->vres[l + 1], a->g, &L->fc2, Rv);
         gitci_add(pool, t->vres[l + 1], a->h1, (size_t)Rv * (size_t)Dv);
     }
     gitci_tk_layernorm(pool, t->vout, t->post_mean, t->post_rstd, t->vres[t->Lv], t->post.g, t->post.b, Rv,
                       Dv, eps);
 }
 
-/* Makes sure the attention scratch fits a pool of gitci_pool_size(pool) threads
- * (allocated once per pool size, before any work). */
-static gitc_status attention_scratch(gitc_tmodel *t, gitc_pool *pool, gitc_error *err)
+/* Makes sure the kernels' scratch (attention, then the products: never both at
+ * once) fits a pool of gitci_pool_size(pool) threads (allocated once per pool
+ * size, before any work). */
+static gitc_status kernel_scratch(gitc_tmodel *t, gitc_pool *pool, gitc_error *err)
 {
     gitci_tk_attn v = {.S = t->N, .E = t->Dv / t->Hv}, d = {.S = t->I + t->max_text, .E = t->D / t->H};
     int nth = gitci_pool_size(pool);
     size_t need = GITC_MAX(gitci_tk_attention_scratch(nth, &v), gitci_tk_attention_scratch(nth, &d));
-    if (need <= t->ascratch_len)
+    need = GITC_MAX(need, gitci_tk_linear_scratch(nth));
+    if (need <= t->scratch_len)
         return GITC_OK;
     float *p = alloc_floats(need);
     if (!p)
-        return gitci_fail(err, GITC_ERR_MEMORY, "train: out of memory for attention scratch (%d threads)", nth);
-    free(t->ascratch);
-    t->ascratch = p;
-    t->ascratch_len = need;
+        return gitci_fail(err, GITC_ERR_MEMORY, "train: out of memory for the kernels' scratch (%d threads)", nth);
+    free(t->scratch);
+    t->scratch = p;
+    t->scratch_len = need;
     return GITC_OK;
 }
 
@@ -765,7 +766,7 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
             for (int i = 0; i < Dv; i++)
                 x[i] += te[i];
         }
-    lin_fwd(pool, t->pl, t->pin, &t->proj, B * I);
+    lin_fwd(pool, t->scratch, t->pl, t->pin, &t->proj, B * I);
     gitci_tk_layernorm(pool, t->img, t->proj_mean, t->proj_rstd, t->pl, t->proj_ln.g, t->proj_ln.b, B * I, D,
                       veps);
     for (int b = 0; b < B; b++)
@@ -791,22 +792,22 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
         tdlayer *L = &t->dl[l];
         dacts *a = &t->da[l];
         const float *x = t->dres[l];
-        lin_fwd(pool, a->q, x, &L->q, Rd);
-        lin_fwd(pool, a->k, x, &L->k, Rd);
-        lin_fwd(pool, a->v, x, &L->v, Rd);
+        lin_fwd(pool, t->scratch, a->q, x, &L->q, Rd);
+        lin_fwd(pool, t->scratch, a->k, x, &L->k, Rd);
+        lin_fwd(pool, t->scratch, a->v, x, &L->v, Rd);
         gitci_tk_attn at = {.n_seq = B, .S = S, .H = t->H, .E = D / t->H, .n_full = I,
                            .scale = 1.0f / sqrtf((float)(D / t->H)),
                            .drop = drop_site(drop, drop ? drop->attention : 0.0f, SITE_DEC_PROBS, l)};
-        gitci_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->ascratch);
-        lin_fwd(pool, a->r1, a->ctx, &L->o, Rd);
+        gitci_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->scratch);
+        lin_fwd(pool, t->scratch, a->r1, a->ctx, &L->o, Rd);
         gitci_tk_drop d1 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_ATTN, l);
         gitci_tk_dropout(pool, a->r1, RD, &d1);
         gitci_add(pool, a->r1, x, RD);
         gitci_tk_layernorm(pool, a->a, a->mean1, a->rstd1, a->r1, L->ln1.g, L->ln1.b, Rd, D, eps);
-        lin_fwd(pool, a->u, a->a, &L->fc1, Rd);
+        lin_fwd(pool, t->scratch, a->u, a->a, &L->fc1, Rd);
         memcpy(a->g, a->u, (size_t)Rd * (size_t)t->Id * sizeof(float));
         gitci_gelu(pool, a->g, (size_t)Rd * (size_t)t->Id);
-        lin_fwd(pool, a->r2, a->g, &L->fc2, Rd);
+        lin_fwd(pool, t->scratch, a->r2, a->g, &L->fc2, Rd);
         gitci_tk_drop d2 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_FFN, l);
         gitci_tk_dropout(pool, a->r2, RD, &d2);
         gitci_add(pool, a->r2, a->a, RD);
@@ -828,7 +829,7 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
     *loss = 0.0;
     if (nt == 0)
         return 0;
-    lin_fwd(pool, t->logits, t->hsel, &t->head, nt);
+    lin_fwd(pool, t->scratch, t->logits, t->hsel, &t->head, nt);
     gitci_tk_cross_entropy(pool, t->row_loss, t->logits, t->tgt, nt, t->V, grad_scale / (float)nt);
     double sum = 0.0;
     for (int i = 0; i < nt; i++)
@@ -840,23 +841,25 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
 /* ---- backward ---- */
 
 /* dx += dy · W and W's gradients from dy and the layer's input x (M rows). */
-static void lin_bwd(gitc_pool *pool, float *dx, const float *dy, const float *x, const tlin *L, int M)
+static void lin_bwd(gitc_pool *pool, float *scratch, float *dx, const float *dy, const float *x, const tlin *L,
+                    int M)
 {
     if (dx)
-        gitci_tk_linear_dx(pool, dx, dy, L->w, M, L->n_out, L->n_in);
+        gitci_tk_linear_dx(pool, scratch, dx, dy, L->w, M, L->n_out, L->n_in);
     if (L->gw)
-        gitci_tk_linear_dw(pool, L->gw, L->gb, dy, x, M, L->n_out, L->n_in);
+        gitci_tk_linear_dw(pool, scratch, L->gw, L->gb, dy, x, M, L->n_out, L->n_in);
 }
 
 /* The key projection's backward without its bias gradient: that gradient is
  * exactly zero (q·b_k is added to every score of a row and softmax ignores
  * it), and summing dK would only add up rounding noise, which AdamW would
  * turn into steps of a sizeable fraction of the learning rate. */
-static void key_bwd(gitc_pool *pool, float *dx, const float *dk, const float *x, const tlin *L, int M)
+static void key_bwd(gitc_pool *pool, float *scratch, float *dx, const float *dk, const float *x, const tlin *L,
+                    int M)
 {
     tlin k = *L;
     k.gb = NULL;
-    lin_bwd(pool, dx, dk, x, &k, M);
+    lin_bwd(pool, scratch, dx, dk, x, &k, M);
 }
 
 /* x[0..n) = 0. */
@@ -880,21 +883,21 @@ static void vision_bwd(gitc_tmodel *t, gitc_pool *pool, float *dvout, int nf, co
         vacts *a = &t->va[l];
         memcpy(dh1, dcur, RD * sizeof(float));
         zero(dm, (size_t)Rv * (size_t)Iv);
-        lin_bwd(pool, dm, dcur, a->g, &L->fc2, Rv);
+        lin_bwd(pool, t->scratch, dm, dcur, a->g, &L->fc2, Rv);
         gitci_tk_quick_gelu_bwd(pool, dm, dm, a->u, (size_t)Rv * (size_t)Iv);
         zero(da, RD);
-        lin_bwd(pool, da, dm, a->a2, &L->fc1, Rv);
+        lin_bwd(pool, t->scratch, da, dm, a->a2, &L->fc1, Rv);
         gitci_tk_layernorm_bwd(pool, dh1, L->ln2.gg, L->ln2.gb, da, a->h1, a->mean2, a->rstd2, L->ln2.g, Rv, Dv);
         zero(dc, RD);
-        lin_bwd(pool, dc, dh1, a->ctx, &L->o, Rv);
+        lin_bwd(pool, t->scratch, dc, dh1, a->ctx, &L->o, Rv);
         gitci_tk_attn at = {.n_seq = nf, .S = N, .H = t->Hv, .E = Dv / t->Hv, .n_full = N,
                            .scale = 1.0f / sqrtf((float)(Dv / t->Hv)),
                            .drop = drop_site(drop, drop ? drop->vision_attention : 0.0f, SITE_VIS_PROBS, l)};
-        gitci_tk_attention_bwd(pool, &at, dq, dk, dvv, dc, a->probs, a->q, a->k, a->v, t->ascratch);
+        gitci_tk_attention_bwd(pool, &at, dq, dk, dvv, dc, a->probs, a->q, a->k, a->v, t->scratch);
         zero(da, RD);
-        lin_bwd(pool, da, dq, a->a1, &L->q, Rv);
-        key_bwd(pool, da, dk, a->a1, &L->k, Rv);
-        lin_bwd(pool, da, dvv, a->a1, &L->v, Rv);
+        lin_bwd(pool, t->scratch, da, dq, a->a1, &L->q, Rv);
+        key_bwd(pool, t->scratch, da, dk, a->a1, &L->k, Rv);
+        lin_bwd(pool, t->scratch, da, dvv, a->a1, &L->v, Rv);
         memcpy(dnext, dh1, RD * sizeof(float));
         gitci_tk_layernorm_bwd(pool, dnext, L->ln1.gg, L->ln1.gb, da, t->vres[l], a->mean1, a->rstd1, L->ln1.g, Rv,
                               Dv);
@@ -914,7 +917,7 @@ static void vision_bwd(gitc_tmodel *t, gitc_pool *pool, float *dvout, int nf, co
         for (int f = 0; f < nf; f++)
             memcpy(dcur + (size_t)f * (size_t)t->Np * (size_t)Dv, dnext + ((size_t)f * (size_t)N + 1) * (size_t)Dv,
                    (size_t)t->Np * (size_t)Dv * sizeof(float));
-        lin_bwd(pool, NULL, dcur, t->patches, &t->patch, nf * t->Np);
+        lin_bwd(pool, t->scratch, NULL, dcur, t->patches, &t->patch, nf * t->Np);
     }
 }
 
@@ -930,12 +933,12 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
     int dec = proj || emb || !(t->frozen & GITC_TPART_DECODER);
     float *dcur = t->s[0], *da = t->s[1], *dr = t->s[2], *dc = t->s[3], *dq = t->s[4], *dk = t->s[5],
           *dv = t->s[6], *dnext = t->s[7], *dm = t->sm;
-    lin_bwd(pool, NULL, t->logits, t->hsel, &t->head, nt);
+    lin_bwd(pool, t->scratch, NULL, t->logits, t->hsel, &t->head, nt);
     if (!dec)
         return;
     /* d(hidden) of the target rows, scattered into the decoder output rows */
     zero(dr, (size_t)nt * (size_t)D);
-    gitci_tk_linear_dx(pool, dr, t->logits, t->head.w, nt, t->V, D);
+    gitci_tk_linear_dx(pool, t->scratch, dr, t->logits, t->head.w, nt, t->V, D);
     zero(dcur, RD);
     for (int i = 0; i < nt; i++)
         memcpy(dcur + (size_t)t->sel[i] * (size_t)D, dr + (size_t)i * (size_t)D, (size_t)D * sizeof(float));
@@ -948,24 +951,24 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
         gitci_tk_drop d2 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_FFN, l);
         gitci_tk_dropout(pool, dr, RD, &d2);
         zero(dm, (size_t)Rd * (size_t)t->Id);
-        lin_bwd(pool, dm, dr, a->g, &L->fc2, Rd);
+        lin_bwd(pool, t->scratch, dm, dr, a->g, &L->fc2, Rd);
         gitci_tk_gelu_bwd(pool, dm, dm, a->u, (size_t)Rd * (size_t)t->Id);
-        lin_bwd(pool, da, dm, a->a, &L->fc1, Rd);
+        lin_bwd(pool, t->scratch, da, dm, a->a, &L->fc1, Rd);
         zero(dr, RD);
         gitci_tk_layernorm_bwd(pool, dr, L->ln1.gg, L->ln1.gb, da, a->r1, a->mean1, a->rstd1, L->ln1.g, Rd, D);
         memcpy(dnext, dr, RD * sizeof(float));
         gitci_tk_drop d1 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_ATTN, l);
         gitci_tk_dropout(pool, dr, RD, &d1);
         zero(dc, RD);
-        lin_bwd(pool, dc, dr, a->ctx, &L->o, Rd);
+        lin_bwd(pool, t->scratch, dc, dr, a->ctx, &L->o, Rd);
         gitci_tk_attn at = {.n_seq = B, .S = S, .H = t->H, .E = D / t->H, .n_full = I,
                            .scale = 1.0f / sqrtf((float)(D / t->H)),
                            .drop = drop_site(drop, drop ? drop->attention : 0.0f, SITE_DEC_PROBS, l)};
-        gitci_tk_attention_bwd(pool, &at, dq, dk, dv, dc, a->probs, a->q, a->k, a->v, t->ascratch);
+        gitci_tk_attention_bwd(pool, &at, dq, dk, dv, dc, a->probs, a->q, a->k, a->v, t->scratch);
         const float *x = t->dres[l];
-        lin_bwd(pool, dnext, dq, x, &L->q, Rd);
-        key_bwd(pool, dnext, dk, x, &L->k, Rd);
-        lin_bwd(pool, dnext, dv, x, &L->v, Rd);
+        lin_bwd(pool, t->scratch, dnext, dq, x, &L->q, Rd);
+        key_bwd(pool, t->scratch, dnext, dk, x, &L->k, Rd);
+        lin_bwd(pool, t->scratch, dnext, dv, x, &L->v, Rd);
         float *tmp = dcur;
         dcur = dnext;
         dnext = tmp;
@@ -997,14 +1000,14 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
                           t->proj_ln.g, B * I, D);
     if (vis)
         zero(dpin, (size_t)Rv * (size_t)Dv);
-    lin_bwd(pool, vis ? dpin : NULL, dpl, t->pin, &t->proj, B * I);
+    lin_bwd(pool, t->scratch, vis ? dpin : NULL, dpl, t->pin, &t->proj, B * I);
     if (t->gtemporal) {
         /* d(temporal[f]) = Σ over samples and tokens of frame f of d(pin) */
         float *dpin_t = dpin;
         if (!vis) {
             dpin_t = dq;
             zero(dpin_t, (size_t)Rv * (size_t)Dv);
-            gitci_tk_linear_dx(pool, dpin_t, dpl, t->proj.w, B * I, D, Dv);
+            gitci_tk_linear_dx(pool, t->scratch, dpin_t, dpl, t->proj.w, B * I, D, Dv);
         }
         for (int b = 0; b < B; b++)
             for (int f = 0; f < F; f++)
@@ -1025,7 +1028,7 @@ gitc_status gitci_tmodel_step(gitc_tmodel *t, gitc_pool *pool, const float *pixe
         return gitci_fail(err, GITC_ERR_ARGUMENT, "train: model, loss and n_targets are required");
     gitc_status st = check_inputs(t, pixels, vision, input_floats, B, ids, labels, T, 0, err);
     if (st == GITC_OK)
-        st = attention_scratch(t, pool, err);
+        st = kernel_scratch(t, pool, err);
     if (st != GITC_OK)
         return st;
     if (!t->grads)
@@ -1047,7 +1050,7 @@ gitc_status gitci_tmodel_loss(gitc_tmodel *t, gitc_pool *pool, const float *pixe
     /* cached vision features are welcome in evaluation whatever trains */
     gitc_status st = check_inputs(t, pixels, vision, input_floats, B, ids, labels, T, 1, err);
     if (st == GITC_OK)
-        st = attention_scratch(t, pool, err);
+        st = kernel_scratch(t, pool, err);
     if (st != GITC_OK)
         return st;
     *n_targets = forward(t, pool, pixels, vision, B, ids, labels, T, 1.0f, NULL, loss);
@@ -1069,7 +1072,7 @@ gitc_status gitci_tmodel_vision(gitc_tmodel *t, gitc_pool *pool, float *out, siz
     if (out_floats != (size_t)B * per_out)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "train: out has room for %zu floats, %d images need %zu",
                          out_floats, B, (size_t)B * per_out);
-    gitc_status st = attention_scratch(t, pool, err);
+    gitc_status st = kernel_scratch(t, pool, err);
     if (st != GITC_OK)
         return st;
     for (int b0 = 0; b0 < B; b0 += t->max_batch) {

@@ -1,18 +1,21 @@
-/* The backward products' kernel sets (types and const data only, so that the
- * files compiled for wider instruction sets include nothing that declares
- * functions of train_kernels.c). Dimension letters as in train_kernels.h. */
+/* The matrix products' kernel sets of training (types and const data only, so
+ * that the files compiled for wider instruction sets include nothing that
+ * declares functions of train_kernels.c). train_kernels.c drives them: it
+ * packs blocks of both operands into panels and calls a set's tile on each
+ * MR x NR piece of the output. */
 #ifndef GITC_TRAIN_PRODUCTS_H
 #define GITC_TRAIN_PRODUCTS_H
 
-/* One set of the backward products (portable, AVX2, AVX-512): the share of rows a
- * thread computes. A set's functions run only after the CPU check. */
+#include <stddef.h>
+
+/* One set (portable, AVX2, AVX-512). Its function runs only after the CPU check.
+ * tile: c[i, j] += Σ_{k < kc} ap[k * mr + i] · bp[k * nr + j] for i < mb, j < nb
+ * (mb <= mr, nb <= nr; ap and bp are zero beyond mb and nb), each element's
+ * products summed in k order from zero before the sum is added to c. */
 typedef struct gitci_tk_products {
     const char *name; /* NULL: the set is not compiled in */
-    /* dx rows [r0, r1) += dy[M,N] · W[N,K] */
-    void (*linear_dx_rows)(float *dx, const float *dy, const float *w, int N, int K, int r0, int r1);
-    /* dw rows [n0, n1) += dyᵀ · x, db[n0..n1) += column sums of dy (db may be NULL) */
-    void (*linear_dw_rows)(float *dw, float *db, const float *dy, const float *x, int M, int N, int K,
-                           int n0, int n1);
+    int mr, nr;       /* the tile's rows and columns (mr divides 24, nr divides 32) */
+    void (*tile)(int kc, const float *ap, const float *bp, float *c, size_t ldc, int mb, int nb);
 } gitci_tk_products;
 
 /* The AVX2+FMA and AVX-512F sets (train_kernels_avx2.c, train_kernels_avx512.c:

@@ -66,35 +66,44 @@ static void test_linear(int M, int N, int K)
     for (size_t i = 0; i < (size_t)M * N; i += 7)
         dy[i] = 0.0f; /* zeros, as the loss gradient has them */
     float *rdx = copy_buf(dx0, (size_t)M * K), *rdw = copy_buf(dw0, (size_t)N * K), *rdb = copy_buf(db0, (size_t)N);
+    /* the forward y = x · Wᵀ + b with W [N, K] (dw0 as the weights, db0 as the bias) */
+    float *dwt = dw0, *ry = malloc((size_t)M * N * 4);
+    float *scratch = malloc(gitci_tk_linear_scratch(3) * 4);
+    gitci_tk_linear_ref(ry, x, dwt, db0, M, N, K);
     gitci_tk_linear_dx_ref(rdx, dy, w, M, N, K);
     gitci_tk_linear_dw_ref(rdw, rdb, dy, x, M, N, K);
     const gitci_tk_products *const *sets;
     int n_sets = gitci_tk_product_sets(&sets);
     for (int s = 0; s < n_sets; s++) {
-        float *dx[3], *dw[3], *db[3];
+        float *dx[3], *dw[3], *db[3], *y[3];
         int same = 1;
         for (int p = 0; p < 3; p++) {
+            y[p] = malloc((size_t)M * N * 4);
             dx[p] = copy_buf(dx0, (size_t)M * K);
             dw[p] = copy_buf(dw0, (size_t)N * K);
             db[p] = copy_buf(db0, (size_t)N);
-            gitci_tk_linear_dx_set(sets[s], pools[p], dx[p], dy, w, M, N, K);
-            gitci_tk_linear_dw_set(sets[s], pools[p], dw[p], db[p], dy, x, M, N, K);
+            gitci_tk_linear_dx_set(sets[s], pools[p], scratch, dx[p], dy, w, M, N, K);
+            gitci_tk_linear_dw_set(sets[s], pools[p], scratch, dw[p], db[p], dy, x, M, N, K);
+            gitci_tk_linear_set(sets[s], pools[p], scratch, y[p], x, dwt, db0, M, N, K);
             if (p > 0)
-                same = same && !memcmp(dx[p], dx[0], (size_t)M * K * 4) &&
+                same = same && !memcmp(dx[p], dx[0], (size_t)M * K * 4) && !memcmp(y[p], y[0], (size_t)M * N * 4) &&
                        !memcmp(dw[p], dw[0], (size_t)N * K * 4) && !memcmp(db[p], db[0], (size_t)N * 4);
         }
         char what[96];
+        snprintf(what, sizeof what, "%s linear y M=%d N=%d K=%d", sets[s]->name, M, N, K);
+        report(what, rel_diff(y[0], ry, (size_t)M * N), 1e-5, same);
         snprintf(what, sizeof what, "%s linear dx M=%d N=%d K=%d", sets[s]->name, M, N, K);
         report(what, rel_diff(dx[0], rdx, (size_t)M * K), 1e-5, same);
         snprintf(what, sizeof what, "%s linear dw M=%d N=%d K=%d", sets[s]->name, M, N, K);
         report(what, fmax(rel_diff(dw[0], rdw, (size_t)N * K), rel_diff(db[0], rdb, (size_t)N)), 1e-5, same);
         for (int p = 0; p < 3; p++) {
+            free(y[p]);
             free(dx[p]);
             free(dw[p]);
             free(db[p]);
         }
     }
-    free(dy), free(w), free(x), free(dx0), free(dw0), free(db0), free(rdx), free(rdw), free(rdb);
+    free(dy), free(w), free(x), free(dx0), free(dw0), free(db0), free(rdx), free(rdw), free(rdb), free(ry), free(scratch);
 }
 
 /* float64 LayerNorm loss L = Σ out · r for finite differences. */
@@ -161,6 +170,31 @@ static void test_layernorm(int M, int C)
         free(dx[p]), free(dg[p]), free(db[p]);
     free(xd), free(x), free(g), free(b), free(dy), free(out), free(out2), free(mean), free(rstd), free(rdx), free(rdg),
         free(rdb);
+}
+
+/* The training quick_gelu forward: within 1e-6 of float64 and, element by
+ * element, the same bits however the elements are split (any thread count,
+ * any slice: a batch of two gives each half's bits). */
+static void test_quick_gelu_forward(void)
+{
+    size_t n = 10007, h = 4999;
+    float *u = rand_buf(n, 6.0f), *ref = malloc(n * 4), *y[3], *part = malloc(n * 4);
+    for (size_t i = 0; i < n; i++)
+        ref[i] = (float)((double)u[i] / (1.0 + exp(-1.702 * (double)u[i])));
+    int same = 1;
+    for (int p = 0; p < 3; p++) {
+        y[p] = malloc(n * 4);
+        gitci_tk_quick_gelu(pools[p], y[p], u, n);
+        if (p > 0)
+            same = same && !memcmp(y[p], y[0], n * 4);
+    }
+    gitci_tk_quick_gelu(pools[1], part, u, h);
+    gitci_tk_quick_gelu(pools[2], part + h, u + h, n - h);
+    same = same && !memcmp(part, y[0], n * 4);
+    report("quick_gelu forward (and in two slices)", rel_diff(y[0], ref, n), 1e-6, same);
+    for (int p = 0; p < 3; p++)
+        free(y[p]);
+    free(u), free(ref), free(part);
 }
 
 static void test_activation(int quick)
@@ -358,10 +392,13 @@ int main(int argc, char **argv)
     test_linear(33, 300, 517);
     test_linear(300, 37, 64);
     test_linear(13, 600, 48);
+    test_linear(200, 70, 600); /* several blocks of the inner dimension (256), rows split over threads */
+    test_linear(2, 530, 300);  /* few rows: the threads split the columns */
     test_layernorm(9, 40);
     test_layernorm(31, 768);
     test_activation(0);
     test_activation(1);
+    test_quick_gelu_forward();
     test_attention(2, 9, 3, 4, 9, 0.0f);
     test_attention(2, 13, 3, 8, 5, 0.0f);
     test_attention(3, 11, 2, 5, 4, 0.2f);
