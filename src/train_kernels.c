@@ -193,13 +193,17 @@ void gitci_tk_layernorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const fl
 /* ---- matrix products ---- */
 
 /* Blocks of the packed products (GotoBLAS order): a KC x NC block of the right
- * operand is packed once and stays in L2 (its NR-wide panels in L1 while the
- * tiles sweep them), an MC x KC block of the left operand is packed per pass.
+ * operand is packed once per thread (NC covers every column of the model's
+ * products but the vocabulary, so the left operand is packed once too), an
+ * MC x KC block of the left operand stays in L2, and each NR-wide panel of
+ * the right block stays in L1 while the tiles sweep it.
  * Every output element sums its products KC at a time in k order, so its bits
  * depend only on its position, never on the part a thread was given. */
 #define TK_KC 256
 #define TK_MC 96
-#define TK_NC 256
+#ifndef TK_NC
+#define TK_NC 3072
+#endif
 #define TK_SCRATCH ((size_t)TK_MC * TK_KC + (size_t)TK_KC * TK_NC)
 
 size_t gitci_tk_linear_scratch(int nth)
@@ -242,7 +246,8 @@ static void pack_panels(float *dst, const tk_mat *a, int i0, int mb, int k0, int
                     dst[(size_t)k * (size_t)mr + (size_t)i] = src[(size_t)i * a->rs + (size_t)k];
         } else if (a->rs == 1) { /* columns contiguous along i */
             for (int k = 0; k < kc; k++)
-                memcpy(dst + (size_t)k * (size_t)mr, src + (size_t)k * a->cs, (size_t)rows * sizeof(float));
+                for (int i = 0; i < rows; i++)
+                    dst[(size_t)k * (size_t)mr + (size_t)i] = src[(size_t)k * a->cs + (size_t)i];
         } else {
             for (int k = 0; k < kc; k++)
                 for (int i = 0; i < rows; i++)
@@ -570,16 +575,16 @@ static size_t attn_thread_floats(const gitci_tk_attn *a)
     return TK_SCRATCH + 2 * (size_t)a->S * (size_t)a->S;
 }
 
-/* pd[i, j] = p[i, j] times its dropout multiplier (a copy when there is none). */
-static void probs_dropped(float *pd, const float *P, const gitci_tk_attn *a, uint64_t base)
+/* The probabilities after dropout: P itself without dropout, else pd[i, j] =
+ * P[i, j] times its multiplier. */
+static const float *probs_dropped(float *pd, const float *P, const gitci_tk_attn *a, uint64_t base)
 {
     size_t S = (size_t)a->S;
-    if (a->drop.rate <= 0.0f) {
-        memcpy(pd, P, S * S * sizeof(float));
-        return;
-    }
+    if (a->drop.rate <= 0.0f)
+        return P;
     for (size_t i = 0; i < S * S; i++)
         pd[i] = P[i] * gitci_tk_drop_scale(&a->drop, base + i);
+    return pd;
 }
 
 /* Forward of one (sequence, head) pair: scores q kᵀ, softmax per row in
@@ -613,9 +618,9 @@ static void attn_pair(const attn_ctx *c, int seq, int h, float *mine)
         for (int j = nk; j < a->S; j++)
             p[j] = 0.0f;
     }
-    probs_dropped(pd, P, a, base);
+    const float *pw = probs_dropped(pd, P, a, base);
     head_zero(c->out, row0, col, ld, a->S, a->E);
-    pair_gemm(mine, c->out + row0 * ld + col, ld, (tk_mat){pd, S, 1}, (tk_mat){v, ld, 1}, a->S, a->E, a->S);
+    pair_gemm(mine, c->out + row0 * ld + col, ld, (tk_mat){pw, S, 1}, (tk_mat){v, ld, 1}, a->S, a->E, a->S);
 }
 
 /* Backward of one (sequence, head) pair: dv = Pdᵀ dout, dP = dout vᵀ (times
@@ -632,8 +637,8 @@ static void attn_bwd_pair(const attn_ctx *c, int seq, int h, float *mine)
     head_zero(c->dq, row0, col, ld, a->S, a->E);
     head_zero(c->dk, row0, col, ld, a->S, a->E);
     head_zero(c->dv, row0, col, ld, a->S, a->E);
-    probs_dropped(pd, P, a, base);
-    pair_gemm(mine, c->dv + off, ld, (tk_mat){pd, 1, S}, (tk_mat){c->dout + off, ld, 1}, a->S, a->E, a->S);
+    const float *pw = probs_dropped(pd, P, a, base);
+    pair_gemm(mine, c->dv + off, ld, (tk_mat){pw, 1, S}, (tk_mat){c->dout + off, ld, 1}, a->S, a->E, a->S);
     memset(ds, 0, S * S * sizeof(float));
     pair_gemm(mine, ds, S, (tk_mat){c->dout + off, ld, 1}, (tk_mat){c->v + off, 1, ld}, a->S, a->S, a->E);
     for (int i = 0; i < a->S; i++) {

@@ -394,6 +394,8 @@ int main(int argc, char **argv)
     test_linear(13, 600, 48);
     test_linear(200, 70, 600); /* several blocks of the inner dimension (256), rows split over threads */
     test_linear(2, 530, 300);  /* few rows: the threads split the columns */
+    test_linear(3, 3100, 20);  /* more outputs than one packed block (3072) */
+    test_linear(2, 10, 3100);
     test_layernorm(9, 40);
     test_layernorm(31, 768);
     test_activation(0);
