@@ -192,18 +192,17 @@ void gitci_tk_layernorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const fl
 
 /* ---- matrix products ---- */
 
-/* Blocks of the packed products (GotoBLAS order): a KC x NC block of the right
+/* Blocks of the products (GotoBLAS order): a KC x NC block of the right
  * operand is packed once per thread (NC covers every column of the model's
- * products but the vocabulary, so the left operand is packed once too), an
- * MC x KC block of the left operand stays in L2, and each NR-wide panel of
- * the right block stays in L1 while the tiles sweep it.
+ * products but the vocabulary), an MC x KC block of the left operand, read in
+ * place by the tiles, stays in L2, and each NR-wide panel of the right block
+ * stays in L1 while the tiles sweep it. Only a last partial tile of left rows
+ * is packed (zero rows make it whole).
  * Every output element sums its products KC at a time in k order, so its bits
  * depend only on its position, never on the part a thread was given. */
 #define TK_KC 256
 #define TK_MC 96
-#ifndef TK_NC
 #define TK_NC 3072
-#endif
 #define TK_SCRATCH ((size_t)TK_MC * TK_KC + (size_t)TK_KC * TK_NC)
 
 size_t gitci_tk_linear_scratch(int nth)
@@ -213,13 +212,14 @@ size_t gitci_tk_linear_scratch(int nth)
 
 /* The portable tile: 4 x 16, the same order as the SIMD tiles (separate
  * multiply and add where the compiler has no FMA). */
-static void tile_portable(int kc, const float *ap, const float *bp, float *c, size_t ldc, int mb, int nb)
+static void tile_portable(int kc, const float *a, size_t ars, size_t acs, const float *bp, float *c, size_t ldc,
+                          int mb, int nb)
 {
     float acc[4][16] = {{0}};
-    for (int k = 0; k < kc; k++, ap += 4, bp += 16)
+    for (int k = 0; k < kc; k++, a += acs, bp += 16)
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 16; j++)
-                acc[i][j] += ap[i] * bp[j];
+                acc[i][j] += a[(size_t)i * ars] * bp[j];
     for (int i = 0; i < mb; i++)
         for (int j = 0; j < nb; j++)
             c[(size_t)i * ldc + (size_t)j] += acc[i][j];
@@ -260,7 +260,8 @@ static void pack_panels(float *dst, const tk_mat *a, int i0, int mb, int k0, int
 }
 
 /* c[i0..i1, j0..j1) += a · b for a [., K] and b [K, .] (strided), through the
- * set's tile; scratch holds TK_SCRATCH floats. */
+ * set's tile: b packed a KC x NC block at a time, a read in place (its last
+ * rows, fewer than a tile's, packed with zeros). scratch holds TK_SCRATCH floats. */
 static void gemm_part(const gitci_tk_products *set, float *scratch, float *c, size_t ldc, const tk_mat *a,
                       const tk_mat *b, int K, int i0, int i1, int j0, int j1)
 {
@@ -268,20 +269,27 @@ static void gemm_part(const gitci_tk_products *set, float *scratch, float *c, si
     /* b's columns are a's rows of bᵀ: pack them with the same routine */
     tk_mat bt = {b->p, b->cs, b->rs};
     int mr = set->mr, nr = set->nr;
+    int full = i0 + (i1 - i0) / mr * mr; /* rows before it come in whole tiles */
     for (int jc = j0; jc < j1; jc += TK_NC) {
         int nc = j1 - jc < TK_NC ? j1 - jc : TK_NC;
         for (int pc = 0; pc < K; pc += TK_KC) {
             int kc = K - pc < TK_KC ? K - pc : TK_KC;
             pack_panels(bp, &bt, jc, nc, pc, kc, nr);
+            if (full < i1)
+                pack_panels(ap, a, full, i1 - full, pc, kc, mr);
             for (int ic = i0; ic < i1; ic += TK_MC) {
                 int mc = i1 - ic < TK_MC ? i1 - ic : TK_MC;
-                pack_panels(ap, a, ic, mc, pc, kc, mr);
                 for (int jr = 0; jr < nc; jr += nr) {
                     int nb = nc - jr < nr ? nc - jr : nr;
                     for (int ir = 0; ir < mc; ir += mr) {
-                        int mb = mc - ir < mr ? mc - ir : mr;
-                        set->tile(kc, ap + (size_t)ir * (size_t)kc, bp + (size_t)jr * (size_t)kc,
-                                  c + (size_t)(ic + ir) * ldc + (size_t)(jc + jr), ldc, mb, nb);
+                        int row = ic + ir, mb = mc - ir < mr ? mc - ir : mr;
+                        float *ct = c + (size_t)row * ldc + (size_t)(jc + jr);
+                        const float *bt_ = bp + (size_t)jr * (size_t)kc;
+                        if (row < full)
+                            set->tile(kc, a->p + (size_t)row * a->rs + (size_t)pc * a->cs, a->rs, a->cs, bt_, ct,
+                                      ldc, mb, nb);
+                        else
+                            set->tile(kc, ap, 1, (size_t)mr, bt_, ct, ldc, mb, nb);
                     }
                 }
             }
@@ -321,16 +329,23 @@ static void gemm_task(void *arg, int ith, int nth)
     }
     if (!g->db)
         return;
-    /* the bias gradient: columns split like the outputs' rows (dw rows are db entries) */
+    /* the bias gradient: each thread a range of columns, each column summed
+     * over TK_KC rows at a time in row order (rows outer, so the loop over a
+     * block of columns is a vector loop) */
     int c0, c1;
     gitc_split(g->M, ith, nth, &c0, &c1);
-    for (int m0 = 0; m0 < g->dy_rows; m0 += TK_KC) {
-        int m1 = m0 + TK_KC < g->dy_rows ? m0 + TK_KC : g->dy_rows;
-        for (int j = c0; j < c1; j++) {
-            float s = 0.0f;
-            for (int m = m0; m < m1; m++)
-                s += g->dy[(size_t)m * (size_t)g->M + (size_t)j];
-            g->db[j] += s;
+    for (int j0 = c0; j0 < c1; j0 += 256) {
+        int nj = c1 - j0 < 256 ? c1 - j0 : 256;
+        for (int m0 = 0; m0 < g->dy_rows; m0 += TK_KC) {
+            int m1 = m0 + TK_KC < g->dy_rows ? m0 + TK_KC : g->dy_rows;
+            float s[256] = {0};
+            for (int m = m0; m < m1; m++) {
+                const float *r = g->dy + (size_t)m * (size_t)g->M + (size_t)j0;
+                for (int j = 0; j < nj; j++)
+                    s[j] += r[j];
+            }
+            for (int j = 0; j < nj; j++)
+                g->db[j0 + j] += s[j];
         }
     }
 }

@@ -1,6 +1,6 @@
 /* AVX2+FMA tile of training's matrix products (train_products.h): 6 rows x 16
- * columns in 12 registers, one broadcast of the packed left panel and two
- * loads of the packed right panel per 12 FMAs. Compiled with -mavx2 -mfma
+ * columns in 12 registers, one broadcast from the left operand (in place) and
+ * two loads of the packed right panel per 12 FMAs. Compiled with -mavx2 -mfma
  * (CMakeLists.txt); it exports const data only, and train_kernels.c calls it
  * only after the CPU check of kernels.c says the AVX2 set runs. */
 #include "train_products.h"
@@ -12,17 +12,19 @@
 #define MR 6
 #define NR 16
 
-static void tile_avx2(int kc, const float *ap, const float *bp, float *c, size_t ldc, int mb, int nb)
+static void tile_avx2(int kc, const float *a, size_t ars, size_t acs, const float *bp, float *c, size_t ldc, int mb,
+                      int nb)
 {
     __m256 acc[MR][2];
     for (int i = 0; i < MR; i++)
         acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
+    const float *a0 = a;
+    for (int k = 0; k < kc; k++, a0 += acs, bp += NR) {
         __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
         for (int i = 0; i < MR; i++) {
-            __m256 a = _mm256_broadcast_ss(ap + i);
-            acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+            __m256 x = _mm256_broadcast_ss(a0 + i * ars);
+            acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
         }
     }
     if (mb == MR && nb == NR) {

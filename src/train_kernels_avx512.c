@@ -1,6 +1,6 @@
 /* AVX-512F tile of training's matrix products (train_products.h): 8 rows x 32
- * columns in 16 registers, one broadcast of the packed left panel and two
- * loads of the packed right panel per 16 FMAs. Compiled with -mavx512f
+ * columns in 16 registers, one broadcast from the left operand (in place) and
+ * two loads of the packed right panel per 16 FMAs. Compiled with -mavx512f
  * (CMakeLists.txt); it exports const data only, and train_kernels.c calls it
  * only after the CPU check of kernels.c says the AVX-512 set runs. */
 #include "train_products.h"
@@ -12,17 +12,19 @@
 #define MR 8
 #define NR 32
 
-static void tile_avx512(int kc, const float *ap, const float *bp, float *c, size_t ldc, int mb, int nb)
+static void tile_avx512(int kc, const float *a, size_t ars, size_t acs, const float *bp, float *c, size_t ldc, int mb,
+                      int nb)
 {
     __m512 acc[MR][2];
     for (int i = 0; i < MR; i++)
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
+    const float *a0 = a;
+    for (int k = 0; k < kc; k++, a0 += acs, bp += NR) {
         __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
         for (int i = 0; i < MR; i++) {
-            __m512 a = _mm512_set1_ps(ap[i]);
-            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+            __m512 x = _mm512_set1_ps(a0[i * ars]);
+            acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
         }
     }
     if (mb == MR && nb == NR) {

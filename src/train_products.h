@@ -9,13 +9,17 @@
 #include <stddef.h>
 
 /* One set (portable, AVX2, AVX-512). Its function runs only after the CPU check.
- * tile: c[i, j] += Σ_{k < kc} ap[k * mr + i] · bp[k * nr + j] for i < mb, j < nb
- * (mb <= mr, nb <= nr; ap and bp are zero beyond mb and nb), each element's
- * products summed in k order from zero before the sum is added to c. */
+ * tile: c[i, j] += Σ_{k < kc} a[i * ars + k * acs] · bp[k * nr + j] for all
+ * i < mr, j < nr, stored for i < mb, j < nb (mb <= mr, nb <= nr; the caller
+ * makes every row i < mr of a readable and bp zero beyond nb), each element's
+ * products summed in k order from zero before the sum is added to c. The left
+ * operand is read in place (rows or columns contiguous), the right one from
+ * packed panels. */
 typedef struct gitci_tk_products {
     const char *name; /* NULL: the set is not compiled in */
     int mr, nr;       /* the tile's rows and columns (mr divides 24, nr divides 32) */
-    void (*tile)(int kc, const float *ap, const float *bp, float *c, size_t ldc, int mb, int nb);
+    void (*tile)(int kc, const float *a, size_t ars, size_t acs, const float *bp, float *c, size_t ldc, int mb,
+                 int nb);
 } gitci_tk_products;
 
 /* The AVX2+FMA and AVX-512F sets (train_kernels_avx2.c, train_kernels_avx512.c:
