@@ -60,7 +60,7 @@ case "${1:-}" in
     #   test_batch          its 65 images x 64 samples (4160 rows) took 925 s
     #                       natively on the portable set (a shared machine);
     #                       under QEMU it runs past ctest's 1200 s limit
-    exclude='^(python_api|python_dask|python_cli_batch|test_serve|test_serve_browser|gitc_package_installed|gitc_package_subdir|cpu_models_caption|test_batch)$'
+    exclude='^(python_.*|test_serve|test_serve_browser|gitc_package_installed|gitc_package_subdir|cpu_models_caption|test_batch)$'
     status=0
     for cpu in ${GITC_QEMU_CPUS:-cortex-a53 max}; do
         echo "== qemu-aarch64 -cpu $cpu"

@@ -379,10 +379,15 @@ int main(int argc, char **argv)
         printf("FAIL: GITC_BIN (%s) is not an executable\n", gitc_bin ? gitc_bin : "unset");
         return 1;
     }
-    snprintf(make_shapes, sizeof make_shapes, "%s", gitc_bin);
-    char *slash = strrchr(make_shapes, '/');
-    snprintf(slash ? slash + 1 : make_shapes, sizeof make_shapes - (size_t)(slash ? slash + 1 - make_shapes : 0),
-             "make_shapes_dataset");
+    const char *ms = getenv("GITC_MAKE_SHAPES"); /* set where it needs an emulator (cross builds) */
+    if (ms && *ms) {
+        snprintf(make_shapes, sizeof make_shapes, "%s", ms);
+    } else {
+        snprintf(make_shapes, sizeof make_shapes, "%s", gitc_bin);
+        char *slash = strrchr(make_shapes, '/');
+        snprintf(slash ? slash + 1 : make_shapes,
+                 sizeof make_shapes - (size_t)(slash ? slash + 1 - make_shapes : 0), "make_shapes_dataset");
+    }
     if (access(make_shapes, X_OK) != 0) {
         printf("FAIL: %s (built beside gitc) is missing\n", make_shapes);
         return 1;
