@@ -309,13 +309,14 @@ typedef struct gemm_ctx {
     int dy_rows;
 } gemm_ctx;
 
-/* Share ith of c[M, N] += a · b: whole tiles of rows, or of columns when the
- * rows are too few to give every thread several tiles. */
+/* Share ith of c[M, N] += a · b: whole tiles of columns (each thread then
+ * packs only its part of b, and all threads read a in place), or of rows when
+ * the columns are too few to give every thread several tiles. */
 static void gemm_task(void *arg, int ith, int nth)
 {
     gemm_ctx *g = arg;
     int mr = g->set->mr, nr = g->set->nr;
-    int by_rows = g->M >= 4 * mr * nth || g->N < nr * nth;
+    int by_rows = g->N < 4 * nr * nth && g->M >= mr * nth;
     int unit = by_rows ? mr : nr, n = by_rows ? g->M : g->N;
     int t0, t1;
     gitc_split((n + unit - 1) / unit, ith, nth, &t0, &t1);
