@@ -195,9 +195,9 @@ void gitci_tk_layernorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const fl
 /* Blocks of the products (GotoBLAS order): a KC x NC block of the right
  * operand is packed once per thread (NC covers every column of the model's
  * products but the vocabulary), an MC x KC block of the left operand, read in
- * place by the tiles, stays in L2, and each NR-wide panel of the right block
- * stays in L1 while the tiles sweep it. Only a last partial tile of left rows
- * is packed (zero rows make it whole).
+ * place by the tiles when its rows are contiguous (packed otherwise), stays
+ * in L2, and each NR-wide panel of the right block stays in L1 while the
+ * tiles sweep it.
  * Every output element sums its products KC at a time in k order, so its bits
  * depend only on its position, never on the part a thread was given. */
 #define TK_KC 256
@@ -260,25 +260,29 @@ static void pack_panels(float *dst, const tk_mat *a, int i0, int mb, int k0, int
 }
 
 /* c[i0..i1, j0..j1) += a · b for a [., K] and b [K, .] (strided), through the
- * set's tile: b packed a KC x NC block at a time, a read in place (its last
- * rows, fewer than a tile's, packed with zeros). scratch holds TK_SCRATCH floats. */
+ * set's tile: b packed a KC x NC block at a time; a read in place when its
+ * rows are contiguous (its last rows, fewer than a tile's, packed with
+ * zeros), else packed an MC x KC block at a time (a tile's rows of a column
+ * would lie a row of the matrix apart). scratch holds TK_SCRATCH floats. */
 static void gemm_part(const gitci_tk_products *set, float *scratch, float *c, size_t ldc, const tk_mat *a,
                       const tk_mat *b, int K, int i0, int i1, int j0, int j1)
 {
     float *ap = scratch, *bp = scratch + (size_t)TK_MC * TK_KC;
     /* b's columns are a's rows of bᵀ: pack them with the same routine */
     tk_mat bt = {b->p, b->cs, b->rs};
-    int mr = set->mr, nr = set->nr;
-    int full = i0 + (i1 - i0) / mr * mr; /* rows before it come in whole tiles */
+    int mr = set->mr, nr = set->nr, in_place = a->cs == 1;
+    int full = in_place ? i0 + (i1 - i0) / mr * mr : i0; /* rows before it are read in place */
     for (int jc = j0; jc < j1; jc += TK_NC) {
         int nc = j1 - jc < TK_NC ? j1 - jc : TK_NC;
         for (int pc = 0; pc < K; pc += TK_KC) {
             int kc = K - pc < TK_KC ? K - pc : TK_KC;
             pack_panels(bp, &bt, jc, nc, pc, kc, nr);
-            if (full < i1)
+            if (in_place && full < i1)
                 pack_panels(ap, a, full, i1 - full, pc, kc, mr);
             for (int ic = i0; ic < i1; ic += TK_MC) {
                 int mc = i1 - ic < TK_MC ? i1 - ic : TK_MC;
+                if (!in_place)
+                    pack_panels(ap, a, ic, mc, pc, kc, mr);
                 for (int jr = 0; jr < nc; jr += nr) {
                     int nb = nc - jr < nr ? nc - jr : nr;
                     for (int ir = 0; ir < mc; ir += mr) {
@@ -286,10 +290,11 @@ static void gemm_part(const gitci_tk_products *set, float *scratch, float *c, si
                         float *ct = c + (size_t)row * ldc + (size_t)(jc + jr);
                         const float *bt_ = bp + (size_t)jr * (size_t)kc;
                         if (row < full)
-                            set->tile(kc, a->p + (size_t)row * a->rs + (size_t)pc * a->cs, a->rs, a->cs, bt_, ct,
-                                      ldc, mb, nb);
-                        else
+                            set->tile(kc, a->p + (size_t)row * a->rs + (size_t)pc, a->rs, 1, bt_, ct, ldc, mb, nb);
+                        else if (in_place)
                             set->tile(kc, ap, 1, (size_t)mr, bt_, ct, ldc, mb, nb);
+                        else
+                            set->tile(kc, ap + (size_t)ir * (size_t)kc, 1, (size_t)mr, bt_, ct, ldc, mb, nb);
                     }
                 }
             }

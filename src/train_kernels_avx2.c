@@ -15,12 +15,14 @@
 static void tile_avx2(int kc, const float *a, size_t ars, size_t acs, const float *bp, float *c, size_t ldc, int mb,
                       int nb)
 {
-    __m256 acc[MR][2];
+    __m256 acc[MR][2]; /* every loop over them unrolled: GCC keeps them in registers only then */
+#pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
         acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     const float *a0 = a;
     for (int k = 0; k < kc; k++, a0 += acs, bp += NR) {
         __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+#pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             __m256 x = _mm256_broadcast_ss(a0 + i * ars);
             acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
@@ -28,6 +30,7 @@ static void tile_avx2(int kc, const float *a, size_t ars, size_t acs, const floa
         }
     }
     if (mb == MR && nb == NR) {
+#pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             float *o = c + (size_t)i * ldc;
             _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), acc[i][0]));
@@ -36,6 +39,7 @@ static void tile_avx2(int kc, const float *a, size_t ars, size_t acs, const floa
         return;
     }
     float t[MR][NR];
+#pragma GCC unroll 16
     for (int i = 0; i < MR; i++) {
         _mm256_storeu_ps(t[i], acc[i][0]);
         _mm256_storeu_ps(t[i] + 8, acc[i][1]);

@@ -15,12 +15,14 @@
 static void tile_avx512(int kc, const float *a, size_t ars, size_t acs, const float *bp, float *c, size_t ldc, int mb,
                       int nb)
 {
-    __m512 acc[MR][2];
+    __m512 acc[MR][2]; /* every loop over them unrolled: GCC keeps them in registers only then */
+#pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     const float *a0 = a;
     for (int k = 0; k < kc; k++, a0 += acs, bp += NR) {
         __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+#pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             __m512 x = _mm512_set1_ps(a0[i * ars]);
             acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
@@ -28,6 +30,7 @@ static void tile_avx512(int kc, const float *a, size_t ars, size_t acs, const fl
         }
     }
     if (mb == MR && nb == NR) {
+#pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             float *o = c + (size_t)i * ldc;
             _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[i][0]));
@@ -36,6 +39,7 @@ static void tile_avx512(int kc, const float *a, size_t ars, size_t acs, const fl
         return;
     }
     float t[MR][NR];
+#pragma GCC unroll 16
     for (int i = 0; i < MR; i++) {
         _mm512_storeu_ps(t[i], acc[i][0]);
         _mm512_storeu_ps(t[i] + 16, acc[i][1]);
