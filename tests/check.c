@@ -206,6 +206,9 @@ void check_run_argv(check_run *r, const check_run_io *io, const char *const *arg
     int fds[2] = {-1, -1};
     if (io->input_pipe && pipe(fds) != 0)
         fds[0] = fds[1] = -1;
+    const char *polled = io->stdout_path ? io->stdout_path : out_path;
+    if (io->signal_when)
+        remove(polled); /* an earlier run's output must not trigger the signal */
     fflush(stdout);
     fflush(stderr);
     double t0 = run_now();
@@ -246,9 +249,21 @@ void check_run_argv(check_run *r, const check_run_io *io, const char *const *arg
         close(fds[1]);
         signal(SIGPIPE, old);
     }
-    int st = 0;
+    int st = 0, sent = 0;
+    pid_t w = -1;
     r->status = -1;
-    if (pid > 0 && waitpid(pid, &st, 0) == pid) {
+    /* With signal_when, poll the child's stdout every 2 ms until it shows the text. */
+    while (pid > 0 && (w = waitpid(pid, &st, io->signal_when && !sent ? WNOHANG : 0)) == 0) {
+        char *so = check_read_file(polled, NULL);
+        if (so && strstr(so, io->signal_when)) {
+            kill(pid, io->signal);
+            sent = 1;
+        }
+        free(so);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    if (pid > 0 && w == pid) {
         if (WIFEXITED(st))
             r->status = WEXITSTATUS(st);
         else if (WIFSIGNALED(st))

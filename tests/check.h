@@ -58,6 +58,8 @@ typedef struct check_run_io {
     const char *stdout_path; /* NULL: captured in out */
     const char *cwd;         /* NULL: the test's */
     const char *const *env;  /* "NAME=value" settings, NULL-terminated (may be NULL) */
+    const char *signal_when; /* non-NULL: once stdout contains this text, send `signal` (once) */
+    int signal;
 } check_run_io;
 
 /* Runs argv[0] (a path) with argv (NULL-terminated) and waits for it. The

@@ -7,42 +7,17 @@
  * captions held-out scenes with that pattern. Datasets come from
  * examples/c/make_shapes_dataset (built beside gitc). Scratch files go to
  * $GITC_TMP/train_cli. */
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
 
 static const char *gitc_bin;
 static char make_shapes[4096], tmp_dir[2048];
-
-/* What one run gave. */
-typedef struct result {
-    int status; /* exit status, or -1 */
-    char *out, *err;
-} result;
-
-/* A file's whole text ("" when unreadable; caller frees). */
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
 
 /* dir/name in one of 64 rotating buffers (a test uses fewer paths than that). */
 static const char *tmp(const char *name)
@@ -54,66 +29,21 @@ static const char *tmp(const char *name)
     return p;
 }
 
-/* Runs argv (NULL-terminated) with stdout and stderr to files. With
+/* Runs argv (NULL-terminated) through the tests' harness. With
  * signal_at_step > 0, sends `sig` once stdout has the --json record of that
  * step. */
-static void run(result *r, const char *const *argv, int signal_at_step, int sig)
+static void run(check_run *r, const char *const *argv, int signal_at_step, int sig)
 {
-    char out_path[4200], err_path[4200], want[64];
-    snprintf(out_path, sizeof out_path, "%s/stdout.txt", tmp_dir);
-    snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp_dir);
+    char want[64];
     snprintf(want, sizeof want, "{\"step\": %d,", signal_at_step);
-    remove(out_path); /* the last run's records must not trigger the signal */
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (out < 0 || err < 0)
-            _exit(127);
-        dup2(out, 1);
-        dup2(err, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int st = 0, sent = 0;
-    r->status = -1;
-    for (;;) {
-        pid_t w = waitpid(pid, &st, signal_at_step > 0 && !sent ? WNOHANG : 0);
-        if (w == pid)
-            break;
-        if (w < 0)
-            break;
-        char *so = read_all(out_path);
-        if (strstr(so, want)) {
-            kill(pid, sig);
-            sent = 1;
-        }
-        free(so);
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, NULL);
-    }
-    if (WIFEXITED(st))
-        r->status = WEXITSTATUS(st);
-    r->out = read_all(out_path);
-    r->err = read_all(err_path);
-    check_true(!strstr(r->err, "Sanitizer") && !strstr(r->err, "runtime error:"), "ran clean under the sanitizers: %s",
-               r->err);
-}
-
-/* Releases a run's outputs. */
-static void result_free(result *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
+    check_run_io io = {.signal_when = signal_at_step > 0 ? want : NULL, .signal = sig};
+    check_run_argv(r, &io, argv);
 }
 
 /* Prints a run's outputs when a check on it failed. */
-static void show_on_failure(int ok, const result *r)
+static void show_on_failure(int ok, const check_run *r)
 {
-    if (!ok)
-        printf("  exit %d\n  stdout: %.2000s\n  stderr: %.2000s\n", r->status, r->out, r->err);
+    check_run_show(ok, "gitc train", r);
 }
 
 /* 1 when two files have the same bytes. */
@@ -142,11 +72,11 @@ static int make_dataset(const char *dir, int n, int seed)
     snprintf(ns, sizeof ns, "%d", n);
     snprintf(ss, sizeof ss, "%d", seed);
     const char *argv[] = {make_shapes, dir, ns, ss, NULL};
-    result r = {0};
+    check_run r = {0};
     run(&r, argv, 0, 0);
     int ok = check_true(r.status == 0, "make_shapes_dataset %s %d", dir, n);
     show_on_failure(ok, &r);
-    result_free(&r);
+    check_run_free(&r);
     return ok;
 }
 
@@ -180,7 +110,7 @@ static void test_bad_dataset(void)
     snprintf(path, sizeof path, "%s/model.safetensors", out);
     remove(path); /* left by an earlier run's --skip-bad */
     const char *argv[] = {gitc_bin, "train", "--data", dir, "--out", out, "--max-length", "8", "--steps", "1", NULL};
-    result r = {0};
+    check_run r = {0};
     run(&r, argv, 0, 0);
     int ok = check_true(r.status == 1, "bad dataset: exit %d, want 1", r.status);
     const char *want[] = {"metadata.jsonl:2: nowhere.bmp: image file not found", "metadata.jsonl:3: empty text",
@@ -192,7 +122,7 @@ static void test_bad_dataset(void)
     snprintf(path, sizeof path, "%s/model.safetensors", out);
     ok &= check_true(access(path, F_OK) != 0, "nothing was trained or written");
     show_on_failure(ok, &r);
-    result_free(&r);
+    check_run_free(&r);
     /* --skip-bad trains on the rest and says how many were left out. */
     const char *argv2[] = {gitc_bin, "train", "--data", dir, "--out", out, "--max-length", "8", "--steps", "1",
                            "--batch", "1", "--threads", "2", "--skip-bad", NULL};
@@ -201,7 +131,7 @@ static void test_bad_dataset(void)
          check_true(strstr(r.err, "left out 5 bad records") != NULL, "--skip-bad says how many") &&
          check_true(access(path, F_OK) == 0, "--skip-bad wrote the model");
     show_on_failure(ok, &r);
-    result_free(&r);
+    check_run_free(&r);
     printf("bad dataset: refused with every bad line; --skip-bad trains on the rest\n");
 }
 
@@ -215,21 +145,21 @@ static void test_unwritable_out(void)
     char out[4200];
     snprintf(out, sizeof out, "%s/model", file);
     const char *argv[] = {gitc_bin, "train", "--data", tmp("no-such-data"), "--out", out, NULL};
-    result r = {0};
+    check_run r = {0};
     run(&r, argv, 0, 0);
     int ok = check_true(r.status == 1, "unwritable --out: exit %d, want 1", r.status) &&
              check_true(strstr(r.err, "--out") && !strstr(r.err, "no-such-data"),
                         "the error names --out before the data is looked at: %s", r.err);
     show_on_failure(ok, &r);
-    result_free(&r);
+    check_run_free(&r);
     const char *argv2[] = {gitc_bin, "train", "--data", "x", "--out", "y", "--epochs", "2", "--steps", "3", NULL};
     run(&r, argv2, 0, 0);
     check_true(r.status == 2, "--epochs with --steps: usage error (exit %d)", r.status);
-    result_free(&r);
+    check_run_free(&r);
     const char *argv3[] = {gitc_bin, "train", "--help", NULL};
     run(&r, argv3, 0, 0);
     check_true(r.status == 0 && strstr(r.out, "Examples:") && strstr(r.out, "--resume"), "--help with examples");
-    result_free(&r);
+    check_run_free(&r);
 }
 
 /* SIGINT and SIGTERM checkpoints and two resumes reach the uninterrupted run's bytes. */
@@ -253,11 +183,11 @@ static void test_resume_after_signal(void)
     int at_out = a;
     argv[a++] = full;
     argv[a] = NULL;
-    result r = {0};
+    check_run r = {0};
     run(&r, argv, 0, 0);
     int ok = check_true(r.status == 0 && strstr(r.out, "{\"step\": 8,"), "uninterrupted run: exit %d", r.status);
     show_on_failure(ok, &r);
-    result_free(&r);
+    check_run_free(&r);
 
     /* SIGINT after step 3: a checkpoint, exit 130. */
     argv[at_out] = part;
@@ -270,7 +200,7 @@ static void test_resume_after_signal(void)
         check_true(strstr(ckdir, "/checkpoint-") != NULL, "checkpoint folder %s", ckdir);
     }
     show_on_failure(ok, &r);
-    result_free(&r);
+    check_run_free(&r);
     /* Resumed, then SIGTERM after step 5: exit 143; resumed again to the end. */
     argv[a] = "--resume";
     argv[a + 1] = ckdir;
@@ -281,11 +211,11 @@ static void test_resume_after_signal(void)
     if (ok && check_true(ck != NULL, "stderr says how to resume"))
         sscanf(ck + 9, "%4199s", ckdir);
     show_on_failure(ok, &r);
-    result_free(&r);
+    check_run_free(&r);
     run(&r, argv, 0, 0);
     ok = check_true(r.status == 0 && strstr(r.out, "{\"step\": 8,"), "resumed run: exit %d", r.status);
     show_on_failure(ok, &r);
-    result_free(&r);
+    check_run_free(&r);
     char fa[4200], fb[4200];
     snprintf(fa, sizeof fa, "%s/model.safetensors", full);
     snprintf(fb, sizeof fb, "%s/model.safetensors", part);
@@ -299,7 +229,7 @@ static void test_resume_after_signal(void)
     run(&r, argv, 0, 0);
     snprintf(fb, sizeof fb, "%s/model.safetensors", tmp("resume-seed6"));
     check_true(r.status == 0 && !same_file(fa, fb), "another --seed (data order) gives other weights");
-    result_free(&r);
+    check_run_free(&r);
     printf("resume: SIGINT (130) and SIGTERM (143) checkpoints, resumed weights bit-identical\n");
 }
 
@@ -314,7 +244,7 @@ static void test_learning(void)
         return;
     const char *argv[] = {gitc_bin, "train", "--data", train, "--eval", test, "--out", out, "--epochs", "3",
                           "--batch", "8", "--lr", "1e-3", "--freeze", "vision", "--threads", "2", "--json", NULL};
-    result r = {0};
+    check_run r = {0};
     run(&r, argv, 0, 0);
     int ok = check_true(r.status == 0, "fine-tuning: exit %d", r.status);
     double loss[3] = {0};
@@ -325,7 +255,7 @@ static void test_learning(void)
                      loss[0], loss[1], loss[2]);
     show_on_failure(ok, &r);
     printf("learning (sanitizer build, cut short): eval loss %.4f -> %.4f -> %.4f\n", loss[0], loss[1], loss[2]);
-    result_free(&r);
+    check_run_free(&r);
 }
 #else
 /* Fine-tunes the shapes model to a new caption pattern and counts held-out
@@ -337,18 +267,18 @@ static void test_learning(void)
         return;
     const char *argv[] = {gitc_bin, "train", "--data", train, "--out", out, "--epochs", "12", "--batch", "16",
                           "--lr", "1e-3", "--freeze", "vision", "--threads", "2", "--json", NULL};
-    result r = {0};
+    check_run r = {0};
     run(&r, argv, 0, 0);
     int ok = check_true(r.status == 0, "fine-tuning: exit %d", r.status);
     show_on_failure(ok, &r);
-    result_free(&r);
+    check_run_free(&r);
     if (!ok)
         return;
     const char *cap[] = {gitc_bin, "caption", "-m", out, "--json", "--threads", "2", test, NULL};
     run(&r, cap, 0, 0);
     char path[4200];
     snprintf(path, sizeof path, "%s/metadata.jsonl", test);
-    char *meta = read_all(path);
+    char *meta = check_read_file(path, NULL);
     int n = 0, exact = 0;
     /* metadata.jsonl and the caption records are both in file-name order. */
     const char *m = meta, *c = r.out;
@@ -367,7 +297,7 @@ static void test_learning(void)
     check_true(n == 40, "40 held-out captions, got %d", n);
     check_true(exact >= 28, "held-out scenes captioned exactly with the new pattern: %d of %d (want >= 70%%)", exact, n);
     printf("learning: %d of %d held-out scenes get the new caption pattern exactly\n", exact, n);
-    result_free(&r);
+    check_run_free(&r);
 }
 #endif
 
