@@ -447,20 +447,6 @@ static double encode_flops(const gitc_model *m)
     return f;
 }
 
-/* Peak resident memory of this process (VmHWM) in MiB, or -1 when unknown. */
-static double peak_rss_mb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = atof(line + 6);
-    if (f)
-        fclose(f);
-    return kb < 0 ? -1 : kb / 1024.0;
-}
-
 /* Deterministic pixel values in the normalized range of CLIP inputs. */
 static void bench_pixels(float *px, size_t n, uint32_t seed)
 {
@@ -564,7 +550,7 @@ int cmd_bench(int argc, char **argv)
     }
     double gflops = encode_flops(m) * B / (best_enc * 1e6);
     double ips = B / (best_total / 1e3);
-    double rss = peak_rss_mb(), wmb = (double)gitc_model_weight_bytes(m) / (1024.0 * 1024.0);
+    double rss = tool_peak_rss_mb(), wmb = (double)gitc_model_weight_bytes(m) / (1024.0 * 1024.0);
     /* The bandwidth bound of a decode step, measured after the peak RSS was
      * taken (its buffer is as large as the decoder's weights). */
     size_t dec_bytes = gitc_model_decode_weight_bytes(m);

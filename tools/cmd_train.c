@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli_common.h"
+#include "tool_files.h"
 
 static const char train_help[] =
     "Usage: gitc train [-m MODEL] --data DIR --out DIR [OPTIONS]\n"
@@ -689,20 +690,6 @@ static double train_flops(const gitc_config *c, int B, int T, int frozen_vision)
     return B * (3.0 * text + (frozen_vision ? 0.0 : 3.0 * vis));
 }
 
-/* Peak resident memory (VmHWM) in MB. */
-static double rss_peak_mb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = atof(line + 6);
-    if (f)
-        fclose(f);
-    return kb < 0 ? -1 : kb / 1024.0;
-}
-
 /* gitc bench --train: times training steps on synthetic inputs. */
 int cmd_bench_train(int argc, char **argv)
 {
@@ -811,7 +798,7 @@ int cmd_bench_train(int argc, char **argv)
             best = fmin(best, cli_now_ms() - t0);
     }
     double flops = train_flops(cfg, B, T, (freeze & GITC_FREEZE_VISION) != 0);
-    double gflops = flops / (best * 1e6), rss = rss_peak_mb();
+    double gflops = flops / (best * 1e6), rss = tool_peak_rss_mb();
     if (json) {
         printf("{\"model\": ");
         cli_json_string(stdout, model_arg);

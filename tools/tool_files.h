@@ -29,6 +29,9 @@ int tool_file_exists(const char *path);
 /* 1 when path names an existing folder. */
 int tool_is_dir(const char *path);
 
+/* Peak resident memory of this process (VmHWM) in MiB, or -1 when unknown. */
+double tool_peak_rss_mb(void);
+
 /* printf into a newly allocated string (caller frees); NULL when out of memory. */
 char *tool_printf_alloc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
