@@ -330,17 +330,35 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* The input of the training model for a batch: the batch checked, then its
+ * pixels, or with the vision part frozen the features of its images (from
+ * the cache or computed), and their floats. */
+static gitc_status batch_input(gitc_trainer *t, const float *px, size_t pixel_floats, const int64_t *keys, int B,
+                               const int32_t *ids, const int32_t *labels, int T, const float **pixels,
+                               const float **vision, size_t *floats, gitc_error *err)
+{
+    gitc_status st = check_batch(t, px, pixel_floats, keys, B, ids, labels, T, err);
+    if (st != GITC_OK)
+        return st;
+    int frozen_vision = (t->p.freeze & GITC_FREEZE_VISION) != 0;
+    if (frozen_vision && (st = batch_vision(t, px, keys, B, err)) != GITC_OK)
+        return st;
+    *pixels = frozen_vision ? NULL : px;
+    *vision = frozen_vision ? t->vision_buf : NULL;
+    *floats = (size_t)B * (frozen_vision ? t->vision_floats : t->pixel_floats);
+    return GITC_OK;
+}
+
 gitc_status gitc_trainer_step(gitc_trainer *t, const float *px, size_t pixel_floats, const int64_t *keys, int B,
                               const int32_t *ids, const int32_t *labels, int T, gitc_train_stats *stats,
                               gitc_error *err)
 {
     if (!t)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_step: NULL trainer");
-    gitc_status st = check_batch(t, px, pixel_floats, keys, B, ids, labels, T, err);
+    const float *pixels, *vision;
+    size_t floats;
+    gitc_status st = batch_input(t, px, pixel_floats, keys, B, ids, labels, T, &pixels, &vision, &floats, err);
     if (st != GITC_OK)
-        return st;
-    int frozen_vision = (t->p.freeze & GITC_FREEZE_VISION) != 0;
-    if (frozen_vision && (st = batch_vision(t, px, keys, B, err)) != GITC_OK)
         return st;
     if (t->pending == 0)
         for (int i = 0; i < t->n_params; i++)
@@ -352,9 +370,8 @@ gitc_status gitc_trainer_step(gitc_trainer *t, const float *px, size_t pixel_flo
                                        drop.vision_attention > 0);
     double loss = 0.0;
     int n_targets = 0;
-    st = gitci_tmodel_step(t->tm, t->pool, frozen_vision ? NULL : px, frozen_vision ? t->vision_buf : NULL,
-                          (size_t)B * (frozen_vision ? t->vision_floats : t->pixel_floats), B, ids, labels, T,
-                          1.0f / (float)t->p.accumulate, use_dropout ? &drop : NULL, &loss, &n_targets, err);
+    st = gitci_tmodel_step(t->tm, t->pool, pixels, vision, floats, B, ids, labels, T, 1.0f / (float)t->p.accumulate,
+                          use_dropout ? &drop : NULL, &loss, &n_targets, err);
     if (st != GITC_OK)
         return st;
     if (!isfinite(loss))
@@ -385,17 +402,14 @@ gitc_status gitc_trainer_evaluate(gitc_trainer *t, const float *px, size_t pixel
 {
     if (!t)
         return gitci_fail(err, GITC_ERR_ARGUMENT, "gitc_trainer_evaluate: NULL trainer");
-    gitc_status st = check_batch(t, px, pixel_floats, keys, B, ids, labels, T, err);
+    const float *pixels, *vision;
+    size_t floats;
+    gitc_status st = batch_input(t, px, pixel_floats, keys, B, ids, labels, T, &pixels, &vision, &floats, err);
     if (st != GITC_OK)
-        return st;
-    int frozen_vision = (t->p.freeze & GITC_FREEZE_VISION) != 0;
-    if (frozen_vision && (st = batch_vision(t, px, keys, B, err)) != GITC_OK)
         return st;
     double l = 0.0;
     int n = 0;
-    st = gitci_tmodel_loss(t->tm, t->pool, frozen_vision ? NULL : px, frozen_vision ? t->vision_buf : NULL,
-                          (size_t)B * (frozen_vision ? t->vision_floats : t->pixel_floats), B, ids, labels, T, &l,
-                          &n, err);
+    st = gitci_tmodel_loss(t->tm, t->pool, pixels, vision, floats, B, ids, labels, T, &l, &n, err);
     if (st != GITC_OK)
         return st;
     if (loss)
