@@ -178,20 +178,6 @@ static void describe_blocking(gitc_backend *b)
              c->l1d, c->l2, c->l3, c->source, set, blocks);
 }
 
-/* The arena: one allocation for every prepared matrix, aligned to 2 MiB and
- * marked for transparent huge pages. A decode step streams all of it; with
- * 4 KiB pages the TLB misses cost ~20 % of the step (notes/kernels.md). */
-static void *arena_alloc(size_t bytes)
-{
-    size_t huge = (size_t)2 << 20, size = (bytes + huge - 1) / huge * huge;
-    void *p = aligned_alloc(huge, size);
-#ifdef MADV_HUGEPAGE
-    if (p)
-        madvise(p, size, MADV_HUGEPAGE); /* advice only: failure is harmless */
-#endif
-    return p;
-}
-
 gitc_status gitci_backend_prepare(gitc_model *m, const gitc_model_params *params, gitc_error *err)
 {
     gitc_dtype dtype = params ? params->dtype : GITC_DTYPE_F32;
@@ -228,7 +214,9 @@ gitc_status gitci_backend_prepare(gitc_model *m, const gitc_model_params *params
         b->arena_bytes += items[i].bytes;
     }
     if (b->arena_bytes) {
-        b->arena = arena_alloc(b->arena_bytes);
+        /* huge pages: a decode step streams all of the arena, and with 4 KiB
+         * pages the TLB misses cost ~20 % of the step (notes/kernels.md) */
+        b->arena = gitci_alloc_large(b->arena_bytes);
         if (!b->arena) {
             st = gitci_fail(err, GITC_ERR_MEMORY, "%s: out of memory preparing %zu MB of weights", m->dir,
                             b->arena_bytes >> 20);
@@ -358,7 +346,7 @@ double gitci_backend_read_gbs(gitc_pool *pool, size_t bytes)
     bytes = bytes / 64 * 64;
     if (!bytes)
         return 0.0;
-    uint64_t *buf = arena_alloc(bytes);
+    uint64_t *buf = gitci_alloc_large(bytes);
     if (!buf)
         return 0.0;
     memset(buf, 1, bytes); /* fault every page in before timing */

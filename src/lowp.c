@@ -10,24 +10,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 /* ---- Preparation ---- */
-
-/* Weight storage: 64-byte aligned; buffers of 2 MiB and more are aligned to
- * 2 MiB and marked for transparent huge pages (fewer page faults while
- * preparing, fewer TLB misses while decode streams the weights). */
-static void *alloc_weights(size_t bytes)
-{
-    size_t align = bytes >= ((size_t)2 << 20) ? ((size_t)2 << 20) : 64;
-    size_t size = (bytes + align - 1) / align * align;
-    void *p = aligned_alloc(align, size ? size : align);
-#ifdef MADV_HUGEPAGE
-    if (p && align > 64)
-        madvise(p, size, MADV_HUGEPAGE); /* advice only: failure is harmless */
-#endif
-    return p;
-}
 
 /* Smallest bfloat16 >= s (s finite, >= 0). */
 static uint16_t bf16_round_up(float s)
@@ -143,7 +127,7 @@ gitc_status gitci_lowp_prepare_in(gitc_lowp_kind kind, const gitc_matrix *src, v
         m->scales = s_bytes ? (uint16_t *)((char *)storage + w_bytes) : NULL;
     } else {
         m->owns_storage = 1;
-        m->w = alloc_weights(w_bytes); /* w_bytes is a multiple of 64 */
+        m->w = gitci_alloc_large(w_bytes); /* a multiple of 64; huge pages for decode's TLB */
         m->scales = s_bytes ? malloc(s_bytes) : NULL;
         if (!m->w || (s_bytes && !m->scales))
             goto oom;

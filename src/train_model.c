@@ -496,15 +496,15 @@ void gitci_tmodel_free(gitc_tmodel *t)
     free(t);
 }
 
-/* calloc of n floats aligned to 64 bytes (NULL on failure or overflow). */
+/* calloc of n floats from gitci_alloc_large (huge pages: a step streams
+ * gigabytes of activations; NULL on failure or overflow). */
 static float *alloc_floats(size_t n)
 {
-    if (n == 0 || n > SIZE_MAX / sizeof(float) - 64)
+    if (n == 0 || n > SIZE_MAX / sizeof(float))
         return NULL;
-    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes);
+    float *p = gitci_alloc_large(n * sizeof(float));
     if (p)
-        memset(p, 0, bytes);
+        memset(p, 0, n * sizeof(float));
     return p;
 }
 

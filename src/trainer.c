@@ -181,7 +181,10 @@ gitc_status gitc_trainer_create(const gitc_model *model, const gitc_train_params
     size_t n_train = 0;
     for (int i = 0; i < t->n_params; i++)
         n_train += t->params[i].grad ? t->params[i].numel : 0;
-    t->moments = n_train ? calloc(2 * n_train, sizeof *t->moments) : NULL;
+    /* huge pages: the moments are 2 x the trained parameters, streamed by every step */
+    t->moments = n_train ? gitci_alloc_large(2 * n_train * sizeof *t->moments) : NULL;
+    if (t->moments)
+        memset(t->moments, 0, 2 * n_train * sizeof *t->moments);
     if (!t->m || !t->v || (n_train && !t->moments)) {
         st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory for the AdamW moments (%zu MB)",
                        2 * n_train * sizeof(float) >> 20);

@@ -7,10 +7,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 void gitc_free(void *ptr) { free(ptr); }
+
+void *gitci_alloc_large(size_t bytes)
+{
+    size_t huge = (size_t)2 << 20, align = bytes >= huge ? huge : 64;
+    if (bytes > SIZE_MAX - align)
+        return NULL;
+    size_t size = bytes ? (bytes + align - 1) / align * align : align;
+    void *p = aligned_alloc(align, size);
+#ifdef MADV_HUGEPAGE
+    if (p && align == huge)
+        madvise(p, size, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
+    return p;
+}
 
 const char *gitc_status_string(gitc_status status)
 {
