@@ -18,13 +18,24 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* A site's key: element i's hash is mix64(key ^ i). */
+static uint64_t drop_key(const gitci_tk_drop *d)
+{
+    return mix64(d->seed ^ mix64(d->site));
+}
+
+/* The multiplier of element i of a site with rate > 0: 0 or keep = 1/(1 - rate). */
+static inline float drop_mult(float rate, float keep, uint64_t key, uint64_t i)
+{
+    float u = (float)(mix64(key ^ i) >> 40) * (1.0f / 16777216.0f); /* 24 bits: uniform in [0, 1) */
+    return u < rate ? 0.0f : keep;
+}
+
 float gitci_tk_drop_scale(const gitci_tk_drop *d, uint64_t i)
 {
     if (!d || d->rate <= 0.0f)
         return 1.0f;
-    uint64_t h = mix64(mix64(d->seed ^ mix64(d->site)) ^ i);
-    float u = (float)(h >> 40) * (1.0f / 16777216.0f); /* 24 bits: uniform in [0, 1) */
-    return u < d->rate ? 0.0f : 1.0f / (1.0f - d->rate);
+    return drop_mult(d->rate, 1.0f / (1.0f - d->rate), drop_key(d), i);
 }
 
 typedef struct drop_ctx {
@@ -39,8 +50,10 @@ static void drop_task(void *arg, int ith, int nth)
     drop_ctx *c = arg;
     size_t per = (c->n + (size_t)nth - 1) / (size_t)nth;
     size_t a = per * (size_t)ith, b = a + per < c->n ? a + per : c->n;
+    float rate = c->d->rate, keep = 1.0f / (1.0f - rate);
+    uint64_t key = drop_key(c->d);
     for (size_t i = a; i < b; i++)
-        c->x[i] *= gitci_tk_drop_scale(c->d, i);
+        c->x[i] *= drop_mult(rate, keep, key, i);
 }
 
 void gitci_tk_dropout(gitc_pool *pool, float *x, size_t n, const gitci_tk_drop *d)
@@ -489,41 +502,97 @@ void gitci_tk_linear_dw_ref(float *dw, float *db, const float *dy, const float *
 
 /* ---- activations ---- */
 
-/* gelu'(u) = Φ(u) + u φ(u), computed in float64. */
-static float gelu_grad(float u)
+/* The activations and their derivatives in float32 without libm: every
+ * element goes through the same operations (no FMA contraction, no call), so
+ * the loops vectorize and an element's bits never depend on where a slice
+ * starts. The float64 references below check them. */
+
+/* exp(x), x clamped to [-87, 88] (Cephes' expf: ~1 ulp; exp(-87) = 1.6e-38
+ * stands for anything smaller, which 1 + it or x times it never notices). */
+static inline float tk_exp(float x)
 {
-    double x = u;
-    double cdf = 0.5 * (1.0 + erf(x * 0.70710678118654752440));
-    double pdf = 0.39894228040143267794 * exp(-0.5 * x * x);
-    return (float)(cdf + x * pdf);
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { uint32_t u; float f; } two_n = {(uint32_t)((int32_t)n + 127) << 23};
+    return p * two_n.f;
 }
 
-/* quick_gelu'(u) = σ(1.702u) (1 + 1.702 u (1 - σ(1.702u))). */
-static float quick_gelu_grad(float u)
+/* Φ(u), the standard normal CDF, as 0.5 erfc(-u / √2) with erfc from
+ * Numerical Recipes' Chebyshev fit (relative error < 1.2e-7 for every
+ * argument, so the left tail keeps its digits). */
+static inline float tk_normal_cdf(float u)
 {
-    double s = 1.0 / (1.0 + exp(-1.702 * (double)u));
-    return (float)(s * (1.0 + 1.702 * (double)u * (1.0 - s)));
+    float z = u * -0.70710678118654752f, az = z < 0.0f ? -z : z;
+    float t = 1.0f / (1.0f + 0.5f * az);
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    float e = 0.5f * t * tk_exp(p * t - 1.26551223f - az * az); /* 0.5 erfc(|z|) */
+    return z >= 0.0f ? e : 1.0f - e;
 }
 
 typedef struct act_ctx {
     float *dx;
     const float *dy, *u;
     size_t n;
-    int kind; /* 0 gelu backward, 1 quick_gelu backward, 2 quick_gelu forward (dx = f(u)) */
+    int kind; /* 0 gelu backward, 1 quick_gelu backward, 2 quick_gelu forward, 3 gelu forward (dx = f(u)) */
 } act_ctx;
 
-/* Share ith of an activation backward: a contiguous slice. */
+/* Share ith of an activation pass: a contiguous slice. The backward passes
+ * scale dx in place (after copying dy there when they differ), so that the
+ * loops vectorize in GIT's in-place use too. */
 static void act_task(void *arg, int ith, int nth)
 {
     act_ctx *c = arg;
     size_t per = (c->n + (size_t)nth - 1) / (size_t)nth;
     size_t a = per * (size_t)ith, b = a + per < c->n ? a + per : c->n;
-    if (c->kind == 2) /* x / (1 + exp(-1.702 x)) as the oracle writes it, the same for every element */
+    float *dx = c->dx;
+    const float *u = c->u;
+    if (c->kind < 2 && b > a && dx != c->dy)
+        memmove(dx + a, c->dy + a, (b - a) * sizeof(float));
+    switch (c->kind) {
+    case 0: /* gelu'(u) = Φ(u) + u φ(u) */
+        for (size_t i = a; i < b; i++) {
+            float x = u[i];
+            dx[i] *= tk_normal_cdf(x) + x * 0.39894228040143268f * tk_exp(-0.5f * x * x);
+        }
+        break;
+    case 1: /* quick_gelu'(u) = σ (1 + 1.702 u (1 - σ)), σ = 1 / (1 + e), e = exp(-1.702 u),
+             * with 1 - σ taken as e σ (no cancellation where σ is near 1) */
+        for (size_t i = a; i < b; i++) {
+            float x = u[i], e = tk_exp(-1.702f * x), sg = 1.0f / (1.0f + e);
+            dx[i] *= sg * (1.0f + 1.702f * x * (e * sg));
+        }
+        break;
+    case 2: /* x / (1 + exp(-1.702 x)), as the oracle writes it */
         for (size_t i = a; i < b; i++)
-            c->dx[i] = c->u[i] / (1.0f + expf(-1.702f * c->u[i]));
-    else
+            dx[i] = u[i] / (1.0f + tk_exp(-1.702f * u[i]));
+        break;
+    default: /* u Φ(u) */
         for (size_t i = a; i < b; i++)
-            c->dx[i] = c->dy[i] * (c->kind ? quick_gelu_grad(c->u[i]) : gelu_grad(c->u[i]));
+            dx[i] = u[i] * tk_normal_cdf(u[i]);
+    }
+}
+
+void gitci_tk_gelu(gitc_pool *pool, float *y, const float *u, size_t n)
+{
+    act_ctx c = {y, NULL, u, n, 3};
+    gitci_pool_run(pool, act_task, &c);
 }
 
 void gitci_tk_quick_gelu(gitc_pool *pool, float *y, const float *u, size_t n)
@@ -589,22 +658,34 @@ static void pair_gemm(float *pack, float *c, size_t ldc, tk_mat a, tk_mat b, int
     gemm_part(best_products(), pack, c, ldc, &a, &b, K, 0, M, 0, N);
 }
 
-/* Per-thread scratch of the attention: the products' packing, then two S x S
- * matrices (the probabilities after dropout, the score gradients). */
+/* Per-thread scratch of the attention: the products' packing, then three
+ * S x S matrices (the probabilities after dropout, the score gradients, the
+ * dropout multipliers). */
 static size_t attn_thread_floats(const gitci_tk_attn *a)
 {
-    return TK_SCRATCH + 2 * (size_t)a->S * (size_t)a->S;
+    return TK_SCRATCH + 3 * (size_t)a->S * (size_t)a->S;
 }
 
 /* The probabilities after dropout: P itself without dropout, else pd[i, j] =
- * P[i, j] times its multiplier. */
-static const float *probs_dropped(float *pd, const float *P, const gitci_tk_attn *a, uint64_t base)
+ * P[i, j] mult[i, j] for the keys row i sees (0 past them), with mult (when
+ * not NULL) keeping each multiplier. */
+static const float *probs_dropped(float *pd, float *mult, const float *P, const gitci_tk_attn *a, uint64_t base)
 {
     size_t S = (size_t)a->S;
     if (a->drop.rate <= 0.0f)
         return P;
-    for (size_t i = 0; i < S * S; i++)
-        pd[i] = P[i] * gitci_tk_drop_scale(&a->drop, base + i);
+    float rate = a->drop.rate, keep = 1.0f / (1.0f - rate);
+    uint64_t key = drop_key(&a->drop);
+    for (size_t i = 0; i < S; i++) {
+        size_t nk = (size_t)attn_keys(a, (int)i), r = i * S;
+        for (size_t j = 0; j < nk; j++) {
+            float m = drop_mult(rate, keep, key, base + r + j);
+            if (mult)
+                mult[r + j] = m;
+            pd[r + j] = P[r + j] * m;
+        }
+        memset(pd + r + nk, 0, (S - nk) * sizeof(float));
+    }
     return pd;
 }
 
@@ -639,7 +720,7 @@ static void attn_pair(const attn_ctx *c, int seq, int h, float *mine)
         for (int j = nk; j < a->S; j++)
             p[j] = 0.0f;
     }
-    const float *pw = probs_dropped(pd, P, a, base);
+    const float *pw = probs_dropped(pd, NULL, P, a, base);
     head_zero(c->out, row0, col, ld, a->S, a->E);
     pair_gemm(mine, c->out + row0 * ld + col, ld, (tk_mat){pw, S, 1}, (tk_mat){v, ld, 1}, a->S, a->E, a->S);
 }
@@ -654,11 +735,11 @@ static void attn_bwd_pair(const attn_ctx *c, int seq, int h, float *mine)
     size_t row0 = (size_t)seq * S, col = (size_t)h * (size_t)a->E, off = row0 * ld + col;
     const float *P = c->cprobs + ((size_t)seq * (size_t)a->H + (size_t)h) * S * S;
     uint64_t base = ((uint64_t)seq * (uint64_t)a->H + (uint64_t)h) * S * S;
-    float *pd = mine + TK_SCRATCH, *ds = pd + S * S;
+    float *pd = mine + TK_SCRATCH, *ds = pd + S * S, *mult = ds + S * S;
     head_zero(c->dq, row0, col, ld, a->S, a->E);
     head_zero(c->dk, row0, col, ld, a->S, a->E);
     head_zero(c->dv, row0, col, ld, a->S, a->E);
-    const float *pw = probs_dropped(pd, P, a, base);
+    const float *pw = probs_dropped(pd, mult, P, a, base);
     pair_gemm(mine, c->dv + off, ld, (tk_mat){pw, 1, S}, (tk_mat){c->dout + off, ld, 1}, a->S, a->E, a->S);
     memset(ds, 0, S * S * sizeof(float));
     pair_gemm(mine, ds, S, (tk_mat){c->dout + off, ld, 1}, (tk_mat){c->v + off, 1, ld}, a->S, a->S, a->E);
@@ -669,7 +750,7 @@ static void attn_bwd_pair(const attn_ctx *c, int seq, int h, float *mine)
         double dot = 0.0;
         for (int j = 0; j < nk; j++) {
             if (a->drop.rate > 0.0f)
-                dp[j] *= gitci_tk_drop_scale(&a->drop, base + (uint64_t)i * S + (uint64_t)j);
+                dp[j] *= mult[(size_t)i * S + (size_t)j];
             dot += (double)dp[j] * p[j];
         }
         /* dp - dot cancels when one key dominates: take the difference in float64 */

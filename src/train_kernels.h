@@ -86,6 +86,10 @@ void gitci_tk_linear_dw_ref(float *dw, float *db, const float *dy, const float *
  * the last bit, which would make a result depend on the batch size). */
 void gitci_tk_quick_gelu(gitc_pool *pool, float *y, const float *u, size_t n);
 
+/* y[i] = gelu(u[i]) = u Φ(u) (the exact-erf GELU, in float32 within ~2e-7
+ * relative, every element computed the same way). */
+void gitci_tk_gelu(gitc_pool *pool, float *y, const float *u, size_t n);
+
 /* dx[i] = dy[i] · gelu'(u[i]) (exact erf GELU); dx may equal dy. */
 void gitci_tk_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n);
 void gitci_tk_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n);

@@ -805,8 +805,7 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
         gitci_add(pool, a->r1, x, RD);
         gitci_tk_layernorm(pool, a->a, a->mean1, a->rstd1, a->r1, L->ln1.g, L->ln1.b, Rd, D, eps);
         lin_fwd(pool, t->scratch, a->u, a->a, &L->fc1, Rd);
-        memcpy(a->g, a->u, (size_t)Rd * (size_t)t->Id * sizeof(float));
-        gitci_gelu(pool, a->g, (size_t)Rd * (size_t)t->Id);
+        gitci_tk_gelu(pool, a->g, a->u, (size_t)Rd * (size_t)t->Id);
         lin_fwd(pool, t->scratch, a->r2, a->g, &L->fc2, Rd);
         gitci_tk_drop d2 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_FFN, l);
         gitci_tk_dropout(pool, a->r2, RD, &d2);

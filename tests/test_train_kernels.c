@@ -172,26 +172,34 @@ static void test_layernorm(int M, int C)
         free(rdb);
 }
 
-/* The training quick_gelu forward: within 1e-6 of float64 and, element by
- * element, the same bits however the elements are split (any thread count,
- * any slice: a batch of two gives each half's bits). */
-static void test_quick_gelu_forward(void)
+/* The training GELU and quick_gelu forwards: within 1e-6 of float64 and,
+ * element by element, the same bits however the elements are split (any
+ * thread count, any slice: a batch of two gives each half's bits). */
+static void test_activation_forward(int quick)
 {
     size_t n = 10007, h = 4999;
     float *u = rand_buf(n, 6.0f), *ref = malloc(n * 4), *y[3], *part = malloc(n * 4);
-    for (size_t i = 0; i < n; i++)
-        ref[i] = (float)((double)u[i] / (1.0 + exp(-1.702 * (double)u[i])));
+    void (*fwd)(gitc_pool *, float *, const float *, size_t) = quick ? gitci_tk_quick_gelu : gitci_tk_gelu;
+    u[0] = -30.0f, u[1] = 30.0f, u[2] = -12.0f, u[3] = 0.0f; /* the tails and zero */
+    for (size_t i = 0; i < n; i++) {
+        double x = u[i];
+        ref[i] = (float)(quick ? x / (1.0 + exp(-1.702 * x)) : 0.5 * x * erfc(-x / sqrt(2.0)));
+    }
     int same = 1;
     for (int p = 0; p < 3; p++) {
         y[p] = malloc(n * 4);
-        gitci_tk_quick_gelu(pools[p], y[p], u, n);
+        fwd(pools[p], y[p], u, n);
         if (p > 0)
             same = same && !memcmp(y[p], y[0], n * 4);
     }
-    gitci_tk_quick_gelu(pools[1], part, u, h);
-    gitci_tk_quick_gelu(pools[2], part + h, u + h, n - h);
+    fwd(pools[1], part, u, h);
+    fwd(pools[2], part + h, u + h, n - h);
     same = same && !memcmp(part, y[0], n * 4);
-    report("quick_gelu forward (and in two slices)", rel_diff(y[0], ref, n), 1e-6, same);
+    report(quick ? "quick_gelu forward (and in two slices)" : "gelu forward (and in two slices)",
+           rel_diff(y[0], ref, n), 1e-6, same);
+    /* the left tail keeps relative precision: gelu(-12) ~ -2.1e-32 */
+    check_true(fabs(y[0][2] - ref[2]) <= 1e-5 * fabs(ref[2]), "%s(-12) = %g, want %g", quick ? "quick_gelu" : "gelu",
+               y[0][2], ref[2]);
     for (int p = 0; p < 3; p++)
         free(y[p]);
     free(u), free(ref), free(part);
@@ -400,7 +408,8 @@ int main(int argc, char **argv)
     test_layernorm(31, 768);
     test_activation(0);
     test_activation(1);
-    test_quick_gelu_forward();
+    test_activation_forward(1);
+    test_activation_forward(0);
     test_attention(2, 9, 3, 4, 9, 0.0f);
     test_attention(2, 13, 3, 8, 5, 0.0f);
     test_attention(3, 11, 2, 5, 4, 0.2f);
