@@ -3,6 +3,8 @@
  * are blocked so that the compiler vectorizes their inner loops. */
 #include "train_kernels.h"
 
+#include "train_act.h"
+
 #include "kernels.h"
 #include "kernels_registry.h"
 
@@ -238,7 +240,8 @@ static void tile_portable(int kc, const float *a, size_t ars, size_t acs, const 
             c[(size_t)i * ldc + (size_t)j] += acc[i][j];
 }
 
-static const gitci_tk_products products_portable = {.name = "portable", .mr = 4, .nr = 16, .tile = tile_portable};
+static const gitci_tk_products products_portable = {.name = "portable", .mr = 4, .nr = 16, .tile = tile_portable,
+                                                     .act = tk_act};
 
 /* A strided operand: element (i, k) is p[i * rs + k * cs]. */
 typedef struct tk_mat {
@@ -250,6 +253,23 @@ typedef struct tk_mat {
  * rows: panel q holds element (q*mr + i, k) at q*kc*mr + k*mr + i, zero past mb. */
 static void pack_panels(float *dst, const tk_mat *a, int i0, int mb, int k0, int kc, int mr)
 {
+    if (a->rs == 1 && a->cs != 1) {
+        /* columns contiguous along i: read each column of the block in one
+         * sweep (a long contiguous run the prefetcher streams) and deal it
+         * out to the panels */
+        int whole = mb / mr * mr;
+        for (int k = 0; k < kc; k++) {
+            const float *src = a->p + (size_t)i0 + (size_t)(k0 + k) * a->cs;
+            float *d = dst + (size_t)k * (size_t)mr;
+            for (int q = 0; q < whole; q += mr, d += (size_t)kc * (size_t)mr)
+                memcpy(d, src + q, (size_t)mr * sizeof(float));
+            if (whole < mb) {
+                memcpy(d, src + whole, (size_t)(mb - whole) * sizeof(float));
+                memset(d + (mb - whole), 0, (size_t)(mr - (mb - whole)) * sizeof(float));
+            }
+        }
+        return;
+    }
     for (int q = 0; q < mb; q += mr, dst += (size_t)kc * (size_t)mr) {
         int rows = mb - q < mr ? mb - q : mr;
         const float *src = a->p + (size_t)(i0 + q) * a->rs + (size_t)k0 * a->cs;
@@ -502,108 +522,44 @@ void gitci_tk_linear_dw_ref(float *dw, float *db, const float *dy, const float *
 
 /* ---- activations ---- */
 
-/* The activations and their derivatives in float32 without libm: every
- * element goes through the same operations (no FMA contraction, no call), so
- * the loops vectorize and an element's bits never depend on where a slice
- * starts. The float64 references below check them. */
-
-/* exp(x), x clamped to [-87, 88] (Cephes' expf: ~1 ulp; exp(-87) = 1.6e-38
- * stands for anything smaller, which 1 + it or x times it never notices). */
-static inline float tk_exp(float x)
-{
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    union { uint32_t u; float f; } two_n = {(uint32_t)((int32_t)n + 127) << 23};
-    return p * two_n.f;
-}
-
-/* Φ(u), the standard normal CDF, as 0.5 erfc(-u / √2) with erfc from
- * Numerical Recipes' Chebyshev fit (relative error < 1.2e-7 for every
- * argument, so the left tail keeps its digits). */
-static inline float tk_normal_cdf(float u)
-{
-    float z = u * -0.70710678118654752f, az = z < 0.0f ? -z : z;
-    float t = 1.0f / (1.0f + 0.5f * az);
-    float p = 0.17087277f;
-    p = p * t - 0.82215223f;
-    p = p * t + 1.48851587f;
-    p = p * t - 1.13520398f;
-    p = p * t + 0.27886807f;
-    p = p * t - 0.18628806f;
-    p = p * t + 0.09678418f;
-    p = p * t + 0.37409196f;
-    p = p * t + 1.00002368f;
-    float e = 0.5f * t * tk_exp(p * t - 1.26551223f - az * az); /* 0.5 erfc(|z|) */
-    return z >= 0.0f ? e : 1.0f - e;
-}
-
 typedef struct act_ctx {
+    const gitci_tk_products *set;
     float *dx;
     const float *dy, *u;
     size_t n;
-    int kind; /* 0 gelu backward, 1 quick_gelu backward, 2 quick_gelu forward, 3 gelu forward (dx = f(u)) */
+    int kind; /* GITCI_TK_* of train_products.h */
 } act_ctx;
 
-/* Share ith of an activation pass: a contiguous slice. The backward passes
- * scale dx in place (after copying dy there when they differ), so that the
- * loops vectorize in GIT's in-place use too. */
+/* Share ith of an activation pass: a contiguous slice, through the best
+ * set's loop (train_act.h: the same bits in every set). The backward passes
+ * scale dx in place, after copying dy there when they differ. */
 static void act_task(void *arg, int ith, int nth)
 {
     act_ctx *c = arg;
     size_t per = (c->n + (size_t)nth - 1) / (size_t)nth;
     size_t a = per * (size_t)ith, b = a + per < c->n ? a + per : c->n;
-    float *dx = c->dx;
-    const float *u = c->u;
-    if (c->kind < 2 && b > a && dx != c->dy)
-        memmove(dx + a, c->dy + a, (b - a) * sizeof(float));
-    switch (c->kind) {
-    case 0: /* gelu'(u) = Φ(u) + u φ(u) */
-        for (size_t i = a; i < b; i++) {
-            float x = u[i];
-            dx[i] *= tk_normal_cdf(x) + x * 0.39894228040143268f * tk_exp(-0.5f * x * x);
-        }
-        break;
-    case 1: /* quick_gelu'(u) = σ (1 + 1.702 u (1 - σ)), σ = 1 / (1 + e), e = exp(-1.702 u),
-             * with 1 - σ taken as e σ (no cancellation where σ is near 1) */
-        for (size_t i = a; i < b; i++) {
-            float x = u[i], e = tk_exp(-1.702f * x), sg = 1.0f / (1.0f + e);
-            dx[i] *= sg * (1.0f + 1.702f * x * (e * sg));
-        }
-        break;
-    case 2: /* x / (1 + exp(-1.702 x)), as the oracle writes it */
-        for (size_t i = a; i < b; i++)
-            dx[i] = u[i] / (1.0f + tk_exp(-1.702f * u[i]));
-        break;
-    default: /* u Φ(u) */
-        for (size_t i = a; i < b; i++)
-            dx[i] = u[i] * tk_normal_cdf(u[i]);
-    }
+    if (b <= a)
+        return;
+    if (c->kind < GITCI_TK_QUICK_GELU && c->dx != c->dy)
+        memmove(c->dx + a, c->dy + a, (b - a) * sizeof(float));
+    c->set->act(c->kind, c->dx + a, c->u + a, b - a);
 }
 
 void gitci_tk_gelu(gitc_pool *pool, float *y, const float *u, size_t n)
 {
-    act_ctx c = {y, NULL, u, n, 3};
+    act_ctx c = {best_products(), y, NULL, u, n, GITCI_TK_GELU};
     gitci_pool_run(pool, act_task, &c);
 }
 
 void gitci_tk_quick_gelu(gitc_pool *pool, float *y, const float *u, size_t n)
 {
-    act_ctx c = {y, NULL, u, n, 2};
+    act_ctx c = {best_products(), y, NULL, u, n, GITCI_TK_QUICK_GELU};
     gitci_pool_run(pool, act_task, &c);
 }
 
 void gitci_tk_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n)
 {
-    act_ctx c = {dx, dy, u, n, 0};
+    act_ctx c = {best_products(), dx, dy, u, n, GITCI_TK_GELU_BWD};
     gitci_pool_run(pool, act_task, &c);
 }
 
@@ -618,7 +574,7 @@ void gitci_tk_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n)
 
 void gitci_tk_quick_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n)
 {
-    act_ctx c = {dx, dy, u, n, 1};
+    act_ctx c = {best_products(), dx, dy, u, n, GITCI_TK_QUICK_GELU_BWD};
     gitci_pool_run(pool, act_task, &c);
 }
 

@@ -1,6 +1,7 @@
 /* AVX-512F tile of training's matrix products (train_products.h): 8 rows x 32
  * columns in 16 registers, one broadcast from the left operand (in place) and
- * two loads of the packed right panel per 16 FMAs. Compiled with -mavx512f
+ * two loads of the packed right panel per 16 FMAs; and the activations of
+ * train_act.h at 16 lanes. Compiled with -mavx512f
  * (CMakeLists.txt); it exports const data only, and train_kernels.c calls it
  * only after the CPU check of kernels.c says the AVX-512 set runs. */
 #include "train_products.h"
@@ -8,6 +9,8 @@
 #if defined(__AVX512F__) && defined(__FMA__)
 
 #include <immintrin.h>
+
+#include "train_act.h"
 
 #define MR 8
 #define NR 32
@@ -49,7 +52,8 @@ static void tile_avx512(int kc, const float *a, size_t ars, size_t acs, const fl
             c[(size_t)i * ldc + (size_t)j] += t[i][j];
 }
 
-const gitci_tk_products gitci_tk_products_avx512 = {.name = "avx512", .mr = MR, .nr = NR, .tile = tile_avx512};
+const gitci_tk_products gitci_tk_products_avx512 = {.name = "avx512", .mr = MR, .nr = NR, .tile = tile_avx512,
+                                                  .act = tk_act};
 
 #else
 

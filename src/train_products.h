@@ -20,7 +20,13 @@ typedef struct gitci_tk_products {
     int mr, nr;       /* the tile's rows and columns (mr divides 24, nr divides 32) */
     void (*tile)(int kc, const float *a, size_t ars, size_t acs, const float *bp, float *c, size_t ldc, int mb,
                  int nb);
+    /* The activations (train_act.h, the same bits in every set): x[i] = f(u[i])
+     * for GITCI_TK_GELU and GITCI_TK_QUICK_GELU, x[i] *= f'(u[i]) for the
+     * backwards, i < n. */
+    void (*act)(int kind, float *x, const float *u, size_t n);
 } gitci_tk_products;
+
+enum { GITCI_TK_GELU_BWD, GITCI_TK_QUICK_GELU_BWD, GITCI_TK_QUICK_GELU, GITCI_TK_GELU };
 
 /* The AVX2+FMA and AVX-512F sets (train_kernels_avx2.c, train_kernels_avx512.c:
  * const data only). */

@@ -205,6 +205,35 @@ static void test_activation_forward(int quick)
     free(u), free(ref), free(part);
 }
 
+/* Every product set's activations give the portable set's bits (train_act.h:
+ * one source, no contraction), for every kind, at every length up to 70
+ * (each vector width's body and scalar tail). */
+static void test_activation_sets(void)
+{
+    const gitci_tk_products *const *sets;
+    int n_sets = gitci_tk_product_sets(&sets);
+    size_t n = 10007;
+    float *u = rand_buf(n, 8.0f), *x0 = rand_buf(n, 1.0f), *want = malloc(n * 4), *got = malloc(n * 4);
+    u[0] = -90.0f, u[1] = 90.0f, u[2] = 0.0f, u[3] = -13.5f;
+    int differ = 0;
+    for (int kind = GITCI_TK_GELU_BWD; kind <= GITCI_TK_GELU; kind++)
+        for (int s = 1; s < n_sets; s++)
+            for (size_t len = 1; len <= n; len = len < 70 ? len + 1 : n + 1) {
+                memcpy(want, x0, len * 4);
+                memcpy(got, x0, len * 4);
+                sets[0]->act(kind, want, u, len);
+                sets[s]->act(kind, got, u, len);
+                if (memcmp(want, got, len * 4)) {
+                    differ++;
+                    printf("  %s activation %d at length %zu differs from portable\n", sets[s]->name, kind, len);
+                }
+            }
+    check_true(differ == 0, "activations: %d set/kind/length runs differ from the portable set's bits", differ);
+    printf("%-44s %d sets, 4 kinds, lengths 1..70 and %zu: the portable set's bits\n", "activations in every set",
+           n_sets, n);
+    free(u), free(x0), free(want), free(got);
+}
+
 static void test_activation(int quick)
 {
     size_t n = 10007;
@@ -410,6 +439,7 @@ int main(int argc, char **argv)
     test_activation(1);
     test_activation_forward(1);
     test_activation_forward(0);
+    test_activation_sets();
     test_attention(2, 9, 3, 4, 9, 0.0f);
     test_attention(2, 13, 3, 8, 5, 0.0f);
     test_attention(3, 11, 2, 5, 4, 0.2f);
