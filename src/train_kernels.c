@@ -231,6 +231,10 @@ static void tile_portable(int kc, const float *a, size_t ars, size_t acs, const 
                           int mb, int nb)
 {
     float acc[4][16] = {{0}};
+    for (int i = 0; i < 4; i++) { /* c's rows, read after the k loop (as in the SIMD tiles) */
+        __builtin_prefetch(c + (size_t)i * ldc);
+        __builtin_prefetch(c + (size_t)i * ldc + 15);
+    }
     for (int k = 0; k < kc; k++, a += acs, bp += 16)
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 16; j++)
