@@ -46,6 +46,14 @@ gitc_status gitci_read_file(const char *path, char **data, size_t *size, gitc_er
  * NULL on failure or when the rounded size overflows. */
 void *gitci_alloc_large(size_t bytes);
 
+/* Zeroed large buffers: fresh pages (2 MiB aligned, marked for transparent
+ * huge pages), taken only when first touched, so that a buffer used later
+ * adds nothing to the memory of what is freed before. Free with
+ * gitci_free_large (NULL is fine). NULL on failure. Under AddressSanitizer:
+ * aligned_alloc and memset, so that it watches their bounds. */
+void *gitci_calloc_large(size_t bytes);
+void gitci_free_large(void *p);
+
 /* Joins a folder and a file name into a newly allocated path (caller frees); NULL on OOM. */
 char *gitci_path_join(const char *dir, const char *name);
 

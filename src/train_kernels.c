@@ -54,8 +54,19 @@ static void drop_task(void *arg, int ith, int nth)
     size_t a = per * (size_t)ith, b = a + per < c->n ? a + per : c->n;
     float rate = c->d->rate, keep = 1.0f / (1.0f - rate);
     uint64_t key = drop_key(c->d);
-    for (size_t i = a; i < b; i++)
-        c->x[i] *= drop_mult(rate, keep, key, i);
+    if (c->d->group <= 0) {
+        for (size_t i = a; i < b; i++)
+            c->x[i] *= drop_mult(rate, keep, key, i);
+        return;
+    }
+    /* some rows of the site: element (r, col) is element (row r stands for, col) */
+    size_t cols = (size_t)c->d->cols, group = (size_t)c->d->group, skip = (size_t)c->d->skip;
+    for (size_t i = a; i < b;) {
+        size_t r = i / cols, col = i % cols, end = (r + 1) * cols < b ? (r + 1) * cols : b;
+        uint64_t site_row = (r / group) * (group + skip) + skip + r % group;
+        for (uint64_t at = site_row * cols + col; i < end; i++, at++)
+            c->x[i] *= drop_mult(rate, keep, key, at);
+    }
 }
 
 void gitci_tk_dropout(gitc_pool *pool, float *x, size_t n, const gitci_tk_drop *d)
@@ -627,19 +638,20 @@ static size_t attn_thread_floats(const gitci_tk_attn *a)
 }
 
 /* The probabilities after dropout: P itself without dropout, else pd[i, j] =
- * P[i, j] mult[i, j] for the keys row i sees (0 past them), with mult (when
- * not NULL) keeping each multiplier. */
+ * P[i, j] mult[i, j] for the keys query q0 + i sees (0 past them), with mult
+ * (when not NULL) keeping each multiplier. P, pd, mult: [Q, S]. */
 static const float *probs_dropped(float *pd, float *mult, const float *P, const gitci_tk_attn *a, uint64_t base)
 {
-    size_t S = (size_t)a->S;
+    size_t S = (size_t)a->S, Q = S - (size_t)a->q0;
     if (a->drop.rate <= 0.0f)
         return P;
     float rate = a->drop.rate, keep = 1.0f / (1.0f - rate);
     uint64_t key = drop_key(&a->drop);
-    for (size_t i = 0; i < S; i++) {
-        size_t nk = (size_t)attn_keys(a, (int)i), r = i * S;
+    for (size_t i = 0; i < Q; i++) {
+        size_t nk = (size_t)attn_keys(a, a->q0 + (int)i), r = i * S;
+        uint64_t at = base + ((uint64_t)a->q0 + i) * S;
         for (size_t j = 0; j < nk; j++) {
-            float m = drop_mult(rate, keep, key, base + r + j);
+            float m = drop_mult(rate, keep, key, at + j);
             if (mult)
                 mult[r + j] = m;
             pd[r + j] = P[r + j] * m;
@@ -654,16 +666,16 @@ static const float *probs_dropped(float *pd, float *mult, const float *P, const 
 static void attn_pair(const attn_ctx *c, int seq, int h, float *mine)
 {
     const gitci_tk_attn *a = c->a;
-    size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S;
-    size_t row0 = (size_t)seq * S, col = (size_t)h * (size_t)a->E;
-    float *P = c->probs + ((size_t)seq * (size_t)a->H + (size_t)h) * S * S, *pd = mine + TK_SCRATCH;
+    size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S, Q = S - (size_t)a->q0;
+    size_t row0 = (size_t)seq * S, qrow0 = (size_t)seq * Q, col = (size_t)h * (size_t)a->E;
+    float *P = c->probs + ((size_t)seq * (size_t)a->H + (size_t)h) * Q * S, *pd = mine + TK_SCRATCH;
     uint64_t base = ((uint64_t)seq * (uint64_t)a->H + (uint64_t)h) * S * S;
-    const float *q = c->q + row0 * ld + col, *k = c->k + row0 * ld + col, *v = c->v + row0 * ld + col;
-    memset(P, 0, S * S * sizeof(float));
-    pair_gemm(mine, P, S, (tk_mat){q, ld, 1}, (tk_mat){k, 1, ld}, a->S, a->S, a->E);
-    for (int i = 0; i < a->S; i++) {
-        int nk = attn_keys(a, i);
-        float *p = P + (size_t)i * S;
+    const float *q = c->q + qrow0 * ld + col, *k = c->k + row0 * ld + col, *v = c->v + row0 * ld + col;
+    memset(P, 0, Q * S * sizeof(float));
+    pair_gemm(mine, P, S, (tk_mat){q, ld, 1}, (tk_mat){k, 1, ld}, (int)Q, a->S, a->E);
+    for (size_t i = 0; i < Q; i++) {
+        int nk = attn_keys(a, a->q0 + (int)i);
+        float *p = P + i * S;
         float mx = -INFINITY;
         for (int j = 0; j < nk; j++) {
             p[j] *= a->scale;
@@ -681,8 +693,8 @@ static void attn_pair(const attn_ctx *c, int seq, int h, float *mine)
             p[j] = 0.0f;
     }
     const float *pw = probs_dropped(pd, NULL, P, a, base);
-    head_zero(c->out, row0, col, ld, a->S, a->E);
-    pair_gemm(mine, c->out + row0 * ld + col, ld, (tk_mat){pw, S, 1}, (tk_mat){v, ld, 1}, a->S, a->E, a->S);
+    head_zero(c->out, qrow0, col, ld, (int)Q, a->E);
+    pair_gemm(mine, c->out + qrow0 * ld + col, ld, (tk_mat){pw, S, 1}, (tk_mat){v, ld, 1}, (int)Q, a->E, a->S);
 }
 
 /* Backward of one (sequence, head) pair: dv = Pdᵀ dout, dP = dout vᵀ (times
@@ -691,26 +703,26 @@ static void attn_pair(const attn_ctx *c, int seq, int h, float *mine)
 static void attn_bwd_pair(const attn_ctx *c, int seq, int h, float *mine)
 {
     const gitci_tk_attn *a = c->a;
-    size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S;
-    size_t row0 = (size_t)seq * S, col = (size_t)h * (size_t)a->E, off = row0 * ld + col;
-    const float *P = c->cprobs + ((size_t)seq * (size_t)a->H + (size_t)h) * S * S;
+    size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S, Q = S - (size_t)a->q0;
+    size_t col = (size_t)h * (size_t)a->E, off = (size_t)seq * S * ld + col, qoff = (size_t)seq * Q * ld + col;
+    const float *P = c->cprobs + ((size_t)seq * (size_t)a->H + (size_t)h) * Q * S;
     uint64_t base = ((uint64_t)seq * (uint64_t)a->H + (uint64_t)h) * S * S;
     float *pd = mine + TK_SCRATCH, *ds = pd + S * S, *mult = ds + S * S;
-    head_zero(c->dq, row0, col, ld, a->S, a->E);
-    head_zero(c->dk, row0, col, ld, a->S, a->E);
-    head_zero(c->dv, row0, col, ld, a->S, a->E);
+    head_zero(c->dq, (size_t)seq * Q, col, ld, (int)Q, a->E);
+    head_zero(c->dk, (size_t)seq * S, col, ld, a->S, a->E);
+    head_zero(c->dv, (size_t)seq * S, col, ld, a->S, a->E);
     const float *pw = probs_dropped(pd, mult, P, a, base);
-    pair_gemm(mine, c->dv + off, ld, (tk_mat){pw, 1, S}, (tk_mat){c->dout + off, ld, 1}, a->S, a->E, a->S);
-    memset(ds, 0, S * S * sizeof(float));
-    pair_gemm(mine, ds, S, (tk_mat){c->dout + off, ld, 1}, (tk_mat){c->v + off, 1, ld}, a->S, a->S, a->E);
-    for (int i = 0; i < a->S; i++) {
-        int nk = attn_keys(a, i);
-        const float *p = P + (size_t)i * S;
-        float *dp = ds + (size_t)i * S;
+    pair_gemm(mine, c->dv + off, ld, (tk_mat){pw, 1, S}, (tk_mat){c->dout + qoff, ld, 1}, a->S, a->E, (int)Q);
+    memset(ds, 0, Q * S * sizeof(float));
+    pair_gemm(mine, ds, S, (tk_mat){c->dout + qoff, ld, 1}, (tk_mat){c->v + off, 1, ld}, (int)Q, a->S, a->E);
+    for (size_t i = 0; i < Q; i++) {
+        int nk = attn_keys(a, a->q0 + (int)i);
+        const float *p = P + i * S;
+        float *dp = ds + i * S;
         double dot = 0.0;
         for (int j = 0; j < nk; j++) {
             if (a->drop.rate > 0.0f)
-                dp[j] *= mult[(size_t)i * S + (size_t)j];
+                dp[j] *= mult[i * S + (size_t)j];
             dot += (double)dp[j] * p[j];
         }
         /* dp - dot cancels when one key dominates: take the difference in float64 */
@@ -719,8 +731,8 @@ static void attn_bwd_pair(const attn_ctx *c, int seq, int h, float *mine)
         for (int j = nk; j < a->S; j++)
             dp[j] = 0.0f;
     }
-    pair_gemm(mine, c->dq + off, ld, (tk_mat){ds, S, 1}, (tk_mat){c->k + off, ld, 1}, a->S, a->E, a->S);
-    pair_gemm(mine, c->dk + off, ld, (tk_mat){ds, 1, S}, (tk_mat){c->q + off, ld, 1}, a->S, a->E, a->S);
+    pair_gemm(mine, c->dq + qoff, ld, (tk_mat){ds, S, 1}, (tk_mat){c->k + off, ld, 1}, (int)Q, a->E, a->S);
+    pair_gemm(mine, c->dk + off, ld, (tk_mat){ds, 1, S}, (tk_mat){c->q + qoff, ld, 1}, a->S, a->E, (int)Q);
 }
 
 /* Share ith of the attention forward or backward: a range of (sequence, head) pairs. */
@@ -763,47 +775,49 @@ void gitci_tk_attention_bwd_ref(const gitci_tk_attn *a, float *dq, float *dk, fl
                                const float *dout, const float *probs, const float *q,
                                const float *k, const float *v)
 {
-    size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S;
+    size_t ld = (size_t)a->H * (size_t)a->E, S = (size_t)a->S, q0 = (size_t)a->q0, Q = S - q0;
     for (int seq = 0; seq < a->n_seq; seq++)
         for (int h = 0; h < a->H; h++) {
-            size_t row0 = (size_t)seq * S, col = (size_t)h * (size_t)a->E;
-            const float *P = probs + ((size_t)seq * (size_t)a->H + (size_t)h) * S * S;
+            size_t row0 = (size_t)seq * S, qrow0 = (size_t)seq * Q, col = (size_t)h * (size_t)a->E;
+            const float *P = probs + ((size_t)seq * (size_t)a->H + (size_t)h) * Q * S; /* [i - q0][j] */
             uint64_t base = ((uint64_t)seq * (uint64_t)a->H + (uint64_t)h) * S * S;
+            /* row i of dout, q, dq: query q0 + i */
+            const float *dO = dout + qrow0 * ld + col, *qq = q + qrow0 * ld + col;
             /* dS[i][j] = P (dP - Σ_j P dP), dP = (dout vᵀ) ∘ drop, in float64 */
-            for (size_t i = 0; i < S; i++) {
+            for (size_t i = 0; i < Q; i++) {
                 double dP[GITC_TK_MAX_S], sum = 0.0;
                 for (size_t j = 0; j < S; j++) {
                     double g = 0.0;
                     for (int e = 0; e < a->E; e++)
-                        g += (double)dout[(row0 + i) * ld + col + (size_t)e] * v[(row0 + j) * ld + col + (size_t)e];
-                    dP[j] = g * gitci_tk_drop_scale(&a->drop, base + i * S + j);
+                        g += (double)dO[i * ld + (size_t)e] * v[(row0 + j) * ld + col + (size_t)e];
+                    dP[j] = g * gitci_tk_drop_scale(&a->drop, base + (q0 + i) * S + j);
                     sum += dP[j] * P[i * S + j];
                 }
                 for (int e = 0; e < a->E; e++) {
                     double s = 0.0;
                     for (size_t j = 0; j < S; j++)
                         s += P[i * S + j] * (dP[j] - sum) * k[(row0 + j) * ld + col + (size_t)e];
-                    dq[(row0 + i) * ld + col + (size_t)e] = (float)(s * a->scale);
+                    dq[(qrow0 + i) * ld + col + (size_t)e] = (float)(s * a->scale);
                 }
             }
             for (size_t j = 0; j < S; j++)
                 for (int e = 0; e < a->E; e++) {
                     double sk = 0.0, sv = 0.0;
-                    for (size_t i = 0; i < S; i++) {
+                    for (size_t i = 0; i < Q; i++) {
                         double g = 0.0, sum = 0.0;
                         for (size_t jj = 0; jj < S; jj++) {
                             double d = 0.0;
                             for (int ee = 0; ee < a->E; ee++)
-                                d += (double)dout[(row0 + i) * ld + col + (size_t)ee] * v[(row0 + jj) * ld + col + (size_t)ee];
-                            d *= gitci_tk_drop_scale(&a->drop, base + i * S + jj);
+                                d += (double)dO[i * ld + (size_t)ee] * v[(row0 + jj) * ld + col + (size_t)ee];
+                            d *= gitci_tk_drop_scale(&a->drop, base + (q0 + i) * S + jj);
                             if (jj == j)
                                 g = d;
                             sum += d * P[i * S + jj];
                         }
                         double ds = P[i * S + j] * (g - sum);
-                        sk += ds * q[(row0 + i) * ld + col + (size_t)e];
-                        sv += (double)P[i * S + j] * gitci_tk_drop_scale(&a->drop, base + i * S + j) *
-                              dout[(row0 + i) * ld + col + (size_t)e];
+                        sk += ds * qq[i * ld + (size_t)e];
+                        sv += (double)P[i * S + j] * gitci_tk_drop_scale(&a->drop, base + (q0 + i) * S + j) *
+                              dO[i * ld + (size_t)e];
                     }
                     dk[(row0 + j) * ld + col + (size_t)e] = (float)(sk * a->scale);
                     dv[(row0 + j) * ld + col + (size_t)e] = (float)sv;

@@ -25,6 +25,11 @@ typedef struct gitci_tk_drop {
     float rate;
     uint64_t seed;
     uint64_t site;
+    /* gitci_tk_dropout over some rows of a site (group > 0): x holds rows of
+     * `cols` floats, and its row r is row (r / group) * (group + skip) + skip +
+     * r % group of the site (GIT's text rows, group = T, of samples whose
+     * first skip = I rows are the image's), so that it gets that row's masks. */
+    int cols, group, skip;
 } gitci_tk_drop;
 
 /* The multiplier element i gets: 0 or 1/(1-rate) (1 when rate is 0). */
@@ -98,20 +103,22 @@ void gitci_tk_quick_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const 
 void gitci_tk_quick_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n);
 
 /* Attention of n_seq sequences of S tokens each (rows seq*S .. seq*S+S-1 of
- * q, k, v, out, all [n_seq*S, H*E]). Query i sees key j when j < n_full (a
+ * k, v, dk, dv, all [n_seq*S, H*E]). Query i sees key j when j < n_full (a
  * bidirectional prefix: GIT's image rows, or every key when n_full = S) or
- * when i >= n_full and j <= i (causal text rows). scale multiplies the scores. */
+ * when i >= n_full and j <= i (causal text rows). scale multiplies the scores.
+ * Only queries q0..S-1 are computed: q, out, dq and dout hold Q = S - q0 rows
+ * per sequence (row seq*Q + i - q0 is query i; q0 = 0: every query). */
 typedef struct gitci_tk_attn {
-    int n_seq, S, H, E, n_full;
+    int n_seq, S, H, E, n_full, q0;
     float scale;
     gitci_tk_drop drop; /* dropout on the probabilities (element index (seq*H+h)*S*S + i*S + j) */
 } gitci_tk_attn;
 
 /* Scratch floats gitci_tk_attention and gitci_tk_attention_bwd need on a pool
- * of n_threads threads (per thread: the products' packing and two S x S matrices). */
+ * of n_threads threads (per thread: the products' packing and three S x S matrices). */
 size_t gitci_tk_attention_scratch(int n_threads, const gitci_tk_attn *a);
 
-/* out = softmax(q kᵀ · scale + mask) v per head; probs [n_seq, H, S, S] keeps
+/* out = softmax(q kᵀ · scale + mask) v per head; probs [n_seq, H, Q, S] keeps
  * the probabilities before dropout (0 where masked). */
 void gitci_tk_attention(gitc_pool *pool, const gitci_tk_attn *a, float *out, float *probs,
                        const float *q, const float *k, const float *v, float *scratch);

@@ -46,8 +46,10 @@ typedef struct vacts {
     float *mean1, *rstd1, *a1, *q, *k, *v, *probs, *ctx, *h1, *mean2, *rstd2, *a2, *u, *g;
 } vacts;
 
-/* What one decoder layer keeps (rows Rd): r1/r2 the LayerNorm inputs, a the
- * attention block's output (input of fc1), u/g fc1's output before/after GELU. */
+/* What one decoder layer keeps (rows Rd; the top layer: q and everything
+ * after the attention for the B*T text rows only, see forward()): r1/r2 the
+ * LayerNorm inputs, a the attention block's output (input of fc1), u/g fc1's
+ * output before/after GELU. */
 typedef struct dacts {
     float *q, *k, *v, *probs, *ctx, *r1, *mean1, *rstd1, *a, *u, *g, *r2, *mean2, *rstd2;
 } dacts;
@@ -96,6 +98,7 @@ struct gitc_tmodel {
     float *txt;                 /* [B*T, D] embeddings after LayerNorm (and dropout) */
     float **dres;               /* [Ld+1][Rd, D]: input of each layer, then the final output */
     dacts *da;                  /* [Ld] */
+    float *xtop, *dxtop;        /* [B*T, D] the top decoder layer's text input rows, their gradient */
     float *hsel;                /* [B*T, D] final hidden states of the target rows */
     float *logits;              /* [B*T, V], then their gradient */
     int32_t *tgt;               /* [B*T] target of each selected row */
@@ -465,6 +468,8 @@ static void layout(gitc_tmodel *t, arena_cursor *c)
         a->u = take(c, Rd * (size_t)t->Id), a->g = take(c, Rd * (size_t)t->Id);
         a->r2 = take(c, Rd * D), a->mean2 = take(c, Rd), a->rstd2 = take(c, Rd);
     }
+    t->xtop = take(c, B * T * D);
+    t->dxtop = take(c, B * T * D);
     t->hsel = take(c, B * T * D);
     t->logits = take(c, B * T * (size_t)t->V);
     t->tgt = (int32_t *)take(c, B * T);
@@ -483,29 +488,27 @@ void gitci_tmodel_free(gitc_tmodel *t)
     if (!t)
         return;
     free(t->params);
-    free(t->values);
-    free(t->grads);
+    gitci_free_large(t->values);
+    gitci_free_large(t->grads);
     free(t->vl);
     free(t->dl);
     free(t->va);
     free(t->da);
     free(t->vres);
     free(t->dres);
-    free(t->arena);
-    free(t->scratch);
+    gitci_free_large(t->arena);
+    gitci_free_large(t->scratch);
     free(t);
 }
 
-/* calloc of n floats from gitci_alloc_large (huge pages: a step streams
- * gigabytes of activations; NULL on failure or overflow). */
+/* n zero floats from gitci_calloc_large (huge pages: a step streams
+ * gigabytes of activations; free with gitci_free_large; NULL on failure or
+ * overflow). */
 static float *alloc_floats(size_t n)
 {
     if (n == 0 || n > SIZE_MAX / sizeof(float))
         return NULL;
-    float *p = gitci_alloc_large(n * sizeof(float));
-    if (p)
-        memset(p, 0, n * sizeof(float));
-    return p;
+    return gitci_calloc_large(n * sizeof(float));
 }
 
 gitc_status gitci_tmodel_create(const gitc_model *m, unsigned frozen, int max_batch, int max_text,
@@ -640,6 +643,39 @@ static gitci_tk_drop drop_site(const gitc_dropout *d, float rate, int kind, int 
     return s;
 }
 
+/* A decoder site of layer l whose rows are the text rows alone when `top`
+ * (B x T rows of D standing for rows I.. of each sample's S): they get the
+ * masks of those rows. */
+static gitci_tk_drop dec_drop_site(const gitc_tmodel *t, const gitc_dropout *d, int kind, int l, int top, int T)
+{
+    gitci_tk_drop s = drop_site(d, d ? d->hidden : 0.0f, kind, l);
+    if (top)
+        s.cols = t->D, s.group = T, s.skip = t->I;
+    return s;
+}
+
+/* The attention of decoder layer l (text queries only when `top`). */
+static gitci_tk_attn dec_attn(const gitc_tmodel *t, const gitc_dropout *d, int l, int B, int T, int top)
+{
+    return (gitci_tk_attn){.n_seq = B, .S = t->I + T, .H = t->H, .E = t->D / t->H, .n_full = t->I,
+                           .q0 = top ? t->I : 0, .scale = 1.0f / sqrtf((float)(t->D / t->H)),
+                           .drop = drop_site(d, d ? d->attention : 0.0f, SITE_DEC_PROBS, l)};
+}
+
+/* Copies the text rows of x [B*S, D] to xt [B*T, D] (dir > 0) or back into
+ * the text rows of x (dir < 0). */
+static void text_rows(const gitc_tmodel *t, float *x, float *xt, int B, int T, int dir)
+{
+    size_t D = (size_t)t->D, S = (size_t)t->I + (size_t)T, bytes = (size_t)T * D * sizeof(float);
+    for (size_t b = 0; b < (size_t)B; b++) {
+        float *full = x + (b * S + (size_t)t->I) * D, *text = xt + b * (size_t)T * D;
+        if (dir > 0)
+            memcpy(text, full, bytes);
+        else
+            memcpy(full, text, bytes);
+    }
+}
+
 /* Vision encoder over nf frames (pixels [nf, 3, Sz, Sz]): fills every vision
  * activation and vout [nf*N, Dv]. */
 static void vision_fwd(gitc_tmodel *t, gitc_pool *pool, const float *pixels, int nf,
@@ -708,7 +744,7 @@ static gitc_status kernel_scratch(gitc_tmodel *t, gitc_pool *pool, gitc_error *e
     float *p = alloc_floats(need);
     if (!p)
         return gitci_fail(err, GITC_ERR_MEMORY, "train: out of memory for the kernels' scratch (%d threads)", nth);
-    free(t->scratch);
+    gitci_free_large(t->scratch);
     t->scratch = p;
     t->scratch_len = need;
     return GITC_OK;
@@ -787,30 +823,37 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
         memcpy(t->dres[0] + ((size_t)b * (size_t)S + (size_t)I) * (size_t)D,
                t->txt + (size_t)b * (size_t)T * (size_t)D, (size_t)T * (size_t)D * sizeof(float));
     }
-    size_t RD = (size_t)Rd * (size_t)D;
+    /* The top layer's image rows feed nothing but its keys and values (the
+     * loss reads text rows): it computes its queries and everything after the
+     * attention for the B*T text rows alone (t->xtop holds its text input),
+     * and dres[Ld] holds those rows. */
     for (int l = 0; l < t->Ld; l++) {
         tdlayer *L = &t->dl[l];
         dacts *a = &t->da[l];
-        const float *x = t->dres[l];
-        lin_fwd(pool, t->scratch, a->q, x, &L->q, Rd);
+        int top = l == t->Ld - 1, R = top ? B * T : Rd;
+        size_t RD = (size_t)R * (size_t)D;
+        const float *x = t->dres[l], *xq = x;
+        if (top) {
+            text_rows(t, t->dres[l], t->xtop, B, T, 1);
+            xq = t->xtop;
+        }
+        lin_fwd(pool, t->scratch, a->q, xq, &L->q, R);
         lin_fwd(pool, t->scratch, a->k, x, &L->k, Rd);
         lin_fwd(pool, t->scratch, a->v, x, &L->v, Rd);
-        gitci_tk_attn at = {.n_seq = B, .S = S, .H = t->H, .E = D / t->H, .n_full = I,
-                           .scale = 1.0f / sqrtf((float)(D / t->H)),
-                           .drop = drop_site(drop, drop ? drop->attention : 0.0f, SITE_DEC_PROBS, l)};
+        gitci_tk_attn at = dec_attn(t, drop, l, B, T, top);
         gitci_tk_attention(pool, &at, a->ctx, a->probs, a->q, a->k, a->v, t->scratch);
-        lin_fwd(pool, t->scratch, a->r1, a->ctx, &L->o, Rd);
-        gitci_tk_drop d1 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_ATTN, l);
+        lin_fwd(pool, t->scratch, a->r1, a->ctx, &L->o, R);
+        gitci_tk_drop d1 = dec_drop_site(t, drop, SITE_DEC_ATTN, l, top, T);
         gitci_tk_dropout(pool, a->r1, RD, &d1);
-        gitci_add(pool, a->r1, x, RD);
-        gitci_tk_layernorm(pool, a->a, a->mean1, a->rstd1, a->r1, L->ln1.g, L->ln1.b, Rd, D, eps);
-        lin_fwd(pool, t->scratch, a->u, a->a, &L->fc1, Rd);
-        gitci_tk_gelu(pool, a->g, a->u, (size_t)Rd * (size_t)t->Id);
-        lin_fwd(pool, t->scratch, a->r2, a->g, &L->fc2, Rd);
-        gitci_tk_drop d2 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_FFN, l);
+        gitci_add(pool, a->r1, xq, RD);
+        gitci_tk_layernorm(pool, a->a, a->mean1, a->rstd1, a->r1, L->ln1.g, L->ln1.b, R, D, eps);
+        lin_fwd(pool, t->scratch, a->u, a->a, &L->fc1, R);
+        gitci_tk_gelu(pool, a->g, a->u, (size_t)R * (size_t)t->Id);
+        lin_fwd(pool, t->scratch, a->r2, a->g, &L->fc2, R);
+        gitci_tk_drop d2 = dec_drop_site(t, drop, SITE_DEC_FFN, l, top, T);
         gitci_tk_dropout(pool, a->r2, RD, &d2);
         gitci_add(pool, a->r2, a->a, RD);
-        gitci_tk_layernorm(pool, t->dres[l + 1], a->mean2, a->rstd2, a->r2, L->ln2.g, L->ln2.b, Rd, D, eps);
+        gitci_tk_layernorm(pool, t->dres[l + 1], a->mean2, a->rstd2, a->r2, L->ln2.g, L->ln2.b, R, D, eps);
     }
     /* transformers: logits of text rows 0..T-2 against labels 1..T-1, -100 ignored */
     int nt = 0;
@@ -820,7 +863,7 @@ static int forward(gitc_tmodel *t, gitc_pool *pool, const float *pixels, const f
             if (y == -100)
                 continue;
             t->tgt[nt] = y;
-            t->sel[nt] = b * S + I + i;
+            t->sel[nt] = t->Ld > 0 ? b * T + i : b * S + I + i; /* the row in dres[Ld] */
             memcpy(t->hsel + (size_t)nt * (size_t)D, t->dres[t->Ld] + (size_t)t->sel[nt] * (size_t)D,
                    (size_t)D * sizeof(float));
             nt++;
@@ -935,37 +978,44 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
     lin_bwd(pool, t->scratch, NULL, t->logits, t->hsel, &t->head, nt);
     if (!dec)
         return;
-    /* d(hidden) of the target rows, scattered into the decoder output rows */
+    /* d(hidden) of the target rows, scattered into the rows of dres[Ld] (the
+     * top layer's text rows, see forward()) */
     zero(dr, (size_t)nt * (size_t)D);
     gitci_tk_linear_dx(pool, t->scratch, dr, t->logits, t->head.w, nt, t->V, D);
-    zero(dcur, RD);
+    zero(dcur, t->Ld > 0 ? (size_t)B * (size_t)T * (size_t)D : RD);
     for (int i = 0; i < nt; i++)
         memcpy(dcur + (size_t)t->sel[i] * (size_t)D, dr + (size_t)i * (size_t)D, (size_t)D * sizeof(float));
     for (int l = t->Ld - 1; l >= 0; l--) {
         tdlayer *L = &t->dl[l];
         dacts *a = &t->da[l];
-        zero(dr, RD);
-        gitci_tk_layernorm_bwd(pool, dr, L->ln2.gg, L->ln2.gb, dcur, a->r2, a->mean2, a->rstd2, L->ln2.g, Rd, D);
-        memcpy(da, dr, RD * sizeof(float));
-        gitci_tk_drop d2 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_FFN, l);
-        gitci_tk_dropout(pool, dr, RD, &d2);
-        zero(dm, (size_t)Rd * (size_t)t->Id);
-        lin_bwd(pool, t->scratch, dm, dr, a->g, &L->fc2, Rd);
-        gitci_tk_gelu_bwd(pool, dm, dm, a->u, (size_t)Rd * (size_t)t->Id);
-        lin_bwd(pool, t->scratch, da, dm, a->a, &L->fc1, Rd);
-        zero(dr, RD);
-        gitci_tk_layernorm_bwd(pool, dr, L->ln1.gg, L->ln1.gb, da, a->r1, a->mean1, a->rstd1, L->ln1.g, Rd, D);
-        memcpy(dnext, dr, RD * sizeof(float));
-        gitci_tk_drop d1 = drop_site(drop, drop ? drop->hidden : 0.0f, SITE_DEC_ATTN, l);
-        gitci_tk_dropout(pool, dr, RD, &d1);
-        zero(dc, RD);
-        lin_bwd(pool, t->scratch, dc, dr, a->ctx, &L->o, Rd);
-        gitci_tk_attn at = {.n_seq = B, .S = S, .H = t->H, .E = D / t->H, .n_full = I,
-                           .scale = 1.0f / sqrtf((float)(D / t->H)),
-                           .drop = drop_site(drop, drop ? drop->attention : 0.0f, SITE_DEC_PROBS, l)};
+        int top = l == t->Ld - 1, R = top ? B * T : Rd;
+        size_t RDl = (size_t)R * (size_t)D;
+        zero(dr, RDl);
+        gitci_tk_layernorm_bwd(pool, dr, L->ln2.gg, L->ln2.gb, dcur, a->r2, a->mean2, a->rstd2, L->ln2.g, R, D);
+        memcpy(da, dr, RDl * sizeof(float));
+        gitci_tk_drop d2 = dec_drop_site(t, drop, SITE_DEC_FFN, l, top, T);
+        gitci_tk_dropout(pool, dr, RDl, &d2);
+        zero(dm, (size_t)R * (size_t)t->Id);
+        lin_bwd(pool, t->scratch, dm, dr, a->g, &L->fc2, R);
+        gitci_tk_gelu_bwd(pool, dm, dm, a->u, (size_t)R * (size_t)t->Id);
+        lin_bwd(pool, t->scratch, da, dm, a->a, &L->fc1, R);
+        zero(dr, RDl);
+        gitci_tk_layernorm_bwd(pool, dr, L->ln1.gg, L->ln1.gb, da, a->r1, a->mean1, a->rstd1, L->ln1.g, R, D);
+        /* d(layer input) of the rows the queries came from: every row, or the top layer's text rows */
+        float *dxq = top ? t->dxtop : dnext;
+        memcpy(dxq, dr, RDl * sizeof(float));
+        gitci_tk_drop d1 = dec_drop_site(t, drop, SITE_DEC_ATTN, l, top, T);
+        gitci_tk_dropout(pool, dr, RDl, &d1);
+        zero(dc, RDl);
+        lin_bwd(pool, t->scratch, dc, dr, a->ctx, &L->o, R);
+        gitci_tk_attn at = dec_attn(t, drop, l, B, T, top);
         gitci_tk_attention_bwd(pool, &at, dq, dk, dv, dc, a->probs, a->q, a->k, a->v, t->scratch);
         const float *x = t->dres[l];
-        lin_bwd(pool, t->scratch, dnext, dq, x, &L->q, Rd);
+        lin_bwd(pool, t->scratch, dxq, dq, top ? t->xtop : x, &L->q, R);
+        if (top) { /* the image rows' gradient so far is zero */
+            zero(dnext, RD);
+            text_rows(t, dnext, t->dxtop, B, T, -1);
+        }
         key_bwd(pool, t->scratch, dnext, dk, x, &L->k, Rd);
         lin_bwd(pool, t->scratch, dnext, dv, x, &L->v, Rd);
         float *tmp = dcur;

@@ -182,9 +182,7 @@ gitc_status gitc_trainer_create(const gitc_model *model, const gitc_train_params
     for (int i = 0; i < t->n_params; i++)
         n_train += t->params[i].grad ? t->params[i].numel : 0;
     /* huge pages: the moments are 2 x the trained parameters, streamed by every step */
-    t->moments = n_train ? gitci_alloc_large(2 * n_train * sizeof *t->moments) : NULL;
-    if (t->moments)
-        memset(t->moments, 0, 2 * n_train * sizeof *t->moments);
+    t->moments = n_train ? gitci_calloc_large(2 * n_train * sizeof *t->moments) : NULL;
     if (!t->m || !t->v || (n_train && !t->moments)) {
         st = gitci_fail(err, GITC_ERR_MEMORY, "out of memory for the AdamW moments (%zu MB)",
                        2 * n_train * sizeof(float) >> 20);
@@ -231,7 +229,7 @@ void gitc_trainer_free(gitc_trainer *t)
     free(t->cache);
     free(t->vision_buf);
     gitci_pool_free(t->pool);
-    free(t->moments);
+    gitci_free_large(t->moments);
     free(t->m);
     free(t->v);
     gitci_tmodel_free(t->tm);

@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,60 @@ void *gitci_alloc_large(size_t bytes)
         madvise(p, size, MADV_HUGEPAGE); /* advice only: failure is harmless */
 #endif
     return p;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GITC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GITC_ASAN 1
+#endif
+#endif
+
+/* What a mapping of gitci_calloc_large is, just before the buffer. */
+typedef struct large_head {
+    void *base;
+    size_t len;
+} large_head;
+
+void *gitci_calloc_large(size_t bytes)
+{
+    size_t huge = (size_t)2 << 20;
+    if (bytes > SIZE_MAX / 2 - 3 * huge)
+        return NULL;
+#ifdef GITC_ASAN
+    size_t size = (bytes + 63) / 64 * 64;
+    void *q = aligned_alloc(64, size ? size : 64);
+    if (q)
+        memset(q, 0, size ? size : 64);
+    return q;
+#else
+    size_t len = bytes + 3 * huge;
+    char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    char *p = (char *)(((uintptr_t)base + sizeof(large_head) + huge - 1) & ~(uintptr_t)(huge - 1));
+    large_head h = {base, len};
+    memcpy(p - sizeof h, &h, sizeof h);
+#ifdef MADV_HUGEPAGE
+    if (bytes >= huge)
+        madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
+    return p;
+#endif
+}
+
+void gitci_free_large(void *p)
+{
+    if (!p)
+        return;
+#ifdef GITC_ASAN
+    free(p);
+#else
+    large_head h;
+    memcpy(&h, (char *)p - sizeof h, sizeof h);
+    munmap(h.base, h.len);
+#endif
 }
 
 const char *gitc_status_string(gitc_status status)

@@ -267,6 +267,51 @@ static void test_activation(int quick)
     free(u), free(dy), free(ref);
 }
 
+/* Only the text queries (q0 = n_full, as the top decoder layer runs): the
+ * same bits as the full attention's rows for the forward; for the backward,
+ * the full attention's with a zero dout on the image rows (their gradient in
+ * the top layer), and the float64 reference. */
+static void test_attention_queries(const gitci_tk_attn *full, const float *q, const float *k, const float *v,
+                                   const float *dout, const float *out, const float *probs, float *scr)
+{
+    gitci_tk_attn a = *full;
+    a.q0 = a.n_full;
+    int S = a.S, Q = S - a.q0, HE = a.H * a.E;
+    size_t n = (size_t)a.n_seq * S * HE, nq = (size_t)a.n_seq * Q * HE, row = (size_t)HE * 4;
+    float *qc = malloc(nq * 4), *dc = malloc(nq * 4), *dz = calloc(n, 4), *oc = malloc(nq * 4);
+    float *pc = malloc((size_t)a.n_seq * a.H * Q * S * 4);
+    for (int s = 0; s < a.n_seq; s++) {
+        memcpy(qc + (size_t)s * Q * HE, q + ((size_t)s * S + a.q0) * HE, (size_t)Q * row);
+        memcpy(dc + (size_t)s * Q * HE, dout + ((size_t)s * S + a.q0) * HE, (size_t)Q * row);
+        memcpy(dz + ((size_t)s * S + a.q0) * HE, dout + ((size_t)s * S + a.q0) * HE, (size_t)Q * row);
+    }
+    gitci_tk_attention(pools[1], &a, oc, pc, qc, k, v, scr);
+    int same = 1;
+    for (int s = 0; s < a.n_seq; s++) {
+        same = same && !memcmp(oc + (size_t)s * Q * HE, out + ((size_t)s * S + a.q0) * HE, (size_t)Q * row);
+        for (int h = 0; h < a.H; h++)
+            same = same && !memcmp(pc + ((size_t)s * a.H + h) * Q * S,
+                                   probs + (((size_t)s * a.H + h) * S + a.q0) * S, (size_t)Q * S * 4);
+    }
+    check_true(same, "attention of the text queries: forward differs from the full attention's rows");
+    float *fq = malloc(n * 4), *fk = malloc(n * 4), *fv = malloc(n * 4), *dq = malloc(nq * 4), *dk = malloc(n * 4),
+          *dv = malloc(n * 4), *rq = malloc(nq * 4), *rk = malloc(n * 4), *rv = malloc(n * 4);
+    gitci_tk_attention_bwd(pools[1], full, fq, fk, fv, dz, probs, q, k, v, scr);
+    gitci_tk_attention_bwd(pools[1], &a, dq, dk, dv, dc, pc, qc, k, v, scr);
+    same = !memcmp(dk, fk, n * 4) && !memcmp(dv, fv, n * 4);
+    for (int s = 0; s < a.n_seq; s++)
+        same = same && !memcmp(dq + (size_t)s * Q * HE, fq + ((size_t)s * S + a.q0) * HE, (size_t)Q * row);
+    gitci_tk_attention_bwd_ref(&a, rq, rk, rv, dc, pc, qc, k, v);
+    double d = fmax(rel_diff(dq, rq, nq), fmax(rel_diff(dk, rk, n), rel_diff(dv, rv, n)));
+    char what[96];
+    snprintf(what, sizeof what, "attention backward, text queries S=%d q0=%d", S, a.q0);
+    check_true(same, "%s: differs from the full attention's (zero image-row gradient)", what);
+    check_true(d <= 1e-5, "%s: relative difference %.3g to the reference > 1e-05", what, d);
+    printf("%-44s rel diff to reference %.2g (bound 1e-05); the full attention's bits\n", what, d);
+    free(qc), free(dc), free(dz), free(oc), free(pc), free(fq), free(fk), free(fv), free(dq), free(dk), free(dv);
+    free(rq), free(rk), free(rv);
+}
+
 static void test_attention(int n_seq, int S, int H, int E, int n_full, float rate)
 {
     size_t n = (size_t)n_seq * S * H * E;
@@ -316,6 +361,8 @@ static void test_attention(int n_seq, int S, int H, int E, int n_full, float rat
     report(what, fmax(rel_diff(dq[0], rq, n), fmax(rel_diff(dk[0], rk, n), rel_diff(dv[0], rv, n))), 1e-5, same);
     for (int p = 0; p < 3; p++)
         free(dq[p]), free(dk[p]), free(dv[p]);
+    if (n_full < S)
+        test_attention_queries(&a, q, k, v, dout, out, probs, scr);
     free(q), free(k), free(v), free(dout), free(out), free(probs), free(rq), free(rk), free(rv), free(scr);
 }
 
@@ -412,6 +459,22 @@ static void test_sums_and_dropout(void)
         differ += (gitci_tk_drop_scale(&d, i) == 0.0f) != (x[0][i] == 0.0f);
     check_true(differ > n / 20, "another seed gives nearly the same mask (%zu differ)", differ);
     printf("%-44s kept %.4f at rate 0.1, same on 1/2/3 threads, seed changes %zu of %zu\n", "dropout", frac, differ, n);
+    /* some rows of a site (the top decoder layer's text rows: 3 samples of 5
+     * image + 4 text rows of 7 columns): each row gets its site row's masks */
+    d.seed = 42;
+    d.cols = 7, d.group = 4, d.skip = 5;
+    ok = 1;
+    float some[3 * 4 * 7];
+    for (int p = 0; p < 3; p++) {
+        for (int i = 0; i < 3 * 4 * 7; i++)
+            some[i] = 1.0f;
+        gitci_tk_dropout(pools[p], some, 3 * 4 * 7, &d);
+        for (int r = 0; r < 3 * 4; r++)
+            for (int c = 0; c < 7; c++)
+                ok = ok && some[r * 7 + c] == x[0][((r / 4) * 9 + 5 + r % 4) * 7 + c];
+    }
+    check_true(ok, "dropout over some rows differs from the site's rows");
+    printf("%-44s the masks of the site's rows, on 1/2/3 threads\n", "dropout over some rows");
     for (int p = 0; p < 3; p++)
         free(x[p]);
     free(dy), free(ids), free(want), free(sum_want);

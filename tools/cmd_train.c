@@ -663,7 +663,7 @@ static const char bench_train_help[] =
     "(default 3) after one warm-up step.\n"
     "\n"
     "Output with --json: {\"model\", \"threads\", \"batch\", \"freeze\", \"train_step_ms\",\n"
-    "\"images_per_s\", \"flops\" (matrix-product FLOPs of one step), \"gflops\",\n"
+    "\"images_per_s\", \"flops\" (the matrix-product FLOPs a step runs), \"gflops\",\n"
     "\"peak_gflops\" (the FMA peak of the kernel set on the same threads),\n"
     "\"fraction_of_peak\", \"peak_rss_mb\", \"weights_mb\", \"runs\"}\n"
     "\n"
@@ -674,20 +674,24 @@ static const char bench_train_help[] =
 /* FLOPs of a [M, K] x [K, N] product. */
 static double mm(double M, double N, double K) { return 2.0 * M * N * K; }
 
-/* Matrix-product FLOPs of one training step: forward, and twice that for the
- * backward of every part that trains (the vision encoder's only when it is not
- * frozen; with the cache it does not run at all). */
+/* Matrix-product FLOPs one training step runs: each product forward and, for
+ * the parts that train, its input and weight gradients (3x), as the library
+ * computes them: no input gradient for the pixels (nor for the projection's
+ * input when the vision encoder is frozen: with the cache it does not run at
+ * all), the top decoder layer's queries and everything after its attention
+ * for the text rows alone, the output layer for the T - 1 target rows. */
 static double train_flops(const gitc_config *c, int B, int T, int frozen_vision)
 {
     double I = c->image_tokens_per_frame, Np = I - 1, Dv = c->vision_hidden_size, D = c->hidden_size;
-    double vis = mm(Np, Dv, 3.0 * c->vision_patch_size * c->vision_patch_size) +
-                 c->vision_num_hidden_layers * (4 * mm(I, Dv, Dv) + 2 * mm(I, c->vision_intermediate_size, Dv) +
-                                                2 * mm(I, I, Dv));
-    double L = I + T;
-    double text = mm(I, D, Dv) + c->num_hidden_layers * (4 * mm(L, D, D) + 2 * mm(L, c->intermediate_size, D) +
-                                                          2 * mm(L, L, D)) +
-                  mm(T, c->vocab_size, D);
-    return B * (3.0 * text + (frozen_vision ? 0.0 : 3.0 * vis));
+    double Iv = c->vision_intermediate_size, Id = c->intermediate_size, L = I + T;
+    double vis = 2.0 * mm(Np, Dv, 3.0 * c->vision_patch_size * c->vision_patch_size) +
+                 3.0 * c->vision_num_hidden_layers * (4 * mm(I, Dv, Dv) + 2 * mm(I, Iv, Dv) + 2 * mm(I, I, Dv));
+    double layer = 4 * mm(L, D, D) + 2 * mm(L, Id, D) + 2 * mm(L, L, D);
+    double top = 2 * mm(T, D, D) + 2 * mm(L, D, D) + 2 * mm(T, Id, D) + 2 * mm(T, L, D);
+    double text = (frozen_vision ? 2.0 : 3.0) * mm(I, D, Dv) +
+                  3.0 * ((c->num_hidden_layers - 1) * layer + (c->num_hidden_layers > 0 ? top : 0.0)) +
+                  3.0 * mm(T - 1, c->vocab_size, D);
+    return B * (text + (frozen_vision ? 0.0 : vis));
 }
 
 /* gitc bench --train: times training steps on synthetic inputs. */
