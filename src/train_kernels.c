@@ -239,7 +239,7 @@ size_t gitci_tk_linear_scratch(int nth)
 /* The portable tile: 4 x 16, the same order as the SIMD tiles (separate
  * multiply and add where the compiler has no FMA). */
 static void tile_portable(int kc, const float *a, size_t ars, size_t acs, const float *bp, float *c, size_t ldc,
-                          int mb, int nb)
+                          int mb, int nb, int add)
 {
     float acc[4][16] = {{0}};
     for (int i = 0; i < 4; i++) { /* c's rows, read after the k loop (as in the SIMD tiles) */
@@ -252,7 +252,7 @@ static void tile_portable(int kc, const float *a, size_t ars, size_t acs, const 
                 acc[i][j] += a[(size_t)i * ars] * bp[j];
     for (int i = 0; i < mb; i++)
         for (int j = 0; j < nb; j++)
-            c[(size_t)i * ldc + (size_t)j] += acc[i][j];
+            c[(size_t)i * ldc + (size_t)j] = add ? c[(size_t)i * ldc + (size_t)j] + acc[i][j] : acc[i][j];
 }
 
 static const gitci_tk_products products_portable = {.name = "portable", .mr = 4, .nr = 16, .tile = tile_portable,
@@ -307,14 +307,18 @@ static void pack_panels(float *dst, const tk_mat *a, int i0, int mb, int k0, int
     }
 }
 
-/* c[i0..i1, j0..j1) += a · b for a [., K] and b [K, .] (strided), through the
- * set's tile: b packed a KC x NC block at a time; a read in place when its
- * rows are contiguous (its last rows, fewer than a tile's, packed with
- * zeros), else packed an MC x KC block at a time (a tile's rows of a column
- * would lie a row of the matrix apart). scratch holds TK_SCRATCH floats. */
+/* c[i0..i1, j0..j1) += a · b (add 1) or = a · b (add 0: c is only written)
+ * for a [., K] and b [K, .] (strided), through the set's tile: b packed a
+ * KC x NC block at a time; a read in place when its rows are contiguous (its
+ * last rows, fewer than a tile's, packed with zeros), else packed an MC x KC
+ * block at a time (a tile's rows of a column would lie a row of the matrix
+ * apart). scratch holds TK_SCRATCH floats. */
 static void gemm_part(const gitci_tk_products *set, float *scratch, float *c, size_t ldc, const tk_mat *a,
-                      const tk_mat *b, int K, int i0, int i1, int j0, int j1)
+                      const tk_mat *b, int K, int i0, int i1, int j0, int j1, int add)
 {
+    if (K == 0 && !add)
+        for (int i = i0; i < i1; i++)
+            memset(c + (size_t)i * ldc + (size_t)j0, 0, (size_t)(j1 - j0) * sizeof(float));
     float *ap = scratch, *bp = scratch + (size_t)TK_MC * TK_KC;
     /* b's columns are a's rows of bᵀ: pack them with the same routine */
     tk_mat bt = {b->p, b->cs, b->rs};
@@ -323,7 +327,7 @@ static void gemm_part(const gitci_tk_products *set, float *scratch, float *c, si
     for (int jc = j0; jc < j1; jc += TK_NC) {
         int nc = j1 - jc < TK_NC ? j1 - jc : TK_NC;
         for (int pc = 0; pc < K; pc += TK_KC) {
-            int kc = K - pc < TK_KC ? K - pc : TK_KC;
+            int kc = K - pc < TK_KC ? K - pc : TK_KC, add_c = add || pc > 0;
             pack_panels(bp, &bt, jc, nc, pc, kc, nr);
             if (in_place && full < i1)
                 pack_panels(ap, a, full, i1 - full, pc, kc, mr);
@@ -338,11 +342,11 @@ static void gemm_part(const gitci_tk_products *set, float *scratch, float *c, si
                         float *ct = c + (size_t)row * ldc + (size_t)(jc + jr);
                         const float *bt_ = bp + (size_t)jr * (size_t)kc;
                         if (row < full)
-                            set->tile(kc, a->p + (size_t)row * a->rs + (size_t)pc, a->rs, 1, bt_, ct, ldc, mb, nb);
+                            set->tile(kc, a->p + (size_t)row * a->rs + (size_t)pc, a->rs, 1, bt_, ct, ldc, mb, nb, add_c);
                         else if (in_place)
-                            set->tile(kc, ap, 1, (size_t)mr, bt_, ct, ldc, mb, nb);
+                            set->tile(kc, ap, 1, (size_t)mr, bt_, ct, ldc, mb, nb, add_c);
                         else
-                            set->tile(kc, ap + (size_t)ir * (size_t)kc, 1, (size_t)mr, bt_, ct, ldc, mb, nb);
+                            set->tile(kc, ap + (size_t)ir * (size_t)kc, 1, (size_t)mr, bt_, ct, ldc, mb, nb, add_c);
                     }
                 }
             }
@@ -356,6 +360,7 @@ typedef struct gemm_ctx {
     size_t ldc;
     tk_mat a, b;
     int M, N, K;
+    int add; /* 0: c = a · b (c only written) */
     /* dw's bias gradient: db[j] += Σ_m dy[m, j] */
     float *db;
     const float *dy;
@@ -377,9 +382,9 @@ static void gemm_task(void *arg, int ith, int nth)
     if (u0 < u1) {
         float *s = g->scratch + (size_t)ith * TK_SCRATCH;
         if (by_rows)
-            gemm_part(g->set, s, g->c, g->ldc, &g->a, &g->b, g->K, u0, u1, 0, g->N);
+            gemm_part(g->set, s, g->c, g->ldc, &g->a, &g->b, g->K, u0, u1, 0, g->N, g->add);
         else
-            gemm_part(g->set, s, g->c, g->ldc, &g->a, &g->b, g->K, 0, g->M, u0, u1);
+            gemm_part(g->set, s, g->c, g->ldc, &g->a, &g->b, g->K, 0, g->M, u0, u1, g->add);
     }
     if (!g->db)
         return;
@@ -425,14 +430,16 @@ void gitci_tk_linear_set(const gitci_tk_products *set, gitc_pool *pool, float *s
         else
             memset(r, 0, (size_t)N * sizeof(float));
     }
-    gemm_ctx g = {.c = y, .ldc = (size_t)N, .a = {x, (size_t)K, 1}, .b = {w, 1, (size_t)K}, .M = M, .N = N, .K = K};
+    gemm_ctx g = {.c = y, .ldc = (size_t)N, .a = {x, (size_t)K, 1}, .b = {w, 1, (size_t)K}, .M = M, .N = N, .K = K,
+                  .add = 1};
     gemm_run(set, pool, scratch, &g);
 }
 
 void gitci_tk_linear_dx_set(const gitci_tk_products *set, gitc_pool *pool, float *scratch, float *dx,
-                            const float *dy, const float *w, int M, int N, int K)
+                            const float *dy, const float *w, int M, int N, int K, int add)
 {
-    gemm_ctx g = {.c = dx, .ldc = (size_t)K, .a = {dy, (size_t)N, 1}, .b = {w, (size_t)K, 1}, .M = M, .N = K, .K = N};
+    gemm_ctx g = {.c = dx, .ldc = (size_t)K, .a = {dy, (size_t)N, 1}, .b = {w, (size_t)K, 1}, .M = M, .N = K, .K = N,
+                  .add = add};
     gemm_run(set, pool, scratch, &g);
 }
 
@@ -440,7 +447,7 @@ void gitci_tk_linear_dw_set(const gitci_tk_products *set, gitc_pool *pool, float
                             const float *dy, const float *x, int M, int N, int K)
 {
     gemm_ctx g = {.c = dw, .ldc = (size_t)K, .a = {dy, 1, (size_t)N}, .b = {x, (size_t)K, 1}, .M = N, .N = K, .K = M,
-                  .db = db, .dy = dy, .dy_rows = M};
+                  .add = 1, .db = db, .dy = dy, .dy_rows = M};
     gemm_run(set, pool, scratch, &g);
 }
 
@@ -453,7 +460,13 @@ void gitci_tk_linear(gitc_pool *pool, float *scratch, float *y, const float *x, 
 void gitci_tk_linear_dx(gitc_pool *pool, float *scratch, float *dx, const float *dy, const float *w, int M, int N,
                         int K)
 {
-    gitci_tk_linear_dx_set(NULL, pool, scratch, dx, dy, w, M, N, K);
+    gitci_tk_linear_dx_set(NULL, pool, scratch, dx, dy, w, M, N, K, 1);
+}
+
+void gitci_tk_linear_dx_store(gitc_pool *pool, float *scratch, float *dx, const float *dy, const float *w, int M,
+                              int N, int K)
+{
+    gitci_tk_linear_dx_set(NULL, pool, scratch, dx, dy, w, M, N, K, 0);
 }
 
 void gitci_tk_linear_dw(gitc_pool *pool, float *scratch, float *dw, float *db, const float *dy, const float *x,
@@ -626,7 +639,7 @@ static void head_zero(float *x, size_t row0, size_t col, size_t ld, int S, int E
  * (the caller's thread alone; pack holds TK_SCRATCH floats). */
 static void pair_gemm(float *pack, float *c, size_t ldc, tk_mat a, tk_mat b, int M, int N, int K)
 {
-    gemm_part(best_products(), pack, c, ldc, &a, &b, K, 0, M, 0, N);
+    gemm_part(best_products(), pack, c, ldc, &a, &b, K, 0, M, 0, N, 1);
 }
 
 /* Per-thread scratch of the attention: the products' packing, then three
@@ -661,8 +674,35 @@ static const float *probs_dropped(float *pd, float *mult, const float *P, const 
     return pd;
 }
 
+/* Σ x[j] for j < n in float64, in four interleaved sums (j mod 4) added
+ * in a fixed order: the same bits for the same row wherever it is. */
+static double sum4(const float *x, int n)
+{
+    double s[4] = {0.0, 0.0, 0.0, 0.0}, t = 0.0;
+    int j = 0;
+    for (; j + 4 <= n; j += 4)
+        for (int r = 0; r < 4; r++)
+            s[r] += x[j + r];
+    for (; j < n; j++)
+        t += x[j];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + t;
+}
+
+/* Σ x[j] y[j] for j < n in float64, summed as sum4 does. */
+static double dot4(const float *x, const float *y, int n)
+{
+    double s[4] = {0.0, 0.0, 0.0, 0.0}, t = 0.0;
+    int j = 0;
+    for (; j + 4 <= n; j += 4)
+        for (int r = 0; r < 4; r++)
+            s[r] += (double)x[j + r] * y[j + r];
+    for (; j < n; j++)
+        t += (double)x[j] * y[j];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + t;
+}
+
 /* Forward of one (sequence, head) pair: scores q kᵀ, softmax per row in
- * place (float64 sum), out = (P with dropout) v. */
+ * place (train_act.h's exp, float64 sum), out = (P with dropout) v. */
 static void attn_pair(const attn_ctx *c, int seq, int h, float *mine)
 {
     const gitci_tk_attn *a = c->a;
@@ -681,12 +721,9 @@ static void attn_pair(const attn_ctx *c, int seq, int h, float *mine)
             p[j] *= a->scale;
             mx = p[j] > mx ? p[j] : mx;
         }
-        double sum = 0.0;
-        for (int j = 0; j < nk; j++) {
-            p[j] = expf(p[j] - mx);
-            sum += p[j];
-        }
-        float inv = (float)(1.0 / sum);
+        for (int j = 0; j < nk; j++)
+            p[j] = tk_exp(p[j] - mx);
+        float inv = (float)(1.0 / sum4(p, nk));
         for (int j = 0; j < nk; j++)
             p[j] *= inv;
         for (int j = nk; j < a->S; j++)
@@ -719,12 +756,10 @@ static void attn_bwd_pair(const attn_ctx *c, int seq, int h, float *mine)
         int nk = attn_keys(a, a->q0 + (int)i);
         const float *p = P + i * S;
         float *dp = ds + i * S;
-        double dot = 0.0;
-        for (int j = 0; j < nk; j++) {
-            if (a->drop.rate > 0.0f)
+        if (a->drop.rate > 0.0f)
+            for (int j = 0; j < nk; j++)
                 dp[j] *= mult[i * S + (size_t)j];
-            dot += (double)dp[j] * p[j];
-        }
+        double dot = dot4(dp, p, nk);
         /* dp - dot cancels when one key dominates: take the difference in float64 */
         for (int j = 0; j < nk; j++)
             dp[j] = (float)((double)p[j] * ((double)dp[j] - dot) * a->scale);

@@ -65,7 +65,7 @@ size_t gitci_tk_linear_scratch(int nth);
 void gitci_tk_linear_set(const gitci_tk_products *set, gitc_pool *pool, float *scratch, float *y, const float *x,
                          const float *w, const float *b, int M, int N, int K);
 void gitci_tk_linear_dx_set(const gitci_tk_products *set, gitc_pool *pool, float *scratch, float *dx,
-                            const float *dy, const float *w, int M, int N, int K);
+                            const float *dy, const float *w, int M, int N, int K, int add);
 void gitci_tk_linear_dw_set(const gitci_tk_products *set, gitc_pool *pool, float *scratch, float *dw, float *db,
                             const float *dy, const float *x, int M, int N, int K);
 
@@ -78,6 +78,9 @@ void gitci_tk_linear_ref(float *y, const float *x, const float *w, const float *
 void gitci_tk_linear_dx(gitc_pool *pool, float *scratch, float *dx, const float *dy, const float *w, int M, int N,
                         int K);
 void gitci_tk_linear_dx_ref(float *dx, const float *dy, const float *w, int M, int N, int K);
+/* dx[M,K] = dy[M,N] · W[N,K] (dx only written: no zeroing pass before it). */
+void gitci_tk_linear_dx_store(gitc_pool *pool, float *scratch, float *dx, const float *dy, const float *w, int M,
+                              int N, int K);
 
 /* Linear backward, weight side: dw[N,K] += dyᵀ[N,M] · x[M,K] and db[N] += the
  * column sums of dy (db may be NULL). */

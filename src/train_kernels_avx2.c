@@ -16,7 +16,7 @@
 #define NR 16
 
 static void tile_avx2(int kc, const float *a, size_t ars, size_t acs, const float *bp, float *c, size_t ldc, int mb,
-                      int nb)
+                      int nb, int add)
 {
     __m256 acc[MR][2]; /* every loop over them unrolled: GCC keeps them in registers only then */
 #pragma GCC unroll 16
@@ -41,8 +41,8 @@ static void tile_avx2(int kc, const float *a, size_t ars, size_t acs, const floa
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             float *o = c + (size_t)i * ldc;
-            _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), acc[i][0]));
-            _mm256_storeu_ps(o + 8, _mm256_add_ps(_mm256_loadu_ps(o + 8), acc[i][1]));
+            _mm256_storeu_ps(o, add ? _mm256_add_ps(_mm256_loadu_ps(o), acc[i][0]) : acc[i][0]);
+            _mm256_storeu_ps(o + 8, add ? _mm256_add_ps(_mm256_loadu_ps(o + 8), acc[i][1]) : acc[i][1]);
         }
         return;
     }
@@ -54,7 +54,7 @@ static void tile_avx2(int kc, const float *a, size_t ars, size_t acs, const floa
     }
     for (int i = 0; i < mb; i++)
         for (int j = 0; j < nb; j++)
-            c[(size_t)i * ldc + (size_t)j] += t[i][j];
+            c[(size_t)i * ldc + (size_t)j] = add ? c[(size_t)i * ldc + (size_t)j] + t[i][j] : t[i][j];
 }
 
 const gitci_tk_products gitci_tk_products_avx2 = {.name = "avx2", .mr = MR, .nr = NR, .tile = tile_avx2,

@@ -16,7 +16,7 @@
 #define NR 32
 
 static void tile_avx512(int kc, const float *a, size_t ars, size_t acs, const float *bp, float *c, size_t ldc, int mb,
-                      int nb)
+                        int nb, int add)
 {
     __m512 acc[MR][2]; /* every loop over them unrolled: GCC keeps them in registers only then */
 #pragma GCC unroll 16
@@ -41,8 +41,8 @@ static void tile_avx512(int kc, const float *a, size_t ars, size_t acs, const fl
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             float *o = c + (size_t)i * ldc;
-            _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[i][0]));
-            _mm512_storeu_ps(o + 16, _mm512_add_ps(_mm512_loadu_ps(o + 16), acc[i][1]));
+            _mm512_storeu_ps(o, add ? _mm512_add_ps(_mm512_loadu_ps(o), acc[i][0]) : acc[i][0]);
+            _mm512_storeu_ps(o + 16, add ? _mm512_add_ps(_mm512_loadu_ps(o + 16), acc[i][1]) : acc[i][1]);
         }
         return;
     }
@@ -54,7 +54,7 @@ static void tile_avx512(int kc, const float *a, size_t ars, size_t acs, const fl
     }
     for (int i = 0; i < mb; i++)
         for (int j = 0; j < nb; j++)
-            c[(size_t)i * ldc + (size_t)j] += t[i][j];
+            c[(size_t)i * ldc + (size_t)j] = add ? c[(size_t)i * ldc + (size_t)j] + t[i][j] : t[i][j];
 }
 
 const gitci_tk_products gitci_tk_products_avx512 = {.name = "avx512", .mr = MR, .nr = NR, .tile = tile_avx512,

@@ -892,6 +892,16 @@ static void lin_bwd(gitc_pool *pool, float *scratch, float *dx, const float *dy,
         gitci_tk_linear_dw(pool, scratch, L->gw, L->gb, dy, x, M, L->n_out, L->n_in);
 }
 
+/* lin_bwd with dx = dy · W (dx only written: no zeroing pass first). */
+static void lin_bwd_new(gitc_pool *pool, float *scratch, float *dx, const float *dy, const float *x, const tlin *L,
+                        int M)
+{
+    if (dx)
+        gitci_tk_linear_dx_store(pool, scratch, dx, dy, L->w, M, L->n_out, L->n_in);
+    if (L->gw)
+        gitci_tk_linear_dw(pool, scratch, L->gw, L->gb, dy, x, M, L->n_out, L->n_in);
+}
+
 /* The key projection's backward without its bias gradient: that gradient is
  * exactly zero (q·b_k is added to every score of a row and softmax ignores
  * it), and summing dK would only add up rounding noise, which AdamW would
@@ -924,20 +934,16 @@ static void vision_bwd(gitc_tmodel *t, gitc_pool *pool, float *dvout, int nf, co
         tvlayer *L = &t->vl[l];
         vacts *a = &t->va[l];
         memcpy(dh1, dcur, RD * sizeof(float));
-        zero(dm, (size_t)Rv * (size_t)Iv);
-        lin_bwd(pool, t->scratch, dm, dcur, a->g, &L->fc2, Rv);
+        lin_bwd_new(pool, t->scratch, dm, dcur, a->g, &L->fc2, Rv);
         gitci_tk_quick_gelu_bwd(pool, dm, dm, a->u, (size_t)Rv * (size_t)Iv);
-        zero(da, RD);
-        lin_bwd(pool, t->scratch, da, dm, a->a2, &L->fc1, Rv);
+        lin_bwd_new(pool, t->scratch, da, dm, a->a2, &L->fc1, Rv);
         gitci_tk_layernorm_bwd(pool, dh1, L->ln2.gg, L->ln2.gb, da, a->h1, a->mean2, a->rstd2, L->ln2.g, Rv, Dv);
-        zero(dc, RD);
-        lin_bwd(pool, t->scratch, dc, dh1, a->ctx, &L->o, Rv);
+        lin_bwd_new(pool, t->scratch, dc, dh1, a->ctx, &L->o, Rv);
         gitci_tk_attn at = {.n_seq = nf, .S = N, .H = t->Hv, .E = Dv / t->Hv, .n_full = N,
                            .scale = 1.0f / sqrtf((float)(Dv / t->Hv)),
                            .drop = drop_site(drop, drop ? drop->vision_attention : 0.0f, SITE_VIS_PROBS, l)};
         gitci_tk_attention_bwd(pool, &at, dq, dk, dvv, dc, a->probs, a->q, a->k, a->v, t->scratch);
-        zero(da, RD);
-        lin_bwd(pool, t->scratch, da, dq, a->a1, &L->q, Rv);
+        lin_bwd_new(pool, t->scratch, da, dq, a->a1, &L->q, Rv);
         key_bwd(pool, t->scratch, da, dk, a->a1, &L->k, Rv);
         lin_bwd(pool, t->scratch, da, dvv, a->a1, &L->v, Rv);
         memcpy(dnext, dh1, RD * sizeof(float));
@@ -967,7 +973,7 @@ static void vision_bwd(gitc_tmodel *t, gitc_pool *pool, float *dvout, int nf, co
 static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, int T, int nt,
                      const int32_t *ids, const gitc_dropout *drop)
 {
-    int F = t->F, N = t->N, I = t->I, D = t->D, Dv = t->Dv, S = I + T, Rd = B * S, Rv = B * F * N;
+    int F = t->F, N = t->N, I = t->I, D = t->D, Dv = t->Dv, S = I + T, Rd = B * S;
     size_t RD = (size_t)Rd * (size_t)D;
     int vis = have_pixels && !(t->frozen & GITC_TPART_VISION);
     int proj = vis || !(t->frozen & GITC_TPART_PROJECTION);
@@ -980,8 +986,7 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
         return;
     /* d(hidden) of the target rows, scattered into the rows of dres[Ld] (the
      * top layer's text rows, see forward()) */
-    zero(dr, (size_t)nt * (size_t)D);
-    gitci_tk_linear_dx(pool, t->scratch, dr, t->logits, t->head.w, nt, t->V, D);
+    gitci_tk_linear_dx_store(pool, t->scratch, dr, t->logits, t->head.w, nt, t->V, D);
     zero(dcur, t->Ld > 0 ? (size_t)B * (size_t)T * (size_t)D : RD);
     for (int i = 0; i < nt; i++)
         memcpy(dcur + (size_t)t->sel[i] * (size_t)D, dr + (size_t)i * (size_t)D, (size_t)D * sizeof(float));
@@ -995,8 +1000,7 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
         memcpy(da, dr, RDl * sizeof(float));
         gitci_tk_drop d2 = dec_drop_site(t, drop, SITE_DEC_FFN, l, top, T);
         gitci_tk_dropout(pool, dr, RDl, &d2);
-        zero(dm, (size_t)R * (size_t)t->Id);
-        lin_bwd(pool, t->scratch, dm, dr, a->g, &L->fc2, R);
+        lin_bwd_new(pool, t->scratch, dm, dr, a->g, &L->fc2, R);
         gitci_tk_gelu_bwd(pool, dm, dm, a->u, (size_t)R * (size_t)t->Id);
         lin_bwd(pool, t->scratch, da, dm, a->a, &L->fc1, R);
         zero(dr, RDl);
@@ -1006,8 +1010,7 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
         memcpy(dxq, dr, RDl * sizeof(float));
         gitci_tk_drop d1 = dec_drop_site(t, drop, SITE_DEC_ATTN, l, top, T);
         gitci_tk_dropout(pool, dr, RDl, &d1);
-        zero(dc, RDl);
-        lin_bwd(pool, t->scratch, dc, dr, a->ctx, &L->o, R);
+        lin_bwd_new(pool, t->scratch, dc, dr, a->ctx, &L->o, R);
         gitci_tk_attn at = dec_attn(t, drop, l, B, T, top);
         gitci_tk_attention_bwd(pool, &at, dq, dk, dv, dc, a->probs, a->q, a->k, a->v, t->scratch);
         const float *x = t->dres[l];
@@ -1047,16 +1050,13 @@ static void backward(gitc_tmodel *t, gitc_pool *pool, int have_pixels, int B, in
     zero(dpl, (size_t)B * (size_t)I * (size_t)D);
     gitci_tk_layernorm_bwd(pool, dpl, t->proj_ln.gg, t->proj_ln.gb, di, t->pl, t->proj_mean, t->proj_rstd,
                           t->proj_ln.g, B * I, D);
-    if (vis)
-        zero(dpin, (size_t)Rv * (size_t)Dv);
-    lin_bwd(pool, t->scratch, vis ? dpin : NULL, dpl, t->pin, &t->proj, B * I);
+    lin_bwd_new(pool, t->scratch, vis ? dpin : NULL, dpl, t->pin, &t->proj, B * I);
     if (t->gtemporal) {
         /* d(temporal[f]) = Σ over samples and tokens of frame f of d(pin) */
         float *dpin_t = dpin;
         if (!vis) {
             dpin_t = dq;
-            zero(dpin_t, (size_t)Rv * (size_t)Dv);
-            gitci_tk_linear_dx(pool, t->scratch, dpin_t, dpl, t->proj.w, B * I, D, Dv);
+            gitci_tk_linear_dx_store(pool, t->scratch, dpin_t, dpl, t->proj.w, B * I, D, Dv);
         }
         for (int b = 0; b < B; b++)
             for (int f = 0; f < F; f++)

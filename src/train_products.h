@@ -10,16 +10,17 @@
 
 /* One set (portable, AVX2, AVX-512). Its function runs only after the CPU check.
  * tile: c[i, j] += Σ_{k < kc} a[i * ars + k * acs] · bp[k * nr + j] for all
- * i < mr, j < nr, stored for i < mb, j < nb (mb <= mr, nb <= nr; the caller
- * makes every row i < mr of a readable and bp zero beyond nb), each element's
- * products summed in k order from zero before the sum is added to c. The left
+ * i < mr, j < nr (c = the sum when add is 0: c is not read), stored for
+ * i < mb, j < nb (mb <= mr, nb <= nr; the caller makes every row i < mr of a
+ * readable and bp zero beyond nb), each element's products summed in k order
+ * from zero before the sum is added to c. The left
  * operand is read in place (rows or columns contiguous), the right one from
  * packed panels. */
 typedef struct gitci_tk_products {
     const char *name; /* NULL: the set is not compiled in */
     int mr, nr;       /* the tile's rows and columns (mr divides 24, nr divides 32) */
     void (*tile)(int kc, const float *a, size_t ars, size_t acs, const float *bp, float *c, size_t ldc, int mb,
-                 int nb);
+                 int nb, int add);
     /* The activations (train_act.h, the same bits in every set): x[i] = f(u[i])
      * for GITCI_TK_GELU and GITCI_TK_QUICK_GELU, x[i] *= f'(u[i]) for the
      * backwards, i < n. */

@@ -82,13 +82,22 @@ static void test_linear(int M, int N, int K)
             dx[p] = copy_buf(dx0, (size_t)M * K);
             dw[p] = copy_buf(dw0, (size_t)N * K);
             db[p] = copy_buf(db0, (size_t)N);
-            gitci_tk_linear_dx_set(sets[s], pools[p], scratch, dx[p], dy, w, M, N, K);
+            gitci_tk_linear_dx_set(sets[s], pools[p], scratch, dx[p], dy, w, M, N, K, 1);
             gitci_tk_linear_dw_set(sets[s], pools[p], scratch, dw[p], db[p], dy, x, M, N, K);
             gitci_tk_linear_set(sets[s], pools[p], scratch, y[p], x, dwt, db0, M, N, K);
             if (p > 0)
                 same = same && !memcmp(dx[p], dx[0], (size_t)M * K * 4) && !memcmp(y[p], y[0], (size_t)M * N * 4) &&
                        !memcmp(dw[p], dw[0], (size_t)N * K * 4) && !memcmp(db[p], db[0], (size_t)N * 4);
         }
+        /* dx = dy · W without reading dx (NaN there): the bits of 0 + dy · W */
+        float *zero = calloc((size_t)M * K, 4), *stored = malloc((size_t)M * K * 4);
+        for (size_t i = 0; i < (size_t)M * K; i++)
+            stored[i] = NAN;
+        gitci_tk_linear_dx_set(sets[s], pools[1], scratch, zero, dy, w, M, N, K, 1);
+        gitci_tk_linear_dx_set(sets[s], pools[1], scratch, stored, dy, w, M, N, K, 0);
+        check_true(!memcmp(zero, stored, (size_t)M * K * 4), "%s linear dx stored differs from 0 + dy W",
+                   sets[s]->name);
+        free(zero), free(stored);
         char what[96];
         snprintf(what, sizeof what, "%s linear y M=%d N=%d K=%d", sets[s]->name, M, N, K);
         report(what, rel_diff(y[0], ry, (size_t)M * N), 1e-5, same);
