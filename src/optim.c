@@ -10,6 +10,7 @@
 typedef struct adamw_task {
     float *param, *m, *v;
     const float *grad;
+    float gscale;        /* the gradient's multiplier (the clip coefficient) */
     size_t n;
     double decay_factor; /* 1 - lr * wd */
     double beta1, beta2;
@@ -28,7 +29,7 @@ static void adamw_worker(void *ctx, int ith, int nth)
     if (i1 > t->n)
         i1 = t->n;
     for (size_t i = i0; i < i1; i++) {
-        double g = t->grad[i];
+        double g = t->grad[i] * t->gscale; /* float, as torch's grad.mul_(clip_coef): x * 1.0f is x */
         double p = (double)t->param[i] * t->decay_factor;
         double m = (double)t->m[i] + (g - (double)t->m[i]) * (1.0 - t->beta1); /* lerp */
         double v = (double)t->v[i] * t->beta2 + (1.0 - t->beta2) * g * g;
@@ -40,11 +41,11 @@ static void adamw_worker(void *ctx, int ith, int nth)
     }
 }
 
-void gitci_adamw_update(float *param, float *m, float *v, const float *grad, size_t n,
+void gitci_adamw_update(float *param, float *m, float *v, const float *grad, float gscale, size_t n,
                        const gitc_adamw *opt, double lr, int decay, long step, gitc_pool *pool)
 {
     adamw_task t = {
-        .param = param, .m = m, .v = v, .grad = grad, .n = n,
+        .param = param, .m = m, .v = v, .grad = grad, .gscale = gscale, .n = n,
         .decay_factor = decay ? 1.0 - lr * opt->weight_decay : 1.0,
         .beta1 = opt->beta1, .beta2 = opt->beta2,
         .step_size = lr / (1.0 - pow(opt->beta1, (double)step)),
@@ -125,34 +126,6 @@ double gitci_sum_squares(const float *x, size_t n, gitc_pool *pool)
     return s;
 }
 
-typedef struct scale_task {
-    float *x;
-    size_t n;
-    float scale;
-} scale_task;
-
-/* Thread ith's share of x *= scale. */
-static void scale_worker(void *ctx, int ith, int nth)
-{
-    const scale_task *t = ctx;
-    int n_chunks = (int)((t->n + OPTIM_CHUNK - 1) / OPTIM_CHUNK), c0, c1;
-    gitc_split(n_chunks, ith, nth, &c0, &c1);
-    size_t i0 = (size_t)c0 * OPTIM_CHUNK, i1 = (size_t)c1 * OPTIM_CHUNK;
-    if (i1 > t->n)
-        i1 = t->n;
-    for (size_t i = i0; i < i1; i++)
-        t->x[i] *= t->scale;
-}
-
-void gitci_scale(float *x, size_t n, float scale, gitc_pool *pool)
-{
-    scale_task t = {x, n, scale};
-    if (n <= OPTIM_CHUNK)
-        scale_worker(&t, 0, 1);
-    else
-        gitci_pool_run(pool, scale_worker, &t);
-}
-
 float gitci_clip_coef(double total_norm, double max_norm)
 {
     float coef = (float)(max_norm / ((double)(float)total_norm + 1e-6));
@@ -169,17 +142,13 @@ double gitci_optim_step(gitc_tparam *params, int n_params, float *const *m, floa
     double norm = sqrt(sq);
     if (!isfinite(norm))
         return norm;
-    if (clip > 0) {
-        float coef = gitci_clip_coef(norm, clip);
-        if (coef != 1.0f) /* x * 1.0f == x: torch's multiply by a coefficient of 1 changes nothing */
-            for (int i = 0; i < n_params; i++)
-                if (params[i].grad)
-                    gitci_scale(params[i].grad, params[i].numel, coef, pool);
-    }
+    /* clip_grad_norm_ scales the gradients in place; the update reads them
+     * scaled instead (the same float products, one pass less) */
+    float coef = clip > 0 ? gitci_clip_coef(norm, clip) : 1.0f;
     for (int i = 0; i < n_params; i++) {
         gitc_tparam *p = &params[i];
         if (p->grad && m[i] && v[i])
-            gitci_adamw_update(p->value, m[i], v[i], p->grad, p->numel, opt, lr, p->decay, step, pool);
+            gitci_adamw_update(p->value, m[i], v[i], p->grad, coef, p->numel, opt, lr, p->decay, step, pool);
     }
     return norm;
 }

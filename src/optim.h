@@ -23,11 +23,12 @@ typedef struct gitc_adamw {
 /* One AdamW step of one tensor, as torch.optim.AdamW (single-tensor path,
  * amsgrad off, maximize off): param *= 1 - lr * wd; m = beta1 m + (1 - beta1) g;
  * v = beta2 v + (1 - beta2) g^2; param -= lr / (1 - beta1^t) * m /
- * (sqrt(v) / sqrt(1 - beta2^t) + eps). `step` is t, counted from 1; `decay`
+ * (sqrt(v) / sqrt(1 - beta2^t) + eps), with g = grad * gscale in float (the
+ * clip coefficient; 1 for none). `step` is t, counted from 1; `decay`
  * 0 skips the weight decay. param, m, v updated in place ([n] each); the
  * arithmetic is double per element, stored as float. Threads share the
  * elements (pool may be NULL). */
-void gitci_adamw_update(float *param, float *m, float *v, const float *grad, size_t n,
+void gitci_adamw_update(float *param, float *m, float *v, const float *grad, float gscale, size_t n,
                        const gitc_adamw *opt, double lr, int decay, long step, gitc_pool *pool);
 
 /* The learning-rate multiplier of optimizer step `step` (0-based, the value
@@ -41,9 +42,6 @@ double gitci_schedule_factor(gitc_schedule schedule, long step, long warmup, lon
  * summed in order (the same result on any thread count). */
 double gitci_sum_squares(const float *x, size_t n, gitc_pool *pool);
 
-/* x *= scale, elementwise (float, as torch's grad.mul_(clip_coef)). */
-void gitci_scale(float *x, size_t n, float scale, gitc_pool *pool);
-
 /* torch's clip coefficient for a total norm: min(1, max_norm / (norm + 1e-6)),
  * rounded to float as torch computes it for float32 gradients. */
 float gitci_clip_coef(double total_norm, double max_norm);
@@ -52,8 +50,9 @@ float gitci_clip_coef(double total_norm, double max_norm);
  * it: the global norm of every gradient (parameters without one are frozen
  * and skipped), clip_grad_norm_(max_norm = clip; 0 = none), then AdamW at
  * rate lr as step `step` (from 1), weight decay where tparam.decay says.
- * m[i], v[i] are parameter i's moments (NULL when frozen). Returns the norm
- * before clipping; when it is not finite nothing is changed. */
+ * m[i], v[i] are parameter i's moments (NULL when frozen). The gradients are
+ * left as they were (the update reads them times the clip coefficient).
+ * Returns the norm before clipping; when it is not finite nothing is changed. */
 double gitci_optim_step(gitc_tparam *params, int n_params, float *const *m, float *const *v,
                        const gitc_adamw *opt, double clip, double lr, long step, gitc_pool *pool);
 

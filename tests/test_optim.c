@@ -22,14 +22,14 @@ static void test_adamw_by_hand(void)
                                {0.8365529176159483, -2.1027025319502983}};
     gitc_adamw opt = {0.9, 0.999, 1e-8, 0.01};
     for (int t = 0; t < 3; t++) {
-        gitci_adamw_update(p, m, v, g[t], 2, &opt, 0.1, 1, t + 1, NULL);
+        gitci_adamw_update(p, m, v, g[t], 1.0f, 2, &opt, 0.1, 1, t + 1, NULL);
         for (int i = 0; i < 2; i++)
             check_true(fabs(p[i] - want[t][i]) <= 1e-6 * fabs(want[t][i]),
                        "adamw step %d element %d: %.9g, want %.9g", t + 1, i, p[i], want[t][i]);
     }
     /* No decay: after one step of g = 0.5 from 1.0 the update is lr exactly (m/sqrt(v) = 1). */
     float q = 1.0f, qm = 0.0f, qv = 0.0f, qg = 0.5f;
-    gitci_adamw_update(&q, &qm, &qv, &qg, 1, &opt, 0.1, 0, 1, NULL);
+    gitci_adamw_update(&q, &qm, &qv, &qg, 1.0f, 1, &opt, 0.1, 0, 1, NULL);
     check_true(fabs(q - 0.9) < 1e-7, "adamw without decay: %.9g, want 0.9", q);
     printf("adamw: 3 hand-derived steps within 1e-6 relative\n");
 }
@@ -73,30 +73,31 @@ static void test_norm_and_clip(void)
     gitc_pool *pool = gitci_pool_create(3);
     double s1 = gitci_sum_squares(big, n, NULL), s3 = gitci_sum_squares(big, n, pool);
     check_true(s1 == s3, "sum of squares: 1 thread %.17g, 3 threads %.17g", s1, s3);
-    gitci_scale(big, n, 0.25f, pool);
-    gitci_scale(big2, n, 0.25f, NULL);
-    int same = 1;
     for (size_t i = 0; i < n; i++)
-        same &= big[i] == big2[i] && big[i] == big2[i];
-    check_true(same, "scale on 1 and 3 threads");
-    float *p1 = calloc(3 * n, sizeof(float)), *p3 = calloc(3 * n, sizeof(float));
+        big2[i] *= 0.25f; /* torch's grad.mul_(clip_coef) */
+    float *p1 = calloc(3 * n, sizeof(float)), *p3 = calloc(3 * n, sizeof(float)), *ps = calloc(3 * n, sizeof(float));
     gitc_adamw opt = {0.9, 0.999, 1e-8, 0.01};
-    if (check_true(p1 && p3, "allocation")) {
+    if (check_true(p1 && p3 && ps, "allocation")) {
         for (int t = 1; t <= 2; t++) {
-            gitci_adamw_update(p1, p1 + n, p1 + 2 * n, big, n, &opt, 1e-3, 1, t, NULL);
-            gitci_adamw_update(p3, p3 + n, p3 + 2 * n, big, n, &opt, 1e-3, 1, t, pool);
+            gitci_adamw_update(p1, p1 + n, p1 + 2 * n, big, 0.25f, n, &opt, 1e-3, 1, t, NULL);
+            gitci_adamw_update(p3, p3 + n, p3 + 2 * n, big, 0.25f, n, &opt, 1e-3, 1, t, pool);
+            gitci_adamw_update(ps, ps + n, ps + 2 * n, big2, 1.0f, n, &opt, 1e-3, 1, t, NULL);
         }
-        size_t diff = 0;
-        for (size_t i = 0; i < 3 * n; i++)
+        size_t diff = 0, scaled = 0;
+        for (size_t i = 0; i < 3 * n; i++) {
             diff += p1[i] != p3[i];
+            scaled += p1[i] != ps[i];
+        }
         check_true(diff == 0, "adamw on 1 and 3 threads: %zu values differ", diff);
+        check_true(scaled == 0, "adamw of grad with gscale 0.25 vs of grad * 0.25f: %zu values differ", scaled);
     }
+    free(ps);
     free(p1);
     free(p3);
     gitci_pool_free(pool);
     free(big);
     free(big2);
-    printf("norm, clip, scale and adamw: thread-count independent\n");
+    printf("norm, clip and adamw (clip-scaled as grad * coef in float): thread-count independent\n");
 }
 
 /* A float64 copy of a fixture tensor stored as F64 or F32 (NULL when absent). */
