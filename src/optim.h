@@ -39,7 +39,8 @@ void gitci_adamw_update(float *param, float *m, float *v, const float *grad, flo
 double gitci_schedule_factor(gitc_schedule schedule, long step, long warmup, long total);
 
 /* Sum of squares of x[0..n) in double, over fixed chunks of 65536 elements
- * summed in order (the same result on any thread count). */
+ * (each as eight interleaved sums) summed in order (the same result on any
+ * thread count). */
 double gitci_sum_squares(const float *x, size_t n, gitc_pool *pool);
 
 /* torch's clip coefficient for a total norm: min(1, max_norm / (norm + 1e-6)),

@@ -4,6 +4,7 @@
 #include "train_kernels.h"
 
 #include "train_act.h"
+#include "train_adamw.h"
 
 #include "kernels.h"
 #include "kernels_registry.h"
@@ -264,7 +265,7 @@ static void tile_portable(int kc, const float *a, size_t ars, size_t acs, const 
 }
 
 static const gitci_tk_products products_portable = {.name = "portable", .mr = 4, .nr = 16, .tile = tile_portable,
-                                                     .act = tk_act};
+                                                     .act = tk_act, .adamw = tk_adamw};
 
 /* A strided operand: element (i, k) is p[i * rs + k * cs]. */
 typedef struct tk_mat {
@@ -419,11 +420,10 @@ static void gemm_task(void *arg, int ith, int nth)
 
 /* The best set for this CPU, capped like the forward kernels by
  * GITC_KERNELS (the default choice's level). */
-static const gitci_tk_products *best_products(void);
 
 static void gemm_run(const gitci_tk_products *set, gitc_pool *pool, float *scratch, gemm_ctx *g)
 {
-    g->set = set ? set : best_products();
+    g->set = set ? set : gitci_tk_best_products();
     g->scratch = scratch;
     gitci_pool_run(pool, gemm_task, g);
 }
@@ -517,7 +517,7 @@ int gitci_tk_product_sets(const gitci_tk_products *const **sets)
     return sets_running();
 }
 
-static const gitci_tk_products *best_products(void)
+const gitci_tk_products *gitci_tk_best_products(void)
 {
     const gitci_tk_products *const *sets;
     int n = gitci_tk_product_sets(&sets);
@@ -583,19 +583,19 @@ static void act_task(void *arg, int ith, int nth)
 
 void gitci_tk_gelu(gitc_pool *pool, float *y, const float *u, size_t n)
 {
-    act_ctx c = {best_products(), y, NULL, u, n, GITCI_TK_GELU};
+    act_ctx c = {gitci_tk_best_products(), y, NULL, u, n, GITCI_TK_GELU};
     gitci_pool_run(pool, act_task, &c);
 }
 
 void gitci_tk_quick_gelu(gitc_pool *pool, float *y, const float *u, size_t n)
 {
-    act_ctx c = {best_products(), y, NULL, u, n, GITCI_TK_QUICK_GELU};
+    act_ctx c = {gitci_tk_best_products(), y, NULL, u, n, GITCI_TK_QUICK_GELU};
     gitci_pool_run(pool, act_task, &c);
 }
 
 void gitci_tk_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n)
 {
-    act_ctx c = {best_products(), dx, dy, u, n, GITCI_TK_GELU_BWD};
+    act_ctx c = {gitci_tk_best_products(), dx, dy, u, n, GITCI_TK_GELU_BWD};
     gitci_pool_run(pool, act_task, &c);
 }
 
@@ -610,7 +610,7 @@ void gitci_tk_gelu_bwd_ref(float *dx, const float *dy, const float *u, size_t n)
 
 void gitci_tk_quick_gelu_bwd(gitc_pool *pool, float *dx, const float *dy, const float *u, size_t n)
 {
-    act_ctx c = {best_products(), dx, dy, u, n, GITCI_TK_QUICK_GELU_BWD};
+    act_ctx c = {gitci_tk_best_products(), dx, dy, u, n, GITCI_TK_QUICK_GELU_BWD};
     gitci_pool_run(pool, act_task, &c);
 }
 
@@ -647,7 +647,7 @@ static void head_zero(float *x, size_t row0, size_t col, size_t ld, int S, int E
  * (the caller's thread alone; pack holds TK_SCRATCH floats). */
 static void pair_gemm(float *pack, float *c, size_t ldc, tk_mat a, tk_mat b, int M, int N, int K)
 {
-    gemm_part(best_products(), pack, c, ldc, &a, &b, K, 0, M, 0, N, 1);
+    gemm_part(gitci_tk_best_products(), pack, c, ldc, &a, &b, K, 0, M, 0, N, 1);
 }
 
 /* Per-thread scratch of the attention: the products' packing, then three

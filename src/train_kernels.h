@@ -56,6 +56,10 @@ void gitci_tk_layernorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const fl
  * the forward kernels. */
 int gitci_tk_product_sets(const gitci_tk_products *const **sets);
 
+/* The best set for this CPU (capped like the forward kernels by GITC_KERNELS):
+ * the one every training kernel and the optimizer use. */
+const gitci_tk_products *gitci_tk_best_products(void);
+
 /* Floats of scratch the products need on a pool of nth threads (packed
  * blocks of both operands, one set per thread). */
 size_t gitci_tk_linear_scratch(int nth);

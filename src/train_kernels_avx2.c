@@ -1,7 +1,7 @@
 /* AVX2+FMA tile of training's matrix products (train_products.h): 6 rows x 16
  * columns in 12 registers, one broadcast from the left operand (in place) and
  * two loads of the packed right panel per 12 FMAs; and the activations of
- * train_act.h at 8 lanes. Compiled with -mavx2 -mfma
+ * train_act.h and AdamW at 8 lanes. Compiled with -mavx2 -mfma
  * (CMakeLists.txt); it exports const data only, and train_kernels.c calls it
  * only after the CPU check of kernels.c says the AVX2 set runs. */
 #include "train_products.h"
@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include "train_act.h"
+#include "train_adamw.h"
 
 #define MR 6
 #define NR 16
@@ -58,7 +59,8 @@ static void tile_avx2(int kc, const float *a, size_t ars, size_t acs, const floa
 }
 
 const gitci_tk_products gitci_tk_products_avx2 = {.name = "avx2", .mr = MR, .nr = NR, .tile = tile_avx2,
-                                                  .act = tk_act};
+                                                  .act = tk_act,
+                                                  .adamw = tk_adamw};
 
 #else
 

@@ -1,7 +1,7 @@
 /* AVX-512F tile of training's matrix products (train_products.h): 8 rows x 32
  * columns in 16 registers, one broadcast from the left operand (in place) and
  * two loads of the packed right panel per 16 FMAs; and the activations of
- * train_act.h at 16 lanes. Compiled with -mavx512f
+ * train_act.h and AdamW at 16 lanes. Compiled with -mavx512f
  * (CMakeLists.txt); it exports const data only, and train_kernels.c calls it
  * only after the CPU check of kernels.c says the AVX-512 set runs. */
 #include "train_products.h"
@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include "train_act.h"
+#include "train_adamw.h"
 
 #define MR 8
 #define NR 32
@@ -58,7 +59,8 @@ static void tile_avx512(int kc, const float *a, size_t ars, size_t acs, const fl
 }
 
 const gitci_tk_products gitci_tk_products_avx512 = {.name = "avx512", .mr = MR, .nr = NR, .tile = tile_avx512,
-                                                  .act = tk_act};
+                                                  .act = tk_act,
+                                                  .adamw = tk_adamw};
 
 #else
 

@@ -16,6 +16,19 @@
  * from zero before the sum is added to c. The left
  * operand is read in place (rows or columns contiguous), the right one from
  * packed panels. */
+/* One AdamW update over elements [i0, i1) of a tensor (optim.h has the
+ * formula): its arrays and the step's constants. */
+typedef struct gitci_tk_adamw {
+    float *param, *m, *v;
+    const float *grad;
+    float gscale;        /* the gradient's multiplier (the clip coefficient) */
+    double decay_factor; /* 1 - lr * wd */
+    double beta1, beta2;
+    double step_size;    /* lr / (1 - beta1^t) */
+    double bc2_sqrt;     /* sqrt(1 - beta2^t) */
+    double eps;
+} gitci_tk_adamw;
+
 typedef struct gitci_tk_products {
     const char *name; /* NULL: the set is not compiled in */
     int mr, nr;       /* the tile's rows and columns (mr divides 24, nr divides 32) */
@@ -25,6 +38,8 @@ typedef struct gitci_tk_products {
      * for GITCI_TK_GELU and GITCI_TK_QUICK_GELU, x[i] *= f'(u[i]) for the
      * backwards, i < n. */
     void (*act)(int kind, float *x, const float *u, size_t n);
+    /* AdamW (train_adamw.h, the same bits in every set) over [i0, i1). */
+    void (*adamw)(const gitci_tk_adamw *t, size_t i0, size_t i1);
 } gitci_tk_products;
 
 enum { GITCI_TK_GELU_BWD, GITCI_TK_QUICK_GELU_BWD, GITCI_TK_QUICK_GELU, GITCI_TK_GELU };

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "optim.h"
 #include "safetensors.h"
+#include "train_kernels.h"
 
 /* Three AdamW steps on two elements (lr 0.1, wd 0.01), one with a zero first
  * gradient (its update is 0 / eps = 0): the values torch's formula gives,
@@ -232,12 +233,49 @@ done:
     gitc_model_free(model);
 }
 
+/* Every product set's AdamW loop gives the portable set's bits (one source,
+ * float64 lanes, no contraction), at every length up to 40 and a long one. */
+static void test_adamw_sets(void)
+{
+    const gitci_tk_products *const *sets;
+    int n_sets = gitci_tk_product_sets(&sets);
+    size_t n = 100003;
+    float *g = malloc(n * sizeof *g), *want = malloc(3 * n * sizeof *want), *got = malloc(3 * n * sizeof *got);
+    if (!check_true(g && want && got, "allocation"))
+        return;
+    for (size_t i = 0; i < n; i++)
+        g[i] = (float)sin((double)i * 0.37) * (i % 5 ? 1e-3f : 3.0f);
+    int differ = 0;
+    for (int s = 1; s < n_sets; s++)
+        for (size_t len = 1; len <= n; len = len < 40 ? len + 1 : n + 1)
+            for (int step = 1; step <= 2; step++) {
+                if (step == 1)
+                    for (size_t i = 0; i < 3 * len; i++)
+                        want[i] = got[i] = (float)cos((double)i) * 0.1f;
+                gitci_tk_adamw a = {.grad = g, .gscale = 0.5f, .decay_factor = 1.0 - 1e-3 * 0.01, .beta1 = 0.9,
+                                    .beta2 = 0.999, .step_size = 1e-3 / (1.0 - pow(0.9, step)),
+                                    .bc2_sqrt = sqrt(1.0 - pow(0.999, step)), .eps = 1e-8};
+                a.param = want, a.m = want + len, a.v = want + 2 * len;
+                sets[0]->adamw(&a, 0, len);
+                a.param = got, a.m = got + len, a.v = got + 2 * len;
+                sets[s]->adamw(&a, 0, len);
+                if (memcmp(want, got, 3 * len * sizeof *got)) {
+                    differ++;
+                    printf("  %s adamw at length %zu, step %d differs from portable\n", sets[s]->name, len, step);
+                }
+            }
+    check_true(differ == 0, "adamw: %d set/length runs differ from the portable set's bits", differ);
+    printf("adamw in every set: %d sets, lengths 1..40 and %zu, the portable set's bits\n", n_sets, n);
+    free(g), free(want), free(got);
+}
+
 int main(int argc, char **argv)
 {
     check_init(argc, argv);
     test_adamw_by_hand();
     test_schedules();
     test_norm_and_clip();
+    test_adamw_sets();
     test_adamw_fixture();
     return check_done("test_optim");
 }
