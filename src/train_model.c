@@ -898,8 +898,7 @@ static void lin_bwd_new(gitc_pool *pool, float *scratch, float *dx, const float 
 {
     if (dx)
         gitci_tk_linear_dx_store(pool, scratch, dx, dy, L->w, M, L->n_out, L->n_in);
-    if (L->gw)
-        gitci_tk_linear_dw(pool, scratch, L->gw, L->gb, dy, x, M, L->n_out, L->n_in);
+    lin_bwd(pool, scratch, NULL, dy, x, L, M);
 }
 
 /* The key projection's backward without its bias gradient: that gradient is
