@@ -50,7 +50,7 @@ void *gitci_alloc_large(size_t bytes);
  * huge pages), taken only when first touched, so that a buffer used later
  * adds nothing to the memory of what is freed before. Free with
  * gitci_free_large (NULL is fine). NULL on failure. Under AddressSanitizer:
- * aligned_alloc and memset, so that it watches their bounds. */
+ * gitci_alloc_large and memset, so that it watches their bounds. */
 void *gitci_calloc_large(size_t bytes);
 void gitci_free_large(void *p);
 

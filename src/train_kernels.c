@@ -636,18 +636,11 @@ static int attn_keys(const gitci_tk_attn *a, int i)
     return i < a->n_full ? a->n_full : i + 1;
 }
 
-/* Zeroes one head's columns [col, col + E) of rows [row0, row0 + S). */
-static void head_zero(float *x, size_t row0, size_t col, size_t ld, int S, int E)
-{
-    for (int i = 0; i < S; i++)
-        memset(x + (row0 + (size_t)i) * ld + col, 0, (size_t)E * sizeof(float));
-}
-
-/* c[S, N] += a · b for one (sequence, head) pair through the best set's tile
- * (the caller's thread alone; pack holds TK_SCRATCH floats). */
+/* c[M, N] = a · b for one (sequence, head) pair through the best set's tile
+ * (c only written; the caller's thread alone; pack holds TK_SCRATCH floats). */
 static void pair_gemm(float *pack, float *c, size_t ldc, tk_mat a, tk_mat b, int M, int N, int K)
 {
-    gemm_part(gitci_tk_best_products(), pack, c, ldc, &a, &b, K, 0, M, 0, N, 1);
+    gemm_part(gitci_tk_best_products(), pack, c, ldc, &a, &b, K, 0, M, 0, N, 0);
 }
 
 /* Per-thread scratch of the attention: the products' packing, then three
@@ -719,7 +712,6 @@ static void attn_pair(const attn_ctx *c, int seq, int h, float *mine)
     float *P = c->probs + ((size_t)seq * (size_t)a->H + (size_t)h) * Q * S, *pd = mine + TK_SCRATCH;
     uint64_t base = ((uint64_t)seq * (uint64_t)a->H + (uint64_t)h) * S * S;
     const float *q = c->q + qrow0 * ld + col, *k = c->k + row0 * ld + col, *v = c->v + row0 * ld + col;
-    memset(P, 0, Q * S * sizeof(float));
     pair_gemm(mine, P, S, (tk_mat){q, ld, 1}, (tk_mat){k, 1, ld}, (int)Q, a->S, a->E);
     for (size_t i = 0; i < Q; i++) {
         int nk = attn_keys(a, a->q0 + (int)i);
@@ -738,7 +730,6 @@ static void attn_pair(const attn_ctx *c, int seq, int h, float *mine)
             p[j] = 0.0f;
     }
     const float *pw = probs_dropped(pd, NULL, P, a, base);
-    head_zero(c->out, qrow0, col, ld, (int)Q, a->E);
     pair_gemm(mine, c->out + qrow0 * ld + col, ld, (tk_mat){pw, S, 1}, (tk_mat){v, ld, 1}, (int)Q, a->E, a->S);
 }
 
@@ -753,12 +744,8 @@ static void attn_bwd_pair(const attn_ctx *c, int seq, int h, float *mine)
     const float *P = c->cprobs + ((size_t)seq * (size_t)a->H + (size_t)h) * Q * S;
     uint64_t base = ((uint64_t)seq * (uint64_t)a->H + (uint64_t)h) * S * S;
     float *pd = mine + TK_SCRATCH, *ds = pd + S * S, *mult = ds + S * S;
-    head_zero(c->dq, (size_t)seq * Q, col, ld, (int)Q, a->E);
-    head_zero(c->dk, (size_t)seq * S, col, ld, a->S, a->E);
-    head_zero(c->dv, (size_t)seq * S, col, ld, a->S, a->E);
     const float *pw = probs_dropped(pd, mult, P, a, base);
     pair_gemm(mine, c->dv + off, ld, (tk_mat){pw, 1, S}, (tk_mat){c->dout + qoff, ld, 1}, a->S, a->E, (int)Q);
-    memset(ds, 0, Q * S * sizeof(float));
     pair_gemm(mine, ds, S, (tk_mat){c->dout + qoff, ld, 1}, (tk_mat){c->v + off, 1, ld}, (int)Q, a->S, a->E);
     for (size_t i = 0; i < Q; i++) {
         int nk = attn_keys(a, a->q0 + (int)i);

@@ -48,10 +48,9 @@ void *gitci_calloc_large(size_t bytes)
     if (bytes > SIZE_MAX / 2 - 3 * huge)
         return NULL;
 #ifdef GITC_ASAN
-    size_t size = (bytes + 63) / 64 * 64;
-    void *q = aligned_alloc(64, size ? size : 64);
+    void *q = gitci_alloc_large(bytes);
     if (q)
-        memset(q, 0, size ? size : 64);
+        memset(q, 0, bytes);
     return q;
 #else
     size_t len = bytes + 3 * huge;
